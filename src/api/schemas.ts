@@ -1,0 +1,32 @@
+import { z } from "zod";
+import { runOptionsSchema } from "../execution/run-options";
+import { planInputSchema } from "../planner/plan-schema";
+
+/** Request schemas of the HTTP API. Unknown fields are rejected everywhere. */
+export const createRunBodySchema = z
+  .strictObject({
+    prompt: z.string().optional(),
+    plan: planInputSchema.optional(),
+    options: runOptionsSchema.optional(),
+  })
+  .refine((b) => (b.prompt === undefined) !== (b.plan === undefined), { message: 'Give exactly one of "prompt" or "plan".' });
+export type CreateRunBody = z.infer<typeof createRunBodySchema>;
+
+export const planBodySchema = z.strictObject({ prompt: z.string() });
+
+export const RUN_ID = /^run_[0-9a-f]{32}$/;
+
+const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), { message: "Use an ISO 8601 date or time." }).transform((s) => new Date(s).toISOString());
+
+export const listRunsQuerySchema = z.strictObject({
+  status: z.enum(["pending", "running", "completed", "failed", "cancelled"]).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(200).optional(),
+  created_after: isoDate.optional(),
+  created_before: isoDate.optional(),
+});
+
+export const listEventsQuerySchema = z.strictObject({
+  after: z.coerce.number().int().min(0).default(0),
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+});

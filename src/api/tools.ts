@@ -1,0 +1,9 @@
+import { Hono } from "hono";
+import { describeTools } from "../tools/registry";
+
+/** GET /tools: the catalogue, with JSON Schemas generated from the tools' zod schemas. */
+export const toolsApi = new Hono<{ Bindings: Env }>();
+
+const catalogue = describeTools();
+
+toolsApi.get("/tools", (c) => c.json({ tools: catalogue }));

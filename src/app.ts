@@ -1,0 +1,20 @@
+import { Hono } from "hono";
+import { notFound, onError } from "./api/errors";
+import { healthApi } from "./api/health";
+import { plansApi } from "./api/plans";
+import { runsApi } from "./api/runs";
+import { toolsApi } from "./api/tools";
+
+/** The HTTP API: every route under /api/v1, one error shape produced by onError and notFound. */
+export const app = new Hono<{ Bindings: Env }>();
+
+const v1 = new Hono<{ Bindings: Env }>();
+v1.route("/", runsApi);
+v1.route("/", plansApi);
+v1.route("/", toolsApi);
+v1.route("/", healthApi);
+
+app.route("/api/v1", v1);
+app.get("/", (c) => c.json({ name: "crane", api: "/api/v1", health: "/api/v1/health" }));
+app.onError(onError);
+app.notFound(notFound);

@@ -1,0 +1,65 @@
+import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+
+/**
+ * D1 holds two things: the run history (a read model projected from each run object's events,
+ * written at creation and at the end of a run) and the todo store used by the TodoStore tools.
+ * `projected_seq` is the last run event a row reflects; projections only move it forward, so
+ * replaying one changes nothing.
+ */
+export const runs = sqliteTable(
+  "runs",
+  {
+    run_id: text("run_id").primaryKey(),
+    prompt: text("prompt"),
+    status: text("status").notNull(),
+    planner: text("planner").notNull(),
+    step_count: integer("step_count").notNull(),
+    result: text("result"),
+    error_code: text("error_code"),
+    error_message: text("error_message"),
+    created_at: text("created_at").notNull(),
+    started_at: text("started_at"),
+    completed_at: text("completed_at"),
+    projected_seq: integer("projected_seq").notNull(),
+  },
+  (t) => [index("runs_created_idx").on(t.created_at, t.run_id), index("runs_status_created_idx").on(t.status, t.created_at, t.run_id)],
+);
+
+export const steps = sqliteTable(
+  "steps",
+  {
+    run_id: text("run_id").notNull(),
+    step_number: integer("step_number").notNull(),
+    tool: text("tool").notNull(),
+    status: text("status").notNull(),
+    attempts: integer("attempts").notNull(),
+    error_code: text("error_code"),
+    started_at: text("started_at"),
+    completed_at: text("completed_at"),
+    duration_ms: integer("duration_ms"),
+    projected_seq: integer("projected_seq").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.run_id, t.step_number] }), index("steps_tool_idx").on(t.tool, t.status)],
+);
+
+/**
+ * `created_by`, `completed_by` and `deleted_by` hold the (run, step) key of the step that did it,
+ * so a re-executed step finds its own earlier effect instead of repeating it.
+ */
+export const todos = sqliteTable(
+  "todos",
+  {
+    id: integer("id").primaryKey({ autoIncrement: true }),
+    title: text("title").notNull(),
+    status: text("status", { enum: ["open", "done"] }).notNull().default("open"),
+    created_at: text("created_at").notNull(),
+    completed_at: text("completed_at"),
+    deleted_at: text("deleted_at"),
+    created_by: text("created_by").unique(),
+    completed_by: text("completed_by"),
+    deleted_by: text("deleted_by"),
+  },
+  (t) => [index("todos_status_idx").on(t.status, t.id)],
+);
+
+export type TodoRow = typeof todos.$inferSelect;

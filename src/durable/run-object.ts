@@ -1,0 +1,165 @@
+import { DurableObject } from "cloudflare:workers";
+import { errorFields, log } from "../lib/log";
+import type { RunOptions } from "../execution/run-options";
+import type { Plan } from "../planner/plan-schema";
+import type { StepMessage } from "../queues/step-message";
+import { EventLog } from "./event-log";
+import type { RunEvent, RunEventData, RunEventType } from "./run-events";
+import { advance, cancel, claim, fireDue, nextDeadline, report, resume, type ClaimResult, type ControlResult, type Machine, type Outcome, type ReportResult } from "./run-machine";
+import { projectRun } from "./run-projection";
+import { applyEvent, emptyState, foldEvents, type RunState } from "./run-state";
+import { runView, type RunResource } from "./run-view";
+
+/**
+ * RunObject: one per run, the source of truth for it. Public methods are its RPC API.
+ * Each command folds new events into the in-memory state as it appends them, then does the I/O
+ * the events call for: send step messages, project milestones into D1, re-arm the watchdog alarm.
+ * Every such effect is also recoverable from the log alone: a crash between appending and sending
+ * leaves a queued step whose dispatch deadline the alarm acts on.
+ */
+export interface CreateRunInput {
+  run_id: string;
+  prompt: string | null;
+  plan: Plan;
+  options: RunOptions;
+  request_hash: string;
+  trace_id: string;
+}
+
+export type CreateRunResult = { outcome: "created" | "existing"; run: RunResource } | { outcome: "conflict"; run_id: string };
+
+/** Events after which the D1 read model is rewritten. */
+const MILESTONES: ReadonlySet<RunEventType> = new Set(["plan.accepted", "run.completed", "run.failed", "run.cancelled", "run.resumed"]);
+const PROJECTION_RETRY_MAX_MS = 60_000;
+
+export class RunObject extends DurableObject<Env> {
+  private readonly log: EventLog;
+  private state: RunState;
+  private milestoneSeq = 0;
+  private armedAt: number | null | undefined;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    // SQLite calls are synchronous, so the state is rebuilt before any request is delivered.
+    this.log = new EventLog(ctx.storage.sql);
+    this.state = emptyState();
+    for (const event of this.log.all()) this.fold(event);
+  }
+
+  private fold(event: RunEvent): void {
+    applyEvent(this.state, event);
+    if (MILESTONES.has(event.type)) this.milestoneSeq = event.seq;
+  }
+
+  private append<T extends RunEventType>(type: T, data: RunEventData[T]): void {
+    const event = this.log.append(this.state.last_seq + 1, type, data, new Date().toISOString());
+    this.fold(event);
+    const d = data as { step?: number; attempt?: number };
+    log.info(type, { run_id: this.state.run_id, seq: event.seq, step: d.step, attempt: d.attempt, trace_id: this.state.trace_id });
+  }
+
+  /** Runs one decision against the state, then performs the I/O its events call for. */
+  private async command<R>(decide: (m: Machine) => R): Promise<R> {
+    const sends: StepMessage[] = [];
+    const result = decide({
+      state: this.state,
+      now: Date.now(),
+      emit: (type, data) => this.append(type, data),
+      send: (step, attempt) => sends.push({ run_id: this.state.run_id, step, attempt, trace_id: this.state.trace_id }),
+    });
+    try {
+      if (sends.length) await this.env.STEPS.sendBatch(sends.map((body) => ({ body, contentType: "json" })));
+    } catch (err) {
+      // The steps stay queued with a dispatch deadline; the alarm sends them again.
+      log.error("step.send_failed", { run_id: this.state.run_id, steps: sends.map((s) => s.step), ...errorFields(err) });
+    }
+    await this.projectIfDue();
+    await this.armAlarm();
+    return result;
+  }
+
+  private async projectIfDue(): Promise<void> {
+    const projected = Number(this.log.getMeta("projected_seq") ?? 0);
+    if (this.milestoneSeq <= projected || !this.state.run_id) return;
+    try {
+      await projectRun(this.env.DB, this.state);
+      this.log.setMeta("projected_seq", String(this.state.last_seq));
+      this.log.setMeta("projection_failures", "0");
+      this.log.setMeta("projection_retry_at", "0");
+    } catch (err) {
+      // The read model catches up later: the alarm retries with backoff until the write lands.
+      const failures = Number(this.log.getMeta("projection_failures") ?? 0) + 1;
+      const delay = Math.min(PROJECTION_RETRY_MAX_MS, 500 * 2 ** (failures - 1));
+      this.log.setMeta("projection_failures", String(failures));
+      this.log.setMeta("projection_retry_at", String(Date.now() + delay));
+      log.error("projection.failed", { run_id: this.state.run_id, failures, retry_in_ms: delay, ...errorFields(err) });
+    }
+  }
+
+  private async armAlarm(): Promise<void> {
+    const retryAt = Number(this.log.getMeta("projection_retry_at") ?? 0);
+    const candidates = [nextDeadline(this.state), retryAt > 0 ? retryAt : null].filter((t): t is number => t !== null);
+    const next = candidates.length ? Math.min(...candidates) : null;
+    if (this.armedAt === undefined) this.armedAt = await this.ctx.storage.getAlarm();
+    if (next === this.armedAt) return;
+    if (next === null) await this.ctx.storage.deleteAlarm();
+    else await this.ctx.storage.setAlarm(next);
+    this.armedAt = next;
+  }
+
+  async create(input: CreateRunInput): Promise<CreateRunResult> {
+    if (this.state.last_seq > 0) {
+      if (this.state.request_hash !== input.request_hash) return { outcome: "conflict", run_id: this.state.run_id };
+      return { outcome: "existing", run: runView(this.state) };
+    }
+    await this.command((m) => {
+      m.emit("run.created", { run_id: input.run_id, prompt: input.prompt, options: input.options, request_hash: input.request_hash, trace_id: input.trace_id });
+      m.emit("plan.accepted", { plan: input.plan });
+      advance(m);
+    });
+    return { outcome: "created", run: runView(this.state) };
+  }
+
+  async getRun(): Promise<RunResource | null> {
+    return this.state.last_seq > 0 ? runView(this.state) : null;
+  }
+
+  async listEvents(after: number, limit: number): Promise<{ events: RunEvent[]; last_seq: number } | null> {
+    if (this.state.last_seq === 0) return null;
+    return { events: this.log.after(after, limit), last_seq: this.state.last_seq };
+  }
+
+  async claim(step: number, attempt: number): Promise<ClaimResult> {
+    const result = await this.command((m) => claim(m, step, attempt));
+    if (!result.ok) log.warn("step.claim_rejected", { run_id: this.state.run_id, step, attempt, reason: result.reason, trace_id: this.state.trace_id });
+    return result;
+  }
+
+  async report(step: number, attempt: number, outcome: Outcome): Promise<ReportResult> {
+    const result = await this.command((m) => report(m, step, attempt, outcome));
+    if (!result.accepted) log.warn("step.report_ignored", { run_id: this.state.run_id, step, attempt, reason: result.reason, trace_id: this.state.trace_id });
+    return result;
+  }
+
+  async cancel(reason = "Cancelled by request."): Promise<ControlResult & { run?: RunResource }> {
+    const result = await this.command((m) => cancel(m, reason));
+    return { ...result, run: runView(this.state) };
+  }
+
+  async resume(): Promise<ControlResult & { run?: RunResource }> {
+    const result = await this.command((m) => resume(m));
+    return { ...result, run: runView(this.state) };
+  }
+
+  /** Wakes the watchdog now (used when a step message was dead-lettered). */
+  async nudge(): Promise<void> {
+    await this.command((m) => fireDue(m));
+  }
+
+  /** The watchdog: expired leases, due retries, finished timers, lost messages, lagging projection. */
+  override async alarm(): Promise<void> {
+    this.armedAt = null; // a fired alarm is no longer set
+    if (this.state.last_seq === 0) return;
+    await this.command((m) => fireDue(m));
+  }
+}

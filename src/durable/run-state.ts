@@ -1,0 +1,222 @@
+import type { StepError } from "../lib/step-error";
+import { resolveOptions, type ResolvedOptions } from "../execution/run-options";
+import type { Plan } from "../planner/plan-schema";
+import type { RunEvent, RunEventData, RunEventType } from "./run-events";
+
+export type RunStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
+export type StepStatus = "pending" | "queued" | "running" | "succeeded" | "failed" | "skipped";
+
+export interface StepState {
+  step_number: number;
+  tool: string;
+  input: Record<string, unknown>;
+  depends_on: number[];
+  reasoning: string;
+  status: StepStatus;
+  /** The attempt currently queued or running (0 before the first). */
+  attempt: number;
+  /** Attempts started since the run was created or last resumed. */
+  attempts: number;
+  resolved_input: unknown;
+  output: unknown;
+  error: StepError | null;
+  skip_reason: string | null;
+  started_at: string | null;
+  completed_at: string | null;
+  duration_ms: number | null;
+  started_ms: number | null;
+  /** Watchdog deadlines, epoch ms. */
+  dispatch_deadline: number | null;
+  lease_until: number | null;
+  retry_at: number | null;
+  wake_at: number | null;
+}
+
+export interface RunState {
+  run_id: string;
+  prompt: string | null;
+  status: RunStatus;
+  plan: Plan | null;
+  options: ResolvedOptions;
+  request_hash: string;
+  trace_id: string;
+  steps: Map<number, StepState>;
+  result: unknown;
+  error: { code: string; message: string; step_number?: number } | null;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  last_seq: number;
+}
+
+export const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(["completed", "failed", "cancelled"]);
+export const TERMINAL_STEP: ReadonlySet<StepStatus> = new Set(["succeeded", "failed", "skipped"]);
+
+function newStep(s: Plan["steps"][number]): StepState {
+  return {
+    ...s,
+    status: "pending",
+    attempt: 0,
+    attempts: 0,
+    resolved_input: null,
+    output: null,
+    error: null,
+    skip_reason: null,
+    started_at: null,
+    completed_at: null,
+    duration_ms: null,
+    started_ms: null,
+    dispatch_deadline: null,
+    lease_until: null,
+    retry_at: null,
+    wake_at: null,
+  };
+}
+
+const clearDeadlines = (s: StepState) => {
+  s.dispatch_deadline = null;
+  s.lease_until = null;
+  s.retry_at = null;
+  s.wake_at = null;
+};
+
+type Handlers = { [T in RunEventType]: (state: RunState, data: RunEventData[T], at: string) => void };
+
+const step = (state: RunState, n: number): StepState => {
+  const s = state.steps.get(n);
+  if (!s) throw new Error(`event refers to unknown step ${n}`);
+  return s;
+};
+
+const handlers: Handlers = {
+  "run.created": (state, d, at) => {
+    state.run_id = d.run_id;
+    state.prompt = d.prompt;
+    state.options = resolveOptions(d.options);
+    state.request_hash = d.request_hash;
+    state.trace_id = d.trace_id;
+    state.created_at = at;
+    state.status = "pending";
+  },
+  "plan.accepted": (state, d) => {
+    state.plan = d.plan;
+    state.steps = new Map(d.plan.steps.map((s) => [s.step_number, newStep(s)]));
+  },
+  "run.started": (state, _d, at) => {
+    state.status = "running";
+    state.started_at ??= at;
+  },
+  "step.queued": (state, d) => {
+    const s = step(state, d.step);
+    s.status = "queued";
+    s.attempt = d.attempt;
+    clearDeadlines(s);
+    s.dispatch_deadline = d.dispatch_deadline;
+  },
+  "step.redispatched": (state, d) => {
+    step(state, d.step).dispatch_deadline = d.dispatch_deadline;
+  },
+  "step.started": (state, d, at) => {
+    const s = step(state, d.step);
+    s.status = "running";
+    s.attempt = d.attempt;
+    s.attempts += 1;
+    s.resolved_input = d.input;
+    s.started_at = at;
+    s.started_ms = Date.parse(at);
+    s.completed_at = null;
+    s.duration_ms = null;
+    clearDeadlines(s);
+    s.lease_until = d.lease_until ?? null;
+    s.wake_at = d.wake_at ?? null;
+  },
+  "step.succeeded": (state, d, at) => {
+    const s = step(state, d.step);
+    s.status = "succeeded";
+    s.output = d.output;
+    s.error = null;
+    s.completed_at = at;
+    s.duration_ms = d.duration_ms;
+    clearDeadlines(s);
+  },
+  "step.retry_scheduled": (state, d) => {
+    const s = step(state, d.step);
+    s.status = "pending";
+    s.error = d.error;
+    clearDeadlines(s);
+    s.retry_at = d.retry_at;
+  },
+  "step.failed": (state, d, at) => {
+    const s = step(state, d.step);
+    s.status = "failed";
+    s.error = d.error;
+    s.completed_at = at;
+    if (s.started_ms !== null) s.duration_ms = Math.max(0, Date.parse(at) - s.started_ms);
+    clearDeadlines(s);
+  },
+  "step.skipped": (state, d, at) => {
+    const s = step(state, d.step);
+    s.status = "skipped";
+    s.skip_reason = d.reason;
+    s.completed_at = at;
+    clearDeadlines(s);
+  },
+  "run.completed": (state, d, at) => {
+    state.status = "completed";
+    state.result = d.result;
+    state.completed_at = at;
+  },
+  "run.failed": (state, d, at) => {
+    state.status = "failed";
+    state.error = d.error;
+    state.completed_at = at;
+  },
+  "run.cancelled": (state, d, at) => {
+    state.status = "cancelled";
+    state.error = { code: "cancelled", message: d.reason };
+    state.completed_at = at;
+  },
+  "run.resumed": (state, d) => {
+    state.status = "running";
+    state.error = null;
+    state.result = null;
+    state.completed_at = null;
+    for (const n of d.steps) {
+      const s = step(state, n);
+      // The attempt number keeps counting, so a message from before the resume stays stale.
+      Object.assign(s, newStep(s), { attempt: s.attempt });
+    }
+  },
+};
+
+export function emptyState(): RunState {
+  return {
+    run_id: "",
+    prompt: null,
+    status: "pending",
+    plan: null,
+    options: resolveOptions(undefined),
+    request_hash: "",
+    trace_id: "",
+    steps: new Map(),
+    result: null,
+    error: null,
+    created_at: "",
+    started_at: null,
+    completed_at: null,
+    last_seq: 0,
+  };
+}
+
+/** Applies one event to the state in place (the run object keeps one state and folds as it appends). */
+export function applyEvent(state: RunState, event: RunEvent): RunState {
+  (handlers[event.type] as (s: RunState, d: unknown, at: string) => void)(state, event.data, event.at);
+  state.last_seq = event.seq;
+  return state;
+}
+
+export function foldEvents(events: Iterable<RunEvent>): RunState {
+  const state = emptyState();
+  for (const e of events) applyEvent(state, e);
+  return state;
+}

@@ -1,0 +1,68 @@
+import type { RunState, StepState } from "./run-state";
+
+/** The run resource served by GET /runs/{id}: a read-only view of the folded state. */
+export interface ExecutionLogEntry {
+  step_number: number;
+  tool: string;
+  input: unknown;
+  status: StepState["status"];
+  output: unknown;
+  error: { code: string; message: string } | null;
+  attempts: number;
+  started_at: string | null;
+  completed_at: string | null;
+  duration_ms: number | null;
+  next_attempt_at: string | null;
+  skip_reason: string | null;
+}
+
+export interface RunResource {
+  run_id: string;
+  prompt: string | null;
+  status: RunState["status"];
+  plan: RunState["plan"];
+  options: RunState["options"];
+  execution_log: ExecutionLogEntry[];
+  result: unknown;
+  error: RunState["error"];
+  trace_id: string;
+  created_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+  last_event_seq: number;
+}
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export function runView(state: RunState): RunResource {
+  const steps = [...state.steps.values()].sort((a, b) => a.step_number - b.step_number);
+  return {
+    run_id: state.run_id,
+    prompt: state.prompt,
+    status: state.status,
+    plan: state.plan,
+    options: state.options,
+    execution_log: steps.map((s) => ({
+      step_number: s.step_number,
+      tool: s.tool,
+      // Resolved once the step starts; before that, the planned input with its references.
+      input: s.attempts > 0 ? s.resolved_input : s.input,
+      status: s.status,
+      output: s.status === "succeeded" ? s.output : null,
+      error: s.error ? { code: s.error.code, message: s.error.message } : null,
+      attempts: s.attempts,
+      started_at: s.started_at,
+      completed_at: s.completed_at,
+      duration_ms: s.duration_ms,
+      next_attempt_at: iso(s.retry_at),
+      skip_reason: s.skip_reason,
+    })),
+    result: state.status === "completed" ? state.result : null,
+    error: state.error,
+    trace_id: state.trace_id,
+    created_at: state.created_at,
+    started_at: state.started_at,
+    completed_at: state.completed_at,
+    last_event_seq: state.last_seq,
+  };
+}

@@ -1,0 +1,30 @@
+import type { StepError } from "../lib/step-error";
+import type { ResolvedOptions } from "./run-options";
+
+/**
+ * The one place that decides whether a failed attempt is tried again, and when.
+ * Backoff is exponential with full jitter (a uniformly random delay up to the cap), so a burst
+ * of failures does not come back as a synchronised burst; an upstream's Retry-After is a floor.
+ */
+export type Retriability = { retryable: true; retryAfterMs?: number } | { retryable: false };
+
+export function retriability(error: StepError): Retriability {
+  if (!error.retryable) return { retryable: false };
+  return error.retry_after_ms !== undefined ? { retryable: true, retryAfterMs: error.retry_after_ms } : { retryable: true };
+}
+
+export function backoffDelay(attempt: number, options: ResolvedOptions, random: () => number = Math.random): number {
+  const cap = Math.min(options.max_delay_ms, options.initial_delay_ms * 2 ** Math.max(0, attempt - 1));
+  return Math.round(random() * cap);
+}
+
+export type RetryDecision = { retry: true; delay_ms: number } | { retry: false; reason: "not_retryable" | "attempts_exhausted" };
+
+/** `attempt` is the attempt that just failed (1-based). */
+export function decideRetry(error: StepError, attempt: number, options: ResolvedOptions, random: () => number = Math.random): RetryDecision {
+  const r = retriability(error);
+  if (!r.retryable) return { retry: false, reason: "not_retryable" };
+  if (attempt >= options.max_attempts) return { retry: false, reason: "attempts_exhausted" };
+  const jittered = backoffDelay(attempt, options, random);
+  return { retry: true, delay_ms: Math.max(jittered, r.retryAfterMs ?? 0) };
+}

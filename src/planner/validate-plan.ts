@@ -1,0 +1,129 @@
+import type { z } from "zod";
+import { getTool, tools } from "../tools/registry";
+import { MAX_PLAN_STEPS, planInputSchema, type PlanIssue, type PlanStep } from "./plan-schema";
+import { findReferences, isWholeReference } from "./references";
+
+/**
+ * Every plan, whoever wrote it (rule planner, a client, an LLM), passes through here: known tools,
+ * inputs that match the tool's schema, dependencies that exist, references only to steps the step
+ * depends on, no cycles, at most 50 steps.
+ */
+export type PlanValidation = { ok: true; steps: PlanStep[] } | { ok: false; issues: PlanIssue[] };
+
+export function zodIssuesToPlanIssues(error: z.ZodError, prefix: (string | number)[] = []): PlanIssue[] {
+  return error.issues.map((i) => ({ path: [...prefix, ...i.path.map((p) => (typeof p === "symbol" ? String(p) : p))], code: i.code, message: i.message }));
+}
+
+function suggestTool(name: string): string {
+  const lower = name.toLowerCase();
+  const close = [...tools.keys()].find((t) => t.toLowerCase() === lower || t.toLowerCase().startsWith(lower.split(".")[0] ?? ""));
+  return close ? ` Did you mean "${close}"?` : ` Known tools: ${[...tools.keys()].join(", ")}.`;
+}
+
+/** Every step reachable backwards from `start` through depends_on. */
+function ancestors(start: number, deps: Map<number, number[]>): Set<number> {
+  const seen = new Set<number>();
+  const stack = [...(deps.get(start) ?? [])];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (seen.has(n)) continue;
+    seen.add(n);
+    stack.push(...(deps.get(n) ?? []));
+  }
+  return seen;
+}
+
+function findCycle(deps: Map<number, number[]>): number[] | undefined {
+  const state = new Map<number, "visiting" | "done">();
+  const path: number[] = [];
+  const visit = (n: number): number[] | undefined => {
+    if (state.get(n) === "done") return undefined;
+    if (state.get(n) === "visiting") return [...path.slice(path.indexOf(n)), n];
+    state.set(n, "visiting");
+    path.push(n);
+    for (const d of deps.get(n) ?? []) {
+      const cycle = visit(d);
+      if (cycle) return cycle;
+    }
+    path.pop();
+    state.set(n, "done");
+    return undefined;
+  };
+  for (const n of deps.keys()) {
+    const cycle = visit(n);
+    if (cycle) return cycle;
+  }
+  return undefined;
+}
+
+/** Input as the tool will see it at plan time: whole references may stand for any type. */
+function inputIssues(step: PlanStep, index: number): PlanIssue[] {
+  const tool = getTool(step.tool);
+  if (!tool) return [];
+  const result = tool.input_schema.safeParse(step.input);
+  if (result.success) return [];
+  return result.error.issues
+    .filter((issue) => {
+      let v: unknown = step.input;
+      for (const p of issue.path) v = v && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined;
+      return !isWholeReference(v);
+    })
+    .map((issue) => ({
+      step_number: step.step_number,
+      path: ["steps", index, "input", ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))],
+      code: "invalid_input",
+      message: `${step.tool}: ${issue.message}`,
+    }));
+}
+
+export function validatePlan(raw: unknown): PlanValidation {
+  const parsed = planInputSchema.safeParse(raw);
+  if (!parsed.success) return { ok: false, issues: zodIssuesToPlanIssues(parsed.error) };
+  const steps: PlanStep[] = parsed.data.steps.map((s) => ({
+    step_number: s.step_number,
+    tool: s.tool,
+    input: s.input,
+    depends_on: [...new Set(s.depends_on)].sort((a, b) => a - b),
+    reasoning: s.reasoning ?? "",
+  }));
+  const issues: PlanIssue[] = [];
+  if (steps.length > MAX_PLAN_STEPS) issues.push({ path: ["steps"], code: "too_many_steps", message: `A plan has at most ${MAX_PLAN_STEPS} steps.` });
+
+  const numbers = new Set<number>();
+  steps.forEach((s, i) => {
+    if (numbers.has(s.step_number)) {
+      issues.push({ step_number: s.step_number, path: ["steps", i, "step_number"], code: "duplicate_step", message: `Step number ${s.step_number} is used twice.` });
+    }
+    numbers.add(s.step_number);
+  });
+  const deps = new Map(steps.map((s) => [s.step_number, s.depends_on]));
+
+  steps.forEach((s, i) => {
+    if (!getTool(s.tool)) {
+      issues.push({ step_number: s.step_number, path: ["steps", i, "tool"], code: "unknown_tool", message: `No tool is named "${s.tool}".${suggestTool(s.tool)}` });
+    }
+    for (const d of s.depends_on) {
+      if (d === s.step_number) issues.push({ step_number: s.step_number, path: ["steps", i, "depends_on"], code: "self_dependency", message: `Step ${d} depends on itself.` });
+      else if (!numbers.has(d)) issues.push({ step_number: s.step_number, path: ["steps", i, "depends_on"], code: "unknown_dependency", message: `Step ${s.step_number} depends on step ${d}, which does not exist.` });
+    }
+    const before = ancestors(s.step_number, deps);
+    for (const ref of findReferences(s.input)) {
+      if (!numbers.has(ref.step_number)) {
+        issues.push({ step_number: s.step_number, path: ["steps", i, "input", ...ref.at], code: "unknown_reference", message: `Step ${s.step_number} refers to step ${ref.step_number}, which does not exist.` });
+      } else if (!before.has(ref.step_number)) {
+        issues.push({
+          step_number: s.step_number,
+          path: ["steps", i, "input", ...ref.at],
+          code: "reference_without_dependency",
+          message: `Step ${s.step_number} uses step ${ref.step_number}'s output but does not depend on it; add ${ref.step_number} to depends_on.`,
+        });
+      }
+    }
+    issues.push(...inputIssues(s, i));
+  });
+
+  const cycle = findCycle(deps);
+  if (cycle) issues.push({ step_number: cycle[0]!, path: ["steps"], code: "dependency_cycle", message: `Steps depend on each other in a cycle: ${cycle.join(" → ")}.` });
+
+  return issues.length ? { ok: false, issues } : { ok: true, steps };
+}

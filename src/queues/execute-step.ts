@@ -1,0 +1,74 @@
+import { errorFields, log } from "../lib/log";
+import { stepError } from "../lib/step-error";
+import type { ClaimResult, Outcome } from "../durable/run-machine";
+import { getTool } from "../tools/registry";
+import type { StepMessage } from "./step-message";
+
+/**
+ * Executes one step attempt: claim it from the run object (which resolves its input and starts
+ * its lease), run the tool under the step's timeout, report the outcome. The run object decides
+ * everything else (retries, what runs next), so a duplicate message only loses its claim.
+ */
+const REPORT_TRIES = 3;
+
+async function runTool(toolName: string, input: unknown, msg: StepMessage, timeoutMs: number, env: Env): Promise<Outcome> {
+  const tool = getTool(toolName);
+  if (!tool) return { success: false, error: stepError("unknown_tool", `No tool is named "${toolName}".`) };
+  const parsed = tool.input_schema.safeParse(input);
+  if (!parsed.success) {
+    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");
+    return { success: false, error: stepError("invalid_input", `${toolName} got an input it cannot use after resolving references: ${detail}`) };
+  }
+  const controller = new AbortController();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<Outcome>((resolve) => {
+    // A tool that ignores its abort signal still loses the race against this timer.
+    timer = setTimeout(() => {
+      controller.abort();
+      resolve({ success: false, error: stepError("step_timeout", `${toolName} did not finish within ${timeoutMs} ms.`, { retryable: true }) });
+    }, timeoutMs);
+  });
+  const execution = tool
+    .execute(parsed.data, {
+      env,
+      run_id: msg.run_id,
+      step_number: msg.step,
+      attempt: msg.attempt,
+      signal: controller.signal,
+      idempotency_key: `${msg.run_id}:${msg.step}`,
+    })
+    .then((r): Outcome => (r.success ? { success: true, output: r.output } : { success: false, error: r.error }))
+    .catch((err: unknown): Outcome => {
+      // A tool that throws is a bug or an infrastructure hiccup, not bad input: worth another try.
+      log.error("tool.threw", { run_id: msg.run_id, step: msg.step, tool: toolName, ...errorFields(err) });
+      return { success: false, error: stepError("tool_crashed", `${toolName} failed unexpectedly: ${(err as Error)?.message ?? String(err)}`, { retryable: true }) };
+    });
+  try {
+    return await Promise.race([execution, timeout]);
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+  }
+}
+
+export async function executeStep(msg: StepMessage, env: Env): Promise<void> {
+  const run = env.RUNS.getByName(msg.run_id);
+  const fields = { run_id: msg.run_id, step: msg.step, attempt: msg.attempt, trace_id: msg.trace_id };
+  const claimed = (await run.claim(msg.step, msg.attempt)) as ClaimResult; // RPC types flatten the union
+  if (!claimed.ok) return; // a duplicate, stale or cancelled attempt: nothing to do
+  const started = Date.now();
+  const outcome = await runTool(claimed.tool, claimed.input, msg, claimed.timeout_ms, env);
+  const duration_ms = Date.now() - started;
+  log.info(outcome.success ? "tool.succeeded" : "tool.failed", { ...fields, tool: claimed.tool, duration_ms, ...(outcome.success ? {} : { code: outcome.error.code }) });
+  // The report is retried a few times in place; if it never lands, the lease expires and the
+  // run object re-runs the step, which the tools' idempotency keys make safe.
+  for (let i = 1; ; i++) {
+    try {
+      await run.report(msg.step, msg.attempt, outcome);
+      return;
+    } catch (err) {
+      if (i >= REPORT_TRIES) throw err;
+      log.warn("step.report_retry", { ...fields, try: i, ...errorFields(err) });
+      await new Promise((r) => setTimeout(r, 50 * i));
+    }
+  }
+}

@@ -1,0 +1,10 @@
+import { z } from "zod";
+
+/** One step attempt to execute. The run object owns the step; the message only says "try this now". */
+export const stepMessageSchema = z.object({
+  run_id: z.string().min(1),
+  step: z.number().int().positive(),
+  attempt: z.number().int().positive(),
+  trace_id: z.string().optional(),
+});
+export type StepMessage = z.infer<typeof stepMessageSchema>;

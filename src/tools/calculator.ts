@@ -1,0 +1,27 @@
+import { z } from "zod";
+import { stepError } from "../lib/step-error";
+import { CalculationError, MAX_EXPRESSION_LENGTH, evaluateExpression } from "./calculator-parser";
+import { defineTool, fail, ok } from "./tool";
+
+export const calculatorInputSchema = z.strictObject({
+  expression: z
+    .string()
+    .min(1)
+    .max(MAX_EXPRESSION_LENGTH)
+    .describe("Arithmetic with + - * / % **, unary minus, parentheses and decimals, e.g. (41*7)+13"),
+});
+
+export const calculator = defineTool({
+  name: "Calculator.evaluate",
+  description: "Evaluates an arithmetic expression and returns the result as a number.",
+  input_schema: calculatorInputSchema,
+  executor: "queue",
+  async execute({ expression }) {
+    try {
+      return ok(evaluateExpression(expression));
+    } catch (err) {
+      if (err instanceof CalculationError) return fail(stepError(err.code, err.message));
+      throw err;
+    }
+  },
+});

@@ -1,0 +1,118 @@
+import { z } from "zod";
+import { stepError, type StepError } from "../lib/step-error";
+import { effectivePort, isAllowed, parseAllowlist } from "./http-allowlist";
+import { defineTool, fail, ok } from "./tool";
+
+/** Http.get: a real outbound GET, bounded in time, size and reach. */
+export const HTTP_MAX_BYTES = 1024 * 1024;
+export const HTTP_TIMEOUT_MS = 10_000;
+const MAX_REDIRECTS = 5;
+
+const urlSchema = z
+  .string()
+  .max(2048)
+  .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), { message: "Give an absolute http:// or https:// URL." })
+  .describe("Absolute http(s) URL; its host:port must be in HTTP_TOOL_ALLOWLIST");
+
+/** Retry-After as seconds or an HTTP date, in milliseconds; absent or unreadable → undefined. */
+export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+async function readCapped(res: Response): Promise<{ text: string } | { error: StepError }> {
+  const declared = Number(res.headers.get("content-length") ?? "0");
+  if (declared > HTTP_MAX_BYTES) {
+    await res.body?.cancel();
+    return { error: stepError("response_too_large", `The response is ${declared} bytes; the limit is ${HTTP_MAX_BYTES}.`) };
+  }
+  const reader = res.body?.getReader();
+  if (!reader) return { text: "" };
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > HTTP_MAX_BYTES) {
+      await reader.cancel();
+      return { error: stepError("response_too_large", `The response is over the ${HTTP_MAX_BYTES}-byte limit.`) };
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(size);
+  let offset = 0;
+  for (const c of chunks) {
+    all.set(c, offset);
+    offset += c.byteLength;
+  }
+  return { text: new TextDecoder().decode(all) };
+}
+
+export const httpGet = defineTool({
+  name: "Http.get",
+  description:
+    "Fetches a URL with GET and returns { status, content_type, body } (body parsed when JSON). Only hosts in HTTP_TOOL_ALLOWLIST are reachable.",
+  input_schema: z.strictObject({ url: urlSchema }),
+  executor: "queue",
+  async execute({ url }, ctx) {
+    const rules = parseAllowlist(ctx.env.HTTP_TOOL_ALLOWLIST);
+    const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]);
+    let target = new URL(url);
+    for (let hop = 0; ; hop++) {
+      if (!isAllowed(target, rules)) {
+        return fail(
+          stepError(
+            "host_not_allowed",
+            `${target.hostname}:${effectivePort(target)} is not in HTTP_TOOL_ALLOWLIST${hop > 0 ? " (reached by a redirect)" : ""}; add it there to allow it.`,
+          ),
+        );
+      }
+      let res: Response;
+      try {
+        // Redirects are followed by hand so every hop is checked against the allowlist.
+        res = await fetch(target, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json, text/*;q=0.9" } });
+      } catch (err) {
+        if (signal.aborted) return fail(stepError("upstream_timeout", `${target.host} did not answer in time.`, { retryable: true }));
+        return fail(stepError("upstream_unreachable", `Could not connect to ${target.host}: ${(err as Error).message}`, { retryable: true }));
+      }
+      const location = res.headers.get("location");
+      if (res.status >= 300 && res.status < 400 && location) {
+        await res.body?.cancel();
+        if (hop >= MAX_REDIRECTS) return fail(stepError("too_many_redirects", `More than ${MAX_REDIRECTS} redirects from ${url}.`));
+        target = new URL(location, target);
+        continue;
+      }
+      let read: Awaited<ReturnType<typeof readCapped>>;
+      try {
+        read = await readCapped(res);
+      } catch {
+        if (signal.aborted) return fail(stepError("upstream_timeout", `${target.host} did not finish its answer in time.`, { retryable: true }));
+        return fail(stepError("upstream_unreachable", `The connection to ${target.host} broke mid-answer.`, { retryable: true }));
+      }
+      if ("error" in read) return fail(read.error);
+      const contentType = res.headers.get("content-type") ?? "";
+      let body: unknown = read.text;
+      if (/\bjson\b/i.test(contentType)) {
+        try {
+          body = JSON.parse(read.text);
+        } catch {
+          body = read.text;
+        }
+      }
+      if (res.status >= 500 || res.status === 429) {
+        const retryAfter = parseRetryAfter(res.headers.get("retry-after"));
+        return fail(
+          stepError(res.status === 429 ? "upstream_rate_limited" : "upstream_error", `${target.host} answered ${res.status}.`, {
+            retryable: true,
+            ...(retryAfter !== undefined ? { retry_after_ms: retryAfter } : {}),
+          }),
+        );
+      }
+      if (res.status >= 400) return fail(stepError("upstream_rejected", `${target.host} answered ${res.status}; retrying will not help.`));
+      return ok({ status: res.status, content_type: contentType, body });
+    }
+  },
+});

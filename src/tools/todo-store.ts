@@ -1,0 +1,168 @@
+import { and, asc, eq, isNull, sql } from "drizzle-orm";
+import { drizzle } from "drizzle-orm/d1";
+import { z } from "zod";
+import { todos, type TodoRow } from "../db/schema";
+import { stepError } from "../lib/step-error";
+import { defineTool, fail, ok, type ToolContext } from "./tool";
+
+/**
+ * TodoStore.* tools, persisted in D1. Every write is keyed by the step's idempotency key, so an
+ * attempt that re-runs after a crash finds what its earlier attempt did instead of doing it twice.
+ */
+
+/** Titles are kept as typed, minus surrounding whitespace and trailing punctuation. */
+export function normalizeTitle(raw: string): string {
+  return raw.trim().replace(/[\s.,;:!?]+$/u, "").trim();
+}
+
+// A title may arrive from an earlier step's numeric output ("add the result as a todo").
+const titleSchema = z
+  .union([z.string(), z.number().finite()])
+  .transform((v) => normalizeTitle(String(v)))
+  .pipe(z.string().min(1, "The title is empty.").max(500, "The title is longer than 500 characters."))
+  .describe("The todo's title, 1-500 characters");
+
+const idSchema = z.number().int().positive().describe("The todo's id");
+
+/** A todo picked by id, or by its exact title (case-insensitive) among todos not deleted. */
+const selectorSchema = z
+  .strictObject({ id: idSchema.optional(), title: z.string().min(1).max(500).optional() })
+  .refine((s) => (s.id === undefined) !== (s.title === undefined), { message: "Give exactly one of id or title." });
+
+export interface Todo {
+  id: number;
+  title: string;
+  status: "open" | "done";
+  created_at: string;
+  completed_at: string | null;
+}
+
+const view = (row: TodoRow): Todo => ({
+  id: row.id,
+  title: row.title,
+  status: row.status,
+  created_at: row.created_at,
+  completed_at: row.completed_at,
+});
+
+const db = (ctx: ToolContext) => drizzle(ctx.env.DB);
+const notDeleted = isNull(todos.deleted_at);
+
+async function findTodo(ctx: ToolContext, selector: { id?: number | undefined; title?: string | undefined }) {
+  if (selector.id !== undefined) {
+    const row = await db(ctx).select().from(todos).where(eq(todos.id, selector.id)).get();
+    return row ? { row } : { error: stepError("todo_not_found", `No todo has id ${selector.id}.`) };
+  }
+  const title = normalizeTitle(selector.title ?? "");
+  const rows = await db(ctx)
+    .select()
+    .from(todos)
+    .where(and(notDeleted, sql`lower(${todos.title}) = lower(${title})`))
+    .orderBy(asc(todos.id))
+    .all();
+  if (rows.length === 0) return { error: stepError("todo_not_found", `No todo is titled "${title}".`) };
+  const open = rows.filter((r) => r.status === "open");
+  if (rows.length > 1 && open.length !== 1) {
+    return {
+      error: stepError("ambiguous_title", `${rows.length} todos are titled "${title}" (ids ${rows.map((r) => r.id).join(", ")}); name one by id.`),
+    };
+  }
+  return { row: open[0] ?? rows[0]! };
+}
+
+export const todoAdd = defineTool({
+  name: "TodoStore.add",
+  description: "Adds a todo with the given title and returns it as { todo }.",
+  input_schema: z.strictObject({ title: titleSchema }),
+  executor: "queue",
+  async execute({ title }, ctx) {
+    const now = new Date().toISOString();
+    // INSERT OR IGNORE on the unique created_by key: a repeated attempt adds nothing.
+    await db(ctx)
+      .insert(todos)
+      .values({ title, status: "open", created_at: now, created_by: ctx.idempotency_key })
+      .onConflictDoNothing({ target: todos.created_by })
+      .run();
+    const row = await db(ctx).select().from(todos).where(eq(todos.created_by, ctx.idempotency_key)).get();
+    if (!row) return fail(stepError("todo_write_lost", "The new todo could not be read back; try again.", { retryable: true }));
+    return ok({ todo: view(row) });
+  },
+});
+
+export const todoList = defineTool({
+  name: "TodoStore.list",
+  description: 'Lists todos, oldest first, as { todos, count }. status: "open", "done" or "all" (default).',
+  input_schema: z.strictObject({ status: z.enum(["open", "done", "all"]).default("all") }),
+  executor: "queue",
+  async execute({ status }, ctx) {
+    const where = status === "all" ? notDeleted : and(notDeleted, eq(todos.status, status));
+    const rows = await db(ctx).select().from(todos).where(where).orderBy(asc(todos.id)).all();
+    return ok({ todos: rows.map(view), count: rows.length });
+  },
+});
+
+export const todoGet = defineTool({
+  name: "TodoStore.get",
+  description: "Returns one todo by id as { todo }.",
+  input_schema: z.strictObject({ id: idSchema }),
+  executor: "queue",
+  async execute({ id }, ctx) {
+    const found = await findTodo(ctx, { id });
+    if (found.error) return fail(found.error);
+    if (found.row.deleted_at) return fail(stepError("todo_not_found", `Todo ${id} was deleted.`));
+    return ok({ todo: view(found.row) });
+  },
+});
+
+export const todoComplete = defineTool({
+  name: "TodoStore.complete",
+  description: "Marks a todo done, by id or by exact title, and returns it as { todo }.",
+  input_schema: selectorSchema,
+  executor: "queue",
+  async execute(selector, ctx) {
+    // Done by this very step in an earlier attempt: that is success, not a conflict.
+    const replay = await db(ctx).select().from(todos).where(eq(todos.completed_by, ctx.idempotency_key)).get();
+    if (replay) return ok({ todo: view(replay) });
+    const found = await findTodo(ctx, selector);
+    if (found.error) return fail(found.error);
+    const { row } = found;
+    if (row.deleted_at) return fail(stepError("todo_not_found", `Todo ${row.id} was deleted.`));
+    if (row.status === "done") {
+      return fail(stepError("already_completed", `Todo ${row.id} ("${row.title}") is already completed.`));
+    }
+    const now = new Date().toISOString();
+    const updated = await db(ctx)
+      .update(todos)
+      .set({ status: "done", completed_at: now, completed_by: ctx.idempotency_key })
+      .where(and(eq(todos.id, row.id), eq(todos.status, "open")))
+      .returning()
+      .get();
+    if (!updated) return fail(stepError("already_completed", `Todo ${row.id} was completed by someone else meanwhile.`));
+    return ok({ todo: view(updated) });
+  },
+});
+
+export const todoDelete = defineTool({
+  name: "TodoStore.delete",
+  description: "Deletes a todo, by id or by exact title, and returns it as { deleted }.",
+  input_schema: selectorSchema,
+  executor: "queue",
+  async execute(selector, ctx) {
+    const replay = await db(ctx).select().from(todos).where(eq(todos.deleted_by, ctx.idempotency_key)).get();
+    if (replay) return ok({ deleted: view(replay) });
+    const found = await findTodo(ctx, selector);
+    if (found.error) return fail(found.error);
+    const { row } = found;
+    if (row.deleted_at) return fail(stepError("todo_not_found", `Todo ${row.id} was already deleted.`));
+    // Soft delete, so a repeated attempt can tell its own earlier delete from someone else's.
+    const now = new Date().toISOString();
+    const deleted = await db(ctx)
+      .update(todos)
+      .set({ deleted_at: now, deleted_by: ctx.idempotency_key })
+      .where(and(eq(todos.id, row.id), notDeleted))
+      .returning()
+      .get();
+    if (!deleted) return fail(stepError("todo_not_found", `Todo ${row.id} was deleted by someone else meanwhile.`));
+    return ok({ deleted: view(deleted) });
+  },
+});

@@ -1,0 +1,19 @@
+import { z } from "zod";
+import { stepError } from "../lib/step-error";
+import { defineTool, fail } from "./tool";
+
+export const MAX_SLEEP_SECONDS = 7 * 24 * 3600;
+
+/**
+ * Wait.sleep is a durable timer: the run object records when the step wakes and its alarm
+ * finishes the step, so waiting holds no consumer and survives restarts.
+ */
+export const waitSleep = defineTool({
+  name: "Wait.sleep",
+  description: "Waits the given number of seconds (at most 7 days) before the steps that depend on it run.",
+  input_schema: z.strictObject({ seconds: z.number().positive().max(MAX_SLEEP_SECONDS).describe("Seconds to wait, at most 604800") }),
+  executor: "timer",
+  async execute() {
+    return fail(stepError("wrong_executor", "Wait.sleep is kept by the run object's alarm, not by a queue consumer."));
+  },
+});

@@ -1,0 +1,11 @@
+// Test-only bindings, added by vitest.config.ts on top of wrangler.toml's.
+declare namespace Cloudflare {
+  interface Env {
+    TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+  }
+}
+declare module "vitest" {
+  export interface ProvidedContext {
+    upstreamUrl: string;
+  }
+}

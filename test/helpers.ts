@@ -1,0 +1,44 @@
+import { exports } from "cloudflare:workers";
+import { expect } from "vitest";
+import type { RunResource } from "../src/durable/run-view";
+
+/** Calls the Worker's own fetch handler, as a client would over HTTP. */
+export function api(path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
+  const { json, ...rest } = init;
+  const headers = new Headers(rest.headers);
+  if (json !== undefined) headers.set("content-type", "application/json");
+  return exports.default.fetch(new Request(`http://crane.test/api/v1${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body }));
+}
+
+export async function createRun(body: unknown, headers: Record<string, string> = {}): Promise<RunResource> {
+  const res = await api("/runs", { method: "POST", json: body, headers });
+  const data = (await res.json()) as RunResource & { error?: unknown };
+  expect(res.status, JSON.stringify(data)).toBe(201);
+  return data;
+}
+
+export async function getRun(runId: string): Promise<RunResource> {
+  const res = await api(`/runs/${runId}`);
+  expect(res.status).toBe(200);
+  return (await res.json()) as RunResource;
+}
+
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+
+/** Polls the run until it reaches a terminal state (or `until` holds). */
+export async function waitForRun(runId: string, until: (r: RunResource) => boolean = (r) => TERMINAL.has(r.status), timeoutMs = 20_000): Promise<RunResource> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const run = await getRun(runId);
+    if (until(run)) return run;
+    if (Date.now() > deadline) throw new Error(`run ${runId} did not get there in ${timeoutMs} ms: ${JSON.stringify(run)}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+export async function errorOf(res: Response): Promise<{ code: string; message: string; details?: unknown }> {
+  const body = (await res.json()) as { error: { code: string; message: string; details?: unknown } };
+  expect(body.error.code).toMatch(/^[a-z][a-z0-9_]*$/);
+  expect(body.error.message.length).toBeGreaterThan(0);
+  return body.error;
+}

@@ -1,0 +1,59 @@
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+
+/**
+ * A real local HTTP upstream for Http.get: slow, failing, then healthy, rate-limited, redirecting
+ * or huge, as its path asks. State (per-key hit counts) lives here, so a test can ask how many
+ * calls the upstream really saw.
+ *
+ *   /ok?delay_ms=N              200 JSON after N ms
+ *   /flaky/KEY?fail=N&status=S  S (default 503) for the first N hits of KEY, then 200
+ *   /status/S                   always S (with Retry-After: 0 for 429)
+ *   /redirect?to=URL            302 to URL
+ *   /big?bytes=N                N bytes of text
+ *   /hits/KEY                   how many times KEY was hit
+ */
+export function startUpstream(port = 0): Promise<Server> {
+  const hits = new Map<string, number>();
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
+      const text = typeof body === "string" ? body : JSON.stringify(body);
+      res.writeHead(status, { "content-type": typeof body === "string" ? "text/plain" : "application/json", ...headers });
+      res.end(text);
+    };
+    const parts = url.pathname.split("/").filter(Boolean);
+    const key = parts[1] ?? "";
+    if (parts[0] !== "hits") hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
+    const delay = Number(url.searchParams.get("delay_ms") ?? 0);
+    setTimeout(() => {
+      switch (parts[0]) {
+        case "ok":
+          return send(200, { ok: true, path: url.pathname, at: Date.now() });
+        case "flaky": {
+          const n = hits.get(url.pathname) ?? 0;
+          const failures = Number(url.searchParams.get("fail") ?? 1);
+          const status = Number(url.searchParams.get("status") ?? 503);
+          const extra: Record<string, string> = url.searchParams.has("retry_after") ? { "retry-after": url.searchParams.get("retry_after")! } : {};
+          return n <= failures ? send(status, { error: "not yet", hit: n }, extra) : send(200, { ok: true, hit: n, key });
+        }
+        case "status": {
+          const status = Number(key);
+          return send(status, { status }, status === 429 ? { "retry-after": "0" } : {});
+        }
+        case "redirect":
+          res.writeHead(302, { location: url.searchParams.get("to") ?? "/ok" });
+          return res.end();
+        case "big":
+          return send(200, "x".repeat(Number(url.searchParams.get("bytes") ?? 0)));
+        case "hits":
+          return send(200, { hits: hits.get(`/${parts.slice(1).join("/")}`) ?? 0 });
+        default:
+          return send(404, { error: "no such route" });
+      }
+    }, delay);
+  });
+  return new Promise((resolve) => server.listen(port, "127.0.0.1", () => resolve(server)));
+}
+
+export const serverUrl = (server: Server) => `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
