@@ -1,0 +1,90 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, inject, it } from "vitest";
+import { httpGet } from "../src/tools/http-get";
+import type { ToolContext } from "../src/tools/tool";
+
+const upstream = inject("upstreamUrl");
+
+function ctx(overrides: Partial<Env> = {}): ToolContext {
+  return {
+    env: { ...env, ...overrides } as Env,
+    run_id: "run_test",
+    step_number: 1,
+    attempt: 1,
+    signal: new AbortController().signal,
+    idempotency_key: `run_test:${crypto.randomUUID()}`,
+  };
+}
+
+const hits = async (path: string) => ((await (await fetch(`${upstream}/hits${path}`)).json()) as { hits: number }).hits;
+
+describe("Http.get against a real local upstream", () => {
+  it("returns status, content type and the parsed JSON body", async () => {
+    const r = await httpGet.execute({ url: `${upstream}/ok` }, ctx());
+    expect(r.success).toBe(true);
+    expect(r.output).toMatchObject({ status: 200, content_type: expect.stringContaining("json"), body: { ok: true, path: "/ok" } });
+  });
+
+  it("refuses a host that is not in the allowlist, without calling it", async () => {
+    const key = `/flaky/deny-${crypto.randomUUID()}`;
+    const r = await httpGet.execute({ url: `${upstream}${key}` }, ctx({ HTTP_TOOL_ALLOWLIST: "api.example.com:443" }));
+    expect(r.success).toBe(false);
+    expect(r.error).toMatchObject({ code: "host_not_allowed", retryable: false });
+    expect(r.error?.message).toContain("HTTP_TOOL_ALLOWLIST");
+    expect(await hits(key)).toBe(0);
+  });
+
+  it("reaches nothing when the allowlist is empty (the deployed default)", async () => {
+    const r = await httpGet.execute({ url: `${upstream}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: "" }));
+    expect(r.error?.code).toBe("host_not_allowed");
+  });
+
+  it("matches the port of an allowlist entry", async () => {
+    const port = new URL(upstream).port;
+    expect((await httpGet.execute({ url: `${upstream}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:${port}` }))).success).toBe(true);
+    expect((await httpGet.execute({ url: `${upstream}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:1` }))).error?.code).toBe("host_not_allowed");
+  });
+
+  it("follows a redirect within the allowlist but not one that leaves it", async () => {
+    const inside = await httpGet.execute({ url: `${upstream}/redirect?to=${encodeURIComponent(`${upstream}/ok`)}` }, ctx());
+    expect(inside.success).toBe(true);
+    const outside = await httpGet.execute({ url: `${upstream}/redirect?to=${encodeURIComponent("http://169.254.169.254/latest")}` }, ctx());
+    expect(outside.error?.code).toBe("host_not_allowed");
+    expect(outside.error?.message).toContain("redirect");
+  });
+
+  it("caps the response size", async () => {
+    const r = await httpGet.execute({ url: `${upstream}/big?bytes=${2 * 1024 * 1024}` }, ctx());
+    expect(r.error).toMatchObject({ code: "response_too_large", retryable: false });
+    const small = await httpGet.execute({ url: `${upstream}/big?bytes=1000` }, ctx());
+    expect((small.output as { body: string }).body).toHaveLength(1000);
+  });
+
+  it("treats 5xx and 429 as retryable, 4xx as not, and carries Retry-After", async () => {
+    expect((await httpGet.execute({ url: `${upstream}/status/503` }, ctx())).error).toMatchObject({ code: "upstream_error", retryable: true });
+    expect((await httpGet.execute({ url: `${upstream}/status/429` }, ctx())).error).toMatchObject({ code: "upstream_rate_limited", retryable: true, retry_after_ms: 0 });
+    expect((await httpGet.execute({ url: `${upstream}/status/404` }, ctx())).error).toMatchObject({ code: "upstream_rejected", retryable: false });
+    const key = `/flaky/ra-${crypto.randomUUID()}`;
+    expect((await httpGet.execute({ url: `${upstream}${key}?fail=5&retry_after=7` }, ctx())).error?.retry_after_ms).toBe(7000);
+  });
+
+  it("gives up when the abort signal fires (the step timeout)", async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const started = Date.now();
+    const r = await httpGet.execute({ url: `${upstream}/ok?delay_ms=5000` }, { ...ctx(), signal: controller.signal });
+    expect(r.error).toMatchObject({ code: "upstream_timeout", retryable: true });
+    expect(Date.now() - started).toBeLessThan(4000);
+  });
+
+  it("reports an unreachable upstream as retryable", async () => {
+    const r = await httpGet.execute({ url: "http://127.0.0.1:9/" }, ctx());
+    expect(r.error).toMatchObject({ code: "upstream_unreachable", retryable: true });
+  });
+
+  it("validates its input", () => {
+    expect(httpGet.input_schema.safeParse({ url: "ftp://x/" }).success).toBe(false);
+    expect(httpGet.input_schema.safeParse({ url: "not a url" }).success).toBe(false);
+    expect(httpGet.input_schema.safeParse({ url: "http://x/", extra: 1 }).success).toBe(false);
+  });
+});

@@ -1,0 +1,109 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { todoAdd, todoComplete, todoDelete, todoGet, todoList } from "../src/tools/todo-store";
+import type { ToolContext } from "../src/tools/tool";
+
+const ctx = (key = crypto.randomUUID()): ToolContext => ({
+  env,
+  run_id: "run_test",
+  step_number: 1,
+  attempt: 1,
+  signal: new AbortController().signal,
+  idempotency_key: key,
+});
+
+interface TodoOut {
+  todo: { id: number; title: string; status: string; completed_at: string | null };
+}
+
+async function add(title: unknown, key?: string) {
+  const input = todoAdd.input_schema.parse({ title });
+  const r = await todoAdd.execute(input, ctx(key));
+  expect(r.success).toBe(true);
+  return (r.output as TodoOut).todo;
+}
+
+describe("TodoStore", () => {
+  it("adds a todo, keeping the title as typed minus trailing punctuation", async () => {
+    const todo = await add("  Buy Milk & eggs!!  ");
+    expect(todo).toMatchObject({ title: "Buy Milk & eggs", status: "open", completed_at: null });
+    const row = await env.DB.prepare("SELECT title FROM todos WHERE id = ?").bind(todo.id).first<{ title: string }>();
+    expect(row?.title).toBe("Buy Milk & eggs");
+  });
+
+  it("accepts a number as a title (an earlier step's result)", async () => {
+    expect((await add(300)).title).toBe("300");
+  });
+
+  it("rejects empty and over-long titles", () => {
+    expect(todoAdd.input_schema.safeParse({ title: "  ...  " }).success).toBe(false);
+    expect(todoAdd.input_schema.safeParse({ title: "" }).success).toBe(false);
+    expect(todoAdd.input_schema.safeParse({ title: "x".repeat(501) }).success).toBe(false);
+    expect(todoAdd.input_schema.safeParse({ title: "x".repeat(500) }).success).toBe(true);
+  });
+
+  it("adds once per idempotency key, however often the step re-runs", async () => {
+    const key = `run_x:${crypto.randomUUID()}`;
+    const first = await add("only once", key);
+    const again = await add("only once", key);
+    expect(again.id).toBe(first.id);
+    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM todos WHERE created_by = ?").bind(key).first<{ n: number }>())!;
+    expect(n).toBe(1);
+  });
+
+  it("lists todos by status", async () => {
+    const a = await add("list-a");
+    const b = await add("list-b");
+    await todoComplete.execute({ id: b.id }, ctx());
+    const list = async (status: "open" | "done" | "all") => ((await todoList.execute({ status }, ctx())).output as { todos: { id: number }[]; count: number });
+    expect((await list("open")).todos.map((t) => t.id)).toContain(a.id);
+    expect((await list("open")).todos.map((t) => t.id)).not.toContain(b.id);
+    expect((await list("done")).todos.map((t) => t.id)).toContain(b.id);
+    const all = await list("all");
+    expect(all.todos.map((t) => t.id)).toEqual(expect.arrayContaining([a.id, b.id]));
+    expect(all.count).toBe(all.todos.length);
+  });
+
+  it("gets a todo by id, and says when there is none", async () => {
+    const t = await add("get me");
+    expect(((await todoGet.execute({ id: t.id }, ctx())).output as TodoOut).todo.title).toBe("get me");
+    expect((await todoGet.execute({ id: 999_999 }, ctx())).error).toMatchObject({ code: "todo_not_found", retryable: false });
+  });
+
+  it("completes by id or title; a second completion is an error, a repeated step is not", async () => {
+    const t = await add("complete me");
+    const key = crypto.randomUUID();
+    const done = await todoComplete.execute(todoComplete.input_schema.parse({ title: "Complete Me" }), ctx(key));
+    expect((done.output as TodoOut).todo).toMatchObject({ id: t.id, status: "done" });
+    const replay = await todoComplete.execute({ id: t.id }, ctx(key));
+    expect(replay.success).toBe(true);
+    const again = await todoComplete.execute({ id: t.id }, ctx());
+    expect(again.error?.code).toBe("already_completed");
+    expect((await todoComplete.execute({ id: 999_999 }, ctx())).error?.code).toBe("todo_not_found");
+  });
+
+  it("needs exactly one of id or title to pick a todo", () => {
+    expect(todoComplete.input_schema.safeParse({}).success).toBe(false);
+    expect(todoComplete.input_schema.safeParse({ id: 1, title: "x" }).success).toBe(false);
+    expect(todoDelete.input_schema.safeParse({ id: -1 }).success).toBe(false);
+  });
+
+  it("refuses an ambiguous title", async () => {
+    const title = `twin ${crypto.randomUUID()}`;
+    await add(title);
+    await add(title);
+    expect((await todoComplete.execute({ title }, ctx())).error?.code).toBe("ambiguous_title");
+  });
+
+  it("deletes by id or title, idempotently per step", async () => {
+    const t = await add("delete me");
+    const key = crypto.randomUUID();
+    const del = await todoDelete.execute({ title: "delete me" }, ctx(key));
+    expect((del.output as { deleted: { id: number } }).deleted.id).toBe(t.id);
+    expect((await todoDelete.execute({ title: "delete me" }, ctx(key))).success).toBe(true);
+    expect((await todoDelete.execute({ id: t.id }, ctx())).error?.code).toBe("todo_not_found");
+    expect((await todoGet.execute({ id: t.id }, ctx())).error?.code).toBe("todo_not_found");
+    const all = (await todoList.execute({ status: "all" }, ctx())).output as { todos: { id: number }[] };
+    expect(all.todos.map((x) => x.id)).not.toContain(t.id);
+  });
+});
