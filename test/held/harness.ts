@@ -35,3 +35,13 @@ export async function sentMessages(runId: string): Promise<StepMessage[]> {
       return { run_id: runId, step: d.step, attempt: d.attempt };
     });
 }
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function stub(runId: string) {
+  return env.RUNS.getByName(runId);
+}
+
+export async function eventTypes(runId: string): Promise<string[]> {
+  return (await events(runId)).map((e) => e.type);
+}
