@@ -4,8 +4,3 @@ declare namespace Cloudflare {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
   }
 }
-declare module "vitest" {
-  export interface ProvidedContext {
-    upstreamUrl: string;
-  }
-}

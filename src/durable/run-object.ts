@@ -36,6 +36,7 @@ export class RunObject extends DurableObject<Env> {
   private readonly log: EventLog;
   private state: RunState;
   private milestoneSeq = 0;
+  /** The alarm as last set (null: none); undefined forces the next armAlarm to write it. */
   private armedAt: number | null | undefined;
 
   constructor(ctx: DurableObjectState, env: Env) {
@@ -44,6 +45,13 @@ export class RunObject extends DurableObject<Env> {
     this.log = new EventLog(ctx.storage.sql);
     this.state = emptyState();
     for (const event of this.log.all()) this.fold(event);
+    void ctx.blockConcurrencyWhile(async () => {
+      this.armedAt = await ctx.storage.getAlarm();
+      // Self-healing on wake: work that is due with no alarm (or an overdue alarm a restarted
+      // local runtime no longer fires) gets a fresh one.
+      if (this.armedAt !== null && this.armedAt <= Date.now()) this.armedAt = undefined;
+      if (this.state.last_seq > 0) this.armAlarm();
+    });
   }
 
   private fold(event: RunEvent): void {
@@ -67,6 +75,9 @@ export class RunObject extends DurableObject<Env> {
       emit: (type, data) => this.append(type, data),
       send: (step, attempt) => sends.push({ run_id: this.state.run_id, step, attempt, trace_id: this.state.trace_id }),
     });
+    // Armed before any await, so the alarm commits atomically with the events that need it: a
+    // crash after this point leaves deadlines the watchdog will act on, never a stranded step.
+    this.armAlarm();
     try {
       if (sends.length) await this.env.STEPS.sendBatch(sends.map((body) => ({ body, contentType: "json" })));
     } catch (err) {
@@ -74,7 +85,7 @@ export class RunObject extends DurableObject<Env> {
       log.error("step.send_failed", { run_id: this.state.run_id, steps: sends.map((s) => s.step), ...errorFields(err) });
     }
     await this.projectIfDue();
-    await this.armAlarm();
+    this.armAlarm();
     return result;
   }
 
@@ -96,20 +107,24 @@ export class RunObject extends DurableObject<Env> {
     }
   }
 
-  private async armAlarm(): Promise<void> {
+  /** One alarm serves every deadline: leases, retries, timers, lost messages, projection retries. */
+  private armAlarm(): void {
     const retryAt = Number(this.log.getMeta("projection_retry_at") ?? 0);
-    const candidates = [nextDeadline(this.state), retryAt > 0 ? retryAt : null].filter((t): t is number => t !== null);
+    const projectionDue = this.milestoneSeq > Number(this.log.getMeta("projected_seq") ?? 0);
+    const candidates = [nextDeadline(this.state), projectionDue ? Math.max(retryAt, Date.now()) : null].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
-    if (this.armedAt === undefined) this.armedAt = await this.ctx.storage.getAlarm();
     if (next === this.armedAt) return;
-    if (next === null) await this.ctx.storage.deleteAlarm();
-    else await this.ctx.storage.setAlarm(next);
+    // Not awaited: the write joins the current storage batch and the output gate holds replies until it lands.
+    if (next === null) void this.ctx.storage.deleteAlarm();
+    else void this.ctx.storage.setAlarm(next);
     this.armedAt = next;
   }
 
   async create(input: CreateRunInput): Promise<CreateRunResult> {
     if (this.state.last_seq > 0) {
       if (this.state.request_hash !== input.request_hash) return { outcome: "conflict", run_id: this.state.run_id };
+      // A replay is also a chance to finish what a crash interrupted (a missing projection).
+      await this.projectIfDue();
       return { outcome: "existing", run: runView(this.state) };
     }
     await this.command((m) => {

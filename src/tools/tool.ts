@@ -14,7 +14,7 @@ export interface ToolContext {
 }
 
 export type ToolResult =
-  | { success: true; output: unknown }
+  | { success: true; output: unknown; error?: undefined }
   | { success: false; output?: undefined; error: StepError };
 
 /**

@@ -1,0 +1,152 @@
+/**
+ * npm run soak [-- --runs 300 --kill-after-ms 2500 --port 8799]
+ *
+ * Starts `wrangler dev` on a fresh local state with a local slow upstream, submits runs that add
+ * a todo and call the slow upstream, SIGKILLs the runtime while they are in flight, starts it
+ * again on the same state, and checks the promise: every accepted run reaches a terminal state,
+ * every todo exists exactly once, and the D1 history agrees with every run object.
+ * Exits non-zero on any loss, duplicate or disagreement.
+ */
+import { execFileSync } from "node:child_process";
+import { rmSync } from "node:fs";
+import { parseArgs } from "node:util";
+import { serverUrl, startUpstream } from "../test/upstream/server.ts";
+import { applyMigrations, killRuntime, startRuntime, type Runtime } from "./local-runtime.ts";
+
+const { values } = parseArgs({
+  options: {
+    runs: { type: "string", default: "300" },
+    "kill-after-ms": { type: "string", default: "2500" },
+    port: { type: "string", default: "8799" },
+    concurrency: { type: "string", default: "16" },
+  },
+});
+const RUNS = Number(values.runs);
+const KILL_AFTER = Number(values["kill-after-ms"]);
+const PORT = Number(values.port);
+const CONCURRENCY = Number(values.concurrency);
+const STATE = ".wrangler/soak-state";
+const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+
+interface RunInfo {
+  key: string;
+  title: string;
+  body: string;
+  run_id?: string;
+}
+
+const upstream = await startUpstream();
+const upstreamUrl = serverUrl(upstream);
+rmSync(STATE, { recursive: true, force: true });
+applyMigrations(STATE);
+const vars = { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*" };
+let rt: Runtime = await startRuntime({ port: PORT, persistTo: STATE, vars });
+
+const runs: RunInfo[] = Array.from({ length: RUNS }, (_, i) => {
+  const title = `soak todo ${i}`;
+  const plan = {
+    steps: [
+      { step_number: 1, tool: "TodoStore.add", input: { title } },
+      { step_number: 2, tool: "Http.get", input: { url: `${upstreamUrl}/ok?delay_ms=${200 + (i % 5) * 100}&run=${i}` } },
+      { step_number: 3, tool: "Calculator.evaluate", input: { expression: `{{steps.1.output.todo.id}} * 0 + ${i}` }, depends_on: [1, 2] },
+    ],
+  };
+  return { key: `soak-${i}`, title, body: JSON.stringify({ plan, options: { retry: { max_attempts: 5, initial_delay_ms: 200 } } }) };
+});
+
+/** Submits with the run's Idempotency-Key; a crash mid-request is retried safely with the same key. */
+async function submit(run: RunInfo): Promise<boolean> {
+  try {
+    const res = await fetch(`${rt.url}/api/v1/runs`, { method: "POST", body: run.body, headers: { "content-type": "application/json", "idempotency-key": run.key } });
+    if (res.status !== 201 && res.status !== 200) throw new Error(`POST /runs answered ${res.status}: ${await res.text()}`);
+    run.run_id = ((await res.json()) as { run_id: string }).run_id;
+    return true;
+  } catch (err) {
+    if (err instanceof Error && err.message.startsWith("POST /runs answered")) throw err;
+    return false; // connection refused or reset: the runtime is down
+  }
+}
+
+async function submitAll(list: RunInfo[]): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next < list.length) {
+        const run = list[next++]!;
+        await submit(run);
+      }
+    }),
+  );
+}
+
+const started = Date.now();
+const submitting = submitAll(runs);
+await new Promise((r) => setTimeout(r, KILL_AFTER));
+await killRuntime(rt, "SIGKILL");
+const acceptedBeforeKill = runs.filter((r) => r.run_id).length;
+await submitting;
+console.log(`killed the runtime with SIGKILL after ${Date.now() - started} ms; ${acceptedBeforeKill} runs accepted before the kill`);
+
+rt = await startRuntime({ port: PORT, persistTo: STATE, vars });
+console.log("restarted on the same local state");
+// Runs whose POST never got an answer are submitted again with the same Idempotency-Key.
+for (let round = 0; runs.some((r) => !r.run_id) && round < 5; round++) await submitAll(runs.filter((r) => !r.run_id));
+
+async function getJson<T>(path: string): Promise<T> {
+  const res = await fetch(`${rt.url}/api/v1${path}`);
+  if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
+  return (await res.json()) as T;
+}
+
+const statuses = new Map<string, string>();
+const deadline = Date.now() + 180_000;
+while (Date.now() < deadline) {
+  const pending = runs.filter((r) => r.run_id && !TERMINAL.has(statuses.get(r.run_id) ?? ""));
+  if (pending.length === 0) break;
+  await Promise.all(pending.slice(0, 64).map(async (r) => statuses.set(r.run_id!, (await getJson<{ status: string }>(`/runs/${r.run_id}`)).status)));
+  await new Promise((r) => setTimeout(r, 250));
+}
+
+// D1 history against the run objects (the projection may trail the object by a retry).
+let mismatches: string[] = [];
+for (let i = 0; i < 20; i++) {
+  const history = new Map<string, string>();
+  let cursor: string | null = null;
+  do {
+    const page: { runs: { run_id: string; status: string }[]; next_cursor: string | null } = await getJson(`/runs?limit=100${cursor ? `&cursor=${cursor}` : ""}`);
+    for (const r of page.runs) history.set(r.run_id, r.status);
+    cursor = page.next_cursor;
+  } while (cursor);
+  mismatches = runs
+    .map((r) => r.run_id)
+    .filter((id): id is string => id !== undefined && history.get(id) !== statuses.get(id))
+    .map((id) => `${id}: D1 ${history.get(id)} vs object ${statuses.get(id)}`);
+  if (mismatches.length === 0) break;
+  await new Promise((r) => setTimeout(r, 500));
+}
+await killRuntime(rt);
+
+const rows = JSON.parse(
+  execFileSync("wrangler", ["d1", "execute", "crane", "--local", "--persist-to", STATE, "--json", "--command", "SELECT title, count(*) AS n FROM todos WHERE deleted_at IS NULL GROUP BY title"], {
+    env: { ...process.env, CI: "true" },
+    encoding: "utf8",
+  }),
+) as { results: { title: string; n: number }[] }[];
+const todoCounts = new Map(rows[0]!.results.map((r) => [r.title, r.n]));
+
+const counts = {
+  submitted: runs.length,
+  accepted: runs.filter((r) => r.run_id).length,
+  completed: runs.filter((r) => statuses.get(r.run_id ?? "") === "completed").length,
+  failed: runs.filter((r) => statuses.get(r.run_id ?? "") === "failed").length,
+  lost: runs.filter((r) => !r.run_id || !TERMINAL.has(statuses.get(r.run_id) ?? "")).length,
+  duplicated_effects: runs.filter((r) => (todoCounts.get(r.title) ?? 0) > 1).length,
+  missing_effects: runs.filter((r) => statuses.get(r.run_id ?? "") === "completed" && (todoCounts.get(r.title) ?? 0) !== 1).length,
+  history_mismatches: mismatches.length,
+};
+console.table(counts);
+for (const m of mismatches.slice(0, 10)) console.log("mismatch:", m);
+upstream.close();
+const ok = counts.lost === 0 && counts.duplicated_effects === 0 && counts.missing_effects === 0 && counts.history_mismatches === 0 && counts.failed === 0;
+console.log(ok ? "soak: OK" : "soak: FAILED");
+process.exit(ok ? 0 : 1);
