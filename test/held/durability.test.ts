@@ -246,3 +246,18 @@ describe("GET /runs/{id}/events", () => {
     expect(page).toMatchObject({ next_after: 5, has_more: true });
   });
 });
+
+describe("Wait.sleep", () => {
+  it("is a durable timer: it holds no consumer and survives an evicted object", async () => {
+    const run = await createRun({ prompt: "wait 1 second then calculate 40 + 2" });
+    expect(await sentMessages(run.run_id)).toEqual([]); // nothing went to the queue for the timer
+    expect((await getRun(run.run_id)).execution_log[0]!.status).toBe("running");
+    await evictDurableObject(stub(run.run_id));
+    await sleep(1050);
+    await watchdog(run.run_id);
+    const afterSleep = await getRun(run.run_id);
+    expect(afterSleep.execution_log[0]).toMatchObject({ status: "succeeded", output: { slept_seconds: 1 } });
+    await deliver(...(await sentMessages(run.run_id)));
+    expect((await getRun(run.run_id)).result).toBe(42);
+  });
+});
