@@ -7,13 +7,22 @@ const bindings = {
   TEST_MIGRATIONS: migrations,
   // The local upstream the tests start listens on loopback.
   HTTP_TOOL_ALLOWLIST: "127.0.0.1:*,localhost:*",
+  // Breakers stay on (every step passes through them) but out of the way of tests about other things.
+  BREAKER_CONFIG: JSON.stringify({ "*": { failure_threshold: 1000, window_min_calls: 10_000 } }),
+};
+
+// The breaker tests' own settings: trip after 3 failures, cool down for 5 s (doubling up to 12 s).
+const breakerBindings = {
+  ...bindings,
+  BREAKER_CONFIG: JSON.stringify({ "*": { failure_threshold: 3, window_min_calls: 6, cooldown_ms: 5000, max_cooldown_ms: 12_000 } }),
 };
 
 /**
  * Two projects over the same Worker:
  * - "live": the real crane-steps queue and its consumer, as in production;
  * - "held": the run objects send to a queue nobody consumes (a transport that never delivers),
- *   and each test delivers, duplicates, reorders or drops the messages itself.
+ *   and each test delivers, duplicates, reorders or drops the messages itself;
+ * - "breaker": the live setup with circuit breakers that trip quickly.
  */
 export default defineConfig({
   test: {
@@ -34,6 +43,10 @@ export default defineConfig({
           }),
         ],
         test: { name: "held", include: ["test/held/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+      },
+      {
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: breakerBindings } })],
+        test: { name: "breaker", include: ["test/breaker/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
     ],
   },

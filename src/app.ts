@@ -1,4 +1,5 @@
 import { Hono } from "hono";
+import { breakersApi } from "./api/breakers";
 import { notFound, onError } from "./api/errors";
 import { healthApi } from "./api/health";
 import { plansApi } from "./api/plans";
@@ -13,6 +14,7 @@ v1.route("/", runsApi);
 v1.route("/", plansApi);
 v1.route("/", toolsApi);
 v1.route("/", healthApi);
+v1.route("/", breakersApi);
 
 app.route("/api/v1", v1);
 app.get("/", (c) => c.json({ name: "crane", api: "/api/v1", health: "/api/v1/health" }));

@@ -22,6 +22,10 @@ export interface RunEventData {
   "run.failed": { error: { code: string; message: string; step_number?: number } };
   "run.cancelled": { reason: string };
   "run.resumed": { steps: number[] };
+  "step.deferred": { step: number; attempt: number; error: StepError; retry_at: number };
+  "breaker.opened": { tool: string; cooldown_ms: number; reason: string };
+  "breaker.half_opened": { tool: string };
+  "breaker.closed": { tool: string };
 }
 
 export type RunEventType = keyof RunEventData;
@@ -48,4 +52,8 @@ export const RUN_EVENT_TYPES = [
   "run.failed",
   "run.cancelled",
   "run.resumed",
+  "step.deferred",
+  "breaker.opened",
+  "breaker.half_opened",
+  "breaker.closed",
 ] as const satisfies readonly RunEventType[];

@@ -16,7 +16,7 @@ export interface Machine {
   now: number;
   emit<T extends RunEventType>(type: T, data: RunEventData[T]): void;
   /** Queue a step attempt for a consumer (sent by the run object after the command). */
-  send(step: number, attempt: number): void;
+  send(step: number, attempt: number, tool: string): void;
 }
 
 const inFlight = (state: RunState) => [...state.steps.values()].filter((s) => s.status === "queued" || s.status === "running").length;
@@ -38,7 +38,7 @@ function dispatch(m: Machine, s: StepState): void {
     return;
   }
   m.emit("step.queued", { step: s.step_number, attempt, dispatch_deadline: m.now + dispatchTimeout(m.state.options.step_timeout_ms) });
-  m.send(s.step_number, attempt);
+  m.send(s.step_number, attempt, s.tool);
 }
 
 /** Resolves a step's references; a reference that cannot resolve fails the step for good. */
@@ -132,7 +132,13 @@ function failAttempt(m: Machine, s: StepState, attempt: number, error: StepError
 export type ReportResult = { accepted: true } | { accepted: false; reason: "not_running" | "stale_attempt" | "unknown_step" };
 
 /** A consumer reports how (step, attempt) went. Accepted once; late and duplicate reports are ignored. */
-export function report(m: Machine, stepNumber: number, attempt: number, outcome: Outcome): ReportResult {
+export interface BreakerOpened {
+  tool: string;
+  cooldown_ms: number;
+  reason: string;
+}
+
+export function report(m: Machine, stepNumber: number, attempt: number, outcome: Outcome, opened?: BreakerOpened): ReportResult {
   const s = m.state.steps.get(stepNumber);
   if (!s) return { accepted: false, reason: "unknown_step" };
   if (s.attempt !== attempt) return { accepted: false, reason: "stale_attempt" };
@@ -142,6 +148,7 @@ export function report(m: Machine, stepNumber: number, attempt: number, outcome:
   } else {
     failAttempt(m, s, attempt, outcome.error);
   }
+  if (opened) m.emit("breaker.opened", opened);
   advance(m);
   return { accepted: true };
 }
@@ -160,7 +167,7 @@ export function fireDue(m: Machine): void {
     } else if (s.status === "queued" && s.dispatch_deadline !== null && s.dispatch_deadline <= m.now) {
       // No consumer started it in time: the message may be lost. Claims dedupe if it was not.
       m.emit("step.redispatched", { step: s.step_number, attempt: s.attempt, dispatch_deadline: m.now + dispatchTimeout(m.state.options.step_timeout_ms), reason: "dispatch_timeout" });
-      m.send(s.step_number, s.attempt);
+      m.send(s.step_number, s.attempt, s.tool);
     }
   }
   advance(m);
@@ -192,4 +199,27 @@ export function resume(m: Machine): ControlResult {
   m.emit("run.resumed", { steps: again });
   advance(m);
   return { ok: true };
+}
+
+/** An open breaker turned the attempt away before it started: wait for it, keep the attempt budget. */
+export function defer(m: Machine, stepNumber: number, attempt: number, retryAt: number, error: StepError): ReportResult {
+  const s = m.state.steps.get(stepNumber);
+  if (!s) return { accepted: false, reason: "unknown_step" };
+  if (s.attempt !== attempt) return { accepted: false, reason: "stale_attempt" };
+  if (s.status !== "queued" || TERMINAL_RUN.has(m.state.status)) return { accepted: false, reason: "not_running" };
+  m.emit("step.deferred", { step: stepNumber, attempt, error, retry_at: Math.max(retryAt, m.now) });
+  return { accepted: true };
+}
+
+/** A breaker half-opened or closed: steps waiting on it go now instead of at their retry time. */
+export function breakerChanged(m: Machine, tool: string, state: "half_open" | "closed"): void {
+  const waiting = [...m.state.steps.values()].filter((s) => s.tool === tool && s.status === "pending" && s.retry_at !== null && s.error?.code === "tool_unavailable");
+  if (waiting.length === 0 || TERMINAL_RUN.has(m.state.status)) return;
+  m.emit(state === "closed" ? "breaker.closed" : "breaker.half_opened", { tool });
+  const failed = [...m.state.steps.values()].some((o) => o.status === "failed");
+  for (const s of waiting) {
+    if (failed) m.emit("step.skipped", { step: s.step_number, reason: "run_failed" });
+    else dispatch(m, s);
+  }
+  advance(m);
 }

@@ -5,7 +5,8 @@ import type { Plan } from "../planner/plan-schema";
 import type { StepMessage } from "../queues/step-message";
 import { EventLog } from "./event-log";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
-import { advance, cancel, claim, fireDue, nextDeadline, report, resume, type ClaimResult, type ControlResult, type Machine, type Outcome, type ReportResult } from "./run-machine";
+import type { StepError } from "../lib/step-error";
+import { advance, breakerChanged, type BreakerOpened, cancel, claim, defer, fireDue, nextDeadline, report, resume, type ClaimResult, type ControlResult, type Machine, type Outcome, type ReportResult } from "./run-machine";
 import { projectRun } from "./run-projection";
 import { applyEvent, emptyState, foldEvents, type RunState } from "./run-state";
 import { runView, type RunResource } from "./run-view";
@@ -73,7 +74,7 @@ export class RunObject extends DurableObject<Env> {
       state: this.state,
       now: Date.now(),
       emit: (type, data) => this.append(type, data),
-      send: (step, attempt) => sends.push({ run_id: this.state.run_id, step, attempt, trace_id: this.state.trace_id }),
+      send: (step, attempt, tool) => sends.push({ run_id: this.state.run_id, step, attempt, tool, trace_id: this.state.trace_id }),
     });
     // Armed before any await, so the alarm commits atomically with the events that need it: a
     // crash after this point leaves deadlines the watchdog will act on, never a stranded step.
@@ -150,8 +151,9 @@ export class RunObject extends DurableObject<Env> {
     return result;
   }
 
-  async report(step: number, attempt: number, outcome: Outcome): Promise<ReportResult> {
-    const result = await this.command((m) => report(m, step, attempt, outcome));
+  /** `opened`: this outcome tripped the tool's breaker, which the run records as breaker.opened. */
+  async report(step: number, attempt: number, outcome: Outcome, opened?: BreakerOpened): Promise<ReportResult> {
+    const result = await this.command((m) => report(m, step, attempt, outcome, opened));
     if (!result.accepted) log.warn("step.report_ignored", { run_id: this.state.run_id, step, attempt, reason: result.reason, trace_id: this.state.trace_id });
     return result;
   }
@@ -164,6 +166,16 @@ export class RunObject extends DurableObject<Env> {
   async resume(): Promise<ControlResult & { run?: RunResource }> {
     const result = await this.command((m) => resume(m));
     return { ...result, run: runView(this.state) };
+  }
+
+  /** The tool's breaker is open: the attempt waits until `retryAt` without using up an attempt. */
+  async defer(step: number, attempt: number, retryAt: number, error: StepError): Promise<ReportResult> {
+    return this.command((m) => defer(m, step, attempt, retryAt, error));
+  }
+
+  /** Called by a ToolBreaker that half-opened or closed, for runs it turned away. */
+  async breakerChanged(tool: string, state: "half_open" | "closed"): Promise<void> {
+    await this.command((m) => breakerChanged(m, tool, state));
   }
 
   /** Wakes the watchdog now (used when a step message was dead-lettered). */

@@ -146,6 +146,18 @@ const handlers: Handlers = {
     clearDeadlines(s);
     s.retry_at = d.retry_at;
   },
+  // Turned away by an open breaker before it started: waits without using up an attempt.
+  "step.deferred": (state, d) => {
+    const s = step(state, d.step);
+    s.status = "pending";
+    s.error = d.error;
+    clearDeadlines(s);
+    s.retry_at = d.retry_at;
+  },
+  // Breaker transitions are recorded in the runs they touch; they change no run state.
+  "breaker.opened": () => {},
+  "breaker.half_opened": () => {},
+  "breaker.closed": () => {},
   "step.failed": (state, d, at) => {
     const s = step(state, d.step);
     s.status = "failed";

@@ -2,6 +2,7 @@ import { errorFields, log } from "../lib/log";
 import { stepError } from "../lib/step-error";
 import type { ClaimResult, Outcome } from "../durable/run-machine";
 import { getTool } from "../tools/registry";
+import { admit, recordOutcome } from "./breaker-gate";
 import type { StepMessage } from "./step-message";
 
 /**
@@ -53,17 +54,30 @@ async function runTool(toolName: string, input: unknown, msg: StepMessage, timeo
 export async function executeStep(msg: StepMessage, env: Env): Promise<void> {
   const run = env.RUNS.getByName(msg.run_id);
   const fields = { run_id: msg.run_id, step: msg.step, attempt: msg.attempt, trace_id: msg.trace_id };
+  // The tool's breaker first: while it is open the step waits without calling the tool or
+  // using up an attempt.
+  const gate = msg.tool ? await admit(env, msg.tool, msg.run_id) : ({ allowed: true, probe: false } as const);
+  if (!gate.allowed) {
+    await run.defer(msg.step, msg.attempt, gate.retry_at, gate.error);
+    log.info("step.deferred", { ...fields, tool: msg.tool, retry_at: new Date(gate.retry_at).toISOString() });
+    return;
+  }
   const claimed = (await run.claim(msg.step, msg.attempt)) as ClaimResult; // RPC types flatten the union
-  if (!claimed.ok) return; // a duplicate, stale or cancelled attempt: nothing to do
+  if (!claimed.ok) {
+    // A duplicate, stale or cancelled attempt: nothing to do, but give back a probe slot.
+    if (gate.probe && msg.tool) await recordOutcome(env, msg.tool, "released", true);
+    return;
+  }
   const started = Date.now();
   const outcome = await runTool(claimed.tool, claimed.input, msg, claimed.timeout_ms, env);
   const duration_ms = Date.now() - started;
   log.info(outcome.success ? "tool.succeeded" : "tool.failed", { ...fields, tool: claimed.tool, duration_ms, ...(outcome.success ? {} : { code: outcome.error.code }) });
+  const opened = getTool(claimed.tool)?.executor === "queue" ? await recordOutcome(env, claimed.tool, outcome, gate.probe) : undefined;
   // The report is retried a few times in place; if it never lands, the lease expires and the
   // run object re-runs the step, which the tools' idempotency keys make safe.
   for (let i = 1; ; i++) {
     try {
-      await run.report(msg.step, msg.attempt, outcome);
+      await run.report(msg.step, msg.attempt, outcome, opened);
       return;
     } catch (err) {
       if (i >= REPORT_TRIES) throw err;

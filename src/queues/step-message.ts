@@ -5,6 +5,8 @@ export const stepMessageSchema = z.object({
   run_id: z.string().min(1),
   step: z.number().int().positive(),
   attempt: z.number().int().positive(),
+  /** Lets the consumer ask the tool's breaker before claiming the step. */
+  tool: z.string().optional(),
   trace_id: z.string().optional(),
 });
 export type StepMessage = z.infer<typeof stepMessageSchema>;

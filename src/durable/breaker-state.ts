@@ -1,0 +1,85 @@
+import type { BreakerSettings } from "./breaker-config";
+
+/**
+ * The breaker's state machine as pure functions: closed → open → half_open → closed, with the
+ * cooldown doubling (up to a maximum) each time a half-open probe fails.
+ */
+export type BreakerStateName = "closed" | "open" | "half_open";
+
+export interface BreakerState {
+  state: BreakerStateName;
+  consecutive_failures: number;
+  /** Recent calls in the sliding window: [epoch ms, failed]. */
+  window: [number, boolean][];
+  cooldown_ms: number;
+  opened_at: number | null;
+  open_until: number | null;
+  probes_in_flight: number;
+  last_transition_at: number | null;
+  /** When the last half-open probe was let through; a probe whose consumer died expires. */
+  probe_at: number | null;
+  trips: number;
+}
+
+const PROBE_EXPIRY_MS = 60_000;
+
+export type Transition = { from: BreakerStateName; to: BreakerStateName; reason: string } | null;
+
+export function initialBreaker(settings: BreakerSettings): BreakerState {
+  return { state: "closed", consecutive_failures: 0, window: [], cooldown_ms: settings.cooldown_ms, opened_at: null, open_until: null, probes_in_flight: 0, last_transition_at: null, probe_at: null, trips: 0 };
+}
+
+function open(s: BreakerState, now: number, cooldown: number, reason: string): Transition {
+  const from = s.state;
+  Object.assign(s, { state: "open", opened_at: now, open_until: now + cooldown, cooldown_ms: cooldown, probes_in_flight: 0, last_transition_at: now, trips: s.trips + 1 });
+  return { from, to: "open", reason };
+}
+
+export function close(s: BreakerState, now: number, settings: BreakerSettings, reason: string): Transition {
+  const from = s.state;
+  Object.assign(s, { state: "closed", consecutive_failures: 0, window: [], cooldown_ms: settings.cooldown_ms, opened_at: null, open_until: null, probes_in_flight: 0, last_transition_at: now });
+  return from === "closed" ? null : { from, to: "closed", reason };
+}
+
+/** Open → half-open once the cooldown has passed (the alarm calls this). */
+export function cooldownOver(s: BreakerState, now: number): Transition {
+  if (s.state !== "open" || s.open_until === null || s.open_until > now) return null;
+  Object.assign(s, { state: "half_open", probes_in_flight: 0, last_transition_at: now });
+  return { from: "open", to: "half_open", reason: "cooldown ended" };
+}
+
+export type Admission = { allowed: true; probe: boolean } | { allowed: false; retry_at: number };
+
+export function admit(s: BreakerState, now: number, settings: BreakerSettings): { admission: Admission; transition: Transition } {
+  const transition = cooldownOver(s, now);
+  if (s.state === "closed") return { admission: { allowed: true, probe: false }, transition };
+  if (s.state === "half_open" && s.probe_at !== null && now - s.probe_at > PROBE_EXPIRY_MS) s.probes_in_flight = 0;
+  if (s.state === "half_open" && s.probes_in_flight < settings.half_open_probes) {
+    s.probes_in_flight += 1;
+    s.probe_at = now;
+    return { admission: { allowed: true, probe: true }, transition };
+  }
+  // Open: come back when it may half-open. Half-open with its probes taken: shortly.
+  const retry_at = s.state === "open" ? s.open_until! : now + Math.min(1000, settings.cooldown_ms);
+  return { admission: { allowed: false, retry_at }, transition };
+}
+
+/** `failed`: a failure that counts against the dependency; `neutral`: the call said nothing about it. */
+export function record(s: BreakerState, now: number, settings: BreakerSettings, outcome: { failed: boolean; neutral: boolean; probe: boolean }): Transition {
+  if (outcome.probe && s.state === "half_open") {
+    s.probes_in_flight = Math.max(0, s.probes_in_flight - 1);
+    if (outcome.neutral) return null;
+    if (outcome.failed) return open(s, now, Math.min(settings.max_cooldown_ms, s.cooldown_ms * 2), "half-open probe failed");
+    return close(s, now, settings, "half-open probe succeeded");
+  }
+  if (s.state !== "closed" || outcome.neutral) return null;
+  s.window = s.window.filter(([at]) => at > now - settings.window_ms).slice(-1000);
+  s.window.push([now, outcome.failed]);
+  s.consecutive_failures = outcome.failed ? s.consecutive_failures + 1 : 0;
+  if (s.consecutive_failures >= settings.failure_threshold) return open(s, now, settings.cooldown_ms, `${s.consecutive_failures} consecutive failures`);
+  const failures = s.window.filter(([, f]) => f).length;
+  if (s.window.length >= settings.window_min_calls && failures / s.window.length >= settings.window_failure_rate) {
+    return open(s, now, settings.cooldown_ms, `${failures} of ${s.window.length} calls failed within ${settings.window_ms} ms`);
+  }
+  return null;
+}

@@ -1,0 +1,128 @@
+import { DurableObject } from "cloudflare:workers";
+import { errorFields, log } from "../lib/log";
+import { breakerSettings, type BreakerSettings } from "./breaker-config";
+import { admit, close, cooldownOver, initialBreaker, record, type Admission, type BreakerState, type Transition } from "./breaker-state";
+
+/**
+ * ToolBreaker: one per tool (BREAKERS.getByName(tool)). Its alarm ends the cooldown, so an open
+ * breaker half-opens on time even after eviction or a restart. Runs whose steps it turned away
+ * are remembered and told when it half-opens or closes, so they retry at once instead of polling.
+ */
+export interface BreakerStatus {
+  tool: string;
+  state: BreakerState["state"];
+  consecutive_failures: number;
+  window_calls: number;
+  window_failures: number;
+  cooldown_ms: number;
+  opened_at: string | null;
+  next_transition_at: string | null;
+  trips: number;
+  waiting_runs: number;
+  settings: BreakerSettings;
+}
+
+const MAX_WAITERS = 10_000;
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+export class ToolBreaker extends DurableObject<Env> {
+  private tool = "";
+  private state: BreakerState;
+
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    const sql = ctx.storage.sql;
+    sql.exec(`CREATE TABLE IF NOT EXISTS breaker (id INTEGER PRIMARY KEY CHECK (id = 1), tool TEXT NOT NULL, state TEXT NOT NULL)`);
+    sql.exec(`CREATE TABLE IF NOT EXISTS waiters (run_id TEXT PRIMARY KEY)`);
+    const row = sql.exec<{ tool: string; state: string }>(`SELECT tool, state FROM breaker WHERE id = 1`).toArray()[0];
+    this.tool = row?.tool ?? "";
+    this.state = row ? (JSON.parse(row.state) as BreakerState) : initialBreaker(breakerSettings(env.BREAKER_CONFIG, ""));
+  }
+
+  private settings(): BreakerSettings {
+    return breakerSettings(this.env.BREAKER_CONFIG, this.tool);
+  }
+
+  private bind(tool: string): void {
+    if (this.tool) return;
+    this.tool = tool;
+    this.state = initialBreaker(this.settings());
+  }
+
+  /** Saves the state; on a transition, logs it, re-arms the alarm and tells the waiting runs. */
+  private save(transition: Transition): void {
+    this.ctx.storage.sql.exec(`INSERT OR REPLACE INTO breaker (id, tool, state) VALUES (1, ?, ?)`, this.tool, JSON.stringify(this.state));
+    if (!transition) return;
+    log.info(`breaker.${transition.to === "half_open" ? "half_opened" : transition.to}`, { tool: this.tool, from: transition.from, reason: transition.reason, cooldown_ms: this.state.cooldown_ms });
+    if (this.state.state === "open" && this.state.open_until !== null) void this.ctx.storage.setAlarm(this.state.open_until);
+    else void this.ctx.storage.deleteAlarm();
+    if (transition.to !== "open") this.ctx.waitUntil(this.notifyWaiters(transition.to));
+  }
+
+  private async notifyWaiters(state: "half_open" | "closed"): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    const waiters = sql.exec<{ run_id: string }>(`SELECT run_id FROM waiters`).toArray();
+    // Closed: everyone may go. Half-open: everyone is told; the probe slots decide who gets through.
+    if (state === "closed") sql.exec(`DELETE FROM waiters`);
+    await Promise.all(
+      waiters.map(async ({ run_id }) => {
+        try {
+          await this.env.RUNS.getByName(run_id).breakerChanged(this.tool, state);
+        } catch (err) {
+          log.warn("breaker.notify_failed", { tool: this.tool, run_id, ...errorFields(err) });
+        }
+      }),
+    );
+  }
+
+  /** May a call go through now? A refused run is remembered and told when the breaker changes. */
+  async admit(tool: string, runId?: string): Promise<Admission & { state: BreakerState["state"] }> {
+    this.bind(tool);
+    const { admission, transition } = admit(this.state, Date.now(), this.settings());
+    if (!admission.allowed && runId) {
+      const count = this.ctx.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM waiters`).one().n;
+      if (count < MAX_WAITERS) this.ctx.storage.sql.exec(`INSERT OR IGNORE INTO waiters (run_id) VALUES (?)`, runId);
+    }
+    this.save(transition);
+    return { ...admission, state: this.state.state };
+  }
+
+  /** The outcome of an admitted call. Returns the state after it, and the transition if one happened. */
+  async record(tool: string, outcome: { failed: boolean; neutral: boolean; probe: boolean }): Promise<{ state: BreakerState["state"]; transition: Transition; cooldown_ms: number }> {
+    this.bind(tool);
+    const transition = record(this.state, Date.now(), this.settings(), outcome);
+    this.save(transition);
+    return { state: this.state.state, transition, cooldown_ms: this.state.cooldown_ms };
+  }
+
+  async reset(tool: string): Promise<BreakerStatus> {
+    this.bind(tool);
+    this.save(close(this.state, Date.now(), this.settings(), "reset by hand"));
+    return this.status(tool);
+  }
+
+  async status(tool: string): Promise<BreakerStatus> {
+    this.bind(tool);
+    const s = this.state;
+    const settings = this.settings();
+    const recent = s.window.filter(([at]) => at > Date.now() - settings.window_ms);
+    return {
+      tool: this.tool,
+      state: s.state,
+      consecutive_failures: s.consecutive_failures,
+      window_calls: recent.length,
+      window_failures: recent.filter(([, f]) => f).length,
+      cooldown_ms: s.cooldown_ms,
+      opened_at: iso(s.opened_at),
+      next_transition_at: s.state === "open" ? iso(s.open_until) : null,
+      trips: s.trips,
+      waiting_runs: this.ctx.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM waiters`).one().n,
+      settings,
+    };
+  }
+
+  /** The cooldown is over: half-open. The alarm is only ever set for the end of the cooldown. */
+  override async alarm(): Promise<void> {
+    this.save(cooldownOver(this.state, Math.max(Date.now(), this.state.open_until ?? 0)));
+  }
+}
