@@ -124,6 +124,14 @@ runsApi.get("/runs/:run_id/events", async (c) => {
   return c.json({ run_id: runId, events: page.events, next_after: last, has_more: last < page.last_seq });
 });
 
+// What the run has cost in billable operations so far (see RunUsage); the benchmark prices these.
+runsApi.get("/runs/:run_id/usage", async (c) => {
+  const runId = c.req.param("run_id");
+  const stub = runStub(c.env, runId);
+  if (!(await stub.getRun())) throw notFound(runId);
+  return c.json({ run_id: runId, ...(await stub.getUsage()) });
+});
+
 runsApi.post("/runs/:run_id/cancel", async (c) => {
   const runId = c.req.param("run_id");
   const stub = runStub(c.env, runId);

@@ -29,6 +29,20 @@ export interface CreateRunInput {
 
 export type CreateRunResult = { outcome: "created" | "existing"; run: RunResource } | { outcome: "conflict"; run_id: string };
 
+/**
+ * What this run has cost, counted as it happens: write commands received (RPC calls and alarms,
+ * each a billed Durable Object request), SQLite rows written, queue messages sent, D1 statements
+ * and rows written. Kept in memory and saved with each projection (a write that happens anyway),
+ * so counting adds no writes of its own; after an eviction, counts since the last milestone are lost.
+ */
+export interface RunUsage {
+  do_requests: number;
+  storage_rows_written: number;
+  queue_messages: number;
+  d1_statements: number;
+  d1_rows_written: number;
+}
+
 /** Events after which the D1 read model is rewritten. */
 const MILESTONES: ReadonlySet<RunEventType> = new Set(["plan.accepted", "run.completed", "run.failed", "run.cancelled", "run.resumed"]);
 const PROJECTION_RETRY_MAX_MS = 60_000;
@@ -37,6 +51,7 @@ export class RunObject extends DurableObject<Env> {
   private readonly log: EventLog;
   private state: RunState;
   private milestoneSeq = 0;
+  private usage: RunUsage = { do_requests: 0, storage_rows_written: 0, queue_messages: 0, d1_statements: 0, d1_rows_written: 0 };
   /** The alarm as last set (null: none); undefined forces the next armAlarm to write it. */
   private armedAt: number | null | undefined;
 
@@ -46,6 +61,8 @@ export class RunObject extends DurableObject<Env> {
     this.log = new EventLog(ctx.storage.sql);
     this.state = emptyState();
     for (const event of this.log.all()) this.fold(event);
+    const saved = this.log.getMeta("usage");
+    if (saved) this.usage = JSON.parse(saved) as RunUsage;
     void ctx.blockConcurrencyWhile(async () => {
       this.armedAt = await ctx.storage.getAlarm();
       // Self-healing on wake: work that is due with no alarm (or an overdue alarm a restarted
@@ -62,6 +79,7 @@ export class RunObject extends DurableObject<Env> {
 
   private append<T extends RunEventType>(type: T, data: RunEventData[T]): void {
     const event = this.log.append(this.state.last_seq + 1, type, data, new Date().toISOString());
+    this.usage.storage_rows_written += 1;
     this.fold(event);
     const d = data as { step?: number; attempt?: number };
     log.info(type, { run_id: this.state.run_id, seq: event.seq, step: d.step, attempt: d.attempt, trace_id: this.state.trace_id });
@@ -70,6 +88,7 @@ export class RunObject extends DurableObject<Env> {
   /** Runs one decision against the state, then performs the I/O its events call for. */
   private async command<R>(decide: (m: Machine) => R): Promise<R> {
     const sends: StepMessage[] = [];
+    this.usage.do_requests += 1;
     const result = decide({
       state: this.state,
       now: Date.now(),
@@ -80,7 +99,10 @@ export class RunObject extends DurableObject<Env> {
     // crash after this point leaves deadlines the watchdog will act on, never a stranded step.
     this.armAlarm();
     try {
-      if (sends.length) await this.env.STEPS.sendBatch(sends.map((body) => ({ body, contentType: "json" })));
+      if (sends.length) {
+        this.usage.queue_messages += sends.length;
+        await this.env.STEPS.sendBatch(sends.map((body) => ({ body, contentType: "json" })));
+      }
     } catch (err) {
       // The steps stay queued with a dispatch deadline; the alarm sends them again.
       log.error("step.send_failed", { run_id: this.state.run_id, steps: sends.map((s) => s.step), ...errorFields(err) });
@@ -91,28 +113,36 @@ export class RunObject extends DurableObject<Env> {
   }
 
   private async projectIfDue(): Promise<void> {
-    const projected = Number(this.log.getMeta("projected_seq") ?? 0);
-    if (this.milestoneSeq <= projected || !this.state.run_id) return;
+    const projection = this.projection();
+    if (this.milestoneSeq <= projection.seq || !this.state.run_id) return;
     try {
-      await projectRun(this.env.DB, this.state);
-      this.log.setMeta("projected_seq", String(this.state.last_seq));
-      this.log.setMeta("projection_failures", "0");
-      this.log.setMeta("projection_retry_at", "0");
+      const cost = await projectRun(this.env.DB, this.state);
+      this.usage.d1_statements += cost.statements;
+      this.usage.d1_rows_written += cost.rows_written;
+      this.usage.storage_rows_written += 2;
+      this.log.setMeta("projection", JSON.stringify({ seq: this.state.last_seq, failures: 0, retry_at: 0 }));
+      this.log.setMeta("usage", JSON.stringify(this.usage));
     } catch (err) {
       // The read model catches up later: the alarm retries with backoff until the write lands.
-      const failures = Number(this.log.getMeta("projection_failures") ?? 0) + 1;
+      const failures = projection.failures + 1;
       const delay = Math.min(PROJECTION_RETRY_MAX_MS, 500 * 2 ** (failures - 1));
-      this.log.setMeta("projection_failures", String(failures));
-      this.log.setMeta("projection_retry_at", String(Date.now() + delay));
+      this.usage.storage_rows_written += 1;
+      this.log.setMeta("projection", JSON.stringify({ seq: projection.seq, failures, retry_at: Date.now() + delay }));
       log.error("projection.failed", { run_id: this.state.run_id, failures, retry_in_ms: delay, ...errorFields(err) });
     }
   }
 
+  /** The D1 projection's bookkeeping: last projected seq, and the retry schedule after failures. */
+  private projection(): { seq: number; failures: number; retry_at: number } {
+    const raw = this.log.getMeta("projection");
+    return raw ? (JSON.parse(raw) as { seq: number; failures: number; retry_at: number }) : { seq: 0, failures: 0, retry_at: 0 };
+  }
+
   /** One alarm serves every deadline: leases, retries, timers, lost messages, projection retries. */
   private armAlarm(): void {
-    const retryAt = Number(this.log.getMeta("projection_retry_at") ?? 0);
-    const projectionDue = this.milestoneSeq > Number(this.log.getMeta("projected_seq") ?? 0);
-    const candidates = [nextDeadline(this.state), projectionDue ? Math.max(retryAt, Date.now()) : null].filter((t): t is number => t !== null);
+    const projection = this.projection();
+    const projectionDue = this.milestoneSeq > projection.seq;
+    const candidates = [nextDeadline(this.state), projectionDue ? Math.max(projection.retry_at, Date.now()) : null].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === this.armedAt) return;
     // Not awaited: the write joins the current storage batch and the output gate holds replies until it lands.
@@ -138,6 +168,10 @@ export class RunObject extends DurableObject<Env> {
 
   async getRun(): Promise<RunResource | null> {
     return this.state.last_seq > 0 ? runView(this.state) : null;
+  }
+
+  async getUsage(): Promise<RunUsage> {
+    return { ...this.usage };
   }
 
   async listEvents(after: number, limit: number): Promise<{ events: RunEvent[]; last_seq: number } | null> {

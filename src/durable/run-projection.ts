@@ -12,7 +12,8 @@ import { TERMINAL_RUN, type RunState } from "./run-state";
 const STEP_COLUMNS = 10;
 const D1_MAX_PARAMS = 100;
 
-export async function projectRun(db: D1Database, state: RunState): Promise<void> {
+/** Returns what the write cost in D1: statements run and rows written. */
+export async function projectRun(db: D1Database, state: RunState): Promise<{ statements: number; rows_written: number }> {
   const d = drizzle(db);
   const seq = state.last_seq;
   const runRow = {
@@ -72,5 +73,6 @@ export async function projectRun(db: D1Database, state: RunState): Promise<void>
       );
     }
   }
-  await d.batch(statements as [(typeof statements)[number], ...(typeof statements)[number][]]);
+  const results = (await d.batch(statements as [(typeof statements)[number], ...(typeof statements)[number][]])) as { meta?: { rows_written?: number } }[];
+  return { statements: statements.length, rows_written: results.reduce((n, r) => n + (r.meta?.rows_written ?? 0), 0) };
 }

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { createRun, getRun } from "../helpers";
+import { api, createRun, getRun } from "../helpers";
 import { deliver, eventTypes, events, sentMessages, sleep, stub } from "./harness";
 
 const todoCount = async (runId: string) =>
@@ -81,5 +81,23 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
     await deliver(...(await sentMessages(run.run_id)));
     const seqs = (await events(run.run_id)).map((e) => e.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
+  });
+});
+
+describe("usage counters", () => {
+  it("count the billable operations a run made", async () => {
+    const run = await createRun({ prompt: "calculate 1 + 1 and calculate 2 + 2, then list my todos" });
+    await deliver(...(await sentMessages(run.run_id)));
+    await deliver(...(await sentMessages(run.run_id)).filter((m) => m.step === 3));
+    await deliver(...(await sentMessages(run.run_id)).filter((m) => m.step === 3)); // a duplicate costs a claim too
+    const res = await api(`/runs/${run.run_id}/usage`);
+    expect(res.status).toBe(200);
+    const usage = (await res.json()) as Record<string, number>;
+    const eventCount = (await events(run.run_id)).length;
+    // create + (claim + report) for each of 3 steps + the duplicate's rejected claim
+    expect(usage).toMatchObject({ do_requests: 1 + 3 * 2 + 1, queue_messages: 3 });
+    expect(usage.storage_rows_written).toBeGreaterThanOrEqual(eventCount);
+    expect(usage.d1_statements).toBe(3); // runs row at creation; runs row + steps at the end
+    expect(usage.d1_rows_written).toBeGreaterThanOrEqual(1 + 1 + 3);
   });
 });
