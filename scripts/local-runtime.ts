@@ -14,7 +14,7 @@ export function applyMigrations(persistTo: string): void {
   execFileSync("wrangler", ["d1", "migrations", "apply", "crane", "--local", "--persist-to", persistTo], { stdio: "ignore", env: { ...process.env, CI: "true" } });
 }
 
-export async function startRuntime(opts: { port: number; persistTo: string; vars?: Record<string, string>; config?: string }): Promise<Runtime> {
+export async function startRuntime(opts: { port: number; persistTo: string; vars?: Record<string, string>; config?: string; healthPath?: string }): Promise<Runtime> {
   const args = ["dev", "--port", String(opts.port), "--persist-to", opts.persistTo, "--ip", "127.0.0.1", "--show-interactive-dev-session=false"];
   if (opts.config) args.push("--config", opts.config);
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
@@ -31,7 +31,7 @@ export async function startRuntime(opts: { port: number; persistTo: string; vars
   for (;;) {
     if (child.exitCode !== null) throw new Error(`wrangler dev exited early:\n${output.join("")}`);
     try {
-      const res = await fetch(`${url}/api/v1/health`);
+      const res = await fetch(`${url}${opts.healthPath ?? "/api/v1/health"}`);
       if (res.ok) return { url, child, output };
     } catch {
       // not up yet
@@ -41,14 +41,22 @@ export async function startRuntime(opts: { port: number; persistTo: string; vars
   }
 }
 
-export function killRuntime(rt: Runtime, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
-  return new Promise((resolve) => {
-    if (rt.child.exitCode !== null || rt.child.signalCode !== null) return resolve();
-    rt.child.once("exit", () => resolve());
-    try {
-      process.kill(-rt.child.pid!, signal); // the whole group: wrangler and its workerd
-    } catch {
-      resolve();
-    }
+/** Stops the runtime's whole process group (wrangler and its workerd); SIGKILL if it lingers. */
+export async function killRuntime(rt: Runtime, signal: NodeJS.Signals = "SIGTERM"): Promise<void> {
+  const group = -rt.child.pid!;
+  const exited = new Promise<void>((resolve) => {
+    if (rt.child.exitCode !== null || rt.child.signalCode !== null) resolve();
+    else rt.child.once("exit", () => resolve());
   });
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(group, sig);
+    } catch {
+      // already gone
+    }
+  };
+  kill(signal);
+  await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+  kill("SIGKILL"); // workerd may outlive wrangler: make sure the port is free for the next runtime
+  await new Promise((r) => setTimeout(r, 200));
 }

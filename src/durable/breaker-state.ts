@@ -19,6 +19,8 @@ export interface BreakerState {
   /** When the last half-open probe was let through; a probe whose consumer died expires. */
   probe_at: number | null;
   trips: number;
+  /** admit and record calls served, each a billed Durable Object request and one row written. */
+  requests: number;
 }
 
 const PROBE_EXPIRY_MS = 60_000;
@@ -26,7 +28,7 @@ const PROBE_EXPIRY_MS = 60_000;
 export type Transition = { from: BreakerStateName; to: BreakerStateName; reason: string } | null;
 
 export function initialBreaker(settings: BreakerSettings): BreakerState {
-  return { state: "closed", consecutive_failures: 0, window: [], cooldown_ms: settings.cooldown_ms, opened_at: null, open_until: null, probes_in_flight: 0, last_transition_at: null, probe_at: null, trips: 0 };
+  return { state: "closed", consecutive_failures: 0, window: [], cooldown_ms: settings.cooldown_ms, opened_at: null, open_until: null, probes_in_flight: 0, last_transition_at: null, probe_at: null, trips: 0, requests: 0 };
 }
 
 function open(s: BreakerState, now: number, cooldown: number, reason: string): Transition {

@@ -18,6 +18,7 @@ export interface BreakerStatus {
   opened_at: string | null;
   next_transition_at: string | null;
   trips: number;
+  requests: number;
   waiting_runs: number;
   settings: BreakerSettings;
 }
@@ -78,6 +79,7 @@ export class ToolBreaker extends DurableObject<Env> {
   /** May a call go through now? A refused run is remembered and told when the breaker changes. */
   async admit(tool: string, runId?: string): Promise<Admission & { state: BreakerState["state"] }> {
     this.bind(tool);
+    this.state.requests = (this.state.requests ?? 0) + 1;
     const { admission, transition } = admit(this.state, Date.now(), this.settings());
     if (!admission.allowed && runId) {
       const count = this.ctx.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM waiters`).one().n;
@@ -90,6 +92,7 @@ export class ToolBreaker extends DurableObject<Env> {
   /** The outcome of an admitted call. Returns the state after it, and the transition if one happened. */
   async record(tool: string, outcome: { failed: boolean; neutral: boolean; probe: boolean }): Promise<{ state: BreakerState["state"]; transition: Transition; cooldown_ms: number }> {
     this.bind(tool);
+    this.state.requests = (this.state.requests ?? 0) + 1;
     const transition = record(this.state, Date.now(), this.settings(), outcome);
     this.save(transition);
     return { state: this.state.state, transition, cooldown_ms: this.state.cooldown_ms };
@@ -116,6 +119,7 @@ export class ToolBreaker extends DurableObject<Env> {
       opened_at: iso(s.opened_at),
       next_transition_at: s.state === "open" ? iso(s.open_until) : null,
       trips: s.trips,
+      requests: s.requests ?? 0,
       waiting_runs: this.ctx.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM waiters`).one().n,
       settings,
     };

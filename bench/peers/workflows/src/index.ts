@@ -36,6 +36,7 @@ const TERMINAL: Record<string, string> = { complete: "completed", errored: "fail
 export default {
   async fetch(request: Request, env: PeerEnv): Promise<Response> {
     const url = new URL(request.url);
+    if (url.pathname === "/health") return Response.json({ status: "ok" });
     if (request.method === "POST" && url.pathname === "/runs") {
       const params = (await request.json()) as Params;
       const instance = await env.BENCH_WORKFLOW.create({ params });
@@ -43,9 +44,15 @@ export default {
     }
     const match = /^\/runs\/([\w-]+)$/.exec(url.pathname);
     if (request.method === "GET" && match) {
-      const instance = await env.BENCH_WORKFLOW.get(match[1]!);
-      const { status } = await instance.status();
-      return Response.json({ run_id: match[1], status: TERMINAL[status] ?? "running" });
+      try {
+        const instance = await env.BENCH_WORKFLOW.get(match[1]!);
+        const { status } = await instance.status();
+        return Response.json({ run_id: match[1], status: TERMINAL[status] ?? "running" });
+      } catch (err) {
+        // Local Workflows can answer not_found for an instance created a moment ago: not yet visible.
+        if (String(err).includes("instance.not_found")) return Response.json({ run_id: match[1], status: "pending" });
+        return Response.json({ error: { code: "status_failed", message: String(err) } }, { status: 500 });
+      }
     }
     return Response.json({ error: { code: "not_found", message: "POST /runs or GET /runs/:id" } }, { status: 404 });
   },
