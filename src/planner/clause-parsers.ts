@@ -118,7 +118,9 @@ const parsers: Parser[] = [
     const complete =
       new RegExp(`^(?:complete|finish|close|check off|tick off|mark(?: as)? done|mark(?: as)? complete)\\s+(?:the\\s+)?(?:${TODO}\\s*)?(.+)$`, "i").exec(c) ??
       new RegExp(`^mark\\s+(?:the\\s+)?(?:${TODO}\\s*)?(.+?)\\s+(?:as\\s+)?(?:done|complete|completed|finished)$`, "i").exec(c);
-    const del = complete ? null : new RegExp(`^(?:delete|remove|drop)\\s+(?:the\\s+)?(?:${TODO}\\s*)(.+)$`, "i").exec(c);
+    const del = complete
+      ? null
+      : (new RegExp(`^(?:delete|remove|drop)\\s+(?:the\\s+)?(?:${TODO}\\s*)(.+)$`, "i").exec(c) ?? /^(?:delete|remove|drop)\s+(it|that|the result)$/i.exec(c));
     const m = complete ?? del;
     if (!m) return undefined;
     const tool = complete ? "TodoStore.complete" : "TodoStore.delete";

@@ -24,8 +24,10 @@ function splitClauses(prompt: string): Clause[] {
   for (let i = 1; i < parts.length; i += 2) {
     const sep = parts[i]!;
     const text = parts[i + 1] ?? "";
-    // A piece that parses on its own starts a clause; anything else belongs to the clause before.
-    if (parseClause(text, { ref: () => "{{steps.1.output}}" })) clauses.push({ text, sequential: SEQUENTIAL.test(sep) });
+    // "then" always starts a new clause. After "and" or ",", a piece that parses on its own starts
+    // one; anything else belongs to the clause before ("buy bread and milk").
+    const sequential = SEQUENTIAL.test(sep);
+    if (sequential || parseClause(text, { ref: () => "{{steps.1.output}}" })) clauses.push({ text, sequential });
     else clauses[clauses.length - 1]!.text += sep + text;
   }
   return clauses.filter((c) => c.text.trim());

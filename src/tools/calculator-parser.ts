@@ -146,12 +146,12 @@ function finite(value: number): number {
   return value;
 }
 
-/** Evaluates `expression`, rounding float noise away (0.1 + 0.2 → 0.3). */
+/** Evaluates `expression`, rounding float noise away (0.1 + 0.2 → 0.3); whole numbers stay exact. */
 export function evaluateExpression(expression: string): number {
   if (expression.length > MAX_EXPRESSION_LENGTH) {
     throw new CalculationError("expression_too_long", `The expression is longer than ${MAX_EXPRESSION_LENGTH} characters.`);
   }
   const value = finite(new Parser(tokenize(expression)).parse());
-  const rounded = Number(value.toPrecision(15));
+  const rounded = Number.isInteger(value) ? value : Number(value.toPrecision(15));
   return Object.is(rounded, -0) ? 0 : rounded;
 }
