@@ -26,9 +26,17 @@ describe("breaker state machine", () => {
 
   it("opens on the failure rate of a sliding window with enough calls", () => {
     const s = initialBreaker(settings);
-    for (let i = 0; i < 9; i++) record(s, i, settings, i % 2 === 0 ? fail : ok); // 5 of 9 failed: too few calls
+    for (let i = 0; i < 9; i++) record(s, i, settings, i % 2 === 1 ? fail : ok); // 4 of 9 failed: too few calls
     expect(s.state).toBe("closed");
-    expect(record(s, 9, settings, ok)).toMatchObject({ to: "open" }); // 5 of 10 = 50 %
+    expect(record(s, 9, settings, fail)).toMatchObject({ to: "open" }); // 5 of 10 = 50 %
+  });
+
+  it("is never opened by a success, even one that fills the window", () => {
+    const s = initialBreaker(settings);
+    for (let i = 0; i < 9; i++) record(s, i, settings, i % 2 === 0 ? fail : ok); // 5 of 9 failed
+    expect(record(s, 9, settings, ok)).toBeNull(); // 5 of 10, but the call succeeded
+    expect(s.state).toBe("closed");
+    expect(record(s, 10, settings, fail)).toMatchObject({ to: "open" }); // 6 of 11
   });
 
   it("forgets calls that left the window", () => {

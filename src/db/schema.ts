@@ -39,7 +39,9 @@ export const steps = sqliteTable(
     duration_ms: integer("duration_ms"),
     projected_seq: integer("projected_seq").notNull(),
   },
-  (t) => [primaryKey({ columns: [t.run_id, t.step_number] }), index("steps_tool_idx").on(t.tool, t.status)],
+  // No secondary index: nothing queries steps by anything but the run, and every index entry is a
+  // D1 row written per step.
+  (t) => [primaryKey({ columns: [t.run_id, t.step_number] })],
 );
 
 /**

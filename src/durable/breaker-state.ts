@@ -78,6 +78,9 @@ export function record(s: BreakerState, now: number, settings: BreakerSettings, 
   s.window = s.window.filter(([at]) => at > now - settings.window_ms).slice(-1000);
   s.window.push([now, outcome.failed]);
   s.consecutive_failures = outcome.failed ? s.consecutive_failures + 1 : 0;
+  // Only a failure trips the breaker: a success never opens it (so consumers can record successes
+  // off the critical path), even when it brings the window up to its minimum number of calls.
+  if (!outcome.failed) return null;
   if (s.consecutive_failures >= settings.failure_threshold) return open(s, now, settings.cooldown_ms, `${s.consecutive_failures} consecutive failures`);
   const failures = s.window.filter(([, f]) => f).length;
   if (s.window.length >= settings.window_min_calls && failures / s.window.length >= settings.window_failure_rate) {

@@ -98,18 +98,21 @@ export class RunObject extends DurableObject<Env> {
     // Armed before any await, so the alarm commits atomically with the events that need it: a
     // crash after this point leaves deadlines the watchdog will act on, never a stranded step.
     this.armAlarm();
-    try {
-      if (sends.length) {
-        this.usage.queue_messages += sends.length;
-        await this.env.STEPS.sendBatch(sends.map((body) => ({ body, contentType: "json" })));
-      }
-    } catch (err) {
-      // The steps stay queued with a dispatch deadline; the alarm sends them again.
-      log.error("step.send_failed", { run_id: this.state.run_id, steps: sends.map((s) => s.step), ...errorFields(err) });
-    }
-    await this.projectIfDue();
+    // The queue send and the D1 projection are independent: do them at the same time.
+    await Promise.all([this.send(sends), this.projectIfDue()]);
     this.armAlarm();
     return result;
+  }
+
+  private async send(messages: StepMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    this.usage.queue_messages += messages.length;
+    try {
+      await this.env.STEPS.sendBatch(messages.map((body) => ({ body, contentType: "json" })));
+    } catch (err) {
+      // The steps stay queued with a dispatch deadline; the alarm sends them again.
+      log.error("step.send_failed", { run_id: this.state.run_id, steps: messages.map((s) => s.step), ...errorFields(err) });
+    }
   }
 
   private async projectIfDue(): Promise<void> {

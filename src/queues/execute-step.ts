@@ -1,6 +1,7 @@
 import { errorFields, log } from "../lib/log";
 import { stepError } from "../lib/step-error";
-import type { ClaimResult, Outcome } from "../durable/run-machine";
+import type { RunObject } from "../durable/run-object";
+import type { BreakerOpened, ClaimResult, Outcome } from "../durable/run-machine";
 import { getTool } from "../tools/registry";
 import { admit, recordOutcome } from "./breaker-gate";
 import type { StepMessage } from "./step-message";
@@ -72,7 +73,15 @@ export async function executeStep(msg: StepMessage, env: Env): Promise<void> {
   const outcome = await runTool(claimed.tool, claimed.input, msg, claimed.timeout_ms, env);
   const duration_ms = Date.now() - started;
   log.info(outcome.success ? "tool.succeeded" : "tool.failed", { ...fields, tool: claimed.tool, duration_ms, ...(outcome.success ? {} : { code: outcome.error.code }) });
-  const opened = getTool(claimed.tool)?.executor === "queue" ? await recordOutcome(env, claimed.tool, outcome, gate.probe) : undefined;
+  // A success can never open a breaker, so its record runs beside the report instead of before it;
+  // a failure might, and the run records breaker.opened together with the failed attempt.
+  const guarded = getTool(claimed.tool)?.executor === "queue";
+  const recording = guarded && outcome.success ? recordOutcome(env, claimed.tool, outcome, gate.probe) : undefined;
+  const opened = guarded && !outcome.success ? await recordOutcome(env, claimed.tool, outcome, gate.probe) : undefined;
+  await Promise.all([recording, reportOutcome(run, msg, outcome, opened, fields)]);
+}
+
+async function reportOutcome(run: DurableObjectStub<RunObject>, msg: StepMessage, outcome: Outcome, opened: BreakerOpened | undefined, fields: Record<string, unknown>): Promise<void> {
   // The report is retried a few times in place; if it never lands, the lease expires and the
   // run object re-runs the step, which the tools' idempotency keys make safe.
   for (let i = 1; ; i++) {
