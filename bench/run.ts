@@ -5,7 +5,8 @@
  * Starts a local upstream and, one after another on fresh local state, Crane (breakers on),
  * Crane (breakers off) and the Cloudflare Workflows peer under `wrangler dev` (same workerd),
  * runs the same workloads against each and observes completion the same way (polling GET every
- * 5 ms). Writes bench/results/latest.{json,md,svg}.
+ * 5 ms). Runtimes log at warn: a local runtime's stdout is not free, and Crane logs a JSON line
+ * per event where the peer logs nothing. Writes bench/results/latest.{json,md,svg}.
  */
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -153,14 +154,14 @@ function craneRuntime(breakers: boolean) {
     const state = `.wrangler/bench-crane-${breakers ? "on" : "off"}`;
     rmSync(state, { recursive: true, force: true });
     applyMigrations(state);
-    const rt = await startRuntime({ port: port++, persistTo: state, vars: { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", BREAKER_ENABLED: String(breakers) } });
+    const rt = await startRuntime({ port: port++, persistTo: state, vars: { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", BREAKER_ENABLED: String(breakers) }, logLevel: "warn" });
     return { url: rt.url, stop: () => killRuntime(rt), output: rt.output };
   };
 }
 async function peerRuntime() {
   const state = ".wrangler/bench-workflows";
   rmSync(state, { recursive: true, force: true });
-  const rt = await startRuntime({ port: port++, persistTo: state, config: "bench/peers/workflows/wrangler.toml", healthPath: "/health" });
+  const rt = await startRuntime({ port: port++, persistTo: state, config: "bench/peers/workflows/wrangler.toml", healthPath: "/health", logLevel: "warn" });
   return { url: rt.url, stop: () => killRuntime(rt), output: rt.output };
 }
 
@@ -220,7 +221,7 @@ const rows: Row[] = [
 const md = `# Crane benchmark${quick ? " (quick, CI sizes)" : ""}
 
 Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB; Node ${machine.node}; workerd ${machine.workerd} (wrangler ${machine.wrangler}); ${machine.date}.
-Everything ran locally under \`wrangler dev\` on this one machine, so the numbers compare systems in the same runtime; they are not production figures.
+Everything ran locally under \`wrangler dev\` (log level warn) on this one machine, load generator included, so the numbers compare systems in the same runtime; they are not production figures. Expect ±15 % between runs on 2 cores: compare the ratios within one run.
 Parameters: ${JSON.stringify(params)}.
 
 ${markdownTable(rows, systems)}

@@ -14,8 +14,9 @@ export function applyMigrations(persistTo: string): void {
   execFileSync("wrangler", ["d1", "migrations", "apply", "crane", "--local", "--persist-to", persistTo], { stdio: "ignore", env: { ...process.env, CI: "true" } });
 }
 
-export async function startRuntime(opts: { port: number; persistTo: string; vars?: Record<string, string>; config?: string; healthPath?: string }): Promise<Runtime> {
+export async function startRuntime(opts: { port: number; persistTo: string; vars?: Record<string, string>; config?: string; healthPath?: string; logLevel?: "warn" | "info" }): Promise<Runtime> {
   const args = ["dev", "--port", String(opts.port), "--persist-to", opts.persistTo, "--ip", "127.0.0.1", "--show-interactive-dev-session=false"];
+  if (opts.logLevel) args.push("--log-level", opts.logLevel);
   if (opts.config) args.push("--config", opts.config);
   for (const [k, v] of Object.entries(opts.vars ?? {})) args.push("--var", `${k}:${v}`);
   const child = spawn("wrangler", args, { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" } });

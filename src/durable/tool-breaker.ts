@@ -94,6 +94,10 @@ export class ToolBreaker extends DurableObject<Env> {
     this.bind(tool);
     this.state.requests = (this.state.requests ?? 0) + 1;
     const transition = record(this.state, Date.now(), this.settings(), outcome);
+    // A success in a healthy closed breaker changes nothing that matters after an eviction (with no
+    // failures in the window there is nothing to trip on): keep it in memory and save a row write.
+    const healthy = this.state.state === "closed" && this.state.consecutive_failures === 0 && !this.state.window.some(([, failed]) => failed);
+    if (!transition && !outcome.failed && healthy) return { state: this.state.state, transition, cooldown_ms: this.state.cooldown_ms };
     this.save(transition);
     return { state: this.state.state, transition, cooldown_ms: this.state.cooldown_ms };
   }
