@@ -104,9 +104,12 @@ async function fanout(system: System): Promise<Result["fanout"]> {
 
 /** Billable operations of one run, from the run object's counters and the breakers' request counts. */
 async function usageOf(system: System, w: Workload, breakersOn: boolean): Promise<Usage> {
-  const breakerRequests = async () => ((await (await fetch(`${system.url}/api/v1/breakers`)).json()) as { breakers: { requests: number }[] }).breakers.reduce((n, b) => n + b.requests, 0);
+  const breakerCounts = async () => {
+    const { breakers } = (await (await fetch(`${system.url}/api/v1/breakers`)).json()) as { breakers: { requests: number; rows_written: number }[] };
+    return { requests: breakers.reduce((n, b) => n + b.requests, 0), rows: breakers.reduce((n, b) => n + b.rows_written, 0) };
+  };
   const samples = quick ? 2 : 10;
-  const before = await breakerRequests();
+  const before = await breakerCounts();
   const totals = { worker_requests: 0, do_requests: 0, do_rows_written: 0, queue_operations: 0, d1_rows_written: 0 };
   for (let i = 0; i < samples; i++) {
     const run = await runOnce(system, w.kind === "dag" ? { ...w, urls: dagUrls(`${system.name}-u${i}`) } : w);
@@ -118,9 +121,11 @@ async function usageOf(system: System, w: Workload, breakersOn: boolean): Promis
     totals.queue_operations += 3 * u.queue_messages;
     totals.d1_rows_written += u.d1_rows_written;
   }
-  const breaker = breakersOn ? (await breakerRequests()) - before : 0;
-  totals.do_requests += breaker; // each breaker call is a DO request and writes one row
-  totals.do_rows_written += breaker;
+  if (breakersOn) {
+    const after = await breakerCounts();
+    totals.do_requests += after.requests - before.requests; // each admit or record is a DO request
+    totals.do_rows_written += after.rows - before.rows;
+  }
   return Object.fromEntries(Object.entries(totals).map(([k, v]) => [k, round(v / samples, 2)])) as unknown as Usage;
 }
 

@@ -21,6 +21,8 @@ export interface BreakerState {
   trips: number;
   /** admit and record calls served, each a billed Durable Object request and one row written. */
   requests: number;
+  /** Rows this breaker has written (its saves); healthy successes are not saved. */
+  rows_written: number;
 }
 
 const PROBE_EXPIRY_MS = 60_000;
@@ -28,7 +30,7 @@ const PROBE_EXPIRY_MS = 60_000;
 export type Transition = { from: BreakerStateName; to: BreakerStateName; reason: string } | null;
 
 export function initialBreaker(settings: BreakerSettings): BreakerState {
-  return { state: "closed", consecutive_failures: 0, window: [], cooldown_ms: settings.cooldown_ms, opened_at: null, open_until: null, probes_in_flight: 0, last_transition_at: null, probe_at: null, trips: 0, requests: 0 };
+  return { state: "closed", consecutive_failures: 0, window: [], cooldown_ms: settings.cooldown_ms, opened_at: null, open_until: null, probes_in_flight: 0, last_transition_at: null, probe_at: null, trips: 0, requests: 0, rows_written: 0 };
 }
 
 function open(s: BreakerState, now: number, cooldown: number, reason: string): Transition {

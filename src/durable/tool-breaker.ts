@@ -19,6 +19,7 @@ export interface BreakerStatus {
   next_transition_at: string | null;
   trips: number;
   requests: number;
+  rows_written: number;
   waiting_runs: number;
   settings: BreakerSettings;
 }
@@ -52,6 +53,7 @@ export class ToolBreaker extends DurableObject<Env> {
 
   /** Saves the state; on a transition, logs it, re-arms the alarm and tells the waiting runs. */
   private save(transition: Transition): void {
+    this.state.rows_written = (this.state.rows_written ?? 0) + 1;
     this.ctx.storage.sql.exec(`INSERT OR REPLACE INTO breaker (id, tool, state) VALUES (1, ?, ?)`, this.tool, JSON.stringify(this.state));
     if (!transition) return;
     log.info(`breaker.${transition.to === "half_open" ? "half_opened" : transition.to}`, { tool: this.tool, from: transition.from, reason: transition.reason, cooldown_ms: this.state.cooldown_ms });
@@ -124,6 +126,7 @@ export class ToolBreaker extends DurableObject<Env> {
       next_transition_at: s.state === "open" ? iso(s.open_until) : null,
       trips: s.trips,
       requests: s.requests ?? 0,
+      rows_written: s.rows_written ?? 0,
       waiting_runs: this.ctx.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM waiters`).one().n,
       settings,
     };
