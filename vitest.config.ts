@@ -1,7 +1,12 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { mockUrl, startMockOpenAI } from "./test/llm/mock-openai";
 
 const migrations = await readD1Migrations("./migrations");
+
+// The "llm" project's model provider: a local server speaking the OpenAI wire protocol, started
+// with the config so its address can be a binding. It lives as long as the test run.
+const mockLlm = await startMockOpenAI();
 
 const bindings = {
   TEST_MIGRATIONS: migrations,
@@ -22,7 +27,8 @@ const breakerBindings = {
  * - "live": the real crane-steps queue and its consumer, as in production;
  * - "held": the run objects send to a queue nobody consumes (a transport that never delivers),
  *   and each test delivers, duplicates, reorders or drops the messages itself;
- * - "breaker": the live setup with circuit breakers that trip quickly.
+ * - "breaker": the live setup with circuit breakers that trip quickly;
+ * - "llm": the live setup with the LLM planner pointed at a local OpenAI-compatible server.
  */
 export default defineConfig({
   test: {
@@ -43,6 +49,15 @@ export default defineConfig({
           }),
         ],
         test: { name: "held", include: ["test/held/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { ...bindings, LLM_BASE_URL: `${mockUrl(mockLlm)}/v1`, LLM_MODEL: "valid-parallel", PLANNER_BUDGET_MS: "1500" } },
+          }),
+        ],
+        test: { name: "llm", include: ["test/llm/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: breakerBindings } })],

@@ -116,8 +116,9 @@ describe("read-only endpoints", () => {
     const before = await runCount();
     const res = await api("/plans", { method: "POST", json: { prompt: "calculate 2 + 3 and calculate 4 * 5, then list my todos" } });
     expect(res.status).toBe(200);
-    const plan = (await res.json()) as { planner: string; steps: { depends_on: number[] }[] };
+    const plan = (await res.json()) as { planner: string; fallback_reason?: string; steps: { depends_on: number[] }[] };
     expect(plan.planner).toBe("rules");
+    expect(plan.fallback_reason).toBe("not_configured"); // no model configured: the local default
     expect(plan.steps.map((s) => s.depends_on)).toEqual([[], [], [1, 2]]);
     expect(await runCount()).toBe(before);
   });

@@ -1,6 +1,8 @@
 import { Hono } from "hono";
 import pkg from "../../package.json";
 import { errorFields, log } from "../lib/log";
+import { llmConfig } from "../planner/llm/llm-config";
+import { llmHealth } from "../planner/llm/llm-errors";
 
 /** GET /health: each dependency checked for real; 503 when one fails. */
 export const healthApi = new Hono<{ Bindings: Env }>();
@@ -27,5 +29,7 @@ healthApi.get("/health", async (c) => {
     ]),
   );
   const ok = Object.values(checks).every((v) => v === "ok");
-  return c.json({ status: ok ? "ok" : "degraded", version: pkg.version, checks }, ok ? 200 : 503);
+  // The LLM planner is reported but never fails health: without it, the rule planner plans.
+  const llm = llmHealth(llmConfig(c.env) !== null);
+  return c.json({ status: ok ? "ok" : "degraded", version: pkg.version, checks: { ...checks, llm } }, ok ? 200 : 503);
 });

@@ -9,7 +9,7 @@ export const plansApi = new Hono<{ Bindings: Env }>();
 
 plansApi.post("/plans", async (c) => {
   const { prompt } = await jsonBody(c, planBodySchema);
-  const planned = makePlan({ prompt });
+  const planned = await makePlan({ prompt }, c.env);
   if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
   return c.json(planned.plan);
 });

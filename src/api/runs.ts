@@ -32,7 +32,7 @@ runsApi.post("/runs", async (c) => {
   if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
     throw new ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters.");
   }
-  const planned = makePlan(body.plan ? { plan: body.plan } : { prompt: body.prompt ?? "" });
+  const planned = await makePlan(body.plan ? { plan: body.plan } : { prompt: body.prompt ?? "" }, c.env);
   if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
 
   // With an Idempotency-Key the run id is derived from it, so the run object itself (strongly

@@ -1,42 +1,65 @@
+import { log } from "../lib/log";
+import { cachePlan, cachedPlan } from "./plan-cache";
 import { MAX_PROMPT_LENGTH, type Plan, type PlanInput, type PlanIssue } from "./plan-schema";
+import { llmConfig } from "./llm/llm-config";
+import type { FallbackReason } from "./llm/llm-errors";
+import { planWithLlm } from "./llm/llm-planner";
 import { planFromPrompt } from "./rule-planner";
 import { validatePlan } from "./validate-plan";
 
 /**
- * Turns a request into a validated plan: a prompt goes through the planner, an explicit plan is
- * taken as written; both pass the same validation.
+ * Turns a request into a validated plan. A prompt goes to the LLM planner when a model is
+ * configured, and to the rule planner when it is not or when the LLM fails (the plan records
+ * why); an explicit plan is taken as written. All of them pass the same validation.
  */
 export type PlanSource = { prompt: string } | { plan: PlanInput };
 
 export type PlanOutcome =
   | { ok: true; plan: Plan }
-  | { ok: false; code: "empty_prompt" | "prompt_too_long" | "unplannable_prompt" | "invalid_plan"; message: string; details?: PlanIssue[] | { unparsed: string[] } };
+  | { ok: false; code: "empty_prompt" | "prompt_too_long" | "unplannable_prompt" | "invalid_plan"; message: string; details?: PlanIssue[] | { unparsed: string[]; fallback_reason?: FallbackReason } };
 
-export function makePlan(source: PlanSource): PlanOutcome {
-  let raw: unknown;
-  let planner: Plan["planner"];
-  if ("prompt" in source) {
-    const prompt = source.prompt.trim();
-    if (!prompt) return { ok: false, code: "empty_prompt", message: "The prompt is empty." };
-    if (source.prompt.length > MAX_PROMPT_LENGTH) {
-      return { ok: false, code: "prompt_too_long", message: `The prompt is ${source.prompt.length} characters; the limit is ${MAX_PROMPT_LENGTH}.` };
-    }
-    const planned = planFromPrompt(prompt);
-    if (!planned.ok) {
-      return {
-        ok: false,
-        code: "unplannable_prompt",
-        message: `The planner did not understand: ${planned.unparsed.map((u) => `"${u}"`).join(", ")}. Try phrasings like "calculate 2 + 3", "add a todo to buy milk", "list my todos" or "fetch <url>", joined by "and" or "then".`,
-        details: { unparsed: planned.unparsed },
-      };
-    }
-    raw = { steps: planned.steps };
-    planner = "rules";
-  } else {
-    raw = source.plan;
-    planner = "explicit";
-  }
+const planId = () => `plan_${crypto.randomUUID().replaceAll("-", "")}`;
+
+function finish(raw: unknown, planner: Plan["planner"], extra: Partial<Plan> = {}): PlanOutcome {
   const validation = validatePlan(raw);
   if (!validation.ok) return { ok: false, code: "invalid_plan", message: "The plan is invalid; see details for each problem.", details: validation.issues };
-  return { ok: true, plan: { plan_id: `plan_${crypto.randomUUID().replaceAll("-", "")}`, planner, steps: validation.steps } };
+  return { ok: true, plan: { plan_id: planId(), planner, steps: validation.steps, ...extra } };
+}
+
+export async function makePlan(source: PlanSource, env: Env): Promise<PlanOutcome> {
+  if (!("prompt" in source)) return finish(source.plan, "explicit");
+  const prompt = source.prompt.trim();
+  if (!prompt) return { ok: false, code: "empty_prompt", message: "The prompt is empty." };
+  if (source.prompt.length > MAX_PROMPT_LENGTH) {
+    return { ok: false, code: "prompt_too_long", message: `The prompt is ${source.prompt.length} characters; the limit is ${MAX_PROMPT_LENGTH}.` };
+  }
+
+  let fallback_reason: FallbackReason = "not_configured";
+  let fallback_detail: string | undefined;
+  const config = llmConfig(env);
+  if (config) {
+    const cached = await cachedPlan(prompt, config.model);
+    if (cached) return finish({ steps: cached }, "llm", { cached: true });
+    const started = Date.now();
+    const llm = await planWithLlm(config, env, prompt);
+    log.info("planner.llm_finished", { model: config.model, ok: llm.ok, attempts: llm.attempts, duration_ms: Date.now() - started, ...(llm.ok ? {} : { reason: llm.reason }) });
+    if (llm.ok) {
+      const outcome = finish({ steps: llm.steps }, "llm", { cached: false });
+      if (outcome.ok) await cachePlan(prompt, config.model, llm.steps, Number(env.PLAN_CACHE_TTL_S ?? 60));
+      return outcome;
+    }
+    fallback_reason = llm.reason;
+    fallback_detail = llm.detail;
+  }
+
+  const planned = planFromPrompt(prompt);
+  if (!planned.ok) {
+    return {
+      ok: false,
+      code: "unplannable_prompt",
+      message: `The planner did not understand: ${planned.unparsed.map((u) => `"${u}"`).join(", ")}. Try phrasings like "calculate 2 + 3", "add a todo to buy milk", "list my todos" or "fetch <url>", joined by "and" or "then".`,
+      details: { unparsed: planned.unparsed, ...(config ? { fallback_reason } : {}) },
+    };
+  }
+  return finish({ steps: planned.steps }, "rules", { fallback_reason, ...(fallback_detail ? { fallback_detail } : {}) });
 }

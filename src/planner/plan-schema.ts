@@ -32,6 +32,11 @@ export const planSchema = z.object({
   plan_id: z.string(),
   planner: plannerNameSchema,
   steps: z.array(planStepSchema),
+  /** Why the rule planner planned a prompt: no model configured, or the model failed. */
+  fallback_reason: z.enum(["timeout", "provider_error", "invalid_output", "not_configured"]).optional(),
+  fallback_detail: z.string().optional(),
+  /** An LLM plan reused for an identical prompt. */
+  cached: z.boolean().optional(),
 });
 export type Plan = z.infer<typeof planSchema>;
 

@@ -1,0 +1,7 @@
+// Bindings `wrangler types` cannot see: the LLM key is a secret (`wrangler secret put LLM_API_KEY`,
+// or .dev.vars locally), and the Workers AI binding is opt-in (add `[ai] binding = "AI"` to use it;
+// it needs a Cloudflare account even under `wrangler dev`, so the offline default leaves it out).
+interface Env {
+  LLM_API_KEY?: string;
+  AI?: Ai;
+}

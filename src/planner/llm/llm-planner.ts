@@ -1,0 +1,74 @@
+import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
+import { NoObjectGeneratedError, Output, generateText, type LanguageModel, type ModelMessage } from "ai";
+import { createWorkersAI } from "workers-ai-provider";
+import { log } from "../../lib/log";
+import { planInputSchema, type PlanInput } from "../plan-schema";
+import { validatePlan } from "../validate-plan";
+import type { LlmConfig } from "./llm-config";
+import { classify, noteHealthy, noteMisconfiguration, type FallbackReason } from "./llm-errors";
+import { repairPrompt, systemPrompt } from "./llm-prompt";
+
+/**
+ * Asks the configured model for a plan. Its output is validated exactly like every other plan;
+ * a first answer that fails gets one repair attempt with the specific problems fed back. The
+ * whole exchange is bounded by the planning budget. Any failure returns a fallback reason.
+ */
+export type LlmPlanResult = { ok: true; steps: PlanInput["steps"]; attempts: number } | { ok: false; reason: FallbackReason; detail: string; attempts: number };
+
+function model(config: LlmConfig, env: Env): LanguageModel {
+  if (config.kind === "workers-ai") return createWorkersAI({ binding: env.AI! })(config.model);
+  return createOpenAICompatible({
+    name: "crane-llm",
+    baseURL: config.baseURL!,
+    ...(config.apiKey ? { apiKey: config.apiKey } : {}),
+    supportsStructuredOutputs: true,
+  }).chatModel(config.model);
+}
+
+export async function planWithLlm(config: LlmConfig, env: Env, prompt: string): Promise<LlmPlanResult> {
+  const signal = AbortSignal.timeout(config.budgetMs);
+  const messages: ModelMessage[] = [{ role: "user", content: `Task: ${prompt}` }];
+  let attempts = 0;
+  let lastProblem = "";
+  try {
+    for (; attempts < 2; ) {
+      attempts++;
+      let candidate: unknown;
+      let raw = "";
+      try {
+        const result = await generateText({
+          model: model(config, env),
+          system: systemPrompt(),
+          messages,
+          output: Output.object({ schema: planInputSchema }),
+          abortSignal: signal,
+          maxRetries: 0, // retrying is this function's job, within the budget
+          temperature: 0,
+        });
+        candidate = result.output;
+        raw = result.text;
+      } catch (err) {
+        // Unparseable JSON or a schema violation is worth one repair; anything else is not.
+        if (!NoObjectGeneratedError.isInstance(err) || signal.aborted) throw err;
+        raw = err.text ?? "";
+        lastProblem = `the answer is not a valid plan: ${err.cause instanceof Error ? err.cause.message : err.message}`;
+        messages.push({ role: "assistant", content: raw || "(empty)" }, { role: "user", content: repairPrompt([lastProblem]) });
+        continue;
+      }
+      const validation = validatePlan(candidate);
+      if (validation.ok) {
+        noteHealthy();
+        return { ok: true, steps: (candidate as PlanInput).steps, attempts };
+      }
+      const problems = validation.issues.map((i) => (i.step_number ? `step ${i.step_number}: ${i.message}` : i.message));
+      lastProblem = problems.join("; ");
+      messages.push({ role: "assistant", content: raw || JSON.stringify(candidate) }, { role: "user", content: repairPrompt(problems) });
+    }
+    return { ok: false, reason: "invalid_output", detail: lastProblem, attempts };
+  } catch (err) {
+    const c = classify(err, signal);
+    if (c.misconfigured) noteMisconfiguration(c.detail, config.model);
+    else log.warn("planner.llm_failed", { model: config.model, reason: c.reason, detail: c.detail, attempts });
+    return { ok: false, reason: c.reason, detail: c.detail, attempts };
+  }
+}
