@@ -132,20 +132,14 @@ runsApi.get("/runs/:run_id/usage", async (c) => {
   return c.json({ run_id: runId, ...(await stub.getUsage()) });
 });
 
-runsApi.post("/runs/:run_id/cancel", async (c) => {
-  const runId = c.req.param("run_id");
-  const stub = runStub(c.env, runId);
-  if (!(await stub.getRun())) throw notFound(runId);
-  const result = (await stub.cancel()) as ControlResult & { run: RunResource };
-  if (!result.ok) throw new ApiError(409, result.code, result.message);
-  return c.json(result.run);
-});
-
-runsApi.post("/runs/:run_id/resume", async (c) => {
-  const runId = c.req.param("run_id");
-  const stub = runStub(c.env, runId);
-  if (!(await stub.getRun())) throw notFound(runId);
-  const result = (await stub.resume()) as ControlResult & { run: RunResource };
-  if (!result.ok) throw new ApiError(409, result.code, result.message);
-  return c.json(result.run);
-});
+/** Cancel and resume: 404 for a missing run, 409 when the run is not in a state that allows it. */
+for (const action of ["cancel", "resume"] as const) {
+  runsApi.post(`/runs/:run_id/${action}`, async (c) => {
+    const runId = c.req.param("run_id");
+    const stub = runStub(c.env, runId);
+    if (!(await stub.getRun())) throw notFound(runId);
+    const result = (await (action === "cancel" ? stub.cancel() : stub.resume())) as ControlResult & { run: RunResource };
+    if (!result.ok) throw new ApiError(409, result.code, result.message);
+    return c.json(result.run);
+  });
+}

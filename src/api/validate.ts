@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { z } from "zod";
+import { readCapped } from "../lib/read-capped";
 import { ApiError, zodDetails } from "./errors";
 
 /**
@@ -8,32 +9,13 @@ import { ApiError, zodDetails } from "./errors";
  */
 export const MAX_BODY_BYTES = 64 * 1024;
 
-async function readCapped(c: Context): Promise<string> {
+async function readBody(c: Context): Promise<string> {
   const declared = Number(c.req.header("content-length") ?? "0");
   if (declared > MAX_BODY_BYTES) throw new ApiError(413, "payload_too_large", `The body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}.`);
-  const body = c.req.raw.body;
-  if (!body) return "";
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_BODY_BYTES) {
-      await reader.cancel();
-      throw new ApiError(413, "payload_too_large", `The body is over the ${MAX_BODY_BYTES}-byte limit.`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const ch of chunks) {
-    all.set(ch, at);
-    at += ch.byteLength;
-  }
+  const bytes = await readCapped(c.req.raw.body, MAX_BODY_BYTES);
+  if (!bytes) throw new ApiError(413, "payload_too_large", `The body is over the ${MAX_BODY_BYTES}-byte limit.`);
   try {
-    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(all);
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: false }).decode(bytes);
   } catch {
     throw new ApiError(400, "invalid_encoding", "The body is not valid UTF-8.");
   }
@@ -44,7 +26,7 @@ export async function jsonBody<S extends z.ZodType>(c: Context, schema: S): Prom
   if (!/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
     throw new ApiError(415, "unsupported_media_type", "Send the body as JSON with Content-Type: application/json.");
   }
-  const text = await readCapped(c);
+  const text = await readBody(c);
   let data: unknown;
   try {
     data = JSON.parse(text);

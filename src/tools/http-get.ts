@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { readCapped } from "../lib/read-capped";
 import { stepError, type StepError } from "../lib/step-error";
 import { effectivePort, isAllowed, parseAllowlist } from "./http-allowlist";
 import { defineTool, fail, ok } from "./tool";
@@ -22,33 +23,15 @@ export function parseRetryAfter(value: string | null, now = Date.now()): number 
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
-async function readCapped(res: Response): Promise<{ text: string } | { error: StepError }> {
+async function readResponse(res: Response): Promise<{ text: string } | { error: StepError }> {
   const declared = Number(res.headers.get("content-length") ?? "0");
   if (declared > HTTP_MAX_BYTES) {
     await res.body?.cancel();
     return { error: stepError("response_too_large", `The response is ${declared} bytes; the limit is ${HTTP_MAX_BYTES}.`) };
   }
-  const reader = res.body?.getReader();
-  if (!reader) return { text: "" };
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > HTTP_MAX_BYTES) {
-      await reader.cancel();
-      return { error: stepError("response_too_large", `The response is over the ${HTTP_MAX_BYTES}-byte limit.`) };
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    all.set(c, offset);
-    offset += c.byteLength;
-  }
-  return { text: new TextDecoder().decode(all) };
+  const bytes = await readCapped(res.body, HTTP_MAX_BYTES);
+  if (!bytes) return { error: stepError("response_too_large", `The response is over the ${HTTP_MAX_BYTES}-byte limit.`) };
+  return { text: new TextDecoder().decode(bytes) };
 }
 
 export const httpGet = defineTool({
@@ -85,9 +68,9 @@ export const httpGet = defineTool({
         target = new URL(location, target);
         continue;
       }
-      let read: Awaited<ReturnType<typeof readCapped>>;
+      let read: Awaited<ReturnType<typeof readResponse>>;
       try {
-        read = await readCapped(res);
+        read = await readResponse(res);
       } catch {
         if (signal.aborted) return fail(stepError("upstream_timeout", `${target.host} did not finish its answer in time.`, { retryable: true }));
         return fail(stepError("upstream_unreachable", `The connection to ${target.host} broke mid-answer.`, { retryable: true }));
