@@ -25,6 +25,8 @@ const ctx = (): ToolContext => ({
   attempt: 1,
   signal: new AbortController().signal,
   idempotency_key: crypto.randomUUID(),
+  trace_id: "0af7651916cd43dd8448eb211c80319c",
+  span_id: "b7ad6b7169203331",
 });
 
 describe("evaluateExpression: operators", () => {

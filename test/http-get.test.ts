@@ -13,6 +13,8 @@ function ctx(overrides: Partial<Env> = {}): ToolContext {
     attempt: 1,
     signal: new AbortController().signal,
     idempotency_key: `run_test:${crypto.randomUUID()}`,
+    trace_id: "0af7651916cd43dd8448eb211c80319c",
+    span_id: "b7ad6b7169203331",
   };
 }
 

@@ -10,6 +10,8 @@ const ctx = (key = crypto.randomUUID()): ToolContext => ({
   attempt: 1,
   signal: new AbortController().signal,
   idempotency_key: key,
+  trace_id: "0af7651916cd43dd8448eb211c80319c",
+  span_id: "b7ad6b7169203331",
 });
 
 interface TodoOut {

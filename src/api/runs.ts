@@ -3,6 +3,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import { runs as runsTable } from "../db/schema";
 import { canonicalJson, sha256Hex } from "../lib/hash";
+import { newTraceId, traceIdFrom } from "../lib/trace";
 import type { CreateRunResult } from "../durable/run-object";
 import type { RunEvent } from "../durable/run-events";
 import type { ControlResult } from "../durable/run-machine";
@@ -44,7 +45,8 @@ runsApi.post("/runs", async (c) => {
     plan: planned.plan,
     options: body.options ?? {},
     request_hash: await sha256Hex(canonicalJson(body)),
-    trace_id: newId(),
+    // Honour the caller's trace (W3C traceparent) or start one.
+    trace_id: traceIdFrom(c.req.header("traceparent")) ?? newTraceId(),
   })) as CreateRunResult;
   if (result.outcome === "conflict") {
     throw new ApiError(409, "idempotency_conflict", "This Idempotency-Key was already used with a different request body.", { run_id: result.run_id });

@@ -3,6 +3,7 @@ import { stepError } from "../lib/step-error";
 import type { RunObject } from "../durable/run-object";
 import type { BreakerOpened, ClaimResult, Outcome } from "../durable/run-machine";
 import { getTool } from "../tools/registry";
+import { newSpanId, newTraceId } from "../lib/trace";
 import { admit, recordOutcome } from "./breaker-gate";
 import type { StepMessage } from "./step-message";
 
@@ -13,7 +14,7 @@ import type { StepMessage } from "./step-message";
  */
 const REPORT_TRIES = 3;
 
-async function runTool(toolName: string, input: unknown, msg: StepMessage, timeoutMs: number, env: Env): Promise<Outcome> {
+async function runTool(toolName: string, input: unknown, msg: StepMessage, timeoutMs: number, env: Env, trace: { trace_id: string; span_id: string }): Promise<Outcome> {
   const tool = getTool(toolName);
   if (!tool) return { success: false, error: stepError("unknown_tool", `No tool is named "${toolName}".`) };
   const parsed = tool.input_schema.safeParse(input);
@@ -38,6 +39,7 @@ async function runTool(toolName: string, input: unknown, msg: StepMessage, timeo
       attempt: msg.attempt,
       signal: controller.signal,
       idempotency_key: `${msg.run_id}:${msg.step}`,
+      ...trace,
     })
     .then((r): Outcome => (r.success ? { success: true, output: r.output } : { success: false, error: r.error }))
     .catch((err: unknown): Outcome => {
@@ -54,7 +56,9 @@ async function runTool(toolName: string, input: unknown, msg: StepMessage, timeo
 
 export async function executeStep(msg: StepMessage, env: Env): Promise<void> {
   const run = env.RUNS.getByName(msg.run_id);
-  const fields = { run_id: msg.run_id, step: msg.step, attempt: msg.attempt, trace_id: msg.trace_id };
+  // One span per step attempt, in the run's trace.
+  const trace = { trace_id: msg.trace_id ?? newTraceId(), span_id: newSpanId() };
+  const fields = { run_id: msg.run_id, step: msg.step, tool: msg.tool, attempt: msg.attempt, ...trace };
   // The tool's breaker first: while it is open the step waits without calling the tool or
   // using up an attempt.
   const gate = msg.tool ? await admit(env, msg.tool, msg.run_id) : ({ allowed: true, probe: false } as const);
@@ -70,7 +74,7 @@ export async function executeStep(msg: StepMessage, env: Env): Promise<void> {
     return;
   }
   const started = Date.now();
-  const outcome = await runTool(claimed.tool, claimed.input, msg, claimed.timeout_ms, env);
+  const outcome = await runTool(claimed.tool, claimed.input, msg, claimed.timeout_ms, env, trace);
   const duration_ms = Date.now() - started;
   log.info(outcome.success ? "tool.succeeded" : "tool.failed", { ...fields, tool: claimed.tool, duration_ms, ...(outcome.success ? {} : { code: outcome.error.code }) });
   // A success can never open a breaker, so its record runs beside the report instead of before it;

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { readCapped } from "../lib/read-capped";
+import { traceparent } from "../lib/trace";
 import { stepError, type StepError } from "../lib/step-error";
 import { effectivePort, isAllowed, parseAllowlist } from "./http-allowlist";
 import { defineTool, fail, ok } from "./tool";
@@ -56,7 +57,7 @@ export const httpGet = defineTool({
       let res: Response;
       try {
         // Redirects are followed by hand so every hop is checked against the allowlist.
-        res = await fetch(target, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json, text/*;q=0.9" } });
+        res = await fetch(target, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json, text/*;q=0.9", traceparent: traceparent(ctx.trace_id, ctx.span_id) } });
       } catch (err) {
         if (signal.aborted) return fail(stepError("upstream_timeout", `${target.host} did not answer in time.`, { retryable: true }));
         return fail(stepError("upstream_unreachable", `Could not connect to ${target.host}: ${(err as Error).message}`, { retryable: true }));

@@ -11,6 +11,9 @@ export interface ToolContext {
   signal: AbortSignal;
   /** Stable per (run, step) across attempts: side effects keyed by it happen once. */
   idempotency_key: string;
+  /** The run's trace and this attempt's span, for outbound `traceparent` headers. */
+  trace_id: string;
+  span_id: string;
 }
 
 export type ToolResult =

@@ -12,6 +12,7 @@ import type { AddressInfo } from "node:net";
  *   /redirect?to=URL            302 to URL
  *   /big?bytes=N                N bytes of text
  *   /hits/KEY                   how many times KEY was hit
+ *   /headers                    the request's headers, as JSON
  */
 export function startUpstream(port = 0): Promise<Server> {
   const hits = new Map<string, number>();
@@ -46,6 +47,8 @@ export function startUpstream(port = 0): Promise<Server> {
           return res.end();
         case "big":
           return send(200, "x".repeat(Number(url.searchParams.get("bytes") ?? 0)));
+        case "headers":
+          return send(200, req.headers);
         case "hits":
           return send(200, { hits: hits.get(`/${parts.slice(1).join("/")}`) ?? 0 });
         default:
