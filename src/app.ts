@@ -2,6 +2,7 @@ import { Hono } from "hono";
 import { breakersApi } from "./api/breakers";
 import { notFound, onError } from "./api/errors";
 import { healthApi } from "./api/health";
+import { metricsApi } from "./api/metrics";
 import { plansApi } from "./api/plans";
 import { runsApi } from "./api/runs";
 import { toolsApi } from "./api/tools";
@@ -17,6 +18,7 @@ v1.route("/", healthApi);
 v1.route("/", breakersApi);
 
 app.route("/api/v1", v1);
+app.route("/", metricsApi);
 app.get("/", (c) => c.json({ name: "crane", api: "/api/v1", health: "/api/v1/health" }));
 app.onError(onError);
 app.notFound(notFound);

@@ -22,7 +22,7 @@ describe("W3C trace context", () => {
   });
 
   it("starts a trace when there is none or the header is malformed", async () => {
-    for (const headers of [{}, { traceparent: "00-zz-nope-01" }, { traceparent: `00-${"0".repeat(32)}-00f067aa0ba902b7-01` }]) {
+    for (const headers of [{} as Record<string, string>, { traceparent: "00-zz-nope-01" }, { traceparent: `00-${"0".repeat(32)}-00f067aa0ba902b7-01` }]) {
       const res = await api("/runs", { method: "POST", json: { prompt: "calculate 1 + 1" }, headers });
       const { trace_id } = (await res.json()) as { trace_id: string };
       expect(trace_id).toMatch(/^[0-9a-f]{32}$/);

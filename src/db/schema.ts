@@ -13,6 +13,7 @@ export const runs = sqliteTable(
     prompt: text("prompt"),
     status: text("status").notNull(),
     planner: text("planner").notNull(),
+    fallback_reason: text("fallback_reason"),
     step_count: integer("step_count").notNull(),
     result: text("result"),
     error_code: text("error_code"),

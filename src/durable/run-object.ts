@@ -81,8 +81,9 @@ export class RunObject extends DurableObject<Env> {
     const event = this.log.append(this.state.last_seq + 1, type, data, new Date().toISOString());
     this.usage.storage_rows_written += 1;
     this.fold(event);
-    const d = data as { step?: number; attempt?: number };
-    log.info(type, { run_id: this.state.run_id, seq: event.seq, step: d.step, attempt: d.attempt, trace_id: this.state.trace_id });
+    const d = data as { step?: number; attempt?: number; duration_ms?: number };
+    const tool = d.step !== undefined ? this.state.steps.get(d.step)?.tool : undefined;
+    log.info(type, { run_id: this.state.run_id, seq: event.seq, step: d.step, tool, attempt: d.attempt, duration_ms: d.duration_ms, trace_id: this.state.trace_id });
   }
 
   /** Runs one decision against the state, then performs the I/O its events call for. */

@@ -21,6 +21,7 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
     prompt: state.prompt,
     status: state.status,
     planner: state.plan?.planner ?? "rules",
+    fallback_reason: state.plan?.fallback_reason ?? null,
     step_count: state.steps.size,
     result: state.status === "completed" ? JSON.stringify(state.result ?? null) : null,
     error_code: state.error?.code ?? null,

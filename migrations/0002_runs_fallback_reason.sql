@@ -1,0 +1,1 @@
+ALTER TABLE `runs` ADD `fallback_reason` text;

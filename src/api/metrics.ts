@@ -1,0 +1,89 @@
+import { Hono } from "hono";
+import type { BreakerStatus } from "../durable/tool-breaker";
+import { tools } from "../tools/registry";
+import { ApiError } from "./errors";
+
+/**
+ * GET /metrics: Prometheus text exposition. Every number comes from shared state (the D1 read
+ * model and the breaker objects), never from isolate memory, so it does not depend on which
+ * isolate answers. Runs and steps are counted once they are projected: at creation and at the end.
+ */
+export const metricsApi = new Hono<{ Bindings: Env }>();
+
+const RUN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
+const STEP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+const BREAKER_STATE = { closed: 0, half_open: 1, open: 2 } as const;
+
+const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
+const labels = (l: Record<string, string>) => {
+  const parts = Object.entries(l).map(([k, v]) => `${k}="${esc(v)}"`);
+  return parts.length ? `{${parts.join(",")}}` : "";
+};
+
+class Exposition {
+  private lines: string[] = [];
+  family(name: string, type: "counter" | "gauge" | "histogram", help: string): void {
+    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
+  }
+  sample(name: string, l: Record<string, string>, value: number): void {
+    this.lines.push(`${name}${labels(l)} ${value}`);
+  }
+  /** Cumulative buckets from per-row values (seconds). */
+  histogram(name: string, l: Record<string, string>, buckets: number[], values: number[]): void {
+    for (const b of buckets) this.sample(`${name}_bucket`, { ...l, le: String(b) }, values.filter((v) => v <= b).length);
+    this.sample(`${name}_bucket`, { ...l, le: "+Inf" }, values.length);
+    this.sample(`${name}_sum`, l, Number(values.reduce((a, b) => a + b, 0).toFixed(6)));
+    this.sample(`${name}_count`, l, values.length);
+  }
+  toString(): string {
+    return `${this.lines.join("\n")}\n`;
+  }
+}
+
+/** Constant-time comparison, so the token cannot be guessed byte by byte from timings. */
+function sameToken(a: string, b: string): boolean {
+  const x = new TextEncoder().encode(a);
+  const y = new TextEncoder().encode(b);
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
+  return diff === 0;
+}
+
+metricsApi.get("/metrics", async (c) => {
+  const token = c.env.METRICS_TOKEN?.trim();
+  if (token && !sameToken(c.req.header("authorization") ?? "", `Bearer ${token}`)) {
+    throw new ApiError(401, "unauthorized", "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>.", undefined, { "www-authenticate": "Bearer" });
+  }
+  const db = c.env.DB;
+  const [runStatus, runDurations, planners, stepCounts, stepDurations, retries] = await db.batch<Record<string, string | number | null>>([
+    db.prepare("SELECT status, count(*) AS n FROM runs GROUP BY status"),
+    db.prepare("SELECT (julianday(completed_at) - julianday(created_at)) * 86400.0 AS s FROM runs WHERE completed_at IS NOT NULL AND status IN ('completed','failed','cancelled')"),
+    db.prepare("SELECT planner, coalesce(fallback_reason, '') AS fallback_reason, count(*) AS n FROM runs GROUP BY planner, fallback_reason"),
+    db.prepare("SELECT tool, status, count(*) AS n FROM steps GROUP BY tool, status"),
+    db.prepare("SELECT tool, duration_ms FROM steps WHERE duration_ms IS NOT NULL"),
+    db.prepare("SELECT tool, sum(attempts - 1) AS n FROM steps WHERE attempts > 1 GROUP BY tool"),
+  ]);
+  const guarded = [...tools.values()].filter((t) => t.executor === "queue").map((t) => t.name);
+  const breakers = await Promise.all(guarded.map((tool) => c.env.BREAKERS.getByName(tool).status(tool) as Promise<BreakerStatus>));
+
+  const m = new Exposition();
+  m.family("crane_runs_total", "counter", "Runs that ended, by final status.");
+  for (const r of runStatus!.results) if (["completed", "failed", "cancelled"].includes(String(r.status))) m.sample("crane_runs_total", { status: String(r.status) }, Number(r.n));
+  m.family("crane_runs_in_flight", "gauge", "Runs accepted and not yet ended.");
+  m.sample("crane_runs_in_flight", {}, runStatus!.results.filter((r) => r.status === "pending" || r.status === "running").reduce((n, r) => n + Number(r.n), 0));
+  m.family("crane_run_duration_seconds", "histogram", "From creation to the end, for runs that ended.");
+  m.histogram("crane_run_duration_seconds", {}, RUN_BUCKETS, runDurations!.results.map((r) => Number(r.s)));
+  m.family("crane_planner_total", "counter", "Plans made for runs, by planner and fallback reason (empty: none).");
+  for (const r of planners!.results) m.sample("crane_planner_total", { planner: String(r.planner), fallback_reason: String(r.fallback_reason) }, Number(r.n));
+  m.family("crane_steps_total", "counter", "Steps of ended runs, by tool and outcome.");
+  for (const r of stepCounts!.results) m.sample("crane_steps_total", { tool: String(r.tool), outcome: String(r.status) }, Number(r.n));
+  m.family("crane_step_duration_seconds", "histogram", "Duration of steps that ran, by tool.");
+  const byTool = new Map<string, number[]>();
+  for (const r of stepDurations!.results) byTool.set(String(r.tool), [...(byTool.get(String(r.tool)) ?? []), Number(r.duration_ms) / 1000]);
+  for (const [tool, values] of byTool) m.histogram("crane_step_duration_seconds", { tool }, STEP_BUCKETS, values);
+  m.family("crane_step_retries_total", "counter", "Attempts beyond the first, by tool.");
+  for (const r of retries!.results) m.sample("crane_step_retries_total", { tool: String(r.tool) }, Number(r.n));
+  m.family("crane_breaker_state", "gauge", "Circuit breaker state by tool: 0 closed, 1 half-open, 2 open.");
+  for (const b of breakers) m.sample("crane_breaker_state", { tool: b.tool }, BREAKER_STATE[b.state]);
+  return c.body(m.toString(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+});
