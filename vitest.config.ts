@@ -1,6 +1,6 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
-import { mockUrl, startMockOpenAI } from "./test/llm/mock-openai";
+import { mockUrl, startMockOpenAI } from "./test/llm/mock-openai.ts";
 
 const migrations = await readD1Migrations("./migrations");
 
@@ -63,6 +63,8 @@ export default defineConfig({
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: breakerBindings } })],
         test: { name: "breaker", include: ["test/breaker/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
+      // Plain Node, for checks that cannot run in workerd (the OpenAPI validator compiles code).
+      { test: { name: "node", include: ["test/node/*.test.ts"], environment: "node" } },
     ],
   },
 });

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
 import { breakersApi } from "./api/breakers";
+import { docsApi } from "./api/docs";
 import { notFound, onError } from "./api/errors";
 import { healthApi } from "./api/health";
 import { metricsApi } from "./api/metrics";
@@ -19,6 +20,7 @@ v1.route("/", breakersApi);
 
 app.route("/api/v1", v1);
 app.route("/", metricsApi);
-app.get("/", (c) => c.json({ name: "crane", api: "/api/v1", health: "/api/v1/health" }));
+app.route("/", docsApi);
+app.get("/", (c) => c.json({ name: "crane", api: "/api/v1", health: "/api/v1/health", openapi: "/api/v1/openapi.json", docs: "/docs" }));
 app.onError(onError);
 app.notFound(notFound);

@@ -3,12 +3,8 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { errorFields, log } from "../lib/log";
+import { errorBody } from "./error-shape";
 
-/** The one error shape of the API: { error: { code, message, details? } }. */
-export const errorBodySchema = z.object({
-  error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }),
-});
-export type ErrorBody = z.infer<typeof errorBodySchema>;
 
 export class ApiError extends Error {
   override name = "ApiError";
@@ -23,9 +19,6 @@ export class ApiError extends Error {
   }
 }
 
-export function errorBody(code: string, message: string, details?: unknown): ErrorBody {
-  return { error: details === undefined ? { code, message } : { code, message, details } };
-}
 
 export const zodDetails = (error: z.ZodError) =>
   error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), code: i.code, message: i.message }));

@@ -1,5 +1,6 @@
 import { DurableObject } from "cloudflare:workers";
 import { errorFields, log } from "../lib/log";
+import { newSpanId } from "../lib/trace";
 import type { RunOptions } from "../execution/run-options";
 import type { Plan } from "../planner/plan-schema";
 import type { StepMessage } from "../queues/step-message";
@@ -54,6 +55,8 @@ export class RunObject extends DurableObject<Env> {
   private usage: RunUsage = { do_requests: 0, storage_rows_written: 0, queue_messages: 0, d1_statements: 0, d1_rows_written: 0 };
   /** The alarm as last set (null: none); undefined forces the next armAlarm to write it. */
   private armedAt: number | null | undefined;
+  /** A span per command, in the run's trace: the log lines of one decision share it. */
+  private span = "";
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -83,13 +86,14 @@ export class RunObject extends DurableObject<Env> {
     this.fold(event);
     const d = data as { step?: number; attempt?: number; duration_ms?: number };
     const tool = d.step !== undefined ? this.state.steps.get(d.step)?.tool : undefined;
-    log.info(type, { run_id: this.state.run_id, seq: event.seq, step: d.step, tool, attempt: d.attempt, duration_ms: d.duration_ms, trace_id: this.state.trace_id });
+    log.info(type, { run_id: this.state.run_id, seq: event.seq, step: d.step, tool, attempt: d.attempt, duration_ms: d.duration_ms, trace_id: this.state.trace_id, span_id: this.span });
   }
 
   /** Runs one decision against the state, then performs the I/O its events call for. */
   private async command<R>(decide: (m: Machine) => R): Promise<R> {
     const sends: StepMessage[] = [];
     this.usage.do_requests += 1;
+    this.span = newSpanId();
     const result = decide({
       state: this.state,
       now: Date.now(),
