@@ -9,7 +9,7 @@ import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import type { StepError } from "../lib/step-error";
 import { advance, breakerChanged, type BreakerOpened, cancel, claim, defer, fireDue, nextDeadline, report, resume, type ClaimResult, type ControlResult, type Machine, type Outcome, type ReportResult } from "./run-machine";
 import { projectRun } from "./run-projection";
-import { applyEvent, emptyState, foldEvents, type RunState } from "./run-state";
+import { applyEvent, emptyState, type RunState } from "./run-state";
 import { runView, type RunResource } from "./run-view";
 
 /**
