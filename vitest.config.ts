@@ -22,8 +22,11 @@ const breakerBindings = {
   BREAKER_CONFIG: JSON.stringify({ "*": { failure_threshold: 3, window_min_calls: 6, cooldown_ms: 5000, max_cooldown_ms: 12_000 } }),
 };
 
+// Projects do not inherit the root test options: each gets these.
+const perProject = { testTimeout: 30_000, silent: "passed-only" as const };
+
 /**
- * Two projects over the same Worker:
+ * Projects over the same Worker:
  * - "live": the real crane-steps queue and its consumer, as in production;
  * - "held": the run objects send to a queue nobody consumes (a transport that never delivers),
  *   and each test delivers, duplicates, reorders or drops the messages itself;
@@ -39,7 +42,7 @@ export default defineConfig({
     projects: [
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings } })],
-        test: { name: "live", include: ["test/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+        test: { ...perProject, name: "live", include: ["test/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       {
         plugins: [
@@ -48,7 +51,7 @@ export default defineConfig({
             miniflare: { bindings, queueProducers: { STEPS: { queueName: "crane-steps-held" } } },
           }),
         ],
-        test: { name: "held", include: ["test/held/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+        test: { ...perProject, name: "held", include: ["test/held/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       {
         plugins: [
@@ -57,14 +60,14 @@ export default defineConfig({
             miniflare: { bindings: { ...bindings, LLM_BASE_URL: `${mockUrl(mockLlm)}/v1`, LLM_MODEL: "valid-parallel", PLANNER_BUDGET_MS: "1500" } },
           }),
         ],
-        test: { name: "llm", include: ["test/llm/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+        test: { ...perProject, name: "llm", include: ["test/llm/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: breakerBindings } })],
-        test: { name: "breaker", include: ["test/breaker/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+        test: { ...perProject, name: "breaker", include: ["test/breaker/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       // Plain Node, for checks that cannot run in workerd (the OpenAPI validator compiles code).
-      { test: { name: "node", include: ["test/node/*.test.ts"], environment: "node" } },
+      { test: { ...perProject, name: "node", include: ["test/node/*.test.ts"], environment: "node" } },
     ],
   },
 });

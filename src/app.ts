@@ -6,6 +6,7 @@ import { healthApi } from "./api/health";
 import { metricsApi } from "./api/metrics";
 import { plansApi } from "./api/plans";
 import { runsApi } from "./api/runs";
+import { subscriptionsApi } from "./api/subscriptions";
 import { toolsApi } from "./api/tools";
 
 /** The HTTP API: every route under /api/v1, one error shape produced by onError and notFound. */
@@ -13,6 +14,7 @@ export const app = new Hono<{ Bindings: Env }>();
 
 const v1 = new Hono<{ Bindings: Env }>();
 v1.route("/", runsApi);
+v1.route("/", subscriptionsApi);
 v1.route("/", plansApi);
 v1.route("/", toolsApi);
 v1.route("/", healthApi);

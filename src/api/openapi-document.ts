@@ -2,7 +2,7 @@ import { z } from "zod";
 import pkg from "../../package.json";
 import { errorBodySchema } from "./error-shape";
 import { breakerListSchema, breakerStatusSchema, eventPageSchema, healthSchema, runListSchema, runResourceSchema, toolListSchema, usageSchema } from "./response-schemas";
-import { createRunBodySchema, listEventsQuerySchema, listRunsQuerySchema, planBodySchema } from "./schemas";
+import { afterQuerySchema, createRunBodySchema, listEventsQuerySchema, listRunsQuerySchema, planBodySchema } from "./schemas";
 import { planSchema } from "../planner/plan-schema";
 
 /**
@@ -28,6 +28,8 @@ export const ROUTES: RouteDoc[] = [
   { method: "get", path: "/api/v1/runs", summary: "Run history from D1, newest first", query: listRunsQuerySchema, ok: { status: 200, schema: runListSchema, description: "A page of runs" }, errors: [400] },
   { method: "get", path: "/api/v1/runs/{run_id}", summary: "The whole run, live from its run object", ok: { status: 200, schema: runResourceSchema, description: "The run" }, errors: [404] },
   { method: "get", path: "/api/v1/runs/{run_id}/events", summary: "The run's event log, in order", query: listEventsQuerySchema, ok: { status: 200, schema: eventPageSchema, description: "A page of events" }, errors: [400, 404] },
+  { method: "get", path: "/api/v1/runs/{run_id}/ws", summary: "Watch the run over a WebSocket: the events after `after`, then live ones", query: afterQuerySchema, ok: { status: 101, schema: z.string(), description: "Switching protocols; each message is one event {seq, type, at, data}", text: true }, errors: [400, 404, 426] },
+  { method: "get", path: "/api/v1/runs/{run_id}/stream", summary: "Watch the run as Server-Sent Events (resumable with Last-Event-ID)", query: afterQuerySchema, ok: { status: 200, schema: z.string(), description: "text/event-stream; id is the event seq, data the event", text: true }, errors: [400, 404] },
   { method: "get", path: "/api/v1/runs/{run_id}/usage", summary: "Billable operations the run has made", ok: { status: 200, schema: usageSchema, description: "Counters" }, errors: [404] },
   { method: "post", path: "/api/v1/runs/{run_id}/cancel", summary: "Cancel a run that has not ended", ok: { status: 200, schema: runResourceSchema, description: "The cancelled run" }, errors: [404, 409] },
   { method: "post", path: "/api/v1/runs/{run_id}/resume", summary: "Re-run a failed or cancelled run's failed and skipped steps", ok: { status: 200, schema: runResourceSchema, description: "The resumed run" }, errors: [404, 409] },
@@ -47,6 +49,7 @@ const ERROR_TEXT: Record<number, string> = {
   409: "Conflict with the run's state or an earlier use of the Idempotency-Key",
   413: "Body over 64 KiB",
   415: "Body is not JSON",
+  426: "Not a WebSocket upgrade",
   503: "A dependency is failing",
 };
 

@@ -30,3 +30,6 @@ export const listEventsQuerySchema = z.strictObject({
   after: z.coerce.number().int().min(0).default(0),
   limit: z.coerce.number().int().min(1).max(1000).default(100),
 });
+
+/** `after` for the WebSocket and SSE subscriptions: events after this seq (default 0, all). */
+export const afterQuerySchema = z.strictObject({ after: z.coerce.number().int().min(0).optional() });

@@ -5,6 +5,7 @@ import type { RunOptions } from "../execution/run-options";
 import type { Plan } from "../planner/plan-schema";
 import type { StepMessage } from "../queues/step-message";
 import { EventLog } from "./event-log";
+import { PING, PONG, broadcast, subscribe } from "./run-subscriptions";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import type { StepError } from "../lib/step-error";
 import { advance, breakerChanged, type BreakerOpened, cancel, claim, defer, fireDue, nextDeadline, report, resume, type ClaimResult, type ControlResult, type Machine, type Outcome, type ReportResult } from "./run-machine";
@@ -62,6 +63,8 @@ export class RunObject extends DurableObject<Env> {
     super(ctx, env);
     // SQLite calls are synchronous, so the state is rebuilt before any request is delivered.
     this.log = new EventLog(ctx.storage.sql);
+    // Heartbeats are answered by the runtime without waking the object.
+    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.state = emptyState();
     for (const event of this.log.all()) this.fold(event);
     const saved = this.log.getMeta("usage");
@@ -86,6 +89,7 @@ export class RunObject extends DurableObject<Env> {
     this.fold(event);
     const d = data as { step?: number; attempt?: number; duration_ms?: number };
     const tool = d.step !== undefined ? this.state.steps.get(d.step)?.tool : undefined;
+    broadcast(this.ctx, event);
     log.info(type, { run_id: this.state.run_id, seq: event.seq, step: d.step, tool, attempt: d.attempt, duration_ms: d.duration_ms, trace_id: this.state.trace_id, span_id: this.span });
   }
 
@@ -218,6 +222,29 @@ export class RunObject extends DurableObject<Env> {
   /** Called by a ToolBreaker that half-opened or closed, for runs it turned away. */
   async breakerChanged(tool: string, state: "half_open" | "closed"): Promise<void> {
     await this.command((m) => breakerChanged(m, tool, state));
+  }
+
+  /**
+   * `fetch` only upgrades WebSockets: GET /ws?after=SEQ subscribes to the run's events (the API
+   * checked the run exists and the parameters are valid).
+   */
+  override async fetch(request: Request): Promise<Response> {
+    const url = new URL(request.url);
+    if (url.pathname !== "/ws" || request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+      return new Response("expected a WebSocket upgrade to /ws", { status: 426 });
+    }
+    return subscribe(this.ctx, this.log, Math.max(0, Number(url.searchParams.get("after") ?? 0) || 0));
+  }
+
+  /** Subscribers only listen; anything they send besides the heartbeat is ignored. */
+  override async webSocketMessage(): Promise<void> {}
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    try {
+      ws.close(code === 1005 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
   }
 
   /** Wakes the watchdog now (used when a step message was dead-lettered). */

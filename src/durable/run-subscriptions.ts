@@ -1,0 +1,43 @@
+import type { EventLog } from "./event-log";
+import type { RunEvent } from "./run-events";
+
+/**
+ * Live subscribers of a run, on the WebSocket hibernation API: the run object can be evicted while
+ * sockets stay open, and every appended event is sent to every socket. A new subscriber first
+ * gets the backlog after its `after`, in the same turn it is accepted, so nothing falls between
+ * the backlog and the live events and nothing is sent twice.
+ */
+export const PING = "ping";
+export const PONG = "pong";
+
+const BACKLOG_PAGE = 500;
+
+export function wire(event: RunEvent): string {
+  return JSON.stringify({ seq: event.seq, type: event.type, at: event.at, data: event.data });
+}
+
+export function subscribe(ctx: DurableObjectState, log: EventLog, after: number): Response {
+  const { 0: client, 1: server } = new WebSocketPair();
+  ctx.acceptWebSocket(server);
+  server.serializeAttachment({ subscribed_after: after });
+  for (let seq = after; ; ) {
+    const page = log.after(seq, BACKLOG_PAGE);
+    for (const event of page) server.send(wire(event));
+    if (page.length < BACKLOG_PAGE) break;
+    seq = page.at(-1)!.seq;
+  }
+  return new Response(null, { status: 101, webSocket: client });
+}
+
+export function broadcast(ctx: DurableObjectState, event: RunEvent): void {
+  const sockets = ctx.getWebSockets();
+  if (sockets.length === 0) return;
+  const message = wire(event);
+  for (const ws of sockets) {
+    try {
+      ws.send(message);
+    } catch {
+      // A socket that is closing: its client reconnects with after=<last seq seen>.
+    }
+  }
+}
