@@ -1,0 +1,68 @@
+import { execFile } from "node:child_process";
+import { promisify } from "node:util";
+import { describe, expect, inject, it } from "vitest";
+
+// The CLI against a real `wrangler dev`, as a user runs it.
+const url = inject("craneUrl");
+const run = promisify(execFile);
+
+async function crane(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await run(process.execPath, ["bin/crane.js", "--url", url, ...args], { timeout: 60_000 });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
+
+describe("crane CLI", () => {
+  it("runs a prompt and follows each step live, exiting 0 when it completes", async () => {
+    const r = await crane("run", "calculate 2 + 3 and calculate 4 * 5, then list my todos", "--follow");
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^run_[0-9a-f]{32}/);
+    expect(r.stdout).toMatch(/✓ step 1 Calculator\.evaluate \d+ ms/);
+    expect(r.stdout).toMatch(/✓ step 3 TodoStore\.list/);
+    expect(r.stdout).toContain("[########################] 3/3");
+    expect(r.stdout).toContain("run completed");
+  });
+
+  it("exits non-zero when the run fails", async () => {
+    const r = await crane("run", "calculate 1 / 0", "--follow");
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(/✗ step 1 Calculator\.evaluate.*Division by zero/);
+    expect(r.stdout).toContain("run failed");
+  });
+
+  it("prints JSON events with --json --follow", async () => {
+    const r = await crane("--json", "run", "calculate 6 * 7", "--follow");
+    expect(r.code).toBe(0);
+    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { seq: number; type: string; data: { result?: unknown } });
+    expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
+    expect(events.at(-1)).toMatchObject({ type: "run.completed", data: { result: 42 } });
+  });
+
+  it("gets, watches and lists runs, and lists tools", async () => {
+    const submitted = await crane("--json", "run", "calculate 10 - 3");
+    const { run_id } = JSON.parse(submitted.stdout) as { run_id: string };
+    const watched = await crane("watch", run_id);
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toContain("run completed: 7");
+    const got = await crane("get", run_id);
+    expect(got.stdout).toContain(`${run_id}  completed`);
+    expect(got.stdout).toContain("result: 7");
+    const listed = await crane("list", "--status", "completed");
+    expect(listed.stdout).toContain(run_id);
+    const tools = await crane("--json", "tools");
+    expect((JSON.parse(tools.stdout) as { name: string }[]).map((t) => t.name)).toContain("Http.get");
+  });
+
+  it("reports API errors on stderr with exit code 2", async () => {
+    const r = await crane("run", "what is the meaning of life");
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unplannable_prompt");
+    const unreachable = await run(process.execPath, ["bin/crane.js", "--url", "http://127.0.0.1:9", "tools"]).catch((e: { code: number; stderr: string }) => e);
+    expect((unreachable as { code: number }).code).toBe(2);
+    expect((unreachable as { stderr: string }).stderr).toContain("Cannot reach Crane");
+  });
+});
