@@ -6,10 +6,14 @@ import { healthApi } from "./api/health";
 import { metricsApi } from "./api/metrics";
 import { plansApi } from "./api/plans";
 import { runsApi } from "./api/runs";
+import { consoleApp } from "./console/routes";
 import { subscriptionsApi } from "./api/subscriptions";
 import { toolsApi } from "./api/tools";
 
-/** The HTTP API: every route under /api/v1, one error shape produced by onError and notFound. */
+/**
+ * The HTTP API under /api/v1 (one error shape, produced by onError and notFound), /metrics,
+ * the OpenAPI document and /docs, and the web console at /.
+ */
 export const app = new Hono<{ Bindings: Env }>();
 
 const v1 = new Hono<{ Bindings: Env }>();
@@ -23,6 +27,6 @@ v1.route("/", breakersApi);
 app.route("/api/v1", v1);
 app.route("/", metricsApi);
 app.route("/", docsApi);
-app.get("/", (c) => c.json({ name: "crane", api: "/api/v1", health: "/api/v1/health", openapi: "/api/v1/openapi.json", docs: "/docs" }));
+app.route("/", consoleApp);
 app.onError(onError);
 app.notFound(notFound);

@@ -4,6 +4,7 @@ import { errorBodySchema } from "./error-shape";
 import { breakerListSchema, breakerStatusSchema, eventPageSchema, healthSchema, runListSchema, runResourceSchema, toolListSchema, usageSchema } from "./response-schemas";
 import { afterQuerySchema, createRunBodySchema, listEventsQuerySchema, listRunsQuerySchema, planBodySchema } from "./schemas";
 import { planSchema } from "../planner/plan-schema";
+import { layoutRequestSchema } from "../console/layout-schema";
 
 /**
  * The OpenAPI 3.1 document, generated from the zod schemas the handlers validate with (request
@@ -39,6 +40,7 @@ export const ROUTES: RouteDoc[] = [
   { method: "get", path: "/api/v1/breakers", summary: "Every queue tool's circuit breaker", ok: { status: 200, schema: breakerListSchema, description: "Breakers" }, errors: [] },
   { method: "post", path: "/api/v1/breakers/{tool}/reset", summary: "Close a breaker by hand", ok: { status: 200, schema: breakerStatusSchema, description: "The breaker, closed" }, errors: [404] },
   { method: "get", path: "/api/v1/openapi.json", summary: "This document", ok: { status: 200, schema: z.record(z.string(), z.unknown()), description: "OpenAPI 3.1" }, errors: [] },
+  { method: "post", path: "/console/layout", summary: "The console's DAG layout (dagre) for a plan's steps", body: layoutRequestSchema, ok: { status: 200, schema: z.record(z.string(), z.unknown()), description: "Node positions and edge routes" }, errors: [400, 413, 415] },
   { method: "get", path: "/metrics", summary: "Prometheus metrics", ok: { status: 200, schema: z.string(), description: "Prometheus text exposition", text: true }, errors: [401], auth: true },
 ];
 
