@@ -10,7 +10,8 @@ import type { ControlResult } from "../durable/run-machine";
 import type { RunResource } from "../durable/run-view";
 import { makePlan } from "../planner/make-plan";
 import { ApiError } from "./errors";
-import { RUN_ID, createRunBodySchema, listEventsQuerySchema, listRunsQuerySchema } from "./schemas";
+import { existingRun, runNotFound, runStub } from "./run-lookup";
+import { createRunBodySchema, listEventsQuerySchema, listRunsQuerySchema } from "./schemas";
 import { jsonBody, query } from "./validate";
 
 /** /runs: create, read, list, events, cancel, resume. Live state comes from the run object, history from D1. */
@@ -19,13 +20,6 @@ export const runsApi = new Hono<{ Bindings: Env }>();
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const newId = () => crypto.randomUUID().replaceAll("-", "");
 
-function runStub(env: Env, runId: string) {
-  // Ids that cannot be ours are rejected before an object is addressed, and answer like a missing run.
-  if (!RUN_ID.test(runId)) throw new ApiError(404, "run_not_found", `No run has id "${runId}".`);
-  return env.RUNS.getByName(runId);
-}
-
-const notFound = (runId: string) => new ApiError(404, "run_not_found", `No run has id "${runId}".`);
 
 runsApi.post("/runs", async (c) => {
   const body = await jsonBody(c, createRunBodySchema);
@@ -112,7 +106,7 @@ runsApi.get("/runs", async (c) => {
 runsApi.get("/runs/:run_id", async (c) => {
   const runId = c.req.param("run_id");
   const run = await runStub(c.env, runId).getRun();
-  if (!run) throw notFound(runId);
+  if (!run) throw runNotFound(runId);
   return c.json(run);
 });
 
@@ -121,7 +115,7 @@ runsApi.get("/runs/:run_id/events", async (c) => {
   const q = query(c, listEventsQuerySchema);
   // RPC stub types flatten unions and `unknown` payloads; the object's own signature is the truth.
   const page = (await runStub(c.env, runId).listEvents(q.after, q.limit)) as { events: RunEvent[]; last_seq: number } | null;
-  if (!page) throw notFound(runId);
+  if (!page) throw runNotFound(runId);
   const last = page.events.at(-1)?.seq ?? q.after;
   return c.json({ run_id: runId, events: page.events, next_after: last, has_more: last < page.last_seq });
 });
@@ -129,8 +123,7 @@ runsApi.get("/runs/:run_id/events", async (c) => {
 // What the run has cost in billable operations so far (see RunUsage); the benchmark prices these.
 runsApi.get("/runs/:run_id/usage", async (c) => {
   const runId = c.req.param("run_id");
-  const stub = runStub(c.env, runId);
-  if (!(await stub.getRun())) throw notFound(runId);
+  const stub = await existingRun(c.env, runId);
   return c.json({ run_id: runId, ...(await stub.getUsage()) });
 });
 
@@ -138,8 +131,7 @@ runsApi.get("/runs/:run_id/usage", async (c) => {
 for (const action of ["cancel", "resume"] as const) {
   runsApi.post(`/runs/:run_id/${action}`, async (c) => {
     const runId = c.req.param("run_id");
-    const stub = runStub(c.env, runId);
-    if (!(await stub.getRun())) throw notFound(runId);
+    const stub = await existingRun(c.env, runId);
     const result = (await (action === "cancel" ? stub.cancel() : stub.resume())) as ControlResult & { run: RunResource };
     if (!result.ok) throw new ApiError(409, result.code, result.message);
     return c.json(result.run);

@@ -1,5 +1,6 @@
 import { Hono } from "hono";
-import { RUN_ID, afterQuerySchema } from "./schemas";
+import { existingRun } from "./run-lookup";
+import { afterQuerySchema } from "./schemas";
 import { ApiError } from "./errors";
 import { query } from "./validate";
 
@@ -11,13 +12,6 @@ import { query } from "./validate";
 export const subscriptionsApi = new Hono<{ Bindings: Env }>();
 
 const KEEPALIVE_MS = 15_000;
-
-async function existingRun(env: Env, runId: string) {
-  if (!RUN_ID.test(runId)) throw new ApiError(404, "run_not_found", `No run has id "${runId}".`);
-  const stub = env.RUNS.getByName(runId);
-  if (!(await stub.getRun())) throw new ApiError(404, "run_not_found", `No run has id "${runId}".`);
-  return stub;
-}
 
 subscriptionsApi.get("/runs/:run_id/ws", async (c) => {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {

@@ -80,6 +80,14 @@ const clearDeadlines = (s: StepState) => {
   s.wake_at = null;
 };
 
+/** Back to pending, with the error that sent it there, until `retryAt`. */
+function waitToRetry(s: StepState, error: StepError, retryAt: number): void {
+  s.status = "pending";
+  s.error = error;
+  clearDeadlines(s);
+  s.retry_at = retryAt;
+}
+
 type Handlers = { [T in RunEventType]: (state: RunState, data: RunEventData[T], at: string) => void };
 
 const step = (state: RunState, n: number): StepState => {
@@ -139,21 +147,9 @@ const handlers: Handlers = {
     s.duration_ms = d.duration_ms;
     clearDeadlines(s);
   },
-  "step.retry_scheduled": (state, d) => {
-    const s = step(state, d.step);
-    s.status = "pending";
-    s.error = d.error;
-    clearDeadlines(s);
-    s.retry_at = d.retry_at;
-  },
+  "step.retry_scheduled": (state, d) => waitToRetry(step(state, d.step), d.error, d.retry_at),
   // Turned away by an open breaker before it started: waits without using up an attempt.
-  "step.deferred": (state, d) => {
-    const s = step(state, d.step);
-    s.status = "pending";
-    s.error = d.error;
-    clearDeadlines(s);
-    s.retry_at = d.retry_at;
-  },
+  "step.deferred": (state, d) => waitToRetry(step(state, d.step), d.error, d.retry_at),
   // Breaker transitions are recorded in the runs they touch; they change no run state.
   "breaker.opened": () => {},
   "breaker.half_opened": () => {},
