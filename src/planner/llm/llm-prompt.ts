@@ -24,8 +24,11 @@ const EXAMPLES = [
   },
 ];
 
+let cached: string | undefined;
+
+/** Built once per isolate: the catalogue does not change while it runs. */
 export function systemPrompt(): string {
-  return [
+  return (cached ??= [
     "You turn a user's task into a plan: a DAG of tool calls. Answer with JSON only, no prose.",
     `The plan is {"steps": [...]} with at most ${MAX_PLAN_STEPS} steps. Each step: step_number (1, 2, 3, ...), tool (one of the tools below, exactly as named), input (matching the tool's input schema), depends_on (step numbers that must finish first; [] when none), reasoning (one short sentence).`,
     'Steps that do not depend on each other run in parallel. To use an earlier step\'s output, write "{{steps.N.output}}" (or a path such as "{{steps.N.output.todo.id}}") as the value, and put N in depends_on.',
@@ -33,7 +36,7 @@ export function systemPrompt(): string {
     JSON.stringify(describeTools()),
     "Examples:",
     ...EXAMPLES.map((e) => `Task: ${e.prompt}\nPlan: ${JSON.stringify(e.plan)}`),
-  ].join("\n\n");
+  ].join("\n\n"));
 }
 
 export function repairPrompt(problems: string[]): string {
