@@ -45,6 +45,12 @@ export interface RunUsage {
   d1_rows_written: number;
 }
 
+interface Projection {
+  seq: number;
+  failures: number;
+  retry_at: number;
+}
+
 /** Events after which the D1 read model is rewritten. */
 const MILESTONES: ReadonlySet<RunEventType> = new Set(["plan.accepted", "run.completed", "run.failed", "run.cancelled", "run.resumed"]);
 const PROJECTION_RETRY_MAX_MS = 60_000;
@@ -53,6 +59,8 @@ export class RunObject extends DurableObject<Env> {
   private readonly log: EventLog;
   private state: RunState;
   private milestoneSeq = 0;
+  /** The D1 projection's bookkeeping (last projected seq, retry schedule), read once from storage. */
+  private projection: Projection = { seq: 0, failures: 0, retry_at: 0 };
   private usage: RunUsage = { do_requests: 0, storage_rows_written: 0, queue_messages: 0, d1_statements: 0, d1_rows_written: 0 };
   /** The alarm as last set (null: none); undefined forces the next armAlarm to write it. */
   private armedAt: number | null | undefined;
@@ -67,6 +75,8 @@ export class RunObject extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.state = emptyState();
     for (const event of this.log.all()) this.fold(event);
+    const projection = this.log.getMeta("projection");
+    if (projection) this.projection = JSON.parse(projection) as Projection;
     const saved = this.log.getMeta("usage");
     if (saved) this.usage = JSON.parse(saved) as RunUsage;
     void ctx.blockConcurrencyWhile(async () => {
@@ -125,34 +135,34 @@ export class RunObject extends DurableObject<Env> {
   }
 
   private async projectIfDue(): Promise<void> {
-    const projection = this.projection();
+    const projection = this.projection;
     if (this.milestoneSeq <= projection.seq || !this.state.run_id) return;
     try {
       const cost = await projectRun(this.env.DB, this.state);
       this.usage.d1_statements += cost.statements;
       this.usage.d1_rows_written += cost.rows_written;
       this.usage.storage_rows_written += 2;
-      this.log.setMeta("projection", JSON.stringify({ seq: this.state.last_seq, failures: 0, retry_at: 0 }));
+      this.setProjection({ seq: this.state.last_seq, failures: 0, retry_at: 0 });
       this.log.setMeta("usage", JSON.stringify(this.usage));
     } catch (err) {
       // The read model catches up later: the alarm retries with backoff until the write lands.
       const failures = projection.failures + 1;
       const delay = Math.min(PROJECTION_RETRY_MAX_MS, 500 * 2 ** (failures - 1));
       this.usage.storage_rows_written += 1;
-      this.log.setMeta("projection", JSON.stringify({ seq: projection.seq, failures, retry_at: Date.now() + delay }));
+      this.setProjection({ seq: projection.seq, failures, retry_at: Date.now() + delay });
       log.error("projection.failed", { run_id: this.state.run_id, failures, retry_in_ms: delay, ...errorFields(err) });
     }
   }
 
-  /** The D1 projection's bookkeeping: last projected seq, and the retry schedule after failures. */
-  private projection(): { seq: number; failures: number; retry_at: number } {
-    const raw = this.log.getMeta("projection");
-    return raw ? (JSON.parse(raw) as { seq: number; failures: number; retry_at: number }) : { seq: 0, failures: 0, retry_at: 0 };
+  /** Saves the projection's bookkeeping, keeping the in-memory copy in step with storage. */
+  private setProjection(p: Projection): void {
+    this.projection = p;
+    this.log.setMeta("projection", JSON.stringify(p));
   }
 
   /** One alarm serves every deadline: leases, retries, timers, lost messages, projection retries. */
   private armAlarm(): void {
-    const projection = this.projection();
+    const projection = this.projection;
     const projectionDue = this.milestoneSeq > projection.seq;
     const candidates = [nextDeadline(this.state), projectionDue ? Math.max(projection.retry_at, Date.now()) : null].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
