@@ -14,6 +14,9 @@ const bindings = {
   HTTP_TOOL_ALLOWLIST: "127.0.0.1:*,localhost:*",
   // Breakers stay on (every step passes through them) but out of the way of tests about other things.
   BREAKER_CONFIG: JSON.stringify({ "*": { failure_threshold: 1000, window_min_calls: 10_000 } }),
+  // As in .dev.vars: the dev tenant's key (test/helpers.ts sends it) and the admin token.
+  DEV_API_KEY: "crane_dev_key",
+  ADMIN_TOKEN: "test_admin_token",
 };
 
 // The breaker tests' own settings: trip after 3 failures, cool down for 5 s (doubling up to 12 s).
@@ -31,7 +34,8 @@ const perProject = { testTimeout: 30_000, silent: "passed-only" as const };
  * - "held": the run objects send to a queue nobody consumes (a transport that never delivers),
  *   and each test delivers, duplicates, reorders or drops the messages itself;
  * - "breaker": the live setup with circuit breakers that trip quickly;
- * - "llm": the live setup with the LLM planner pointed at a local OpenAI-compatible server.
+ * - "llm": the live setup with the LLM planner pointed at a local OpenAI-compatible server;
+ * - "limits": the live setup with a per-key rate limit small enough for tests to reach.
  */
 export default defineConfig({
   test: {
@@ -65,6 +69,16 @@ export default defineConfig({
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: breakerBindings } })],
         test: { ...perProject, name: "breaker", include: ["test/breaker/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            // A limit small enough to reach and a 10 s window short enough to wait out.
+            miniflare: { bindings: { ...bindings, API_RATE_LIMIT_PERIOD_S: "10" }, ratelimits: { API_RATE_LIMIT: { namespace_id: "1001", simple: { limit: 5, period: 10 } } } },
+          }),
+        ],
+        test: { ...perProject, name: "limits", include: ["test/limits/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       // Plain Node, for checks that cannot run in workerd (the OpenAPI validator compiles code).
       { test: { ...perProject, name: "node", include: ["test/node/*.test.ts"], environment: "node" } },

@@ -43,9 +43,13 @@ export class CraneClient {
     return data;
   }
 
-  /** Opens the run's event WebSocket; `after` resumes after that seq. */
-  watch(runId: string, after = 0): WebSocket {
-    const url = `${this.base.replace(/^http/, "ws")}/api/v1/runs/${encodeURIComponent(runId)}/ws?after=${after}`;
-    return new WebSocket(url, this.apiKey ? { headers: this.headers() } as unknown as string[] : undefined);
+  /**
+   * Opens the run's event WebSocket; `after` resumes after that seq. The socket is opened with a
+   * single-use watch token (the API key never goes into a URL, where logs keep it).
+   */
+  async watch(runId: string, after = 0): Promise<WebSocket> {
+    const id = encodeURIComponent(runId);
+    const { token } = await this.request<{ token: string }>("POST", `/runs/${id}/watch-token`);
+    return new WebSocket(`${this.base.replace(/^http/, "ws")}/api/v1/runs/${id}/ws?after=${after}&token=${encodeURIComponent(token)}`);
   }
 }

@@ -43,8 +43,14 @@ function follow(runId: string, onEvent: (e: WireEvent) => void): Promise<string>
     let last = 0;
     let drops = 0;
     let ended = false;
-    const connect = () => {
-      const ws = client().watch(runId, last);
+    const connect = async () => {
+      let ws: WebSocket;
+      try {
+        ws = await client().watch(runId, last);
+      } catch (err) {
+        reject(err);
+        return;
+      }
       ws.addEventListener("message", (m) => {
         if (m.data === "pong") return;
         const event = JSON.parse(String(m.data)) as WireEvent;
@@ -65,7 +71,7 @@ function follow(runId: string, onEvent: (e: WireEvent) => void): Promise<string>
         if (last === 0) reject(new CraneError(0, "unreachable", `Cannot watch run ${runId} at ${globals().url}.`));
       });
     };
-    connect();
+    void connect();
   });
 }
 
@@ -152,6 +158,7 @@ try {
   if (err instanceof CraneError) {
     if (globals().json) process.stderr.write(`${JSON.stringify({ error: { code: err.code, message: err.message, status: err.status } })}\n`);
     else process.stderr.write(`${red("error")}: ${err.message}${err.code ? dim(` (${err.code})`) : ""}\n`);
+    if (!globals().json && err.status === 401) process.stderr.write(`Give an API key with --api-key or CRANE_API_KEY (locally: crane_dev_key).\n`);
     process.exitCode = 2;
   } else throw err;
 }

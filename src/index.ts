@@ -2,13 +2,15 @@
  * Crane's Worker. It exposes:
  * - the HTTP API under /api/v1 (Hono, src/app.ts),
  * - the consumer of the crane-steps queue and its dead-letter queue (src/queues/),
- * - the RunObject Durable Object class, one per run, and ToolBreaker, one per tool (src/durable/).
+ * - the Durable Object classes (src/durable/): RunObject, one per run; ToolBreaker, one per tenant
+ *   and tool; TenantLimiter, one per tenant (its runs in flight).
  */
 import { app } from "./app";
 import { consumeSteps } from "./queues/step-consumer";
 
 export { RunObject } from "./durable/run-object";
 export { ToolBreaker } from "./durable/tool-breaker";
+export { TenantLimiter } from "./durable/tenant-limiter";
 
 export default {
   fetch: app.fetch,

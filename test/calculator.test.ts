@@ -21,6 +21,7 @@ function calcError(expression: string): CalculationError {
 const ctx = (): ToolContext => ({
   env,
   run_id: "run_calc_test",
+  tenant: "dev",
   step_number: 1,
   attempt: 1,
   signal: new AbortController().signal,

@@ -1,20 +1,30 @@
 import { describe, expect, it } from "vitest";
 import { exports } from "cloudflare:workers";
+import { DEV_KEY } from "./helpers";
 
 describe("the web console", () => {
   it("serves its page at / with a CSP that forbids framing", async () => {
     const res = await exports.default.fetch(new Request("http://crane.test/"));
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/html");
-    expect(res.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
-    expect(await res.text()).toContain('id="run-dag"');
+    const csp = res.headers.get("content-security-policy")!;
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(res.headers.get("x-frame-options")).toBe("DENY");
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    const html = await res.text();
+    expect(html).toContain('id="run-dag"');
+    // Inline code runs only if it is exactly the page's own: allowed by hash, never 'unsafe-inline'.
+    expect(csp).not.toContain("unsafe-inline");
+    const script = /<script[^>]*>([\s\S]*?)<\/script>/.exec(html)![1]!;
+    const digest = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(script)))));
+    expect(csp).toMatch(new RegExp(`script-src 'sha256-${digest.replace(/[+/]/g, "\\$&")}'`));
   });
 
   it("lays a plan's DAG out with dagre: dependencies flow left to right", async () => {
     const res = await exports.default.fetch(
       new Request("http://crane.test/console/layout", {
         method: "POST",
-        headers: { "content-type": "application/json" },
+        headers: { "content-type": "application/json", authorization: `Bearer ${DEV_KEY}` },
         body: JSON.stringify({
           steps: [
             { step_number: 1, tool: "Calculator.evaluate", depends_on: [] },
@@ -34,8 +44,13 @@ describe("the web console", () => {
     expect(layout.edges.every((e) => e.points.length >= 2)).toBe(true);
   });
 
-  it("rejects a bad layout request with the error shape", async () => {
+  it("needs an API key for the layout service", async () => {
     const res = await exports.default.fetch(new Request("http://crane.test/console/layout", { method: "POST", headers: { "content-type": "application/json" }, body: '{"steps":[]}' }));
+    expect(res.status).toBe(401);
+  });
+
+  it("rejects a bad layout request with the error shape", async () => {
+    const res = await exports.default.fetch(new Request("http://crane.test/console/layout", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${DEV_KEY}` }, body: '{"steps":[]}' }));
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("validation_failed");
   });

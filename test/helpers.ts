@@ -2,10 +2,17 @@ import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import type { RunResource } from "../src/durable/run-view";
 
-/** Calls the Worker's own fetch handler, as a client would over HTTP. */
-export function api(path: string, init: RequestInit & { json?: unknown } = {}): Promise<Response> {
-  const { json, ...rest } = init;
+export const DEV_KEY = "crane_dev_key";
+export const ADMIN_TOKEN = "test_admin_token";
+
+/**
+ * Calls the Worker's own fetch handler, as a client would over HTTP, with the dev tenant's API
+ * key unless the request brings its own Authorization (or `key: null` asks for none).
+ */
+export function api(path: string, init: RequestInit & { json?: unknown; key?: string | null } = {}): Promise<Response> {
+  const { json, key = DEV_KEY, ...rest } = init;
   const headers = new Headers(rest.headers);
+  if (key !== null && !headers.has("authorization")) headers.set("authorization", `Bearer ${key}`);
   if (json !== undefined) headers.set("content-type", "application/json");
   return exports.default.fetch(new Request(`http://crane.test/api/v1${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body }));
 }
@@ -17,8 +24,8 @@ export async function createRun(body: unknown, headers: Record<string, string> =
   return data;
 }
 
-export async function getRun(runId: string): Promise<RunResource> {
-  const res = await api(`/runs/${runId}`);
+export async function getRun(runId: string, key: string = DEV_KEY): Promise<RunResource> {
+  const res = await api(`/runs/${runId}`, { key });
   expect(res.status).toBe(200);
   return (await res.json()) as RunResource;
 }
@@ -26,10 +33,10 @@ export async function getRun(runId: string): Promise<RunResource> {
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
 /** Polls the run until it reaches a terminal state (or `until` holds). */
-export async function waitForRun(runId: string, until: (r: RunResource) => boolean = (r) => TERMINAL.has(r.status), timeoutMs = 20_000): Promise<RunResource> {
+export async function waitForRun(runId: string, until: (r: RunResource) => boolean = (r) => TERMINAL.has(r.status), timeoutMs = 20_000, key: string = DEV_KEY): Promise<RunResource> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const run = await getRun(runId);
+    const run = await getRun(runId, key);
     if (until(run)) return run;
     if (Date.now() > deadline) throw new Error(`run ${runId} did not get there in ${timeoutMs} ms: ${JSON.stringify(run)}`);
     await new Promise((r) => setTimeout(r, 20));

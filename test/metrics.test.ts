@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import parsePrometheusTextFormat, { type Family } from "parse-prometheus-text-format";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { app } from "../src/app";
-import { createRun, waitForRun } from "./helpers";
+import { ADMIN_TOKEN, createRun, DEV_KEY, waitForRun } from "./helpers";
 
 // This file has its own D1, so every number below comes from the runs it makes.
 const upstream = inject("upstreamUrl");
@@ -46,7 +46,7 @@ beforeAll(async () => {
     if (n === 4) break;
     await new Promise((r) => setTimeout(r, 20));
   }
-  const res = await app.fetch(new Request("http://crane.test/metrics"), env);
+  const res = await app.fetch(new Request("http://crane.test/metrics", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }), env);
   expect(res.status).toBe(200);
   expect(res.headers.get("content-type")).toContain("text/plain");
   exposition = await res.text();
@@ -87,7 +87,7 @@ describe("GET /metrics", () => {
   });
 
   it("shows every queue tool's breaker state", () => {
-    expect(value("crane_breaker_state", { tool: "Http.get" })).toBe(0);
+    expect(value("crane_breaker_state", { tenant: "dev", tool: "Http.get" })).toBe(0);
     expect(family("crane_breaker_state").metrics.map((m) => m.labels?.tool)).toContain("TodoStore.add");
   });
 
@@ -100,5 +100,14 @@ describe("GET /metrics", () => {
     expect(wrong.status).toBe(401);
     const ok = await app.fetch(new Request("http://crane.test/metrics", { headers: { authorization: "Bearer s3cret" } }), withToken);
     expect(ok.status).toBe(200);
+    // A tenant's API key is not an operator's token.
+    const tenantKey = await app.fetch(new Request("http://crane.test/metrics", { headers: { authorization: `Bearer ${DEV_KEY}` } }), withToken);
+    expect(tenantKey.status).toBe(401);
+  });
+
+  it("stays closed when neither METRICS_TOKEN nor ADMIN_TOKEN is configured", async () => {
+    const unconfigured = { ...env, METRICS_TOKEN: "", ADMIN_TOKEN: "" } as Env;
+    expect((await app.fetch(new Request("http://crane.test/metrics"), unconfigured)).status).toBe(401);
+    expect((await app.fetch(new Request("http://crane.test/metrics", { headers: { authorization: "Bearer " } }), unconfigured)).status).toBe(401);
   });
 });

@@ -3,9 +3,10 @@ import { describe, expect, it } from "vitest";
 import { todoAdd, todoComplete, todoDelete, todoGet, todoList } from "../src/tools/todo-store";
 import type { ToolContext } from "../src/tools/tool";
 
-const ctx = (key = crypto.randomUUID()): ToolContext => ({
+const ctx = (key = crypto.randomUUID(), tenant = "todo-tests"): ToolContext => ({
   env,
   run_id: "run_test",
+  tenant,
   step_number: 1,
   attempt: 1,
   signal: new AbortController().signal,
@@ -107,5 +108,22 @@ describe("TodoStore", () => {
     expect((await todoGet.execute({ id: t.id }, ctx())).error?.code).toBe("todo_not_found");
     const all = (await todoList.execute({ status: "all" }, ctx())).output as { todos: { id: number }[] };
     expect(all.todos.map((x) => x.id)).not.toContain(t.id);
+  });
+
+  it("keeps each tenant's todos apart: another tenant can neither see nor change them", async () => {
+    const title = `private ${crypto.randomUUID()}`;
+    const mine = await add(title);
+    const other = (key = crypto.randomUUID()) => ctx(key, "someone-else");
+    const theirs = (await todoList.execute({ status: "all" }, other())).output as { todos: { id: number }[] };
+    expect(theirs.todos.map((x) => x.id)).not.toContain(mine.id);
+    expect((await todoGet.execute({ id: mine.id }, other())).error?.code).toBe("todo_not_found");
+    expect((await todoComplete.execute({ title }, other())).error?.code).toBe("todo_not_found");
+    expect((await todoDelete.execute({ id: mine.id }, other())).error?.code).toBe("todo_not_found");
+    // A todo of the same title in the other tenant does not make the first one ambiguous.
+    const r = await todoAdd.execute(todoAdd.input_schema.parse({ title }), other());
+    expect(r.success).toBe(true);
+    const done = await todoComplete.execute({ title }, ctx());
+    expect((done.output as TodoOut).todo.id).toBe(mine.id);
+    expect((await todoGet.execute({ id: mine.id }, ctx())).output).toMatchObject({ todo: { status: "done" } });
   });
 });

@@ -3,6 +3,7 @@ import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { z } from "zod";
 import { errorFields, log } from "../lib/log";
+import type { AppEnv } from "./app-env";
 import { errorBody } from "./error-shape";
 
 
@@ -23,7 +24,7 @@ export class ApiError extends Error {
 export const zodDetails = (error: z.ZodError) =>
   error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), code: i.code, message: i.message }));
 
-export const onError: ErrorHandler<{ Bindings: Env }> = (err, c) => {
+export const onError: ErrorHandler<AppEnv> = (err, c) => {
   if (err instanceof ApiError) {
     for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
     return c.json(errorBody(err.code, err.message, err.details), err.status);

@@ -1,11 +1,12 @@
 import { Hono } from "hono";
+import type { AppEnv } from "./app-env";
 import pkg from "../../package.json";
 import { errorFields, log } from "../lib/log";
 import { llmConfig } from "../planner/llm/llm-config";
 import { llmHealth } from "../planner/llm/llm-errors";
 
 /** GET /health: each dependency checked for real; 503 when one fails. */
-export const healthApi = new Hono<{ Bindings: Env }>();
+export const healthApi = new Hono<AppEnv>();
 
 async function check(name: string, probe: () => Promise<unknown>): Promise<[string, string]> {
   try {
@@ -22,7 +23,7 @@ healthApi.get("/health", async (c) => {
     await Promise.all([
       check("d1", () => c.env.DB.prepare("SELECT 1 FROM runs LIMIT 1").all()),
       // A run id that can never be a real one: the object answers null without writing anything.
-      check("durable_objects", () => c.env.RUNS.getByName("health-probe").getRun()),
+      check("durable_objects", () => c.env.RUNS.getByName("health-probe").status()),
       check("queue", async () => {
         if (typeof c.env.STEPS?.send !== "function") throw new Error("STEPS queue binding missing");
       }),

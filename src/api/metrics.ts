@@ -1,7 +1,9 @@
 import { Hono } from "hono";
-import type { BreakerStatus } from "../durable/tool-breaker";
-import { tools } from "../tools/registry";
+import { DEV_TENANT } from "../auth/api-keys";
+import { breakerName, type BreakerStatus } from "../durable/tool-breaker";
+import { guardedTools } from "./breakers";
 import { ApiError } from "./errors";
+import { sameToken } from "../lib/same-token";
 
 /**
  * GET /metrics: Prometheus text exposition. Every number comes from shared state (the D1 read
@@ -40,19 +42,13 @@ class Exposition {
   }
 }
 
-/** Constant-time comparison, so the token cannot be guessed byte by byte from timings. */
-function sameToken(a: string, b: string): boolean {
-  const x = new TextEncoder().encode(a);
-  const y = new TextEncoder().encode(b);
-  let diff = x.length ^ y.length;
-  for (let i = 0; i < Math.max(x.length, y.length); i++) diff |= (x[i] ?? 0) ^ (y[i] ?? 0);
-  return diff === 0;
-}
-
 metricsApi.get("/metrics", async (c) => {
-  const token = c.env.METRICS_TOKEN?.trim();
-  if (token && !sameToken(c.req.header("authorization") ?? "", `Bearer ${token}`)) {
-    throw new ApiError(401, "unauthorized", "GET /metrics needs Authorization: Bearer <METRICS_TOKEN>.", undefined, { "www-authenticate": "Bearer" });
+  // Metrics span every tenant, so they are for operators: METRICS_TOKEN, or else ADMIN_TOKEN.
+  // With neither set they stay closed.
+  const tokens = [c.env.METRICS_TOKEN?.trim(), c.env.ADMIN_TOKEN?.trim()].filter((t): t is string => Boolean(t));
+  const given = c.req.header("authorization") ?? "";
+  if (!tokens.some((t) => sameToken(given, `Bearer ${t}`))) {
+    throw new ApiError(401, "unauthorized", "GET /metrics needs Authorization: Bearer <METRICS_TOKEN> (or <ADMIN_TOKEN>).", undefined, { "www-authenticate": "Bearer" });
   }
   const db = c.env.DB;
   const [runStatus, runDurations, planners, stepCounts, stepDurations, retries] = await db.batch<Record<string, string | number | null>>([
@@ -63,8 +59,12 @@ metricsApi.get("/metrics", async (c) => {
     db.prepare("SELECT tool, duration_ms FROM steps WHERE duration_ms IS NOT NULL"),
     db.prepare("SELECT tool, sum(attempts - 1) AS n FROM steps WHERE attempts > 1 GROUP BY tool"),
   ]);
-  const guarded = [...tools.values()].filter((t) => t.executor === "queue").map((t) => t.name);
-  const breakers = await Promise.all(guarded.map((tool) => c.env.BREAKERS.getByName(tool).status(tool) as Promise<BreakerStatus>));
+  // Breakers are per tenant and tool: one gauge per pair, for the tenants that have keys.
+  const { results: tenantRows } = await db.prepare("SELECT DISTINCT tenant FROM api_keys WHERE revoked_at IS NULL").all<{ tenant: string }>();
+  const tenants = [...new Set([...(c.env.DEV_API_KEY?.trim() ? [DEV_TENANT] : []), ...tenantRows.map((r) => r.tenant)])];
+  const breakers = await Promise.all(
+    tenants.flatMap((tenant) => guardedTools().map(async (tool) => ({ tenant, ...((await c.env.BREAKERS.getByName(breakerName(tenant, tool)).status(tool)) as BreakerStatus) }))),
+  );
 
   const m = new Exposition();
   m.family("crane_runs_total", "counter", "Runs that ended, by final status.");
@@ -83,7 +83,7 @@ metricsApi.get("/metrics", async (c) => {
   for (const [tool, values] of byTool) m.histogram("crane_step_duration_seconds", { tool }, STEP_BUCKETS, values);
   m.family("crane_step_retries_total", "counter", "Attempts beyond the first, by tool.");
   for (const r of retries!.results) m.sample("crane_step_retries_total", { tool: String(r.tool) }, Number(r.n));
-  m.family("crane_breaker_state", "gauge", "Circuit breaker state by tool: 0 closed, 1 half-open, 2 open.");
-  for (const b of breakers) m.sample("crane_breaker_state", { tool: b.tool }, BREAKER_STATE[b.state]);
+  m.family("crane_breaker_state", "gauge", "Circuit breaker state by tenant and tool: 0 closed, 1 half-open, 2 open.");
+  for (const b of breakers) m.sample("crane_breaker_state", { tenant: b.tenant, tool: b.tool }, BREAKER_STATE[b.state]);
   return c.body(m.toString(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
 });

@@ -9,6 +9,7 @@ const errorInfo = z.object({ code: z.string(), message: z.string() });
 
 export const runResourceSchema = z.object({
   run_id: z.string(),
+  tenant: z.string(),
   prompt: z.string().nullable(),
   status: runStatus,
   plan: planSchema.nullable(),
@@ -93,3 +94,16 @@ export const breakerStatusSchema = z.object({
 });
 
 export const breakerListSchema = z.object({ enabled: z.boolean(), breakers: z.array(breakerStatusSchema) });
+
+export const apiKeySchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  tenant: z.string(),
+  prefix: z.string().describe("The secret's first characters, to tell keys apart"),
+  created_at: z.string(),
+  revoked_at: z.string().nullable(),
+});
+export const createdKeySchema = z.object({ key: apiKeySchema, secret: z.string().describe("The API key itself; shown only here") });
+export const apiKeyListSchema = z.object({ keys: z.array(apiKeySchema) });
+
+export const watchTokenSchema = z.object({ token: z.string(), expires_at: z.string(), websocket: z.string(), stream: z.string() });

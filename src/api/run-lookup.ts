@@ -1,7 +1,11 @@
+import type { Principal } from "../auth/api-keys";
 import { ApiError } from "./errors";
 import { RUN_ID } from "./schemas";
 
-/** Finding a run's object for a request; a malformed id and an unknown one both answer 404. */
+/**
+ * Finding a run's object for a request. A malformed id, an unknown one and another tenant's all
+ * answer the same 404, so a run id reveals nothing to anyone but its owner.
+ */
 export const runNotFound = (runId: string) => new ApiError(404, "run_not_found", `No run has id "${runId}".`);
 
 export function runStub(env: Env, runId: string) {
@@ -10,9 +14,9 @@ export function runStub(env: Env, runId: string) {
   return env.RUNS.getByName(runId);
 }
 
-/** The run's object, once it is known to hold a run. */
-export async function existingRun(env: Env, runId: string) {
+/** The run's object, once it is known to hold a run of this tenant. */
+export async function existingRun(env: Env, runId: string, principal: Principal) {
   const stub = runStub(env, runId);
-  if (!(await stub.getRun())) throw runNotFound(runId);
+  if (!(await stub.getRun(principal.tenant))) throw runNotFound(runId);
   return stub;
 }

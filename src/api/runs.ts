@@ -1,6 +1,8 @@
 import { and, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
+import type { AppEnv } from "./app-env";
+import { acquireRunSlot } from "./run-slots";
 import { runs as runsTable } from "../db/schema";
 import { canonicalJson, sha256Hex } from "../lib/hash";
 import { newTraceId, traceIdFrom } from "../lib/trace";
@@ -15,7 +17,7 @@ import { createRunBodySchema, listEventsQuerySchema, listRunsQuerySchema } from 
 import { jsonBody, query } from "./validate";
 
 /** /runs: create, read, list, events, cancel, resume. Live state comes from the run object, history from D1. */
-export const runsApi = new Hono<{ Bindings: Env }>();
+export const runsApi = new Hono<AppEnv>();
 
 const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const newId = () => crypto.randomUUID().replaceAll("-", "");
@@ -27,14 +29,20 @@ runsApi.post("/runs", async (c) => {
   if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
     throw new ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters.");
   }
+  const { tenant } = c.var.principal;
   const planned = await makePlan(body.plan ? { plan: body.plan } : { prompt: body.prompt ?? "" }, c.env);
   if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
 
-  // With an Idempotency-Key the run id is derived from it, so the run object itself (strongly
-  // consistent, kept for good) tells a replay from a conflicting reuse of the key.
-  const runId = key ? `run_${(await sha256Hex(`idempotency:${key}`)).slice(0, 32)}` : `run_${newId()}`;
-  const result = (await c.env.RUNS.getByName(runId).create({
+  // With an Idempotency-Key the run id is derived from it (and the tenant, so two tenants' keys
+  // never meet), and the run object itself (strongly consistent, kept for good) tells a replay
+  // from a conflicting reuse of the key.
+  const runId = key ? `run_${(await sha256Hex(`idempotency:${tenant}:${key}`)).slice(0, 32)}` : `run_${newId()}`;
+  const slot = await acquireRunSlot(c.env, tenant, runId);
+  let result: CreateRunResult;
+  try {
+    result = (await c.env.RUNS.getByName(runId).create({
     run_id: runId,
+    tenant,
     prompt: body.prompt ?? null,
     plan: planned.plan,
     options: body.options ?? {},
@@ -42,6 +50,12 @@ runsApi.post("/runs", async (c) => {
     // Honour the caller's trace (W3C traceparent) or start one.
     trace_id: traceIdFrom(c.req.header("traceparent")) ?? newTraceId(),
   })) as CreateRunResult;
+  } catch (err) {
+    if (!slot.held) await slot.release();
+    throw err;
+  }
+  // A replay of a run that already ended, or a conflict, must not keep the slot it just took.
+  if (result.outcome !== "created" && !slot.held && (result.outcome === "conflict" || ["completed", "failed", "cancelled"].includes(result.run.status))) await slot.release();
   if (result.outcome === "conflict") {
     throw new ApiError(409, "idempotency_conflict", "This Idempotency-Key was already used with a different request body.", { run_id: result.run_id });
   }
@@ -68,7 +82,7 @@ function decodeCursor(raw: string): Cursor {
 
 runsApi.get("/runs", async (c) => {
   const q = query(c, listRunsQuerySchema);
-  const where: (SQL | undefined)[] = [];
+  const where: (SQL | undefined)[] = [eq(runsTable.tenant, c.var.principal.tenant)];
   if (q.status) where.push(eq(runsTable.status, q.status));
   if (q.created_after) where.push(gt(runsTable.created_at, q.created_after));
   if (q.created_before) where.push(lt(runsTable.created_at, q.created_before));
@@ -105,7 +119,7 @@ runsApi.get("/runs", async (c) => {
 
 runsApi.get("/runs/:run_id", async (c) => {
   const runId = c.req.param("run_id");
-  const run = await runStub(c.env, runId).getRun();
+  const run = await runStub(c.env, runId).getRun(c.var.principal.tenant);
   if (!run) throw runNotFound(runId);
   return c.json(run);
 });
@@ -114,7 +128,7 @@ runsApi.get("/runs/:run_id/events", async (c) => {
   const runId = c.req.param("run_id");
   const q = query(c, listEventsQuerySchema);
   // RPC stub types flatten unions and `unknown` payloads; the object's own signature is the truth.
-  const page = (await runStub(c.env, runId).listEvents(q.after, q.limit)) as { events: RunEvent[]; last_seq: number } | null;
+  const page = (await runStub(c.env, runId).listEvents(c.var.principal.tenant, q.after, q.limit)) as { events: RunEvent[]; last_seq: number } | null;
   if (!page) throw runNotFound(runId);
   const last = page.events.at(-1)?.seq ?? q.after;
   return c.json({ run_id: runId, events: page.events, next_after: last, has_more: last < page.last_seq });
@@ -123,7 +137,7 @@ runsApi.get("/runs/:run_id/events", async (c) => {
 // What the run has cost in billable operations so far (see RunUsage); the benchmark prices these.
 runsApi.get("/runs/:run_id/usage", async (c) => {
   const runId = c.req.param("run_id");
-  const stub = await existingRun(c.env, runId);
+  const stub = await existingRun(c.env, runId, c.var.principal);
   return c.json({ run_id: runId, ...(await stub.getUsage()) });
 });
 
@@ -131,9 +145,14 @@ runsApi.get("/runs/:run_id/usage", async (c) => {
 for (const action of ["cancel", "resume"] as const) {
   runsApi.post(`/runs/:run_id/${action}`, async (c) => {
     const runId = c.req.param("run_id");
-    const stub = await existingRun(c.env, runId);
+    const stub = await existingRun(c.env, runId, c.var.principal);
+    // A resumed run is in flight again, so it needs a slot under the tenant's cap.
+    const slot = action === "resume" ? await acquireRunSlot(c.env, c.var.principal.tenant, runId) : undefined;
     const result = (await (action === "cancel" ? stub.cancel() : stub.resume())) as ControlResult & { run: RunResource };
-    if (!result.ok) throw new ApiError(409, result.code, result.message);
+    if (!result.ok) {
+      if (slot && !slot.held) await slot.release();
+      throw new ApiError(409, result.code, result.message);
+    }
     return c.json(result.run);
   });
 }

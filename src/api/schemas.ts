@@ -32,4 +32,24 @@ export const listEventsQuerySchema = z.strictObject({
 });
 
 /** `after` for the WebSocket and SSE subscriptions: events after this seq (default 0, all). */
-export const afterQuerySchema = z.strictObject({ after: z.coerce.number().int().min(0).optional() });
+export const afterQuerySchema = z.strictObject({
+  after: z.coerce.number().int().min(0).optional(),
+  /** A watch token (POST /runs/{id}/watch-token) in place of the Authorization header, for browsers. */
+  token: z.string().max(100).optional(),
+});
+
+/** Tenant names: lower-case, URL- and log-safe. */
+export const tenantSchema = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, "Use 1-63 characters: a-z, 0-9, '_' and '-', starting with a letter or digit.");
+
+export const createKeyBodySchema = z.strictObject({
+  name: z.string().trim().min(1).max(100).describe("What the key is for, shown in listings"),
+  tenant: tenantSchema.describe("The tenant the key acts for"),
+});
+
+export const listKeysQuerySchema = z.strictObject({
+  tenant: tenantSchema.optional(),
+  include_revoked: z.enum(["true", "false"]).default("false"),
+  limit: z.coerce.number().int().min(1).max(500).default(100),
+});
+
+export const KEY_ID = /^key_[0-9a-f]{20}$/;

@@ -1,5 +1,7 @@
-import { Hono } from "hono";
-import { existingRun } from "./run-lookup";
+import { Hono, type Context } from "hono";
+import type { WatchToken } from "../durable/watch-tokens";
+import type { AppEnv } from "./app-env";
+import { existingRun, runNotFound, runStub } from "./run-lookup";
 import { afterQuerySchema } from "./schemas";
 import { ApiError } from "./errors";
 import { query } from "./validate";
@@ -9,7 +11,30 @@ import { query } from "./validate";
  * API) and GET /runs/{id}/stream (the same events as Server-Sent Events, for curl -N and
  * EventSource). Both send every event after `after` (or Last-Event-ID), then live events.
  */
-export const subscriptionsApi = new Hono<{ Bindings: Env }>();
+export const subscriptionsApi = new Hono<AppEnv>();
+
+/**
+ * The run's object for a subscription: with `?token=` (a watch token, single use) the token is
+ * the credential; otherwise the API key's tenant must own the run. Either way a failure is the
+ * same 404 as a missing run.
+ */
+async function subscribedRun(c: Context<AppEnv>, token: string | undefined) {
+  const runId = c.req.param("run_id")!;
+  if (token === undefined) return existingRun(c.env, runId, c.var.principal);
+  const stub = runStub(c.env, runId);
+  if (!(await stub.redeemWatchToken(token))) throw runNotFound(runId);
+  return stub;
+}
+
+/** Trades the API key for a watch token, for clients (browsers) that cannot send headers on a WebSocket. */
+subscriptionsApi.post("/runs/:run_id/watch-token", async (c) => {
+  const runId = c.req.param("run_id");
+  const issued = (await runStub(c.env, runId).issueWatchToken(c.var.principal.tenant)) as WatchToken | null;
+  if (!issued) throw runNotFound(runId);
+  c.header("cache-control", "no-store");
+  const q = `token=${issued.token}`;
+  return c.json({ ...issued, websocket: `/api/v1/runs/${runId}/ws?${q}`, stream: `/api/v1/runs/${runId}/stream?${q}` }, 201);
+});
 
 const KEEPALIVE_MS = 15_000;
 
@@ -17,8 +42,8 @@ subscriptionsApi.get("/runs/:run_id/ws", async (c) => {
   if (c.req.header("upgrade")?.toLowerCase() !== "websocket") {
     throw new ApiError(426, "upgrade_required", "Connect with a WebSocket (Upgrade: websocket) to watch a run; or use /stream for Server-Sent Events.");
   }
-  const { after = 0 } = query(c, afterQuerySchema);
-  const stub = await existingRun(c.env, c.req.param("run_id"));
+  const { after = 0, token } = query(c, afterQuerySchema);
+  const stub = await subscribedRun(c, token);
   return stub.fetch(new Request(`https://run.internal/ws?after=${after}`, { headers: { upgrade: "websocket" } }));
 });
 
@@ -27,7 +52,7 @@ subscriptionsApi.get("/runs/:run_id/stream", async (c) => {
   const lastEventId = c.req.header("last-event-id");
   if (lastEventId !== undefined && !/^\d+$/.test(lastEventId.trim())) throw new ApiError(400, "invalid_last_event_id", "Last-Event-ID must be an event seq.");
   const after = lastEventId !== undefined ? Number(lastEventId) : (q.after ?? 0);
-  const stub = await existingRun(c.env, c.req.param("run_id"));
+  const stub = await subscribedRun(c, q.token);
 
   // The Worker holds the client's stream and listens to the run object over a hibernatable
   // WebSocket, so the object itself can be evicted between events.

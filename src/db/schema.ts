@@ -10,6 +10,9 @@ export const runs = sqliteTable(
   "runs",
   {
     run_id: text("run_id").primaryKey(),
+    // The tenant whose API key created the run; lists only ever show a tenant its own runs.
+    // Rows from before tenants existed get "" and belong to nobody.
+    tenant: text("tenant").notNull().default(""),
     prompt: text("prompt"),
     status: text("status").notNull(),
     planner: text("planner").notNull(),
@@ -23,7 +26,10 @@ export const runs = sqliteTable(
     completed_at: text("completed_at"),
     projected_seq: integer("projected_seq").notNull(),
   },
-  (t) => [index("runs_created_idx").on(t.created_at, t.run_id), index("runs_status_created_idx").on(t.status, t.created_at, t.run_id)],
+  (t) => [
+    index("runs_tenant_created_idx").on(t.tenant, t.created_at, t.run_id),
+    index("runs_tenant_status_created_idx").on(t.tenant, t.status, t.created_at, t.run_id),
+  ],
 );
 
 export const steps = sqliteTable(
@@ -53,6 +59,8 @@ export const todos = sqliteTable(
   "todos",
   {
     id: integer("id").primaryKey({ autoIncrement: true }),
+    // Each tenant has its own todo list; every TodoStore query is scoped to the run's tenant.
+    tenant: text("tenant").notNull().default(""),
     title: text("title").notNull(),
     status: text("status", { enum: ["open", "done"] }).notNull().default("open"),
     created_at: text("created_at").notNull(),
@@ -62,7 +70,27 @@ export const todos = sqliteTable(
     completed_by: text("completed_by"),
     deleted_by: text("deleted_by"),
   },
-  (t) => [index("todos_status_idx").on(t.status, t.id)],
+  (t) => [index("todos_tenant_status_idx").on(t.tenant, t.status, t.id)],
 );
 
 export type TodoRow = typeof todos.$inferSelect;
+
+/**
+ * API keys. Only the SHA-256 of a key's secret is stored: a leaked table lets no one in. `prefix`
+ * (the secret's first characters) lets people tell their keys apart in listings.
+ */
+export const apiKeys = sqliteTable(
+  "api_keys",
+  {
+    id: text("id").primaryKey(),
+    name: text("name").notNull(),
+    tenant: text("tenant").notNull(),
+    hash: text("hash").notNull().unique(),
+    prefix: text("prefix").notNull(),
+    created_at: text("created_at").notNull(),
+    revoked_at: text("revoked_at"),
+  },
+  (t) => [index("api_keys_tenant_idx").on(t.tenant, t.created_at)],
+);
+
+export type ApiKeyRow = typeof apiKeys.$inferSelect;

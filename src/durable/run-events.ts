@@ -8,7 +8,7 @@ import type { Plan } from "../planner/plan-schema";
  * Times that the watchdog compares (`*_deadline`, `*_at` in ms) are epoch milliseconds.
  */
 export interface RunEventData {
-  "run.created": { run_id: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string };
+  "run.created": { run_id: string; tenant?: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;
   "step.queued": { step: number; attempt: number; dispatch_deadline: number };

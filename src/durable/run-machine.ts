@@ -96,7 +96,7 @@ export function advance(m: Machine): void {
 }
 
 export type ClaimResult =
-  | { ok: true; tool: string; input: unknown; timeout_ms: number; trace_id: string }
+  | { ok: true; tool: string; input: unknown; timeout_ms: number; trace_id: string; tenant: string }
   | { ok: false; reason: "run_finished" | "not_queued" | "stale_attempt" | "unknown_step" };
 
 /** A consumer asks to start (step, attempt). Only the first claim of the current attempt wins. */
@@ -113,7 +113,7 @@ export function claim(m: Machine, stepNumber: number, attempt: number): ClaimRes
   }
   const timeout = m.state.options.step_timeout_ms;
   m.emit("step.started", { step: stepNumber, attempt, input, lease_until: m.now + timeout + leaseMargin(timeout) });
-  return { ok: true, tool: s.tool, input, timeout_ms: timeout, trace_id: m.state.trace_id };
+  return { ok: true, tool: s.tool, input, timeout_ms: timeout, trace_id: m.state.trace_id, tenant: m.state.tenant };
 }
 
 export type Outcome = { success: true; output: unknown } | { success: false; error: StepError };

@@ -10,7 +10,8 @@ import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import type { StepError } from "../lib/step-error";
 import { advance, breakerChanged, type BreakerOpened, cancel, claim, defer, fireDue, nextDeadline, report, resume, type ClaimResult, type ControlResult, type Machine, type Outcome, type ReportResult } from "./run-machine";
 import { projectRun } from "./run-projection";
-import { applyEvent, emptyState, type RunState } from "./run-state";
+import { applyEvent, emptyState, TERMINAL_RUN, type RunState } from "./run-state";
+import { WatchTokens, type WatchToken } from "./watch-tokens";
 import { runView, type RunResource } from "./run-view";
 
 /**
@@ -22,6 +23,7 @@ import { runView, type RunResource } from "./run-view";
  */
 export interface CreateRunInput {
   run_id: string;
+  tenant: string;
   prompt: string | null;
   plan: Plan;
   options: RunOptions;
@@ -57,6 +59,7 @@ const PROJECTION_RETRY_MAX_MS = 60_000;
 
 export class RunObject extends DurableObject<Env> {
   private readonly log: EventLog;
+  private readonly watchTokens: WatchTokens;
   private state: RunState;
   private milestoneSeq = 0;
   /** The D1 projection's bookkeeping (last projected seq, retry schedule), read once from storage. */
@@ -71,6 +74,7 @@ export class RunObject extends DurableObject<Env> {
     super(ctx, env);
     // SQLite calls are synchronous, so the state is rebuilt before any request is delivered.
     this.log = new EventLog(ctx.storage.sql);
+    this.watchTokens = new WatchTokens(ctx.storage.sql);
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.state = emptyState();
@@ -100,25 +104,27 @@ export class RunObject extends DurableObject<Env> {
     const d = data as { step?: number; attempt?: number; duration_ms?: number };
     const tool = d.step !== undefined ? this.state.steps.get(d.step)?.tool : undefined;
     broadcast(this.ctx, event);
-    log.info(type, { run_id: this.state.run_id, seq: event.seq, step: d.step, tool, attempt: d.attempt, duration_ms: d.duration_ms, trace_id: this.state.trace_id, span_id: this.span });
+    log.info(type, { run_id: this.state.run_id, tenant: this.state.tenant, seq: event.seq, step: d.step, tool, attempt: d.attempt, duration_ms: d.duration_ms, trace_id: this.state.trace_id, span_id: this.span });
   }
 
   /** Runs one decision against the state, then performs the I/O its events call for. */
   private async command<R>(decide: (m: Machine) => R): Promise<R> {
     const sends: StepMessage[] = [];
+    const wasTerminal = TERMINAL_RUN.has(this.state.status) && this.state.last_seq > 0;
     this.usage.do_requests += 1;
     this.span = newSpanId();
     const result = decide({
       state: this.state,
       now: Date.now(),
       emit: (type, data) => this.append(type, data),
-      send: (step, attempt, tool) => sends.push({ run_id: this.state.run_id, step, attempt, tool, trace_id: this.state.trace_id }),
+      send: (step, attempt, tool) => sends.push({ run_id: this.state.run_id, tenant: this.state.tenant, step, attempt, tool, trace_id: this.state.trace_id }),
     });
     // Armed before any await, so the alarm commits atomically with the events that need it: a
     // crash after this point leaves deadlines the watchdog will act on, never a stranded step.
     this.armAlarm();
     // The queue send and the D1 projection are independent: do them at the same time.
-    await Promise.all([this.send(sends), this.projectIfDue()]);
+    const ended = !wasTerminal && TERMINAL_RUN.has(this.state.status);
+    await Promise.all([this.send(sends), this.projectIfDue(), ended ? this.releaseSlot() : undefined]);
     this.armAlarm();
     return result;
   }
@@ -154,6 +160,18 @@ export class RunObject extends DurableObject<Env> {
     }
   }
 
+  /**
+   * Gives the run's in-flight slot back to its tenant. Best effort: if this is lost, the tenant's
+   * limiter frees the slot itself once it asks this object and finds the run ended.
+   */
+  private async releaseSlot(): Promise<void> {
+    try {
+      await this.env.TENANTS.getByName(this.state.tenant).release(this.state.run_id);
+    } catch (err) {
+      log.warn("tenant.release_failed", { run_id: this.state.run_id, tenant: this.state.tenant, ...errorFields(err) });
+    }
+  }
+
   /** Saves the projection's bookkeeping, keeping the in-memory copy in step with storage. */
   private setProjection(p: Projection): void {
     this.projection = p;
@@ -175,29 +193,55 @@ export class RunObject extends DurableObject<Env> {
 
   async create(input: CreateRunInput): Promise<CreateRunResult> {
     if (this.state.last_seq > 0) {
-      if (this.state.request_hash !== input.request_hash) return { outcome: "conflict", run_id: this.state.run_id };
+      // Run ids from Idempotency-Keys are derived per tenant, so a tenant mismatch cannot be a
+      // replay; it is answered like any conflict and reveals nothing about the run.
+      if (this.state.tenant !== input.tenant || this.state.request_hash !== input.request_hash) return { outcome: "conflict", run_id: input.run_id };
       // A replay is also a chance to finish what a crash interrupted (a missing projection).
       await this.projectIfDue();
       return { outcome: "existing", run: runView(this.state) };
     }
     await this.command((m) => {
-      m.emit("run.created", { run_id: input.run_id, prompt: input.prompt, options: input.options, request_hash: input.request_hash, trace_id: input.trace_id });
+      m.emit("run.created", { run_id: input.run_id, tenant: input.tenant, prompt: input.prompt, options: input.options, request_hash: input.request_hash, trace_id: input.trace_id });
       m.emit("plan.accepted", { plan: input.plan });
       advance(m);
     });
     return { outcome: "created", run: runView(this.state) };
   }
 
-  async getRun(): Promise<RunResource | null> {
-    return this.state.last_seq > 0 ? runView(this.state) : null;
+  /** The run, for its own tenant only: to anyone else it does not exist. */
+  async getRun(tenant: string): Promise<RunResource | null> {
+    return this.owns(tenant) ? runView(this.state) : null;
+  }
+
+  /** The run's status, for the service itself (tenant slots, health): null when there is no run. */
+  async status(): Promise<RunResource["status"] | null> {
+    return this.state.last_seq > 0 ? this.state.status : null;
+  }
+
+  private owns(tenant: string): boolean {
+    return this.state.last_seq > 0 && this.state.tenant !== "" && this.state.tenant === tenant;
+  }
+
+  /**
+   * A short-lived, single-use token that opens this run's WebSocket or SSE stream without an
+   * Authorization header (browsers cannot send one on a WebSocket).
+   */
+  async issueWatchToken(tenant: string): Promise<WatchToken | null> {
+    if (!this.owns(tenant)) return null;
+    return this.watchTokens.issue();
+  }
+
+  async redeemWatchToken(token: string): Promise<boolean> {
+    if (this.state.last_seq === 0) return false;
+    return this.watchTokens.redeem(token);
   }
 
   async getUsage(): Promise<RunUsage> {
     return { ...this.usage };
   }
 
-  async listEvents(after: number, limit: number): Promise<{ events: RunEvent[]; last_seq: number } | null> {
-    if (this.state.last_seq === 0) return null;
+  async listEvents(tenant: string, after: number, limit: number): Promise<{ events: RunEvent[]; last_seq: number } | null> {
+    if (!this.owns(tenant)) return null;
     return { events: this.log.after(after, limit), last_seq: this.state.last_seq };
   }
 

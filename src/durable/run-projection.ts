@@ -18,6 +18,7 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
   const seq = state.last_seq;
   const runRow = {
     run_id: state.run_id,
+    tenant: state.tenant,
     prompt: state.prompt,
     status: state.status,
     planner: state.plan?.planner ?? "rules",

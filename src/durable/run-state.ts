@@ -34,6 +34,8 @@ export interface StepState {
 
 export interface RunState {
   run_id: string;
+  /** The tenant that owns the run; "" for runs made before tenants existed (nobody's). */
+  tenant: string;
   prompt: string | null;
   status: RunStatus;
   plan: Plan | null;
@@ -99,6 +101,7 @@ const step = (state: RunState, n: number): StepState => {
 const handlers: Handlers = {
   "run.created": (state, d, at) => {
     state.run_id = d.run_id;
+    state.tenant = d.tenant ?? "";
     state.prompt = d.prompt;
     state.options = resolveOptions(d.options);
     state.request_hash = d.request_hash;
@@ -200,6 +203,7 @@ const handlers: Handlers = {
 export function emptyState(): RunState {
   return {
     run_id: "",
+    tenant: "",
     prompt: null,
     status: "pending",
     plan: null,

@@ -18,6 +18,7 @@ export interface ExecutionLogEntry {
 
 export interface RunResource {
   run_id: string;
+  tenant: string;
   prompt: string | null;
   status: RunState["status"];
   plan: RunState["plan"];
@@ -38,6 +39,7 @@ export function runView(state: RunState): RunResource {
   const steps = [...state.steps.values()].sort((a, b) => a.step_number - b.step_number);
   return {
     run_id: state.run_id,
+    tenant: state.tenant,
     prompt: state.prompt,
     status: state.status,
     plan: state.plan,

@@ -4,7 +4,14 @@ import { breakerSettings, type BreakerSettings } from "./breaker-config";
 import { admit, close, cooldownOver, initialBreaker, record, type Admission, type BreakerState, type Transition } from "./breaker-state";
 
 /**
- * ToolBreaker: one per tool (BREAKERS.getByName(tool)). Its alarm ends the cooldown, so an open
+ * The breaker object of one tenant's calls to one tool. Each tenant has its own, so one tenant's
+ * failing calls (say, Http.get to its own broken upstream) never turn other tenants' steps away,
+ * and a tenant's reset touches only its own breakers.
+ */
+export const breakerName = (tenant: string, tool: string) => `${tenant}/${tool}`;
+
+/**
+ * ToolBreaker: one per tenant and tool (BREAKERS.getByName(breakerName(tenant, tool))). Its alarm ends the cooldown, so an open
  * breaker half-opens on time even after eviction or a restart. Runs whose steps it turned away
  * are remembered and told when it half-opens or closes, so they retry at once instead of polling.
  */

@@ -14,7 +14,7 @@ import type { StepMessage } from "./step-message";
  */
 const REPORT_TRIES = 3;
 
-async function runTool(toolName: string, input: unknown, msg: StepMessage, timeoutMs: number, env: Env, trace: { trace_id: string; span_id: string }): Promise<Outcome> {
+async function runTool(toolName: string, input: unknown, msg: StepMessage, tenant: string, timeoutMs: number, env: Env, trace: { trace_id: string; span_id: string }): Promise<Outcome> {
   const tool = getTool(toolName);
   if (!tool) return { success: false, error: stepError("unknown_tool", `No tool is named "${toolName}".`) };
   const parsed = tool.input_schema.safeParse(input);
@@ -35,6 +35,7 @@ async function runTool(toolName: string, input: unknown, msg: StepMessage, timeo
     .execute(parsed.data, {
       env,
       run_id: msg.run_id,
+      tenant,
       step_number: msg.step,
       attempt: msg.attempt,
       signal: controller.signal,
@@ -58,10 +59,10 @@ export async function executeStep(msg: StepMessage, env: Env): Promise<void> {
   const run = env.RUNS.getByName(msg.run_id);
   // One span per step attempt, in the run's trace.
   const trace = { trace_id: msg.trace_id ?? newTraceId(), span_id: newSpanId() };
-  const fields = { run_id: msg.run_id, step: msg.step, tool: msg.tool, attempt: msg.attempt, ...trace };
+  const fields = { run_id: msg.run_id, tenant: msg.tenant, step: msg.step, tool: msg.tool, attempt: msg.attempt, ...trace };
   // The tool's breaker first: while it is open the step waits without calling the tool or
   // using up an attempt.
-  const gate = msg.tool ? await admit(env, msg.tool, msg.run_id) : ({ allowed: true, probe: false } as const);
+  const gate = msg.tool ? await admit(env, msg.tenant, msg.tool, msg.run_id) : ({ allowed: true, probe: false } as const);
   if (!gate.allowed) {
     await run.defer(msg.step, msg.attempt, gate.retry_at, gate.error);
     log.info("step.deferred", { ...fields, tool: msg.tool, retry_at: new Date(gate.retry_at).toISOString() });
@@ -70,18 +71,18 @@ export async function executeStep(msg: StepMessage, env: Env): Promise<void> {
   const claimed = (await run.claim(msg.step, msg.attempt)) as ClaimResult; // RPC types flatten the union
   if (!claimed.ok) {
     // A duplicate, stale or cancelled attempt: nothing to do, but give back a probe slot.
-    if (gate.probe && msg.tool) await recordOutcome(env, msg.tool, "released", true);
+    if (gate.probe && msg.tool) await recordOutcome(env, msg.tenant, msg.tool, "released", true);
     return;
   }
   const started = Date.now();
-  const outcome = await runTool(claimed.tool, claimed.input, msg, claimed.timeout_ms, env, trace);
+  const outcome = await runTool(claimed.tool, claimed.input, msg, claimed.tenant, claimed.timeout_ms, env, trace);
   const duration_ms = Date.now() - started;
   log.info(outcome.success ? "tool.succeeded" : "tool.failed", { ...fields, tool: claimed.tool, duration_ms, ...(outcome.success ? {} : { code: outcome.error.code }) });
   // A success can never open a breaker, so its record runs beside the report instead of before it;
   // a failure might, and the run records breaker.opened together with the failed attempt.
   const guarded = getTool(claimed.tool)?.executor === "queue";
-  const recording = guarded && outcome.success ? recordOutcome(env, claimed.tool, outcome, gate.probe) : undefined;
-  const opened = guarded && !outcome.success ? await recordOutcome(env, claimed.tool, outcome, gate.probe) : undefined;
+  const recording = guarded && outcome.success ? recordOutcome(env, claimed.tenant, claimed.tool, outcome, gate.probe) : undefined;
+  const opened = guarded && !outcome.success ? await recordOutcome(env, claimed.tenant, claimed.tool, outcome, gate.probe) : undefined;
   await Promise.all([recording, reportOutcome(run, msg, outcome, opened, fields)]);
 }
 

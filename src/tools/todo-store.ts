@@ -47,17 +47,19 @@ const view = (row: TodoRow): Todo => ({
 
 const db = (ctx: ToolContext) => drizzle(ctx.env.DB);
 const notDeleted = isNull(todos.deleted_at);
+// Every query is scoped to the run's tenant: one tenant never sees or touches another's todos.
+const mine = (ctx: ToolContext) => eq(todos.tenant, ctx.tenant);
 
 async function findTodo(ctx: ToolContext, selector: { id?: number | undefined; title?: string | undefined }) {
   if (selector.id !== undefined) {
-    const row = await db(ctx).select().from(todos).where(eq(todos.id, selector.id)).get();
+    const row = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.id, selector.id))).get();
     return row ? { row } : { error: stepError("todo_not_found", `No todo has id ${selector.id}.`) };
   }
   const title = normalizeTitle(selector.title ?? "");
   const rows = await db(ctx)
     .select()
     .from(todos)
-    .where(and(notDeleted, sql`lower(${todos.title}) = lower(${title})`))
+    .where(and(mine(ctx), notDeleted, sql`lower(${todos.title}) = lower(${title})`))
     .orderBy(asc(todos.id))
     .all();
   if (rows.length === 0) return { error: stepError("todo_not_found", `No todo is titled "${title}".`) };
@@ -80,10 +82,10 @@ export const todoAdd = defineTool({
     // INSERT OR IGNORE on the unique created_by key: a repeated attempt adds nothing.
     await db(ctx)
       .insert(todos)
-      .values({ title, status: "open", created_at: now, created_by: ctx.idempotency_key })
+      .values({ tenant: ctx.tenant, title, status: "open", created_at: now, created_by: ctx.idempotency_key })
       .onConflictDoNothing({ target: todos.created_by })
       .run();
-    const row = await db(ctx).select().from(todos).where(eq(todos.created_by, ctx.idempotency_key)).get();
+    const row = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.created_by, ctx.idempotency_key))).get();
     if (!row) return fail(stepError("todo_write_lost", "The new todo could not be read back; try again.", { retryable: true }));
     return ok({ todo: view(row) });
   },
@@ -95,7 +97,7 @@ export const todoList = defineTool({
   input_schema: z.strictObject({ status: z.enum(["open", "done", "all"]).default("all") }),
   executor: "queue",
   async execute({ status }, ctx) {
-    const where = status === "all" ? notDeleted : and(notDeleted, eq(todos.status, status));
+    const where = status === "all" ? and(mine(ctx), notDeleted) : and(mine(ctx), notDeleted, eq(todos.status, status));
     const rows = await db(ctx).select().from(todos).where(where).orderBy(asc(todos.id)).all();
     return ok({ todos: rows.map(view), count: rows.length });
   },
@@ -121,7 +123,7 @@ export const todoComplete = defineTool({
   executor: "queue",
   async execute(selector, ctx) {
     // Done by this very step in an earlier attempt: that is success, not a conflict.
-    const replay = await db(ctx).select().from(todos).where(eq(todos.completed_by, ctx.idempotency_key)).get();
+    const replay = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.completed_by, ctx.idempotency_key))).get();
     if (replay) return ok({ todo: view(replay) });
     const found = await findTodo(ctx, selector);
     if (found.error) return fail(found.error);
@@ -134,7 +136,7 @@ export const todoComplete = defineTool({
     const updated = await db(ctx)
       .update(todos)
       .set({ status: "done", completed_at: now, completed_by: ctx.idempotency_key })
-      .where(and(eq(todos.id, row.id), eq(todos.status, "open")))
+      .where(and(mine(ctx), eq(todos.id, row.id), eq(todos.status, "open")))
       .returning()
       .get();
     if (!updated) return fail(stepError("already_completed", `Todo ${row.id} was completed by someone else meanwhile.`));
@@ -148,7 +150,7 @@ export const todoDelete = defineTool({
   input_schema: selectorSchema,
   executor: "queue",
   async execute(selector, ctx) {
-    const replay = await db(ctx).select().from(todos).where(eq(todos.deleted_by, ctx.idempotency_key)).get();
+    const replay = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.deleted_by, ctx.idempotency_key))).get();
     if (replay) return ok({ deleted: view(replay) });
     const found = await findTodo(ctx, selector);
     if (found.error) return fail(found.error);
@@ -159,7 +161,7 @@ export const todoDelete = defineTool({
     const deleted = await db(ctx)
       .update(todos)
       .set({ deleted_at: now, deleted_by: ctx.idempotency_key })
-      .where(and(eq(todos.id, row.id), notDeleted))
+      .where(and(mine(ctx), eq(todos.id, row.id), notDeleted))
       .returning()
       .get();
     if (!deleted) return fail(stepError("todo_not_found", `Todo ${row.id} was deleted by someone else meanwhile.`));

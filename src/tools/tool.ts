@@ -5,6 +5,8 @@ import type { StepError } from "../lib/step-error";
 export interface ToolContext {
   env: Env;
   run_id: string;
+  /** The run's tenant: tools with stored state (TodoStore) keep each tenant's apart. */
+  tenant: string;
   step_number: number;
   attempt: number;
   /** Aborted when the step's timeout passes; tools pass it on to their I/O. */

@@ -7,8 +7,14 @@ const url = inject("craneUrl");
 const run = promisify(execFile);
 
 async function crane(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return craneWith({ CRANE_API_KEY: "crane_dev_key" }, ...args);
+}
+
+async function craneWith(vars: Record<string, string>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, ["bin/crane.js", "--url", url, ...args], { timeout: 60_000 });
+    const env = { ...process.env, ...vars };
+    if (!("CRANE_API_KEY" in vars)) delete env.CRANE_API_KEY;
+    const { stdout, stderr } = await run(process.execPath, ["bin/crane.js", "--url", url, ...args], { timeout: 60_000, env });
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
@@ -64,5 +70,15 @@ describe("crane CLI", () => {
     const unreachable = await run(process.execPath, ["bin/crane.js", "--url", "http://127.0.0.1:9", "tools"]).catch((e: { code: number; stderr: string }) => e);
     expect((unreachable as { code: number }).code).toBe(2);
     expect((unreachable as { stderr: string }).stderr).toContain("Cannot reach Crane");
+  });
+
+  it("needs an API key, and says how to give one", async () => {
+    const none = await craneWith({}, "tools");
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain("missing_api_key");
+    expect(none.stderr).toContain("CRANE_API_KEY");
+    const wrong = await craneWith({}, "--api-key", "crane_wrong", "list");
+    expect(wrong.code).toBe(2);
+    expect(wrong.stderr).toContain("invalid_api_key");
   });
 });

@@ -1,5 +1,5 @@
 import { mkdirSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 
 // The console in Debian's Chromium, driven by playwright-core, against a real `wrangler dev`.
@@ -17,12 +17,24 @@ afterAll(async () => {
   await browser?.close();
 });
 
+async function useKey(page: Page, key = "crane_dev_key") {
+  await page.fill("#api-key", key);
+  await page.click("#use-key");
+}
+
 describe("web console", () => {
   it("previews a plan, runs it, and shows every node succeed live without reloading", async () => {
     const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
     let loads = 0;
     page.on("load", () => loads++);
+    const cspViolations: string[] = [];
+    page.on("console", (m) => {
+      if (/Content Security Policy/i.test(m.text())) cspViolations.push(m.text());
+    });
     await page.goto(url);
+    // Without a key the console asks for one and shows nothing.
+    await expect.poll(() => page.textContent("#message")).toContain("Enter an API key");
+    await useKey(page);
     await page.fill("#prompt", "calculate 2 + 3 and calculate 4 * 5, then list my todos");
 
     await page.click("#preview");
@@ -45,13 +57,23 @@ describe("web console", () => {
 
     mkdirSync("test-results", { recursive: true });
     await page.screenshot({ path: "test-results/console.png", fullPage: true });
+    expect(cspViolations).toEqual([]);
   });
 
   it("shows a clear message for a prompt it cannot plan", async () => {
     const page = await browser.newPage();
     await page.goto(url);
+    await useKey(page);
     await page.fill("#prompt", "what is the meaning of life");
     await page.click("#run");
     await expect.poll(() => page.textContent("#message")).toContain("unplannable_prompt");
+  });
+
+  it("says so when the key is wrong, and shows nothing", async () => {
+    const page = await browser.newPage();
+    await page.goto(url);
+    await useKey(page, "crane_not_a_key");
+    await expect.poll(() => page.textContent("#message")).toContain("invalid_api_key");
+    expect(await page.locator("#runs li").count()).toBe(0);
   });
 });

@@ -50,7 +50,7 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
 
   it("rejects a message for a step whose dependencies have not run", async () => {
     const run = await createRun({ prompt: "calculate 1 + 1, then calculate 2 + 2" });
-    const early = { run_id: run.run_id, step: 2, attempt: 1 };
+    const early = { run_id: run.run_id, tenant: "dev", step: 2, attempt: 1 };
     await deliver(early);
     expect((await getRun(run.run_id)).execution_log[1]!.status).toBe("pending");
     expect(await eventTypes(run.run_id)).not.toContain("step.started");

@@ -106,7 +106,7 @@ describe("cancel", () => {
     ]);
     // The running step finishes anyway; its report is ignored. Step 2's message is delivered late.
     expect(((await s.report(1, 1, { success: true, output: { status: 200 } })) as { accepted: boolean }).accepted).toBe(false);
-    await deliver({ run_id: run.run_id, step: 2, attempt: 1 });
+    await deliver({ run_id: run.run_id, tenant: "dev", step: 2, attempt: 1 });
     const after = await getRun(run.run_id);
     expect(after.status).toBe("cancelled");
     expect(after.execution_log.every((e) => e.status === "skipped" && e.output === null)).toBe(true);

@@ -3,6 +3,7 @@ import { env } from "cloudflare:workers";
 import worker from "../../src/index";
 import type { RunEvent } from "../../src/durable/run-events";
 import type { StepMessage } from "../../src/queues/step-message";
+import { DEV_TENANT } from "../../src/auth/api-keys";
 
 /**
  * In the "held" project the run objects' step messages go to a queue nobody consumes; these
@@ -22,7 +23,7 @@ export async function deliver(...messages: StepMessage[]) {
 }
 
 export async function events(runId: string): Promise<RunEvent[]> {
-  const page = (await env.RUNS.getByName(runId).listEvents(0, 1000)) as { events: RunEvent[] } | null;
+  const page = (await env.RUNS.getByName(runId).listEvents(DEV_TENANT, 0, 1000)) as { events: RunEvent[] } | null;
   return page?.events ?? [];
 }
 
@@ -32,7 +33,7 @@ export async function sentMessages(runId: string): Promise<StepMessage[]> {
     .filter((e) => e.type === "step.queued" || e.type === "step.redispatched")
     .map((e) => {
       const d = e.data as { step: number; attempt: number };
-      return { run_id: runId, step: d.step, attempt: d.attempt };
+      return { run_id: runId, tenant: DEV_TENANT, step: d.step, attempt: d.attempt };
     });
 }
 

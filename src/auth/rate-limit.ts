@@ -1,0 +1,18 @@
+import { ApiError } from "../api/errors";
+
+/**
+ * Requests per key through the Workers rate-limiting binding (API_RATE_LIMIT). The binding
+ * answers only yes or no; its windows are fixed, so the wait until the current one ends is the
+ * Retry-After we give.
+ */
+export function secondsUntilWindowEnds(now: number, periodS: number): number {
+  return Math.max(1, Math.ceil(periodS - ((now / 1000) % periodS)));
+}
+
+export async function enforceRateLimit(env: Env, subject: string, what: string): Promise<void> {
+  const { success } = await env.API_RATE_LIMIT.limit({ key: subject });
+  if (success) return;
+  const period = Number(env.API_RATE_LIMIT_PERIOD_S) === 10 ? 10 : 60; // the binding's only two periods
+  const retryAfter = secondsUntilWindowEnds(Date.now(), period);
+  throw new ApiError(429, "rate_limited", `Too many requests ${what}; try again in ${retryAfter} s.`, { retry_after_s: retryAfter }, { "retry-after": String(retryAfter) });
+}

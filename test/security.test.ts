@@ -1,0 +1,306 @@
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import { app } from "../src/app";
+import { hashSecret } from "../src/auth/api-keys";
+import { ROUTES } from "../src/api/openapi-document";
+import type { RunResource } from "../src/durable/run-view";
+import { ADMIN_TOKEN, api, createRun, errorOf, waitForRun } from "./helpers";
+
+/** Every route, called with the credentials under test: API keys, tenants, admin token. */
+
+const admin = (path: string, init: RequestInit & { json?: unknown } = {}) => api(path, { ...init, key: ADMIN_TOKEN });
+
+async function newKey(tenant: string, name = "test key"): Promise<{ id: string; secret: string }> {
+  const res = await admin("/admin/keys", { method: "POST", json: { name, tenant } });
+  expect(res.status).toBe(201);
+  const body = (await res.json()) as { key: { id: string }; secret: string };
+  return { id: body.key.id, secret: body.secret };
+}
+
+const tenantName = () => `t-${crypto.randomUUID().slice(0, 8)}`;
+
+/** A concrete request for each documented route, with path parameters filled in. */
+function concrete(path: string, runId: string): string {
+  return path.replace("{run_id}", runId).replace("{tool}", "Http.get").replace("{key_id}", "key_00000000000000000000");
+}
+
+const apiKeyRoutes = ROUTES.filter((r) => r.path.startsWith("/api/v1") && (r.auth ?? "apiKey") !== "none" && r.auth !== "admin");
+const requestFor = (method: string, url: string, headers: Record<string, string> = {}) =>
+  new Request(url, {
+    method: method.toUpperCase(),
+    headers: { "content-type": "application/json", ...headers },
+    body: method === "post" ? JSON.stringify({ prompt: "calculate 1 + 1" }) : undefined,
+  });
+
+async function runCount(): Promise<number> {
+  return (await env.DB.prepare("SELECT count(*) AS n FROM runs").first<{ n: number }>())!.n;
+}
+
+describe("API keys", () => {
+  it("every /api/v1 route but GET /health answers 401 without a key, and changes nothing", async () => {
+    const run = await createRun({ prompt: "calculate 2 + 2" });
+    await waitForRun(run.run_id);
+    const before = await runCount();
+    expect(apiKeyRoutes.length).toBeGreaterThanOrEqual(14);
+    for (const r of apiKeyRoutes) {
+      const res = await app.fetch(requestFor(r.method, `http://crane.test${concrete(r.path, run.run_id)}`), env);
+      expect(res.status, `${r.method} ${r.path}`).toBe(401);
+      expect(res.headers.get("www-authenticate")).toMatch(/^Bearer/);
+      expect((await errorOf(res)).code).toBe("missing_api_key");
+    }
+    // The console's layout service needs a key too; the page and /docs do not.
+    expect((await app.fetch(requestFor("post", "http://crane.test/console/layout"), env)).status).toBe(401);
+    expect((await app.fetch(new Request("http://crane.test/api/v1/health"), env)).status).toBe(200);
+    expect(await runCount()).toBe(before);
+    expect((await api(`/runs/${run.run_id}`)).status).toBe(200);
+    expect(((await (await api(`/runs/${run.run_id}`)).json()) as RunResource).status).toBe("completed");
+  });
+
+  it("rejects unknown keys, malformed Authorization headers and keys from DEV_API_KEY when it is unset", async () => {
+    for (const authorization of ["Bearer crane_nope", "Basic Y3JhbmU6ZGV2", "Bearer", "crane_dev_key", `Bearer ${"x".repeat(600)}`]) {
+      const res = await api("/tools", { headers: { authorization } });
+      expect(res.status, authorization).toBe(401);
+      expect(["invalid_api_key", "invalid_authorization"]).toContain((await errorOf(res)).code);
+    }
+    const withoutDevKey = { ...env, DEV_API_KEY: "" } as Env;
+    const res = await app.fetch(new Request("http://crane.test/api/v1/tools", { headers: { authorization: "Bearer crane_dev_key" } }), withoutDevKey);
+    expect(res.status).toBe(401);
+    expect((await errorOf(res)).code).toBe("invalid_api_key");
+  });
+
+  it("a new key works at once, is stored only as its SHA-256, and stops working when revoked", async () => {
+    const tenant = tenantName();
+    const key = await newKey(tenant, "revoke me");
+    expect(key.secret).toMatch(/^crane_[A-Za-z0-9_-]{43}$/);
+    const mine = await api("/runs", { method: "POST", json: { prompt: "calculate 6 * 7" }, key: key.secret });
+    expect(mine.status).toBe(201);
+    const run = (await mine.json()) as RunResource;
+    expect(run.tenant).toBe(tenant);
+
+    const row = await env.DB.prepare("SELECT * FROM api_keys WHERE id = ?").bind(key.id).first<Record<string, unknown>>();
+    expect(row!.hash).toBe(await hashSecret(key.secret));
+    expect(Object.values(row!)).not.toContain(key.secret);
+
+    const listed = (await (await admin(`/admin/keys?tenant=${tenant}`)).json()) as { keys: Record<string, unknown>[] };
+    expect(listed.keys).toHaveLength(1);
+    expect(listed.keys[0]).toMatchObject({ id: key.id, name: "revoke me", tenant, revoked_at: null, prefix: key.secret.slice(0, 12) });
+    expect(JSON.stringify(listed)).not.toContain(key.secret);
+    expect(listed.keys[0]).not.toHaveProperty("hash");
+
+    const revoked = await admin(`/admin/keys/${key.id}`, { method: "DELETE" });
+    expect(revoked.status).toBe(200);
+    const revokedAt = ((await revoked.json()) as { key: { revoked_at: string } }).key.revoked_at;
+    expect(revokedAt).not.toBeNull();
+    // Idempotent: revoking again keeps the first time.
+    expect(((await (await admin(`/admin/keys/${key.id}`, { method: "DELETE" })).json()) as { key: { revoked_at: string } }).key.revoked_at).toBe(revokedAt);
+
+    for (const r of apiKeyRoutes) {
+      const res = await app.fetch(requestFor(r.method, `http://crane.test${concrete(r.path, run.run_id)}`, { authorization: `Bearer ${key.secret}` }), env);
+      expect(res.status, `${r.method} ${r.path}`).toBe(401);
+      expect((await errorOf(res)).code).toBe("api_key_revoked");
+    }
+    expect(((await (await admin(`/admin/keys?tenant=${tenant}`)).json()) as { keys: unknown[] }).keys).toHaveLength(0);
+    expect(((await (await admin(`/admin/keys?tenant=${tenant}&include_revoked=true`)).json()) as { keys: unknown[] }).keys).toHaveLength(1);
+  });
+});
+
+describe("the admin API", () => {
+  it("needs ADMIN_TOKEN, and is off (503) without one", async () => {
+    for (const key of [null, "crane_dev_key", "test_admin_tokeN", `${ADMIN_TOKEN}x`]) {
+      const res = await api("/admin/keys", { method: "POST", json: { name: "x", tenant: "x" }, key });
+      expect(res.status).toBe(401);
+      expect((await errorOf(res)).code).toBe("invalid_admin_token");
+    }
+    const off = await app.fetch(new Request("http://crane.test/api/v1/admin/keys", { headers: { authorization: "Bearer " } }), { ...env, ADMIN_TOKEN: "" } as Env);
+    expect(off.status).toBe(503);
+    expect((await errorOf(off)).code).toBe("admin_disabled");
+  });
+
+  it("validates what it is given", async () => {
+    const before = (await env.DB.prepare("SELECT count(*) AS n FROM api_keys").first<{ n: number }>())!.n;
+    for (const json of [{}, { name: "x" }, { name: "", tenant: "a" }, { name: "x", tenant: "Bad Tenant" }, { name: "x", tenant: "a", admin: true }, { name: "x", tenant: "../etc" }]) {
+      const res = await admin("/admin/keys", { method: "POST", json });
+      expect(res.status, JSON.stringify(json)).toBe(400);
+    }
+    expect((await env.DB.prepare("SELECT count(*) AS n FROM api_keys").first<{ n: number }>())!.n).toBe(before);
+    expect((await admin("/admin/keys/key_00000000000000000000", { method: "DELETE" })).status).toBe(404);
+    expect((await admin("/admin/keys/not-a-key", { method: "DELETE" })).status).toBe(404);
+    expect((await admin("/admin/keys?limit=0")).status).toBe(400);
+  });
+});
+
+describe("tenant isolation", () => {
+  it("another tenant's run answers exactly as a missing one does, on every run route", async () => {
+    const a = await newKey(tenantName());
+    const b = await newKey(tenantName());
+    const created = await api("/runs", { method: "POST", json: { prompt: "wait 30 seconds then calculate 1 + 1" }, key: a.secret });
+    expect(created.status).toBe(201);
+    const run = (await created.json()) as RunResource;
+    const missing = `run_${"0".repeat(32)}`;
+
+    const runRoutes = apiKeyRoutes.filter((r) => r.path.includes("{run_id}"));
+    expect(runRoutes.length).toBeGreaterThanOrEqual(8);
+    for (const r of runRoutes) {
+      const as = (id: string) =>
+        app.fetch(requestFor(r.method, `http://crane.test${concrete(r.path, id)}`, { authorization: `Bearer ${b.secret}`, upgrade: r.path.endsWith("/ws") ? "websocket" : "" }), env);
+      const theirs = await as(run.run_id);
+      const nobody = await as(missing);
+      expect(theirs.status, `${r.method} ${r.path}`).toBe(404);
+      expect(nobody.status).toBe(404);
+      const [e1, e2] = [await errorOf(theirs), await errorOf(nobody)];
+      expect(e1.code).toBe(e2.code);
+      expect(e1.message.replace(run.run_id, "ID")).toBe(e2.message.replace(missing, "ID"));
+    }
+    // B's cancel did nothing: A's run is still running, and A can still see and cancel it.
+    const still = (await (await api(`/runs/${run.run_id}`, { key: a.secret })).json()) as RunResource;
+    expect(still.status).toBe("running");
+    expect((await api(`/runs/${run.run_id}/cancel`, { method: "POST", key: a.secret })).status).toBe(200);
+  });
+
+  it("lists only the caller's runs, and keeps Idempotency-Keys per tenant", async () => {
+    const a = await newKey(tenantName());
+    const b = await newKey(tenantName());
+    const idem = `shared-${crypto.randomUUID()}`;
+    const ra = await api("/runs", { method: "POST", json: { prompt: "calculate 1 + 2" }, key: a.secret, headers: { "idempotency-key": idem } });
+    const rb = await api("/runs", { method: "POST", json: { prompt: "calculate 3 + 4" }, key: b.secret, headers: { "idempotency-key": idem } });
+    expect(ra.status).toBe(201);
+    expect(rb.status).toBe(201); // not a 409 conflict with A's body, and not A's run
+    const [runA, runB] = [(await ra.json()) as RunResource, (await rb.json()) as RunResource];
+    expect(runB.run_id).not.toBe(runA.run_id);
+    await waitForRun(runA.run_id, undefined, undefined, a.secret);
+    await waitForRun(runB.run_id, undefined, undefined, b.secret);
+    // The D1 projection lands just after the run ends.
+    for (let i = 0; i < 50 && (await env.DB.prepare("SELECT count(*) AS n FROM runs WHERE run_id IN (?, ?) AND status = 'completed'").bind(runA.run_id, runB.run_id).first<{ n: number }>())!.n < 2; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    const listA = (await (await api("/runs?limit=100", { key: a.secret })).json()) as { runs: { run_id: string }[] };
+    const listB = (await (await api("/runs?limit=100", { key: b.secret })).json()) as { runs: { run_id: string }[] };
+    expect(listA.runs.map((r) => r.run_id)).toEqual([runA.run_id]);
+    expect(listB.runs.map((r) => r.run_id)).toEqual([runB.run_id]);
+    const dev = (await (await api("/runs?limit=100")).json()) as { runs: { run_id: string }[] };
+    expect(dev.runs.map((r) => r.run_id)).not.toContain(runA.run_id);
+  });
+
+  it("keeps each tenant's todos apart when runs add and list them", async () => {
+    const a = await newKey(tenantName());
+    const b = await newKey(tenantName());
+    const title = `secret plan ${crypto.randomUUID().slice(0, 6)}`;
+    const added = (await (await api("/runs", { method: "POST", json: { prompt: `add a todo "${title}", then show me all my tasks` }, key: a.secret })).json()) as RunResource;
+    const doneA = await waitForRun(added.run_id, undefined, undefined, a.secret);
+    expect(JSON.stringify(doneA.result)).toContain(title);
+    const listB = (await (await api("/runs", { method: "POST", json: { prompt: "show me all my tasks" }, key: b.secret })).json()) as RunResource;
+    const doneB = await waitForRun(listB.run_id, undefined, undefined, b.secret);
+    expect(doneB.status).toBe("completed");
+    expect(JSON.stringify(doneB.result)).not.toContain(title);
+    expect(doneB.result).toMatchObject({ count: 0 });
+    // B cannot complete A's todo by its title either.
+    const complete = (await (await api("/runs", { method: "POST", json: { plan: { steps: [{ step_number: 1, tool: "TodoStore.complete", input: { title } }] } }, key: b.secret })).json()) as RunResource;
+    const failed = await waitForRun(complete.run_id, undefined, undefined, b.secret);
+    expect(failed.execution_log[0]!.error?.code).toBe("todo_not_found");
+  });
+
+  it("gives each tenant its own breakers: a reset touches only the caller's", async () => {
+    const a = await newKey(tenantName());
+    const b = await newKey(tenantName());
+    const run = (await (await api("/runs", { method: "POST", json: { prompt: "calculate 1 + 1" }, key: a.secret })).json()) as RunResource;
+    await waitForRun(run.run_id, undefined, undefined, a.secret);
+    const calc = async (key: string) =>
+      ((await (await api("/breakers", { key })).json()) as { breakers: { tool: string; requests: number; window_calls: number }[] }).breakers.find((x) => x.tool === "Calculator.evaluate")!;
+    const aBefore = await calc(a.secret);
+    expect(aBefore.window_calls).toBeGreaterThanOrEqual(1);
+    expect((await calc(b.secret)).window_calls).toBe(0);
+    expect((await api("/breakers/Calculator.evaluate/reset", { method: "POST", key: b.secret })).status).toBe(200);
+    expect((await calc(a.secret)).window_calls).toBe(aBefore.window_calls);
+  });
+});
+
+describe("watching a run from a browser", () => {
+  it("trades the API key for a single-use watch token that opens the WebSocket", async () => {
+    const run = await createRun({ prompt: "calculate 5 * 5" });
+    await waitForRun(run.run_id);
+    const issued = await api(`/runs/${run.run_id}/watch-token`, { method: "POST" });
+    expect(issued.status).toBe(201);
+    expect(issued.headers.get("cache-control")).toBe("no-store");
+    const { token, websocket, expires_at } = (await issued.json()) as { token: string; websocket: string; expires_at: string };
+    expect(websocket).toBe(`/api/v1/runs/${run.run_id}/ws?token=${token}`);
+    expect(Date.parse(expires_at) - Date.now()).toBeLessThanOrEqual(60_000);
+    const open = () => app.fetch(new Request(`http://crane.test${websocket}`, { headers: { upgrade: "websocket" } }), env);
+    const first = await open();
+    expect(first.status).toBe(101);
+    first.webSocket!.accept();
+    first.webSocket!.close();
+    // Used up: the same token does not open it again.
+    expect((await open()).status).toBe(404);
+    // Nor does a made-up one, nor no credential at all.
+    const forged = await app.fetch(new Request(`http://crane.test/api/v1/runs/${run.run_id}/ws?token=wt_${"a".repeat(48)}`, { headers: { upgrade: "websocket" } }), env);
+    expect(forged.status).toBe(404);
+    expect((await app.fetch(new Request(`http://crane.test/api/v1/runs/${run.run_id}/ws`, { headers: { upgrade: "websocket" } }), env)).status).toBe(401);
+  });
+
+  it("a watch token opens only the run it was issued for", async () => {
+    const one = await createRun({ prompt: "calculate 1 + 1" });
+    const two = await createRun({ prompt: "calculate 2 + 2" });
+    const { token } = (await (await api(`/runs/${one.run_id}/watch-token`, { method: "POST" })).json()) as { token: string };
+    const res = await app.fetch(new Request(`http://crane.test/api/v1/runs/${two.run_id}/stream?token=${token}`), env);
+    expect(res.status).toBe(404);
+  });
+});
+
+describe("the per-tenant cap on runs in flight", () => {
+  it("answers 429 with Retry-After at the cap, and accepts again once a run ends", async () => {
+    const key = await newKey(tenantName());
+    const capped = { ...env, MAX_RUNS_IN_FLIGHT: "2" } as Env;
+    const post = (prompt: string) =>
+      app.fetch(new Request("http://crane.test/api/v1/runs", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key.secret}` }, body: JSON.stringify({ prompt }) }), capped);
+    const r1 = await post("wait 30 seconds then calculate 1 + 1");
+    const r2 = await post("wait 30 seconds then calculate 2 + 2");
+    expect([r1.status, r2.status]).toEqual([201, 201]);
+    const third = await post("calculate 3 + 3");
+    expect(third.status).toBe(429);
+    expect(Number(third.headers.get("retry-after"))).toBeGreaterThan(0);
+    const err = await errorOf(third);
+    expect(err).toMatchObject({ code: "too_many_runs_in_flight", details: { in_flight: 2, limit: 2 } });
+    // The rejected request left nothing behind: the tenant still has exactly two runs.
+    const listed = (await (await api("/runs?limit=100", { key: key.secret })).json()) as { runs: unknown[] };
+    expect(listed.runs).toHaveLength(2);
+
+    const first = (await r1.json()) as RunResource;
+    expect((await api(`/runs/${first.run_id}/cancel`, { method: "POST", key: key.secret })).status).toBe(200);
+    let again: Response | undefined;
+    for (let i = 0; i < 50; i++) {
+      again = await post("calculate 3 + 3");
+      if (again.status === 201) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(again!.status).toBe(201);
+    // Resuming the cancelled run needs a slot again: the tenant is back at its cap.
+    const resumed = await app.fetch(new Request(`http://crane.test/api/v1/runs/${first.run_id}/resume`, { method: "POST", headers: { authorization: `Bearer ${key.secret}` } }), capped);
+    expect([429, 200]).toContain(resumed.status);
+    if (resumed.status === 429) expect((await errorOf(resumed)).code).toBe("too_many_runs_in_flight");
+  });
+});
+
+describe("CORS", () => {
+  const preflight = (origin: string) =>
+    new Request("http://crane.test/api/v1/runs", { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" } });
+
+  it("adds no CORS headers by default", async () => {
+    const res = await app.fetch(new Request("http://crane.test/api/v1/health", { headers: { origin: "https://evil.example" } }), env);
+    expect(res.headers.get("access-control-allow-origin")).toBeNull();
+  });
+
+  it("allows exactly the configured origins", async () => {
+    const configured = { ...env, CORS_ORIGINS: "https://app.example.com, https://admin.example.com/" } as Env;
+    const ok = await app.fetch(preflight("https://app.example.com"), configured);
+    expect(ok.status).toBe(204);
+    expect(ok.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(ok.headers.get("access-control-allow-headers")).toContain("authorization");
+    expect(ok.headers.get("access-control-allow-credentials")).toBeNull();
+    const other = await app.fetch(preflight("https://evil.example"), configured);
+    expect(other.headers.get("access-control-allow-origin")).toBeNull();
+    // CORS does not replace the key: a cross-origin call without one is still 401.
+    const get = await app.fetch(new Request("http://crane.test/api/v1/runs", { headers: { origin: "https://app.example.com" } }), configured);
+    expect(get.status).toBe(401);
+    expect(get.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+  });
+});
