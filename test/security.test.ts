@@ -237,6 +237,21 @@ describe("watching a run from a browser", () => {
     expect((await app.fetch(new Request(`http://crane.test/api/v1/runs/${run.run_id}/ws`, { headers: { upgrade: "websocket" } }), env)).status).toBe(401);
   });
 
+  it("a watch token opens the Server-Sent Events stream too, once", async () => {
+    const run = await createRun({ prompt: "calculate 3 * 3" });
+    await waitForRun(run.run_id);
+    const { stream } = (await (await api(`/runs/${run.run_id}/watch-token`, { method: "POST" })).json()) as { stream: string };
+    const res = await app.fetch(new Request(`http://crane.test${stream}`), env);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/event-stream");
+    const reader = res.body!.getReader();
+    let text = "";
+    while (!text.includes("run.completed")) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    expect(text).toMatch(/id: 1\ndata: \{"seq":1,"type":"run.created"/);
+    expect((await app.fetch(new Request(`http://crane.test${stream}`), env)).status).toBe(404);
+  });
+
   it("a watch token opens only the run it was issued for", async () => {
     const one = await createRun({ prompt: "calculate 1 + 1" });
     const two = await createRun({ prompt: "calculate 2 + 2" });
@@ -277,6 +292,29 @@ describe("the per-tenant cap on runs in flight", () => {
     const resumed = await app.fetch(new Request(`http://crane.test/api/v1/runs/${first.run_id}/resume`, { method: "POST", headers: { authorization: `Bearer ${key.secret}` } }), capped);
     expect([429, 200]).toContain(resumed.status);
     if (resumed.status === 429) expect((await errorOf(resumed)).code).toBe("too_many_runs_in_flight");
+  });
+  it("still answers a replay of an existing run at the cap, since a replay starts nothing", async () => {
+    const key = await newKey(tenantName());
+    const capped = { ...env, MAX_RUNS_IN_FLIGHT: "1" } as Env;
+    const post = (prompt: string, idem?: string) =>
+      app.fetch(
+        new Request("http://crane.test/api/v1/runs", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key.secret}`, ...(idem ? { "idempotency-key": idem } : {}) }, body: JSON.stringify({ prompt }) }),
+        capped,
+      );
+    const done = await post("calculate 1 + 1", "first");
+    expect(done.status).toBe(201);
+    await waitForRun(((await done.json()) as RunResource).run_id, undefined, undefined, key.secret);
+    // Its slot comes back when it ends; then a long run takes the only one.
+    let long: Response | undefined;
+    for (let i = 0; i < 50 && long?.status !== 201; i++) {
+      long = await post("wait 30 seconds then calculate 2 + 2");
+      if (long.status !== 201) await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(long!.status).toBe(201);
+    expect((await post("calculate 3 + 3")).status).toBe(429);
+    expect((await post("calculate 1 + 1", "first")).status).toBe(200); // the replay
+    expect((await post("calculate 5 + 5", "first")).status).toBe(409); // a conflicting reuse of the key
+    expect((await post("calculate 3 + 3", "second")).status).toBe(429); // a new key would start a run
   });
 });
 

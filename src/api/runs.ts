@@ -37,7 +37,12 @@ runsApi.post("/runs", async (c) => {
   // never meet), and the run object itself (strongly consistent, kept for good) tells a replay
   // from a conflicting reuse of the key.
   const runId = key ? `run_${(await sha256Hex(`idempotency:${tenant}:${key}`)).slice(0, 32)}` : `run_${newId()}`;
-  const slot = await acquireRunSlot(c.env, tenant, runId);
+  const slot = await acquireRunSlot(c.env, tenant, runId).catch(async (err: unknown) => {
+    // At the cap, a replay of a run that already exists still gets its answer (200 or 409):
+    // it starts nothing, so it needs no slot.
+    if (key && err instanceof ApiError && err.status === 429 && (await c.env.RUNS.getByName(runId).status()) !== null) return { held: true, release: async () => {} };
+    throw err;
+  });
   let result: CreateRunResult;
   try {
     result = (await c.env.RUNS.getByName(runId).create({
