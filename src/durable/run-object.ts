@@ -56,6 +56,8 @@ interface Projection {
 /** Events after which the D1 read model is rewritten. */
 const MILESTONES: ReadonlySet<RunEventType> = new Set(["plan.accepted", "run.completed", "run.failed", "run.cancelled", "run.resumed"]);
 const PROJECTION_RETRY_MAX_MS = 60_000;
+/** How long a projection this command is writing gets before the watchdog would write it instead. */
+const PROJECTION_IN_FLIGHT_MS = 5_000;
 
 export class RunObject extends DurableObject<Env> {
   private readonly log: EventLog;
@@ -121,7 +123,9 @@ export class RunObject extends DurableObject<Env> {
     });
     // Armed before any await, so the alarm commits atomically with the events that need it: a
     // crash after this point leaves deadlines the watchdog will act on, never a stranded step.
-    this.armAlarm();
+    // The projection is about to be written by this very command, so its deadline here is a
+    // fallback a little later, not "now": an alarm firing mid-command would be a wasted request.
+    this.armAlarm(PROJECTION_IN_FLIGHT_MS);
     // The queue send and the D1 projection are independent: do them at the same time.
     const ended = !wasTerminal && TERMINAL_RUN.has(this.state.status);
     await Promise.all([this.send(sends), this.projectIfDue(), ended ? this.releaseSlot() : undefined]);
@@ -165,6 +169,10 @@ export class RunObject extends DurableObject<Env> {
    * limiter frees the slot itself once it asks this object and finds the run ended.
    */
   private async releaseSlot(): Promise<void> {
+    if (!this.state.tenant) return; // a run from before tenants held no slot
+    // A request to the TenantLimiter, billed like any other, which deletes the slot's row.
+    this.usage.do_requests += 1;
+    this.usage.storage_rows_written += 1;
     try {
       await this.env.TENANTS.getByName(this.state.tenant).release(this.state.run_id);
     } catch (err) {
@@ -179,10 +187,10 @@ export class RunObject extends DurableObject<Env> {
   }
 
   /** One alarm serves every deadline: leases, retries, timers, lost messages, projection retries. */
-  private armAlarm(): void {
+  private armAlarm(projectionGraceMs = 0): void {
     const projection = this.projection;
     const projectionDue = this.milestoneSeq > projection.seq;
-    const candidates = [nextDeadline(this.state), projectionDue ? Math.max(projection.retry_at, Date.now()) : null].filter((t): t is number => t !== null);
+    const candidates = [nextDeadline(this.state), projectionDue ? Math.max(projection.retry_at, Date.now() + projectionGraceMs) : null].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === this.armedAt) return;
     // Not awaited: the write joins the current storage batch and the output gate holds replies until it lands.
@@ -200,6 +208,10 @@ export class RunObject extends DurableObject<Env> {
       await this.projectIfDue();
       return { outcome: "existing", run: runView(this.state) };
     }
+    // The API took this run's slot from its TenantLimiter just before: a DO request (and a row)
+    // this run caused, counted here so the run's cost includes it.
+    this.usage.do_requests += 1;
+    this.usage.storage_rows_written += 1;
     await this.command((m) => {
       m.emit("run.created", { run_id: input.run_id, tenant: input.tenant, prompt: input.prompt, options: input.options, request_hash: input.request_hash, trace_id: input.trace_id });
       m.emit("plan.accepted", { plan: input.plan });

@@ -94,8 +94,9 @@ describe("usage counters", () => {
     expect(res.status).toBe(200);
     const usage = (await res.json()) as Record<string, number>;
     const eventCount = (await events(run.run_id)).length;
-    // create + (claim + report) for each of 3 steps + the duplicate's rejected claim
-    expect(usage).toMatchObject({ do_requests: 1 + 3 * 2 + 1, queue_messages: 3 });
+    // the tenant slot taken + create + (claim + report) for each of 3 steps + the duplicate's
+    // rejected claim + the slot given back at the end
+    expect(usage).toMatchObject({ do_requests: 1 + 1 + 3 * 2 + 1 + 1, queue_messages: 3 });
     expect(usage.storage_rows_written).toBeGreaterThanOrEqual(eventCount);
     expect(usage.d1_statements).toBe(3); // runs row at creation; runs row + steps at the end
     expect(usage.d1_rows_written).toBeGreaterThanOrEqual(1 + 1 + 3);
