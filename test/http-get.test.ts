@@ -9,6 +9,7 @@ function ctx(overrides: Partial<Env> = {}): ToolContext {
   return {
     env: { ...env, ...overrides } as Env,
     run_id: "run_test",
+    tenant: "dev",
     step_number: 1,
     attempt: 1,
     signal: new AbortController().signal,
@@ -27,32 +28,62 @@ describe("Http.get against a real local upstream", () => {
     expect(r.output).toMatchObject({ status: 200, content_type: expect.stringContaining("json"), body: { ok: true, path: "/ok" } });
   });
 
-  it("refuses a host that is not in the allowlist, without calling it", async () => {
-    const key = `/flaky/deny-${crypto.randomUUID()}`;
-    const r = await httpGet.execute({ url: `${upstream}${key}` }, ctx({ HTTP_TOOL_ALLOWLIST: "api.example.com:443" }));
+  it("refuses a public host that is not in the allowlist", async () => {
+    const r = await httpGet.execute({ url: "https://example.com/" }, ctx({ HTTP_TOOL_ALLOWLIST: "api.example.com:443" }));
     expect(r.success).toBe(false);
     expect(r.error).toMatchObject({ code: "host_not_allowed", retryable: false });
     expect(r.error?.message).toContain("HTTP_TOOL_ALLOWLIST");
+  });
+
+  it("refuses a loopback address that is not listed exactly, without calling it", async () => {
+    const key = `/flaky/deny-${crypto.randomUUID()}`;
+    const r = await httpGet.execute({ url: `${upstream}${key}` }, ctx({ HTTP_TOOL_ALLOWLIST: "api.example.com:443" }));
+    expect(r.error).toMatchObject({ code: "address_not_allowed", retryable: false });
+    expect(r.error?.message).toContain("loopback");
     expect(await hits(key)).toBe(0);
   });
 
   it("reaches nothing when the allowlist is empty (the deployed default)", async () => {
     const r = await httpGet.execute({ url: `${upstream}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: "" }));
-    expect(r.error?.code).toBe("host_not_allowed");
+    expect(r.error?.code).toBe("address_not_allowed");
+    expect((await httpGet.execute({ url: "https://example.com/" }, ctx({ HTTP_TOOL_ALLOWLIST: "" }))).error?.code).toBe("host_not_allowed");
+  });
+
+  it("refuses loopback addresses other than the listed one, and metadata and private addresses", async () => {
+    const port = new URL(upstream).port;
+    const key = `/flaky/spelled-${crypto.randomUUID()}`;
+    // Other loopback addresses and names are other hosts; only the exact listed one is reachable.
+    for (const url of [`http://[::ffff:127.0.0.1]:${port}${key}`, `http://[::1]:${port}${key}`, `http://localhost.:${port}${key}`, `http://127.0.0.2:${port}${key}`]) {
+      const r = await httpGet.execute({ url }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:${port}` }));
+      expect(r.error?.code, url).toBe("address_not_allowed");
+    }
+    expect(await hits(key)).toBe(0);
+    for (const url of ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/", "http://192.168.1.1/", "http://[fd00::1]/", "http://metadata.google.internal/"]) {
+      const r = await httpGet.execute({ url }, ctx());
+      expect(r.error?.code, url).toBe("address_not_allowed");
+    }
+    // The URL parser turns 2130706433 and 0x7f.1 into 127.0.0.1 before any check, so they are the
+    // listed address itself, and reachable: the allowlist is the operator's word.
+    expect((await httpGet.execute({ url: `http://2130706433:${port}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:${port}` }))).success).toBe(true);
+    expect((await httpGet.execute({ url: `http://0x7f.1:${port}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: "api.example.com:443" }))).error?.code).toBe("address_not_allowed");
   });
 
   it("matches the port of an allowlist entry", async () => {
     const port = new URL(upstream).port;
     expect((await httpGet.execute({ url: `${upstream}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:${port}` }))).success).toBe(true);
-    expect((await httpGet.execute({ url: `${upstream}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:1` }))).error?.code).toBe("host_not_allowed");
+    expect((await httpGet.execute({ url: `${upstream}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:1` }))).error?.code).toBe("address_not_allowed");
   });
 
   it("follows a redirect within the allowlist but not one that leaves it", async () => {
     const inside = await httpGet.execute({ url: `${upstream}/redirect?to=${encodeURIComponent(`${upstream}/ok`)}` }, ctx());
     expect(inside.success).toBe(true);
     const outside = await httpGet.execute({ url: `${upstream}/redirect?to=${encodeURIComponent("http://169.254.169.254/latest")}` }, ctx());
-    expect(outside.error?.code).toBe("host_not_allowed");
+    expect(outside.error?.code).toBe("address_not_allowed");
+    expect(outside.error?.message).toContain("cloud metadata");
     expect(outside.error?.message).toContain("redirect");
+    const publicHost = await httpGet.execute({ url: `${upstream}/redirect?to=${encodeURIComponent("https://example.com/")}` }, ctx());
+    expect(publicHost.error?.code).toBe("host_not_allowed");
+    expect(publicHost.error?.message).toContain("redirect");
   });
 
   it("caps the response size", async () => {

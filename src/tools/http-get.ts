@@ -3,6 +3,7 @@ import { readCapped } from "../lib/read-capped";
 import { traceparent } from "../lib/trace";
 import { stepError, type StepError } from "../lib/step-error";
 import { effectivePort, isAllowed, parseAllowlist } from "./http-allowlist";
+import { nonPublicAddress } from "./private-address";
 import { defineTool, fail, ok } from "./tool";
 
 /** Http.get: a real outbound GET, bounded in time, size and reach. */
@@ -38,7 +39,7 @@ async function readResponse(res: Response): Promise<{ text: string } | { error: 
 export const httpGet = defineTool({
   name: "Http.get",
   description:
-    "Fetches a URL with GET and returns { status, content_type, body } (body parsed when JSON). Only hosts in HTTP_TOOL_ALLOWLIST are reachable.",
+    "Fetches a URL with GET and returns { status, content_type, body } (body parsed when JSON). Only hosts in HTTP_TOOL_ALLOWLIST are reachable; private, loopback and link-local addresses only when listed exactly.",
   input_schema: z.strictObject({ url: urlSchema }),
   executor: "queue",
   async execute({ url }, ctx) {
@@ -46,7 +47,19 @@ export const httpGet = defineTool({
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]);
     let target = new URL(url);
     for (let hop = 0; ; hop++) {
-      if (!isAllowed(target, rules)) {
+      const allowed = isAllowed(target, rules);
+      // Private, loopback, link-local and metadata addresses are refused with their own reason
+      // unless that exact host:port is listed (as the local upstream is in development).
+      const nonPublic = nonPublicAddress(target.hostname);
+      if (nonPublic && !allowed) {
+        return fail(
+          stepError(
+            "address_not_allowed",
+            `${target.hostname}:${effectivePort(target)} is a ${nonPublic} address; Http.get reaches it only when HTTP_TOOL_ALLOWLIST lists it${hop > 0 ? " (reached by a redirect)" : ""}.`,
+          ),
+        );
+      }
+      if (!allowed) {
         return fail(
           stepError(
             "host_not_allowed",
