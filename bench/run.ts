@@ -91,7 +91,7 @@ async function fanout(system: System): Promise<Result["fanout"]> {
   const t0 = performance.now();
   const ids = await Promise.all(
     Array.from({ length: FANOUT }, async (_, i) => {
-      const res = await fetch(system.url + system.createPath, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(system.body({ kind: "dag", urls: dagUrls(`${system.name}-f${i}`) })) });
+      const res = await fetch(system.url + system.createPath, { method: "POST", headers: { ...system.headers, "content-type": "application/json" }, body: JSON.stringify(system.body({ kind: "dag", urls: dagUrls(`${system.name}-f${i}`) })) });
       if (res.status !== 201) throw new Error(`${system.name}: POST answered ${res.status}`);
       return ((await res.json()) as { run_id: string }).run_id;
     }),
@@ -105,7 +105,7 @@ async function fanout(system: System): Promise<Result["fanout"]> {
 /** Billable operations of one run, from the run object's counters and the breakers' request counts. */
 async function usageOf(system: System, w: Workload, breakersOn: boolean): Promise<Usage> {
   const breakerCounts = async () => {
-    const { breakers } = (await (await fetch(`${system.url}/api/v1/breakers`)).json()) as { breakers: { requests: number; rows_written: number }[] };
+    const { breakers } = (await (await fetch(`${system.url}/api/v1/breakers`, { headers: system.headers })).json()) as { breakers: { requests: number; rows_written: number }[] };
     return { requests: breakers.reduce((n, b) => n + b.requests, 0), rows: breakers.reduce((n, b) => n + b.rows_written, 0) };
   };
   const samples = quick ? 2 : 10;
@@ -113,7 +113,7 @@ async function usageOf(system: System, w: Workload, breakersOn: boolean): Promis
   const totals = { worker_requests: 0, do_requests: 0, do_rows_written: 0, queue_operations: 0, d1_rows_written: 0 };
   for (let i = 0; i < samples; i++) {
     const run = await runOnce(system, w.kind === "dag" ? { ...w, urls: dagUrls(`${system.name}-u${i}`) } : w);
-    const u = (await (await fetch(`${system.url}/api/v1/runs/${run.id}/usage`)).json()) as { do_requests: number; storage_rows_written: number; queue_messages: number; d1_rows_written: number };
+    const u = (await (await fetch(`${system.url}/api/v1/runs/${run.id}/usage`, { headers: system.headers })).json()) as { do_requests: number; storage_rows_written: number; queue_messages: number; d1_rows_written: number };
     // Worker requests: the POST, plus at most one consumer invocation per message (batches share one).
     totals.worker_requests += 1 + u.queue_messages;
     totals.do_requests += u.do_requests;
@@ -159,7 +159,8 @@ function craneRuntime(breakers: boolean) {
     const state = `.wrangler/bench-crane-${breakers ? "on" : "off"}`;
     rmSync(state, { recursive: true, force: true });
     applyMigrations(state);
-    const rt = await startRuntime({ port: port++, persistTo: state, vars: { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", BREAKER_ENABLED: String(breakers) }, logLevel: "warn" });
+    // Unlimited: the benchmark measures the runtime, not one client's rate limit or run cap.
+    const rt = await startRuntime({ port: port++, persistTo: state, unlimited: true, vars: { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", BREAKER_ENABLED: String(breakers) }, logLevel: "warn" });
     return { url: rt.url, stop: () => killRuntime(rt), output: rt.output };
   };
 }

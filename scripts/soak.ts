@@ -11,7 +11,7 @@ import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { serverUrl, startUpstream } from "../test/upstream/server.ts";
-import { applyMigrations, killRuntime, startRuntime, type Runtime } from "./local-runtime.ts";
+import { applyMigrations, authHeaders, killRuntime, startRuntime, type Runtime } from "./local-runtime.ts";
 
 const { values } = parseArgs({
   options: {
@@ -40,7 +40,8 @@ const upstreamUrl = serverUrl(upstream);
 rmSync(STATE, { recursive: true, force: true });
 applyMigrations(STATE);
 const vars = { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*" };
-let rt: Runtime = await startRuntime({ port: PORT, persistTo: STATE, vars });
+// Unlimited: the soak test is about crashes, not about one client's rate limit or run cap.
+let rt: Runtime = await startRuntime({ port: PORT, persistTo: STATE, vars, unlimited: true });
 
 const runs: RunInfo[] = Array.from({ length: RUNS }, (_, i) => {
   const title = `soak todo ${i}`;
@@ -57,7 +58,7 @@ const runs: RunInfo[] = Array.from({ length: RUNS }, (_, i) => {
 /** Submits with the run's Idempotency-Key; a crash mid-request is retried safely with the same key. */
 async function submit(run: RunInfo): Promise<boolean> {
   try {
-    const res = await fetch(`${rt.url}/api/v1/runs`, { method: "POST", body: run.body, headers: { "content-type": "application/json", "idempotency-key": run.key } });
+    const res = await fetch(`${rt.url}/api/v1/runs`, { method: "POST", body: run.body, headers: { ...authHeaders, "content-type": "application/json", "idempotency-key": run.key } });
     if (res.status !== 201 && res.status !== 200) throw new Error(`POST /runs answered ${res.status}: ${await res.text()}`);
     run.run_id = ((await res.json()) as { run_id: string }).run_id;
     return true;
@@ -87,13 +88,13 @@ const acceptedBeforeKill = runs.filter((r) => r.run_id).length;
 await submitting;
 console.log(`killed the runtime with SIGKILL after ${Date.now() - started} ms; ${acceptedBeforeKill} runs accepted before the kill`);
 
-rt = await startRuntime({ port: PORT, persistTo: STATE, vars });
+rt = await startRuntime({ port: PORT, persistTo: STATE, vars, unlimited: true });
 console.log("restarted on the same local state");
 // Runs whose POST never got an answer are submitted again with the same Idempotency-Key.
 for (let round = 0; runs.some((r) => !r.run_id) && round < 5; round++) await submitAll(runs.filter((r) => !r.run_id));
 
 async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(`${rt.url}/api/v1${path}`);
+  const res = await fetch(`${rt.url}/api/v1${path}`, { headers: authHeaders });
   if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
   return (await res.json()) as T;
 }

@@ -2,6 +2,8 @@
  * The systems under test, behind one interface so every workload is submitted and observed the
  * same way: POST to create, then GET the run every POLL_MS until it is terminal.
  */
+import { authHeaders } from "../../scripts/local-runtime.ts";
+
 export const POLL_MS = 5;
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 
@@ -13,12 +15,15 @@ export interface System {
   body(w: Workload): unknown;
   createPath: string;
   statusPath(id: string): string;
+  /** Sent on every request to the system (Crane's API key). */
+  headers: Record<string, string>;
 }
 
 export function crane(name: string, url: string): System {
   return {
     name,
     url,
+    headers: authHeaders,
     createPath: "/api/v1/runs",
     statusPath: (id) => `/api/v1/runs/${id}`,
     body: (w) =>
@@ -40,6 +45,7 @@ export function workflows(url: string): System {
   return {
     name: "workflows",
     url,
+    headers: {},
     createPath: "/runs",
     statusPath: (id) => `/runs/${id}`,
     body: (w) => (w.kind === "calc" ? { workload: "calc" } : { workload: "dag", urls: w.urls }),
@@ -56,7 +62,7 @@ export interface Observed {
 /** Submits one run and polls it to the end. */
 export async function runOnce(system: System, w: Workload, timeoutMs = 120_000): Promise<Observed> {
   const t0 = performance.now();
-  const res = await fetch(system.url + system.createPath, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(system.body(w)) });
+  const res = await fetch(system.url + system.createPath, { method: "POST", headers: { ...system.headers, "content-type": "application/json" }, body: JSON.stringify(system.body(w)) });
   const post_ms = performance.now() - t0;
   if (res.status !== 201) throw new Error(`${system.name}: POST answered ${res.status}: ${await res.text()}`);
   const { run_id } = (await res.json()) as { run_id: string };
@@ -65,7 +71,7 @@ export async function runOnce(system: System, w: Workload, timeoutMs = 120_000):
 
 export async function awaitTerminal(system: System, id: string, t0: number, timeoutMs = 120_000): Promise<{ status: string; total_ms: number }> {
   for (;;) {
-    const r = await fetch(system.url + system.statusPath(id));
+    const r = await fetch(system.url + system.statusPath(id), { headers: system.headers });
     if (r.status !== 200) throw new Error(`${system.name}: GET ${system.statusPath(id)} answered ${r.status}: ${errorText(await r.text())}`);
     const { status } = (await r.json()) as { status: string };
     if (TERMINAL.has(status)) return { status, total_ms: performance.now() - t0 };
