@@ -25,6 +25,9 @@ const breakerBindings = {
   BREAKER_CONFIG: JSON.stringify({ "*": { failure_threshold: 3, window_min_calls: 6, cooldown_ms: 5000, max_cooldown_ms: 12_000 } }),
 };
 
+// Tests poll runs every few milliseconds with one key: only the "limits" project meets a real limit.
+const unlimited = { API_RATE_LIMIT: { namespace_id: "1001", simple: { limit: 100_000_000, period: 60 as const } } };
+
 // Projects do not inherit the root test options: each gets these.
 const perProject = { testTimeout: 30_000, silent: "passed-only" as const };
 
@@ -45,14 +48,14 @@ export default defineConfig({
     silent: "passed-only",
     projects: [
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings } })],
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings, ratelimits: unlimited } })],
         test: { ...perProject, name: "live", include: ["test/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       {
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings, queueProducers: { STEPS: { queueName: "crane-steps-held" } } },
+            miniflare: { bindings, ratelimits: unlimited, queueProducers: { STEPS: { queueName: "crane-steps-held" } } },
           }),
         ],
         test: { ...perProject, name: "held", include: ["test/held/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
@@ -61,13 +64,13 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { ...bindings, LLM_BASE_URL: `${mockUrl(mockLlm)}/v1`, LLM_MODEL: "valid-parallel", PLANNER_BUDGET_MS: "1500" } },
+            miniflare: { bindings: { ...bindings, LLM_BASE_URL: `${mockUrl(mockLlm)}/v1`, LLM_MODEL: "valid-parallel", PLANNER_BUDGET_MS: "1500" }, ratelimits: unlimited },
           }),
         ],
         test: { ...perProject, name: "llm", include: ["test/llm/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: breakerBindings } })],
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: breakerBindings, ratelimits: unlimited } })],
         test: { ...perProject, name: "breaker", include: ["test/breaker/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       {

@@ -49,3 +49,11 @@ export async function errorOf(res: Response): Promise<{ code: string; message: s
   expect(body.error.message.length).toBeGreaterThan(0);
   return body.error;
 }
+
+/** A new API key for `tenant`, made through the admin API; its id and secret. */
+export async function newApiKey(tenant: string, name = "test key"): Promise<{ id: string; secret: string }> {
+  const res = await api("/admin/keys", { method: "POST", json: { name, tenant }, key: ADMIN_TOKEN });
+  expect(res.status).toBe(201);
+  const body = (await res.json()) as { key: { id: string }; secret: string };
+  return { id: body.key.id, secret: body.secret };
+}

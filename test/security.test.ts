@@ -4,18 +4,13 @@ import { app } from "../src/app";
 import { hashSecret } from "../src/auth/api-keys";
 import { ROUTES } from "../src/api/openapi-document";
 import type { RunResource } from "../src/durable/run-view";
-import { ADMIN_TOKEN, api, createRun, errorOf, waitForRun } from "./helpers";
+import { ADMIN_TOKEN, api, createRun, errorOf, newApiKey, waitForRun } from "./helpers";
 
 /** Every route, called with the credentials under test: API keys, tenants, admin token. */
 
 const admin = (path: string, init: RequestInit & { json?: unknown } = {}) => api(path, { ...init, key: ADMIN_TOKEN });
 
-async function newKey(tenant: string, name = "test key"): Promise<{ id: string; secret: string }> {
-  const res = await admin("/admin/keys", { method: "POST", json: { name, tenant } });
-  expect(res.status).toBe(201);
-  const body = (await res.json()) as { key: { id: string }; secret: string };
-  return { id: body.key.id, secret: body.secret };
-}
+const newKey = newApiKey;
 
 const tenantName = () => `t-${crypto.randomUUID().slice(0, 8)}`;
 
@@ -250,6 +245,17 @@ describe("watching a run from a browser", () => {
     await reader.cancel();
     expect(text).toMatch(/id: 1\ndata: \{"seq":1,"type":"run.created"/);
     expect((await app.fetch(new Request(`http://crane.test${stream}`), env)).status).toBe(404);
+  });
+
+  it("keeps at most 100 unused watch tokens per run", async () => {
+    const run = await createRun({ prompt: "calculate 4 * 4" });
+    const issue = () => api(`/runs/${run.run_id}/watch-token`, { method: "POST" });
+    const statuses = await Promise.all(Array.from({ length: 100 }, issue).map(async (r) => (await r).status));
+    expect(statuses.every((s) => s === 201)).toBe(true);
+    const over = await issue();
+    expect(over.status).toBe(429);
+    expect(over.headers.get("retry-after")).toBe("60");
+    expect((await errorOf(over)).code).toBe("too_many_watch_tokens");
   });
 
   it("a watch token opens only the run it was issued for", async () => {

@@ -1,5 +1,5 @@
 import { Hono, type Context } from "hono";
-import type { WatchToken } from "../durable/watch-tokens";
+import { MAX_LIVE_TOKENS, type WatchToken } from "../durable/watch-tokens";
 import type { AppEnv } from "./app-env";
 import { existingRun, runNotFound, runStub } from "./run-lookup";
 import { afterQuerySchema } from "./schemas";
@@ -29,8 +29,11 @@ async function subscribedRun(c: Context<AppEnv>, token: string | undefined) {
 /** Trades the API key for a watch token, for clients (browsers) that cannot send headers on a WebSocket. */
 subscriptionsApi.post("/runs/:run_id/watch-token", async (c) => {
   const runId = c.req.param("run_id");
-  const issued = (await runStub(c.env, runId).issueWatchToken(c.var.principal.tenant)) as WatchToken | null;
-  if (!issued) throw runNotFound(runId);
+  const issued = (await runStub(c.env, runId).issueWatchToken(c.var.principal.tenant)) as WatchToken | "not_found" | "too_many";
+  if (issued === "not_found") throw runNotFound(runId);
+  if (issued === "too_many") {
+    throw new ApiError(429, "too_many_watch_tokens", `This run has ${MAX_LIVE_TOKENS} unused watch tokens; use them or let them expire (60 s).`, undefined, { "retry-after": "60" });
+  }
   c.header("cache-control", "no-store");
   const q = `token=${issued.token}`;
   return c.json({ ...issued, websocket: `/api/v1/runs/${runId}/ws?${q}`, stream: `/api/v1/runs/${runId}/stream?${q}` }, 201);

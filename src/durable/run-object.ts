@@ -238,9 +238,9 @@ export class RunObject extends DurableObject<Env> {
    * A short-lived, single-use token that opens this run's WebSocket or SSE stream without an
    * Authorization header (browsers cannot send one on a WebSocket).
    */
-  async issueWatchToken(tenant: string): Promise<WatchToken | null> {
-    if (!this.owns(tenant)) return null;
-    return this.watchTokens.issue();
+  async issueWatchToken(tenant: string): Promise<WatchToken | "not_found" | "too_many"> {
+    if (!this.owns(tenant)) return "not_found";
+    return (await this.watchTokens.issue()) ?? "too_many";
   }
 
   async redeemWatchToken(token: string): Promise<boolean> {

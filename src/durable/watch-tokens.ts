@@ -4,6 +4,8 @@
  * trades its API key for one of these and puts it in the URL, where a leaked copy is worth little.
  */
 const TTL_MS = 60_000;
+/** Unused tokens one run keeps at most: each is a row, and nobody needs more open at once. */
+export const MAX_LIVE_TOKENS = 100;
 
 export interface WatchToken {
   token: string;
@@ -20,11 +22,14 @@ export class WatchTokens {
     sql.exec(`CREATE TABLE IF NOT EXISTS watch_tokens (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`);
   }
 
-  async issue(now = Date.now()): Promise<WatchToken> {
+  /** A new token, or null when MAX_LIVE_TOKENS are already out. */
+  async issue(now = Date.now()): Promise<WatchToken | null> {
     const bytes = crypto.getRandomValues(new Uint8Array(24));
     const token = `wt_${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
+    const h = await hash(token);
     this.sql.exec(`DELETE FROM watch_tokens WHERE expires_at <= ?`, now);
-    this.sql.exec(`INSERT INTO watch_tokens (hash, expires_at) VALUES (?, ?)`, await hash(token), now + TTL_MS);
+    if (this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM watch_tokens`).one().n >= MAX_LIVE_TOKENS) return null;
+    this.sql.exec(`INSERT INTO watch_tokens (hash, expires_at) VALUES (?, ?)`, h, now + TTL_MS);
     return { token, expires_at: new Date(now + TTL_MS).toISOString() };
   }
 

@@ -1,16 +1,12 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { ADMIN_TOKEN, api, errorOf } from "../helpers";
+import { api, errorOf, newApiKey } from "../helpers";
 
 // This project's API_RATE_LIMIT allows 5 requests per key per 10 s window (see vitest.config.ts).
 const LIMIT = 5;
 const PERIOD_MS = 10_000;
 
-async function newKey(tenant: string): Promise<string> {
-  const res = await api("/admin/keys", { method: "POST", json: { name: "limits", tenant }, key: ADMIN_TOKEN });
-  expect(res.status).toBe(201);
-  return ((await res.json()) as { secret: string }).secret;
-}
+const newKey = async (tenant: string) => (await newApiKey(tenant, "limits")).secret;
 
 /** Windows are aligned to the clock: start each test early in a fresh one so it cannot roll over midway. */
 async function freshWindow(): Promise<void> {
