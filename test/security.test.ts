@@ -274,6 +274,8 @@ describe("the per-tenant cap on runs in flight", () => {
     const post = (prompt: string) =>
       app.fetch(new Request("http://crane.test/api/v1/runs", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key.secret}` }, body: JSON.stringify({ prompt }) }), capped);
     const r1 = await post("wait 30 seconds then calculate 1 + 1");
+    // Refused requests (a prompt that cannot be planned) keep no slot: the second run still fits.
+    for (let i = 0; i < 3; i++) expect((await post("what is the meaning of life")).status).toBe(400);
     const r2 = await post("wait 30 seconds then calculate 2 + 2");
     expect([r1.status, r2.status]).toEqual([201, 201]);
     const third = await post("calculate 3 + 3");

@@ -30,31 +30,41 @@ runsApi.post("/runs", async (c) => {
     throw new ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters.");
   }
   const { tenant } = c.var.principal;
-  const planned = await makePlan(body.plan ? { plan: body.plan } : { prompt: body.prompt ?? "" }, c.env);
-  if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
-
   // With an Idempotency-Key the run id is derived from it (and the tenant, so two tenants' keys
   // never meet), and the run object itself (strongly consistent, kept for good) tells a replay
   // from a conflicting reuse of the key.
   const runId = key ? `run_${(await sha256Hex(`idempotency:${tenant}:${key}`)).slice(0, 32)}` : `run_${newId()}`;
-  const slot = await acquireRunSlot(c.env, tenant, runId).catch(async (err: unknown) => {
-    // At the cap, a replay of a run that already exists still gets its answer (200 or 409):
-    // it starts nothing, so it needs no slot.
-    if (key && err instanceof ApiError && err.status === 429 && (await c.env.RUNS.getByName(runId).status()) !== null) return { held: true, release: async () => {} };
-    throw err;
-  });
+
+  // Planning and taking the tenant's slot are independent: do them at the same time, and give
+  // the slot back if planning fails.
+  const [planning, taking] = await Promise.allSettled([
+    makePlan(body.plan ? { plan: body.plan } : { prompt: body.prompt ?? "" }, c.env),
+    acquireRunSlot(c.env, tenant, runId).catch(async (err: unknown) => {
+      // At the cap, a replay of a run that already exists still gets its answer (200 or 409):
+      // it starts nothing, so it needs no slot.
+      if (key && err instanceof ApiError && err.status === 429 && (await c.env.RUNS.getByName(runId).status()) !== null) return { held: true, release: async () => {} };
+      throw err;
+    }),
+  ]);
+  const planned = planning.status === "fulfilled" && planning.value.ok ? planning.value : undefined;
+  if (taking.status === "fulfilled" && !planned && !taking.value.held) await taking.value.release();
+  if (planning.status === "rejected") throw planning.reason;
+  if (!planning.value.ok) throw new ApiError(400, planning.value.code, planning.value.message, planning.value.details);
+  if (taking.status === "rejected") throw taking.reason;
+  const slot = taking.value;
+
   let result: CreateRunResult;
   try {
     result = (await c.env.RUNS.getByName(runId).create({
-    run_id: runId,
-    tenant,
-    prompt: body.prompt ?? null,
-    plan: planned.plan,
-    options: body.options ?? {},
-    request_hash: await sha256Hex(canonicalJson(body)),
-    // Honour the caller's trace (W3C traceparent) or start one.
-    trace_id: traceIdFrom(c.req.header("traceparent")) ?? newTraceId(),
-  })) as CreateRunResult;
+      run_id: runId,
+      tenant,
+      prompt: body.prompt ?? null,
+      plan: planning.value.plan,
+      options: body.options ?? {},
+      request_hash: await sha256Hex(canonicalJson(body)),
+      // Honour the caller's trace (W3C traceparent) or start one.
+      trace_id: traceIdFrom(c.req.header("traceparent")) ?? newTraceId(),
+    })) as CreateRunResult;
   } catch (err) {
     if (!slot.held) await slot.release();
     throw err;
