@@ -68,6 +68,26 @@ describe("Http.get against a real local upstream", () => {
     expect((await httpGet.execute({ url: `http://0x7f.1:${port}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: "api.example.com:443" }))).error?.code).toBe("address_not_allowed");
   });
 
+  it("refuses spellings of loopback that are not the listed form, and says why", async () => {
+    const port = new URL(upstream).port;
+    const key = `/flaky/odd-${crypto.randomUUID()}`;
+    // Only localhost is listed: 2130706433 is 127.0.0.1 once parsed, which is not.
+    const decimal = await httpGet.execute({ url: `http://2130706433:${port}${key}` }, ctx({ HTTP_TOOL_ALLOWLIST: `localhost:${port}` }));
+    expect(decimal.error).toMatchObject({ code: "address_not_allowed", retryable: false });
+    expect(decimal.error?.message).toBe(`127.0.0.1:${port} is a loopback address; Http.get only reaches it when HTTP_TOOL_ALLOWLIST lists it.`);
+    const mapped = await httpGet.execute({ url: `http://[::ffff:127.0.0.1]:${port}${key}` }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:${port}` }));
+    expect(mapped.error).toMatchObject({ code: "address_not_allowed", retryable: false });
+    expect(mapped.error?.message).toContain("[::ffff:7f00:1]");
+    expect(mapped.error?.message).toContain("an IPv4-mapped loopback address");
+    expect(await hits(key)).toBe(0);
+  });
+
+  it("refuses the metadata address even on a port an entry allows for another host", async () => {
+    const r = await httpGet.execute({ url: "http://169.254.169.254/latest/meta-data/" }, ctx({ HTTP_TOOL_ALLOWLIST: "api.example.com:80" }));
+    expect(r.error).toMatchObject({ code: "address_not_allowed", retryable: false });
+    expect(r.error?.message).toContain("cloud metadata");
+  });
+
   it("matches the port of an allowlist entry", async () => {
     const port = new URL(upstream).port;
     expect((await httpGet.execute({ url: `${upstream}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:${port}` }))).success).toBe(true);
@@ -81,9 +101,21 @@ describe("Http.get against a real local upstream", () => {
     expect(outside.error?.code).toBe("address_not_allowed");
     expect(outside.error?.message).toContain("cloud metadata");
     expect(outside.error?.message).toContain("redirect");
+    const privateHop = await httpGet.execute({ url: `${upstream}/redirect?to=${encodeURIComponent("http://10.1.2.3:8080/admin")}` }, ctx());
+    expect(privateHop.error).toMatchObject({ code: "address_not_allowed", retryable: false });
+    expect(privateHop.error?.message).toBe("10.1.2.3:8080 is a private address; Http.get only reaches it when HTTP_TOOL_ALLOWLIST lists it (reached by a redirect).");
     const publicHost = await httpGet.execute({ url: `${upstream}/redirect?to=${encodeURIComponent("https://example.com/")}` }, ctx());
     expect(publicHost.error?.code).toBe("host_not_allowed");
     expect(publicHost.error?.message).toContain("redirect");
+  });
+
+  it("reads allowlist entries the way URLs are read, so any spelling of an address matches it", async () => {
+    const port = new URL(upstream).port;
+    expect((await httpGet.execute({ url: `http://127.0.0.1:${port}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: `2130706433:${port}` }))).success).toBe(true);
+    const mapped = await httpGet.execute({ url: `http://[::ffff:127.0.0.1]:${port}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: `[::ffff:127.0.0.1]:${port}` }));
+    // Listed (in its parsed spelling), so neither refusal applies, whatever the connection then does.
+    expect(mapped.error?.code).not.toBe("address_not_allowed");
+    expect(mapped.error?.code).not.toBe("host_not_allowed");
   });
 
   it("caps the response size", async () => {

@@ -30,6 +30,14 @@ describe("nonPublicAddress", () => {
     ["http://[::ffff:7f00:1]/", "IPv4-mapped loopback"],
     ["http://[::ffff:a9fe:a9fe]/", "IPv4-mapped cloud metadata"],
     ["http://[64:ff9b::10.0.0.1]/", "NAT64 private"],
+    ["http://[64:ff9b::a9fe:a9fe]/", "NAT64 cloud metadata"],
+    ["http://[::127.0.0.1]/", "IPv4-compatible loopback"],
+    ["http://[::ffff:0:10.0.0.1]/", "IPv4-translated private"],
+    ["http://0177.0.0.1/", "loopback"], // octal
+    ["http://127.0.0.1./", "loopback"],
+    ["http://0/", "unspecified"],
+    ["http://3232235777/", "private"], // decimal 192.168.1.1
+    ["http://0xa9fea9fe/", "cloud metadata"], // hex 169.254.169.254
     ["http://[fc00::1]/", "unique-local"],
     ["http://[fd12:3456::1]/", "unique-local"],
     ["http://[fe80::1]/", "link-local"],
@@ -43,10 +51,24 @@ describe("nonPublicAddress", () => {
     expect(nonPublicAddress(host(url))).toBe(reason);
   });
 
-  it.each(["http://8.8.8.8/", "http://1.1.1.1/", "http://[2606:4700::1111]/", "http://example.com/", "http://172.32.0.1/", "http://100.128.0.1/", "http://11.0.0.1/", "http://169.253.255.255/", "http://[::ffff:8.8.8.8]/", "http://[2a00:1450::1]/"])(
+  it.each(["http://8.8.8.8/", "http://1.1.1.1/", "http://[2606:4700::1111]/", "http://example.com/", "http://172.32.0.1/", "http://100.128.0.1/", "http://11.0.0.1/", "http://169.253.255.255/", "http://[::ffff:8.8.8.8]/", "http://[64:ff9b::8.8.8.8]/", "http://[2a00:1450::1]/", "http://localhost.example.com/", "http://internal/"])(
     "%s is public",
     (url) => {
       expect(nonPublicAddress(host(url))).toBeUndefined();
     },
   );
+
+  // What the check actually receives: the runtime's URL parser rewrites these before Http.get sees them.
+  it.each([
+    ["http://2130706433/", "127.0.0.1"],
+    ["http://0x7f.1/", "127.0.0.1"],
+    ["http://127.1/", "127.0.0.1"],
+    ["http://0177.0.0.1/", "127.0.0.1"],
+    ["http://127.0.0.1./", "127.0.0.1"],
+    ["http://[::ffff:127.0.0.1]/", "[::ffff:7f00:1]"],
+    ["http://[0:0:0:0:0:0:0:1]/", "[::1]"],
+    ["http://LOCALHOST./", "localhost."],
+  ])("the URL parser hands %s over as %s", (url, normalised) => {
+    expect(host(url)).toBe(normalised);
+  });
 });

@@ -15,9 +15,21 @@ export function parseAllowlist(raw: string | undefined): AllowRule[] {
     .map((entry) => {
       // [::1]:8080 keeps its brackets; host:port splits on the last colon.
       const at = entry.lastIndexOf(":");
-      if (at <= 0 || entry.endsWith("]")) return { host: entry, port: "*" };
-      return { host: entry.slice(0, at), port: entry.slice(at + 1) || "*" };
+      if (at <= 0 || entry.endsWith("]")) return { host: canonicalHost(entry), port: "*" };
+      return { host: canonicalHost(entry.slice(0, at)), port: entry.slice(at + 1) || "*" };
     });
+}
+
+/**
+ * The host as the URL parser writes it, so an entry matches the URLs it is meant for whatever its
+ * spelling: `[::ffff:127.0.0.1]` becomes `[::ffff:7f00:1]`, `2130706433` becomes `127.0.0.1`.
+ */
+function canonicalHost(host: string): string {
+  try {
+    return new URL(`http://${host}/`).hostname;
+  } catch {
+    return host; // never matches a parsed URL's host, so it allows nothing
+  }
 }
 
 export function effectivePort(url: URL): string {

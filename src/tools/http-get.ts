@@ -55,7 +55,7 @@ export const httpGet = defineTool({
         return fail(
           stepError(
             "address_not_allowed",
-            `${target.hostname}:${effectivePort(target)} is a ${nonPublic} address; Http.get reaches it only when HTTP_TOOL_ALLOWLIST lists it${hop > 0 ? " (reached by a redirect)" : ""}.`,
+            `${target.hostname}:${effectivePort(target)} is ${/^[aeiou]/i.test(nonPublic) ? "an" : "a"} ${nonPublic} address; Http.get only reaches it when HTTP_TOOL_ALLOWLIST lists it${hop > 0 ? " (reached by a redirect)" : ""}.`,
           ),
         );
       }

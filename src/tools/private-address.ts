@@ -62,18 +62,26 @@ function parseIp6(text: string): number[] | undefined {
   return all.map((g) => parseInt(g, 16));
 }
 
+/**
+ * The kind of IPv6 address that carries an IPv4 address in its last 32 bits, and is then judged
+ * by it, or undefined: a public IPv4 inside is as public as itself.
+ */
+function v4Carrier(g: number[]): string | undefined {
+  const zero = (from: number, to: number) => g.slice(from, to).every((x) => x === 0);
+  if (zero(0, 5) && g[5] === 0xffff) return "IPv4-mapped"; // ::ffff:a.b.c.d
+  if (zero(0, 4) && g[4] === 0xffff && g[5] === 0) return "IPv4-translated"; // ::ffff:0:a.b.c.d
+  if (zero(0, 6)) return "IPv4-compatible"; // ::a.b.c.d (deprecated, still parsed)
+  if (g[0] === 0x64 && g[1] === 0xff9b && zero(2, 6)) return "NAT64"; // 64:ff9b::a.b.c.d
+  return undefined;
+}
+
 function v6Reason(g: number[]): string | undefined {
   if (g.every((x) => x === 0)) return "unspecified";
   if (g.slice(0, 7).every((x) => x === 0) && g[7] === 1) return "loopback";
-  const embedded = ((g[6]! << 16) | g[7]!) >>> 0;
-  // IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d) and NAT64 (64:ff9b::a.b.c.d) carry an IPv4 address.
-  if (g.slice(0, 5).every((x) => x === 0) && (g[5] === 0xffff || g[5] === 0)) {
-    const r = v4Reason(embedded);
-    return r ? `IPv4-mapped ${r}` : undefined;
-  }
-  if (g[0] === 0x64 && g[1] === 0xff9b && g.slice(2, 6).every((x) => x === 0)) {
-    const r = v4Reason(embedded);
-    return r ? `NAT64 ${r}` : undefined;
+  const carrier = v4Carrier(g);
+  if (carrier) {
+    const r = v4Reason(((g[6]! << 16) | g[7]!) >>> 0);
+    return r ? `${carrier} ${r}` : undefined;
   }
   if ((g[0]! & 0xfe00) === 0xfc00) return "unique-local";
   if ((g[0]! & 0xffc0) === 0xfe80) return "link-local";
@@ -86,7 +94,8 @@ function v6Reason(g: number[]): string | undefined {
 export function nonPublicAddress(hostname: string): string | undefined {
   const host = hostname.toLowerCase().replace(/\.$/, "");
   if (host === "localhost" || host.endsWith(".localhost")) return "loopback";
-  if (host.endsWith(".internal") || host.endsWith(".local") || host === "metadata.google.internal") return "private";
+  // metadata.google.internal and other cloud-internal names end in .internal; mDNS names in .local.
+  if (host.endsWith(".internal") || host.endsWith(".local")) return "private";
   if (host === "255.255.255.255") return "broadcast";
   const v4 = parseIp4(host);
   if (v4 !== undefined) return v4Reason(v4);
