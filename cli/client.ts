@@ -1,7 +1,20 @@
 /** A small HTTP client for Crane's API, shared by the CLI's commands. */
+import { z } from "zod";
+
+/** The part of a WebSocket the CLI uses, so tests can hand in a fake one. */
+export interface EventSocket {
+  addEventListener(type: "message", listener: (m: { data: unknown }) => void): void;
+  addEventListener(type: "close" | "error", listener: () => void): void;
+  close(code?: number): void;
+}
+
 export interface ClientOptions {
   url: string;
   apiKey?: string | undefined;
+  /** Defaults to the global fetch; tests pass a fake. */
+  fetch?: typeof fetch;
+  /** Defaults to `new WebSocket(url)`; tests pass a fake. */
+  openSocket?: (url: string) => EventSocket;
 }
 
 export class CraneError extends Error {
@@ -15,41 +28,123 @@ export class CraneError extends Error {
   }
 }
 
+// What the CLI reads of the API's answers. Loose objects: fields it does not use (and fields a
+// newer server adds) pass through untouched, so `--json` prints the whole resource.
+const stepEntrySchema = z.looseObject({
+  step_number: z.number(),
+  tool: z.string(),
+  status: z.string(),
+  attempts: z.number(),
+  duration_ms: z.number().nullable(),
+  error: z.looseObject({ message: z.string() }).nullable(),
+  completed_at: z.string().nullable().optional(),
+  skip_reason: z.string().nullable().optional(),
+  /** How often an open breaker turned the step away (servers that count it). */
+  deferrals: z.number().optional(),
+});
+
+export const runSchema = z.looseObject({
+  run_id: z.string(),
+  status: z.string(),
+  result: z.unknown(),
+  error: z.looseObject({ message: z.string() }).nullable(),
+  execution_log: z.array(stepEntrySchema),
+});
+export type Run = z.infer<typeof runSchema>;
+export type StepEntry = z.infer<typeof stepEntrySchema>;
+
+export const wireEventSchema = z.object({ seq: z.number(), type: z.string(), at: z.string(), data: z.record(z.string(), z.unknown()) });
+export type WireEvent = z.infer<typeof wireEventSchema>;
+
+const eventPageSchema = z.looseObject({ events: z.array(wireEventSchema), next_after: z.number(), has_more: z.boolean() });
+
+/** The API's answer to POST /runs: 201 created, 200 a replay, 202 accepted but not finished yet. */
+export interface Submitted {
+  httpStatus: number;
+  run: Run;
+}
+
 export class CraneClient {
-  private readonly base: string;
+  readonly url: string;
   private readonly apiKey: string | undefined;
+  private readonly fetch: typeof fetch;
+  private readonly openSocket: (url: string) => EventSocket;
   constructor(opts: ClientOptions) {
-    this.base = opts.url.replace(/\/+$/, "");
+    this.url = opts.url.replace(/\/+$/, "");
     this.apiKey = opts.apiKey;
+    this.fetch = opts.fetch ?? ((input, init) => fetch(input, init));
+    this.openSocket = opts.openSocket ?? ((url) => new WebSocket(url));
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     return { ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}), ...extra };
   }
 
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async send(method: string, path: string, body?: unknown): Promise<{ status: number; data: unknown }> {
     let res: Response;
     try {
-      res = await fetch(`${this.base}/api/v1${path}`, {
+      res = await this.fetch(`${this.url}/api/v1${path}`, {
         method,
         headers: this.headers(body === undefined ? {} : { "content-type": "application/json" }),
         ...(body === undefined ? {} : { body: JSON.stringify(body) }),
       });
     } catch (err) {
-      throw new CraneError(0, "unreachable", `Cannot reach Crane at ${this.base}: ${(err as Error).message}`);
+      throw new CraneError(0, "unreachable", `Cannot reach Crane at ${this.url}: ${(err as Error).message}`);
     }
-    const data = (await res.json().catch(() => ({}))) as T & { error?: { code: string; message: string } };
-    if (!res.ok) throw new CraneError(res.status, data.error?.code ?? "http_error", data.error?.message ?? `HTTP ${res.status}`);
-    return data;
+    const data: unknown = await res.json().catch(() => ({}));
+    if (!res.ok) {
+      const error = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).safeParse(data);
+      throw new CraneError(res.status, error.data?.error.code ?? "http_error", error.data?.error.message ?? `HTTP ${res.status}`);
+    }
+    return { status: res.status, data };
+  }
+
+  private static parse<S extends z.ZodType>(schema: S, data: unknown, what: string): z.output<S> {
+    const parsed = schema.safeParse(data);
+    if (!parsed.success) throw new CraneError(0, "unexpected_response", `Crane answered with ${what} the CLI does not understand: ${parsed.error.message}`);
+    return parsed.data;
+  }
+
+  /** For answers the CLI only prints or reads loosely (lists, tools). */
+  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await this.send(method, path, body)).data as T;
+  }
+
+  async getRun(runId: string): Promise<Run> {
+    const { data } = await this.send("GET", `/runs/${encodeURIComponent(runId)}`);
+    return CraneClient.parse(runSchema, data, "a run");
+  }
+
+  /**
+   * Submits a run. With `waitS` > 0 the server may hold the answer up to that many seconds and
+   * answer with the run already ended; a server that does not know `wait` ignores it.
+   */
+  async createRun(body: { prompt: string }, waitS: number): Promise<Submitted> {
+    const { status, data } = await this.send("POST", waitS > 0 ? `/runs?wait=${waitS}` : "/runs", body);
+    return { httpStatus: status, run: CraneClient.parse(runSchema, data, "a run") };
+  }
+
+  /** Every event of the run after `after`, over HTTP (page by page). */
+  async events(runId: string, after = 0): Promise<WireEvent[]> {
+    const all: WireEvent[] = [];
+    for (let more = true; more; ) {
+      const { data } = await this.send("GET", `/runs/${encodeURIComponent(runId)}/events?after=${after}&limit=1000`);
+      const page = CraneClient.parse(eventPageSchema, data, "an event page");
+      all.push(...page.events);
+      more = page.has_more && page.next_after > after;
+      after = page.next_after;
+    }
+    return all;
   }
 
   /**
    * Opens the run's event WebSocket; `after` resumes after that seq. The socket is opened with a
    * single-use watch token (the API key never goes into a URL, where logs keep it).
    */
-  async watch(runId: string, after = 0): Promise<WebSocket> {
+  async watch(runId: string, after = 0): Promise<EventSocket> {
     const id = encodeURIComponent(runId);
-    const { token } = await this.request<{ token: string }>("POST", `/runs/${id}/watch-token`);
-    return new WebSocket(`${this.base.replace(/^http/, "ws")}/api/v1/runs/${id}/ws?after=${after}&token=${encodeURIComponent(token)}`);
+    const { data } = await this.send("POST", `/runs/${id}/watch-token`);
+    const { token } = CraneClient.parse(z.object({ token: z.string() }), data, "a watch token");
+    return this.openSocket(`${this.url.replace(/^http/, "ws")}/api/v1/runs/${id}/ws?after=${after}&token=${encodeURIComponent(token)}`);
   }
 }

@@ -1,25 +1,19 @@
 /**
  * crane: a command line for Crane's API.
- *   crane run "<prompt>" [--follow]   submit a run (and follow it live)
+ *   crane run "<prompt>" [--follow] [--wait s]   submit a run (and follow it live); the server
+ *       holds its answer up to --wait seconds, and a run that ended by then needs no WebSocket
  *   crane get <id> | crane list [--status s] | crane watch <id> | crane tools
  * Base URL and API key from --url/--api-key or CRANE_URL/CRANE_API_KEY; --json for machine output.
  */
-import { Command, Option } from "commander";
-import { CraneClient, CraneError } from "./client.ts";
-import { RunProgress, bar, dim, green, red, type WireEvent } from "./render.ts";
+import { Command, InvalidArgumentError, Option } from "commander";
+import { CraneClient, CraneError, type Run } from "./client.ts";
+import { dim, green, red, runLines, yellow } from "./render.ts";
+import { DEFAULT_WAIT_S, MAX_WAIT_S, parseWait, runCommand, watchAndRender, type RunCommandIO } from "./run-command.ts";
 
 interface Globals {
   url: string;
   apiKey?: string;
   json?: boolean;
-}
-
-interface Run {
-  run_id: string;
-  status: string;
-  result: unknown;
-  error: { message: string } | null;
-  execution_log: { step_number: number; tool: string; status: string; attempts: number; duration_ms: number | null; error: { message: string } | null }[];
 }
 
 const program = new Command()
@@ -31,73 +25,22 @@ const program = new Command()
 
 const globals = () => program.opts<Globals>();
 const client = () => new CraneClient({ url: globals().url, apiKey: globals().apiKey });
-const print = (text: string): void => {
-  process.stdout.write(`${text}\n`);
+const write = (text: string): void => {
+  process.stdout.write(text);
 };
+const print = (text: string): void => write(`${text}\n`);
 const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
-const TERMINAL = new Set(["run.completed", "run.failed", "run.cancelled"]);
-
-/** Follows a run's events until it ends; resolves to its final status. Reconnects after a drop. */
-function follow(runId: string, onEvent: (e: WireEvent) => void): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let last = 0;
-    let drops = 0;
-    let ended = false;
-    const connect = async () => {
-      let ws: WebSocket;
-      try {
-        ws = await client().watch(runId, last);
-      } catch (err) {
-        reject(err);
-        return;
-      }
-      ws.addEventListener("message", (m) => {
-        if (m.data === "pong") return;
-        const event = JSON.parse(String(m.data)) as WireEvent;
-        if (event.seq <= last) return;
-        last = event.seq;
-        onEvent(event);
-        if (TERMINAL.has(event.type)) {
-          ended = true;
-          ws.close(1000);
-          resolve(event.type.slice("run.".length));
-        }
-      });
-      ws.addEventListener("close", () => {
-        // A dropped connection resumes after the last event seen; a finished run does not.
-        if (!ended && last > 0 && ++drops <= 5) setTimeout(connect, 250 * drops);
-      });
-      ws.addEventListener("error", () => {
-        if (last === 0) reject(new CraneError(0, "unreachable", `Cannot watch run ${runId} at ${globals().url}.`));
-      });
-    };
-    void connect();
-  });
-}
-
-async function watchAndRender(runId: string): Promise<number> {
-  const progress = new RunProgress();
-  const status = await follow(runId, (e) => {
-    if (globals().json) print(JSON.stringify(e));
-    else {
-      const line = progress.apply(e);
-      if (line) print(line);
-    }
-  });
-  return status === "completed" ? 0 : 1;
-}
+const io = (): RunCommandIO => ({ client: client(), write });
 
 function renderRun(run: Run): void {
   if (globals().json) return printJson(run);
-  const colour = run.status === "completed" ? green : run.status === "failed" ? red : (s: string) => s;
-  print(`${run.run_id}  ${colour(run.status)}`);
-  for (const s of run.execution_log) {
-    print(`  ${s.step_number}. ${s.tool.padEnd(20)} ${s.status.padEnd(9)} ${dim(`${s.attempts} attempt(s)${s.duration_ms !== null ? `, ${s.duration_ms} ms` : ""}`)}${s.error ? ` ${red(s.error.message)}` : ""}`);
-  }
-  const done = run.execution_log.filter((s) => ["succeeded", "failed", "skipped"].includes(s.status)).length;
-  print(dim(bar(done, run.execution_log.length)));
-  if (run.status === "completed") print(`result: ${JSON.stringify(run.result)}`);
-  if (run.error) print(red(`error: ${run.error.message}`));
+  for (const line of runLines(run, { green, red, yellow, dim })) print(line);
+}
+
+function waitOption(raw: string): number {
+  const n = parseWait(raw);
+  if (n === undefined) throw new InvalidArgumentError(`Give seconds from 0 (do not wait) to ${MAX_WAIT_S}.`);
+  return n;
 }
 
 program
@@ -105,11 +48,13 @@ program
   .description("submit a run from a prompt")
   .argument("<prompt>", "the task, in plain words")
   .option("-f, --follow", "show each step live until the run ends (exit 1 if it fails)")
-  .action(async (prompt: string, opts: { follow?: boolean }) => {
-    const run = await client().request<Run>("POST", "/runs", { prompt });
-    if (!opts.follow) return renderRun(run);
-    if (!globals().json) print(`${run.run_id}  ${dim(`${run.execution_log.length} steps`)}`);
-    process.exitCode = await watchAndRender(run.run_id);
+  .addOption(
+    new Option("-w, --wait <seconds>", `let the server hold its answer until the run ends, up to this long (0: answer at once, max ${MAX_WAIT_S})`)
+      .argParser(waitOption)
+      .default(DEFAULT_WAIT_S),
+  )
+  .action(async (prompt: string, opts: { follow?: boolean; wait: number }) => {
+    process.exitCode = await runCommand(prompt, { follow: opts.follow === true, wait: opts.wait, json: globals().json === true }, io());
   });
 
 program
@@ -117,7 +62,7 @@ program
   .description("show a run")
   .argument("<run_id>")
   .action(async (runId: string) => {
-    const run = await client().request<Run>("GET", `/runs/${encodeURIComponent(runId)}`);
+    const run = await client().getRun(runId);
     renderRun(run);
     if (run.status === "failed") process.exitCode = 1;
   });
@@ -127,7 +72,7 @@ program
   .description("follow a run's events live until it ends")
   .argument("<run_id>")
   .action(async (runId: string) => {
-    process.exitCode = await watchAndRender(runId);
+    process.exitCode = await watchAndRender(runId, globals().json === true, io());
   });
 
 program

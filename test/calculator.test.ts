@@ -1,8 +1,6 @@
-import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { calculator, calculatorInputSchema } from "../src/tools/calculator";
 import { CalculationError, MAX_EXPRESSION_LENGTH, MAX_NESTING_DEPTH, evaluateExpression } from "../src/tools/calculator-parser";
-import type { ToolContext } from "../src/tools/tool";
 
 /** Evaluates `expression` and returns the CalculationError it throws; fails the test if it returns a value or throws anything else. */
 function calcError(expression: string): CalculationError {
@@ -17,18 +15,6 @@ function calcError(expression: string): CalculationError {
   expect(thrown).toBeInstanceOf(CalculationError);
   return thrown as CalculationError;
 }
-
-const ctx = (): ToolContext => ({
-  env,
-  run_id: "run_calc_test",
-  tenant: "dev",
-  step_number: 1,
-  attempt: 1,
-  signal: new AbortController().signal,
-  idempotency_key: crypto.randomUUID(),
-  trace_id: "0af7651916cd43dd8448eb211c80319c",
-  span_id: "b7ad6b7169203331",
-});
 
 describe("evaluateExpression: operators", () => {
   it.each([
@@ -300,15 +286,15 @@ describe("evaluateExpression: no eval", () => {
 });
 
 describe("the calculator tool", () => {
-  it("is Calculator.evaluate, run by the queue", () => {
+  it("is Calculator.evaluate, run inline by the run object", () => {
     expect(calculator.name).toBe("Calculator.evaluate");
-    expect(calculator.executor).toBe("queue");
+    expect(calculator.executor).toBe("inline");
   });
 
   it("returns the number as output", async () => {
-    await expect(calculator.execute({ expression: "(41*7)+13" }, ctx())).resolves.toEqual({ success: true, output: 300 });
-    await expect(calculator.execute({ expression: "0.1+0.2" }, ctx())).resolves.toEqual({ success: true, output: 0.3 });
-    await expect(calculator.execute({ expression: "-2**2" }, ctx())).resolves.toEqual({ success: true, output: -4 });
+    expect(calculator.run({ expression: "(41*7)+13" })).toEqual({ success: true, output: 300 });
+    expect(calculator.run({ expression: "0.1+0.2" })).toEqual({ success: true, output: 0.3 });
+    expect(calculator.run({ expression: "-2**2" })).toEqual({ success: true, output: -4 });
   });
 
   it.each([
@@ -322,7 +308,7 @@ describe("the calculator tool", () => {
     ["65 nested parentheses", `${"(".repeat(65)}1${")".repeat(65)}`, "too_deep"],
     ["600 characters", "1+".repeat(300), "expression_too_long"],
   ])("reports %s as a non-retryable error instead of throwing", async (_label, expression, code) => {
-    const result = await calculator.execute({ expression }, ctx());
+    const result = calculator.run({ expression });
     expect(result.success).toBe(false);
     expect(result.output).toBeUndefined();
     expect(result.error).toMatchObject({ code, retryable: false });
@@ -331,7 +317,7 @@ describe("the calculator tool", () => {
   });
 
   it("passes the parser's message through", async () => {
-    const result = await calculator.execute({ expression: "2 ^ 3" }, ctx());
+    const result = calculator.run({ expression: "2 ^ 3" });
     expect(result.error?.message).toBe(calcError("2 ^ 3").message);
   });
 

@@ -42,6 +42,18 @@ class Exposition {
   }
 }
 
+/**
+ * Every ended run's steps: the JSON in `runs.steps`, and the `steps` table where runs projected
+ * before that column existed keep theirs.
+ */
+const ALL_STEPS = `(
+  SELECT tool, status, attempts, duration_ms FROM steps
+  UNION ALL
+  SELECT json_extract(j.value, '$.tool') AS tool, json_extract(j.value, '$.status') AS status,
+         json_extract(j.value, '$.attempts') AS attempts, json_extract(j.value, '$.duration_ms') AS duration_ms
+  FROM runs, json_each(runs.steps) AS j WHERE runs.steps IS NOT NULL
+)`;
+
 metricsApi.get("/metrics", async (c) => {
   // Metrics span every tenant, so they are for operators: METRICS_TOKEN, or else ADMIN_TOKEN.
   // With neither set they stay closed.
@@ -55,9 +67,9 @@ metricsApi.get("/metrics", async (c) => {
     db.prepare("SELECT status, count(*) AS n FROM runs GROUP BY status"),
     db.prepare("SELECT (julianday(completed_at) - julianday(created_at)) * 86400.0 AS s FROM runs WHERE completed_at IS NOT NULL AND status IN ('completed','failed','cancelled')"),
     db.prepare("SELECT planner, coalesce(fallback_reason, '') AS fallback_reason, count(*) AS n FROM runs GROUP BY planner, fallback_reason"),
-    db.prepare("SELECT tool, status, count(*) AS n FROM steps GROUP BY tool, status"),
-    db.prepare("SELECT tool, duration_ms FROM steps WHERE duration_ms IS NOT NULL"),
-    db.prepare("SELECT tool, sum(attempts - 1) AS n FROM steps WHERE attempts > 1 GROUP BY tool"),
+    db.prepare(`SELECT tool, status, count(*) AS n FROM ${ALL_STEPS} GROUP BY tool, status`),
+    db.prepare(`SELECT tool, duration_ms FROM ${ALL_STEPS} WHERE duration_ms IS NOT NULL`),
+    db.prepare(`SELECT tool, sum(attempts - 1) AS n FROM ${ALL_STEPS} WHERE attempts > 1 GROUP BY tool`),
   ]);
   // Breakers are per tenant and tool: one gauge per pair, for the tenants that have keys.
   const { results: tenantRows } = await db.prepare("SELECT DISTINCT tenant FROM api_keys WHERE revoked_at IS NULL").all<{ tenant: string }>();

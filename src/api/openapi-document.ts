@@ -2,7 +2,8 @@ import { z } from "zod";
 import pkg from "../../package.json";
 import { errorBodySchema } from "./error-shape";
 import { apiKeyListSchema, apiKeySchema, breakerListSchema, breakerStatusSchema, createdKeySchema, eventPageSchema, healthSchema, runListSchema, runResourceSchema, toolListSchema, usageSchema, watchTokenSchema } from "./response-schemas";
-import { afterQuerySchema, createKeyBodySchema, createRunBodySchema, listEventsQuerySchema, listKeysQuerySchema, listRunsQuerySchema, planBodySchema } from "./schemas";
+import { afterQuerySchema, createKeyBodySchema, createRunBodySchema,
+  createRunQuerySchema, listEventsQuerySchema, listKeysQuerySchema, listRunsQuerySchema, planBodySchema } from "./schemas";
 import { planSchema } from "../planner/plan-schema";
 import { layoutRequestSchema } from "../console/layout-schema";
 
@@ -18,6 +19,8 @@ interface RouteDoc {
   body?: z.ZodType;
   query?: z.ZodObject;
   ok: { status: number; schema: z.ZodType; description: string; text?: boolean };
+  /** Other successful answers with the same body. */
+  alsoOk?: { status: number; description: string }[];
   errors: number[];
   /** Who may call it; default: an API key. */
   auth?: "apiKey" | "watch" | "admin" | "metrics" | "none";
@@ -26,7 +29,19 @@ interface RouteDoc {
 const RUN_ID = { name: "run_id", in: "path", required: true, schema: { type: "string", pattern: "^run_[0-9a-f]{32}$" } };
 
 export const ROUTES: RouteDoc[] = [
-  { method: "post", path: "/api/v1/runs", summary: "Plan and start a run (Idempotency-Key makes retries safe)", body: createRunBodySchema, ok: { status: 201, schema: runResourceSchema, description: "The run, created" }, errors: [400, 409, 413, 415] },
+  {
+    method: "post",
+    path: "/api/v1/runs",
+    summary: "Plan and start a run (Idempotency-Key makes retries safe; ?wait=N answers once it ends, up to N s)",
+    body: createRunBodySchema,
+    query: createRunQuerySchema,
+    ok: { status: 201, schema: runResourceSchema, description: "The run, created (with ?wait, as it ended if it ended within the wait)" },
+    alsoOk: [
+      { status: 200, description: "A replay of an Idempotency-Key: the run it created" },
+      { status: 202, description: "With ?wait: the run had not ended within the wait; the run as it stands" },
+    ],
+    errors: [400, 409, 413, 415],
+  },
   { method: "get", path: "/api/v1/runs", summary: "Run history from D1, newest first", query: listRunsQuerySchema, ok: { status: 200, schema: runListSchema, description: "A page of runs" }, errors: [400] },
   { method: "get", path: "/api/v1/runs/{run_id}", summary: "The whole run, live from its run object", ok: { status: 200, schema: runResourceSchema, description: "The run" }, errors: [404] },
   { method: "get", path: "/api/v1/runs/{run_id}/events", summary: "The run's event log, in order", query: listEventsQuerySchema, ok: { status: 200, schema: eventPageSchema, description: "A page of events" }, errors: [400, 404] },
@@ -90,6 +105,7 @@ export function openApiDocument() {
     const responses: Record<string, unknown> = {
       [String(r.ok.status)]: { description: r.ok.description, content: { [r.ok.text ? "text/plain" : "application/json"]: { schema: json(r.ok.schema, "output") } } },
     };
+    for (const also of r.alsoOk ?? []) responses[String(also.status)] = { description: also.description, content: { "application/json": { schema: json(r.ok.schema, "output") } } };
     const auth = r.auth ?? "apiKey";
     const statuses = [...r.errors, ...(auth === "none" ? [] : [401]), ...(auth === "apiKey" || auth === "watch" ? [429] : []), ...(auth === "admin" ? [503] : [])];
     for (const status of [...new Set(statuses)].sort()) responses[String(status)] = { description: ERROR_TEXT[status], content: { "application/json": { schema: { $ref: "#/components/schemas/Error" } } } };

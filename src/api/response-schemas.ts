@@ -13,7 +13,15 @@ export const runResourceSchema = z.object({
   prompt: z.string().nullable(),
   status: runStatus,
   plan: planSchema.nullable(),
-  options: z.object({ max_attempts: z.number(), initial_delay_ms: z.number(), max_delay_ms: z.number(), step_timeout_ms: z.number(), max_parallelism: z.number() }),
+  options: z.object({
+    max_attempts: z.number(),
+    initial_delay_ms: z.number(),
+    max_delay_ms: z.number(),
+    step_timeout_ms: z.number(),
+    max_parallelism: z.number(),
+    run_timeout_ms: z.number(),
+    max_deferral_ms: z.number().nullable(),
+  }),
   execution_log: z.array(
     z.object({
       step_number: z.number(),
@@ -23,6 +31,7 @@ export const runResourceSchema = z.object({
       output: z.unknown(),
       error: errorInfo.nullable(),
       attempts: z.number(),
+      deferrals: z.number().describe("Dispatches an open circuit breaker turned away before the tool ran; they use no attempt"),
       started_at: iso.nullable(),
       completed_at: iso.nullable(),
       duration_ms: z.number().nullable(),
@@ -69,6 +78,7 @@ export const usageSchema = z.object({
   do_requests: z.number(),
   storage_rows_written: z.number(),
   queue_messages: z.number(),
+  queued_attempts: z.number(),
   d1_statements: z.number(),
   d1_rows_written: z.number(),
 });

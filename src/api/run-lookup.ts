@@ -1,4 +1,3 @@
-import type { Principal } from "../auth/api-keys";
 import { ApiError } from "./errors";
 import { RUN_ID } from "./schemas";
 
@@ -12,11 +11,4 @@ export function runStub(env: Env, runId: string) {
   // Ids that cannot be ours are rejected before an object is addressed.
   if (!RUN_ID.test(runId)) throw runNotFound(runId);
   return env.RUNS.getByName(runId);
-}
-
-/** The run's object, once it is known to hold a run of this tenant. */
-export async function existingRun(env: Env, runId: string, principal: Principal) {
-  const stub = runStub(env, runId);
-  if (!(await stub.getRun(principal.tenant))) throw runNotFound(runId);
-  return stub;
 }

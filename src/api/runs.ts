@@ -2,18 +2,16 @@ import { and, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { Hono } from "hono";
 import type { AppEnv } from "./app-env";
-import { acquireRunSlot } from "./run-slots";
 import { runs as runsTable } from "../db/schema";
 import { canonicalJson, sha256Hex } from "../lib/hash";
 import { newTraceId, traceIdFrom } from "../lib/trace";
-import type { CreateRunResult } from "../durable/run-object";
+import type { ControlAnswer, CreateRunResult } from "../durable/run-object";
 import type { RunEvent } from "../durable/run-events";
-import type { ControlResult } from "../durable/run-machine";
-import type { RunResource } from "../durable/run-view";
+import { TERMINAL_STATUSES } from "../durable/run-view";
 import { makePlan } from "../planner/make-plan";
 import { ApiError } from "./errors";
-import { existingRun, runNotFound, runStub } from "./run-lookup";
-import { createRunBodySchema, listEventsQuerySchema, listRunsQuerySchema } from "./schemas";
+import { runNotFound, runStub } from "./run-lookup";
+import { createRunBodySchema, createRunQuerySchema, listEventsQuerySchema, listRunsQuerySchema } from "./schemas";
 import { jsonBody, query } from "./validate";
 
 /** /runs: create, read, list, events, cancel, resume. Live state comes from the run object, history from D1. */
@@ -23,8 +21,34 @@ const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 const newId = () => crypto.randomUUID().replaceAll("-", "");
 
 
+const RETRY_AFTER_S = 5;
+const DEFAULT_CAP = 100;
+
+/** The per-tenant cap on runs in flight (MAX_RUNS_IN_FLIGHT); the run object enforces it through the tenant's limiter. */
+function runCap(env: Env): number {
+  const n = Number(env.MAX_RUNS_IN_FLIGHT);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_CAP;
+}
+
+const atCapacity = (r: { in_flight: number; cap: number }) =>
+  new ApiError(
+    429,
+    "too_many_runs_in_flight",
+    `This tenant has ${r.in_flight} runs in flight, its limit; start more when some have ended.`,
+    { in_flight: r.in_flight, limit: r.cap, retry_after_s: RETRY_AFTER_S },
+    { "retry-after": String(RETRY_AFTER_S) },
+  );
+
+/**
+ * POST /runs[?wait=N]: one request to the new run's object, which takes the tenant's slot only if
+ * the run will stay in flight and answers as soon as the run is durable (the D1 read model
+ * follows). With an Idempotency-Key the object is asked first whether this is a replay, so a
+ * replay is never planned again. With `wait`, the answer comes once the run has ended (201, or
+ * 200 for a replay) or after N seconds with the run as it stands (202).
+ */
 runsApi.post("/runs", async (c) => {
   const body = await jsonBody(c, createRunBodySchema);
+  const { wait } = query(c, createRunQuerySchema);
   const key = c.req.header("idempotency-key");
   if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
     throw new ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters.");
@@ -34,48 +58,38 @@ runsApi.post("/runs", async (c) => {
   // never meet), and the run object itself (strongly consistent, kept for good) tells a replay
   // from a conflicting reuse of the key.
   const runId = key ? `run_${(await sha256Hex(`idempotency:${tenant}:${key}`)).slice(0, 32)}` : `run_${newId()}`;
-
-  // Planning and taking the tenant's slot are independent: do them at the same time, and give
-  // the slot back if planning fails.
-  const [planning, taking] = await Promise.allSettled([
-    makePlan(body.plan ? { plan: body.plan } : { prompt: body.prompt ?? "" }, c.env),
-    acquireRunSlot(c.env, tenant, runId).catch(async (err: unknown) => {
-      // At the cap, a replay of a run that already exists still gets its answer (200 or 409):
-      // it starts nothing, so it needs no slot.
-      if (key && err instanceof ApiError && err.status === 429 && (await c.env.RUNS.getByName(runId).status()) !== null) return { held: true, release: async () => {} };
-      throw err;
-    }),
-  ]);
-  const planned = planning.status === "fulfilled" && planning.value.ok ? planning.value : undefined;
-  if (taking.status === "fulfilled" && !planned && !taking.value.held) await taking.value.release();
-  if (planning.status === "rejected") throw planning.reason;
-  if (!planning.value.ok) throw new ApiError(400, planning.value.code, planning.value.message, planning.value.details);
-  if (taking.status === "rejected") throw taking.reason;
-  const slot = taking.value;
-
-  let result: CreateRunResult;
-  try {
-    result = (await c.env.RUNS.getByName(runId).create({
-      run_id: runId,
-      tenant,
-      prompt: body.prompt ?? null,
-      plan: planning.value.plan,
-      options: body.options ?? {},
-      request_hash: await sha256Hex(canonicalJson(body)),
-      // Honour the caller's trace (W3C traceparent) or start one.
-      trace_id: traceIdFrom(c.req.header("traceparent")) ?? newTraceId(),
-    })) as CreateRunResult;
-  } catch (err) {
-    if (!slot.held) await slot.release();
-    throw err;
+  const stub = c.env.RUNS.getByName(runId);
+  const input = {
+    run_id: runId,
+    tenant,
+    prompt: body.prompt ?? null,
+    options: body.options ?? {},
+    request_hash: await sha256Hex(canonicalJson(body)),
+    // Honour the caller's trace (W3C traceparent) or start one.
+    trace_id: traceIdFrom(c.req.header("traceparent")) ?? newTraceId(),
+    cap: runCap(c.env),
+    ...(wait ? { wait_ms: Math.round(wait * 1000) } : {}),
+  };
+  // RPC stub types flatten the run's `unknown` payloads; the object's own signature is the truth.
+  let result = key ? ((await stub.create(input)) as CreateRunResult) : undefined;
+  if (!result || result.outcome === "needs_plan") {
+    const planned = await makePlan(body.plan ? { plan: body.plan } : { prompt: body.prompt ?? "" }, c.env);
+    if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
+    result = (await stub.create({ ...input, plan: planned.plan })) as CreateRunResult;
   }
-  // A replay of a run that already ended, or a conflict, must not keep the slot it just took.
-  if (result.outcome !== "created" && !slot.held && (result.outcome === "conflict" || ["completed", "failed", "cancelled"].includes(result.run.status))) await slot.release();
-  if (result.outcome === "conflict") {
-    throw new ApiError(409, "idempotency_conflict", "This Idempotency-Key was already used with a different request body.", { run_id: result.run_id });
+  switch (result.outcome) {
+    case "conflict":
+      throw new ApiError(409, "idempotency_conflict", "This Idempotency-Key was already used with a different request body.", { run_id: result.run_id });
+    case "at_capacity":
+      throw atCapacity(result);
+    case "needs_plan":
+      throw new Error("the run object asked for a plan it was given");
+    default: {
+      c.header("Location", `/api/v1/runs/${runId}`);
+      const ended = TERMINAL_STATUSES.has(result.run.status);
+      return c.json(result.run, wait && !ended ? 202 : result.outcome === "created" ? 201 : 200);
+    }
   }
-  c.header("Location", `/api/v1/runs/${runId}`);
-  return c.json(result.run, result.outcome === "created" ? 201 : 200);
 });
 
 interface Cursor {
@@ -152,22 +166,21 @@ runsApi.get("/runs/:run_id/events", async (c) => {
 // What the run has cost in billable operations so far (see RunUsage); the benchmark prices these.
 runsApi.get("/runs/:run_id/usage", async (c) => {
   const runId = c.req.param("run_id");
-  const stub = await existingRun(c.env, runId, c.var.principal);
-  return c.json({ run_id: runId, ...(await stub.getUsage()) });
+  const usage = await runStub(c.env, runId).getUsage(c.var.principal.tenant);
+  if (!usage) throw runNotFound(runId);
+  return c.json({ run_id: runId, ...usage });
 });
 
 /** Cancel and resume: 404 for a missing run, 409 when the run is not in a state that allows it. */
 for (const action of ["cancel", "resume"] as const) {
   runsApi.post(`/runs/:run_id/${action}`, async (c) => {
     const runId = c.req.param("run_id");
-    const stub = await existingRun(c.env, runId, c.var.principal);
-    // A resumed run is in flight again, so it needs a slot under the tenant's cap.
-    const slot = action === "resume" ? await acquireRunSlot(c.env, c.var.principal.tenant, runId) : undefined;
-    const result = (await (action === "cancel" ? stub.cancel() : stub.resume())) as ControlResult & { run: RunResource };
-    if (!result.ok) {
-      if (slot && !slot.held) await slot.release();
-      throw new ApiError(409, result.code, result.message);
-    }
-    return c.json(result.run);
+    const stub = runStub(c.env, runId);
+    const { tenant } = c.var.principal;
+    const result = (action === "cancel" ? await stub.cancel(tenant) : await stub.resume(tenant, runCap(c.env))) as ControlAnswer;
+    if (result.ok) return c.json(result.run);
+    if (result.code === "run_not_found") throw runNotFound(runId);
+    if (result.code === "at_capacity") throw atCapacity(result);
+    throw new ApiError(409, result.code, result.message);
   });
 }

@@ -12,6 +12,11 @@ export const createRunBodySchema = z
   .refine((b) => (b.prompt === undefined) !== (b.plan === undefined), { message: 'Give exactly one of "prompt" or "plan".' });
 export type CreateRunBody = z.infer<typeof createRunBodySchema>;
 
+/** POST /runs?wait=N: answer once the run has ended, waiting at most N seconds (0 < N <= 30). */
+export const createRunQuerySchema = z.strictObject({
+  wait: z.coerce.number().positive().max(30).optional().describe("Seconds to wait for the run to end before answering (at most 30)"),
+});
+
 export const planBodySchema = z.strictObject({ prompt: z.string() });
 
 export const RUN_ID = /^run_[0-9a-f]{32}$/;

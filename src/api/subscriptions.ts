@@ -1,7 +1,7 @@
 import { Hono, type Context } from "hono";
 import { MAX_LIVE_TOKENS, type WatchToken } from "../durable/watch-tokens";
 import type { AppEnv } from "./app-env";
-import { existingRun, runNotFound, runStub } from "./run-lookup";
+import { runNotFound, runStub } from "./run-lookup";
 import { afterQuerySchema } from "./schemas";
 import { ApiError } from "./errors";
 import { query } from "./validate";
@@ -14,16 +14,19 @@ import { query } from "./validate";
 export const subscriptionsApi = new Hono<AppEnv>();
 
 /**
- * The run's object for a subscription: with `?token=` (a watch token, single use) the token is
- * the credential; otherwise the API key's tenant must own the run. Either way a failure is the
- * same 404 as a missing run.
+ * Opens the run object's event socket for this request, in one request to the object: with
+ * `?token=` (a watch token, single use) the token is the credential; otherwise the API key's
+ * tenant must own the run. The object decides, and either failure is the same 404 as a missing run.
  */
-async function subscribedRun(c: Context<AppEnv>, token: string | undefined) {
+async function openSubscription(c: Context<AppEnv>, after: number, token: string | undefined): Promise<Response> {
   const runId = c.req.param("run_id")!;
-  if (token === undefined) return existingRun(c.env, runId, c.var.principal);
   const stub = runStub(c.env, runId);
-  if (!(await stub.redeemWatchToken(token))) throw runNotFound(runId);
-  return stub;
+  const url = `https://run.internal/ws?after=${after}${token !== undefined ? `&token=${encodeURIComponent(token)}` : ""}`;
+  const headers: Record<string, string> = { upgrade: "websocket" };
+  if (token === undefined) headers["x-crane-tenant"] = c.var.principal.tenant;
+  const res = await stub.fetch(new Request(url, { headers }));
+  if (res.status === 404) throw runNotFound(runId);
+  return res;
 }
 
 /** Trades the API key for a watch token, for clients (browsers) that cannot send headers on a WebSocket. */
@@ -46,8 +49,7 @@ subscriptionsApi.get("/runs/:run_id/ws", async (c) => {
     throw new ApiError(426, "upgrade_required", "Connect with a WebSocket (Upgrade: websocket) to watch a run; or use /stream for Server-Sent Events.");
   }
   const { after = 0, token } = query(c, afterQuerySchema);
-  const stub = await subscribedRun(c, token);
-  return stub.fetch(new Request(`https://run.internal/ws?after=${after}`, { headers: { upgrade: "websocket" } }));
+  return openSubscription(c, after, token);
 });
 
 subscriptionsApi.get("/runs/:run_id/stream", async (c) => {
@@ -55,11 +57,9 @@ subscriptionsApi.get("/runs/:run_id/stream", async (c) => {
   const lastEventId = c.req.header("last-event-id");
   if (lastEventId !== undefined && !/^\d+$/.test(lastEventId.trim())) throw new ApiError(400, "invalid_last_event_id", "Last-Event-ID must be an event seq.");
   const after = lastEventId !== undefined ? Number(lastEventId) : (q.after ?? 0);
-  const stub = await subscribedRun(c, q.token);
-
   // The Worker holds the client's stream and listens to the run object over a hibernatable
   // WebSocket, so the object itself can be evicted between events.
-  const upstream = (await stub.fetch(new Request(`https://run.internal/ws?after=${after}`, { headers: { upgrade: "websocket" } }))).webSocket;
+  const upstream = (await openSubscription(c, after, q.token)).webSocket;
   if (!upstream) throw new ApiError(502, "subscription_failed", "The run object did not accept the subscription; try again.");
   upstream.accept();
 

@@ -25,6 +25,10 @@ export const runs = sqliteTable(
     started_at: text("started_at"),
     completed_at: text("completed_at"),
     projected_seq: integer("projected_seq").notNull(),
+    // The ended run's steps as JSON ([{ step_number, tool, status, attempts, error_code, started_at,
+    // completed_at, duration_ms }]): one row per run keeps the end-of-run projection one statement.
+    // Runs projected before this column existed have their steps in the `steps` table instead.
+    steps: text("steps"),
   },
   (t) => [
     index("runs_tenant_created_idx").on(t.tenant, t.created_at, t.run_id),
@@ -32,6 +36,7 @@ export const runs = sqliteTable(
   ],
 );
 
+/** Step rows of runs projected before `runs.steps` existed; read by /metrics, no longer written. */
 export const steps = sqliteTable(
   "steps",
   {

@@ -1,38 +1,74 @@
+// The run's append-only event log in the object's SQLite. `seq` is gap-free: every event is
+// last_seq + 1. Events are staged as a command emits them and written when it ends, as one row
+// per command (split only when a row would grow past ROW_LIMIT_BYTES): a row written is what
+// Cloudflare bills, and a command's events always commit together anyway.
+//
+// Schema versions: 1 kept one row per event (`events`); 2 adds `event_rows`. Logs written by
+// version 1 are still read, and a run that began under it appends under version 2.
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 
-/**
- * The run's append-only event log in the object's SQLite. `seq` is the primary key and is
- * always last_seq + 1, so the log has no gaps; the schema is created idempotently and versioned.
- */
-const SCHEMA_VERSION = 1;
+const SCHEMA_VERSION = 2;
+/** SQLite in Durable Objects caps a row at 2 MB; step outputs can approach 1 MiB each. */
+const ROW_LIMIT_BYTES = 1_500_000;
+
+type Row = { seq: number; type: string; at: string; data: string };
+type Written = { rowsWritten: number };
 
 export class EventLog {
-  constructor(private readonly sql: SqlStorage) {
+  private staged: RunEvent[] = [];
+
+  constructor(
+    private readonly sql: SqlStorage,
+    /** Told of every statement that writes, for the usage meter. */
+    private readonly onWrite: (cursor: Written) => void = () => {},
+  ) {
     sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     const row = sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'schema_version'`).toArray()[0];
     const version = row ? Number(row.value) : 0;
-    if (version < 1) {
-      sql.exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL)`);
-    }
+    if (version < 1) sql.exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL)`);
+    if (version < 2) sql.exec(`CREATE TABLE IF NOT EXISTS event_rows (first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, events TEXT NOT NULL)`);
     if (version !== SCHEMA_VERSION) sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`, String(SCHEMA_VERSION));
   }
 
+  /** Stages an event; it is written by the next flush, in the same synchronous turn. */
   append<T extends RunEventType>(seq: number, type: T, data: RunEventData[T], at: string): RunEvent<T> {
-    this.sql.exec(`INSERT INTO events (seq, type, at, data) VALUES (?, ?, ?, ?)`, seq, type, at, JSON.stringify(data));
-    return { seq, type, at, data };
+    const event: RunEvent<T> = { seq, type, at, data };
+    this.staged.push(event);
+    return event;
+  }
+
+  /** Writes the staged events: one row, or a few when their outputs are large. */
+  flush(): void {
+    let chunk: RunEvent[] = [];
+    let bytes = 0;
+    const write = () => {
+      if (chunk.length === 0) return;
+      this.onWrite(this.sql.exec(`INSERT INTO event_rows (first_seq, last_seq, events) VALUES (?, ?, ?)`, chunk[0]!.seq, chunk.at(-1)!.seq, JSON.stringify(chunk)));
+      chunk = [];
+      bytes = 0;
+    };
+    for (const event of this.staged) {
+      const size = JSON.stringify(event).length;
+      if (bytes + size > ROW_LIMIT_BYTES) write();
+      chunk.push(event);
+      bytes += size;
+    }
+    write();
+    this.staged = [];
   }
 
   *all(): Iterable<RunEvent> {
-    for (const row of this.sql.exec<{ seq: number; type: string; at: string; data: string }>(`SELECT seq, type, at, data FROM events ORDER BY seq`)) {
-      yield { seq: row.seq, type: row.type as RunEventType, at: row.at, data: JSON.parse(row.data) } as RunEvent;
-    }
+    for (const row of this.sql.exec<Row>(`SELECT seq, type, at, data FROM events ORDER BY seq`)) yield fromRow(row);
+    for (const row of this.sql.exec<{ events: string }>(`SELECT events FROM event_rows ORDER BY first_seq`)) yield* JSON.parse(row.events) as RunEvent[];
+    yield* this.staged;
   }
 
   after(seq: number, limit: number): RunEvent[] {
-    return this.sql
-      .exec<{ seq: number; type: string; at: string; data: string }>(`SELECT seq, type, at, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit)
-      .toArray()
-      .map((row) => ({ seq: row.seq, type: row.type as RunEventType, at: row.at, data: JSON.parse(row.data) }) as RunEvent);
+    const legacy = this.sql.exec<Row>(`SELECT seq, type, at, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit).toArray().map(fromRow);
+    // Every row holds at least one event, so `limit` rows hold at least `limit` events (or all).
+    const rows = this.sql.exec<{ events: string }>(`SELECT events FROM event_rows WHERE last_seq > ? ORDER BY first_seq LIMIT ?`, seq, limit).toArray();
+    const batched = rows.flatMap((r) => JSON.parse(r.events) as RunEvent[]);
+    return [...legacy, ...batched, ...this.staged].filter((e) => e.seq > seq).slice(0, limit);
   }
 
   getMeta(key: string): string | undefined {
@@ -40,6 +76,8 @@ export class EventLog {
   }
 
   setMeta(key: string, value: string): void {
-    this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value);
+    this.onWrite(this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value));
   }
 }
+
+const fromRow = (row: Row) => ({ seq: row.seq, type: row.type as RunEventType, at: row.at, data: JSON.parse(row.data) }) as RunEvent;

@@ -8,24 +8,37 @@ import type { Plan } from "../planner/plan-schema";
  * Times that the watchdog compares (`*_deadline`, `*_at` in ms) are epoch milliseconds.
  */
 export interface RunEventData {
-  "run.created": { run_id: string; tenant?: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string };
+  /** `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did). */
+  "run.created": { run_id: string; tenant?: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string; holds_slot?: boolean };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;
+  /** Written by the earlier claim-based protocol only; still folded so older logs read back. */
   "step.queued": { step: number; attempt: number; dispatch_deadline: number };
+  /** Written by the earlier claim-based protocol only. */
   "step.redispatched": { step: number; attempt: number; dispatch_deadline: number; reason: string };
-  "step.started": { step: number; attempt: number; input: unknown; lease_until?: number; wake_at?: number };
+  /**
+   * A dispatch: the step's input is resolved and the attempt begins. A queued step holds a lease
+   * until `lease_until` (its message is the lease; the event's seq names the dispatch); a timer
+   * wakes at `wake_at`; an inline step ends in the same turn.
+   */
+  "step.started": { step: number; attempt: number; input: unknown; lease_until?: number; wake_at?: number; executor?: "queue" | "inline" | "timer" };
   "step.succeeded": { step: number; attempt: number; output: unknown; duration_ms: number };
   "step.retry_scheduled": { step: number; attempt: number; error: StepError; delay_ms: number; retry_at: number };
   "step.failed": { step: number; attempt: number; error: StepError };
-  "step.skipped": { step: number; reason: "dependency_failed" | "run_failed" | "cancelled" };
+  "step.skipped": { step: number; reason: "dependency_failed" | "run_failed" | "cancelled" | "run_timeout" };
   "run.completed": { result: unknown };
   "run.failed": { error: { code: string; message: string; step_number?: number } };
   "run.cancelled": { reason: string };
   "run.resumed": { steps: number[] };
+  /**
+   * An open breaker turned the dispatch away before the tool ran: the step waits until
+   * `retry_at` and the attempt is given back (deferrals are counted apart).
+   */
   "step.deferred": { step: number; attempt: number; error: StepError; retry_at: number };
   "breaker.opened": { tool: string; cooldown_ms: number; reason: string };
-  "breaker.half_opened": { tool: string };
-  "breaker.closed": { tool: string };
+  /** `steps`: the steps that were waiting on the breaker and may go now (absent in older logs). */
+  "breaker.half_opened": { tool: string; steps?: number[] };
+  "breaker.closed": { tool: string; steps?: number[] };
 }
 
 export type RunEventType = keyof RunEventData;
@@ -36,24 +49,3 @@ export interface RunEvent<T extends RunEventType = RunEventType> {
   at: string;
   data: RunEventData[T];
 }
-
-export const RUN_EVENT_TYPES = [
-  "run.created",
-  "plan.accepted",
-  "run.started",
-  "step.queued",
-  "step.redispatched",
-  "step.started",
-  "step.succeeded",
-  "step.retry_scheduled",
-  "step.failed",
-  "step.skipped",
-  "run.completed",
-  "run.failed",
-  "run.cancelled",
-  "run.resumed",
-  "step.deferred",
-  "breaker.opened",
-  "breaker.half_opened",
-  "breaker.closed",
-] as const satisfies readonly RunEventType[];

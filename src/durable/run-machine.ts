@@ -1,25 +1,33 @@
+// The run's decisions, as pure functions of its state: which steps to start, what an outcome or an
+// expired deadline means. They only emit events (which the run object appends and folds) and name
+// the messages to send; they do no I/O of their own. Inline tools run here, inside the decision,
+// because they are pure and bounded.
 import { decideRetry } from "../execution/retry-policy";
-import { dispatchTimeout, leaseMargin } from "../execution/run-options";
+import { leaseFor } from "../execution/run-options";
+import { stepMessage, type BreakerOpened, type Outcome, type PreflightResult, type ReportResult, type StepMessage, type StepReport } from "../execution/step-protocol";
+import type { Json } from "../lib/json";
 import { stepError, type StepError } from "../lib/step-error";
 import { ReferenceError, resolveReferences } from "../planner/references";
 import { getTool } from "../tools/registry";
 import type { RunEventData, RunEventType } from "./run-events";
 import { TERMINAL_RUN, TERMINAL_STEP, type RunState, type StepState } from "./run-state";
 
-/**
- * The run's decisions, as pure functions of its state: which steps to dispatch, what an outcome
- * or an expired deadline means. They only emit events (which the run object appends and folds)
- * and name the step attempts to send to the queue; they do no I/O of their own.
- */
 export interface Machine {
   state: RunState;
+  /** The command's time (epoch ms): every deadline it sets or checks uses this. */
   now: number;
-  emit<T extends RunEventType>(type: T, data: RunEventData[T]): void;
-  /** Queue a step attempt for a consumer (sent by the run object after the command). */
-  send(step: number, attempt: number, tool: string): void;
+  /** Reads the clock again, to time an inline tool. */
+  clock(): number;
+  /** Appends and folds an event; returns its seq. */
+  emit<T extends RunEventType>(type: T, data: RunEventData[T]): number;
+  /** A message for the queue (sent by the run object after the decision). */
+  send(message: StepMessage): void;
 }
 
-const inFlight = (state: RunState) => [...state.steps.values()].filter((s) => s.status === "queued" || s.status === "running").length;
+/** Steps that hold one of the run's max_parallelism slots: started and not yet ended. */
+const inFlight = (state: RunState) => [...state.steps.values()].filter((s) => s.status === "running" || s.status === "queued").length;
+const ordered = (state: RunState) => [...state.steps.values()].sort((a, b) => a.step_number - b.step_number);
+const anyFailed = (state: RunState) => [...state.steps.values()].some((s) => s.status === "failed");
 
 function outputs(state: RunState): Map<number, unknown> {
   const out = new Map<number, unknown>();
@@ -27,96 +35,119 @@ function outputs(state: RunState): Map<number, unknown> {
   return out;
 }
 
-function dispatch(m: Machine, s: StepState): void {
-  const attempt = s.attempt + 1;
-  if (getTool(s.tool)?.executor === "timer") {
-    // A durable timer: the run object starts it itself and its alarm finishes it.
-    const input = resolveOrFail(m, s, attempt);
-    if (input === undefined) return;
-    const seconds = Number((input as { seconds?: unknown }).seconds);
-    m.emit("step.started", { step: s.step_number, attempt, input, wake_at: m.now + Math.round(seconds * 1000) });
-    return;
-  }
-  m.emit("step.queued", { step: s.step_number, attempt, dispatch_deadline: m.now + dispatchTimeout(m.state.options.step_timeout_ms) });
-  m.send(s.step_number, attempt, s.tool);
+/** A pending step may start when its retry time (if any) has come and its dependencies succeeded. */
+function ready(m: Machine, s: StepState): boolean {
+  return s.status === "pending" && (s.retry_at === null || s.retry_at <= m.now) && s.depends_on.every((d) => m.state.steps.get(d)!.status === "succeeded");
 }
 
-/** Resolves a step's references; a reference that cannot resolve fails the step for good. */
-function resolveOrFail(m: Machine, s: StepState, attempt: number): unknown {
+/**
+ * The one place that starts steps: fresh ones, due retries and steps a breaker let go all come
+ * through here, so max_parallelism holds for every one of them.
+ */
+function dispatchReady(m: Machine): void {
+  for (const s of ordered(m.state)) {
+    if (inFlight(m.state) >= m.state.options.max_parallelism) return;
+    if (ready(m, s)) start(m, s);
+  }
+}
+
+/** Resolves the step's input and starts the attempt on its tool's executor. */
+function start(m: Machine, s: StepState): void {
+  const attempt = s.attempt + 1;
+  let input: unknown;
   try {
-    return resolveReferences(s.input, outputs(m.state));
+    input = resolveReferences(s.input, outputs(m.state));
   } catch (err) {
     if (!(err instanceof ReferenceError)) throw err;
     m.emit("step.failed", { step: s.step_number, attempt, error: stepError("reference_unresolved", err.message) });
-    return undefined;
+    return;
+  }
+  const tool = getTool(s.tool);
+  if (!tool) {
+    m.emit("step.failed", { step: s.step_number, attempt, error: stepError("unknown_tool", `No tool is named "${s.tool}".`) });
+    return;
+  }
+  const parsed = tool.input_schema.safeParse(input);
+  if (!parsed.success) {
+    // Validated here for every executor: an input that cannot work costs no queue hop.
+    m.emit("step.started", { step: s.step_number, attempt, input, executor: tool.executor });
+    failAttempt(m, s, attempt, invalidInput(s.tool, parsed.error.issues));
+    return;
+  }
+  const timeout = m.state.options.step_timeout_ms;
+  switch (tool.executor) {
+    case "inline": {
+      m.emit("step.started", { step: s.step_number, attempt, input, executor: "inline" });
+      const began = m.clock();
+      const result = tool.run(parsed.data);
+      const took = Math.max(0, m.clock() - began);
+      // A synchronous tool cannot be interrupted; its bounds keep it short, and an attempt that
+      // still overran its timeout is failed as one that timed out.
+      if (took > timeout) failAttempt(m, s, attempt, stepError("step_timeout", `${s.tool} did not finish within ${timeout} ms (took ${took} ms).`, { retryable: true }));
+      else if (result.success) m.emit("step.succeeded", { step: s.step_number, attempt, output: result.output, duration_ms: took });
+      else failAttempt(m, s, attempt, result.error);
+      return;
+    }
+    case "timer":
+      m.emit("step.started", { step: s.step_number, attempt, input, wake_at: m.now + tool.durationMs(parsed.data), executor: "timer" });
+      return;
+    case "queue": {
+      const lease_until = m.now + leaseFor(timeout);
+      const dispatch = m.emit("step.started", { step: s.step_number, attempt, input, lease_until, executor: "queue" });
+      const { run_id, tenant, trace_id } = m.state;
+      m.send(stepMessage({ run_id, tenant, step: s.step_number, attempt, dispatch, tool: s.tool, timeout_ms: timeout, lease_until, trace_id }, input as Json));
+      return;
+    }
   }
 }
 
-/** Moves the run forward: skips what cannot run, dispatches what can, and ends the run when nothing is left. */
+export function invalidInput(tool: string, issues: readonly { path: readonly PropertyKey[]; message: string }[]): StepError {
+  const detail = issues.map((i) => `${i.path.map(String).join(".") || "input"}: ${i.message}`).join("; ");
+  return stepError("invalid_input", `${tool} got an input it cannot use after resolving references: ${detail}`);
+}
+
+/**
+ * Moves the run forward: skips what cannot run, starts what can (inline steps end at once and may
+ * free their dependants, so this repeats until nothing changes), and ends the run when nothing is left.
+ */
 export function advance(m: Machine): void {
   const { state } = m;
   if (TERMINAL_RUN.has(state.status) || !state.plan) return;
   if (state.status === "pending") m.emit("run.started", {});
-  const steps = [...state.steps.values()].sort((a, b) => a.step_number - b.step_number);
+  for (let before = -1; before !== state.last_seq; ) {
+    before = state.last_seq;
+    skipUnreachable(m);
+    if (anyFailed(state)) {
+      // After a failure nothing new starts; what is already in flight finishes and is recorded.
+      for (const s of ordered(state)) if (s.status === "pending") m.emit("step.skipped", { step: s.step_number, reason: "run_failed" });
+    } else {
+      dispatchReady(m);
+    }
+  }
+  const steps = ordered(state);
+  if (!steps.every((s) => TERMINAL_STEP.has(s.status))) return;
+  const firstFailure = steps.find((s) => s.status === "failed");
+  if (firstFailure) {
+    const err = firstFailure.error ?? stepError("step_failed", "A step failed.");
+    m.emit("run.failed", { error: { code: err.code, message: `Step ${firstFailure.step_number} (${firstFailure.tool}) failed: ${err.message}`, step_number: firstFailure.step_number } });
+  } else {
+    m.emit("run.completed", { result: steps.at(-1)!.output });
+  }
+}
 
-  // Skip dependants of failed or skipped steps, to a fixed point (skips cascade down the DAG).
+/** Skips dependants of failed or skipped steps, to a fixed point (skips cascade down the DAG). */
+function skipUnreachable(m: Machine): void {
   for (let changed = true; changed; ) {
     changed = false;
-    for (const s of steps) {
-      if (s.status !== "pending" || s.retry_at !== null) continue;
-      if (s.depends_on.some((d) => ["failed", "skipped"].includes(state.steps.get(d)!.status))) {
+    for (const s of ordered(m.state)) {
+      if (s.status !== "pending") continue;
+      if (s.depends_on.some((d) => ["failed", "skipped"].includes(m.state.steps.get(d)!.status))) {
         m.emit("step.skipped", { step: s.step_number, reason: "dependency_failed" });
         changed = true;
       }
     }
   }
-
-  const failed = steps.some((s) => s.status === "failed");
-  if (failed) {
-    // After a failure nothing new starts; what is already in flight finishes and is recorded.
-    for (const s of steps) if (s.status === "pending" && s.retry_at === null) m.emit("step.skipped", { step: s.step_number, reason: "run_failed" });
-  } else {
-    for (const s of steps) {
-      if (inFlight(state) >= state.options.max_parallelism) break;
-      if (s.status === "pending" && s.retry_at === null && s.depends_on.every((d) => state.steps.get(d)!.status === "succeeded")) dispatch(m, s);
-    }
-  }
-
-  if (!steps.every((s) => TERMINAL_STEP.has(s.status))) return;
-  const firstFailure = steps.find((s) => s.status === "failed");
-  if (firstFailure) {
-    const err = firstFailure.error ?? stepError("step_failed", "A step failed.");
-    m.emit("run.failed", {
-      error: { code: err.code, message: `Step ${firstFailure.step_number} (${firstFailure.tool}) failed: ${err.message}`, step_number: firstFailure.step_number },
-    });
-  } else {
-    const last = steps.at(-1)!;
-    m.emit("run.completed", { result: last.output });
-  }
 }
-
-export type ClaimResult =
-  | { ok: true; tool: string; input: unknown; timeout_ms: number; trace_id: string; tenant: string }
-  | { ok: false; reason: "run_finished" | "not_queued" | "stale_attempt" | "unknown_step" };
-
-/** A consumer asks to start (step, attempt). Only the first claim of the current attempt wins. */
-export function claim(m: Machine, stepNumber: number, attempt: number): ClaimResult {
-  const s = m.state.steps.get(stepNumber);
-  if (!s) return { ok: false, reason: "unknown_step" };
-  if (TERMINAL_RUN.has(m.state.status)) return { ok: false, reason: "run_finished" };
-  if (s.attempt !== attempt) return { ok: false, reason: "stale_attempt" };
-  if (s.status !== "queued") return { ok: false, reason: "not_queued" };
-  const input = resolveOrFail(m, s, attempt);
-  if (input === undefined) {
-    advance(m);
-    return { ok: false, reason: "not_queued" };
-  }
-  const timeout = m.state.options.step_timeout_ms;
-  m.emit("step.started", { step: stepNumber, attempt, input, lease_until: m.now + timeout + leaseMargin(timeout) });
-  return { ok: true, tool: s.tool, input, timeout_ms: timeout, trace_id: m.state.trace_id, tenant: m.state.tenant };
-}
-
-export type Outcome = { success: true; output: unknown } | { success: false; error: StepError };
 
 /** Records a failed attempt: retry later, or fail the step for good. */
 function failAttempt(m: Machine, s: StepState, attempt: number, error: StepError): void {
@@ -129,55 +160,119 @@ function failAttempt(m: Machine, s: StepState, attempt: number, error: StepError
   }
 }
 
-export type ReportResult = { accepted: true } | { accepted: false; reason: "not_running" | "stale_attempt" | "unknown_step" };
-
-/** A consumer reports how (step, attempt) went. Accepted once; late and duplicate reports are ignored. */
-export interface BreakerOpened {
-  tool: string;
-  cooldown_ms: number;
-  reason: string;
+/** The dispatch a consumer names, if it is the step's current one and still running. */
+function current(m: Machine, step: number, dispatch: number): { s: StepState } | { reason: "unknown_step" | "stale_dispatch" | "not_running" } {
+  const s = m.state.steps.get(step);
+  if (!s) return { reason: "unknown_step" };
+  if (s.dispatch_seq !== dispatch) return { reason: "stale_dispatch" };
+  if (s.status !== "running" || TERMINAL_RUN.has(m.state.status)) return { reason: "not_running" };
+  return { s };
 }
 
-export function report(m: Machine, stepNumber: number, attempt: number, outcome: Outcome, opened?: BreakerOpened): ReportResult {
-  const s = m.state.steps.get(stepNumber);
-  if (!s) return { accepted: false, reason: "unknown_step" };
-  if (s.attempt !== attempt) return { accepted: false, reason: "stale_attempt" };
-  if (s.status !== "running") return { accepted: false, reason: "not_running" };
-  if (outcome.success) {
-    m.emit("step.succeeded", { step: stepNumber, attempt, output: outcome.output, duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)) });
+/** Consumers report how dispatches went. Each is accepted once; late and duplicate reports are ignored. */
+export function report(m: Machine, reports: readonly StepReport[]): ReportResult[] {
+  const results = reports.map((r): ReportResult => {
+    const found = current(m, r.step, r.dispatch);
+    if (!("s" in found)) return { accepted: false, reason: found.reason };
+    const { s } = found;
+    if (r.outcome.success) m.emit("step.succeeded", { step: r.step, attempt: s.attempt, output: r.outcome.output, duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)) });
+    else failAttempt(m, s, s.attempt, r.outcome.error);
+    if (r.opened) recordOpened(m, r.opened);
+    return { accepted: true };
+  });
+  advance(m);
+  return results;
+}
+
+const recordOpened = (m: Machine, opened: BreakerOpened) => m.emit("breaker.opened", opened);
+
+/** Before a tool with side effects runs: is this dispatch still the step's current one? (no events) */
+export function preflight(state: RunState, step: number, dispatch: number): PreflightResult {
+  const s = state.steps.get(step);
+  if (!s) return { go: false, reason: "unknown_step" };
+  if (TERMINAL_RUN.has(state.status)) return { go: false, reason: "run_finished" };
+  if (s.dispatch_seq !== dispatch || s.status !== "running") return { go: false, reason: "stale_dispatch" };
+  return { go: true };
+}
+
+/**
+ * An open breaker turned the dispatch away before the tool ran: the step waits until `retryAt`
+ * without using up an attempt, unless it has waited max_deferral_ms already.
+ */
+export function defer(m: Machine, step: number, dispatch: number, retryAt: number, error: StepError): ReportResult {
+  const found = current(m, step, dispatch);
+  if (!("s" in found)) return { accepted: false, reason: found.reason };
+  const { s } = found;
+  const limit = m.state.options.max_deferral_ms;
+  const waited = m.now - (s.deferred_since ?? m.now);
+  if (limit !== null && waited >= limit) {
+    m.emit("step.failed", { step, attempt: s.attempt, error: stepError("tool_unavailable", `${s.tool} stayed unavailable for ${waited} ms, past this run's max_deferral_ms (${limit}).`) });
   } else {
-    failAttempt(m, s, attempt, outcome.error);
+    m.emit("step.deferred", { step, attempt: s.attempt, error, retry_at: Math.max(retryAt, m.now) });
   }
-  if (opened) m.emit("breaker.opened", opened);
   advance(m);
   return { accepted: true };
 }
 
-/** The watchdog: acts on every deadline that has passed. */
-export function fireDue(m: Machine): void {
-  for (const s of m.state.steps.values()) {
-    if (s.status === "running" && s.wake_at !== null && s.wake_at <= m.now) {
-      m.emit("step.succeeded", { step: s.step_number, attempt: s.attempt, output: { slept_seconds: (s.resolved_input as { seconds: number }).seconds }, duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)) });
-    } else if (s.status === "running" && s.lease_until !== null && s.lease_until <= m.now) {
-      // The consumer holding this attempt is gone (or hopelessly late): take the step back.
-      failAttempt(m, s, s.attempt, stepError("lease_expired", `No consumer reported attempt ${s.attempt} within its lease.`, { retryable: true }));
-    } else if (s.status === "pending" && s.retry_at !== null && s.retry_at <= m.now) {
-      if (![...m.state.steps.values()].some((o) => o.status === "failed")) dispatch(m, s);
-      else m.emit("step.skipped", { step: s.step_number, reason: "run_failed" });
-    } else if (s.status === "queued" && s.dispatch_deadline !== null && s.dispatch_deadline <= m.now) {
-      // No consumer started it in time: the message may be lost. Claims dedupe if it was not.
-      m.emit("step.redispatched", { step: s.step_number, attempt: s.attempt, dispatch_deadline: m.now + dispatchTimeout(m.state.options.step_timeout_ms), reason: "dispatch_timeout" });
-      m.send(s.step_number, s.attempt, s.tool);
-    }
-  }
+/** A breaker half-opened or closed: steps waiting on it may go now, as slots allow. */
+export function breakerChanged(m: Machine, tool: string, change: "half_open" | "closed"): void {
+  if (TERMINAL_RUN.has(m.state.status)) return;
+  const waiting = ordered(m.state).filter((s) => s.tool === tool && s.status === "pending" && s.retry_at !== null && s.error?.code === "tool_unavailable");
+  if (waiting.length === 0) return;
+  m.emit(change === "closed" ? "breaker.closed" : "breaker.half_opened", { tool, steps: waiting.map((s) => s.step_number) });
   advance(m);
 }
 
-/** The earliest deadline the watchdog must wake for, or null. */
-export function nextDeadline(state: RunState): number | null {
-  let next: number | null = null;
+/** The watchdog: acts on every deadline that has passed. */
+export function fireDue(m: Machine): void {
+  const { state } = m;
+  if (TERMINAL_RUN.has(state.status)) return;
+  if (state.deadline !== null && state.deadline <= m.now) {
+    timeOut(m);
+    return;
+  }
+  for (const s of ordered(state)) {
+    if (s.status === "running" && s.wake_at !== null && s.wake_at <= m.now) {
+      m.emit("step.succeeded", { step: s.step_number, attempt: s.attempt, output: { slept_seconds: (s.resolved_input as { seconds: number }).seconds }, duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)) });
+    } else if (s.status === "running" && s.lease_until !== null && s.lease_until <= m.now) {
+      // The message was lost, or its consumer died or is hopelessly late: take the step back.
+      failAttempt(m, s, s.attempt, stepError("lease_expired", `No consumer reported attempt ${s.attempt} within its lease.`, { retryable: true }));
+    } else if (s.status === "queued" && s.dispatch_deadline !== null && s.dispatch_deadline <= m.now) {
+      // Queued under the earlier protocol and never started: dispatch it again under this one.
+      // (Its old message cannot count: reports must name the new dispatch.)
+      if (inFlight(state) <= state.options.max_parallelism) start(m, { ...s, attempt: s.attempt - 1 });
+    }
+  }
+  // Due retries start here, through the one dispatching function.
+  advance(m);
+}
+
+/** The run passed its deadline: whatever it waits on, it fails with run_timeout. */
+function timeOut(m: Machine): void {
+  const limit = m.state.options.run_timeout_ms;
+  const error = stepError("run_timeout", `The run did not finish within its run_timeout_ms (${limit} ms).`);
+  for (const s of ordered(m.state)) {
+    if (s.status === "running" || s.status === "queued") m.emit("step.failed", { step: s.step_number, attempt: s.attempt, error });
+    else if (s.status === "pending") m.emit("step.skipped", { step: s.step_number, reason: "run_timeout" });
+  }
+  m.emit("run.failed", { error: { code: "run_timeout", message: error.message } });
+}
+
+/**
+ * The earliest deadline the watchdog must wake for, or null. A retry whose time has come but that
+ * waits for a parallelism slot is no deadline: a slot frees on a report or an expired lease.
+ */
+export function nextDeadline(state: RunState, now: number): number | null {
+  if (TERMINAL_RUN.has(state.status)) return null;
+  let next = state.deadline;
+  const consider = (t: number | null) => {
+    if (t !== null && (next === null || t < next)) next = t;
+  };
   for (const s of state.steps.values()) {
-    for (const t of [s.dispatch_deadline, s.lease_until, s.retry_at, s.wake_at]) if (t !== null && (next === null || t < next)) next = t;
+    consider(s.dispatch_deadline);
+    consider(s.lease_until);
+    consider(s.wake_at);
+    if (s.retry_at !== null && s.retry_at > now) consider(s.retry_at);
   }
   return next;
 }
@@ -186,7 +281,7 @@ export type ControlResult = { ok: true } | { ok: false; code: "run_finished" | "
 
 export function cancel(m: Machine, reason: string): ControlResult {
   if (TERMINAL_RUN.has(m.state.status)) return { ok: false, code: "run_finished", message: `The run is already ${m.state.status}.` };
-  for (const s of m.state.steps.values()) if (!TERMINAL_STEP.has(s.status)) m.emit("step.skipped", { step: s.step_number, reason: "cancelled" });
+  for (const s of ordered(m.state)) if (!TERMINAL_STEP.has(s.status)) m.emit("step.skipped", { step: s.step_number, reason: "cancelled" });
   m.emit("run.cancelled", { reason });
   return { ok: true };
 }
@@ -195,31 +290,17 @@ export function resume(m: Machine): ControlResult {
   if (m.state.status !== "failed" && m.state.status !== "cancelled") {
     return { ok: false, code: "run_not_resumable", message: `Only failed or cancelled runs resume; this run is ${m.state.status}.` };
   }
-  const again = [...m.state.steps.values()].filter((s) => s.status === "failed" || s.status === "skipped").map((s) => s.step_number);
+  const again = ordered(m.state)
+    .filter((s) => s.status === "failed" || s.status === "skipped")
+    .map((s) => s.step_number);
   m.emit("run.resumed", { steps: again });
   advance(m);
   return { ok: true };
 }
 
-/** An open breaker turned the attempt away before it started: wait for it, keep the attempt budget. */
-export function defer(m: Machine, stepNumber: number, attempt: number, retryAt: number, error: StepError): ReportResult {
-  const s = m.state.steps.get(stepNumber);
-  if (!s) return { accepted: false, reason: "unknown_step" };
-  if (s.attempt !== attempt) return { accepted: false, reason: "stale_attempt" };
-  if (s.status !== "queued" || TERMINAL_RUN.has(m.state.status)) return { accepted: false, reason: "not_running" };
-  m.emit("step.deferred", { step: stepNumber, attempt, error, retry_at: Math.max(retryAt, m.now) });
-  return { accepted: true };
+/** Will a run of these steps end inside the command that creates it? (every step is an inline tool) */
+export function endsInline(steps: readonly { tool: string }[]): boolean {
+  return steps.every((s) => getTool(s.tool)?.executor === "inline");
 }
 
-/** A breaker half-opened or closed: steps waiting on it go now instead of at their retry time. */
-export function breakerChanged(m: Machine, tool: string, state: "half_open" | "closed"): void {
-  const waiting = [...m.state.steps.values()].filter((s) => s.tool === tool && s.status === "pending" && s.retry_at !== null && s.error?.code === "tool_unavailable");
-  if (waiting.length === 0 || TERMINAL_RUN.has(m.state.status)) return;
-  m.emit(state === "closed" ? "breaker.closed" : "breaker.half_opened", { tool });
-  const failed = [...m.state.steps.values()].some((o) => o.status === "failed");
-  for (const s of waiting) {
-    if (failed) m.emit("step.skipped", { step: s.step_number, reason: "run_failed" });
-    else dispatch(m, s);
-  }
-  advance(m);
-}
+export type { Outcome };

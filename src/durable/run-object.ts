@@ -1,51 +1,51 @@
+// RunObject: one per run, the source of truth for it. Public methods are its RPC API; every one
+// that concerns a run takes the caller's tenant and answers "not found" for anyone else, so an API
+// route costs one request to this object.
+//
+// Each command folds new events into the in-memory state as it appends them, writes them as one
+// row, arms the watchdog alarm in the same synchronous turn, then does the I/O the events call
+// for: send step messages, give back the tenant slot, and (off the caller's path) project into D1.
+// Every such effect is also recoverable from the log alone: a crash after the write leaves a
+// started step whose lease the alarm acts on, or a milestone the alarm projects.
 import { DurableObject } from "cloudflare:workers";
-import { errorFields, log } from "../lib/log";
-import { newSpanId } from "../lib/trace";
 import type { RunOptions } from "../execution/run-options";
-import type { Plan } from "../planner/plan-schema";
-import type { StepMessage } from "../queues/step-message";
-import { EventLog } from "./event-log";
-import { PING, PONG, broadcast, subscribe } from "./run-subscriptions";
-import type { RunEvent, RunEventData, RunEventType } from "./run-events";
+import type { PreflightResult, ReportResult, StepMessage, StepReport } from "../execution/step-protocol";
+import { errorFields, log } from "../lib/log";
 import type { StepError } from "../lib/step-error";
-import { advance, breakerChanged, type BreakerOpened, cancel, claim, defer, fireDue, nextDeadline, report, resume, type ClaimResult, type ControlResult, type Machine, type Outcome, type ReportResult } from "./run-machine";
+import { newSpanId } from "../lib/trace";
+import type { Plan } from "../planner/plan-schema";
+import { EventLog } from "./event-log";
+import { advance, breakerChanged, cancel, defer, endsInline, fireDue, nextDeadline, preflight, report, resume, type ControlResult, type Machine } from "./run-machine";
+import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import { projectRun } from "./run-projection";
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState } from "./run-state";
-import { WatchTokens, type WatchToken } from "./watch-tokens";
+import { PING, PONG, broadcast, subscribe } from "./run-subscriptions";
 import { runView, type RunResource } from "./run-view";
+import { UsageMeter, type RunUsage } from "./usage-meter";
+import { WatchTokens, type WatchToken } from "./watch-tokens";
 
-/**
- * RunObject: one per run, the source of truth for it. Public methods are its RPC API.
- * Each command folds new events into the in-memory state as it appends them, then does the I/O
- * the events call for: send step messages, project milestones into D1, re-arm the watchdog alarm.
- * Every such effect is also recoverable from the log alone: a crash between appending and sending
- * leaves a queued step whose dispatch deadline the alarm acts on.
- */
 export interface CreateRunInput {
   run_id: string;
   tenant: string;
   prompt: string | null;
-  plan: Plan;
+  /** Absent: only tell whether this is a replay (the caller plans when it is not). */
+  plan?: Plan;
   options: RunOptions;
   request_hash: string;
   trace_id: string;
+  /** Answer once the run has ended, or after this long (POST /runs?wait=). */
+  wait_ms?: number;
+  /** The tenant's cap on runs in flight (MAX_RUNS_IN_FLIGHT, read by the API from the same config). */
+  cap: number;
 }
 
-export type CreateRunResult = { outcome: "created" | "existing"; run: RunResource } | { outcome: "conflict"; run_id: string };
+export type CreateRunResult =
+  | { outcome: "created" | "existing"; run: RunResource }
+  | { outcome: "conflict"; run_id: string }
+  | { outcome: "needs_plan" }
+  | { outcome: "at_capacity"; in_flight: number; cap: number };
 
-/**
- * What this run has cost, counted as it happens: write commands received (RPC calls and alarms,
- * each a billed Durable Object request), SQLite rows written, queue messages sent, D1 statements
- * and rows written. Kept in memory and saved with each projection (a write that happens anyway),
- * so counting adds no writes of its own; after an eviction, counts since the last milestone are lost.
- */
-export interface RunUsage {
-  do_requests: number;
-  storage_rows_written: number;
-  queue_messages: number;
-  d1_statements: number;
-  d1_rows_written: number;
-}
+export type ControlAnswer = (ControlResult & { run: RunResource }) | { ok: false; code: "run_not_found" } | { ok: false; code: "at_capacity"; in_flight: number; cap: number };
 
 interface Projection {
   seq: number;
@@ -56,26 +56,34 @@ interface Projection {
 /** Events after which the D1 read model is rewritten. */
 const MILESTONES: ReadonlySet<RunEventType> = new Set(["plan.accepted", "run.completed", "run.failed", "run.cancelled", "run.resumed"]);
 const PROJECTION_RETRY_MAX_MS = 60_000;
-/** How long a projection this command is writing gets before the watchdog would write it instead. */
+/** How long a projection under way gets before the watchdog would write it instead. */
 const PROJECTION_IN_FLIGHT_MS = 5_000;
-
 export class RunObject extends DurableObject<Env> {
   private readonly log: EventLog;
   private readonly watchTokens: WatchTokens;
+  private meter: UsageMeter;
   private state: RunState;
   private milestoneSeq = 0;
-  /** The D1 projection's bookkeeping (last projected seq, retry schedule), read once from storage. */
   private projection: Projection = { seq: 0, failures: 0, retry_at: 0 };
-  private usage: RunUsage = { do_requests: 0, storage_rows_written: 0, queue_messages: 0, d1_statements: 0, d1_rows_written: 0 };
+  private projecting: Promise<void> | null = null;
   /** The alarm as last set (null: none); undefined forces the next armAlarm to write it. */
   private armedAt: number | null | undefined;
   /** A span per command, in the run's trace: the log lines of one decision share it. */
   private span = "";
+  /** Callers of ?wait waiting for the run to end. */
+  private readonly enders = new Set<() => void>();
+  /** Creates run one at a time: a create awaits the tenant's slot before it writes anything. */
+  private creating: Promise<unknown> = Promise.resolve();
+  /** Dispatches a pre-flight check let through, in memory: a duplicate delivery finds its twin here. */
+  private readonly begun = new Set<number>();
+  /** Injectable for tests (set through runInDurableObject): every deadline and event time uses it. */
+  clock: () => number = Date.now;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
+    this.meter = new UsageMeter();
     // SQLite calls are synchronous, so the state is rebuilt before any request is delivered.
-    this.log = new EventLog(ctx.storage.sql);
+    this.log = new EventLog(ctx.storage.sql, (c) => this.meter.wrote(c));
     this.watchTokens = new WatchTokens(ctx.storage.sql);
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
@@ -83,13 +91,13 @@ export class RunObject extends DurableObject<Env> {
     for (const event of this.log.all()) this.fold(event);
     const projection = this.log.getMeta("projection");
     if (projection) this.projection = JSON.parse(projection) as Projection;
-    const saved = this.log.getMeta("usage");
-    if (saved) this.usage = JSON.parse(saved) as RunUsage;
+    const usage = this.log.getMeta("usage");
+    if (usage) this.meter = UsageMeter.restore(JSON.parse(usage) as Partial<RunUsage>);
     void ctx.blockConcurrencyWhile(async () => {
       this.armedAt = await ctx.storage.getAlarm();
       // Self-healing on wake: work that is due with no alarm (or an overdue alarm a restarted
       // local runtime no longer fires) gets a fresh one.
-      if (this.armedAt !== null && this.armedAt <= Date.now()) this.armedAt = undefined;
+      if (this.armedAt !== null && this.armedAt <= this.clock()) this.armedAt = undefined;
       if (this.state.last_seq > 0) this.armAlarm();
     });
   }
@@ -99,69 +107,91 @@ export class RunObject extends DurableObject<Env> {
     if (MILESTONES.has(event.type)) this.milestoneSeq = event.seq;
   }
 
-  private append<T extends RunEventType>(type: T, data: RunEventData[T]): void {
-    const event = this.log.append(this.state.last_seq + 1, type, data, new Date().toISOString());
-    this.usage.storage_rows_written += 1;
+  private append<T extends RunEventType>(type: T, data: RunEventData[T]): number {
+    const event = this.log.append(this.state.last_seq + 1, type, data, new Date(this.clock()).toISOString());
     this.fold(event);
     const d = data as { step?: number; attempt?: number; duration_ms?: number };
     const tool = d.step !== undefined ? this.state.steps.get(d.step)?.tool : undefined;
     broadcast(this.ctx, event);
     log.info(type, { run_id: this.state.run_id, tenant: this.state.tenant, seq: event.seq, step: d.step, tool, attempt: d.attempt, duration_ms: d.duration_ms, trace_id: this.state.trace_id, span_id: this.span });
+    return event.seq;
   }
 
-  /** Runs one decision against the state, then performs the I/O its events call for. */
+  private get ended(): boolean {
+    return this.state.last_seq > 0 && TERMINAL_RUN.has(this.state.status);
+  }
+
+  /** Runs one decision against the state, writes its events, then performs the I/O they call for. */
   private async command<R>(decide: (m: Machine) => R): Promise<R> {
     const sends: StepMessage[] = [];
-    const wasTerminal = TERMINAL_RUN.has(this.state.status) && this.state.last_seq > 0;
-    this.usage.do_requests += 1;
+    const wasEnded = this.ended;
+    this.meter.request();
     this.span = newSpanId();
     const result = decide({
       state: this.state,
-      now: Date.now(),
+      now: this.clock(),
+      clock: this.clock,
       emit: (type, data) => this.append(type, data),
-      send: (step, attempt, tool) => sends.push({ run_id: this.state.run_id, tenant: this.state.tenant, step, attempt, tool, trace_id: this.state.trace_id }),
+      send: (message) => sends.push(message),
     });
+    this.log.flush();
     // Armed before any await, so the alarm commits atomically with the events that need it: a
     // crash after this point leaves deadlines the watchdog will act on, never a stranded step.
-    // The projection is about to be written by this very command, so its deadline here is a
-    // fallback a little later, not "now": an alarm firing mid-command would be a wasted request.
     this.armAlarm(PROJECTION_IN_FLIGHT_MS);
-    // The queue send and the D1 projection are independent: do them at the same time.
-    const ended = !wasTerminal && TERMINAL_RUN.has(this.state.status);
-    await Promise.all([this.send(sends), this.projectIfDue(), ended ? this.releaseSlot() : undefined]);
-    this.armAlarm();
+    const endedNow = !wasEnded && this.ended;
+    if (endedNow) for (const wake of this.enders) wake();
+    this.projectInBackground();
+    await Promise.all([this.send(sends), endedNow ? this.releaseSlot() : undefined]);
     return result;
   }
 
   private async send(messages: StepMessage[]): Promise<void> {
     if (messages.length === 0) return;
-    this.usage.queue_messages += messages.length;
+    this.meter.queued(messages.length);
     try {
       await this.env.STEPS.sendBatch(messages.map((body) => ({ body, contentType: "json" })));
     } catch (err) {
-      // The steps stay queued with a dispatch deadline; the alarm sends them again.
+      // The steps hold leases; when they expire the alarm dispatches them again.
       log.error("step.send_failed", { run_id: this.state.run_id, steps: messages.map((s) => s.step), ...errorFields(err) });
     }
+  }
+
+  /**
+   * The D1 read model is written off the caller's path: POST /runs answers once the run is
+   * durable here, and the alarm (armed with a grace period) writes the projection if this fails.
+   */
+  private projectInBackground(): void {
+    if (this.projecting || this.milestoneSeq <= this.projection.seq || !this.state.run_id) return;
+    this.projecting = this.projectIfDue().finally(() => {
+      this.projecting = null;
+      this.armAlarm();
+      // A milestone that landed while this write was under way gets its own.
+      if (this.milestoneSeq > this.projection.seq && this.projection.failures === 0) this.projectInBackground();
+    });
+    this.ctx.waitUntil(this.projecting);
   }
 
   private async projectIfDue(): Promise<void> {
     const projection = this.projection;
     if (this.milestoneSeq <= projection.seq || !this.state.run_id) return;
+    const seq = this.state.last_seq;
     try {
-      const cost = await projectRun(this.env.DB, this.state);
-      this.usage.d1_statements += cost.statements;
-      this.usage.d1_rows_written += cost.rows_written;
-      this.usage.storage_rows_written += 2;
-      this.setProjection({ seq: this.state.last_seq, failures: 0, retry_at: 0 });
-      this.log.setMeta("usage", JSON.stringify(this.usage));
+      this.meter.d1(await projectRun(this.env.DB, this.state));
+      this.setProjection({ seq, failures: 0, retry_at: 0 });
     } catch (err) {
       // The read model catches up later: the alarm retries with backoff until the write lands.
       const failures = projection.failures + 1;
       const delay = Math.min(PROJECTION_RETRY_MAX_MS, 500 * 2 ** (failures - 1));
-      this.usage.storage_rows_written += 1;
-      this.setProjection({ seq: projection.seq, failures, retry_at: Date.now() + delay });
+      this.setProjection({ seq: projection.seq, failures, retry_at: this.clock() + delay });
       log.error("projection.failed", { run_id: this.state.run_id, failures, retry_in_ms: delay, ...errorFields(err) });
     }
+  }
+
+  /** Saves the projection's bookkeeping with the usage counters: one write that happens anyway. */
+  private setProjection(p: Projection): void {
+    this.projection = p;
+    this.log.setMeta("projection", JSON.stringify(p));
+    this.log.setMeta("usage", JSON.stringify(this.meter.usage));
   }
 
   /**
@@ -169,28 +199,25 @@ export class RunObject extends DurableObject<Env> {
    * limiter frees the slot itself once it asks this object and finds the run ended.
    */
   private async releaseSlot(): Promise<void> {
-    if (!this.state.tenant) return; // a run from before tenants held no slot
-    // A request to the TenantLimiter, billed like any other, which deletes the slot's row.
-    this.usage.do_requests += 1;
-    this.usage.storage_rows_written += 1;
+    if (!this.state.holds_slot) return;
     try {
-      await this.env.TENANTS.getByName(this.state.tenant).release(this.state.run_id);
+      this.meter.request(await this.env.TENANTS.getByName(this.state.tenant).release(this.state.run_id));
     } catch (err) {
       log.warn("tenant.release_failed", { run_id: this.state.run_id, tenant: this.state.tenant, ...errorFields(err) });
     }
   }
 
-  /** Saves the projection's bookkeeping, keeping the in-memory copy in step with storage. */
-  private setProjection(p: Projection): void {
-    this.projection = p;
-    this.log.setMeta("projection", JSON.stringify(p));
+  private async takeSlot(runId: string, tenant: string, cap: number): Promise<{ ok: true } | { ok: false; in_flight: number; cap: number }> {
+    const r = await this.env.TENANTS.getByName(tenant).acquire(runId, cap);
+    this.meter.request(r.rows_written);
+    return r.ok ? { ok: true } : { ok: false, in_flight: r.in_flight, cap: r.cap };
   }
 
-  /** One alarm serves every deadline: leases, retries, timers, lost messages, projection retries. */
+  /** One alarm serves every deadline: leases, retries, timers, the run's deadline, projection retries. */
   private armAlarm(projectionGraceMs = 0): void {
-    const projection = this.projection;
-    const projectionDue = this.milestoneSeq > projection.seq;
-    const candidates = [nextDeadline(this.state), projectionDue ? Math.max(projection.retry_at, Date.now() + projectionGraceMs) : null].filter((t): t is number => t !== null);
+    const now = this.clock();
+    const projectionDue = this.milestoneSeq > this.projection.seq;
+    const candidates = [nextDeadline(this.state, now), projectionDue ? Math.max(this.projection.retry_at, now + projectionGraceMs) : null].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === this.armedAt) return;
     // Not awaited: the write joins the current storage batch and the output gate holds replies until it lands.
@@ -199,25 +226,63 @@ export class RunObject extends DurableObject<Env> {
     this.armedAt = next;
   }
 
+  /** Resolves when the run has ended, or after `ms`. */
+  private async untilEnded(ms: number | undefined): Promise<void> {
+    if (!ms || this.ended) return;
+    let wake = () => {};
+    const ended = new Promise<void>((resolve) => (wake = resolve));
+    this.enders.add(wake);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      await Promise.race([ended, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+    } finally {
+      if (timer !== undefined) clearTimeout(timer);
+      this.enders.delete(wake);
+    }
+  }
+
+  /**
+   * Creates the run, or answers a replay. Without a plan it only tells a replay from a new run,
+   * so a replay is never planned again. A run that will stay in flight takes its tenant's slot
+   * first; a run whose steps all run inline ends in this very command and needs none.
+   */
   async create(input: CreateRunInput): Promise<CreateRunResult> {
+    const turn = this.creating.then(() => this.createNow(input));
+    this.creating = turn.catch(() => {});
+    const result = await turn;
+    if (result.outcome === "created" || result.outcome === "existing") {
+      await this.untilEnded(input.wait_ms);
+      return { outcome: result.outcome, run: runView(this.state) };
+    }
+    return result;
+  }
+
+  private async createNow(input: CreateRunInput): Promise<CreateRunResult> {
     if (this.state.last_seq > 0) {
       // Run ids from Idempotency-Keys are derived per tenant, so a tenant mismatch cannot be a
       // replay; it is answered like any conflict and reveals nothing about the run.
       if (this.state.tenant !== input.tenant || this.state.request_hash !== input.request_hash) return { outcome: "conflict", run_id: input.run_id };
       // A replay is also a chance to finish what a crash interrupted (a missing projection).
-      await this.projectIfDue();
+      this.projectInBackground();
       return { outcome: "existing", run: runView(this.state) };
     }
-    // The API took this run's slot from its TenantLimiter just before: a DO request (and a row)
-    // this run caused, counted here so the run's cost includes it.
-    this.usage.do_requests += 1;
-    this.usage.storage_rows_written += 1;
+    const plan = input.plan;
+    if (!plan) return { outcome: "needs_plan" };
+    const holdsSlot = !endsInline(plan.steps);
+    if (holdsSlot) {
+      const slot = await this.takeSlot(input.run_id, input.tenant, input.cap);
+      if (!slot.ok) return { outcome: "at_capacity", in_flight: slot.in_flight, cap: slot.cap };
+    }
     await this.command((m) => {
-      m.emit("run.created", { run_id: input.run_id, tenant: input.tenant, prompt: input.prompt, options: input.options, request_hash: input.request_hash, trace_id: input.trace_id });
-      m.emit("plan.accepted", { plan: input.plan });
+      m.emit("run.created", { run_id: input.run_id, tenant: input.tenant, prompt: input.prompt, options: input.options, request_hash: input.request_hash, trace_id: input.trace_id, holds_slot: holdsSlot });
+      m.emit("plan.accepted", { plan });
       advance(m);
     });
     return { outcome: "created", run: runView(this.state) };
+  }
+
+  private owns(tenant: string): boolean {
+    return this.state.last_seq > 0 && this.state.tenant !== "" && this.state.tenant === tenant;
   }
 
   /** The run, for its own tenant only: to anyone else it does not exist. */
@@ -230,10 +295,6 @@ export class RunObject extends DurableObject<Env> {
     return this.state.last_seq > 0 ? this.state.status : null;
   }
 
-  private owns(tenant: string): boolean {
-    return this.state.last_seq > 0 && this.state.tenant !== "" && this.state.tenant === tenant;
-  }
-
   /**
    * A short-lived, single-use token that opens this run's WebSocket or SSE stream without an
    * Authorization header (browsers cannot send one on a WebSocket).
@@ -243,13 +304,8 @@ export class RunObject extends DurableObject<Env> {
     return (await this.watchTokens.issue()) ?? "too_many";
   }
 
-  async redeemWatchToken(token: string): Promise<boolean> {
-    if (this.state.last_seq === 0) return false;
-    return this.watchTokens.redeem(token);
-  }
-
-  async getUsage(): Promise<RunUsage> {
-    return { ...this.usage };
+  async getUsage(tenant: string): Promise<RunUsage | null> {
+    return this.owns(tenant) ? { ...this.meter.usage } : null;
   }
 
   async listEvents(tenant: string, after: number, limit: number): Promise<{ events: RunEvent[]; last_seq: number } | null> {
@@ -257,48 +313,84 @@ export class RunObject extends DurableObject<Env> {
     return { events: this.log.after(after, limit), last_seq: this.state.last_seq };
   }
 
-  async claim(step: number, attempt: number): Promise<ClaimResult> {
-    const result = await this.command((m) => claim(m, step, attempt));
-    if (!result.ok) log.warn("step.claim_rejected", { run_id: this.state.run_id, step, attempt, reason: result.reason, trace_id: this.state.trace_id });
-    return result;
+  /** Consumers report dispatches, several at once when they finished together. */
+  async report(reports: StepReport[]): Promise<ReportResult[]> {
+    if (this.state.last_seq === 0) return reports.map(() => ({ accepted: false, reason: "run_not_found" }));
+    const results = await this.command((m) => report(m, reports));
+    results.forEach((r, i) => {
+      if (!r.accepted) log.warn("step.report_ignored", { run_id: this.state.run_id, step: reports[i]!.step, dispatch: reports[i]!.dispatch, reason: r.reason, trace_id: this.state.trace_id });
+    });
+    return results;
   }
 
-  /** `opened`: this outcome tripped the tool's breaker, which the run records as breaker.opened. */
-  async report(step: number, attempt: number, outcome: Outcome, opened?: BreakerOpened): Promise<ReportResult> {
-    const result = await this.command((m) => report(m, step, attempt, outcome, opened));
-    if (!result.accepted) log.warn("step.report_ignored", { run_id: this.state.run_id, step, attempt, reason: result.reason, trace_id: this.state.trace_id });
-    return result;
+  /**
+   * Asked before a tool with side effects runs. Writes nothing: a cancelled run or a superseded
+   * dispatch answers no, and so does a second delivery of a dispatch already let through here.
+   */
+  async preflight(step: number, dispatch: number): Promise<PreflightResult> {
+    this.meter.request();
+    if (this.state.last_seq === 0) return { go: false, reason: "run_not_found" };
+    const answer = preflight(this.state, step, dispatch);
+    if (!answer.go) return answer;
+    if (this.begun.has(dispatch)) return { go: false, reason: "already_started" };
+    this.begun.add(dispatch);
+    return answer;
   }
 
-  async cancel(reason = "Cancelled by request."): Promise<ControlResult & { run?: RunResource }> {
+  /**
+   * A dispatched step's input as JSON text, for a consumer whose message could not carry it (too
+   * large). Text, because RPC's types cannot follow a recursive JSON type this deep.
+   */
+  async stepInput(step: number, dispatch: number): Promise<string | null> {
+    this.meter.request();
+    const s = this.state.steps.get(step);
+    if (!s || s.dispatch_seq !== dispatch) return null;
+    return JSON.stringify(s.resolved_input ?? null);
+  }
+
+  async cancel(tenant: string, reason = "Cancelled by request."): Promise<ControlAnswer> {
+    if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
     const result = await this.command((m) => cancel(m, reason));
     return { ...result, run: runView(this.state) };
   }
 
-  async resume(): Promise<ControlResult & { run?: RunResource }> {
+  /** A resumed run is in flight again, so it takes a slot under the tenant's cap first. */
+  async resume(tenant: string, cap: number): Promise<ControlAnswer> {
+    if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
+    if (this.state.status !== "failed" && this.state.status !== "cancelled") {
+      const result = await this.command((m) => resume(m));
+      return { ...result, run: runView(this.state) };
+    }
+    const slot = await this.takeSlot(this.state.run_id, tenant, cap);
+    if (!slot.ok) return { ok: false, code: "at_capacity", in_flight: slot.in_flight, cap: slot.cap };
     const result = await this.command((m) => resume(m));
     return { ...result, run: runView(this.state) };
   }
 
-  /** The tool's breaker is open: the attempt waits until `retryAt` without using up an attempt. */
-  async defer(step: number, attempt: number, retryAt: number, error: StepError): Promise<ReportResult> {
-    return this.command((m) => defer(m, step, attempt, retryAt, error));
+  /** The tool's breaker is open: the dispatch waits until `retryAt` without using up an attempt. */
+  async defer(step: number, dispatch: number, retryAt: number, error: StepError): Promise<ReportResult> {
+    if (this.state.last_seq === 0) return { accepted: false, reason: "run_not_found" };
+    return this.command((m) => defer(m, step, dispatch, retryAt, error));
   }
 
   /** Called by a ToolBreaker that half-opened or closed, for runs it turned away. */
   async breakerChanged(tool: string, state: "half_open" | "closed"): Promise<void> {
+    if (this.state.last_seq === 0) return;
     await this.command((m) => breakerChanged(m, tool, state));
   }
 
   /**
-   * `fetch` only upgrades WebSockets: GET /ws?after=SEQ subscribes to the run's events (the API
-   * checked the run exists and the parameters are valid).
+   * `fetch` only upgrades WebSockets: GET /ws?after=SEQ subscribes to the run's events, for the
+   * tenant in `x-crane-tenant` (set by the API from the caller's key) or the bearer of a watch token.
    */
   override async fetch(request: Request): Promise<Response> {
     const url = new URL(request.url);
     if (url.pathname !== "/ws" || request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
       return new Response("expected a WebSocket upgrade to /ws", { status: 426 });
     }
+    const token = url.searchParams.get("token");
+    const allowed = token !== null ? this.state.last_seq > 0 && (await this.watchTokens.redeem(token)) : this.owns(request.headers.get("x-crane-tenant") ?? "");
+    if (!allowed) return new Response(null, { status: 404 });
     return subscribe(this.ctx, this.log, Math.max(0, Number(url.searchParams.get("after") ?? 0) || 0));
   }
 
@@ -315,13 +407,21 @@ export class RunObject extends DurableObject<Env> {
 
   /** Wakes the watchdog now (used when a step message was dead-lettered). */
   async nudge(): Promise<void> {
+    if (this.state.last_seq === 0) return;
     await this.command((m) => fireDue(m));
   }
 
-  /** The watchdog: expired leases, due retries, finished timers, lost messages, lagging projection. */
+  /** The watchdog: expired leases, due retries, finished timers, the run's deadline, a lagging projection. */
   override async alarm(): Promise<void> {
     this.armedAt = null; // a fired alarm is no longer set
     if (this.state.last_seq === 0) return;
+    if (this.ended && this.milestoneSeq > this.projection.seq) {
+      // Only the projection is due: no command, no events.
+      this.meter.request();
+      await this.projectIfDue();
+      this.armAlarm();
+      return;
+    }
     await this.command((m) => fireDue(m));
   }
 }

@@ -1,22 +1,32 @@
+// Projects a run into the D1 read model: one statement per milestone (creation, end, cancel,
+// resume), never per event, because one D1 database serves every run. An ended run's steps ride
+// in the same row as JSON, so the end of a run is one statement too. Each row carries the
+// `projected_seq` it reflects and only moves forward, so replaying a projection changes nothing
+// and a late write can never overwrite a newer one.
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { runs, steps } from "../db/schema";
+import { runs } from "../db/schema";
 import { TERMINAL_RUN, type RunState } from "./run-state";
-
-/**
- * Projects a run into the D1 read model. Written at a run's milestones (creation, end, cancel,
- * resume), not per event, because one D1 database serves every run. Each row carries the
- * `projected_seq` it reflects and only moves forward, so replaying a projection changes nothing
- * and a late write can never overwrite a newer one.
- */
-const STEP_COLUMNS = 10;
-const D1_MAX_PARAMS = 100;
 
 /** Returns what the write cost in D1: statements run and rows written. */
 export async function projectRun(db: D1Database, state: RunState): Promise<{ statements: number; rows_written: number }> {
-  const d = drizzle(db);
   const seq = state.last_seq;
-  const runRow = {
+  // Step summaries matter for history once a run has ended; while it runs the run object answers.
+  const steps = TERMINAL_RUN.has(state.status)
+    ? JSON.stringify(
+        [...state.steps.values()].map((s) => ({
+          step_number: s.step_number,
+          tool: s.tool,
+          status: s.status,
+          attempts: s.attempts,
+          error_code: s.error?.code ?? null,
+          started_at: s.started_at,
+          completed_at: s.completed_at,
+          duration_ms: s.duration_ms,
+        })),
+      )
+    : null;
+  const row = {
     run_id: state.run_id,
     tenant: state.tenant,
     prompt: state.prompt,
@@ -31,50 +41,13 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
     started_at: state.started_at,
     completed_at: state.completed_at,
     projected_seq: seq,
+    steps,
   };
-  const { run_id: _id, created_at: _c, ...runUpdate } = runRow;
-  const statements = [
-    d
-      .insert(runs)
-      .values(runRow)
-      .onConflictDoUpdate({ target: runs.run_id, set: runUpdate, setWhere: sql`${runs.projected_seq} < ${seq}` }),
-  ];
-  // Step rows matter for history once a run has ended; while it runs the run object answers.
-  if (TERMINAL_RUN.has(state.status)) {
-    const rows = [...state.steps.values()].map((s) => ({
-      run_id: state.run_id,
-      step_number: s.step_number,
-      tool: s.tool,
-      status: s.status,
-      attempts: s.attempts,
-      error_code: s.error?.code ?? null,
-      started_at: s.started_at,
-      completed_at: s.completed_at,
-      duration_ms: s.duration_ms,
-      projected_seq: seq,
-    }));
-    const perStatement = Math.floor(D1_MAX_PARAMS / STEP_COLUMNS);
-    for (let i = 0; i < rows.length; i += perStatement) {
-      statements.push(
-        d
-          .insert(steps)
-          .values(rows.slice(i, i + perStatement))
-          .onConflictDoUpdate({
-            target: [steps.run_id, steps.step_number],
-            set: {
-              status: sql`excluded.status`,
-              attempts: sql`excluded.attempts`,
-              error_code: sql`excluded.error_code`,
-              started_at: sql`excluded.started_at`,
-              completed_at: sql`excluded.completed_at`,
-              duration_ms: sql`excluded.duration_ms`,
-              projected_seq: sql`excluded.projected_seq`,
-            },
-            setWhere: sql`${steps.projected_seq} < excluded.projected_seq`,
-          }) as unknown as (typeof statements)[number],
-      );
-    }
-  }
-  const results = (await d.batch(statements as [(typeof statements)[number], ...(typeof statements)[number][]])) as { meta?: { rows_written?: number } }[];
-  return { statements: statements.length, rows_written: results.reduce((n, r) => n + (r.meta?.rows_written ?? 0), 0) };
+  const { run_id: _id, created_at: _c, ...update } = row;
+  const result = await drizzle(db)
+    .insert(runs)
+    .values(row)
+    .onConflictDoUpdate({ target: runs.run_id, set: update, setWhere: sql`${runs.projected_seq} < ${seq}` })
+    .run();
+  return { statements: 1, rows_written: result.meta.rows_written ?? 0 };
 }

@@ -15,8 +15,14 @@ export interface StepState {
   status: StepStatus;
   /** The attempt currently queued or running (0 before the first). */
   attempt: number;
-  /** Attempts started since the run was created or last resumed. */
+  /** Attempts started since the run was created or last resumed (deferred dispatches are not attempts). */
   attempts: number;
+  /** Dispatches an open breaker turned away before the tool ran. */
+  deferrals: number;
+  /** When the current wait on an open breaker began (epoch ms), for max_deferral_ms. */
+  deferred_since: number | null;
+  /** The seq of the step.started event of the current dispatch: reports must name it. */
+  dispatch_seq: number | null;
   resolved_input: unknown;
   output: unknown;
   error: StepError | null;
@@ -49,6 +55,10 @@ export interface RunState {
   started_at: string | null;
   completed_at: string | null;
   last_seq: number;
+  /** The run holds a slot under its tenant's cap while in flight, to give back when it ends. */
+  holds_slot: boolean;
+  /** The run's deadline (epoch ms): created_at + run_timeout_ms. */
+  deadline: number | null;
 }
 
 export const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(["completed", "failed", "cancelled"]);
@@ -60,6 +70,9 @@ function newStep(s: Plan["steps"][number]): StepState {
     status: "pending",
     attempt: 0,
     attempts: 0,
+    deferrals: 0,
+    deferred_since: null,
+    dispatch_seq: null,
     resolved_input: null,
     output: null,
     error: null,
@@ -90,7 +103,15 @@ function waitToRetry(s: StepState, error: StepError, retryAt: number): void {
   s.retry_at = retryAt;
 }
 
-type Handlers = { [T in RunEventType]: (state: RunState, data: RunEventData[T], at: string) => void };
+type Handlers = { [T in RunEventType]: (state: RunState, data: RunEventData[T], at: string, seq: number) => void };
+
+/** Steps that waited on a breaker become ready at once (the decider dispatches them as slots allow). */
+function readyNow(state: RunState, steps: number[] | undefined): void {
+  for (const n of steps ?? []) {
+    const s = step(state, n);
+    if (s.status === "pending") s.retry_at = null;
+  }
+}
 
 const step = (state: RunState, n: number): StepState => {
   const s = state.steps.get(n);
@@ -102,11 +123,13 @@ const handlers: Handlers = {
   "run.created": (state, d, at) => {
     state.run_id = d.run_id;
     state.tenant = d.tenant ?? "";
+    state.holds_slot = d.holds_slot ?? state.tenant !== "";
     state.prompt = d.prompt;
     state.options = resolveOptions(d.options);
     state.request_hash = d.request_hash;
     state.trace_id = d.trace_id;
     state.created_at = at;
+    state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.status = "pending";
   },
   "plan.accepted": (state, d) => {
@@ -127,8 +150,9 @@ const handlers: Handlers = {
   "step.redispatched": (state, d) => {
     step(state, d.step).dispatch_deadline = d.dispatch_deadline;
   },
-  "step.started": (state, d, at) => {
+  "step.started": (state, d, at, seq) => {
     const s = step(state, d.step);
+    s.dispatch_seq = seq;
     s.status = "running";
     s.attempt = d.attempt;
     s.attempts += 1;
@@ -143,6 +167,7 @@ const handlers: Handlers = {
   },
   "step.succeeded": (state, d, at) => {
     const s = step(state, d.step);
+    s.deferred_since = null;
     s.status = "succeeded";
     s.output = d.output;
     s.error = null;
@@ -151,15 +176,28 @@ const handlers: Handlers = {
     clearDeadlines(s);
   },
   "step.retry_scheduled": (state, d) => waitToRetry(step(state, d.step), d.error, d.retry_at),
-  // Turned away by an open breaker before it started: waits without using up an attempt.
-  "step.deferred": (state, d) => waitToRetry(step(state, d.step), d.error, d.retry_at),
-  // Breaker transitions are recorded in the runs they touch; they change no run state.
+  // Turned away by an open breaker before the tool ran: waits without using up an attempt. Under
+  // the earlier protocol the step was still queued (no attempt counted yet); now it was running.
+  "step.deferred": (state, d, at) => {
+    const s = step(state, d.step);
+    if (s.status === "running") {
+      s.attempts = Math.max(0, s.attempts - 1);
+      s.attempt = Math.max(0, s.attempt - 1);
+      s.started_at = null;
+      s.started_ms = null;
+    }
+    s.deferrals += 1;
+    s.deferred_since ??= Date.parse(at);
+    waitToRetry(s, d.error, d.retry_at);
+  },
+  // Breaker transitions are recorded in the runs they touch; the steps waiting on one may go now.
   "breaker.opened": () => {},
-  "breaker.half_opened": () => {},
-  "breaker.closed": () => {},
+  "breaker.half_opened": (state, d) => readyNow(state, d.steps),
+  "breaker.closed": (state, d) => readyNow(state, d.steps),
   "step.failed": (state, d, at) => {
     const s = step(state, d.step);
     s.status = "failed";
+    s.deferred_since = null;
     s.error = d.error;
     s.completed_at = at;
     if (s.started_ms !== null) s.duration_ms = Math.max(0, Date.parse(at) - s.started_ms);
@@ -187,8 +225,11 @@ const handlers: Handlers = {
     state.error = { code: "cancelled", message: d.reason };
     state.completed_at = at;
   },
-  "run.resumed": (state, d) => {
+  "run.resumed": (state, d, at) => {
     state.status = "running";
+    // A resumed run is in flight again under its tenant's cap, with its whole run_timeout_ms.
+    state.holds_slot = state.tenant !== "";
+    state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.error = null;
     state.result = null;
     state.completed_at = null;
@@ -217,12 +258,14 @@ export function emptyState(): RunState {
     started_at: null,
     completed_at: null,
     last_seq: 0,
+    holds_slot: false,
+    deadline: null,
   };
 }
 
 /** Applies one event to the state in place (the run object keeps one state and folds as it appends). */
 export function applyEvent(state: RunState, event: RunEvent): RunState {
-  (handlers[event.type] as (s: RunState, d: unknown, at: string) => void)(state, event.data, event.at);
+  (handlers[event.type] as (s: RunState, d: unknown, at: string, seq: number) => void)(state, event.data, event.at, event.seq);
   state.last_seq = event.seq;
   return state;
 }

@@ -9,6 +9,8 @@ export interface ExecutionLogEntry {
   output: unknown;
   error: { code: string; message: string } | null;
   attempts: number;
+  /** Dispatches an open breaker turned away before the tool ran (they use no attempt). */
+  deferrals: number;
   started_at: string | null;
   completed_at: string | null;
   duration_ms: number | null;
@@ -33,6 +35,8 @@ export interface RunResource {
   last_event_seq: number;
 }
 
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "cancelled"]);
+
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 export function runView(state: RunState): RunResource {
@@ -53,6 +57,7 @@ export function runView(state: RunState): RunResource {
       output: s.status === "succeeded" ? s.output : null,
       error: s.error ? { code: s.error.code, message: s.error.message } : null,
       attempts: s.attempts,
+      deferrals: s.deferrals,
       started_at: s.started_at,
       completed_at: s.completed_at,
       duration_ms: s.duration_ms,

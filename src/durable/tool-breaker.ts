@@ -85,10 +85,20 @@ export class ToolBreaker extends DurableObject<Env> {
     );
   }
 
+  /**
+   * Successes a consumer counted since it last asked: they never open a breaker, so consumers
+   * hand them over with their next request instead of making one for each.
+   */
+  private recordSuccesses(n: number): void {
+    const settings = this.settings();
+    for (let i = 0; i < Math.min(n, 1000); i++) record(this.state, Date.now(), settings, { failed: false, neutral: false, probe: false });
+  }
+
   /** May a call go through now? A refused run is remembered and told when the breaker changes. */
-  async admit(tool: string, runId?: string): Promise<Admission & { state: BreakerState["state"] }> {
+  async admit(tool: string, runId?: string, successes = 0): Promise<Admission & { state: BreakerState["state"] }> {
     this.bind(tool);
     this.state.requests = (this.state.requests ?? 0) + 1;
+    this.recordSuccesses(successes);
     const { admission, transition } = admit(this.state, Date.now(), this.settings());
     if (!admission.allowed && runId) {
       const count = this.ctx.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM waiters`).one().n;
@@ -99,9 +109,10 @@ export class ToolBreaker extends DurableObject<Env> {
   }
 
   /** The outcome of an admitted call. Returns the state after it, and the transition if one happened. */
-  async record(tool: string, outcome: { failed: boolean; neutral: boolean; probe: boolean }): Promise<{ state: BreakerState["state"]; transition: Transition; cooldown_ms: number }> {
+  async record(tool: string, outcome: { failed: boolean; neutral: boolean; probe: boolean }, successes = 0): Promise<{ state: BreakerState["state"]; transition: Transition; cooldown_ms: number }> {
     this.bind(tool);
     this.state.requests = (this.state.requests ?? 0) + 1;
+    this.recordSuccesses(successes);
     const transition = record(this.state, Date.now(), this.settings(), outcome);
     // A success in a healthy closed breaker changes nothing that matters after an eviction (with no
     // failures in the window there is nothing to trip on): keep it in memory and save a row write.

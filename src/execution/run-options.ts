@@ -1,5 +1,8 @@
 import { z } from "zod";
 
+export const DEFAULT_RUN_TIMEOUT_MS = 24 * 3600_000;
+export const MAX_RUN_TIMEOUT_MS = 30 * 24 * 3600_000;
+
 /** Per-run knobs a client may set on POST /runs; everything has a default. */
 export const runOptionsSchema = z.strictObject({
   retry: z
@@ -11,6 +14,10 @@ export const runOptionsSchema = z.strictObject({
     .optional(),
   step_timeout_ms: z.number().int().min(50).max(600_000).optional(),
   max_parallelism: z.number().int().min(1).max(50).optional(),
+  /** The whole run's deadline: past it the run fails with run_timeout, whatever it waits on. */
+  run_timeout_ms: z.number().int().min(1000).max(MAX_RUN_TIMEOUT_MS).optional(),
+  /** How long a step may wait on an open breaker before it fails with tool_unavailable (default: until the run's deadline). */
+  max_deferral_ms: z.number().int().min(0).max(MAX_RUN_TIMEOUT_MS).optional(),
 });
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 
@@ -20,6 +27,8 @@ export interface ResolvedOptions {
   max_delay_ms: number;
   step_timeout_ms: number;
   max_parallelism: number;
+  run_timeout_ms: number;
+  max_deferral_ms: number | null;
 }
 
 export const DEFAULT_OPTIONS: ResolvedOptions = {
@@ -28,6 +37,8 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   max_delay_ms: 30_000,
   step_timeout_ms: 30_000,
   max_parallelism: 50,
+  run_timeout_ms: DEFAULT_RUN_TIMEOUT_MS,
+  max_deferral_ms: null,
 };
 
 export function resolveOptions(options: RunOptions | undefined): ResolvedOptions {
@@ -37,15 +48,25 @@ export function resolveOptions(options: RunOptions | undefined): ResolvedOptions
     max_delay_ms: options?.retry?.max_delay_ms ?? DEFAULT_OPTIONS.max_delay_ms,
     step_timeout_ms: options?.step_timeout_ms ?? DEFAULT_OPTIONS.step_timeout_ms,
     max_parallelism: options?.max_parallelism ?? DEFAULT_OPTIONS.max_parallelism,
+    run_timeout_ms: options?.run_timeout_ms ?? DEFAULT_OPTIONS.run_timeout_ms,
+    max_deferral_ms: options?.max_deferral_ms ?? DEFAULT_OPTIONS.max_deferral_ms,
   };
 }
 
 /** How long past its timeout a started step's lease lasts before the watchdog takes it back. */
+export function leaseFor(timeoutMs: number): number {
+  return dispatchTimeout(timeoutMs) + timeoutMs + leaseMargin(timeoutMs);
+}
+
 export function leaseMargin(timeoutMs: number): number {
   return Math.min(5_000, Math.max(200, Math.round(timeoutMs / 4)));
 }
 
-/** How long a queued step may wait for a consumer before the watchdog sends it again. */
+/**
+ * How long a dispatched step's message may wait for a consumer. The lease a dispatch starts is
+ * this plus the step's timeout plus the margin: long enough for a queue backlog (a thousand
+ * runs fanned out at once), short enough that a lost message is noticed within a minute or so.
+ */
 export function dispatchTimeout(timeoutMs: number): number {
-  return Math.min(60_000, Math.max(1_000, timeoutMs));
+  return Math.min(300_000, Math.max(30_000, 2 * timeoutMs));
 }

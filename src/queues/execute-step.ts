@@ -1,26 +1,23 @@
+// Executes one dispatched step: the message carries the resolved input, the timeout and the
+// lease, so the consumer asks the run object nothing first (except, for a tool with side effects,
+// one pre-flight check). It runs the tool under the step's timeout and reports once. The run
+// object decides everything else (retries, what runs next); a duplicate or late message is
+// harmless because only the first report for the current dispatch counts.
+import type { Outcome, StepMessage } from "../execution/step-protocol";
+import type { Json } from "../lib/json";
 import { errorFields, log } from "../lib/log";
 import { stepError } from "../lib/step-error";
-import type { RunObject } from "../durable/run-object";
-import type { BreakerOpened, ClaimResult, Outcome } from "../durable/run-machine";
+import { newSpanId } from "../lib/trace";
 import { getTool } from "../tools/registry";
-import { newSpanId, newTraceId } from "../lib/trace";
+import type { QueueTool } from "../tools/tool";
 import { admit, recordOutcome } from "./breaker-gate";
-import type { StepMessage } from "./step-message";
+import type { ReportBatcher } from "./report-batcher";
 
-/**
- * Executes one step attempt: claim it from the run object (which resolves its input and starts
- * its lease), run the tool under the step's timeout, report the outcome. The run object decides
- * everything else (retries, what runs next), so a duplicate message only loses its claim.
- */
-const REPORT_TRIES = 3;
-
-async function runTool(toolName: string, input: unknown, msg: StepMessage, tenant: string, timeoutMs: number, env: Env, trace: { trace_id: string; span_id: string }): Promise<Outcome> {
-  const tool = getTool(toolName);
-  if (!tool) return { success: false, error: stepError("unknown_tool", `No tool is named "${toolName}".`) };
+async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: Env, trace: { trace_id: string; span_id: string }): Promise<Outcome> {
   const parsed = tool.input_schema.safeParse(input);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");
-    return { success: false, error: stepError("invalid_input", `${toolName} got an input it cannot use after resolving references: ${detail}`) };
+    return { success: false, error: stepError("invalid_input", `${tool.name} got an input it cannot use after resolving references: ${detail}`) };
   }
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
@@ -28,25 +25,25 @@ async function runTool(toolName: string, input: unknown, msg: StepMessage, tenan
     // A tool that ignores its abort signal still loses the race against this timer.
     timer = setTimeout(() => {
       controller.abort();
-      resolve({ success: false, error: stepError("step_timeout", `${toolName} did not finish within ${timeoutMs} ms.`, { retryable: true }) });
-    }, timeoutMs);
+      resolve({ success: false, error: stepError("step_timeout", `${tool.name} did not finish within ${msg.timeout_ms} ms.`, { retryable: true }) });
+    }, msg.timeout_ms);
   });
   const execution = tool
     .execute(parsed.data, {
       env,
       run_id: msg.run_id,
-      tenant,
+      tenant: msg.tenant,
       step_number: msg.step,
       attempt: msg.attempt,
       signal: controller.signal,
       idempotency_key: `${msg.run_id}:${msg.step}`,
       ...trace,
     })
-    .then((r): Outcome => (r.success ? { success: true, output: r.output } : { success: false, error: r.error }))
+    .then((r): Outcome => (r.success ? { success: true, output: r.output as Json } : { success: false, error: r.error }))
     .catch((err: unknown): Outcome => {
       // A tool that throws is a bug or an infrastructure hiccup, not bad input: worth another try.
-      log.error("tool.threw", { run_id: msg.run_id, step: msg.step, tool: toolName, ...errorFields(err) });
-      return { success: false, error: stepError("tool_crashed", `${toolName} failed unexpectedly: ${(err as Error)?.message ?? String(err)}`, { retryable: true }) };
+      log.error("tool.threw", { run_id: msg.run_id, step: msg.step, tool: tool.name, ...errorFields(err) });
+      return { success: false, error: stepError("tool_crashed", `${tool.name} failed unexpectedly: ${(err as Error)?.message ?? String(err)}`, { retryable: true }) };
     });
   try {
     return await Promise.race([execution, timeout]);
@@ -55,48 +52,61 @@ async function runTool(toolName: string, input: unknown, msg: StepMessage, tenan
   }
 }
 
-export async function executeStep(msg: StepMessage, env: Env): Promise<void> {
-  const run = env.RUNS.getByName(msg.run_id);
-  // One span per step attempt, in the run's trace.
-  const trace = { trace_id: msg.trace_id ?? newTraceId(), span_id: newSpanId() };
-  const fields = { run_id: msg.run_id, tenant: msg.tenant, step: msg.step, tool: msg.tool, attempt: msg.attempt, ...trace };
-  // The tool's breaker first: while it is open the step waits without calling the tool or
-  // using up an attempt.
-  const gate = msg.tool ? await admit(env, msg.tenant, msg.tool, msg.run_id) : ({ allowed: true, probe: false } as const);
-  if (!gate.allowed) {
-    await run.defer(msg.step, msg.attempt, gate.retry_at, gate.error);
-    log.info("step.deferred", { ...fields, tool: msg.tool, retry_at: new Date(gate.retry_at).toISOString() });
-    return;
+/** Runs the step; reports through `reporter`, or tells it the message ended without a report. */
+export async function executeStep(msg: StepMessage, env: Env, reporter: ReportBatcher): Promise<void> {
+  let reported = false;
+  try {
+    reported = await execute(msg, env, reporter);
+  } finally {
+    if (!reported) reporter.finished(msg.run_id);
   }
-  const claimed = (await run.claim(msg.step, msg.attempt)) as ClaimResult; // RPC types flatten the union
-  if (!claimed.ok) {
-    // A duplicate, stale or cancelled attempt: nothing to do, but give back a probe slot.
-    if (gate.probe && msg.tool) await recordOutcome(env, msg.tenant, msg.tool, "released", true);
-    return;
-  }
-  const started = Date.now();
-  const outcome = await runTool(claimed.tool, claimed.input, msg, claimed.tenant, claimed.timeout_ms, env, trace);
-  const duration_ms = Date.now() - started;
-  log.info(outcome.success ? "tool.succeeded" : "tool.failed", { ...fields, tool: claimed.tool, duration_ms, ...(outcome.success ? {} : { code: outcome.error.code }) });
-  // A success can never open a breaker, so its record runs beside the report instead of before it;
-  // a failure might, and the run records breaker.opened together with the failed attempt.
-  const guarded = getTool(claimed.tool)?.executor === "queue";
-  const recording = guarded && outcome.success ? recordOutcome(env, claimed.tenant, claimed.tool, outcome, gate.probe) : undefined;
-  const opened = guarded && !outcome.success ? await recordOutcome(env, claimed.tenant, claimed.tool, outcome, gate.probe) : undefined;
-  await Promise.all([recording, reportOutcome(run, msg, outcome, opened, fields)]);
 }
 
-async function reportOutcome(run: DurableObjectStub<RunObject>, msg: StepMessage, outcome: Outcome, opened: BreakerOpened | undefined, fields: Record<string, unknown>): Promise<void> {
-  // The report is retried a few times in place; if it never lands, the lease expires and the
-  // run object re-runs the step, which the tools' idempotency keys make safe.
-  for (let i = 1; ; i++) {
-    try {
-      await run.report(msg.step, msg.attempt, outcome, opened);
-      return;
-    } catch (err) {
-      if (i >= REPORT_TRIES) throw err;
-      log.warn("step.report_retry", { ...fields, try: i, ...errorFields(err) });
-      await new Promise((r) => setTimeout(r, 50 * i));
+async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher): Promise<boolean> {
+  const run = env.RUNS.getByName(msg.run_id);
+  // One span per step attempt, in the run's trace.
+  const trace = { trace_id: msg.trace_id, span_id: newSpanId() };
+  const fields = { run_id: msg.run_id, tenant: msg.tenant, step: msg.step, tool: msg.tool, attempt: msg.attempt, dispatch: msg.dispatch, ...trace };
+  const tool = getTool(msg.tool);
+  if (tool?.executor !== "queue") {
+    await reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome: { success: false, error: stepError("unknown_tool", `No queue tool is named "${msg.tool}".`) } });
+    return true;
+  }
+  if (Date.now() >= msg.lease_until) {
+    // The run object has taken this dispatch back already (or is about to): running it would be wasted.
+    log.warn("step.message_expired", fields);
+    return false;
+  }
+  // The tool's breaker first: while it is open the step waits without calling the tool or using up an attempt.
+  const gate = await admit(env, msg.tenant, msg.tool, msg.run_id);
+  if (!gate.allowed) {
+    await run.defer(msg.step, msg.dispatch, gate.retry_at, gate.error);
+    log.info("step.deferred", { ...fields, retry_at: new Date(gate.retry_at).toISOString() });
+    return false;
+  }
+  if (tool.effects) {
+    // A tool with side effects asks first, so a cancelled run or a duplicate delivery does nothing.
+    const go = await run.preflight(msg.step, msg.dispatch);
+    if (!go.go) {
+      log.info("step.preflight_refused", { ...fields, reason: go.reason });
+      if (gate.probe) await recordOutcome(env, msg.tenant, msg.tool, "released", true);
+      return false;
     }
   }
+  let input: unknown = msg.input;
+  if (input === undefined) {
+    // Too large for the message: fetch it from the run object.
+    const fetched = await run.stepInput(msg.step, msg.dispatch);
+    if (fetched === null) return false;
+    input = JSON.parse(fetched);
+  }
+  const started = Date.now();
+  const outcome = await runTool(tool, input, msg, env, trace);
+  log.info(outcome.success ? "tool.succeeded" : "tool.failed", { ...fields, duration_ms: Date.now() - started, ...(outcome.success ? {} : { code: outcome.error.code }) });
+  // A failure might open the breaker, and the run records breaker.opened beside the failed
+  // attempt; a success is only counted (or, for a probe, recorded beside the report).
+  const recording = recordOutcome(env, msg.tenant, msg.tool, outcome, gate.probe);
+  const opened = outcome.success ? undefined : await recording;
+  await Promise.all([outcome.success ? recording : undefined, reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...(opened ? { opened } : {}) })]);
+  return true;
 }

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { stepError } from "../lib/step-error";
 import { CalculationError, MAX_EXPRESSION_LENGTH, evaluateExpression } from "./calculator-parser";
-import { defineTool, fail, ok } from "./tool";
+import { inlineTool, fail, ok } from "./tool";
 
 export const calculatorInputSchema = z.strictObject({
   expression: z
@@ -11,12 +11,11 @@ export const calculatorInputSchema = z.strictObject({
     .describe("Arithmetic with + - * / % **, unary minus, parentheses and decimals, e.g. (41*7)+13"),
 });
 
-export const calculator = defineTool({
+export const calculator = inlineTool({
   name: "Calculator.evaluate",
   description: "Evaluates an arithmetic expression and returns the result as a number.",
   input_schema: calculatorInputSchema,
-  executor: "queue",
-  async execute({ expression }) {
+  run({ expression }) {
     try {
       return ok(evaluateExpression(expression));
     } catch (err) {

@@ -4,7 +4,7 @@ import { traceparent } from "../lib/trace";
 import { stepError, type StepError } from "../lib/step-error";
 import { effectivePort, isAllowed, parseAllowlist } from "./http-allowlist";
 import { nonPublicAddress } from "./private-address";
-import { defineTool, fail, ok } from "./tool";
+import { queueTool, fail, ok } from "./tool";
 
 /** Http.get: a real outbound GET, bounded in time, size and reach. */
 export const HTTP_MAX_BYTES = 1024 * 1024;
@@ -36,12 +36,13 @@ async function readResponse(res: Response): Promise<{ text: string } | { error: 
   return { text: new TextDecoder().decode(bytes) };
 }
 
-export const httpGet = defineTool({
+export const httpGet = queueTool({
   name: "Http.get",
   description:
     "Fetches a URL with GET and returns { status, content_type, body } (body parsed when JSON). Only hosts in HTTP_TOOL_ALLOWLIST are reachable; private, loopback and link-local addresses only when listed exactly.",
   input_schema: z.strictObject({ url: urlSchema }),
-  executor: "queue",
+  // Reads only: a duplicate delivery costs a second GET, which is what a retry does anyway.
+  effects: false,
   async execute({ url }, ctx) {
     const rules = parseAllowlist(ctx.env.HTTP_TOOL_ALLOWLIST);
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]);

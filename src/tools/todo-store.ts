@@ -3,7 +3,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { todos, type TodoRow } from "../db/schema";
 import { stepError } from "../lib/step-error";
-import { defineTool, fail, ok, type ToolContext } from "./tool";
+import { queueTool, fail, ok, type ToolContext } from "./tool";
 
 /**
  * TodoStore.* tools, persisted in D1. Every write is keyed by the step's idempotency key, so an
@@ -72,11 +72,11 @@ async function findTodo(ctx: ToolContext, selector: { id?: number | undefined; t
   return { row: open[0] ?? rows[0]! };
 }
 
-export const todoAdd = defineTool({
+export const todoAdd = queueTool({
   name: "TodoStore.add",
   description: "Adds a todo with the given title and returns it as { todo }.",
   input_schema: z.strictObject({ title: titleSchema }),
-  executor: "queue",
+  effects: true,
   async execute({ title }, ctx) {
     const now = new Date().toISOString();
     // INSERT OR IGNORE on the unique created_by key: a repeated attempt adds nothing.
@@ -91,11 +91,11 @@ export const todoAdd = defineTool({
   },
 });
 
-export const todoList = defineTool({
+export const todoList = queueTool({
   name: "TodoStore.list",
   description: 'Lists todos, oldest first, as { todos, count }. status: "open", "done" or "all" (default).',
   input_schema: z.strictObject({ status: z.enum(["open", "done", "all"]).default("all") }),
-  executor: "queue",
+  effects: false,
   async execute({ status }, ctx) {
     const where = status === "all" ? and(mine(ctx), notDeleted) : and(mine(ctx), notDeleted, eq(todos.status, status));
     const rows = await db(ctx).select().from(todos).where(where).orderBy(asc(todos.id)).all();
@@ -103,11 +103,11 @@ export const todoList = defineTool({
   },
 });
 
-export const todoGet = defineTool({
+export const todoGet = queueTool({
   name: "TodoStore.get",
   description: "Returns one todo by id as { todo }.",
   input_schema: z.strictObject({ id: idSchema }),
-  executor: "queue",
+  effects: false,
   async execute({ id }, ctx) {
     const found = await findTodo(ctx, { id });
     if (found.error) return fail(found.error);
@@ -116,11 +116,11 @@ export const todoGet = defineTool({
   },
 });
 
-export const todoComplete = defineTool({
+export const todoComplete = queueTool({
   name: "TodoStore.complete",
   description: "Marks a todo done, by id or by exact title, and returns it as { todo }.",
   input_schema: selectorSchema,
-  executor: "queue",
+  effects: true,
   async execute(selector, ctx) {
     // Done by this very step in an earlier attempt: that is success, not a conflict.
     const replay = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.completed_by, ctx.idempotency_key))).get();
@@ -144,11 +144,11 @@ export const todoComplete = defineTool({
   },
 });
 
-export const todoDelete = defineTool({
+export const todoDelete = queueTool({
   name: "TodoStore.delete",
   description: "Deletes a todo, by id or by exact title, and returns it as { deleted }.",
   input_schema: selectorSchema,
-  executor: "queue",
+  effects: true,
   async execute(selector, ctx) {
     const replay = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.deleted_by, ctx.idempotency_key))).get();
     if (replay) return ok({ deleted: view(replay) });

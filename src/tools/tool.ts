@@ -1,7 +1,14 @@
+// A tool is a named operation a plan step can call, with a zod input schema. Where it runs is
+// part of its definition, because it decides what a step costs:
+// - "inline": pure and bounded (the calculator). It runs inside the run object's command as soon
+//   as its dependencies succeed: no queue hop, no extra request.
+// - "queue": does I/O or may take long (HTTP, D1). A queue consumer runs it; queues spread this
+//   work across consumers.
+// - "timer": a durable timer the run object keeps itself (its alarm); waiting holds no consumer.
 import type { z } from "zod";
 import type { StepError } from "../lib/step-error";
 
-/** What a tool learns about the step it runs for. */
+/** What a queue tool learns about the step it runs for. */
 export interface ToolContext {
   env: Env;
   run_id: string;
@@ -18,25 +25,42 @@ export interface ToolContext {
   span_id: string;
 }
 
-export type ToolResult =
-  | { success: true; output: unknown; error?: undefined }
-  | { success: false; output?: undefined; error: StepError };
+export type ToolResult = { success: true; output: unknown; error?: undefined } | { success: false; output?: undefined; error: StepError };
 
-/**
- * `executor: "queue"` tools run in a queue consumer; `"timer"` tools are durable timers the
- * run object keeps itself (its alarm), so waiting holds no consumer.
- */
-export interface Tool<S extends z.ZodType = z.ZodType> {
+interface ToolBase<S extends z.ZodType> {
   name: string;
   description: string;
   input_schema: S;
-  executor: "queue" | "timer";
+}
+
+export interface QueueTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> {
+  executor: "queue";
+  /**
+   * The tool changes something outside the run (a todo): the consumer asks the run object once
+   * before running it, so a step cancelled while its message waited, or a duplicate delivery,
+   * does nothing. Tools that only read skip that request.
+   */
+  effects: boolean;
   execute(input: z.output<S>, ctx: ToolContext): Promise<ToolResult>;
 }
 
-export function defineTool<S extends z.ZodType>(tool: Tool<S>): Tool<S> {
-  return tool;
+export interface InlineTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> {
+  executor: "inline";
+  /** Synchronous and bounded: it runs inside the run object's turn. */
+  run(input: z.output<S>): ToolResult;
 }
+
+export interface TimerTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> {
+  executor: "timer";
+  /** When the timer fires after it starts, in ms. */
+  durationMs(input: z.output<S>): number;
+}
+
+export type Tool<S extends z.ZodType = z.ZodType> = QueueTool<S> | InlineTool<S> | TimerTool<S>;
+
+export const queueTool = <S extends z.ZodType>(tool: Omit<QueueTool<S>, "executor">): QueueTool<S> => ({ ...tool, executor: "queue" });
+export const inlineTool = <S extends z.ZodType>(tool: Omit<InlineTool<S>, "executor">): InlineTool<S> => ({ ...tool, executor: "inline" });
+export const timerTool = <S extends z.ZodType>(tool: Omit<TimerTool<S>, "executor">): TimerTool<S> => ({ ...tool, executor: "timer" });
 
 export const ok = (output: unknown): ToolResult => ({ success: true, output });
 export const fail = (error: StepError): ToolResult => ({ success: false, error });

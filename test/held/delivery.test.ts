@@ -1,8 +1,9 @@
 import { env } from "cloudflare:workers";
-import { runDurableObjectAlarm } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { api, createRun, getRun } from "../helpers";
-import { deliver, eventTypes, events, sentMessages, sleep, stub } from "./harness";
+import { advanceClock, deliver, eventTypes, events, projectedRow, sentMessages, watchdog } from "./harness";
+
+const uniq = () => crypto.randomUUID().slice(0, 8);
 
 const todoCount = async (runId: string) =>
   (await env.DB.prepare("SELECT count(*) AS n FROM todos WHERE created_by LIKE ?").bind(`${runId}:%`).first<{ n: number }>())!.n;
@@ -35,49 +36,63 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
     expect(await todoCount(run.run_id)).toBe(1);
   });
 
-  it("handles parallel steps delivered in reverse order", async () => {
-    const run = await createRun({ prompt: "calculate 1 + 1 and calculate 2 + 2 and calculate 3 + 3, then list my todos" });
+  it("handles parallel steps delivered in reverse order, reporting them together", async () => {
+    const run = await createRun({
+      plan: {
+        steps: [
+          { step_number: 1, tool: "TodoStore.list", input: { status: "all" } },
+          { step_number: 2, tool: "TodoStore.list", input: { status: "open" } },
+          { step_number: 3, tool: "TodoStore.list", input: { status: "done" } },
+          { step_number: 4, tool: "Calculator.evaluate", input: { expression: "{{steps.1.output.count}} * 0 + 4" }, depends_on: [1, 2, 3] },
+        ],
+      },
+    });
     const msgs = await sentMessages(run.run_id);
     expect(msgs.map((m) => m.step)).toEqual([1, 2, 3]);
+    const before = (await events(run.run_id)).length;
     await deliver(...[...msgs].reverse());
-    const [, , , list] = await sentMessages(run.run_id);
-    expect(list!.step).toBe(4);
-    await deliver(list!);
     const done = await getRun(run.run_id);
     expect(done.status).toBe("completed");
-    expect(done.execution_log.slice(0, 3).map((s) => s.output)).toEqual([2, 4, 6]);
+    expect(done.result).toBe(4);
+    expect(done.execution_log.slice(0, 3).every((s) => typeof (s.output as { count: number }).count === "number")).toBe(true);
+    // One report for the three (they ended together), so one row of events for all of them.
+    const usage = (await (await api(`/runs/${run.run_id}/usage`)).json()) as { do_requests: number };
+    expect(usage.do_requests).toBe(1 + 1 + 1 + 1); // slot, create, one report, slot back
+    expect((await events(run.run_id)).length - before).toBe(3 + 2 + 1); // 3 succeeded, the inline step, run.completed
   });
 
-  it("rejects a message for a step whose dependencies have not run", async () => {
-    const run = await createRun({ prompt: "calculate 1 + 1, then calculate 2 + 2" });
-    const early = { run_id: run.run_id, tenant: "dev", step: 2, attempt: 1 };
-    await deliver(early);
+  it("ignores a message whose dispatch is not the step's current one", async () => {
+    const run = await createRun({ prompt: `add a todo to first ${uniq()}, then add a todo to second ${uniq()}` });
+    const [first] = await sentMessages(run.run_id);
+    // A forged (or very stale) message for step 2, which has not been dispatched.
+    await deliver({ ...first!, step: 2, dispatch: first!.dispatch + 100, input: { title: "forged" } });
     expect((await getRun(run.run_id)).execution_log[1]!.status).toBe("pending");
-    expect(await eventTypes(run.run_id)).not.toContain("step.started");
+    expect(await todoCount(run.run_id)).toBe(0);
   });
 
-  it("sends a step again when its message is lost, and runs it once", async () => {
-    const run = await createRun({ prompt: "add a todo to find the lost message", options: { step_timeout_ms: 100 } });
-    expect((await sentMessages(run.run_id)).length).toBe(1);
-    await sleep(1100); // past the dispatch deadline (1 s for a 100 ms step)
-    await runDurableObjectAlarm(stub(run.run_id));
+  it("dispatches a step again when its message is lost, and runs it once", async () => {
+    const run = await createRun({ prompt: "add a todo to find the lost message", options: { step_timeout_ms: 100, retry: { initial_delay_ms: 0 } } });
+    const [lost] = await sentMessages(run.run_id);
+    await advanceClock(run.run_id, lost!.lease_until - Date.now() + 1);
+    await watchdog(run.run_id);
     const sent = await sentMessages(run.run_id);
-    expect(sent.length).toBeGreaterThanOrEqual(2);
-    expect(await eventTypes(run.run_id)).toContain("step.redispatched");
-    // Both the original and the resent message arrive: the step still runs once.
+    expect(sent.map((m) => m.attempt)).toEqual([1, 2]);
+    // The "lost" message turns up after all, beside the new one: the step still runs once.
     await deliver(sent[0]!, sent[1]!);
-    expect((await getRun(run.run_id)).status).toBe("completed");
+    const done = await getRun(run.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]!.attempts).toBe(2);
     expect(await todoCount(run.run_id)).toBe(1);
   });
 
   it("acks a message it cannot parse instead of retrying it forever", async () => {
-    const result = await deliver({ nonsense: true } as never);
-    expect(result.explicitAcks).toHaveLength(1);
+    const result = await deliver({ nonsense: true } as never, { run_id: "run_x", tenant: "dev", step: 1, attempt: 1 } as never);
+    expect(result.explicitAcks).toHaveLength(2); // the second is of the earlier claim-based protocol
     expect(result.retryMessages).toHaveLength(0);
   });
 
   it("keeps event sequence numbers gap-free", async () => {
-    const run = await createRun({ prompt: "calculate 1 + 1 and calculate 2 + 2" });
+    const run = await createRun({ prompt: "list my todos and list my open todos, then calculate 1 + 1" });
     await deliver(...(await sentMessages(run.run_id)));
     const seqs = (await events(run.run_id)).map((e) => e.seq);
     expect(seqs).toEqual(seqs.map((_, i) => i + 1));
@@ -86,19 +101,34 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
 
 describe("usage counters", () => {
   it("count the billable operations a run made", async () => {
-    const run = await createRun({ prompt: "calculate 1 + 1 and calculate 2 + 2, then list my todos" });
+    const run = await createRun({ plan: { steps: [
+      { step_number: 1, tool: "TodoStore.list", input: {} },
+      { step_number: 2, tool: "TodoStore.list", input: { status: "open" } },
+      { step_number: 3, tool: "TodoStore.add", input: { title: `usage ${uniq()}` }, depends_on: [1, 2] },
+    ] } });
     await deliver(...(await sentMessages(run.run_id)));
-    await deliver(...(await sentMessages(run.run_id)).filter((m) => m.step === 3));
-    await deliver(...(await sentMessages(run.run_id)).filter((m) => m.step === 3)); // a duplicate costs a claim too
+    const third = (await sentMessages(run.run_id)).find((m) => m.step === 3)!;
+    await deliver(third);
+    await deliver(third); // a duplicate costs its pre-flight check, nothing more
+    expect(await projectedRow(run.run_id, "completed")).not.toBeNull();
     const res = await api(`/runs/${run.run_id}/usage`);
     expect(res.status).toBe(200);
     const usage = (await res.json()) as Record<string, number>;
-    const eventCount = (await events(run.run_id)).length;
-    // the tenant slot taken + create + (claim + report) for each of 3 steps + the duplicate's
-    // rejected claim + the slot given back at the end
-    expect(usage).toMatchObject({ do_requests: 1 + 1 + 3 * 2 + 1 + 1, queue_messages: 3 });
-    expect(usage.storage_rows_written).toBeGreaterThanOrEqual(eventCount);
-    expect(usage.d1_statements).toBe(3); // runs row at creation; runs row + steps at the end
-    expect(usage.d1_rows_written).toBeGreaterThanOrEqual(1 + 1 + 3);
+    // slot taken + create + one report for steps 1 and 2 + (pre-flight + report) for step 3 +
+    // the duplicate's pre-flight + the slot given back
+    expect(usage).toMatchObject({ do_requests: 1 + 1 + 1 + 2 + 1 + 1, queue_messages: 3, queued_attempts: 3 });
+    // One row per command that appended events (create, two reports), plus bookkeeping and slot rows.
+    expect(usage.storage_rows_written).toBeGreaterThanOrEqual(3);
+    expect(usage.storage_rows_written).toBeLessThan((await events(run.run_id)).length + 8);
+    expect(usage.d1_statements).toBe(2); // the runs row at creation and at the end
+    expect(usage.d1_rows_written).toBeGreaterThanOrEqual(2);
+  });
+
+  it("a calculation that runs inline costs one request and one D1 statement", async () => {
+    const run = await createRun({ prompt: "calculate (41*7)+13" });
+    expect(run).toMatchObject({ status: "completed", result: 300 });
+    expect(await projectedRow(run.run_id, "completed")).not.toBeNull();
+    const usage = (await (await api(`/runs/${run.run_id}/usage`)).json()) as Record<string, number>;
+    expect(usage).toMatchObject({ do_requests: 1, queue_messages: 0, d1_statements: 1 });
   });
 });

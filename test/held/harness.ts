@@ -1,8 +1,11 @@
-import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import worker from "../../src/index";
-import type { RunEvent } from "../../src/durable/run-events";
-import type { StepMessage } from "../../src/queues/step-message";
+import type { RunObject } from "../../src/durable/run-object";
+import type { RunEvent, RunEventData } from "../../src/durable/run-events";
+import { resolveOptions } from "../../src/execution/run-options";
+import { stepMessage, type StepMessage } from "../../src/execution/step-protocol";
+import type { Json } from "../../src/lib/json";
 import { DEV_TENANT } from "../../src/auth/api-keys";
 
 /**
@@ -27,13 +30,21 @@ export async function events(runId: string): Promise<RunEvent[]> {
   return page?.events ?? [];
 }
 
-/** The messages the run object has sent so far (step.queued and step.redispatched), in order. */
+/**
+ * The messages the run object has sent so far, in order: one per queued dispatch (a step.started
+ * event with a lease), rebuilt from the log exactly as the object built them.
+ */
 export async function sentMessages(runId: string): Promise<StepMessage[]> {
-  return (await events(runId))
-    .filter((e) => e.type === "step.queued" || e.type === "step.redispatched")
+  const log = await events(runId);
+  const created = log.find((e) => e.type === "run.created")!.data as RunEventData["run.created"];
+  const plan = (log.find((e) => e.type === "plan.accepted")!.data as RunEventData["plan.accepted"]).plan;
+  const timeout = resolveOptions(created.options).step_timeout_ms;
+  return log
+    .filter((e) => e.type === "step.started" && (e.data as RunEventData["step.started"]).lease_until !== undefined)
     .map((e) => {
-      const d = e.data as { step: number; attempt: number };
-      return { run_id: runId, tenant: DEV_TENANT, step: d.step, attempt: d.attempt };
+      const d = e.data as RunEventData["step.started"];
+      const tool = plan.steps.find((s) => s.step_number === d.step)!.tool;
+      return stepMessage({ run_id: runId, tenant: created.tenant ?? DEV_TENANT, step: d.step, attempt: d.attempt, dispatch: e.seq, tool, timeout_ms: timeout, lease_until: d.lease_until!, trace_id: created.trace_id }, d.input as Json);
     });
 }
 
@@ -45,4 +56,29 @@ export function stub(runId: string) {
 
 export async function eventTypes(runId: string): Promise<string[]> {
   return (await events(runId)).map((e) => e.type);
+}
+
+/**
+ * Moves the run object's clock `ms` ahead of real time (the object reads it for every deadline and
+ * event time), so a test reaches a lease's or timer's end without sleeping.
+ */
+export async function advanceClock(runId: string, ms: number): Promise<void> {
+  await runInDurableObject(stub(runId), (instance: RunObject) => {
+    instance.clock = () => Date.now() + ms;
+  });
+}
+
+/** Runs the watchdog now, whether or not the runtime already fired the alarm on its own. */
+export async function watchdog(runId: string): Promise<void> {
+  await runDurableObjectAlarm(stub(runId));
+}
+
+/** The run's D1 row once the background projection has written `status` (or null after the wait). */
+export async function projectedRow(runId: string, status: string): Promise<Record<string, unknown> | null> {
+  for (let i = 0; i < 100; i++) {
+    const row = await env.DB.prepare("SELECT * FROM runs WHERE run_id = ?").bind(runId).first<Record<string, unknown>>();
+    if (row?.status === status) return row;
+    await sleep(10);
+  }
+  return null;
 }

@@ -55,7 +55,7 @@ describe("WebSocket subscriptions", () => {
   });
 
   it("resumes after a reconnect with after=<last seq seen>, without gaps or duplicates", async () => {
-    const run = await createRun({ prompt: "calculate 2 + 2 and calculate 3 + 3, then calculate 1 + 1" });
+    const run = await createRun({ prompt: "list my todos and list my open todos, then list my done todos" });
     const first = await watch(run.run_id);
     await deliver((await sentMessages(run.run_id))[0]!);
     const partial = await first.until((s) => s.some((e) => e.type === "step.succeeded"));
@@ -70,7 +70,7 @@ describe("WebSocket subscriptions", () => {
   });
 
   it("serves two subscribers the same events", async () => {
-    const run = await createRun({ prompt: "calculate 5 * 5" });
+    const run = await createRun({ prompt: "list my todos" });
     const a = await watch(run.run_id);
     const b = await watch(run.run_id);
     await deliver(...(await sentMessages(run.run_id)));
@@ -78,7 +78,7 @@ describe("WebSocket subscriptions", () => {
   });
 
   it("gives a subscriber that joins after the run finished the whole history", async () => {
-    const run = await createRun({ prompt: "calculate 6 * 7" });
+    const run = await createRun({ prompt: "list my open todos" });
     await deliver(...(await sentMessages(run.run_id)));
     const late = await watch(run.run_id);
     const all = await late.until(finished);
@@ -86,7 +86,7 @@ describe("WebSocket subscriptions", () => {
   });
 
   it("keeps delivering after the run object is evicted between events (hibernation)", async () => {
-    const run = await createRun({ prompt: "calculate 1 + 2, then calculate the result + 3" });
+    const run = await createRun({ prompt: "list my todos, then calculate 1 + 5" });
     const sub = await watch(run.run_id);
     await deliver((await sentMessages(run.run_id))[0]!);
     await sub.until((s) => s.some((e) => e.type === "step.succeeded"));

@@ -108,3 +108,19 @@ describe("the LLM planner, against a local OpenAI-compatible server", () => {
     expect((await errorOf(res)).code).toBe("empty_prompt");
   });
 });
+
+describe("a replay of an Idempotency-Key", () => {
+  it("answers from the run object without calling the planner again", async () => {
+    // A prompt of its own, so the plan cache cannot be what saves the second call.
+    const prompt = `${PROMPT} ${crypto.randomUUID().slice(0, 8)}`;
+    const headers = { "idempotency-key": `replay-${crypto.randomUUID()}` };
+    const before = (await requests("valid-parallel")).length;
+    const first = await api("/runs", { method: "POST", json: { prompt }, headers });
+    expect(first.status).toBe(201);
+    expect((await requests("valid-parallel")).length).toBe(before + 1);
+    const again = await api("/runs", { method: "POST", json: { prompt }, headers });
+    expect(again.status).toBe(200);
+    expect(((await again.json()) as { run_id: string }).run_id).toBe(((await first.json()) as { run_id: string }).run_id);
+    expect((await requests("valid-parallel")).length).toBe(before + 1);
+  });
+});

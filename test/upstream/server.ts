@@ -13,9 +13,13 @@ import type { AddressInfo } from "node:net";
  *   /big?bytes=N                N bytes of text
  *   /hits/KEY                   how many times KEY was hit
  *   /headers                    the request's headers, as JSON
+ *   /counted/KEY?fail=N&delay_ms=D  like /flaky, and counts KEY's requests in flight at once
+ *   /max/KEY                    the most requests of KEY that were in flight at once
  */
 export function startUpstream(port = 0): Promise<Server> {
   const hits = new Map<string, number>();
+  const active = new Map<string, number>();
+  const most = new Map<string, number>();
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -27,6 +31,14 @@ export function startUpstream(port = 0): Promise<Server> {
     const key = parts[1] ?? "";
     if (parts[0] !== "hits") hits.set(url.pathname, (hits.get(url.pathname) ?? 0) + 1);
     const delay = Number(url.searchParams.get("delay_ms") ?? 0);
+    // /counted/KEY: counts requests in flight at once per KEY (the most seen is at /max/KEY),
+    // failing the first `fail` of them with 503, so a test can check a concurrency limit.
+    if (parts[0] === "counted") {
+      const now = (active.get(key) ?? 0) + 1;
+      active.set(key, now);
+      most.set(key, Math.max(most.get(key) ?? 0, now));
+      res.on("close", () => active.set(key, (active.get(key) ?? 1) - 1));
+    }
     setTimeout(() => {
       switch (parts[0]) {
         case "ok":
@@ -49,6 +61,12 @@ export function startUpstream(port = 0): Promise<Server> {
           return send(200, "x".repeat(Number(url.searchParams.get("bytes") ?? 0)));
         case "headers":
           return send(200, req.headers);
+        case "counted": {
+          const n = hits.get(url.pathname) ?? 0;
+          return n <= Number(url.searchParams.get("fail") ?? 0) ? send(503, { error: "not yet", hit: n }) : send(200, { ok: true, hit: n });
+        }
+        case "max":
+          return send(200, { max: most.get(key) ?? 0 });
         case "hits":
           return send(200, { hits: hits.get(`/${parts.slice(1).join("/")}`) ?? 0 });
         default:

@@ -1,0 +1,74 @@
+/**
+ * `crane run`: submit a prompt, let the server hold the answer a few seconds (`?wait=N`), and
+ * only open a WebSocket when the run has not ended by then.
+ */
+import type { CraneClient, Run, WireEvent } from "./client.ts";
+import { follow as followRun } from "./follow.ts";
+import { endedRunLines, palette, runLines, RunProgress, type ProgressOptions } from "./render.ts";
+
+export const TERMINAL_RUN_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "cancelled"]);
+export const DEFAULT_WAIT_S = 10;
+export const MAX_WAIT_S = 30;
+
+/** `--wait`: seconds from 0 (do not wait) to 30, fractions allowed. Undefined when out of range. */
+export function parseWait(raw: string): number | undefined {
+  const n = raw.trim() === "" ? NaN : Number(raw);
+  return Number.isFinite(n) && n >= 0 && n <= MAX_WAIT_S ? n : undefined;
+}
+
+export interface RunCommandOptions {
+  follow: boolean;
+  /** Seconds the server may hold the answer; 0 submits without `?wait`. */
+  wait: number;
+  json: boolean;
+}
+
+export interface RunCommandIO {
+  client: CraneClient;
+  /** Writes text as is (lines end with "\n"). */
+  write: (text: string) => void;
+  /** Terminal settings for the step lines; defaults to stdout's. */
+  progress?: ProgressOptions;
+  /** Follows the run's events until it ends; defaults to its WebSocket. */
+  follow?: (runId: string, onEvent: (e: WireEvent) => void) => Promise<string>;
+}
+
+/** What to do with the answer to POST /runs: the run's status decides, not the HTTP status. */
+export type Next = "ended" | "follow";
+export const nextStep = (run: Pick<Run, "status">): Next => (TERMINAL_RUN_STATUSES.has(run.status) ? "ended" : "follow");
+
+/** Follows a run's events, printing them; resolves to the exit code (0 when it completed). */
+export async function watchAndRender(runId: string, json: boolean, io: RunCommandIO): Promise<number> {
+  const progress = new RunProgress(io.progress);
+  const follow = io.follow ?? ((id, onEvent) => followRun(io.client, id, onEvent));
+  try {
+    const status = await follow(runId, (e) => io.write(json ? `${JSON.stringify(e)}\n` : progress.apply(e)));
+    return status === "completed" ? 0 : 1;
+  } finally {
+    if (!json) io.write(progress.finish());
+  }
+}
+
+/** Runs `crane run`; resolves to the exit code. */
+export async function runCommand(prompt: string, opts: RunCommandOptions, io: RunCommandIO): Promise<number> {
+  const { run } = await io.client.createRun({ prompt }, opts.wait);
+  const c = palette(io.progress?.color ?? io.progress?.tty ?? process.stdout.isTTY === true);
+  const print = (lines: string[]) => io.write(lines.map((l) => `${l}\n`).join(""));
+  const ended = nextStep(run) === "ended";
+
+  if (!opts.follow) {
+    if (opts.json) print([JSON.stringify(run, null, 2)]);
+    else print(runLines(run, c));
+    return run.status === "failed" ? 1 : 0;
+  }
+  if (!ended) {
+    // Still going (or a server that ignores `?wait`): follow it live.
+    if (!opts.json) print([`${run.run_id}  ${c.dim(`${run.execution_log.length} steps`)}`]);
+    return watchAndRender(run.run_id, opts.json, io);
+  }
+  // Ended within the wait: the answer has everything, no WebSocket needed. `--json` promises one
+  // event per line, which the run resource does not carry: read them over HTTP instead.
+  if (opts.json) for (const e of await io.client.events(run.run_id)) io.write(`${JSON.stringify(e)}\n`);
+  else print([`${run.run_id}  ${c.dim(`${run.execution_log.length} steps`)}`, ...endedRunLines(run, c)]);
+  return run.status === "completed" ? 0 : 1;
+}

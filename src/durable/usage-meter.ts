@@ -1,0 +1,49 @@
+// What a run has cost in billable operations, counted as it happens, so the benchmark can price
+// it and a user can see it (GET /runs/{id}/usage). SQLite rows are read from each statement's own
+// `rowsWritten`, the number Cloudflare bills, rather than estimated.
+
+export interface RunUsage {
+  /** Requests to Durable Objects this run caused: its own commands and alarms, pre-flight checks, tenant slots. */
+  do_requests: number;
+  /** SQLite rows written by the run object (and the tenant limiter on its behalf). */
+  storage_rows_written: number;
+  /** Queue messages sent: exactly one per queued step attempt. */
+  queue_messages: number;
+  /** Step attempts dispatched to the queue. */
+  queued_attempts: number;
+  d1_statements: number;
+  d1_rows_written: number;
+}
+
+export const emptyUsage = (): RunUsage => ({ do_requests: 0, storage_rows_written: 0, queue_messages: 0, queued_attempts: 0, d1_statements: 0, d1_rows_written: 0 });
+
+export class UsageMeter {
+  constructor(public usage: RunUsage = emptyUsage()) {}
+
+  /** One billed request to a Durable Object (this one, or another on the run's behalf). */
+  request(rowsWritten = 0): void {
+    this.usage.do_requests += 1;
+    this.usage.storage_rows_written += rowsWritten;
+  }
+
+  /** A statement run on this object's SQLite. */
+  wrote<C extends { readonly rowsWritten: number }>(cursor: C): C {
+    this.usage.storage_rows_written += cursor.rowsWritten;
+    return cursor;
+  }
+
+  queued(messages: number): void {
+    this.usage.queue_messages += messages;
+    this.usage.queued_attempts += messages;
+  }
+
+  d1(cost: { statements: number; rows_written: number }): void {
+    this.usage.d1_statements += cost.statements;
+    this.usage.d1_rows_written += cost.rows_written;
+  }
+
+  /** Usage saved before the `queued_attempts` counter existed has none. */
+  static restore(saved: Partial<RunUsage>): UsageMeter {
+    return new UsageMeter({ ...emptyUsage(), ...saved, queued_attempts: saved.queued_attempts ?? saved.queue_messages ?? 0 });
+  }
+}

@@ -1,0 +1,71 @@
+// The step protocol: what the run object sends to a queue consumer and what the consumer reports
+// back. Both sides import this module, and neither imports the other.
+//
+// The message is the lease. When the run object dispatches a queued step it resolves the input,
+// records `step.started` with a lease, and sends everything the consumer needs; the consumer runs
+// the tool and reports once. A step is identified by its `dispatch` (the seq of the event that
+// started it), so a duplicate or late message can never be mistaken for the current attempt: the
+// first report for the current dispatch wins and every other one is acknowledged and ignored.
+import { z } from "zod";
+import { stepErrorSchema, type StepError } from "../lib/step-error";
+import type { Json } from "../lib/json";
+
+/**
+ * Inputs at most this large travel in the message; a larger one is fetched by the consumer
+ * (`stepInput`), so a message stays under the queue's 128 KB limit with room for the envelope.
+ */
+export const MAX_MESSAGE_INPUT_BYTES = 96 * 1024;
+
+export const stepMessageSchema = z.object({
+  /** Protocol version: messages of the earlier claim-based protocol have none and are dropped. */
+  v: z.literal(2),
+  run_id: z.string().min(1),
+  /** The run's tenant: each tenant has its own breaker per tool. */
+  tenant: z.string(),
+  step: z.number().int().positive(),
+  /** The attempt's number as the run's execution log counts it (deferrals do not use one). */
+  attempt: z.number().int().positive(),
+  /** The seq of the step.started event of this dispatch: what a report must name to count. */
+  dispatch: z.number().int().positive(),
+  tool: z.string().min(1),
+  /** The resolved input; absent when it was too large for a message (fetch it with stepInput). */
+  input: z.unknown().optional(),
+  timeout_ms: z.number().int().positive(),
+  /** Epoch ms after which the run object takes the step back; a message that arrives too late to run is dropped. */
+  lease_until: z.number().int().positive(),
+  trace_id: z.string(),
+});
+export type StepMessage = z.infer<typeof stepMessageSchema>;
+
+export type Outcome = { success: true; output: Json } | { success: false; error: StepError };
+
+export const outcomeSchema = z.union([
+  z.object({ success: z.literal(true), output: z.custom<Json>(() => true) }),
+  z.object({ success: z.literal(false), error: stepErrorSchema }),
+]);
+
+/** The tool's breaker opened on this outcome: the run records it beside the failed attempt. */
+export interface BreakerOpened {
+  tool: string;
+  cooldown_ms: number;
+  reason: string;
+}
+
+/** One consumer's report on one dispatch. */
+export interface StepReport {
+  step: number;
+  dispatch: number;
+  outcome: Outcome;
+  opened?: BreakerOpened;
+}
+
+export type ReportResult = { accepted: true } | { accepted: false; reason: "not_running" | "stale_dispatch" | "unknown_step" | "run_not_found" };
+
+/** Asked before a tool with side effects runs, so a cancelled or already-taken dispatch does nothing. */
+export type PreflightResult = { go: true } | { go: false; reason: "run_finished" | "stale_dispatch" | "already_started" | "unknown_step" | "run_not_found" };
+
+/** How the run object sends a step to the queue: the message, without the envelope's JSON size. */
+export function stepMessage(fields: Omit<StepMessage, "v" | "input">, input: Json): StepMessage {
+  const fits = JSON.stringify(input ?? null).length <= MAX_MESSAGE_INPUT_BYTES;
+  return { v: 2, ...fields, ...(fits ? { input } : {}) };
+}
