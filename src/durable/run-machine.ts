@@ -51,9 +51,8 @@ function dispatchReady(m: Machine): void {
   }
 }
 
-/** Resolves the step's input and starts the attempt on its tool's executor. */
-function start(m: Machine, s: StepState): void {
-  const attempt = s.attempt + 1;
+/** Resolves the step's input and starts the attempt (by default the next one) on its tool's executor. */
+function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
   let input: unknown;
   try {
     input = resolveReferences(s.input, outputs(m.state));
@@ -180,7 +179,8 @@ export function report(m: Machine, reports: readonly StepReport[]): ReportResult
     if (r.opened) recordOpened(m, r.opened);
     return { accepted: true };
   });
-  advance(m);
+  // Only an accepted report changes anything; a stale one leaves the run exactly as it was.
+  if (results.some((r) => r.accepted)) advance(m);
   return results;
 }
 
@@ -240,7 +240,7 @@ export function fireDue(m: Machine): void {
     } else if (s.status === "queued" && s.dispatch_deadline !== null && s.dispatch_deadline <= m.now) {
       // Queued under the earlier protocol and never started: dispatch it again under this one.
       // (Its old message cannot count: reports must name the new dispatch.)
-      if (inFlight(state) <= state.options.max_parallelism) start(m, { ...s, attempt: s.attempt - 1 });
+      if (inFlight(state) <= state.options.max_parallelism) start(m, s, s.attempt);
     }
   }
   // Due retries start here, through the one dispatching function.

@@ -175,7 +175,12 @@ const handlers: Handlers = {
     s.duration_ms = d.duration_ms;
     clearDeadlines(s);
   },
-  "step.retry_scheduled": (state, d) => waitToRetry(step(state, d.step), d.error, d.retry_at),
+  "step.retry_scheduled": (state, d) => {
+    const s = step(state, d.step);
+    // The tool ran (and failed): any wait on a breaker before it is over.
+    s.deferred_since = null;
+    waitToRetry(s, d.error, d.retry_at);
+  },
   // Turned away by an open breaker before the tool ran: waits without using up an attempt. Under
   // the earlier protocol the step was still queued (no attempt counted yet); now it was running.
   "step.deferred": (state, d, at) => {
@@ -198,6 +203,8 @@ const handlers: Handlers = {
     const s = step(state, d.step);
     s.status = "failed";
     s.deferred_since = null;
+    // A step that failed before it could start (an unresolvable reference) still used this number.
+    s.attempt = Math.max(s.attempt, d.attempt);
     s.error = d.error;
     s.completed_at = at;
     if (s.started_ms !== null) s.duration_ms = Math.max(0, Date.parse(at) - s.started_ms);
