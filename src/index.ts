@@ -8,9 +8,9 @@
 import { app } from "./app";
 import { consumeSteps } from "./queues/step-consumer";
 
-export { RunObject } from "./durable/run-object";
-export { ToolBreaker } from "./durable/tool-breaker";
-export { TenantLimiter } from "./durable/tenant-limiter";
+export { RunObject } from "./durable/run/run-object";
+export { ToolBreaker } from "./durable/breaker/tool-breaker";
+export { TenantLimiter } from "./durable/tenant/tenant-limiter";
 
 export default {
   fetch: app.fetch,

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_BREAKER, breakerSettings, countsAgainstDependency } from "../src/durable/breaker-config";
-import { admit, cooldownOver, initialBreaker, record } from "../src/durable/breaker-state";
+import { DEFAULT_BREAKER, breakerSettings, countsAgainstDependency } from "../src/durable/breaker/breaker-config";
+import { admit, cooldownOver, initialBreaker, record } from "../src/durable/breaker/breaker-state";
 
 const settings = { ...DEFAULT_BREAKER, failure_threshold: 3, window_min_calls: 10, window_failure_rate: 0.5, cooldown_ms: 1000, max_cooldown_ms: 3000 };
 const fail = { failed: true, neutral: false, probe: false };

@@ -1,6 +1,6 @@
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
-import type { RunResource } from "../src/durable/run-view";
+import type { RunResource } from "../src/durable/run/run-view";
 
 export const DEV_KEY = "crane_dev_key";
 export const ADMIN_TOKEN = "test_admin_token";

@@ -1,5 +1,5 @@
 import { describe, expect, inject, it } from "vitest";
-import type { ExecutionLogEntry } from "../src/durable/run-view";
+import type { ExecutionLogEntry } from "../src/durable/run/run-view";
 import { api, createRun, waitForRun } from "./helpers";
 
 describe("a run end to end", () => {

@@ -3,7 +3,7 @@ import { describe, expect, inject, it } from "vitest";
 import { app } from "../src/app";
 import { hashSecret } from "../src/auth/api-keys";
 import { ROUTES } from "../src/api/openapi-document";
-import type { RunResource } from "../src/durable/run-view";
+import type { RunResource } from "../src/durable/run/run-view";
 import { ADMIN_TOKEN, api, createRun, errorOf, newApiKey, waitForRun } from "./helpers";
 
 const upstream = inject("upstreamUrl");

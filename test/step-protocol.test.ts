@@ -1,8 +1,8 @@
 import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
-import type { RunObject } from "../src/durable/run-object";
-import type { RunEvent } from "../src/durable/run-events";
+import type { RunObject } from "../src/durable/run/run-object";
+import type { RunEvent } from "../src/durable/run/run-events";
 import { api, createRun, errorOf, getRun, waitForRun } from "./helpers";
 
 const upstream = inject("upstreamUrl");

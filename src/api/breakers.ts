@@ -1,5 +1,5 @@
 import { Hono } from "hono";
-import { breakerName, type BreakerStatus } from "../durable/tool-breaker";
+import { breakerName, type BreakerStatus } from "../durable/breaker/tool-breaker";
 import { tools } from "../tools/registry";
 import type { AppEnv } from "./app-env";
 import { ApiError } from "./errors";

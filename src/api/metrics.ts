@@ -1,6 +1,6 @@
 import { Hono } from "hono";
 import { DEV_TENANT } from "../auth/api-keys";
-import { breakerName, type BreakerStatus } from "../durable/tool-breaker";
+import { breakerName, type BreakerStatus } from "../durable/breaker/tool-breaker";
 import { guardedTools } from "./breakers";
 import { ApiError } from "./errors";
 import { sameToken } from "../lib/same-token";

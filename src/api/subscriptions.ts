@@ -1,5 +1,5 @@
 import { Hono, type Context } from "hono";
-import { MAX_LIVE_TOKENS, type WatchToken } from "../durable/watch-tokens";
+import { MAX_LIVE_TOKENS, type WatchToken } from "../durable/run/watch-tokens";
 import type { AppEnv } from "./app-env";
 import { runNotFound, runStub } from "./run-lookup";
 import { afterQuerySchema } from "./schemas";

@@ -7,8 +7,8 @@
 //   breaker, so it can wait; a failure, which might, is recorded at once.
 // An open breaker so takes effect within a second everywhere, and a healthy tool costs about one
 // breaker request per isolate per second instead of two per step.
-import { countsAgainstDependency } from "../durable/breaker-config";
-import { breakerName } from "../durable/tool-breaker";
+import { countsAgainstDependency } from "../durable/breaker/breaker-config";
+import { breakerName } from "../durable/breaker/tool-breaker";
 import type { BreakerOpened, Outcome } from "../execution/step-protocol";
 import { errorFields, log } from "../lib/log";
 import { stepError, type StepError } from "../lib/step-error";

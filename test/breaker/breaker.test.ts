@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { beforeEach, describe, expect, inject, it } from "vitest";
-import { breakerName, type BreakerStatus } from "../../src/durable/tool-breaker";
+import { breakerName, type BreakerStatus } from "../../src/durable/breaker/tool-breaker";
 import { api, createRun, errorOf, waitForRun } from "../helpers";
 
 // This project's breakers trip after 3 failures and cool down for 5 s, doubling up to 12 s.

@@ -2,8 +2,8 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
 import { MAX_MESSAGE_INPUT_BYTES, stepMessage } from "../../src/execution/step-protocol";
-import { projectRun } from "../../src/durable/run-projection";
-import { foldEvents } from "../../src/durable/run-state";
+import { projectRun } from "../../src/durable/run/projection";
+import { foldEvents } from "../../src/durable/run/run-state";
 import { api, createRun, errorOf, getRun } from "../helpers";
 import { advanceClock, deliver, events, projectedRow, sentMessages, sleep, stub, watchdog } from "./harness";
 

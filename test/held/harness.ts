@@ -1,8 +1,8 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import worker from "../../src/index";
-import type { RunObject } from "../../src/durable/run-object";
-import type { RunEvent, RunEventData } from "../../src/durable/run-events";
+import type { RunObject } from "../../src/durable/run/run-object";
+import type { RunEvent, RunEventData } from "../../src/durable/run/run-events";
 import { resolveOptions } from "../../src/execution/run-options";
 import { stepMessage, type StepMessage } from "../../src/execution/step-protocol";
 import type { Json } from "../../src/lib/json";

@@ -1,6 +1,6 @@
-import type { StepError } from "../lib/step-error";
-import type { RunOptions } from "../execution/run-options";
-import type { Plan } from "../planner/plan-schema";
+import type { StepError } from "../../lib/step-error";
+import type { RunOptions } from "../../execution/run-options";
+import type { Plan } from "../../planner/plan-schema";
 
 /**
  * Every change of a run is one of these, appended to the run object's SQLite log with a gap-free

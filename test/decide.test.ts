@@ -1,12 +1,12 @@
-// The run's decider (src/durable/run-machine.ts), driven without a Durable Object: every command
+// The run's decider (src/durable/run/decide.ts), driven without a Durable Object: every command
 // against every state a step can be in, on a Machine whose events fold into an in-memory state
 // and whose clock the test sets. Each command's exact events are asserted, and after every
 // command two invariants are checked: no more steps in flight than max_parallelism, and no
 // watchdog deadline that is a retry already due.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { RunEvent, RunEventData, RunEventType } from "../src/durable/run-events";
-import { advance, breakerChanged, cancel, defer, fireDue, nextDeadline, preflight, report, resume, type Machine } from "../src/durable/run-machine";
-import { applyEvent, emptyState, TERMINAL_RUN, type RunState, type StepState, type StepStatus } from "../src/durable/run-state";
+import type { RunEvent, RunEventData, RunEventType } from "../src/durable/run/run-events";
+import { advance, breakerChanged, cancel, defer, fireDue, nextDeadline, preflight, report, resume, type Machine } from "../src/durable/run/decide";
+import { applyEvent, emptyState, TERMINAL_RUN, type RunState, type StepState, type StepStatus } from "../src/durable/run/run-state";
 import { leaseFor, type RunOptions } from "../src/execution/run-options";
 import type { BreakerOpened, Outcome, StepMessage } from "../src/execution/step-protocol";
 import { stepError, type StepError } from "../src/lib/step-error";

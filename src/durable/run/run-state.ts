@@ -1,6 +1,6 @@
-import type { StepError } from "../lib/step-error";
-import { resolveOptions, type ResolvedOptions } from "../execution/run-options";
-import type { Plan } from "../planner/plan-schema";
+import type { StepError } from "../../lib/step-error";
+import { resolveOptions, type ResolvedOptions } from "../../execution/run-options";
+import type { Plan } from "../../planner/plan-schema";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 
 export type RunStatus = "pending" | "running" | "completed" | "failed" | "cancelled";

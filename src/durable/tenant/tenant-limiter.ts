@@ -8,7 +8,7 @@
 // the source of truth, and freed when their runs ended or never came to exist. That check costs a
 // request per slot, so it runs at most once per grace period, not on every refusal.
 import { DurableObject } from "cloudflare:workers";
-import { log } from "../lib/log";
+import { log } from "../../lib/log";
 
 const GRACE_MS = 10_000;
 /** How many run objects one reconciliation asks at most (the oldest slots first). */

@@ -2,13 +2,13 @@
 // expired deadline means. They only emit events (which the run object appends and folds) and name
 // the messages to send; they do no I/O of their own. Inline tools run here, inside the decision,
 // because they are pure and bounded.
-import { decideRetry } from "../execution/retry-policy";
-import { leaseFor } from "../execution/run-options";
-import { stepMessage, type BreakerOpened, type Outcome, type PreflightResult, type ReportResult, type StepMessage, type StepReport } from "../execution/step-protocol";
-import type { Json } from "../lib/json";
-import { stepError, type StepError } from "../lib/step-error";
-import { ReferenceError, resolveReferences } from "../planner/references";
-import { getTool } from "../tools/registry";
+import { decideRetry } from "../../execution/retry-policy";
+import { leaseFor } from "../../execution/run-options";
+import { stepMessage, type BreakerOpened, type Outcome, type PreflightResult, type ReportResult, type StepMessage, type StepReport } from "../../execution/step-protocol";
+import type { Json } from "../../lib/json";
+import { stepError, type StepError } from "../../lib/step-error";
+import { ReferenceError, resolveReferences } from "../../planner/references";
+import { getTool } from "../../tools/registry";
 import type { RunEventData, RunEventType } from "./run-events";
 import { TERMINAL_RUN, TERMINAL_STEP, type RunState, type StepState } from "./run-state";
 

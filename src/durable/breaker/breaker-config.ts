@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { log } from "../lib/log";
+import { log } from "../../lib/log";
 
 /**
  * Circuit-breaker settings, per tool. BREAKER_CONFIG (a var) is JSON: `{ "*": {...}, "Http.get": {...} }`,

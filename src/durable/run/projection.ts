@@ -5,7 +5,7 @@
 // and a late write can never overwrite a newer one.
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { runs } from "../db/schema";
+import { runs } from "../../db/schema";
 import { TERMINAL_RUN, type RunState } from "./run-state";
 
 /** Returns what the write cost in D1: statements run and rows written. */

@@ -8,20 +8,20 @@
 // Every such effect is also recoverable from the log alone: a crash after the write leaves a
 // started step whose lease the alarm acts on, or a milestone the alarm projects.
 import { DurableObject } from "cloudflare:workers";
-import type { RunOptions } from "../execution/run-options";
-import type { PreflightResult, ReportResult, StepMessage, StepReport } from "../execution/step-protocol";
-import { errorFields, log } from "../lib/log";
-import type { StepError } from "../lib/step-error";
-import { newSpanId } from "../lib/trace";
-import type { Plan } from "../planner/plan-schema";
+import type { RunOptions } from "../../execution/run-options";
+import type { PreflightResult, ReportResult, StepMessage, StepReport } from "../../execution/step-protocol";
+import { errorFields, log } from "../../lib/log";
+import type { StepError } from "../../lib/step-error";
+import { newSpanId } from "../../lib/trace";
+import type { Plan } from "../../planner/plan-schema";
 import { EventLog } from "./event-log";
-import { advance, breakerChanged, cancel, defer, endsInline, fireDue, nextDeadline, preflight, report, resume, type ControlResult, type Machine } from "./run-machine";
+import { advance, breakerChanged, cancel, defer, endsInline, fireDue, nextDeadline, preflight, report, resume, type ControlResult, type Machine } from "./decide";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
-import { projectRun } from "./run-projection";
+import { projectRun } from "./projection";
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState } from "./run-state";
-import { PING, PONG, broadcast, subscribe } from "./run-subscriptions";
+import { PING, PONG, broadcast, subscribe } from "./subscriptions";
 import { runView, type RunResource } from "./run-view";
-import { UsageMeter, type RunUsage } from "./usage-meter";
+import { UsageMeter, type RunUsage } from "../usage-meter";
 import { WatchTokens, type WatchToken } from "./watch-tokens";
 
 export interface CreateRunInput {

@@ -1,5 +1,5 @@
 import { DurableObject } from "cloudflare:workers";
-import { errorFields, log } from "../lib/log";
+import { errorFields, log } from "../../lib/log";
 import { breakerSettings, type BreakerSettings } from "./breaker-config";
 import { admit, close, cooldownOver, initialBreaker, record, type Admission, type BreakerState, type Transition } from "./breaker-state";
 
