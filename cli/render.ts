@@ -4,6 +4,7 @@
  */
 import type { Run, StepEntry, WireEvent } from "./client.ts";
 import { LiveRegion } from "./live-region.ts";
+import { runEnded } from "../src/execution/statuses.ts";
 
 export interface Palette {
   green(s: string): string;
@@ -131,7 +132,7 @@ export class RunProgress {
   }
 
   finished(): boolean {
-    return ["completed", "failed", "cancelled"].includes(this.status);
+    return runEnded(this.status);
   }
 
   private write(lines: string[], redraw: boolean): string {

@@ -5,8 +5,9 @@
 import type { CraneClient, Run, WireEvent } from "./client.ts";
 import { follow as followRun } from "./follow.ts";
 import { endedRunLines, palette, runLines, RunProgress, type ProgressOptions } from "./render.ts";
+import { TERMINAL_RUN_STATUSES as TERMINAL } from "../src/execution/statuses.ts";
 
-export const TERMINAL_RUN_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "cancelled"]);
+export const TERMINAL_RUN_STATUSES: ReadonlySet<string> = new Set(TERMINAL);
 export const DEFAULT_WAIT_S = 10;
 export const MAX_WAIT_S = 30;
 

@@ -12,6 +12,7 @@ import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { serverUrl, startUpstream } from "../test/upstream/server.ts";
 import { applyMigrations, authHeaders, killRuntime, startRuntime, type Runtime } from "./local-runtime.ts";
+import { TERMINAL_RUN_STATUSES } from "../src/execution/statuses.ts";
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +27,7 @@ const KILL_AFTER = Number(values["kill-after-ms"]);
 const PORT = Number(values.port);
 const CONCURRENCY = Number(values.concurrency);
 const STATE = ".wrangler/soak-state";
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
 
 interface RunInfo {
   key: string;

@@ -1,10 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { DEFAULT_BREAKER, breakerSettings, countsAgainstDependency } from "../src/durable/breaker/breaker-config";
+import { DEFAULT_BREAKER, breakerSettings } from "../src/durable/breaker/breaker-config";
+import { STEP_ERRORS, countsAgainstDependency, stepError } from "../src/execution/step-error";
 import { admit, cooldownOver, initialBreaker, record } from "../src/durable/breaker/breaker-state";
 
 const settings = { ...DEFAULT_BREAKER, failure_threshold: 3, window_min_calls: 10, window_failure_rate: 0.5, cooldown_ms: 1000, max_cooldown_ms: 3000 };
-const fail = { failed: true, neutral: false, probe: false };
-const ok = { failed: false, neutral: false, probe: false };
+const fail = { verdict: "dependency_failure", probe: false } as const;
+const ok = { verdict: "success", probe: false } as const;
 
 describe("breaker state machine", () => {
   it("opens after the configured consecutive failures, not before", () => {
@@ -49,7 +50,7 @@ describe("breaker state machine", () => {
 
   it("ignores neutral outcomes (bad input says nothing about the dependency)", () => {
     const s = initialBreaker(settings);
-    for (let i = 0; i < 20; i++) record(s, i, settings, { failed: false, neutral: true, probe: false });
+    for (let i = 0; i < 20; i++) record(s, i, settings, { verdict: "neutral", probe: false });
     expect(s).toMatchObject({ state: "closed", consecutive_failures: 0, window: [] });
   });
 
@@ -90,7 +91,7 @@ describe("breaker state machine", () => {
     const s = initialBreaker(settings);
     for (let i = 0; i < 3; i++) record(s, 0, settings, fail);
     admit(s, 1000, settings);
-    expect(record(s, 1001, settings, { failed: false, neutral: true, probe: true })).toBeNull();
+    expect(record(s, 1001, settings, { verdict: "released", probe: true })).toBeNull();
     expect(admit(s, 1002, settings).admission).toEqual({ allowed: true, probe: true });
   });
 
@@ -112,5 +113,18 @@ describe("breaker state machine", () => {
   it("counts timeouts, 5xx and connection errors, not bad input or 4xx", () => {
     for (const code of ["step_timeout", "upstream_timeout", "upstream_unreachable", "upstream_error"]) expect(countsAgainstDependency(code)).toBe(true);
     for (const code of ["invalid_input", "upstream_rejected", "host_not_allowed", "division_by_zero", "todo_not_found"]) expect(countsAgainstDependency(code)).toBe(false);
+    expect(countsAgainstDependency("not_a_code")).toBe(false);
+  });
+});
+
+describe("the step error table", () => {
+  it("derives retryable from the code, so no creation site can get it wrong", () => {
+    expect(stepError("upstream_error", "x")).toEqual({ code: "upstream_error", message: "x", retryable: true });
+    expect(stepError("upstream_rejected", "x").retryable).toBe(false);
+    expect(stepError("upstream_rate_limited", "x", { retry_after_ms: 20 })).toMatchObject({ retryable: true, retry_after_ms: 20 });
+  });
+
+  it("never counts a failure that cannot be retried against the dependency", () => {
+    for (const [code, policy] of Object.entries(STEP_ERRORS)) if (policy.countsAgainstDependency) expect(policy.retryable, code).toBe(true);
   });
 });

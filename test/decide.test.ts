@@ -9,7 +9,7 @@ import { advance, breakerChanged, cancel, defer, fireDue, nextDeadline, prefligh
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState, type StepState, type StepStatus } from "../src/durable/run/run-state";
 import { leaseFor, type RunOptions } from "../src/execution/run-options";
 import type { BreakerOpened, Outcome, StepMessage } from "../src/execution/step-protocol";
-import { stepError, type StepError } from "../src/lib/step-error";
+import { stepError, type StepError } from "../src/execution/step-error";
 
 const T0 = Date.UTC(2025, 0, 1);
 /** T0 plus `ms`: every time in these tests is relative to the run's creation. */
@@ -125,9 +125,9 @@ const independent = (n: number) => Array.from({ length: n }, (_, i) => get(i + 1
 
 const ok = (output: unknown): Outcome => ({ success: true, output: output as never });
 const fail = (error: StepError): Outcome => ({ success: false, error });
-const retryable = fail(stepError("upstream_error", "The upstream answered 502.", { retryable: true }));
+const retryable = fail(stepError("upstream_error", "The upstream answered 502."));
 const permanent = fail(stepError("upstream_rejected", "The upstream answered 404."));
-const unavailable = stepError("tool_unavailable", "Http.get is temporarily unavailable.", { retryable: true, retry_after_ms: 5000 });
+const unavailable = stepError("tool_unavailable", "Http.get is temporarily unavailable.", { retry_after_ms: 5000 });
 
 // --- Expected events (partial: toMatchObject checks these fields and the count) ----------------
 
@@ -336,7 +336,7 @@ describe("fireDue", () => {
       for (const attempt of [1, 2]) {
         m.emit("step.queued", { step: 1, attempt, dispatch_deadline: at(30_000) });
         m.emit("step.started", { step: 1, attempt, input: { expression: "1 + 1" }, lease_until: at(LEASE) });
-        m.emit("step.retry_scheduled", { step: 1, attempt, error: stepError("upstream_error", "x", { retryable: true }), delay_ms: 0, retry_at: T0 });
+        m.emit("step.retry_scheduled", { step: 1, attempt, error: stepError("upstream_error", "x"), delay_ms: 0, retry_at: T0 });
       }
       m.emit("step.queued", { step: 1, attempt: 3, dispatch_deadline: at(30_000) });
     });
@@ -367,8 +367,8 @@ describe("report for the current dispatch", () => {
     },
     {
       name: "an upstream's Retry-After is a floor for the backoff",
-      outcome: fail(stepError("upstream_throttled", "429", { retryable: true, retry_after_ms: 5000 })),
-      expected: [retrying(1, 1, "upstream_throttled", { delay_ms: 5000, retry_at: at(6000) })],
+      outcome: fail(stepError("upstream_rate_limited", "429", { retry_after_ms: 5000 })),
+      expected: [retrying(1, 1, "upstream_rate_limited", { delay_ms: 5000, retry_at: at(6000) })],
     },
     {
       name: "a retryable failure of the last attempt fails the step and the run",

@@ -1,6 +1,7 @@
 import { exports } from "cloudflare:workers";
 import { expect } from "vitest";
 import type { RunResource } from "../src/durable/run/run-view";
+import { TERMINAL_RUN_STATUSES } from "../src/execution/statuses";
 
 export const DEV_KEY = "crane_dev_key";
 export const ADMIN_TOKEN = "test_admin_token";
@@ -30,7 +31,7 @@ export async function getRun(runId: string, key: string = DEV_KEY): Promise<RunR
   return (await res.json()) as RunResource;
 }
 
-const TERMINAL = new Set(["completed", "failed", "cancelled"]);
+const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
 
 /** Polls the run until it reaches a terminal state (or `until` holds). */
 export async function waitForRun(runId: string, until: (r: RunResource) => boolean = (r) => TERMINAL.has(r.status), timeoutMs = 20_000, key: string = DEV_KEY): Promise<RunResource> {

@@ -1,7 +1,7 @@
 import { describe, expect, it, vi } from "vitest";
 import { backoffDelay, decideRetry, retriability } from "../src/execution/retry-policy";
 import { DEFAULT_OPTIONS, type ResolvedOptions } from "../src/execution/run-options";
-import { stepError } from "../src/lib/step-error";
+import { stepError } from "../src/execution/step-error";
 
 const options = (o: Partial<ResolvedOptions> = {}): ResolvedOptions => ({
   ...DEFAULT_OPTIONS,
@@ -11,8 +11,8 @@ const options = (o: Partial<ResolvedOptions> = {}): ResolvedOptions => ({
   ...o,
 });
 
-const retryable = (retry_after_ms?: number) => stepError("upstream_error", "boom", retry_after_ms === undefined ? { retryable: true } : { retryable: true, retry_after_ms });
-const permanent = stepError("upstream_rejected", "no", { retryable: false });
+const retryable = (retry_after_ms?: number) => stepError("upstream_error", "boom", retry_after_ms === undefined ? {} : { retry_after_ms });
+const permanent = stepError("upstream_rejected", "no");
 
 /** A deterministic stand-in for Math.random: a small linear congruential generator in [0, 1). */
 function seeded(seed: number): () => number {
@@ -26,7 +26,7 @@ function seeded(seed: number): () => number {
 describe("retriability", () => {
   it("is not retryable when the error says so", () => {
     expect(retriability(permanent)).toEqual({ retryable: false });
-    expect(retriability(stepError("x", "y", { retryable: false, retry_after_ms: 5000 }))).toEqual({ retryable: false });
+    expect(retriability(stepError("upstream_rejected", "y", { retry_after_ms: 5000 }))).toEqual({ retryable: false });
   });
 
   it("is retryable, carrying Retry-After when there is one", () => {

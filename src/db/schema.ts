@@ -1,11 +1,9 @@
+// D1 holds two things: the run history (a read model projected from each run object's events,
+// written at creation and at the end of a run) and the todo store used by the TodoStore tools.
+// `projected_seq` is the last run event a row reflects; projections only move it forward, so
+// replaying one changes nothing.
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
-/**
- * D1 holds two things: the run history (a read model projected from each run object's events,
- * written at creation and at the end of a run) and the todo store used by the TodoStore tools.
- * `projected_seq` is the last run event a row reflects; projections only move it forward, so
- * replaying one changes nothing.
- */
 export const runs = sqliteTable(
   "runs",
   {

@@ -1,11 +1,9 @@
-import type { StepError } from "../lib/step-error";
+// The one place that decides whether a failed attempt is tried again, and when.
+// Backoff is exponential with full jitter (a uniformly random delay up to the cap), so a burst
+// of failures does not come back as a synchronised burst; an upstream's Retry-After is a floor.
+import type { StepError } from "./step-error";
 import type { ResolvedOptions } from "./run-options";
 
-/**
- * The one place that decides whether a failed attempt is tried again, and when.
- * Backoff is exponential with full jitter (a uniformly random delay up to the cap), so a burst
- * of failures does not come back as a synchronised burst; an upstream's Retry-After is a floor.
- */
 export type Retriability = { retryable: true; retryAfterMs?: number } | { retryable: false };
 
 export function retriability(error: StepError): Retriability {

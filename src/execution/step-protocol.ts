@@ -7,7 +7,7 @@
 // started it), so a duplicate or late message can never be mistaken for the current attempt: the
 // first report for the current dispatch wins and every other one is acknowledged and ignored.
 import { z } from "zod";
-import { stepErrorSchema, type StepError } from "../lib/step-error";
+import { stepErrorSchema, type StepError } from "./step-error";
 import type { Json } from "../lib/json";
 
 /**

@@ -1,3 +1,6 @@
+// Turns a request into a validated plan. A prompt goes to the LLM planner when a model is
+// configured, and to the rule planner when it is not or when the LLM fails (the plan records
+// why); an explicit plan is taken as written. All of them pass the same validation.
 import { log } from "../lib/log";
 import { cachePlan, cachedPlan } from "./plan-cache";
 import { MAX_PROMPT_LENGTH, type Plan, type PlanInput, type PlanIssue } from "./plan-schema";
@@ -7,11 +10,6 @@ import { planWithLlm } from "./llm/llm-planner";
 import { planFromPrompt } from "./rule-planner";
 import { validatePlan } from "./validate-plan";
 
-/**
- * Turns a request into a validated plan. A prompt goes to the LLM planner when a model is
- * configured, and to the rule planner when it is not or when the LLM fails (the plan records
- * why); an explicit plan is taken as written. All of them pass the same validation.
- */
 export type PlanSource = { prompt: string } | { plan: PlanInput };
 
 export type PlanOutcome =

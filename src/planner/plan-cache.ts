@@ -1,12 +1,10 @@
+// Validated LLM plans, reused for identical prompts within PLAN_CACHE_TTL_S. Keyed by the
+// normalised prompt, the model and the tool catalogue's version, so a changed catalogue never
+// serves a stale plan. The Cache API is shared by the isolates of a location (and works locally).
 import { sha256Hex } from "../lib/hash";
 import { describeTools } from "../tools/registry";
 import type { PlanInput } from "./plan-schema";
 
-/**
- * Validated LLM plans, reused for identical prompts within PLAN_CACHE_TTL_S. Keyed by the
- * normalised prompt, the model and the tool catalogue's version, so a changed catalogue never
- * serves a stale plan. The Cache API is shared by the isolates of a location (and works locally).
- */
 let catalogueVersion: Promise<string> | undefined;
 const version = () => (catalogueVersion ??= sha256Hex(JSON.stringify(describeTools())));
 

@@ -1,17 +1,14 @@
+// The deterministic planner. A prompt is cut into clauses at "then" (sequential: the clause
+// depends on every step of the group before it) and at "and" / "," (parallel: same dependencies
+// as its group). A piece that is not a clause on its own ("milk" in "buy bread and milk") is
+// glued back onto the one before. A clause that says "the result" also depends on the step before.
 import type { PlanInput } from "./plan-schema";
 import { parseClause, type ClauseStep } from "./clause-parsers";
 
-/**
- * The deterministic planner. A prompt is cut into clauses at "then" (sequential: the clause
- * depends on every step of the group before it) and at "and" / "," (parallel: same dependencies
- * as its group). A piece that is not a clause on its own ("milk" in "buy bread and milk") is
- * glued back onto the one before. A clause that says "the result" also depends on the step before.
- */
 export type RulePlan = { ok: true; steps: PlanInput["steps"] } | { ok: false; unparsed: string[] };
 
 const SEPARATOR = /(\s*[,;]?\s*(?:and\s+)?then\b,?\s*|\s*;\s*|\s*,\s*(?:and\s+)?|\s+and\s+)/i;
 const SEQUENTIAL = /then|;/i;
-
 
 interface Clause {
   text: string;

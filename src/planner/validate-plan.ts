@@ -1,13 +1,11 @@
+// Every plan, whoever wrote it (rule planner, a client, an LLM), passes through here: known tools,
+// inputs that match the tool's schema, dependencies that exist, references only to steps the step
+// depends on, no cycles, at most 50 steps.
 import type { z } from "zod";
 import { getTool, tools } from "../tools/registry";
 import { MAX_PLAN_STEPS, planInputSchema, type PlanIssue, type PlanStep } from "./plan-schema";
 import { findReferences, isWholeReference } from "./references";
 
-/**
- * Every plan, whoever wrote it (rule planner, a client, an LLM), passes through here: known tools,
- * inputs that match the tool's schema, dependencies that exist, references only to steps the step
- * depends on, no cycles, at most 50 steps.
- */
 export type PlanValidation = { ok: true; steps: PlanStep[] } | { ok: false; issues: PlanIssue[] };
 
 export function zodIssuesToPlanIssues(error: z.ZodError, prefix: (string | number)[] = []): PlanIssue[] {

@@ -7,16 +7,22 @@
 //   breaker, so it can wait; a failure, which might, is recorded at once.
 // An open breaker so takes effect within a second everywhere, and a healthy tool costs about one
 // breaker request per isolate per second instead of two per step.
-import { countsAgainstDependency } from "../durable/breaker/breaker-config";
+import type { Verdict } from "../durable/breaker/breaker-state";
 import { breakerName } from "../durable/breaker/tool-breaker";
 import type { BreakerOpened, Outcome } from "../execution/step-protocol";
 import { errorFields, log } from "../lib/log";
-import { stepError, type StepError } from "../lib/step-error";
+import { countsAgainstDependency, stepError, type StepError } from "../execution/step-error";
 
 const CLOSED_CACHE_MS = 1000;
 const closedUntil = new Map<string, number>();
 /** Successes not yet handed to their breaker, per breaker name. */
 const unrecorded = new Map<string, number>();
+
+function verdictOf(outcome: Outcome | "released"): Verdict {
+  if (outcome === "released") return "released";
+  if (outcome.success) return "success";
+  return countsAgainstDependency(outcome.error.code) ? "dependency_failure" : "neutral";
+}
 
 export const breakersEnabled = (env: Env) => env.BREAKER_ENABLED !== "false";
 
@@ -53,7 +59,7 @@ export async function admit(env: Env, tenant: string, tool: string, runId: strin
   return {
     allowed: false,
     retry_at: a.retry_at,
-    error: stepError("tool_unavailable", `${tool} is temporarily unavailable; retrying after ${when}.`, { retryable: true, retry_after_ms: Math.max(0, a.retry_at - Date.now()) }),
+    error: stepError("tool_unavailable", `${tool} is temporarily unavailable; retrying after ${when}.`, { retry_after_ms: Math.max(0, a.retry_at - Date.now()) }),
   };
 }
 
@@ -65,15 +71,14 @@ export async function admit(env: Env, tenant: string, tool: string, runId: strin
 export async function recordOutcome(env: Env, tenant: string, tool: string, outcome: Outcome | "released", probe: boolean): Promise<BreakerOpened | undefined> {
   if (!breakersEnabled(env)) return undefined;
   const name = breakerName(tenant, tool);
-  const failed = outcome !== "released" && !outcome.success && countsAgainstDependency(outcome.error.code);
-  const neutral = outcome === "released" || (!outcome.success && !failed);
-  if (!probe && !failed) {
-    if (!neutral) unrecorded.set(name, (unrecorded.get(name) ?? 0) + 1);
+  const verdict = verdictOf(outcome);
+  if (!probe && verdict !== "dependency_failure") {
+    if (verdict === "success") unrecorded.set(name, (unrecorded.get(name) ?? 0) + 1);
     return undefined;
   }
   const successes = takeSuccesses(name);
   try {
-    const r = await env.BREAKERS.getByName(name).record(tool, { failed, neutral, probe }, successes);
+    const r = await env.BREAKERS.getByName(name).record(tool, { verdict, probe }, successes);
     if (r.state !== "closed") closedUntil.delete(name);
     return r.transition?.to === "open" ? { tool, cooldown_ms: r.cooldown_ms, reason: r.transition.reason } : undefined;
   } catch (err) {

@@ -6,7 +6,7 @@
 import type { Outcome, StepMessage } from "../execution/step-protocol";
 import type { Json } from "../lib/json";
 import { errorFields, log } from "../lib/log";
-import { stepError } from "../lib/step-error";
+import { stepError } from "../execution/step-error";
 import { newSpanId } from "../lib/trace";
 import { getTool } from "../tools/registry";
 import type { QueueTool } from "../tools/tool";
@@ -25,7 +25,7 @@ async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: E
     // A tool that ignores its abort signal still loses the race against this timer.
     timer = setTimeout(() => {
       controller.abort();
-      resolve({ success: false, error: stepError("step_timeout", `${tool.name} did not finish within ${msg.timeout_ms} ms.`, { retryable: true }) });
+      resolve({ success: false, error: stepError("step_timeout", `${tool.name} did not finish within ${msg.timeout_ms} ms.`) });
     }, msg.timeout_ms);
   });
   const execution = tool
@@ -43,7 +43,7 @@ async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: E
     .catch((err: unknown): Outcome => {
       // A tool that throws is a bug or an infrastructure hiccup, not bad input: worth another try.
       log.error("tool.threw", { run_id: msg.run_id, step: msg.step, tool: tool.name, ...errorFields(err) });
-      return { success: false, error: stepError("tool_crashed", `${tool.name} failed unexpectedly: ${(err as Error)?.message ?? String(err)}`, { retryable: true }) };
+      return { success: false, error: stepError("tool_crashed", `${tool.name} failed unexpectedly: ${(err as Error)?.message ?? String(err)}`) };
     });
   try {
     return await Promise.race([execution, timeout]);

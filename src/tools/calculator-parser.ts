@@ -6,10 +6,12 @@
 export const MAX_EXPRESSION_LENGTH = 500;
 export const MAX_NESTING_DEPTH = 64;
 
+export type CalculationErrorCode = "division_by_zero" | "empty_expression" | "expression_too_long" | "invalid_character" | "result_not_finite" | "syntax_error" | "too_deep";
+
 export class CalculationError extends Error {
   override name = "CalculationError";
   constructor(
-    readonly code: string,
+    readonly code: CalculationErrorCode,
     message: string,
   ) {
     super(message);

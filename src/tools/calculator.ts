@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { stepError } from "../lib/step-error";
+import { stepError } from "../execution/step-error";
 import { CalculationError, MAX_EXPRESSION_LENGTH, evaluateExpression } from "./calculator-parser";
 import { inlineTool, fail, ok } from "./tool";
 

@@ -1,12 +1,12 @@
+// Http.get: a real outbound GET, bounded in time, size and reach.
 import { z } from "zod";
 import { readCapped } from "../lib/read-capped";
 import { traceparent } from "../lib/trace";
-import { stepError, type StepError } from "../lib/step-error";
+import { stepError, type StepError } from "../execution/step-error";
 import { effectivePort, isAllowed, parseAllowlist } from "./http-allowlist";
 import { nonPublicAddress } from "./private-address";
 import { queueTool, fail, ok } from "./tool";
 
-/** Http.get: a real outbound GET, bounded in time, size and reach. */
 export const HTTP_MAX_BYTES = 1024 * 1024;
 export const HTTP_TIMEOUT_MS = 10_000;
 const MAX_REDIRECTS = 5;
@@ -73,8 +73,8 @@ export const httpGet = queueTool({
         // Redirects are followed by hand so every hop is checked against the allowlist.
         res = await fetch(target, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json, text/*;q=0.9", traceparent: traceparent(ctx.trace_id, ctx.span_id) } });
       } catch (err) {
-        if (signal.aborted) return fail(stepError("upstream_timeout", `${target.host} did not answer in time.`, { retryable: true }));
-        return fail(stepError("upstream_unreachable", `Could not connect to ${target.host}: ${(err as Error).message}`, { retryable: true }));
+        if (signal.aborted) return fail(stepError("upstream_timeout", `${target.host} did not answer in time.`));
+        return fail(stepError("upstream_unreachable", `Could not connect to ${target.host}: ${(err as Error).message}`));
       }
       const location = res.headers.get("location");
       if (res.status >= 300 && res.status < 400 && location) {
@@ -87,8 +87,8 @@ export const httpGet = queueTool({
       try {
         read = await readResponse(res);
       } catch {
-        if (signal.aborted) return fail(stepError("upstream_timeout", `${target.host} did not finish its answer in time.`, { retryable: true }));
-        return fail(stepError("upstream_unreachable", `The connection to ${target.host} broke mid-answer.`, { retryable: true }));
+        if (signal.aborted) return fail(stepError("upstream_timeout", `${target.host} did not finish its answer in time.`));
+        return fail(stepError("upstream_unreachable", `The connection to ${target.host} broke mid-answer.`));
       }
       if ("error" in read) return fail(read.error);
       const contentType = res.headers.get("content-type") ?? "";
@@ -104,7 +104,6 @@ export const httpGet = queueTool({
         const retryAfter = parseRetryAfter(res.headers.get("retry-after"));
         return fail(
           stepError(res.status === 429 ? "upstream_rate_limited" : "upstream_error", `${target.host} answered ${res.status}.`, {
-            retryable: true,
             ...(retryAfter !== undefined ? { retry_after_ms: retryAfter } : {}),
           }),
         );

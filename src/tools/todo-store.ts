@@ -1,14 +1,11 @@
+// TodoStore.* tools, persisted in D1. Every write is keyed by the step's idempotency key, so an
+// attempt that re-runs after a crash finds what its earlier attempt did instead of doing it twice.
 import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { z } from "zod";
 import { todos, type TodoRow } from "../db/schema";
-import { stepError } from "../lib/step-error";
+import { stepError } from "../execution/step-error";
 import { queueTool, fail, ok, type ToolContext } from "./tool";
-
-/**
- * TodoStore.* tools, persisted in D1. Every write is keyed by the step's idempotency key, so an
- * attempt that re-runs after a crash finds what its earlier attempt did instead of doing it twice.
- */
 
 /** Titles are kept as typed, minus surrounding whitespace and trailing punctuation. */
 export function normalizeTitle(raw: string): string {
@@ -86,7 +83,7 @@ export const todoAdd = queueTool({
       .onConflictDoNothing({ target: todos.created_by })
       .run();
     const row = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.created_by, ctx.idempotency_key))).get();
-    if (!row) return fail(stepError("todo_write_lost", "The new todo could not be read back; try again.", { retryable: true }));
+    if (!row) return fail(stepError("todo_write_lost", "The new todo could not be read back; try again."));
     return ok({ todo: view(row) });
   },
 });

@@ -6,7 +6,7 @@
 //   work across consumers.
 // - "timer": a durable timer the run object keeps itself (its alarm); waiting holds no consumer.
 import type { z } from "zod";
-import type { StepError } from "../lib/step-error";
+import type { StepError } from "../execution/step-error";
 
 /** What a queue tool learns about the step it runs for. */
 export interface ToolContext {

@@ -1,7 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, createRun, getRun } from "../helpers";
-import { advanceClock, deliver, eventTypes, events, projectedRow, sentMessages, watchdog } from "./harness";
+import { advanceClock, deliver, deliverTo, eventTypes, events, projectedRow, sentMessages, watchdog } from "./harness";
 
 const uniq = () => crypto.randomUUID().slice(0, 8);
 
@@ -130,5 +130,21 @@ describe("usage counters", () => {
     expect(await projectedRow(run.run_id, "completed")).not.toBeNull();
     const usage = (await (await api(`/runs/${run.run_id}/usage`)).json()) as Record<string, number>;
     expect(usage).toMatchObject({ do_requests: 1, queue_messages: 0, d1_statements: 1 });
+  });
+});
+
+describe("the dead-letter queue", () => {
+  it("wakes the run object's watchdog for a dead-lettered message instead of running the step", async () => {
+    const run = await createRun({ prompt: "add a todo to come back from the dead letters", options: { retry: { initial_delay_ms: 0 } } });
+    const [msg] = await sentMessages(run.run_id);
+    // The consumer crashed on it until the queue gave up; by now its lease has run out.
+    await advanceClock(run.run_id, msg!.lease_until - Date.now() + 1);
+    const result = await deliverTo("crane-steps-dlq", msg!);
+    expect(result.explicitAcks).toHaveLength(1);
+    // The nudge ran the watchdog: the step was taken back and dispatched again, and nothing ran it.
+    const retry = (await events(run.run_id)).find((e) => e.type === "step.retry_scheduled")!;
+    expect(retry.data).toMatchObject({ step: 1, error: { code: "lease_expired" } });
+    expect((await sentMessages(run.run_id)).map((m) => m.attempt)).toEqual([1, 2]);
+    expect(await todoCount(run.run_id)).toBe(0);
   });
 });

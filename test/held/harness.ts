@@ -16,8 +16,13 @@ import { DEV_TENANT } from "../../src/auth/api-keys";
 let delivery = 0;
 
 export async function deliver(...messages: StepMessage[]) {
+  return deliverTo("crane-steps", ...messages);
+}
+
+/** Delivers on a named queue (the dead-letter queue, say) through the Worker's queue handler. */
+export async function deliverTo(queue: string, ...messages: StepMessage[]) {
   const batch = createMessageBatch<StepMessage>(
-    "crane-steps",
+    queue,
     messages.map((body) => ({ id: `msg-${++delivery}`, timestamp: new Date(), attempts: 1, body })),
   );
   const ctx = createExecutionContext();

@@ -1,10 +1,8 @@
+// Circuit-breaker settings, per tool. BREAKER_CONFIG (a var) is JSON: `{ "*": {...}, "Http.get": {...} }`,
+// each entry overriding the defaults below for all tools ("*") or one tool.
 import { z } from "zod";
 import { log } from "../../lib/log";
 
-/**
- * Circuit-breaker settings, per tool. BREAKER_CONFIG (a var) is JSON: `{ "*": {...}, "Http.get": {...} }`,
- * each entry overriding the defaults below for all tools ("*") or one tool.
- */
 export const breakerSettingsSchema = z.strictObject({
   failure_threshold: z.number().int().min(1).max(1000),
   window_ms: z.number().int().min(1000).max(3_600_000),
@@ -39,11 +37,4 @@ export function breakerSettings(raw: string | undefined, tool: string): BreakerS
     return DEFAULT_BREAKER;
   }
   return { ...DEFAULT_BREAKER, ...parsed["*"], ...parsed[tool] };
-}
-
-/** Failures that say something about the dependency; bad input or a 4xx does not. */
-const DEPENDENCY_FAILURES = new Set(["step_timeout", "upstream_timeout", "upstream_unreachable", "upstream_error", "tool_crashed"]);
-
-export function countsAgainstDependency(code: string): boolean {
-  return DEPENDENCY_FAILURES.has(code);
 }

@@ -1,9 +1,7 @@
+// The breaker's state machine as pure functions: closed → open → half_open → closed, with the
+// cooldown doubling (up to a maximum) each time a half-open probe fails.
 import type { BreakerSettings } from "./breaker-config";
 
-/**
- * The breaker's state machine as pure functions: closed → open → half_open → closed, with the
- * cooldown doubling (up to a maximum) each time a half-open probe fails.
- */
 export type BreakerStateName = "closed" | "open" | "half_open";
 
 export interface BreakerState {
@@ -68,21 +66,29 @@ export function admit(s: BreakerState, now: number, settings: BreakerSettings): 
   return { admission: { allowed: false, retry_at }, transition };
 }
 
-/** `failed`: a failure that counts against the dependency; `neutral`: the call said nothing about it. */
-export function record(s: BreakerState, now: number, settings: BreakerSettings, outcome: { failed: boolean; neutral: boolean; probe: boolean }): Transition {
+/**
+ * What one admitted call says about the dependency: it worked; it failed in a way that counts
+ * against the dependency (timeouts, 5xx, connection errors); it said nothing (bad input, a 4xx);
+ * or it never ran (a probe slot given back).
+ */
+export type Verdict = "success" | "dependency_failure" | "neutral" | "released";
+
+export function record(s: BreakerState, now: number, settings: BreakerSettings, outcome: { verdict: Verdict; probe: boolean }): Transition {
+  const { verdict } = outcome;
   if (outcome.probe && s.state === "half_open") {
     s.probes_in_flight = Math.max(0, s.probes_in_flight - 1);
-    if (outcome.neutral) return null;
-    if (outcome.failed) return open(s, now, Math.min(settings.max_cooldown_ms, s.cooldown_ms * 2), "half-open probe failed");
+    if (verdict === "neutral" || verdict === "released") return null;
+    if (verdict === "dependency_failure") return open(s, now, Math.min(settings.max_cooldown_ms, s.cooldown_ms * 2), "half-open probe failed");
     return close(s, now, settings, "half-open probe succeeded");
   }
-  if (s.state !== "closed" || outcome.neutral) return null;
+  if (s.state !== "closed" || verdict === "neutral" || verdict === "released") return null;
+  const failed = verdict === "dependency_failure";
   s.window = s.window.filter(([at]) => at > now - settings.window_ms).slice(-1000);
-  s.window.push([now, outcome.failed]);
-  s.consecutive_failures = outcome.failed ? s.consecutive_failures + 1 : 0;
+  s.window.push([now, failed]);
+  s.consecutive_failures = failed ? s.consecutive_failures + 1 : 0;
   // Only a failure trips the breaker: a success never opens it (so consumers can record successes
   // off the critical path), even when it brings the window up to its minimum number of calls.
-  if (!outcome.failed) return null;
+  if (!failed) return null;
   if (s.consecutive_failures >= settings.failure_threshold) return open(s, now, settings.cooldown_ms, `${s.consecutive_failures} consecutive failures`);
   const failures = s.window.filter(([, f]) => f).length;
   if (s.window.length >= settings.window_min_calls && failures / s.window.length >= settings.window_failure_rate) {

@@ -1,7 +1,11 @@
+// ToolBreaker: one per tenant and tool (BREAKERS.getByName(breakerName(tenant, tool))). Its alarm ends the cooldown, so an open
+// breaker half-opens on time even after eviction or a restart. Runs whose steps it turned away
+// are remembered and told when it half-opens or closes, so they retry at once instead of polling.
 import { DurableObject } from "cloudflare:workers";
 import { errorFields, log } from "../../lib/log";
+import { UsageMeter } from "../usage-meter";
 import { breakerSettings, type BreakerSettings } from "./breaker-config";
-import { admit, close, cooldownOver, initialBreaker, record, type Admission, type BreakerState, type Transition } from "./breaker-state";
+import { admit, close, cooldownOver, initialBreaker, record, type Admission, type BreakerState, type Transition, type Verdict } from "./breaker-state";
 
 /**
  * The breaker object of one tenant's calls to one tool. Each tenant has its own, so one tenant's
@@ -10,11 +14,6 @@ import { admit, close, cooldownOver, initialBreaker, record, type Admission, typ
  */
 export const breakerName = (tenant: string, tool: string) => `${tenant}/${tool}`;
 
-/**
- * ToolBreaker: one per tenant and tool (BREAKERS.getByName(breakerName(tenant, tool))). Its alarm ends the cooldown, so an open
- * breaker half-opens on time even after eviction or a restart. Runs whose steps it turned away
- * are remembered and told when it half-opens or closes, so they retry at once instead of polling.
- */
 export interface BreakerStatus {
   tool: string;
   state: BreakerState["state"];
@@ -46,7 +45,15 @@ export class ToolBreaker extends DurableObject<Env> {
     const row = sql.exec<{ tool: string; state: string }>(`SELECT tool, state FROM breaker WHERE id = 1`).toArray()[0];
     this.tool = row?.tool ?? "";
     this.state = row ? (JSON.parse(row.state) as BreakerState) : initialBreaker(breakerSettings(env.BREAKER_CONFIG, ""));
+    this.meter = UsageMeter.restore({ do_requests: this.state.requests ?? 0, storage_rows_written: this.state.rows_written ?? 0 });
   }
+
+  /**
+   * The breaker's own billable operations, counted the way a run counts its own: requests served
+   * and the rows each statement reports it wrote. They are saved inside the state row, so the
+   * saved figure trails by the write that saves it; GET /breakers reads the live one.
+   */
+  private readonly meter: UsageMeter;
 
   private settings(): BreakerSettings {
     return breakerSettings(this.env.BREAKER_CONFIG, this.tool);
@@ -60,8 +67,9 @@ export class ToolBreaker extends DurableObject<Env> {
 
   /** Saves the state; on a transition, logs it, re-arms the alarm and tells the waiting runs. */
   private save(transition: Transition): void {
-    this.state.rows_written = (this.state.rows_written ?? 0) + 1;
-    this.ctx.storage.sql.exec(`INSERT OR REPLACE INTO breaker (id, tool, state) VALUES (1, ?, ?)`, this.tool, JSON.stringify(this.state));
+    this.state.requests = this.meter.usage.do_requests;
+    this.state.rows_written = this.meter.usage.storage_rows_written;
+    this.meter.wrote(this.ctx.storage.sql.exec(`INSERT OR REPLACE INTO breaker (id, tool, state) VALUES (1, ?, ?)`, this.tool, JSON.stringify(this.state)));
     if (!transition) return;
     log.info(`breaker.${transition.to === "half_open" ? "half_opened" : transition.to}`, { tool: this.tool, from: transition.from, reason: transition.reason, cooldown_ms: this.state.cooldown_ms });
     if (this.state.state === "open" && this.state.open_until !== null) void this.ctx.storage.setAlarm(this.state.open_until);
@@ -73,7 +81,7 @@ export class ToolBreaker extends DurableObject<Env> {
     const sql = this.ctx.storage.sql;
     const waiters = sql.exec<{ run_id: string }>(`SELECT run_id FROM waiters`).toArray();
     // Closed: everyone may go. Half-open: everyone is told; the probe slots decide who gets through.
-    if (state === "closed") sql.exec(`DELETE FROM waiters`);
+    if (state === "closed") this.meter.wrote(sql.exec(`DELETE FROM waiters`));
     await Promise.all(
       waiters.map(async ({ run_id }) => {
         try {
@@ -91,33 +99,33 @@ export class ToolBreaker extends DurableObject<Env> {
    */
   private recordSuccesses(n: number): void {
     const settings = this.settings();
-    for (let i = 0; i < Math.min(n, 1000); i++) record(this.state, Date.now(), settings, { failed: false, neutral: false, probe: false });
+    for (let i = 0; i < Math.min(n, 1000); i++) record(this.state, Date.now(), settings, { verdict: "success", probe: false });
   }
 
   /** May a call go through now? A refused run is remembered and told when the breaker changes. */
   async admit(tool: string, runId?: string, successes = 0): Promise<Admission & { state: BreakerState["state"] }> {
     this.bind(tool);
-    this.state.requests = (this.state.requests ?? 0) + 1;
+    this.meter.request();
     this.recordSuccesses(successes);
     const { admission, transition } = admit(this.state, Date.now(), this.settings());
     if (!admission.allowed && runId) {
       const count = this.ctx.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM waiters`).one().n;
-      if (count < MAX_WAITERS) this.ctx.storage.sql.exec(`INSERT OR IGNORE INTO waiters (run_id) VALUES (?)`, runId);
+      if (count < MAX_WAITERS) this.meter.wrote(this.ctx.storage.sql.exec(`INSERT OR IGNORE INTO waiters (run_id) VALUES (?)`, runId));
     }
     this.save(transition);
     return { ...admission, state: this.state.state };
   }
 
   /** The outcome of an admitted call. Returns the state after it, and the transition if one happened. */
-  async record(tool: string, outcome: { failed: boolean; neutral: boolean; probe: boolean }, successes = 0): Promise<{ state: BreakerState["state"]; transition: Transition; cooldown_ms: number }> {
+  async record(tool: string, outcome: { verdict: Verdict; probe: boolean }, successes = 0): Promise<{ state: BreakerState["state"]; transition: Transition; cooldown_ms: number }> {
     this.bind(tool);
-    this.state.requests = (this.state.requests ?? 0) + 1;
+    this.meter.request();
     this.recordSuccesses(successes);
     const transition = record(this.state, Date.now(), this.settings(), outcome);
     // A success in a healthy closed breaker changes nothing that matters after an eviction (with no
     // failures in the window there is nothing to trip on): keep it in memory and save a row write.
     const healthy = this.state.state === "closed" && this.state.consecutive_failures === 0 && !this.state.window.some(([, failed]) => failed);
-    if (!transition && !outcome.failed && healthy) return { state: this.state.state, transition, cooldown_ms: this.state.cooldown_ms };
+    if (!transition && outcome.verdict !== "dependency_failure" && healthy) return { state: this.state.state, transition, cooldown_ms: this.state.cooldown_ms };
     this.save(transition);
     return { state: this.state.state, transition, cooldown_ms: this.state.cooldown_ms };
   }
@@ -143,8 +151,8 @@ export class ToolBreaker extends DurableObject<Env> {
       opened_at: iso(s.opened_at),
       next_transition_at: s.state === "open" ? iso(s.open_until) : null,
       trips: s.trips,
-      requests: s.requests ?? 0,
-      rows_written: s.rows_written ?? 0,
+      requests: this.meter.usage.do_requests,
+      rows_written: this.meter.usage.storage_rows_written,
       waiting_runs: this.ctx.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM waiters`).one().n,
       settings,
     };

@@ -6,7 +6,7 @@ import { decideRetry } from "../../execution/retry-policy";
 import { leaseFor } from "../../execution/run-options";
 import { stepMessage, type BreakerOpened, type Outcome, type PreflightResult, type ReportResult, type StepMessage, type StepReport } from "../../execution/step-protocol";
 import type { Json } from "../../lib/json";
-import { stepError, type StepError } from "../../lib/step-error";
+import { stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
 import { ReferenceError, resolveReferences } from "../../planner/references";
 import { getTool } from "../../tools/registry";
 import type { RunEventData, RunEventType } from "./run-events";
@@ -82,7 +82,7 @@ function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
       const took = Math.max(0, m.clock() - began);
       // A synchronous tool cannot be interrupted; its bounds keep it short, and an attempt that
       // still overran its timeout is failed as one that timed out.
-      if (took > timeout) failAttempt(m, s, attempt, stepError("step_timeout", `${s.tool} did not finish within ${timeout} ms (took ${took} ms).`, { retryable: true }));
+      if (took > timeout) failAttempt(m, s, attempt, stepError("step_timeout", `${s.tool} did not finish within ${timeout} ms (took ${took} ms).`));
       else if (result.success) m.emit("step.succeeded", { step: s.step_number, attempt, output: result.output, duration_ms: took });
       else failAttempt(m, s, attempt, result.error);
       return;
@@ -217,7 +217,7 @@ export function defer(m: Machine, step: number, dispatch: number, retryAt: numbe
 /** A breaker half-opened or closed: steps waiting on it may go now, as slots allow. */
 export function breakerChanged(m: Machine, tool: string, change: "half_open" | "closed"): void {
   if (TERMINAL_RUN.has(m.state.status)) return;
-  const waiting = ordered(m.state).filter((s) => s.tool === tool && s.status === "pending" && s.retry_at !== null && s.error?.code === "tool_unavailable");
+  const waiting = ordered(m.state).filter((s) => s.tool === tool && s.status === "pending" && s.retry_at !== null && waitsOnBreaker(s.error));
   if (waiting.length === 0) return;
   m.emit(change === "closed" ? "breaker.closed" : "breaker.half_opened", { tool, steps: waiting.map((s) => s.step_number) });
   advance(m);
@@ -236,7 +236,7 @@ export function fireDue(m: Machine): void {
       m.emit("step.succeeded", { step: s.step_number, attempt: s.attempt, output: { slept_seconds: (s.resolved_input as { seconds: number }).seconds }, duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)) });
     } else if (s.status === "running" && s.lease_until !== null && s.lease_until <= m.now) {
       // The message was lost, or its consumer died or is hopelessly late: take the step back.
-      failAttempt(m, s, s.attempt, stepError("lease_expired", `No consumer reported attempt ${s.attempt} within its lease.`, { retryable: true }));
+      failAttempt(m, s, s.attempt, stepError("lease_expired", `No consumer reported attempt ${s.attempt} within its lease.`));
     } else if (s.status === "queued" && s.dispatch_deadline !== null && s.dispatch_deadline <= m.now) {
       // Queued under the earlier protocol and never started: dispatch it again under this one.
       // (Its old message cannot count: reports must name the new dispatch.)

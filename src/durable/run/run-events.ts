@@ -1,12 +1,10 @@
-import type { StepError } from "../../lib/step-error";
+// Every change of a run is one of these, appended to the run object's SQLite log with a gap-free
+// `seq`. The run resource is a fold of them (run-state.ts); nothing else holds run state.
+// Times that the watchdog compares (`*_deadline`, `*_at` in ms) are epoch milliseconds.
+import type { StepError } from "../../execution/step-error";
 import type { RunOptions } from "../../execution/run-options";
 import type { Plan } from "../../planner/plan-schema";
 
-/**
- * Every change of a run is one of these, appended to the run object's SQLite log with a gap-free
- * `seq`. The run resource is a fold of them (run-state.ts); nothing else holds run state.
- * Times that the watchdog compares (`*_deadline`, `*_at` in ms) are epoch milliseconds.
- */
 export interface RunEventData {
   /** `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did). */
   "run.created": { run_id: string; tenant?: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string; holds_slot?: boolean };

@@ -11,7 +11,7 @@ import { DurableObject } from "cloudflare:workers";
 import type { RunOptions } from "../../execution/run-options";
 import type { PreflightResult, ReportResult, StepMessage, StepReport } from "../../execution/step-protocol";
 import { errorFields, log } from "../../lib/log";
-import type { StepError } from "../../lib/step-error";
+import type { StepError } from "../../execution/step-error";
 import { newSpanId } from "../../lib/trace";
 import type { Plan } from "../../planner/plan-schema";
 import { EventLog } from "./event-log";

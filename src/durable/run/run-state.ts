@@ -1,10 +1,13 @@
-import type { StepError } from "../../lib/step-error";
+// A run's state is a fold of its events: the run object keeps one state and applies each event as
+// it appends it; an evicted object rebuilds it by folding the log. Events written by earlier
+// versions (the claim-based protocol's step.queued, logs without tenants) still fold.
+import type { StepError } from "../../execution/step-error";
 import { resolveOptions, type ResolvedOptions } from "../../execution/run-options";
 import type { Plan } from "../../planner/plan-schema";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
+import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from "../../execution/statuses";
 
-export type RunStatus = "pending" | "running" | "completed" | "failed" | "cancelled";
-export type StepStatus = "pending" | "queued" | "running" | "succeeded" | "failed" | "skipped";
+export type { RunStatus, StepStatus };
 
 export interface StepState {
   step_number: number;
@@ -61,8 +64,8 @@ export interface RunState {
   deadline: number | null;
 }
 
-export const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(["completed", "failed", "cancelled"]);
-export const TERMINAL_STEP: ReadonlySet<StepStatus> = new Set(["succeeded", "failed", "skipped"]);
+export const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(TERMINAL_RUN_STATUSES);
+export const TERMINAL_STEP: ReadonlySet<StepStatus> = new Set(TERMINAL_STEP_STATUSES);
 
 function newStep(s: Plan["steps"][number]): StepState {
   return {

@@ -1,6 +1,7 @@
+// The run resource served by GET /runs/{id}: a read-only view of the folded state.
+import { TERMINAL_RUN_STATUSES } from "../../execution/statuses";
 import type { RunState, StepState } from "./run-state";
 
-/** The run resource served by GET /runs/{id}: a read-only view of the folded state. */
 export interface ExecutionLogEntry {
   step_number: number;
   tool: string;
@@ -35,7 +36,7 @@ export interface RunResource {
   last_event_seq: number;
 }
 
-export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(["completed", "failed", "cancelled"]);
+export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 

@@ -1,12 +1,10 @@
+// Live subscribers of a run, on the WebSocket hibernation API: the run object can be evicted while
+// sockets stay open, and every appended event is sent to every socket. A new subscriber first
+// gets the backlog after its `after`, in the same turn it is accepted, so nothing falls between
+// the backlog and the live events and nothing is sent twice.
 import type { EventLog } from "./event-log";
 import type { RunEvent } from "./run-events";
 
-/**
- * Live subscribers of a run, on the WebSocket hibernation API: the run object can be evicted while
- * sockets stay open, and every appended event is sent to every socket. A new subscriber first
- * gets the backlog after its `after`, in the same turn it is accepted, so nothing falls between
- * the backlog and the live events and nothing is sent twice.
- */
 export const PING = "ping";
 export const PONG = "pong";
 

@@ -1,10 +1,8 @@
+// Why the LLM planner handed over to the rule planner. Misconfiguration (401/403, an unknown
+// model) falls back too, but is logged loudly once per isolate and shown in GET /health.
 import { APICallError, NoObjectGeneratedError, NoOutputGeneratedError } from "ai";
 import { log } from "../../lib/log";
 
-/**
- * Why the LLM planner handed over to the rule planner. Misconfiguration (401/403, an unknown
- * model) falls back too, but is logged loudly once per isolate and shown in GET /health.
- */
 export type FallbackReason = "timeout" | "provider_error" | "invalid_output" | "not_configured";
 
 export interface Classified {

@@ -1,3 +1,6 @@
+// Asks the configured model for a plan. Its output is validated exactly like every other plan;
+// a first answer that fails gets one repair attempt with the specific problems fed back. The
+// whole exchange is bounded by the planning budget. Any failure returns a fallback reason.
 import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { NoObjectGeneratedError, Output, generateText, type LanguageModel, type ModelMessage } from "ai";
 import { createWorkersAI } from "workers-ai-provider";
@@ -8,11 +11,6 @@ import type { LlmConfig } from "./llm-config";
 import { classify, noteHealthy, noteMisconfiguration, type FallbackReason } from "./llm-errors";
 import { repairPrompt, systemPrompt } from "./llm-prompt";
 
-/**
- * Asks the configured model for a plan. Its output is validated exactly like every other plan;
- * a first answer that fails gets one repair attempt with the specific problems fed back. The
- * whole exchange is bounded by the planning budget. Any failure returns a fallback reason.
- */
 export type LlmPlanResult = { ok: true; steps: PlanInput["steps"]; attempts: number } | { ok: false; reason: FallbackReason; detail: string; attempts: number };
 
 function model(config: LlmConfig, env: Env): LanguageModel {

@@ -1,7 +1,7 @@
+// What the model is told: the tool catalogue with JSON Schemas, the plan format, a few examples.
 import { describeTools } from "../../tools/registry";
 import { MAX_PLAN_STEPS } from "../plan-schema";
 
-/** What the model is told: the tool catalogue with JSON Schemas, the plan format, a few examples. */
 const EXAMPLES = [
   {
     prompt: "calculate 2 + 3 and calculate 4 * 5, then list my todos",

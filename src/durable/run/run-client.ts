@@ -1,0 +1,41 @@
+// The one typed client of a run object. RPC stub types flatten what they cannot follow (the
+// run's JSON payloads are typed loosely, and a union result comes back widened), so every caller
+// used to cast; here the object's own signatures are restated once, checked against the class.
+import type { RunEvent } from "./run-events";
+import type { ControlAnswer, CreateRunInput, CreateRunResult, RunObject } from "./run-object";
+import type { RunResource } from "./run-view";
+import type { WatchToken } from "./watch-tokens";
+
+export interface RunClient {
+  create(input: CreateRunInput): Promise<CreateRunResult>;
+  getRun(tenant: string): Promise<RunResource | null>;
+  listEvents(tenant: string, after: number, limit: number): Promise<{ events: RunEvent[]; last_seq: number } | null>;
+  issueWatchToken(tenant: string): Promise<WatchToken | "not_found" | "too_many">;
+  cancel(tenant: string): Promise<ControlAnswer>;
+  resume(tenant: string, cap: number): Promise<ControlAnswer>;
+  stub: DurableObjectStub<RunObject>;
+}
+
+// Each signature below must stay assignable from the class's own: a change there fails the build here.
+type Own<K extends keyof RunObject> = RunObject[K];
+const same = <K extends keyof RunClient & keyof RunObject>(_k: K, _check: Own<K> extends RunClient[K] ? true : never) => {};
+same("create", true);
+same("getRun", true);
+same("listEvents", true);
+same("issueWatchToken", true);
+same("cancel", true);
+same("resume", true);
+
+export function runClient(env: Env, runId: string): RunClient {
+  const stub = env.RUNS.getByName(runId);
+  const loose = stub as unknown as Omit<RunClient, "stub">;
+  return {
+    stub,
+    create: (input) => loose.create(input),
+    getRun: (tenant) => loose.getRun(tenant),
+    listEvents: (tenant, after, limit) => loose.listEvents(tenant, after, limit),
+    issueWatchToken: (tenant) => loose.issueWatchToken(tenant),
+    cancel: (tenant) => loose.cancel(tenant),
+    resume: (tenant, cap) => loose.resume(tenant, cap),
+  };
+}

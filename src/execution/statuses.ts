@@ -1,0 +1,16 @@
+// The run and step statuses, spelled out once. The run object's state, the API's schemas, the CLI
+// and the benchmark all derive their lists and their "has it ended?" checks from these.
+export const RUN_STATUSES = ["pending", "running", "completed", "failed", "cancelled"] as const;
+export type RunStatus = (typeof RUN_STATUSES)[number];
+export const TERMINAL_RUN_STATUSES = ["completed", "failed", "cancelled"] as const satisfies readonly RunStatus[];
+
+export const STEP_STATUSES = ["pending", "queued", "running", "succeeded", "failed", "skipped"] as const;
+export type StepStatus = (typeof STEP_STATUSES)[number];
+export const TERMINAL_STEP_STATUSES = ["succeeded", "failed", "skipped"] as const satisfies readonly StepStatus[];
+
+const terminalRuns: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
+const terminalSteps: ReadonlySet<string> = new Set(TERMINAL_STEP_STATUSES);
+
+/** Has a run with this status ended? (Accepts any string, for statuses read off the wire.) */
+export const runEnded = (status: string): boolean => terminalRuns.has(status);
+export const stepEnded = (status: string): boolean => terminalSteps.has(status);

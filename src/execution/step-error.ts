@@ -1,0 +1,84 @@
+// The error a step carries, and the one table that says what each kind of error means: whether
+// trying again could help, and whether it says something about the tool's dependency (so it
+// counts against the tool's circuit breaker). Retries, breakers and the decider all read this
+// table; nothing else decides.
+import { z } from "zod";
+
+interface Policy {
+  /** Another attempt could succeed. */
+  retryable: boolean;
+  /** The failure says the dependency is unwell (it counts towards opening the tool's breaker). */
+  countsAgainstDependency: boolean;
+  /** The step is waiting for its tool's breaker to let it through (not a failure of the tool). */
+  waitsOnBreaker?: boolean;
+}
+
+const retry = (countsAgainstDependency: boolean): Policy => ({ retryable: true, countsAgainstDependency });
+const final: Policy = { retryable: false, countsAgainstDependency: false };
+
+export const STEP_ERRORS = {
+  // The step's own execution
+  step_timeout: retry(true),
+  tool_crashed: retry(true),
+  lease_expired: retry(false),
+  tool_unavailable: { retryable: true, countsAgainstDependency: false, waitsOnBreaker: true },
+  run_timeout: final,
+  unknown_tool: final,
+  invalid_input: final,
+  reference_unresolved: final,
+  step_failed: final,
+  // Http.get
+  upstream_timeout: retry(true),
+  upstream_unreachable: retry(true),
+  upstream_error: retry(true),
+  upstream_rate_limited: retry(false),
+  upstream_rejected: final,
+  response_too_large: final,
+  too_many_redirects: final,
+  address_not_allowed: final,
+  host_not_allowed: final,
+  // TodoStore.*
+  todo_not_found: final,
+  ambiguous_title: final,
+  already_completed: final,
+  todo_write_lost: retry(false),
+  // Calculator.evaluate
+  division_by_zero: final,
+  empty_expression: final,
+  expression_too_long: final,
+  invalid_character: final,
+  result_not_finite: final,
+  syntax_error: final,
+  too_deep: final,
+} as const satisfies Record<string, Policy>;
+
+export type StepErrorCode = keyof typeof STEP_ERRORS;
+
+export const stepErrorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  retryable: z.boolean(),
+  retry_after_ms: z.number().int().nonnegative().optional(),
+});
+/**
+ * What went wrong, in a sentence a person can act on. `retryable` is derived from the code (it is
+ * stored with the error so logs and older events read the same); `retry_after_ms` carries an
+ * upstream's Retry-After.
+ */
+export type StepError = z.infer<typeof stepErrorSchema>;
+
+export function stepError(code: StepErrorCode, message: string, opts: { retry_after_ms?: number } = {}): StepError {
+  const err: StepError = { code, message, retryable: STEP_ERRORS[code].retryable };
+  if (opts.retry_after_ms !== undefined) err.retry_after_ms = opts.retry_after_ms;
+  return err;
+}
+
+function policy(code: string): Policy | undefined {
+  return Object.hasOwn(STEP_ERRORS, code) ? STEP_ERRORS[code as StepErrorCode] : undefined;
+}
+
+/** Failures that say something about the dependency; bad input or a 4xx does not. */
+export const countsAgainstDependency = (code: string): boolean => policy(code)?.countsAgainstDependency ?? false;
+
+/** The step waits for its tool's breaker rather than having failed. */
+export const waitsOnBreaker = (error: StepError | null): boolean => (error ? (policy(error.code)?.waitsOnBreaker ?? false) : false);
