@@ -1,23 +1,9 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { httpGet } from "../src/tools/http-get";
-import type { ToolContext } from "../src/tools/tool";
+import { toolContext } from "./helpers";
 
 const upstream = inject("upstreamUrl");
-
-function ctx(overrides: Partial<Env> = {}): ToolContext {
-  return {
-    env: { ...env, ...overrides } as Env,
-    run_id: "run_test",
-    tenant: "dev",
-    step_number: 1,
-    attempt: 1,
-    signal: new AbortController().signal,
-    idempotency_key: `run_test:${crypto.randomUUID()}`,
-    trace_id: "0af7651916cd43dd8448eb211c80319c",
-    span_id: "b7ad6b7169203331",
-  };
-}
+const ctx = (envOverrides: Partial<Env> = {}) => toolContext({ envOverrides });
 
 const hits = async (path: string) => ((await (await fetch(`${upstream}/hits${path}`)).json()) as { hits: number }).hits;
 

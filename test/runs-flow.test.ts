@@ -1,6 +1,6 @@
 import { describe, expect, inject, it } from "vitest";
 import type { ExecutionLogEntry } from "../src/durable/run/run-view";
-import { api, createRun, waitForRun } from "./helpers";
+import { api, createRun, uniq, waitForRun } from "./helpers";
 
 describe("a run end to end", () => {
   it("adds a todo, then lists it (the brief's example)", async () => {
@@ -30,7 +30,6 @@ describe("a run end to end", () => {
 });
 
 const upstream = inject("upstreamUrl");
-const uniq = () => crypto.randomUUID().slice(0, 8);
 const overlaps = (a: ExecutionLogEntry, b: ExecutionLogEntry) => Date.parse(a.started_at!) < Date.parse(b.completed_at!) && Date.parse(b.started_at!) < Date.parse(a.completed_at!);
 
 describe("DAG execution", () => {

@@ -3,10 +3,9 @@ import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
 import type { RunObject } from "../src/durable/run/run-object";
 import type { RunEvent } from "../src/durable/run/run-events";
-import { api, createRun, errorOf, getRun, waitForRun } from "./helpers";
+import { api, createRun, errorOf, getRun, uniq, waitForRun } from "./helpers";
 
 const upstream = inject("upstreamUrl");
-const uniq = () => crypto.randomUUID().slice(0, 8);
 
 async function eventsOf(runId: string): Promise<RunEvent[]> {
   const res = await api(`/runs/${runId}/events?limit=1000`);

@@ -1,19 +1,9 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { todoAdd, todoComplete, todoDelete, todoGet, todoList } from "../src/tools/todo-store";
-import type { ToolContext } from "../src/tools/tool";
+import { toolContext } from "./helpers";
 
-const ctx = (key = crypto.randomUUID(), tenant = "todo-tests"): ToolContext => ({
-  env,
-  run_id: "run_test",
-  tenant,
-  step_number: 1,
-  attempt: 1,
-  signal: new AbortController().signal,
-  idempotency_key: key,
-  trace_id: "0af7651916cd43dd8448eb211c80319c",
-  span_id: "b7ad6b7169203331",
-});
+const ctx = (key = crypto.randomUUID(), tenant = "todo-tests") => toolContext({ idempotency_key: key, tenant });
 
 interface TodoOut {
   todo: { id: number; title: string; status: string; completed_at: string | null };

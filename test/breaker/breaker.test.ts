@@ -2,11 +2,10 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { beforeEach, describe, expect, inject, it } from "vitest";
 import { breakerName, type BreakerStatus } from "../../src/durable/breaker/tool-breaker";
-import { api, createRun, errorOf, waitForRun } from "../helpers";
+import { api, createRun, errorOf, uniq, waitForRun } from "../helpers";
 
 // This project's breakers trip after 3 failures and cool down for 5 s, doubling up to 12 s.
 const upstream = inject("upstreamUrl");
-const uniq = () => crypto.randomUUID().slice(0, 8);
 const breaker = () => env.BREAKERS.getByName(breakerName("dev", "Http.get"));
 const hits = async (path: string) => ((await (await fetch(`${upstream}/hits${path}`)).json()) as { hits: number }).hits;
 

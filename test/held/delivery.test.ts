@@ -1,9 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { api, createRun, getRun } from "../helpers";
+import { api, createRun, getRun, uniq } from "../helpers";
 import { advanceClock, deliver, deliverTo, eventTypes, events, projectedRow, sentMessages, watchdog } from "./harness";
-
-const uniq = () => crypto.randomUUID().slice(0, 8);
 
 const todoCount = async (runId: string) =>
   (await env.DB.prepare("SELECT count(*) AS n FROM todos WHERE created_by LIKE ?").bind(`${runId}:%`).first<{ n: number }>())!.n;

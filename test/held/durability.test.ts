@@ -1,15 +1,14 @@
 import { env } from "cloudflare:workers";
-import { evictDurableObject } from "cloudflare:test";
+import { evictDurableObject, runInDurableObject } from "cloudflare:test";
+import type { RunObject } from "../../src/durable/run/run-object";
 import { describe, expect, inject, it } from "vitest";
 import { MAX_MESSAGE_INPUT_BYTES, stepMessage } from "../../src/execution/step-protocol";
 import { projectRun } from "../../src/durable/run/projection";
 import { foldEvents } from "../../src/durable/run/run-state";
-import { api, createRun, errorOf, getRun } from "../helpers";
-import { advanceClock, deliver, events, projectedRow, sentMessages, sleep, stub, watchdog } from "./harness";
+import { api, createRun, errorOf, getRun, pause, uniq } from "../helpers";
+import { advanceClock, deliver, events, projectedRow, sentMessages, stub, watchdog } from "./harness";
 
 const upstream = inject("upstreamUrl");
-const uniq = () => crypto.randomUUID().slice(0, 8);
-
 
 describe("leases: the message is the lease", () => {
   it("takes the step back when its lease expires, runs it again, and ignores the late report", async () => {
@@ -205,6 +204,17 @@ describe("Idempotency-Key", () => {
   });
 });
 
+/** How many times the run object's D1 projection has failed in a row (its bookkeeping). */
+const projectionFailures = (runId: string) =>
+  runInDurableObject(stub(runId), (_i: RunObject, state) => {
+    const row = state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'projection'").toArray()[0];
+    return row ? (JSON.parse(row.value) as { failures: number }).failures : 0;
+  });
+
+async function until(check: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await check()); i++) await pause(10);
+}
+
 describe("the D1 read model", () => {
   const row = (runId: string) => env.DB.prepare("SELECT status, projected_seq, result FROM runs WHERE run_id = ?").bind(runId).first<{ status: string; projected_seq: number; result: string | null }>();
 
@@ -215,8 +225,8 @@ describe("the D1 read model", () => {
       const run = await createRun({ prompt: "calculate 4 + 4" }); // accepted even though D1 is failing
       runId = run.run_id;
       expect(run.status).toBe("completed");
-      // The projection is written after the answer: let it fail while D1 is down.
-      await sleep(50);
+      // The projection is written after the answer: wait until the object has seen it fail.
+      await until(async () => (await projectionFailures(runId)) > 0);
     } finally {
       await env.DB.exec("ALTER TABLE runs_offline RENAME TO runs");
     }

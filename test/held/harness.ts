@@ -7,6 +7,7 @@ import { resolveOptions } from "../../src/execution/run-options";
 import { stepMessage, type StepMessage } from "../../src/execution/step-protocol";
 import type { Json } from "../../src/lib/json";
 import { DEV_TENANT } from "../../src/auth/api-keys";
+import { pause } from "../helpers";
 
 /**
  * In the "held" project the run objects' step messages go to a queue nobody consumes; these
@@ -53,7 +54,7 @@ export async function sentMessages(runId: string): Promise<StepMessage[]> {
     });
 }
 
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+export { pause as sleep } from "../helpers";
 
 export function stub(runId: string) {
   return env.RUNS.getByName(runId);
@@ -83,7 +84,7 @@ export async function projectedRow(runId: string, status: string): Promise<Recor
   for (let i = 0; i < 100; i++) {
     const row = await env.DB.prepare("SELECT * FROM runs WHERE run_id = ?").bind(runId).first<Record<string, unknown>>();
     if (row?.status === status) return row;
-    await sleep(10);
+    await pause(10);
   }
   return null;
 }
