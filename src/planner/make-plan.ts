@@ -42,9 +42,9 @@ export async function makePlan(source: PlanSource, env: Env): Promise<PlanOutcom
     const llm = await planWithLlm(config, env, prompt);
     log.info("planner.llm_finished", { model: config.model, ok: llm.ok, attempts: llm.attempts, duration_ms: Date.now() - started, ...(llm.ok ? {} : { reason: llm.reason }) });
     if (llm.ok) {
-      const outcome = finish({ steps: llm.steps }, "llm", { cached: false });
-      if (outcome.ok) await cachePlan(prompt, config.model, llm.steps, Number(env.PLAN_CACHE_TTL_S ?? 60));
-      return outcome;
+      // Validated once, by the LLM planner (it feeds the problems back to the model for its repair).
+      await cachePlan(prompt, config.model, llm.steps, Number(env.PLAN_CACHE_TTL_S ?? 60));
+      return { ok: true, plan: { plan_id: planId(), planner: "llm", steps: llm.steps, cached: false } };
     }
     fallback_reason = llm.reason;
     fallback_detail = llm.detail;

@@ -3,7 +3,7 @@
 // depends on, no cycles, at most 50 steps.
 import type { z } from "zod";
 import { getTool, tools } from "../tools/registry";
-import { MAX_PLAN_STEPS, planInputSchema, type PlanIssue, type PlanStep } from "./plan-schema";
+import { planInputSchema, type PlanIssue, type PlanStep } from "./plan-schema";
 import { findReferences, isWholeReference } from "./references";
 
 export type PlanValidation = { ok: true; steps: PlanStep[] } | { ok: false; issues: PlanIssue[] };
@@ -84,8 +84,8 @@ export function validatePlan(raw: unknown): PlanValidation {
     depends_on: [...new Set(s.depends_on)].sort((a, b) => a - b),
     reasoning: s.reasoning ?? "",
   }));
+  // (The schema already caps the number of steps at MAX_PLAN_STEPS.)
   const issues: PlanIssue[] = [];
-  if (steps.length > MAX_PLAN_STEPS) issues.push({ path: ["steps"], code: "too_many_steps", message: `A plan has at most ${MAX_PLAN_STEPS} steps.` });
 
   const numbers = new Set<number>();
   steps.forEach((s, i) => {

@@ -5,13 +5,14 @@ import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { NoObjectGeneratedError, Output, generateText, type LanguageModel, type ModelMessage } from "ai";
 import { createWorkersAI } from "workers-ai-provider";
 import { log } from "../../lib/log";
-import { planInputSchema, type PlanInput } from "../plan-schema";
+import { planInputSchema, type PlanStep } from "../plan-schema";
 import { validatePlan } from "../validate-plan";
 import type { LlmConfig } from "./llm-config";
 import { classify, noteHealthy, noteMisconfiguration, type FallbackReason } from "./llm-errors";
 import { repairPrompt, systemPrompt } from "./llm-prompt";
 
-export type LlmPlanResult = { ok: true; steps: PlanInput["steps"]; attempts: number } | { ok: false; reason: FallbackReason; detail: string; attempts: number };
+/** `steps` are validated already: the caller takes them as they are. */
+export type LlmPlanResult = { ok: true; steps: PlanStep[]; attempts: number } | { ok: false; reason: FallbackReason; detail: string; attempts: number };
 
 function model(config: LlmConfig, env: Env): LanguageModel {
   if (config.kind === "workers-ai") return createWorkersAI({ binding: env.AI! })(config.model);
@@ -56,7 +57,7 @@ export async function planWithLlm(config: LlmConfig, env: Env, prompt: string): 
       const validation = validatePlan(candidate);
       if (validation.ok) {
         noteHealthy();
-        return { ok: true, steps: (candidate as PlanInput).steps, attempts };
+        return { ok: true, steps: validation.steps, attempts };
       }
       const problems = validation.issues.map((i) => (i.step_number ? `step ${i.step_number}: ${i.message}` : i.message));
       lastProblem = problems.join("; ");
