@@ -207,8 +207,8 @@ describe("Idempotency-Key", () => {
 /** How many times the run object's D1 projection has failed in a row (its bookkeeping). */
 const projectionFailures = (runId: string) =>
   runInDurableObject(stub(runId), (_i: RunObject, state) => {
-    const row = state.storage.sql.exec<{ value: string }>("SELECT value FROM meta WHERE key = 'projection'").toArray()[0];
-    return row ? (JSON.parse(row.value) as { failures: number }).failures : 0;
+    const row = state.storage.sql.exec<{ value: string }>("SELECT value FROM bookkeeping WHERE id = 1").toArray()[0];
+    return row ? (JSON.parse(row.value) as { projection: { failures: number } }).projection.failures : 0;
   });
 
 async function until(check: () => Promise<boolean>): Promise<void> {

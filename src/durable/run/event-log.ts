@@ -27,6 +27,9 @@ export class EventLog {
     const version = row ? Number(row.value) : 0;
     if (version < 1) sql.exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL)`);
     if (version < 2) sql.exec(`CREATE TABLE IF NOT EXISTS event_rows (first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, events TEXT NOT NULL)`);
+    // One row, rewritten in place: an update of an integer-keyed row is one row written, where a
+    // replace in `meta` (keyed by text) is a delete, an insert and their index entries.
+    sql.exec(`CREATE TABLE IF NOT EXISTS bookkeeping (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL)`);
     if (version !== SCHEMA_VERSION) sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`, String(SCHEMA_VERSION));
   }
 
@@ -69,6 +72,15 @@ export class EventLog {
     const rows = this.sql.exec<{ events: string }>(`SELECT events FROM event_rows WHERE last_seq > ? ORDER BY first_seq LIMIT ?`, seq, limit).toArray();
     const batched = rows.flatMap((r) => JSON.parse(r.events) as RunEvent[]);
     return [...legacy, ...batched, ...this.staged].filter((e) => e.seq > seq).slice(0, limit);
+  }
+
+  /** The run object's own bookkeeping (projection progress, usage), saved as one row. */
+  getBookkeeping(): string | undefined {
+    return this.sql.exec<{ value: string }>(`SELECT value FROM bookkeeping WHERE id = 1`).toArray()[0]?.value;
+  }
+
+  setBookkeeping(value: string): void {
+    this.onWrite(this.sql.exec(`INSERT INTO bookkeeping (id, value) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET value = excluded.value`, value));
   }
 
   getMeta(key: string): string | undefined {

@@ -58,11 +58,14 @@ const MILESTONES: ReadonlySet<RunEventType> = new Set(["plan.accepted", "run.com
 const PROJECTION_RETRY_MAX_MS = 60_000;
 /** How long a projection under way gets before the watchdog would write it instead. */
 const PROJECTION_IN_FLIGHT_MS = 5_000;
+const parsed = <T>(json: string | undefined): T | undefined => (json === undefined ? undefined : (JSON.parse(json) as T));
+
 export class RunObject extends DurableObject<Env> {
   private readonly log: EventLog;
   private readonly watchTokens: WatchTokens;
   private meter: UsageMeter;
   private state: RunState;
+  private cachedView: RunResource | undefined;
   private milestoneSeq = 0;
   private projection: Projection = { seq: 0, failures: 0, retry_at: 0 };
   private projecting: Promise<void> | null = null;
@@ -89,10 +92,13 @@ export class RunObject extends DurableObject<Env> {
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.state = emptyState();
     for (const event of this.log.all()) this.fold(event);
-    const projection = this.log.getMeta("projection");
-    if (projection) this.projection = JSON.parse(projection) as Projection;
-    const usage = this.log.getMeta("usage");
-    if (usage) this.meter = UsageMeter.restore(JSON.parse(usage) as Partial<RunUsage>);
+    // Objects from before the bookkeeping row kept these as two `meta` entries.
+    const saved = this.log.getBookkeeping();
+    const kept = saved ? (JSON.parse(saved) as { projection: Projection; usage: Partial<RunUsage> }) : undefined;
+    const projection = kept?.projection ?? parsed<Projection>(this.log.getMeta("projection"));
+    if (projection) this.projection = projection;
+    const usage = kept?.usage ?? parsed<Partial<RunUsage>>(this.log.getMeta("usage"));
+    if (usage) this.meter = UsageMeter.restore(usage);
     void ctx.blockConcurrencyWhile(async () => {
       this.armedAt = await ctx.storage.getAlarm();
       // Self-healing on wake: work that is due with no alarm (or an overdue alarm a restarted
@@ -102,7 +108,16 @@ export class RunObject extends DurableObject<Env> {
     });
   }
 
+  /**
+   * The run resource, built once per change: clients poll GET /runs/{id}, and between two events
+   * every answer is the same.
+   */
+  private view(): RunResource {
+    return (this.cachedView ??= runView(this.state));
+  }
+
   private fold(event: RunEvent): void {
+    this.cachedView = undefined;
     applyEvent(this.state, event);
     if (MILESTONES.has(event.type)) this.milestoneSeq = event.seq;
   }
@@ -141,7 +156,11 @@ export class RunObject extends DurableObject<Env> {
     const endedNow = !wasEnded && this.ended;
     if (endedNow) for (const wake of this.enders) wake();
     this.projectInBackground();
-    await Promise.all([this.send(sends), endedNow ? this.releaseSlot() : undefined]);
+    // The messages go out after the answer: the events that call for them are durable, and a
+    // message that never arrives is a lease the watchdog takes back. The caller (POST /runs, a
+    // consumer's report) does not wait for the queue.
+    if (sends.length) this.ctx.waitUntil(this.send(sends));
+    if (endedNow) await this.releaseSlot();
     return result;
   }
 
@@ -190,8 +209,7 @@ export class RunObject extends DurableObject<Env> {
   /** Saves the projection's bookkeeping with the usage counters: one write that happens anyway. */
   private setProjection(p: Projection): void {
     this.projection = p;
-    this.log.setMeta("projection", JSON.stringify(p));
-    this.log.setMeta("usage", JSON.stringify(this.meter.usage));
+    this.log.setBookkeeping(JSON.stringify({ projection: p, usage: this.meter.usage }));
   }
 
   /**
@@ -252,7 +270,7 @@ export class RunObject extends DurableObject<Env> {
     const result = await turn;
     if (result.outcome === "created" || result.outcome === "existing") {
       await this.untilEnded(input.wait_ms);
-      return { outcome: result.outcome, run: runView(this.state) };
+      return { outcome: result.outcome, run: this.view() };
     }
     return result;
   }
@@ -264,7 +282,7 @@ export class RunObject extends DurableObject<Env> {
       if (this.state.tenant !== input.tenant || this.state.request_hash !== input.request_hash) return { outcome: "conflict", run_id: input.run_id };
       // A replay is also a chance to finish what a crash interrupted (a missing projection).
       this.projectInBackground();
-      return { outcome: "existing", run: runView(this.state) };
+      return { outcome: "existing", run: this.view() };
     }
     const plan = input.plan;
     if (!plan) return { outcome: "needs_plan" };
@@ -278,7 +296,7 @@ export class RunObject extends DurableObject<Env> {
       m.emit("plan.accepted", { plan });
       advance(m);
     });
-    return { outcome: "created", run: runView(this.state) };
+    return { outcome: "created", run: this.view() };
   }
 
   private owns(tenant: string): boolean {
@@ -287,7 +305,7 @@ export class RunObject extends DurableObject<Env> {
 
   /** The run, for its own tenant only: to anyone else it does not exist. */
   async getRun(tenant: string): Promise<RunResource | null> {
-    return this.owns(tenant) ? runView(this.state) : null;
+    return this.owns(tenant) ? this.view() : null;
   }
 
   /** The run's status, for the service itself (tenant slots, health): null when there is no run. */
@@ -351,7 +369,7 @@ export class RunObject extends DurableObject<Env> {
   async cancel(tenant: string, reason = "Cancelled by request."): Promise<ControlAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
     const result = await this.command((m) => cancel(m, reason));
-    return { ...result, run: runView(this.state) };
+    return { ...result, run: this.view() };
   }
 
   /** A resumed run is in flight again, so it takes a slot under the tenant's cap first. */
@@ -359,12 +377,12 @@ export class RunObject extends DurableObject<Env> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
     if (this.state.status !== "failed" && this.state.status !== "cancelled") {
       const result = await this.command((m) => resume(m));
-      return { ...result, run: runView(this.state) };
+      return { ...result, run: this.view() };
     }
     const slot = await this.takeSlot(this.state.run_id, tenant, cap);
     if (!slot.ok) return { ok: false, code: "at_capacity", in_flight: slot.in_flight, cap: slot.cap };
     const result = await this.command((m) => resume(m));
-    return { ...result, run: runView(this.state) };
+    return { ...result, run: this.view() };
   }
 
   /** The tool's breaker is open: the dispatch waits until `retryAt` without using up an attempt. */

@@ -23,7 +23,17 @@ export class TenantLimiter extends DurableObject<Env> {
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
-    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS slots (run_id TEXT PRIMARY KEY, acquired_at INTEGER NOT NULL)`);
+    // WITHOUT ROWID: a slot taken or given back is one row written, not a row and an index entry.
+    // Limiters made before kept a rowid table: their slots move over once.
+    const sql = ctx.storage.sql;
+    const old = sql.exec<{ sql: string }>(`SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'slots'`).toArray()[0];
+    if (old && !/WITHOUT ROWID/i.test(old.sql)) {
+      sql.exec(`ALTER TABLE slots RENAME TO slots_v1`);
+      sql.exec(`CREATE TABLE slots (run_id TEXT PRIMARY KEY, acquired_at INTEGER NOT NULL) WITHOUT ROWID`);
+      sql.exec(`INSERT INTO slots SELECT run_id, acquired_at FROM slots_v1`);
+      sql.exec(`DROP TABLE slots_v1`);
+    }
+    sql.exec(`CREATE TABLE IF NOT EXISTS slots (run_id TEXT PRIMARY KEY, acquired_at INTEGER NOT NULL) WITHOUT ROWID`);
   }
 
   private count(): number {

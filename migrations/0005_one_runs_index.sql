@@ -1,0 +1,1 @@
+DROP INDEX `runs_tenant_status_created_idx`;
