@@ -1,51 +1,68 @@
-import { Hono } from "hono";
+// The HTTP API under /api/v1 (one error shape, produced by onError and notFound), /metrics,
+// the API reference at /docs, and the web console at /.
+//
+// Who may call what is decided by where a route is mounted. Hono runs the handlers that match a
+// request in the order they were registered, and a route that answers ends the chain: so the
+// groups are mounted in order, each before the checks that must not apply to it.
+import { OpenAPIHono } from "@hono/zod-openapi";
 import { adminKeysApi } from "./api/admin-keys";
 import type { AppEnv } from "./api/app-env";
 import { breakersApi } from "./api/breakers";
-import { cors } from "./api/cors";
-import { docsApi } from "./api/docs";
+import { consoleLayoutApi } from "./api/console-layout";
+import { docsPageApi, openApiJsonApi } from "./api/docs";
 import { notFound, onError } from "./api/errors";
 import { healthApi } from "./api/health";
 import { metricsApi } from "./api/metrics";
+import { cors } from "./api/middleware/cors";
+import { requireAdmin } from "./api/middleware/require-admin";
+import { requireApiKey } from "./api/middleware/require-api-key";
+import { buildDocument, createApi, type OpenApiDocument } from "./api/openapi";
 import { plansApi } from "./api/plans";
 import { runsApi } from "./api/runs";
-import { subscriptionsApi } from "./api/subscriptions";
+import { watchApi, watchTokenApi } from "./api/subscriptions";
 import { toolsApi } from "./api/tools";
-import { requireApiKey } from "./auth/require-api-key";
 import { consoleApp } from "./console/routes";
 
-/**
- * The HTTP API under /api/v1 (one error shape, produced by onError and notFound), /metrics,
- * the OpenAPI document and /docs, and the web console at /.
- *
- * Who may call what: GET /api/v1/health is open; /api/v1/admin/* needs ADMIN_TOKEN; every other
- * /api/v1 route needs an API key, which fixes the tenant the request sees. A run's WebSocket and
- * SSE stream also accept a watch token (?token=) instead, for browsers.
- */
-export const app = new Hono<AppEnv>();
+export const app = new OpenAPIHono<AppEnv>();
 
-const isOpen = (method: string, path: string) => method === "GET" && path === "/api/v1/health";
-const isAdmin = (path: string) => path.startsWith("/api/v1/admin/") || path === "/api/v1/admin";
-const isTokenSubscription = (c: { req: { path: string; query: (k: string) => string | undefined; header: (k: string) => string | undefined } }) =>
-  /^\/api\/v1\/runs\/[^/]+\/(ws|stream)$/.test(c.req.path) && c.req.query("token") !== undefined && c.req.header("authorization") === undefined;
+const v1 = createApi();
+v1.use(cors);
 
-const v1 = new Hono<AppEnv>();
-v1.use("*", cors);
-v1.use("*", async (c, next) => {
-  if (c.req.method === "OPTIONS" || isOpen(c.req.method, c.req.path) || isAdmin(c.req.path) || isTokenSubscription(c)) return next();
-  return requireApiKey(c, next);
-});
+// Public: no credentials.
+v1.route("/", healthApi);
+v1.route("/", openApiJsonApi(() => openApiDocument()));
+
+// Admin: ADMIN_TOKEN. An unknown admin path ends here too (404), rather than falling through
+// to the API-key check below.
+v1.use("/admin/*", requireAdmin);
+v1.route("/admin", adminKeysApi);
+v1.all("/admin/*", notFound);
+
+// A run's WebSocket and event stream: an API key, or a watch token (`?token=`) for browsers.
+v1.route("/", watchApi);
+
+// Everything else needs an API key, which fixes the tenant the request sees. The routes above
+// answer before this check runs; every route below, and any unknown path, passes through it.
+v1.use(requireApiKey);
 v1.route("/", runsApi);
-v1.route("/", subscriptionsApi);
+v1.route("/", watchTokenApi);
 v1.route("/", plansApi);
 v1.route("/", toolsApi);
-v1.route("/", healthApi);
 v1.route("/", breakersApi);
-v1.route("/", adminKeysApi);
+
+// The console's layout service: an API key, like the API.
+const consoleApi = createApi();
+consoleApi.use(requireApiKey);
+consoleApi.route("/", consoleLayoutApi);
 
 app.route("/api/v1", v1);
 app.route("/", metricsApi);
-app.route("/", docsApi);
+app.route("/console", consoleApi);
+app.route("/", docsPageApi(() => openApiDocument()));
 app.route("/", consoleApp);
 app.onError(onError);
 app.notFound(notFound);
+
+let document: OpenApiDocument | undefined;
+/** The OpenAPI 3.1 document, generated once from the routes mounted above. */
+export const openApiDocument = () => (document ??= buildDocument(app));

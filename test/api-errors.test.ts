@@ -35,6 +35,14 @@ describe("bad input gets a 4xx with the error shape, and creates nothing", () =>
     });
   }
 
+  it("names the field at fault, or says to give a prompt or a plan", async () => {
+    const detailsOf = async (json: unknown) => (await errorOf(await api("/runs", { method: "POST", json }))).details as { path: unknown[]; message: string }[];
+    expect(await detailsOf({ prompt: 42 })).toEqual([expect.objectContaining({ path: ["prompt"], code: "invalid_type" })]);
+    expect(await detailsOf({ prompt: "calculate 1+1", options: { retry: { max_attempts: 0 } } })).toEqual([expect.objectContaining({ path: ["options", "retry", "max_attempts"] })]);
+    for (const json of [{}, { prompt: "x", plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: {} }] } }]) expect((await detailsOf(json))[0]!.message).toBe('Give exactly one of "prompt" or "plan".');
+    expect(await detailsOf([1, 2])).toEqual([expect.objectContaining({ path: [], code: "invalid_type" })]);
+  });
+
   it("an invalid plan names each problem with its step", async () => {
     const res = await api("/runs", {
       method: "POST",

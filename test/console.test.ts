@@ -11,6 +11,12 @@ describe("the web console", () => {
     expect(csp).toContain("frame-ancestors 'none'");
     expect(res.headers.get("x-frame-options")).toBe("DENY");
     expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(res.headers.get("referrer-policy")).toBe("no-referrer");
+    expect(res.headers.get("cross-origin-opener-policy")).toBe("same-origin");
+    // Nothing but the page's own script and stylesheet (by hash), its images, and the API.
+    expect(csp.replace(/'sha256-[A-Za-z0-9+/=]+'/g, "HASH")).toBe(
+      "default-src 'none'; script-src HASH; style-src HASH; img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+    );
     const html = await res.text();
     expect(html).toContain('id="run-dag"');
     // Inline code runs only if it is exactly the page's own: allowed by hash, never 'unsafe-inline'.

@@ -97,9 +97,11 @@ class Run {
     const steps = [...this.state.steps.values()];
     const inFlight = steps.filter((s) => s.status === "running" || s.status === "queued").length;
     expect(inFlight, "steps in flight").toBeLessThanOrEqual(this.state.options.max_parallelism);
+    // After a command, a retry that is due either went out or waits for a slot; only in the
+    // latter case may it be no deadline, and then every slot must be taken.
     const next = nextDeadline(this.state, now);
-    const dueRetries = steps.map((s) => s.retry_at).filter((t) => t !== null && t <= now);
-    expect(next !== null && next <= now && dueRetries.includes(next), `nextDeadline ${next} is a retry already due at ${now}`).toBe(false);
+    const dueRetries = steps.filter((s) => s.status === "pending" && s.retry_at !== null && s.retry_at <= now).map((s) => s.retry_at);
+    if (dueRetries.length && inFlight < this.state.options.max_parallelism) expect(next, "a due retry with a free slot wakes the watchdog").not.toBeNull();
   }
 }
 
@@ -795,7 +797,7 @@ describe("nextDeadline", () => {
   it.each([
     { state: "pending, never run (waits on its dependency)", expected: at(LEASE), what: "step 1's lease" },
     { state: "pending, retry not yet due", expected: at(1500), what: "the retry" },
-    { state: "pending, retry due", expected: at(RUN_TIMEOUT), what: "the run's deadline, not the due retry" },
+    { state: "pending, retry due", expected: at(1500), what: "the due retry itself (a slot is free: the watchdog must fire now)" },
     { state: "pending, deferred by an open breaker", expected: at(6000), what: "the end of the deferral" },
     { state: "running on the queue (attempt 2)", expected: at(1500 + LEASE), what: "the lease" },
     { state: "running a timer", expected: at(5000), what: "the wake time" },
@@ -806,6 +808,17 @@ describe("nextDeadline", () => {
   ] satisfies { state: StateName; expected: number; what: string }[])("$state: is $what", ({ state, expected }) => {
     const { run, now } = states[state]();
     expect(nextDeadline(run.state, now)).toBe(expected);
+  });
+
+  it("skips a due retry while every slot is taken, and counts it once one frees", () => {
+    const plan = [1, 2].map((n) => ({ step_number: n, tool: "Http.get", input: { url: `https://example.com/${n}` } }));
+    const { run } = begin(plan, { max_parallelism: 1, retry: { max_attempts: 3, initial_delay_ms: 500, max_delay_ms: 500 } });
+    // Step 1 fails and waits to retry while step 2 holds the only slot.
+    const first = run.state.steps.get(1)!.dispatch_seq!;
+    run.command(at(100), (m) => report(m, [{ step: 1, dispatch: first, outcome: retryable }]));
+    const retryAt = run.state.steps.get(1)!.retry_at!;
+    expect(run.state.steps.get(2)!.status).toBe("running");
+    expect(nextDeadline(run.state, retryAt + 1)).toBe(run.state.steps.get(2)!.lease_until);
   });
 
   it("is null for a finished run", () => {

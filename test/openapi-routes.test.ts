@@ -1,28 +1,44 @@
+import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { app } from "../src/app";
-import { api } from "./helpers";
+
+const getDocument = async () => {
+  // Public, like the reference page: no Authorization header.
+  const res = await app.request("/api/v1/openapi.json", {}, env);
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toContain("application/json");
+  return (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>>; components: { schemas: Record<string, unknown> } };
+};
 
 describe("GET /api/v1/openapi.json", () => {
   it("describes every route the app serves, and nothing it does not", async () => {
-    const res = await api("/openapi.json");
-    expect(res.status).toBe(200);
-    const doc = (await res.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    const doc = await getDocument();
     expect(doc.openapi).toBe("3.1.0");
     const documented = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
     const served = app.routes
-      // HTML pages (the console and the API reference) are not API operations.
-      .filter((r) => r.method !== "ALL" && r.path !== "/" && r.path !== "/docs")
+      // Middleware (ALL), the HTML pages (the console and the API reference), and the console's
+      // own layout service, which is not part of the public API.
+      .filter((r) => r.method !== "ALL" && r.path !== "/" && r.path !== "/docs" && r.path !== "/console/layout")
       .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`);
     expect([...new Set(served)].sort()).toEqual([...new Set(documented)].sort());
+    expect(documented).not.toContain("POST /console/layout");
   });
 
-  it("serves an API reference page at /docs", async () => {
-    const res = await app.request("/docs");
+  it("names the shared shapes as components", async () => {
+    const { components } = await getDocument();
+    for (const name of ["Run", "Event", "Plan", "Step", "Error", "Usage", "Breaker"]) expect(components.schemas, name).toHaveProperty(name);
+  });
+
+  it("serves an API reference page at /docs that carries the same document", async () => {
+    const res = await app.request("/docs", {}, env);
     expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
     const html = await res.text();
-    // The page carries the document (the JSON route needs an API key; the reference is public).
     expect(html).toContain("/api/v1/admin/keys");
     expect(html).toContain("watch-token");
-    expect(res.headers.get("content-type")).toContain("text/html");
+    // Every documented path and component is on the page.
+    const doc = await getDocument();
+    for (const path of Object.keys(doc.paths)) expect(html).toContain(path);
+    for (const name of Object.keys(doc.components.schemas)) expect(html).toContain(name);
   });
 });

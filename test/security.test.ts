@@ -1,8 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
-import { app } from "../src/app";
+import { app, openApiDocument } from "../src/app";
 import { hashSecret } from "../src/auth/api-keys";
-import { ROUTES } from "../src/api/openapi-document";
 import type { RunResource } from "../src/durable/run/run-view";
 import { ADMIN_TOKEN, api, createRun, errorOf, newApiKey, waitForRun } from "./helpers";
 
@@ -21,7 +20,11 @@ function concrete(path: string, runId: string): string {
   return path.replace("{run_id}", runId).replace("{tool}", "Http.get").replace("{key_id}", "key_00000000000000000000");
 }
 
-const apiKeyRoutes = ROUTES.filter((r) => r.path.startsWith("/api/v1") && (r.auth ?? "apiKey") !== "none" && r.auth !== "admin");
+/** Every documented operation with who may call it: the document says it, and these tests hold the router to it. */
+const documented = Object.entries(openApiDocument().paths ?? {}).flatMap(([path, item]) =>
+  (["get", "post", "delete"] as const).flatMap((method) => (item[method] ? [{ method, path, security: item[method].security ?? [] }] : [])),
+);
+const apiKeyRoutes = documented.filter((r) => r.security.some((s) => "apiKey" in s));
 const requestFor = (method: string, url: string, headers: Record<string, string> = {}) =>
   new Request(url, {
     method: method.toUpperCase(),
@@ -34,7 +37,7 @@ async function runCount(): Promise<number> {
 }
 
 describe("API keys", () => {
-  it("every /api/v1 route but GET /health answers 401 without a key, and changes nothing", async () => {
+  it("every /api/v1 route but the public ones answers 401 without a key, and changes nothing", async () => {
     const run = await createRun({ prompt: "calculate 2 + 2" });
     await waitForRun(run.run_id);
     const before = await runCount();
@@ -47,7 +50,11 @@ describe("API keys", () => {
     }
     // The console's layout service needs a key too; the page and /docs do not.
     expect((await app.fetch(requestFor("post", "http://crane.test/console/layout"), env)).status).toBe(401);
+    // The public ones: health and the API description.
     expect((await app.fetch(new Request("http://crane.test/api/v1/health"), env)).status).toBe(200);
+    expect((await app.fetch(new Request("http://crane.test/api/v1/openapi.json"), env)).status).toBe(200);
+    // An unknown path needs a key before it is a 404, as the API's routes do.
+    expect((await errorOf(await app.fetch(new Request("http://crane.test/api/v1/nothing-here"), env))).code).toBe("missing_api_key");
     expect(await runCount()).toBe(before);
     expect((await api(`/runs/${run.run_id}`)).status).toBe(200);
     expect(((await (await api(`/runs/${run.run_id}`)).json()) as RunResource).status).toBe("completed");
@@ -101,6 +108,26 @@ describe("API keys", () => {
   });
 });
 
+describe("the routes' credentials are the ones the document declares", () => {
+  it("public routes answer without any, admin routes need the admin token, metrics its token", async () => {
+    const publicRoutes = documented.filter((r) => r.security.length === 0);
+    expect(publicRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual(["get /api/v1/health", "get /api/v1/openapi.json"]);
+    for (const r of publicRoutes) expect((await app.fetch(new Request(`http://crane.test${r.path}`), env)).status, r.path).toBe(200);
+    const adminRoutes = documented.filter((r) => r.security.some((s) => "adminToken" in s));
+    expect(adminRoutes.length).toBe(3);
+    for (const r of adminRoutes) {
+      const res = await app.fetch(requestFor(r.method, `http://crane.test${concrete(r.path, "")}`, { authorization: "Bearer crane_dev_key" }), env);
+      expect(res.status, `${r.method} ${r.path}`).toBe(401);
+      expect((await errorOf(res)).code).toBe("invalid_admin_token");
+    }
+    const metrics = documented.filter((r) => r.security.some((s) => "metricsToken" in s));
+    expect(metrics.map((r) => r.path)).toEqual(["/metrics"]);
+    expect((await app.fetch(new Request("http://crane.test/metrics", { headers: { authorization: "Bearer crane_dev_key" } }), env)).status).toBe(401);
+    // Every documented route is in one of these groups.
+    expect(documented.length).toBe(apiKeyRoutes.length + publicRoutes.length + adminRoutes.length + metrics.length);
+  });
+});
+
 describe("the admin API", () => {
   it("needs ADMIN_TOKEN, and is off (503) without one", async () => {
     for (const key of [null, "crane_dev_key", "test_admin_tokeN", `${ADMIN_TOKEN}x`]) {
@@ -123,6 +150,15 @@ describe("the admin API", () => {
     expect((await admin("/admin/keys/key_00000000000000000000", { method: "DELETE" })).status).toBe(404);
     expect((await admin("/admin/keys/not-a-key", { method: "DELETE" })).status).toBe(404);
     expect((await admin("/admin/keys?limit=0")).status).toBe(400);
+  });
+
+  it("answers an unknown admin path 404 to the admin, never passing it on to the API-key check", async () => {
+    for (const [path, method] of [["/admin/nothing", "GET"], ["/admin", "GET"], ["/admin/keys", "PUT"]] as const) {
+      const res = await admin(path, { method });
+      expect(res.status, `${method} ${path}`).toBe(404);
+      expect((await errorOf(res)).code).toBe("not_found");
+      expect((await api(path, { method, key: null })).status, `${method} ${path} without a token`).toBe(401);
+    }
   });
 });
 

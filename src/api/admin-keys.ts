@@ -1,20 +1,37 @@
+import { createRoute } from "@hono/zod-openapi";
 import { and, desc, eq, isNull, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { Hono } from "hono";
 import { forgetKey, hashSecret, keyView, newKeyId, newSecret } from "../auth/api-keys";
-import { requireAdmin } from "../auth/require-admin";
 import { apiKeys } from "../db/schema";
-import type { AppEnv } from "./app-env";
 import { ApiError } from "./errors";
-import { createKeyBodySchema, KEY_ID, listKeysQuerySchema } from "./schemas";
-import { jsonBody, query } from "./validate";
+import { jsonBody } from "./middleware/json-body";
+import { ACCESS, createApi, errors, jsonRequest, jsonResponse } from "./openapi";
+import { apiKeyListSchema, createdKeySchema, revokedKeySchema } from "./response-schemas";
+import { createKeyBodySchema, KEY_ID, keyIdParamsSchema, listKeysQuerySchema } from "./schemas";
 
-/** /admin/keys: make, list and revoke API keys (ADMIN_TOKEN). A new key's secret is shown once. */
-export const adminKeysApi = new Hono<AppEnv>();
-adminKeysApi.use("/admin/*", requireAdmin);
+/** /admin/keys: make, list and revoke API keys (ADMIN_TOKEN, checked where app.ts mounts this). A new key's secret is shown once. */
+export const adminKeysApi = createApi();
 
-adminKeysApi.post("/admin/keys", async (c) => {
-  const body = await jsonBody(c, createKeyBodySchema);
+const tags = ["Admin"];
+const { security } = ACCESS.admin;
+
+const createKey = createRoute({
+  method: "post",
+  path: "/keys",
+  tags,
+  summary: "Make an API key for a tenant; its secret is in this response only",
+  middleware: jsonBody,
+  security,
+  request: { body: jsonRequest(createKeyBodySchema, "The key's name and tenant") },
+  responses: {
+    201: { ...jsonResponse(createdKeySchema, "The key and its secret"), headers: { Location: { description: "The key's URL", required: true, schema: { type: "string" } } } },
+    ...errors(400, 413, 415),
+    ...ACCESS.admin.responses,
+  },
+});
+
+adminKeysApi.openapi(createKey, async (c) => {
+  const body = c.req.valid("json");
   const secret = newSecret();
   const row = { id: newKeyId(), name: body.name, tenant: body.tenant, hash: await hashSecret(secret), prefix: secret.slice(0, 12), created_at: new Date().toISOString(), revoked_at: null };
   await drizzle(c.env.DB).insert(apiKeys).values(row).run();
@@ -24,18 +41,38 @@ adminKeysApi.post("/admin/keys", async (c) => {
   return c.json({ key: keyView(row), secret }, 201);
 });
 
-adminKeysApi.get("/admin/keys", async (c) => {
-  const q = query(c, listKeysQuerySchema);
+const listKeys = createRoute({
+  method: "get",
+  path: "/keys",
+  tags,
+  summary: "API keys (never their secrets), newest first",
+  security,
+  request: { query: listKeysQuerySchema },
+  responses: { 200: jsonResponse(apiKeyListSchema, "Keys"), ...errors(400), ...ACCESS.admin.responses },
+});
+
+adminKeysApi.openapi(listKeys, async (c) => {
+  const q = c.req.valid("query");
   const where: (SQL | undefined)[] = [];
   if (q.tenant) where.push(eq(apiKeys.tenant, q.tenant));
   if (q.include_revoked === "false") where.push(isNull(apiKeys.revoked_at));
   const rows = await drizzle(c.env.DB).select().from(apiKeys).where(and(...where)).orderBy(desc(apiKeys.created_at)).limit(q.limit).all();
-  return c.json({ keys: rows.map(keyView) });
+  return c.json({ keys: rows.map(keyView) }, 200);
 });
 
 /** Revoking is idempotent: a key already revoked keeps its first revocation time. */
-adminKeysApi.delete("/admin/keys/:key_id", async (c) => {
-  const id = c.req.param("key_id");
+const revokeKey = createRoute({
+  method: "delete",
+  path: "/keys/{key_id}",
+  tags,
+  summary: "Revoke an API key (idempotent)",
+  security,
+  request: { params: keyIdParamsSchema },
+  responses: { 200: jsonResponse(revokedKeySchema, "The revoked key"), ...errors(404), ...ACCESS.admin.responses },
+});
+
+adminKeysApi.openapi(revokeKey, async (c) => {
+  const { key_id: id } = c.req.valid("param");
   const notFound = new ApiError(404, "key_not_found", `No API key has id "${id}".`);
   if (!KEY_ID.test(id)) throw notFound;
   const db = drizzle(c.env.DB);
@@ -43,5 +80,5 @@ adminKeysApi.delete("/admin/keys/:key_id", async (c) => {
   const row = await db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
   if (!row) throw notFound;
   forgetKey(row.hash);
-  return c.json({ key: keyView(row) });
+  return c.json({ key: keyView(row) }, 200);
 });

@@ -1,42 +1,71 @@
 import type { Context, ErrorHandler, NotFoundHandler } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { z } from "zod";
+import type { z } from "zod";
 import { errorFields, log } from "../lib/log";
-import type { AppEnv } from "./app-env";
 import { errorBody } from "./error-shape";
 
-
-export class ApiError extends Error {
+/**
+ * An API error: a status, a snake_case code, a message a person can act on, optional details
+ * and headers (Retry-After, WWW-Authenticate). It is a Hono HTTPException whose response is our
+ * error body, so anything that throws one answers in the one error shape.
+ */
+export class ApiError extends HTTPException {
   override name = "ApiError";
   constructor(
-    readonly status: ContentfulStatusCode,
+    status: ContentfulStatusCode,
     readonly code: string,
     message: string,
     readonly details?: unknown,
     readonly headers: Record<string, string> = {},
   ) {
-    super(message);
+    super(status, { message });
+  }
+
+  override getResponse(): Response {
+    return Response.json(errorBody(this.code, this.message, this.details), { status: this.status, headers: this.headers });
   }
 }
 
+/** Codes for the HTTPExceptions Hono's own middleware throw without a response of ours. */
+const HTTP_CODES: Partial<Record<number, string>> = { 400: "bad_request", 413: "payload_too_large", 415: "unsupported_media_type" };
 
-export const zodDetails = (error: z.ZodError) =>
-  error.issues.map((i) => ({ path: i.path.map((p) => (typeof p === "symbol" ? String(p) : p)), code: i.code, message: i.message }));
+function fromHttpException(err: HTTPException): HTTPException {
+  // A middleware that built its own response (bearer-auth with ours) keeps it.
+  if (err instanceof ApiError || err.res) return err;
+  return new ApiError(err.status, HTTP_CODES[err.status] ?? "http_error", err.message || "The request could not be handled.");
+}
 
-export const onError: ErrorHandler<AppEnv> = (err, c) => {
-  if (err instanceof ApiError) {
-    for (const [k, v] of Object.entries(err.headers)) c.header(k, v);
-    return c.json(errorBody(err.code, err.message, err.details), err.status);
-  }
-  if (err instanceof HTTPException) {
-    const status = err.status as ContentfulStatusCode;
-    const code = status === 413 ? "payload_too_large" : status === 400 ? "bad_request" : "http_error";
-    return c.json(errorBody(code, err.message || "The request could not be handled."), status);
-  }
-  if (err instanceof z.ZodError) return c.json(errorBody("validation_failed", "The request is invalid.", zodDetails(err)), 400);
-  log.error("http.unhandled_error", { method: c.req.method, path: c.req.path, ...errorFields(err) });
-  return c.json(errorBody("internal_error", "Something went wrong on our side; the error was logged."), 500);
+export const onError: ErrorHandler = (err, c) => {
+  if (!(err instanceof HTTPException)) log.error("http.unhandled_error", { method: c.req.method, path: c.req.path, ...errorFields(err) });
+  const error = err instanceof HTTPException ? fromHttpException(err) : new ApiError(500, "internal_error", "Something went wrong on our side; the error was logged.");
+  const res = error.getResponse();
+  // Through the context, so headers middleware already set (CORS) stay on the answer.
+  return c.newResponse(res.body, res);
 };
 
 export const notFound: NotFoundHandler = (c: Context) => c.json(errorBody("not_found", `No route for ${c.req.method} ${c.req.path}.`), 404);
+
+type Issue = z.core.$ZodIssue;
+const pathOf = (i: Issue) => i.path.map((p) => (typeof p === "symbol" ? String(p) : p));
+
+/**
+ * A zod error as `details`: one entry per issue. A body that matches no branch of a union
+ * (POST /runs takes a prompt or a plan) is reported as the branch it came closest to, so
+ * `{"prompt": 42}` says "prompt: expected string" rather than "matches neither".
+ */
+export function zodDetails(error: z.ZodError): { path: (string | number)[]; code: string; message: string }[] {
+  const flatten = (issues: readonly Issue[]): Issue[] =>
+    issues.flatMap((i) => {
+      if (i.code !== "invalid_union" || i.errors.length === 0) return [i];
+      const best = Math.min(...i.errors.map((branch) => branch.length));
+      const closest = i.errors.filter((branch) => branch.length === best);
+      // Branches equally close say different things (`{}`: "prompt required" and "plan required"):
+      // the union's own message says it better, unless they all say the same (`[]`: not an object).
+      const same = new Set(closest.map((branch) => JSON.stringify(branch.map((sub) => [sub.path, sub.code, sub.message])))).size === 1;
+      if (!same) return [i];
+      // A branch's issues are relative to where the union sits.
+      return flatten(closest[0]!).map((sub) => ({ ...sub, path: [...i.path, ...sub.path] }));
+    });
+  return flatten(error.issues).map((i) => ({ path: pathOf(i), code: i.code, message: i.message }));
+}

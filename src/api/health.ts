@@ -1,12 +1,13 @@
-import { Hono } from "hono";
-import type { AppEnv } from "./app-env";
+import { createRoute } from "@hono/zod-openapi";
 import pkg from "../../package.json";
 import { errorFields, log } from "../lib/log";
 import { llmConfig } from "../planner/llm/llm-config";
 import { llmHealth } from "../planner/llm/llm-errors";
+import { ACCESS, createApi, jsonResponse } from "./openapi";
+import { healthSchema } from "./response-schemas";
 
-/** GET /health: each dependency checked for real; 503 when one fails. */
-export const healthApi = new Hono<AppEnv>();
+/** GET /health: each dependency checked for real; 503 when one fails. Public. */
+export const healthApi = createApi();
 
 async function check(name: string, probe: () => Promise<unknown>): Promise<[string, string]> {
   try {
@@ -18,7 +19,20 @@ async function check(name: string, probe: () => Promise<unknown>): Promise<[stri
   }
 }
 
-healthApi.get("/health", async (c) => {
+const getHealth = createRoute({
+  method: "get",
+  path: "/health",
+  tags: ["Health"],
+  summary: "Dependency checks",
+  security: ACCESS.public.security,
+  responses: {
+    200: jsonResponse(healthSchema, "Every dependency answers"),
+    503: jsonResponse(healthSchema, "A dependency is failing (see checks)"),
+    ...ACCESS.public.responses,
+  },
+});
+
+healthApi.openapi(getHealth, async (c) => {
   const checks = Object.fromEntries(
     await Promise.all([
       check("d1", () => c.env.DB.prepare("SELECT 1 FROM runs LIMIT 1").all()),
@@ -32,5 +46,5 @@ healthApi.get("/health", async (c) => {
   const ok = Object.values(checks).every((v) => v === "ok");
   // The LLM planner is reported but never fails health: without it, the rule planner plans.
   const llm = llmHealth(llmConfig(c.env) !== null);
-  return c.json({ status: ok ? "ok" : "degraded", version: pkg.version, checks: { ...checks, llm } }, ok ? 200 : 503);
+  return c.json({ status: ok ? ("ok" as const) : ("degraded" as const), version: pkg.version, checks: { ...checks, llm } }, ok ? 200 : 503);
 });

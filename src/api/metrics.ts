@@ -1,16 +1,16 @@
-import { Hono } from "hono";
+import { createRoute, z } from "@hono/zod-openapi";
 import { DEV_TENANT } from "../auth/api-keys";
 import { breakerName, type BreakerStatus } from "../durable/breaker/tool-breaker";
 import { guardedTools } from "./breakers";
-import { ApiError } from "./errors";
-import { sameToken } from "../lib/same-token";
+import { operatorToken } from "./middleware/operator-token";
+import { ACCESS, createApi } from "./openapi";
 
 /**
  * GET /metrics: Prometheus text exposition. Every number comes from shared state (the D1 read
  * model and the breaker objects), never from isolate memory, so it does not depend on which
  * isolate answers. Runs and steps are counted once they are projected: at creation and at the end.
  */
-export const metricsApi = new Hono<{ Bindings: Env }>();
+export const metricsApi = createApi();
 
 const RUN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
 const STEP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -54,14 +54,26 @@ const ALL_STEPS = `(
   FROM runs, json_each(runs.steps) AS j WHERE runs.steps IS NOT NULL
 )`;
 
-metricsApi.get("/metrics", async (c) => {
+const PROMETHEUS_TEXT = "text/plain; version=0.0.4";
+
+const getMetrics = createRoute({
+  method: "get",
+  path: "/metrics",
+  tags: ["Metrics"],
+  summary: "Prometheus metrics, across all tenants",
   // Metrics span every tenant, so they are for operators: METRICS_TOKEN, or else ADMIN_TOKEN.
   // With neither set they stay closed.
-  const tokens = [c.env.METRICS_TOKEN?.trim(), c.env.ADMIN_TOKEN?.trim()].filter((t): t is string => Boolean(t));
-  const given = c.req.header("authorization") ?? "";
-  if (!tokens.some((t) => sameToken(given, `Bearer ${t}`))) {
-    throw new ApiError(401, "unauthorized", "GET /metrics needs Authorization: Bearer <METRICS_TOKEN> (or <ADMIN_TOKEN>).", undefined, { "www-authenticate": "Bearer" });
-  }
+  middleware: operatorToken({
+    tokens: (env) => [env.METRICS_TOKEN, env.ADMIN_TOKEN],
+    realm: "crane-metrics",
+    code: "unauthorized",
+    message: "GET /metrics needs Authorization: Bearer <METRICS_TOKEN> (or <ADMIN_TOKEN>).",
+  }),
+  security: ACCESS.metrics.security,
+  responses: { 200: { description: "Prometheus text exposition", content: { [PROMETHEUS_TEXT]: { schema: z.string() } } }, ...ACCESS.metrics.responses },
+});
+
+metricsApi.openapi(getMetrics, async (c) => {
   const db = c.env.DB;
   const [runStatus, runDurations, planners, stepCounts, stepDurations, retries] = await db.batch<Record<string, string | number | null>>([
     db.prepare("SELECT status, count(*) AS n FROM runs GROUP BY status"),
@@ -97,5 +109,5 @@ metricsApi.get("/metrics", async (c) => {
   for (const r of retries!.results) m.sample("crane_step_retries_total", { tool: String(r.tool) }, Number(r.n));
   m.family("crane_breaker_state", "gauge", "Circuit breaker state by tenant and tool: 0 closed, 1 half-open, 2 open.");
   for (const b of breakers) m.sample("crane_breaker_state", { tenant: b.tenant, tool: b.tool }, BREAKER_STATE[b.state]);
-  return c.body(m.toString(), 200, { "content-type": "text/plain; version=0.0.4; charset=utf-8" });
+  return c.text(m.toString(), 200, { "content-type": `${PROMETHEUS_TEXT}; charset=utf-8` });
 });

@@ -1,16 +1,28 @@
-import { Hono } from "hono";
-import type { AppEnv } from "./app-env";
+import { createRoute } from "@hono/zod-openapi";
 import { makePlan } from "../planner/make-plan";
 import { ApiError } from "./errors";
+import { jsonBody } from "./middleware/json-body";
+import { ACCESS, createApi, errors, jsonRequest, jsonResponse } from "./openapi";
+import { planResponseSchema } from "./response-schemas";
 import { planBodySchema } from "./schemas";
-import { jsonBody } from "./validate";
 
 /** POST /plans: the plan a prompt would run, without running it. */
-export const plansApi = new Hono<AppEnv>();
+export const plansApi = createApi();
 
-plansApi.post("/plans", async (c) => {
-  const { prompt } = await jsonBody(c, planBodySchema);
+const previewPlan = createRoute({
+  method: "post",
+  path: "/plans",
+  tags: ["Plans"],
+  summary: "The plan a prompt would run, without running it",
+  middleware: jsonBody,
+  security: ACCESS.apiKey.security,
+  request: { body: jsonRequest(planBodySchema, "The prompt to plan") },
+  responses: { 200: jsonResponse(planResponseSchema, "The plan"), ...errors(400, 413, 415), ...ACCESS.apiKey.responses },
+});
+
+plansApi.openapi(previewPlan, async (c) => {
+  const { prompt } = c.req.valid("json");
   const planned = await makePlan({ prompt }, c.env);
   if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
-  return c.json(planned.plan);
+  return c.json(planned.plan, 200);
 });

@@ -1,119 +1,148 @@
-import { z } from "zod";
-import { planSchema } from "../planner/plan-schema";
+// What the API answers, as zod schemas: the OpenAPI document's response schemas, and the types
+// the handlers must answer with (a handler that returns another shape does not compile). The
+// named ones are components, referenced by `$ref`. Responses are open objects (new fields may
+// appear); requests are strict.
+import { z } from "@hono/zod-openapi";
+import { breakerSettingsSchema } from "../durable/breaker/breaker-config";
+import { RUN_STATUSES, STEP_STATUSES } from "../execution/statuses";
+import { planSchema, planStepSchema } from "../planner/plan-schema";
 
-/** What the API answers, as zod schemas: they describe responses in the OpenAPI document. */
-const iso = z.string().describe("ISO 8601 time");
-const stepStatus = z.enum(["pending", "queued", "running", "succeeded", "failed", "skipped"]);
-const runStatus = z.enum(["pending", "running", "completed", "failed", "cancelled"]);
+export const isoTime = z.string().openapi({ format: "date-time", description: "ISO 8601 time" });
 const errorInfo = z.object({ code: z.string(), message: z.string() });
 
-export const runResourceSchema = z.object({
-  run_id: z.string(),
-  tenant: z.string(),
-  prompt: z.string().nullable(),
-  status: runStatus,
-  plan: planSchema.nullable(),
-  options: z.object({
-    max_attempts: z.number(),
-    initial_delay_ms: z.number(),
-    max_delay_ms: z.number(),
-    step_timeout_ms: z.number(),
-    max_parallelism: z.number(),
-    run_timeout_ms: z.number(),
-    max_deferral_ms: z.number().nullable(),
-  }),
-  execution_log: z.array(
-    z.object({
-      step_number: z.number(),
-      tool: z.string(),
-      input: z.unknown().describe("Resolved once the step starts; before that, as planned"),
-      status: stepStatus,
-      output: z.unknown(),
-      error: errorInfo.nullable(),
-      attempts: z.number(),
-      deferrals: z.number().describe("Dispatches an open circuit breaker turned away before the tool ran; they use no attempt"),
-      started_at: iso.nullable(),
-      completed_at: iso.nullable(),
-      duration_ms: z.number().nullable(),
-      next_attempt_at: iso.nullable(),
-      skip_reason: z.string().nullable(),
-    }),
-  ),
-  result: z.unknown().describe("Output of the highest-numbered step, once the run completed"),
-  error: errorInfo.extend({ step_number: z.number().optional() }).nullable(),
-  trace_id: z.string(),
-  created_at: iso,
-  started_at: iso.nullable(),
-  completed_at: iso.nullable(),
-  last_event_seq: z.number(),
+export const planStepResponseSchema = planStepSchema.openapi("PlanStep");
+export const planResponseSchema = planSchema.extend({ steps: z.array(planStepResponseSchema) }).openapi("Plan");
+
+export const stepSchema = z
+  .object({
+    step_number: z.number().int(),
+    tool: z.string(),
+    input: z.unknown().describe("Resolved once the step starts; before that, as planned"),
+    status: z.enum(STEP_STATUSES),
+    output: z.unknown().describe("The tool's output once the step succeeded; null before"),
+    error: errorInfo.nullable(),
+    attempts: z.number().int().describe("Attempts that ran"),
+    deferrals: z.number().int().describe("Dispatches an open circuit breaker turned away before the tool ran; they use no attempt"),
+    started_at: isoTime.nullable(),
+    completed_at: isoTime.nullable(),
+    duration_ms: z.number().nullable(),
+    next_attempt_at: isoTime.nullable(),
+    skip_reason: z.string().nullable(),
+  })
+  .openapi("Step");
+
+export const runSchema = z
+  .object({
+    run_id: z.string(),
+    tenant: z.string(),
+    prompt: z.string().nullable(),
+    status: z.enum(RUN_STATUSES),
+    // A union with null, not .nullable(): the generator makes a $ref'd schema's component
+    // itself nullable when its first use is .nullable().
+    plan: z.union([planResponseSchema, z.null()]),
+    options: z
+      .object({
+        max_attempts: z.number().int(),
+        initial_delay_ms: z.number().int(),
+        max_delay_ms: z.number().int(),
+        step_timeout_ms: z.number().int(),
+        max_parallelism: z.number().int(),
+        run_timeout_ms: z.number().int(),
+        max_deferral_ms: z.number().int().nullable(),
+      })
+      .describe("The options in force, defaults filled in"),
+    execution_log: z.array(stepSchema).describe("One entry per step of the plan"),
+    result: z.unknown().describe("Output of the highest-numbered step, once the run completed; null before"),
+    error: errorInfo.extend({ step_number: z.number().int().optional() }).nullable(),
+    trace_id: z.string(),
+    created_at: isoTime,
+    started_at: isoTime.nullable(),
+    completed_at: isoTime.nullable(),
+    last_event_seq: z.number().int(),
+  })
+  .openapi("Run");
+
+export const runListSchema = z
+  .object({
+    runs: z.array(
+      z
+        .object({
+          run_id: z.string(),
+          prompt: z.string().nullable(),
+          status: z.enum(RUN_STATUSES),
+          planner: z.string(),
+          step_count: z.number().int(),
+          result: z.unknown(),
+          error: errorInfo.nullable(),
+          created_at: isoTime,
+          started_at: isoTime.nullable(),
+          completed_at: isoTime.nullable(),
+        })
+        .openapi("RunSummary"),
+    ),
+    next_cursor: z.string().nullable().describe("Pass it back as `cursor` for the next page; null on the last"),
+  })
+  .openapi("RunList");
+
+export const usageSchema = z
+  .object({
+    run_id: z.string(),
+    do_requests: z.number().int(),
+    storage_rows_written: z.number().int(),
+    queue_messages: z.number().int(),
+    queued_attempts: z.number().int(),
+    d1_statements: z.number().int(),
+    d1_rows_written: z.number().int(),
+  })
+  .openapi("Usage");
+
+export const toolListSchema = z.object({
+  tools: z.array(z.object({ name: z.string(), description: z.string(), input_schema: z.record(z.string(), z.unknown()).describe("JSON Schema of the tool's input") }).openapi("Tool")),
 });
 
-export const runListSchema = z.object({
-  runs: z.array(
-    z.object({
-      run_id: z.string(),
-      prompt: z.string().nullable(),
-      status: runStatus,
-      planner: z.string(),
-      step_count: z.number(),
-      result: z.unknown(),
-      error: errorInfo.nullable(),
-      created_at: iso,
-      started_at: iso.nullable(),
-      completed_at: iso.nullable(),
-    }),
-  ),
-  next_cursor: z.string().nullable(),
-});
+export const healthSchema = z
+  .object({ status: z.enum(["ok", "degraded"]), version: z.string(), checks: z.record(z.string(), z.string()).describe("d1, durable_objects, queue: ok or failing; llm (ok, not_configured or misconfigured: …) is reported and never fails health") })
+  .openapi("Health");
 
-export const eventPageSchema = z.object({
-  run_id: z.string(),
-  events: z.array(z.object({ seq: z.number(), type: z.string(), at: iso, data: z.unknown() })),
-  next_after: z.number(),
-  has_more: z.boolean(),
-});
+export const breakerSchema = z
+  .object({
+    tool: z.string(),
+    state: z.enum(["closed", "open", "half_open"]),
+    consecutive_failures: z.number().int(),
+    window_calls: z.number().int(),
+    window_failures: z.number().int(),
+    cooldown_ms: z.number(),
+    opened_at: isoTime.nullable(),
+    next_transition_at: isoTime.nullable(),
+    trips: z.number().int(),
+    requests: z.number().int(),
+    rows_written: z.number().int(),
+    waiting_runs: z.number().int(),
+    settings: breakerSettingsSchema,
+  })
+  .openapi("Breaker");
 
-export const usageSchema = z.object({
-  run_id: z.string(),
-  do_requests: z.number(),
-  storage_rows_written: z.number(),
-  queue_messages: z.number(),
-  queued_attempts: z.number(),
-  d1_statements: z.number(),
-  d1_rows_written: z.number(),
-});
+export const breakerListSchema = z.object({ enabled: z.boolean(), breakers: z.array(breakerSchema) });
 
-export const toolListSchema = z.object({ tools: z.array(z.object({ name: z.string(), description: z.string(), input_schema: z.record(z.string(), z.unknown()) })) });
-
-export const healthSchema = z.object({ status: z.enum(["ok", "degraded"]), version: z.string(), checks: z.record(z.string(), z.string()) });
-
-export const breakerStatusSchema = z.object({
-  tool: z.string(),
-  state: z.enum(["closed", "open", "half_open"]),
-  consecutive_failures: z.number(),
-  window_calls: z.number(),
-  window_failures: z.number(),
-  cooldown_ms: z.number(),
-  opened_at: iso.nullable(),
-  next_transition_at: iso.nullable(),
-  trips: z.number(),
-  requests: z.number(),
-  rows_written: z.number(),
-  waiting_runs: z.number(),
-  settings: z.record(z.string(), z.number()),
-});
-
-export const breakerListSchema = z.object({ enabled: z.boolean(), breakers: z.array(breakerStatusSchema) });
-
-export const apiKeySchema = z.object({
-  id: z.string(),
-  name: z.string(),
-  tenant: z.string(),
-  prefix: z.string().describe("The secret's first characters, to tell keys apart"),
-  created_at: z.string(),
-  revoked_at: z.string().nullable(),
-});
+export const apiKeySchema = z
+  .object({
+    id: z.string(),
+    name: z.string(),
+    tenant: z.string(),
+    prefix: z.string().describe("The secret's first characters, to tell keys apart"),
+    created_at: isoTime,
+    revoked_at: isoTime.nullable(),
+  })
+  .openapi("ApiKey");
 export const createdKeySchema = z.object({ key: apiKeySchema, secret: z.string().describe("The API key itself; shown only here") });
 export const apiKeyListSchema = z.object({ keys: z.array(apiKeySchema) });
+export const revokedKeySchema = z.object({ key: apiKeySchema });
 
-export const watchTokenSchema = z.object({ token: z.string(), expires_at: z.string(), websocket: z.string(), stream: z.string() });
+export const watchTokenSchema = z
+  .object({
+    token: z.string(),
+    expires_at: isoTime,
+    websocket: z.string().describe("The run's WebSocket URL, with the token"),
+    stream: z.string().describe("The run's event stream URL, with the token"),
+  })
+  .openapi("WatchToken");

@@ -1,25 +1,27 @@
+import { createRoute } from "@hono/zod-openapi";
 import { and, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { Hono } from "hono";
-import type { AppEnv } from "./app-env";
 import { runs as runsTable } from "../db/schema";
+import type { RunEvent } from "../durable/run/run-events";
+import type { ControlAnswer, CreateRunResult } from "../durable/run/run-object";
+import { runEnded, type RunStatus } from "../execution/statuses";
 import { canonicalJson, sha256Hex } from "../lib/hash";
 import { newTraceId, traceIdFrom } from "../lib/trace";
-import type { ControlAnswer, CreateRunResult } from "../durable/run/run-object";
-import type { RunEvent } from "../durable/run/run-events";
-import { TERMINAL_STATUSES } from "../durable/run/run-view";
 import { makePlan } from "../planner/make-plan";
 import { ApiError } from "./errors";
+import { eventPageSchema, type ApiEvent } from "./event-schemas";
+import { jsonBody } from "./middleware/json-body";
+import { ACCESS, createApi, errors, jsonRequest, jsonResponse, LOCATION } from "./openapi";
+import { runListSchema, runSchema, usageSchema } from "./response-schemas";
 import { runNotFound, runStub } from "./run-lookup";
-import { createRunBodySchema, createRunQuerySchema, listEventsQuerySchema, listRunsQuerySchema } from "./schemas";
-import { jsonBody, query } from "./validate";
+import { createRunBodySchema, createRunHeadersSchema, createRunQuerySchema, listEventsQuerySchema, listRunsQuerySchema, runIdParamsSchema } from "./schemas";
 
-/** /runs: create, read, list, events, cancel, resume. Live state comes from the run object, history from D1. */
-export const runsApi = new Hono<AppEnv>();
+/** /runs: create, read, list, events, usage, cancel, resume. Live state comes from the run object, history from D1. */
+export const runsApi = createApi();
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+const tags = ["Runs"];
+const { security } = ACCESS.apiKey;
 const newId = () => crypto.randomUUID().replaceAll("-", "");
-
 
 const RETRY_AFTER_S = 5;
 const DEFAULT_CAP = 100;
@@ -39,6 +41,8 @@ const atCapacity = (r: { in_flight: number; cap: number }) =>
     { "retry-after": String(RETRY_AFTER_S) },
   );
 
+const runAnswer = (description: string) => ({ ...jsonResponse(runSchema, description), headers: LOCATION });
+
 /**
  * POST /runs[?wait=N]: one request to the new run's object, which takes the tenant's slot only if
  * the run will stay in flight and answers as soon as the run is durable (the D1 read model
@@ -46,13 +50,28 @@ const atCapacity = (r: { in_flight: number; cap: number }) =>
  * replay is never planned again. With `wait`, the answer comes once the run has ended (201, or
  * 200 for a replay) or after N seconds with the run as it stands (202).
  */
-runsApi.post("/runs", async (c) => {
-  const body = await jsonBody(c, createRunBodySchema);
-  const { wait } = query(c, createRunQuerySchema);
-  const key = c.req.header("idempotency-key");
-  if (key !== undefined && !IDEMPOTENCY_KEY.test(key)) {
-    throw new ApiError(400, "invalid_idempotency_key", "Idempotency-Key must be 1-255 visible ASCII characters.");
-  }
+const createRun = createRoute({
+  method: "post",
+  path: "/runs",
+  tags,
+  summary: "Plan and start a run",
+  description: "Idempotency-Key makes retries safe; `?wait=N` answers once the run has ended, or after N seconds with the run as it stands (202).",
+  middleware: jsonBody,
+  security,
+  request: { query: createRunQuerySchema, headers: createRunHeadersSchema, body: jsonRequest(createRunBodySchema, "A prompt or a plan, and options") },
+  responses: {
+    201: runAnswer("The run, created (with ?wait, as it ended if it ended within the wait)"),
+    200: runAnswer("A replay of the Idempotency-Key: the run it created"),
+    202: runAnswer("With ?wait: the run had not ended within the wait; the run as it stands"),
+    ...errors(400, 409, 413, 415),
+    ...ACCESS.apiKey.responses,
+  },
+});
+
+runsApi.openapi(createRun, async (c) => {
+  const body = c.req.valid("json");
+  const { wait } = c.req.valid("query");
+  const { "idempotency-key": key, traceparent } = c.req.valid("header");
   const { tenant } = c.var.principal;
   // With an Idempotency-Key the run id is derived from it (and the tenant, so two tenants' keys
   // never meet), and the run object itself (strongly consistent, kept for good) tells a replay
@@ -62,18 +81,18 @@ runsApi.post("/runs", async (c) => {
   const input = {
     run_id: runId,
     tenant,
-    prompt: body.prompt ?? null,
+    prompt: "prompt" in body ? body.prompt : null,
     options: body.options ?? {},
     request_hash: await sha256Hex(canonicalJson(body)),
     // Honour the caller's trace (W3C traceparent) or start one.
-    trace_id: traceIdFrom(c.req.header("traceparent")) ?? newTraceId(),
+    trace_id: traceIdFrom(traceparent) ?? newTraceId(),
     cap: runCap(c.env),
     ...(wait ? { wait_ms: Math.round(wait * 1000) } : {}),
   };
   // RPC stub types flatten the run's `unknown` payloads; the object's own signature is the truth.
   let result = key ? ((await stub.create(input)) as CreateRunResult) : undefined;
   if (!result || result.outcome === "needs_plan") {
-    const planned = await makePlan(body.plan ? { plan: body.plan } : { prompt: body.prompt ?? "" }, c.env);
+    const planned = await makePlan("plan" in body ? { plan: body.plan } : { prompt: body.prompt }, c.env);
     if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
     result = (await stub.create({ ...input, plan: planned.plan })) as CreateRunResult;
   }
@@ -86,8 +105,7 @@ runsApi.post("/runs", async (c) => {
       throw new Error("the run object asked for a plan it was given");
     default: {
       c.header("Location", `/api/v1/runs/${runId}`);
-      const ended = TERMINAL_STATUSES.has(result.run.status);
-      return c.json(result.run, wait && !ended ? 202 : result.outcome === "created" ? 201 : 200);
+      return c.json(result.run, wait && !runEnded(result.run.status) ? 202 : result.outcome === "created" ? 201 : 200);
     }
   }
 });
@@ -109,8 +127,18 @@ function decodeCursor(raw: string): Cursor {
   throw new ApiError(400, "invalid_cursor", "The cursor is not one this API returned.");
 }
 
-runsApi.get("/runs", async (c) => {
-  const q = query(c, listRunsQuerySchema);
+const listRuns = createRoute({
+  method: "get",
+  path: "/runs",
+  tags,
+  summary: "Run history from D1, newest first",
+  security,
+  request: { query: listRunsQuerySchema },
+  responses: { 200: jsonResponse(runListSchema, "A page of runs"), ...errors(400), ...ACCESS.apiKey.responses },
+});
+
+runsApi.openapi(listRuns, async (c) => {
+  const q = c.req.valid("query");
   const where: (SQL | undefined)[] = [eq(runsTable.tenant, c.var.principal.tenant)];
   if (q.status) where.push(eq(runsTable.status, q.status));
   if (q.created_after) where.push(gt(runsTable.created_at, q.created_after));
@@ -129,56 +157,103 @@ runsApi.get("/runs", async (c) => {
     .all();
   const page = rows.slice(0, q.limit);
   const last = page.at(-1);
-  return c.json({
-    runs: page.map((r) => ({
-      run_id: r.run_id,
-      prompt: r.prompt,
-      status: r.status,
-      planner: r.planner,
-      step_count: r.step_count,
-      result: r.result === null ? null : (JSON.parse(r.result) as unknown),
-      error: r.error_code ? { code: r.error_code, message: r.error_message ?? "" } : null,
-      created_at: r.created_at,
-      started_at: r.started_at,
-      completed_at: r.completed_at,
-    })),
-    next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null,
-  });
+  return c.json(
+    {
+      runs: page.map((r) => ({
+        run_id: r.run_id,
+        prompt: r.prompt,
+        // The read model holds only statuses the run object wrote.
+        status: r.status as RunStatus,
+        planner: r.planner,
+        step_count: r.step_count,
+        result: r.result === null ? null : (JSON.parse(r.result) as unknown),
+        error: r.error_code ? { code: r.error_code, message: r.error_message ?? "" } : null,
+        created_at: r.created_at,
+        started_at: r.started_at,
+        completed_at: r.completed_at,
+      })),
+      next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null,
+    },
+    200,
+  );
 });
 
-runsApi.get("/runs/:run_id", async (c) => {
-  const runId = c.req.param("run_id");
+const getRun = createRoute({
+  method: "get",
+  path: "/runs/{run_id}",
+  tags,
+  summary: "The whole run, live from its run object",
+  security,
+  request: { params: runIdParamsSchema },
+  responses: { 200: jsonResponse(runSchema, "The run"), ...errors(404), ...ACCESS.apiKey.responses },
+});
+
+runsApi.openapi(getRun, async (c) => {
+  const { run_id: runId } = c.req.valid("param");
   const run = await runStub(c.env, runId).getRun(c.var.principal.tenant);
   if (!run) throw runNotFound(runId);
-  return c.json(run);
+  return c.json(run, 200);
 });
 
-runsApi.get("/runs/:run_id/events", async (c) => {
-  const runId = c.req.param("run_id");
-  const q = query(c, listEventsQuerySchema);
+const listEvents = createRoute({
+  method: "get",
+  path: "/runs/{run_id}/events",
+  tags,
+  summary: "The run's event log, in order",
+  security,
+  request: { params: runIdParamsSchema, query: listEventsQuerySchema },
+  responses: { 200: jsonResponse(eventPageSchema, "A page of events"), ...errors(400, 404), ...ACCESS.apiKey.responses },
+});
+
+runsApi.openapi(listEvents, async (c) => {
+  const { run_id: runId } = c.req.valid("param");
+  const q = c.req.valid("query");
   // RPC stub types flatten unions and `unknown` payloads; the object's own signature is the truth.
   const page = (await runStub(c.env, runId).listEvents(c.var.principal.tenant, q.after, q.limit)) as { events: RunEvent[]; last_seq: number } | null;
   if (!page) throw runNotFound(runId);
   const last = page.events.at(-1)?.seq ?? q.after;
-  return c.json({ run_id: runId, events: page.events, next_after: last, has_more: last < page.last_seq });
+  return c.json({ run_id: runId, events: page.events as ApiEvent[], next_after: last, has_more: last < page.last_seq }, 200);
 });
 
 // What the run has cost in billable operations so far (see RunUsage); the benchmark prices these.
-runsApi.get("/runs/:run_id/usage", async (c) => {
-  const runId = c.req.param("run_id");
+const getUsage = createRoute({
+  method: "get",
+  path: "/runs/{run_id}/usage",
+  tags,
+  summary: "Billable operations the run has made",
+  security,
+  request: { params: runIdParamsSchema },
+  responses: { 200: jsonResponse(usageSchema, "Counters"), ...errors(404), ...ACCESS.apiKey.responses },
+});
+
+runsApi.openapi(getUsage, async (c) => {
+  const { run_id: runId } = c.req.valid("param");
   const usage = await runStub(c.env, runId).getUsage(c.var.principal.tenant);
   if (!usage) throw runNotFound(runId);
-  return c.json({ run_id: runId, ...usage });
+  return c.json({ run_id: runId, ...usage }, 200);
 });
 
 /** Cancel and resume: 404 for a missing run, 409 when the run is not in a state that allows it. */
+const CONTROLS = {
+  cancel: { summary: "Cancel a run that has not ended", ok: "The cancelled run" },
+  resume: { summary: "Re-run a failed or cancelled run's failed and skipped steps (it takes a slot under the tenant's cap again)", ok: "The resumed run" },
+};
 for (const action of ["cancel", "resume"] as const) {
-  runsApi.post(`/runs/:run_id/${action}`, async (c) => {
-    const runId = c.req.param("run_id");
+  const route = createRoute({
+    method: "post",
+    path: `/runs/{run_id}/${action}`,
+    tags,
+    summary: CONTROLS[action].summary,
+    security,
+    request: { params: runIdParamsSchema },
+    responses: { 200: jsonResponse(runSchema, CONTROLS[action].ok), ...errors(404, 409), ...ACCESS.apiKey.responses },
+  });
+  runsApi.openapi(route, async (c) => {
+    const { run_id: runId } = c.req.valid("param");
     const stub = runStub(c.env, runId);
     const { tenant } = c.var.principal;
     const result = (action === "cancel" ? await stub.cancel(tenant) : await stub.resume(tenant, runCap(c.env))) as ControlAnswer;
-    if (result.ok) return c.json(result.run);
+    if (result.ok) return c.json(result.run, 200);
     if (result.code === "run_not_found") throw runNotFound(runId);
     if (result.code === "at_capacity") throw atCapacity(result);
     throw new ApiError(409, result.code, result.message);

@@ -259,11 +259,13 @@ function timeOut(m: Machine): void {
 }
 
 /**
- * The earliest deadline the watchdog must wake for, or null. A retry whose time has come but that
- * waits for a parallelism slot is no deadline: a slot frees on a report or an expired lease.
+ * The earliest deadline the watchdog must wake for, or null. A retry whose time has come is due
+ * now if a parallelism slot is free (the alarm may simply not have fired yet); while every slot is
+ * taken it is no deadline, since a slot frees on a report or an expired lease, which wake the run anyway.
  */
 export function nextDeadline(state: RunState, now: number): number | null {
   if (TERMINAL_RUN.has(state.status)) return null;
+  const slotFree = inFlight(state) < state.options.max_parallelism;
   let next = state.deadline;
   const consider = (t: number | null) => {
     if (t !== null && (next === null || t < next)) next = t;
@@ -272,7 +274,7 @@ export function nextDeadline(state: RunState, now: number): number | null {
     consider(s.dispatch_deadline);
     consider(s.lease_until);
     consider(s.wake_at);
-    if (s.retry_at !== null && s.retry_at > now) consider(s.retry_at);
+    if (s.status === "pending" && s.retry_at !== null && (s.retry_at > now || slotFree)) consider(s.retry_at);
   }
   return next;
 }

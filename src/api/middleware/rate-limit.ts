@@ -1,4 +1,5 @@
-import { ApiError } from "../api/errors";
+import type { Context } from "hono";
+import { ApiError } from "../errors";
 
 /**
  * Requests per key through the Workers rate-limiting binding (API_RATE_LIMIT). The binding
@@ -16,3 +17,6 @@ export async function enforceRateLimit(env: Env, subject: string, what: string):
   const retryAfter = secondsUntilWindowEnds(Date.now(), period);
   throw new ApiError(429, "rate_limited", `Too many requests ${what}; try again in ${retryAfter} s.`, { retry_after_s: retryAfter }, { "retry-after": String(retryAfter) });
 }
+
+/** The client's address, the subject of the limit on failed authentications. */
+export const clientAddress = (c: Context) => c.req.header("cf-connecting-ip") ?? "unknown";

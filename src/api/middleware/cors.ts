@@ -1,6 +1,6 @@
-import { createMiddleware } from "hono/factory";
 import { cors as honoCors } from "hono/cors";
-import type { AppEnv } from "./app-env";
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../app-env";
 
 /**
  * CORS for /api/v1, configured by CORS_ORIGINS: a comma-separated list of origins, or "*".

@@ -1,0 +1,80 @@
+// A run's events as the API serves them (GET /runs/{id}/events, /ws, /stream): one schema per
+// event type, discriminated by `type`, so a typed client can narrow on it. The data shapes are
+// those of run-events.ts; the check at the bottom fails to compile when the two disagree.
+import { z } from "@hono/zod-openapi";
+import type { RunEvent, RunEventData, RunEventType } from "../durable/run/run-events";
+import { stepErrorSchema } from "../execution/step-error";
+import { planResponseSchema } from "./response-schemas";
+import { runOptionsRequestSchema } from "./schemas";
+
+const stepError = stepErrorSchema.openapi("StepError");
+const step = z.number().int().describe("The step's step_number");
+const attempt = z.number().int();
+const epochMs = z.number().describe("Epoch milliseconds");
+
+const DATA = {
+  "run.created": z.object({
+    run_id: z.string(),
+    tenant: z.string().optional(),
+    prompt: z.string().nullable(),
+    options: runOptionsRequestSchema,
+    request_hash: z.string(),
+    trace_id: z.string(),
+    holds_slot: z.boolean().optional(),
+  }),
+  "plan.accepted": z.object({ plan: planResponseSchema }),
+  "run.started": z.object({}),
+  "step.queued": z.object({ step, attempt, dispatch_deadline: epochMs }).describe("Written by the earlier claim-based protocol only"),
+  "step.redispatched": z.object({ step, attempt, dispatch_deadline: epochMs, reason: z.string() }).describe("Written by the earlier claim-based protocol only"),
+  "step.started": z.object({
+    step,
+    attempt,
+    input: z.unknown().describe("The resolved input"),
+    lease_until: epochMs.optional(),
+    wake_at: epochMs.optional(),
+    executor: z.enum(["queue", "inline", "timer"]).optional(),
+  }),
+  "step.succeeded": z.object({ step, attempt, output: z.unknown(), duration_ms: z.number() }),
+  "step.retry_scheduled": z.object({ step, attempt, error: stepError, delay_ms: z.number(), retry_at: epochMs }),
+  "step.failed": z.object({ step, attempt, error: stepError }),
+  "step.skipped": z.object({ step, reason: z.enum(["dependency_failed", "run_failed", "cancelled", "run_timeout"]) }),
+  "run.completed": z.object({ result: z.unknown() }),
+  "run.failed": z.object({ error: z.object({ code: z.string(), message: z.string(), step_number: z.number().int().optional() }) }),
+  "run.cancelled": z.object({ reason: z.string() }),
+  "run.resumed": z.object({ steps: z.array(z.number().int()) }),
+  "step.deferred": z.object({ step, attempt, error: stepError, retry_at: epochMs }).describe("An open breaker turned the dispatch away; the attempt is given back"),
+  "breaker.opened": z.object({ tool: z.string(), cooldown_ms: z.number(), reason: z.string() }),
+  "breaker.half_opened": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),
+  "breaker.closed": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),
+} satisfies { [T in RunEventType]: z.ZodType };
+
+/** `run.created` → component `RunCreatedEvent`. */
+const componentName = (type: string) => `${type.replace(/(^|[._])(\w)/g, (_m, _s, c: string) => c.toUpperCase())}Event`;
+
+function eventSchema<T extends RunEventType>(type: T) {
+  return z
+    .object({ seq: z.number().int().min(1), type: z.literal(type), at: z.string().openapi({ format: "date-time" }), data: DATA[type] })
+    .openapi(componentName(type));
+}
+
+const [first, ...rest] = (Object.keys(DATA) as RunEventType[]).map(eventSchema);
+export const eventSchemaUnion = z.discriminatedUnion("type", [first!, ...rest]).openapi("Event");
+
+export const eventPageSchema = z
+  .object({
+    run_id: z.string(),
+    events: z.array(eventSchemaUnion),
+    next_after: z.number().int().describe("Pass it back as `after` for the next page"),
+    has_more: z.boolean(),
+  })
+  .openapi("EventPage");
+
+/** Each event type with its own data: what the log holds, as a union a client can narrow. */
+export type ApiEvent = { [T in RunEventType]: RunEvent<T> }[RunEventType];
+
+// The schemas and the log's types must agree both ways: every event the log holds is described,
+// and nothing is described that the log cannot hold.
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type DataOf = { [T in RunEventType]: z.output<(typeof DATA)[T]> };
+const dataMatchesTheLog: Same<DataOf, RunEventData> = true;
+void dataMatchesTheLog;

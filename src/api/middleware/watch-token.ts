@@ -1,0 +1,14 @@
+import { createMiddleware } from "hono/factory";
+import type { AppEnv } from "../app-env";
+import { requireApiKey } from "./require-api-key";
+
+/**
+ * A run's WebSocket and SSE stream: an API key, or instead a watch token (`?token=`, from
+ * POST /runs/{id}/watch-token) when the request has no Authorization header, since a browser
+ * cannot put one on a WebSocket. The token is checked by the run object when the handler opens
+ * the subscription (single use, that run only); a bad one is the same 404 as a missing run.
+ */
+export const requireApiKeyOrWatchToken = createMiddleware<AppEnv>(async (c, next) => {
+  if (c.req.query("token") !== undefined && c.req.header("authorization") === undefined) return next();
+  return requireApiKey(c, next);
+});

@@ -1,0 +1,283 @@
+// Real answers against the served OpenAPI document: for requests that reach every route and
+// every kind of answer it documents, the status must be documented for that operation, the
+// content type must be the documented one, required headers (Location, Retry-After,
+// WWW-Authenticate) must be there, and the body must validate against the documented schema
+// (JSON Schema 2020-12, with @cfworker/json-schema, which runs in workerd without generating
+// code). WebSocket messages and stream events are checked against the Event component.
+import { Validator, type Schema } from "@cfworker/json-schema";
+import { env } from "cloudflare:workers";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { app } from "../src/app";
+import type { RunResource } from "../src/durable/run/run-view";
+import { ADMIN_TOKEN, api, createRun, newApiKey, waitForRun } from "./helpers";
+
+interface Operation {
+  requestBody?: { content: Record<string, { schema: Schema }> };
+  responses: Record<string, { headers?: Record<string, { required?: boolean }>; content?: Record<string, { schema: Schema }> }>;
+}
+interface Document {
+  paths: Record<string, Record<string, Operation>>;
+  components: Record<string, unknown>;
+}
+
+let doc: Document;
+const validators = new Map<string, Validator>();
+const checked: string[] = [];
+
+/** A validator for a schema of the document, its `$ref`s resolved against the document's components. */
+function validatorFor(key: string, schema: Schema): Validator {
+  let v = validators.get(key);
+  if (!v) {
+    // A copy per validator: the validator annotates the schema objects it is given.
+    v = new Validator(structuredClone({ ...schema, components: doc.components }) as Schema, "2020-12", false);
+    validators.set(key, v);
+  }
+  return v;
+}
+
+function expectValid(key: string, schema: Schema, value: unknown, what: string): void {
+  const result = validatorFor(key, schema).validate(value);
+  expect(result.errors.map((e) => `${e.instanceLocation}: ${e.error}`), `${what}: ${JSON.stringify(value).slice(0, 300)}`).toEqual([]);
+}
+
+const essence = (type: string | null) => (type ?? "").split(";")[0]!.trim().toLowerCase();
+const eventSchema = (): Schema => ({ $ref: "#/components/schemas/Event" });
+
+/** Checks one real answer against the document; returns its body (parsed JSON, text, or null). */
+async function conforms(method: string, template: string, res: Response): Promise<unknown> {
+  const what = `${method.toUpperCase()} ${template} → ${res.status}`;
+  const op = doc.paths[template]?.[method];
+  expect(op, `${method.toUpperCase()} ${template} is documented`).toBeDefined();
+  const documented = op!.responses[String(res.status)];
+  expect(documented, `${what} is documented`).toBeDefined();
+  for (const [name, header] of Object.entries(documented!.headers ?? {})) {
+    if (header.required) expect(res.headers.get(name), `${what}: header ${name}`).not.toBeNull();
+  }
+  checked.push(`${method.toUpperCase()} ${template} ${res.status}`);
+  const media = Object.entries(documented!.content ?? {});
+  if (media.length === 0) return null; // 101: no body
+  const match = media.find(([type]) => essence(type) === essence(res.headers.get("content-type")));
+  expect(match, `${what}: content type ${res.headers.get("content-type")} is one of ${media.map(([t]) => t).join(", ")}`).toBeDefined();
+  const [type, { schema }] = match!;
+  const key = `${method} ${template} ${res.status} ${type}`;
+  if (essence(type) === "text/event-stream") return res; // read by the caller, event by event
+  const body = essence(type) === "application/json" ? await res.json() : await res.text();
+  expectValid(key, schema, body, what);
+  return body;
+}
+
+/** Whether the document's schema for the request body accepts `body`. */
+function requestAccepts(method: string, template: string, body: unknown): boolean {
+  const schema = doc.paths[template]![method]!.requestBody!.content["application/json"]!.schema;
+  return validatorFor(`request ${method} ${template}`, schema).validate(body).valid;
+}
+
+const call = (path: string, init: Parameters<typeof api>[1] = {}) => api(path, init);
+const admin = (path: string, init: Parameters<typeof api>[1] = {}) => api(path, { ...init, key: ADMIN_TOKEN });
+
+beforeAll(async () => {
+  const res = await call("/openapi.json", { key: null });
+  expect(res.status).toBe(200);
+  doc = (await res.json()) as Document;
+});
+
+afterAll(() => {
+  // Enough answers, and every documented operation among them.
+  expect(checked.length).toBeGreaterThanOrEqual(40);
+  const operations = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
+  const reached = new Set(checked.map((c) => c.replace(/ \d+$/, "")));
+  expect(operations.filter((o) => !reached.has(o))).toEqual([]);
+});
+
+describe("the OpenAPI document matches what the server answers", () => {
+  it("has checks with teeth: a wrong shape fails them", () => {
+    const run: Schema = { $ref: "#/components/schemas/Run" };
+    expect(validatorFor("teeth Run", run).validate({ run_id: "run_x" }).valid).toBe(false);
+    expect(validatorFor("teeth Event", eventSchema()).validate({ seq: 1, type: "run.failed", at: new Date().toISOString(), data: { result: 1 } }).valid).toBe(false);
+    expect(validatorFor("teeth Event", eventSchema()).validate({ seq: 1, type: "run.completed", at: new Date().toISOString(), data: { result: 1 } }).valid).toBe(true);
+    expect(validatorFor("teeth Error", { $ref: "#/components/schemas/Error" }).validate({ error: { code: "Not Snake", message: "x" } }).valid).toBe(false);
+  });
+
+  it("POST /runs: created, replayed, waited on, refused", async () => {
+    const R = "/api/v1/runs";
+    const created = (await conforms("post", R, await call("/runs", { method: "POST", json: { prompt: "calculate 2 + 3 and add the result as a todo, then show me all my tasks" } }))) as RunResource;
+    await waitForRun(created.run_id);
+    const idem = { "idempotency-key": `conformance-${crypto.randomUUID()}` };
+    const body = { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "6*7" } }] }, options: { retry: { max_attempts: 2 } } };
+    expect(requestAccepts("post", R, body)).toBe(true);
+    expect((await call("/runs", { method: "POST", json: body, headers: idem })).status).toBe(201);
+    const replay = await call("/runs", { method: "POST", json: body, headers: idem });
+    expect(replay.status).toBe(200);
+    await conforms("post", R, replay);
+    await conforms("post", R, await call("/runs", { method: "POST", json: { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1" } }] } }, headers: idem }));
+    const waited = await call("/runs?wait=5", { method: "POST", json: { prompt: "calculate 6 * 7" } });
+    expect(waited.status).toBe(201);
+    await conforms("post", R, waited);
+    const notYet = await call("/runs?wait=0.2", { method: "POST", json: { prompt: "wait 30 seconds then calculate 1 + 1" } });
+    expect(notYet.status).toBe(202);
+    const pending = (await conforms("post", R, notYet)) as RunResource;
+    await conforms("post", "/api/v1/runs/{run_id}/cancel", await call(`/runs/${pending.run_id}/cancel`, { method: "POST" }));
+
+    // Bodies the document forbids are the bodies the server refuses, with a 400.
+    for (const bad of [{}, { prompt: "x", plan: body.plan }, { prompt: "" }, { prompt: "  \n" }, { prompt: 42 }, { prompt: "calculate 1", extra: true }, { prompt: "calculate 1", options: { turbo: true } }]) {
+      expect(requestAccepts("post", R, bad), JSON.stringify(bad)).toBe(false);
+      const res = await call("/runs", { method: "POST", json: bad });
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+      await conforms("post", R, res);
+    }
+    for (const [init, status] of [
+      [{ method: "POST", body: "{ nope", headers: { "content-type": "application/json" } }, 400],
+      [{ method: "POST", json: { prompt: "what is the meaning of life" } }, 400],
+      [{ method: "POST", json: { prompt: "calculate 1 + 1" }, headers: { "idempotency-key": "has spaces" } }, 400],
+      [{ method: "POST", json: { prompt: "x".repeat(70 * 1024) } }, 413],
+      [{ method: "POST", body: '{"prompt":"calculate 1 + 1"}', headers: { "content-type": "text/plain" } }, 415],
+      [{ method: "POST", json: { prompt: "calculate 1 + 1" }, key: null }, 401],
+    ] as const) {
+      const res = await call("/runs", init);
+      expect(res.status).toBe(status);
+      await conforms("post", R, res);
+    }
+    await conforms("post", R, await call("/runs?wait=99", { method: "POST", json: { prompt: "calculate 1 + 1" } }));
+
+    // The tenant's cap on runs in flight: 429 with Retry-After.
+    const key = await newApiKey(`conf-${crypto.randomUUID().slice(0, 8)}`);
+    const capped = { ...env, MAX_RUNS_IN_FLIGHT: "1" } as Env;
+    const post = () => app.fetch(new Request("http://crane.test/api/v1/runs", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key.secret}` }, body: JSON.stringify({ prompt: "wait 30 seconds then calculate 2 + 2" }) }), capped);
+    const holding = (await conforms("post", R, await post())) as RunResource;
+    const refused = await post();
+    expect(refused.status).toBe(429);
+    await conforms("post", R, refused);
+    expect((await call(`/runs/${holding.run_id}/cancel`, { method: "POST", key: key.secret })).status).toBe(200);
+  });
+
+  it("reading runs: list, one run, its events and usage", async () => {
+    const done = await createRun({ prompt: "calculate 10 / 0" }); // fails: step.failed, run.failed
+    await waitForRun(done.run_id);
+    const ok = await createRun({ prompt: "calculate 1 + 1 and add a todo to check the conformance, then list my todos" });
+    await waitForRun(ok.run_id);
+    const missing = `run_${"0".repeat(32)}`;
+
+    await conforms("get", "/api/v1/runs", await call("/runs?limit=5"));
+    for (const q of ["limit=0", "status=bogus", "cursor=bm9wZQ"]) await conforms("get", "/api/v1/runs", await call(`/runs?${q}`));
+    await conforms("get", "/api/v1/runs", await call("/runs", { key: "crane_not_a_key" }));
+
+    for (const id of [done.run_id, ok.run_id]) {
+      await conforms("get", "/api/v1/runs/{run_id}", await call(`/runs/${id}`));
+      const page = (await conforms("get", "/api/v1/runs/{run_id}/events", await call(`/runs/${id}/events`))) as { events: { type: string }[] };
+      expect(page.events.length).toBeGreaterThan(3);
+      await conforms("get", "/api/v1/runs/{run_id}/usage", await call(`/runs/${id}/usage`));
+    }
+    // Any id the server does not know, malformed or not, is the documented 404.
+    for (const id of [missing, "not-a-run-id"]) {
+      await conforms("get", "/api/v1/runs/{run_id}", await call(`/runs/${id}`));
+      await conforms("get", "/api/v1/runs/{run_id}/usage", await call(`/runs/${id}/usage`));
+    }
+    await conforms("get", "/api/v1/runs/{run_id}/events", await call(`/runs/${missing}/events`));
+    await conforms("get", "/api/v1/runs/{run_id}/events", await call(`/runs/${ok.run_id}/events?after=-1`));
+  });
+
+  it("cancelling and resuming", async () => {
+    const run = await createRun({ prompt: "wait 30 seconds then calculate 3 + 3" });
+    const cancel = `/runs/${run.run_id}/cancel`;
+    const resume = `/runs/${run.run_id}/resume`;
+    await conforms("post", "/api/v1/runs/{run_id}/cancel", await call(cancel, { method: "POST" }));
+    await conforms("post", "/api/v1/runs/{run_id}/cancel", await call(cancel, { method: "POST" })); // 409: already ended
+    await conforms("post", "/api/v1/runs/{run_id}/resume", await call(resume, { method: "POST" }));
+    await conforms("post", "/api/v1/runs/{run_id}/resume", await call(resume, { method: "POST" })); // 409: running again
+    expect((await call(cancel, { method: "POST" })).status).toBe(200);
+    await conforms("post", "/api/v1/runs/{run_id}/cancel", await call(`/runs/run_${"0".repeat(32)}/cancel`, { method: "POST" }));
+    await conforms("post", "/api/v1/runs/{run_id}/resume", await call(`/runs/nope/resume`, { method: "POST" }));
+  });
+
+  it("watching: watch tokens, the WebSocket and the event stream, each event an Event", async () => {
+    const run = await createRun({ prompt: "calculate 4 * 4 and calculate 5 * 5, then list my todos" });
+    await waitForRun(run.run_id);
+    const WT = "/api/v1/runs/{run_id}/watch-token";
+    const { token } = (await conforms("post", WT, await call(`/runs/${run.run_id}/watch-token`, { method: "POST" }))) as { token: string };
+    await conforms("post", WT, await call(`/runs/run_${"0".repeat(32)}/watch-token`, { method: "POST" }));
+
+    const WS = "/api/v1/runs/{run_id}/ws";
+    const socket = await call(`/runs/${run.run_id}/ws?token=${token}`, { key: null, headers: { upgrade: "websocket" } });
+    expect(socket.status).toBe(101);
+    await conforms("get", WS, socket);
+    const ws = socket.webSocket!;
+    const messages: unknown[] = [];
+    ws.accept();
+    await new Promise<void>((resolve) => {
+      ws.addEventListener("message", (e) => {
+        const event = JSON.parse(String(e.data)) as { type: string };
+        messages.push(event);
+        if (event.type === "run.completed") resolve();
+      });
+    });
+    ws.close();
+    for (const m of messages) expectValid("Event", eventSchema(), m, "a WebSocket message");
+    await conforms("get", WS, await call(`/runs/${run.run_id}/ws`)); // 426: not an upgrade
+    await conforms("get", WS, await call(`/runs/${run.run_id}/ws?after=x`, { headers: { upgrade: "websocket" } }));
+    await conforms("get", WS, await call(`/runs/${run.run_id}/ws`, { key: null, headers: { upgrade: "websocket" } }));
+    await conforms("get", WS, await call(`/runs/run_${"0".repeat(32)}/ws`, { headers: { upgrade: "websocket" } }));
+
+    const SSE = "/api/v1/runs/{run_id}/stream";
+    const stream = (await conforms("get", SSE, await call(`/runs/${run.run_id}/stream`))) as Response;
+    const reader = stream.body!.getReader();
+    let text = "";
+    while (!text.includes("run.completed")) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    const events = text.split("\n\n").filter((block) => block.startsWith("id: "));
+    expect(events.length).toBeGreaterThan(5);
+    for (const block of events) {
+      const [id, data] = block.split("\n");
+      const event = JSON.parse(data!.replace(/^data: /, "")) as { seq: number };
+      expect(Number(id!.replace("id: ", ""))).toBe(event.seq);
+      expectValid("Event", eventSchema(), event, "a stream event");
+    }
+    await conforms("get", SSE, await call(`/runs/${run.run_id}/stream`, { headers: { "last-event-id": "x" } }));
+    await conforms("get", SSE, await call(`/runs/run_${"0".repeat(32)}/stream`));
+    await conforms("get", SSE, await call(`/runs/${run.run_id}/stream`, { key: null }));
+  });
+
+  it("a run's watch tokens run out: 429 with Retry-After", async () => {
+    const run = await createRun({ prompt: "calculate 7 * 7" });
+    await Promise.all(Array.from({ length: 100 }, () => call(`/runs/${run.run_id}/watch-token`, { method: "POST" }).then((r) => r.body?.cancel())));
+    await conforms("post", "/api/v1/runs/{run_id}/watch-token", await call(`/runs/${run.run_id}/watch-token`, { method: "POST" }));
+  });
+
+  it("plans, tools, breakers, health and the document itself", async () => {
+    await conforms("post", "/api/v1/plans", await call("/plans", { method: "POST", json: { prompt: "calculate 2 + 3 then list my todos" } }));
+    await conforms("post", "/api/v1/plans", await call("/plans", { method: "POST", json: { prompt: "" } }));
+    await conforms("post", "/api/v1/plans", await call("/plans", { method: "POST", body: "[", headers: { "content-type": "application/x-www-form-urlencoded" } }));
+    await conforms("post", "/api/v1/plans", await call("/plans", { method: "POST", json: { prompt: "y".repeat(70_000) } }));
+    await conforms("get", "/api/v1/tools", await call("/tools"));
+    await conforms("get", "/api/v1/tools", await call("/tools", { key: null }));
+    await conforms("get", "/api/v1/breakers", await call("/breakers"));
+    await conforms("get", "/api/v1/breakers", await call("/breakers", { key: null }));
+    await conforms("post", "/api/v1/breakers/{tool}/reset", await call("/breakers/Http.get/reset", { method: "POST" }));
+    await conforms("post", "/api/v1/breakers/{tool}/reset", await call("/breakers/Nope.nothing/reset", { method: "POST" }));
+    await conforms("get", "/api/v1/health", await call("/health", { key: null }));
+    await env.DB.exec("ALTER TABLE runs RENAME TO runs_away");
+    try {
+      await conforms("get", "/api/v1/health", await call("/health", { key: null })); // 503, the Health shape
+    } finally {
+      await env.DB.exec("ALTER TABLE runs_away RENAME TO runs");
+    }
+    await conforms("get", "/api/v1/openapi.json", await call("/openapi.json", { key: null }));
+  });
+
+  it("the admin API and metrics", async () => {
+    const K = "/api/v1/admin/keys";
+    const made = (await conforms("post", K, await admin("/admin/keys", { method: "POST", json: { name: "conformance", tenant: "conformance" } }))) as { key: { id: string } };
+    await conforms("post", K, await admin("/admin/keys", { method: "POST", json: { name: "", tenant: "Bad Tenant" } }));
+    await conforms("post", K, await admin("/admin/keys", { method: "POST", body: "name=x", headers: { "content-type": "application/x-www-form-urlencoded" } }));
+    await conforms("post", K, await api("/admin/keys", { method: "POST", json: { name: "x", tenant: "x" }, key: "crane_dev_key" }));
+    const off = await app.fetch(new Request("http://crane.test/api/v1/admin/keys"), { ...env, ADMIN_TOKEN: "" } as Env);
+    await conforms("get", K, off);
+    await conforms("get", K, await admin("/admin/keys?tenant=conformance"));
+    await conforms("get", K, await admin("/admin/keys?limit=0"));
+    await conforms("delete", `${K}/{key_id}`, await admin(`/admin/keys/${made.key.id}`, { method: "DELETE" }));
+    await conforms("delete", `${K}/{key_id}`, await admin("/admin/keys/not-a-key", { method: "DELETE" }));
+
+    const metrics = (path: string, token?: string) => app.fetch(new Request(`http://crane.test${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }), env);
+    await conforms("get", "/metrics", await metrics("/metrics", ADMIN_TOKEN));
+    await conforms("get", "/metrics", await metrics("/metrics", "wrong"));
+  });
+});
