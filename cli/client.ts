@@ -127,7 +127,7 @@ export class CraneClient {
   /** Every event of the run after `after`, over HTTP (page by page). */
   async events(runId: string, after = 0): Promise<WireEvent[]> {
     const all: WireEvent[] = [];
-    for (let more = true; more; ) {
+    for (let more = true; more;) {
       const { data } = await this.send("GET", `/runs/${encodeURIComponent(runId)}/events?after=${after}&limit=1000`);
       const page = CraneClient.parse(eventPageSchema, data, "an event page");
       all.push(...page.events);

@@ -49,8 +49,10 @@ function span(ms: number): string {
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }
 
-const message = (v: unknown) => (typeof v === "object" && v !== null && typeof (v as { message?: unknown }).message === "string" ? (v as { message: string }).message : String(v));
-const codeOf = (v: unknown) => (typeof v === "object" && v !== null && typeof (v as { code?: unknown }).code === "string" ? (v as { code: string }).code : undefined);
+const message = (v: unknown) =>
+  typeof v === "object" && v !== null && typeof (v as { message?: unknown }).message === "string" ? (v as { message: string }).message : String(v);
+const codeOf = (v: unknown) =>
+  typeof v === "object" && v !== null && typeof (v as { code?: unknown }).code === "string" ? (v as { code: string }).code : undefined;
 const epochMs = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" ? Date.parse(v) : NaN);
 
 export const completedLine = (c: Palette, result: unknown) => c.green(`run completed: ${JSON.stringify(result)}`);
@@ -248,7 +250,14 @@ export function endedRunLines(run: Run, c: Palette): string[] {
   let done = 0;
   const lines = order.map((s) => {
     if (DONE.has(s.status)) done += 1;
-    const icon = s.status === "succeeded" ? c.green(ICON.succeeded!) : s.status === "failed" ? c.red(ICON.failed!) : s.status === "skipped" ? c.dim(ICON.skipped!) : (ICON[s.status] ?? "?");
+    const icon =
+      s.status === "succeeded"
+        ? c.green(ICON.succeeded!)
+        : s.status === "failed"
+          ? c.red(ICON.failed!)
+          : s.status === "skipped"
+            ? c.dim(ICON.skipped!)
+            : (ICON[s.status] ?? "?");
     return stepLine(c, icon, s.step_number, s.tool, entryExtra(s), done, run.execution_log.length);
   });
   if (run.status === "completed") lines.push(completedLine(c, run.result));
@@ -262,7 +271,11 @@ export function runLines(run: Run, c: Palette): string[] {
   const colour = run.status === "completed" ? c.green : run.status === "failed" ? c.red : (s: string) => s;
   const lines = [`${run.run_id}  ${colour(run.status)}`];
   for (const s of run.execution_log) {
-    const facts = [`${s.attempts} attempt(s)`, ...(s.duration_ms !== null ? [`${s.duration_ms} ms`] : []), ...(s.deferrals ? [`deferred ${s.deferrals}×`] : [])];
+    const facts = [
+      `${s.attempts} attempt(s)`,
+      ...(s.duration_ms !== null ? [`${s.duration_ms} ms`] : []),
+      ...(s.deferrals ? [`deferred ${s.deferrals}×`] : []),
+    ];
     lines.push(`  ${s.step_number}. ${s.tool.padEnd(20)} ${s.status.padEnd(9)} ${c.dim(facts.join(", "))}${s.error ? ` ${c.red(s.error.message)}` : ""}`);
   }
   const done = run.execution_log.filter((s) => DONE.has(s.status)).length;

@@ -59,7 +59,11 @@ const runs: RunInfo[] = Array.from({ length: RUNS }, (_, i) => {
 /** Submits with the run's Idempotency-Key; a crash mid-request is retried safely with the same key. */
 async function submit(run: RunInfo): Promise<boolean> {
   try {
-    const res = await fetch(`${rt.url}/api/v1/runs`, { method: "POST", body: run.body, headers: { ...authHeaders, "content-type": "application/json", "idempotency-key": run.key } });
+    const res = await fetch(`${rt.url}/api/v1/runs`, {
+      method: "POST",
+      body: run.body,
+      headers: { ...authHeaders, "content-type": "application/json", "idempotency-key": run.key },
+    });
     if (res.status !== 201 && res.status !== 200) throw new Error(`POST /runs answered ${res.status}: ${await res.text()}`);
     run.run_id = ((await res.json()) as { run_id: string }).run_id;
     return true;
@@ -115,7 +119,9 @@ for (let i = 0; i < 20; i++) {
   const history = new Map<string, string>();
   let cursor: string | null = null;
   do {
-    const page: { runs: { run_id: string; status: string }[]; next_cursor: string | null } = await getJson(`/runs?limit=100${cursor ? `&cursor=${cursor}` : ""}`);
+    const page: { runs: { run_id: string; status: string }[]; next_cursor: string | null } = await getJson(
+      `/runs?limit=100${cursor ? `&cursor=${cursor}` : ""}`,
+    );
     for (const r of page.runs) history.set(r.run_id, r.status);
     cursor = page.next_cursor;
   } while (cursor);
@@ -129,10 +135,24 @@ for (let i = 0; i < 20; i++) {
 await killRuntime(rt);
 
 const rows = JSON.parse(
-  execFileSync("wrangler", ["d1", "execute", "crane", "--local", "--persist-to", STATE, "--json", "--command", "SELECT title, count(*) AS n FROM todos WHERE deleted_at IS NULL GROUP BY title"], {
-    env: { ...process.env, CI: "true" },
-    encoding: "utf8",
-  }),
+  execFileSync(
+    "wrangler",
+    [
+      "d1",
+      "execute",
+      "crane",
+      "--local",
+      "--persist-to",
+      STATE,
+      "--json",
+      "--command",
+      "SELECT title, count(*) AS n FROM todos WHERE deleted_at IS NULL GROUP BY title",
+    ],
+    {
+      env: { ...process.env, CI: "true" },
+      encoding: "utf8",
+    },
+  ),
 ) as { results: { title: string; n: number }[] }[];
 const todoCounts = new Map(rows[0]!.results.map((r) => [r.title, r.n]));
 

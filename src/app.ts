@@ -30,7 +30,10 @@ v1.use(cors);
 
 // Public: no credentials.
 v1.route("/", healthApi);
-v1.route("/", openApiJsonApi(() => openApiDocument()));
+v1.route(
+  "/",
+  openApiJsonApi(() => openApiDocument()),
+);
 
 // Admin: ADMIN_TOKEN. An unknown admin path ends here too (404), rather than falling through
 // to the API-key check below.
@@ -58,7 +61,10 @@ consoleApi.route("/", consoleLayoutApi);
 app.route("/api/v1", v1);
 app.route("/", metricsApi);
 app.route("/console", consoleApi);
-app.route("/", docsPageApi(() => openApiDocument()));
+app.route(
+  "/",
+  docsPageApi(() => openApiDocument()),
+);
 app.route("/", consoleApp);
 app.onError(onError);
 app.notFound(notFound);

@@ -20,9 +20,19 @@ describe("bad input gets a 4xx with the error shape, and creates nothing", () =>
     ["JSON array body", { method: "POST", json: [1, 2] }, 400, "validation_failed"],
     ["bad options", { method: "POST", json: { prompt: "calculate 1+1", options: { retry: { max_attempts: 0 } } } }, 400, "validation_failed"],
     ["unknown option", { method: "POST", json: { prompt: "calculate 1+1", options: { turbo: true } } }, 400, "validation_failed"],
-    ["__proto__ key", { method: "POST", body: '{"prompt":"calculate 1+1","__proto__":{"polluted":true}}', headers: { "content-type": "application/json" } }, 400, "validation_failed"],
+    [
+      "__proto__ key",
+      { method: "POST", body: '{"prompt":"calculate 1+1","__proto__":{"polluted":true}}', headers: { "content-type": "application/json" } },
+      400,
+      "validation_failed",
+    ],
     ["invalid plan", { method: "POST", json: { plan: { steps: [{ step_number: 1, tool: "Nope.nothing", input: {} }] } } }, 400, "invalid_plan"],
-    ["bad idempotency key", { method: "POST", json: { prompt: "calculate 1+1" }, headers: { "idempotency-key": "has spaces in it" } }, 400, "invalid_idempotency_key"],
+    [
+      "bad idempotency key",
+      { method: "POST", json: { prompt: "calculate 1+1" }, headers: { "idempotency-key": "has spaces in it" } },
+      400,
+      "invalid_idempotency_key",
+    ],
   ];
   for (const [name, init, status, code] of cases) {
     it(`POST /runs with ${name}: ${status} ${code}`, async () => {
@@ -38,8 +48,11 @@ describe("bad input gets a 4xx with the error shape, and creates nothing", () =>
   it("names the field at fault, or says to give a prompt or a plan", async () => {
     const detailsOf = async (json: unknown) => (await errorOf(await api("/runs", { method: "POST", json }))).details as { path: unknown[]; message: string }[];
     expect(await detailsOf({ prompt: 42 })).toEqual([expect.objectContaining({ path: ["prompt"], code: "invalid_type" })]);
-    expect(await detailsOf({ prompt: "calculate 1+1", options: { retry: { max_attempts: 0 } } })).toEqual([expect.objectContaining({ path: ["options", "retry", "max_attempts"] })]);
-    for (const json of [{}, { prompt: "x", plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: {} }] } }]) expect((await detailsOf(json))[0]!.message).toBe('Give exactly one of "prompt" or "plan".');
+    expect(await detailsOf({ prompt: "calculate 1+1", options: { retry: { max_attempts: 0 } } })).toEqual([
+      expect.objectContaining({ path: ["options", "retry", "max_attempts"] }),
+    ]);
+    for (const json of [{}, { prompt: "x", plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: {} }] } }])
+      expect((await detailsOf(json))[0]!.message).toBe('Give exactly one of "prompt" or "plan".');
     expect(await detailsOf([1, 2])).toEqual([expect.objectContaining({ path: [], code: "invalid_type" })]);
   });
 

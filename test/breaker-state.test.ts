@@ -112,7 +112,8 @@ describe("breaker state machine", () => {
 
   it("counts timeouts, 5xx and connection errors, not bad input or 4xx", () => {
     for (const code of ["step_timeout", "upstream_timeout", "upstream_unreachable", "upstream_error"]) expect(countsAgainstDependency(code)).toBe(true);
-    for (const code of ["invalid_input", "upstream_rejected", "host_not_allowed", "division_by_zero", "todo_not_found"]) expect(countsAgainstDependency(code)).toBe(false);
+    for (const code of ["invalid_input", "upstream_rejected", "host_not_allowed", "division_by_zero", "todo_not_found"])
+      expect(countsAgainstDependency(code)).toBe(false);
     expect(countsAgainstDependency("not_a_code")).toBe(false);
   });
 });

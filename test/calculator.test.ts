@@ -272,7 +272,23 @@ describe("evaluateExpression: no eval", () => {
   afterEach(() => vi.restoreAllMocks());
 
   it("rejects input that JavaScript would evaluate but arithmetic does not allow", () => {
-    for (const expr of ["0x10", "1_000", "'1' + '1'", "[] + []", "1; 2", "2..toString()", "this", "constructor", "globalThis.x = 1", "(() => 1)()", "`1`", "1 == 1", "!0", "~1", "1 << 2"]) {
+    for (const expr of [
+      "0x10",
+      "1_000",
+      "'1' + '1'",
+      "[] + []",
+      "1; 2",
+      "2..toString()",
+      "this",
+      "constructor",
+      "globalThis.x = 1",
+      "(() => 1)()",
+      "`1`",
+      "1 == 1",
+      "!0",
+      "~1",
+      "1 << 2",
+    ]) {
       expect(() => evaluateExpression(expr), expr).toThrow(CalculationError);
     }
   });

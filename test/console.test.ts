@@ -41,7 +41,11 @@ describe("the web console", () => {
       }),
     );
     expect(res.status).toBe(200);
-    const layout = (await res.json()) as { width: number; nodes: { step: number; x: number; y: number }[]; edges: { from: number; to: number; points: unknown[] }[] };
+    const layout = (await res.json()) as {
+      width: number;
+      nodes: { step: number; x: number; y: number }[];
+      edges: { from: number; to: number; points: unknown[] }[];
+    };
     const [a, b, c] = layout.nodes;
     expect(a!.x).toBe(b!.x); // the two independent steps share a rank
     expect(a!.y).not.toBe(b!.y);
@@ -51,12 +55,20 @@ describe("the web console", () => {
   });
 
   it("needs an API key for the layout service", async () => {
-    const res = await exports.default.fetch(new Request("http://crane.test/console/layout", { method: "POST", headers: { "content-type": "application/json" }, body: '{"steps":[]}' }));
+    const res = await exports.default.fetch(
+      new Request("http://crane.test/console/layout", { method: "POST", headers: { "content-type": "application/json" }, body: '{"steps":[]}' }),
+    );
     expect(res.status).toBe(401);
   });
 
   it("rejects a bad layout request with the error shape", async () => {
-    const res = await exports.default.fetch(new Request("http://crane.test/console/layout", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${DEV_KEY}` }, body: '{"steps":[]}' }));
+    const res = await exports.default.fetch(
+      new Request("http://crane.test/console/layout", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${DEV_KEY}` },
+        body: '{"steps":[]}',
+      }),
+    );
     expect(res.status).toBe(400);
     expect(((await res.json()) as { error: { code: string } }).error.code).toBe("validation_failed");
   });

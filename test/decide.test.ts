@@ -114,7 +114,12 @@ function begin(steps: StepSpec[], runOptions?: RunOptions): Command<void> & { ru
 // --- Plans and outcomes ---------------------------------------------------------------------
 
 const get = (step_number: number, url: string, depends_on: number[] = []): StepSpec => ({ step_number, tool: "Http.get", input: { url }, depends_on });
-const calc = (step_number: number, expression: string, depends_on: number[] = []): StepSpec => ({ step_number, tool: "Calculator.evaluate", input: { expression }, depends_on });
+const calc = (step_number: number, expression: string, depends_on: number[] = []): StepSpec => ({
+  step_number,
+  tool: "Calculator.evaluate",
+  input: { expression },
+  depends_on,
+});
 const sleep = (step_number: number, seconds: number): StepSpec => ({ step_number, tool: "Wait.sleep", input: { seconds } });
 
 /** Step 1 on the queue; step 2 on the queue after it. */
@@ -212,9 +217,24 @@ type StateName = keyof typeof states;
 describe("advance", () => {
   it("starts a queue step with a lease and sends one message naming its dispatch", () => {
     const { events, sent } = begin([get(1, "https://example.com/one")]);
-    expect(events).toMatchObject([ev("run.started", {}), started(1, 1, { input: { url: "https://example.com/one" }, lease_until: at(LEASE), executor: "queue" })]);
+    expect(events).toMatchObject([
+      ev("run.started", {}),
+      started(1, 1, { input: { url: "https://example.com/one" }, lease_until: at(LEASE), executor: "queue" }),
+    ]);
     expect(sent).toEqual([
-      { v: 2, run_id: "run_test", tenant: "tenant_test", step: 1, attempt: 1, dispatch: 4, tool: "Http.get", input: { url: "https://example.com/one" }, timeout_ms: STEP_TIMEOUT, lease_until: at(LEASE), trace_id: "trace_test" },
+      {
+        v: 2,
+        run_id: "run_test",
+        tenant: "tenant_test",
+        step: 1,
+        attempt: 1,
+        dispatch: 4,
+        tool: "Http.get",
+        input: { url: "https://example.com/one" },
+        timeout_ms: STEP_TIMEOUT,
+        lease_until: at(LEASE),
+        trace_id: "trace_test",
+      },
     ]);
   });
 
@@ -243,17 +263,20 @@ describe("advance and fireDue on a settled state", () => {
     { state: "failed", status: "failed", attempt: 1, expected: [] },
     { state: "skipped", status: "skipped", attempt: 0, expected: [] },
     { state: "queued (earlier protocol)", status: "queued", attempt: 1, expected: [] },
-  ] satisfies { state: StateName; status: StepStatus; attempt: number; expected: unknown[] }[])("$state: starts only what is due", ({ state, status, attempt, expected }) => {
-    for (const command of [advance, fireDue]) {
-      const { run, step, now } = states[state]();
-      // The fixture is what its name says.
-      expect(run.step(step)).toMatchObject({ status, attempt });
-      expect(run.state.status).toBe("running");
-      const out = run.command(now, command);
-      expect(out.events, command.name).toMatchObject(expected);
-      expect(out.sent, command.name).toHaveLength(expected.length);
-    }
-  });
+  ] satisfies { state: StateName; status: StepStatus; attempt: number; expected: unknown[] }[])(
+    "$state: starts only what is due",
+    ({ state, status, attempt, expected }) => {
+      for (const command of [advance, fireDue]) {
+        const { run, step, now } = states[state]();
+        // The fixture is what its name says.
+        expect(run.step(step)).toMatchObject({ status, attempt });
+        expect(run.state.status).toBe("running");
+        const out = run.command(now, command);
+        expect(out.events, command.name).toMatchObject(expected);
+        expect(out.sent, command.name).toHaveLength(expected.length);
+      }
+    },
+  );
 });
 
 describe("fireDue past the run's deadline", () => {
@@ -268,14 +291,17 @@ describe("fireDue past the run's deadline", () => {
     { state: "failed", expected: [failed(3, 1, "run_timeout")] },
     { state: "skipped", expected: [failed(3, 1, "run_timeout")] },
     { state: "queued (earlier protocol)", expected: [failed(1, 1, "run_timeout"), skipped(2, "run_timeout")] },
-  ] satisfies { state: StateName; expected: unknown[] }[])("$state: fails what runs, skips what waits, fails the run with run_timeout", ({ state, expected }) => {
-    const { run } = states[state]();
-    const out = run.command(at(RUN_TIMEOUT), fireDue);
-    expect(out.events).toMatchObject([...expected, runFailed("run_timeout")]);
-    expect(out.sent).toEqual([]);
-    expect(run.state.error).toMatchObject({ code: "run_timeout" });
-    expect(nextDeadline(run.state, at(RUN_TIMEOUT))).toBeNull();
-  });
+  ] satisfies { state: StateName; expected: unknown[] }[])(
+    "$state: fails what runs, skips what waits, fails the run with run_timeout",
+    ({ state, expected }) => {
+      const { run } = states[state]();
+      const out = run.command(at(RUN_TIMEOUT), fireDue);
+      expect(out.events).toMatchObject([...expected, runFailed("run_timeout")]);
+      expect(out.sent).toEqual([]);
+      expect(run.state.error).toMatchObject({ code: "run_timeout" });
+      expect(nextDeadline(run.state, at(RUN_TIMEOUT))).toBeNull();
+    },
+  );
 });
 
 describe("fireDue", () => {
@@ -376,7 +402,11 @@ describe("report for the current dispatch", () => {
       name: "a retryable failure of the last attempt fails the step and the run",
       runOptions: options({ retry: { max_attempts: 1 } }),
       outcome: retryable,
-      expected: [failed(1, 1, "upstream_error", { message: expect.stringContaining("gave up after 1 attempts") }), skipped(2, "dependency_failed"), runFailed("upstream_error", 1)],
+      expected: [
+        failed(1, 1, "upstream_error", { message: expect.stringContaining("gave up after 1 attempts") }),
+        skipped(2, "dependency_failed"),
+        runFailed("upstream_error", 1),
+      ],
     },
     {
       name: "a non-retryable failure fails the step, skips its dependants and fails the run",
@@ -389,12 +419,15 @@ describe("report for the current dispatch", () => {
       opened,
       expected: [retrying(1, 1, "upstream_error"), ev("breaker.opened", { ...opened })],
     },
-  ] as { name: string; runOptions?: RunOptions; outcome: Outcome; opened?: BreakerOpened; expected: unknown[] }[])("$name", ({ runOptions, outcome, opened, expected }) => {
-    const { run } = begin(queuePlan(), runOptions);
-    const out = run.command(at(1000), (m) => report(m, [{ step: 1, dispatch: 4, outcome, ...(opened ? { opened } : {}) }]));
-    expect(out.result).toEqual([{ accepted: true }]);
-    expect(out.events).toMatchObject(expected);
-  });
+  ] as { name: string; runOptions?: RunOptions; outcome: Outcome; opened?: BreakerOpened; expected: unknown[] }[])(
+    "$name",
+    ({ runOptions, outcome, opened: tripped, expected }) => {
+      const { run } = begin(queuePlan(), runOptions);
+      const out = run.command(at(1000), (m) => report(m, [{ step: 1, dispatch: 4, outcome, ...(tripped ? { opened: tripped } : {}) }]));
+      expect(out.result).toEqual([{ accepted: true }]);
+      expect(out.events).toMatchObject(expected);
+    },
+  );
 
   it("completes the run with the last step's output", () => {
     const { run } = begin([get(1, "https://example.com/one")]);
@@ -489,7 +522,11 @@ describe("defer", () => {
 
   it.each([
     { waited: 4999, outcome: "is deferred again", expected: [deferred(1, 1, at(20_000))] },
-    { waited: 5000, outcome: "fails with tool_unavailable", expected: [failed(1, 1, "tool_unavailable"), skipped(2, "dependency_failed"), runFailed("tool_unavailable", 1)] },
+    {
+      waited: 5000,
+      outcome: "fails with tool_unavailable",
+      expected: [failed(1, 1, "tool_unavailable"), skipped(2, "dependency_failed"), runFailed("tool_unavailable", 1)],
+    },
   ])("with max_deferral_ms 5000, a step turned away again after waiting $waited ms $outcome", ({ waited, expected }) => {
     const { run } = begin(queuePlan(), options({ max_deferral_ms: 5000 }));
     run.command(at(1000), (m) => defer(m, 1, 4, at(4000), unavailable));
@@ -589,7 +626,12 @@ function drain(run: Run, from: number): void {
   for (let t = from; !TERMINAL_RUN.has(run.state.status); t += 10) {
     const running = run.running();
     expect(running.length, "a run that cannot end").toBeGreaterThan(0);
-    run.command(t, (m) => report(m, running.map((s) => ({ step: s.step_number, dispatch: s.dispatch_seq!, outcome: ok(s.step_number) }))));
+    run.command(t, (m) =>
+      report(
+        m,
+        running.map((s) => ({ step: s.step_number, dispatch: s.dispatch_seq!, outcome: ok(s.step_number) })),
+      ),
+    );
   }
   expect(run.state.status).toBe("completed");
 }
@@ -609,7 +651,12 @@ describe("max_parallelism", () => {
     const { run } = begin(independent(4), options({ max_parallelism: limit }));
     // Every step fails once; the retries all come due together.
     for (let t = at(1000); run.running().length > 0; t += 10) {
-      run.command(t, (m) => report(m, run.running().map((s) => ({ step: s.step_number, dispatch: s.dispatch_seq!, outcome: retryable }))));
+      run.command(t, (m) =>
+        report(
+          m,
+          run.running().map((s) => ({ step: s.step_number, dispatch: s.dispatch_seq!, outcome: retryable })),
+        ),
+      );
     }
     expect([...run.state.steps.values()].every((s) => s.status === "pending" && s.retry_at !== null)).toBe(true);
     const out = run.command(at(10_000), fireDue);
@@ -651,7 +698,12 @@ describe("inline tools", () => {
   it("runs a Calculator step inside the report that frees it", () => {
     const { run } = begin([get(1, "https://example.com/one"), calc(2, "{{steps.1.output.status}} + 1", [1])]);
     const out = reportAt(run, at(1000), 1, 4, ok({ status: 200 }));
-    expect(out.events).toMatchObject([succeeded(1, 1), started(2, 1, { input: { expression: "200 + 1" } }), succeeded(2, 1, { output: 201 }), runCompleted(201)]);
+    expect(out.events).toMatchObject([
+      succeeded(1, 1),
+      started(2, 1, { input: { expression: "200 + 1" } }),
+      succeeded(2, 1, { output: 201 }),
+      runCompleted(201),
+    ]);
   });
 
   it("fails an attempt that took longer than step_timeout_ms with step_timeout, and retries it", () => {
@@ -668,7 +720,12 @@ describe("inline tools", () => {
   it("completes an attempt that took exactly step_timeout_ms", () => {
     const run = Run.create([calc(1, "1 + 1")]);
     run.toolMs = STEP_TIMEOUT;
-    expect(run.command(T0, advance).events).toMatchObject([ev("run.started", {}), started(1, 1), succeeded(1, 1, { duration_ms: STEP_TIMEOUT }), runCompleted(2)]);
+    expect(run.command(T0, advance).events).toMatchObject([
+      ev("run.started", {}),
+      started(1, 1),
+      succeeded(1, 1, { duration_ms: STEP_TIMEOUT }),
+      runCompleted(2),
+    ]);
   });
 
   it("fails the run with step_timeout when the last attempt overran", () => {
@@ -679,7 +736,13 @@ describe("inline tools", () => {
 
   it("fails the run with division_by_zero in the same command", () => {
     const { events, sent } = begin([calc(1, "5/0"), calc(2, "{{steps.1.output}} + 1", [1])]);
-    expect(events).toMatchObject([ev("run.started", {}), started(1, 1), failed(1, 1, "division_by_zero"), skipped(2, "dependency_failed"), runFailed("division_by_zero", 1)]);
+    expect(events).toMatchObject([
+      ev("run.started", {}),
+      started(1, 1),
+      failed(1, 1, "division_by_zero"),
+      skipped(2, "dependency_failed"),
+      runFailed("division_by_zero", 1),
+    ]);
     expect(sent).toEqual([]);
   });
 });
@@ -757,8 +820,22 @@ describe("resume", () => {
     { state: "running on the queue (attempt 2)", steps: [1, 2], starts: [[1, 3]] },
     { state: "running a timer", steps: [1, 2], starts: [[1, 2]] },
     { state: "succeeded", steps: [2], starts: [[2, 2]] },
-    { state: "failed", steps: [1, 2, 3], starts: [[1, 2], [3, 2]] },
-    { state: "skipped", steps: [1, 2, 3], starts: [[1, 2], [3, 2]] },
+    {
+      state: "failed",
+      steps: [1, 2, 3],
+      starts: [
+        [1, 2],
+        [3, 2],
+      ],
+    },
+    {
+      state: "skipped",
+      steps: [1, 2, 3],
+      starts: [
+        [1, 2],
+        [3, 2],
+      ],
+    },
     { state: "queued (earlier protocol)", steps: [1, 2], starts: [[1, 2]] },
   ] satisfies { state: StateName; steps: number[]; starts: [number, number][] }[])(
     "$state, then cancelled: re-runs steps $steps, numbering attempts on from before",

@@ -37,18 +37,56 @@ async function expectSafeAnswer(res: Response, what: string): Promise<number> {
   return res.status;
 }
 
-const count = async (sql: string, ...args: string[]) => (await env.DB.prepare(sql).bind(...args).first<{ n: number }>())!.n;
-const prototypeKeys = () => [Object.getOwnPropertyNames(Object.prototype), Object.getOwnPropertyNames(Array.prototype), Object.getOwnPropertyNames(Function.prototype)].map((k) => k.sort().join(","));
+const count = async (sql: string, ...args: string[]) =>
+  (await env.DB.prepare(sql)
+    .bind(...args)
+    .first<{ n: number }>())!.n;
+const prototypeKeys = () =>
+  [Object.getOwnPropertyNames(Object.prototype), Object.getOwnPropertyNames(Array.prototype), Object.getOwnPropertyNames(Function.prototype)].map((k) =>
+    k.sort().join(","),
+  );
 
 // Keys a hostile client likes, mixed into generated objects.
-const hostileKey = fc.constantFrom("__proto__", "constructor", "prototype", "toString", "valueOf", "hasOwnProperty", "prompt", "plan", "options", "steps", "tool", "input", "step_number", "depends_on", "retry");
+const hostileKey = fc.constantFrom(
+  "__proto__",
+  "constructor",
+  "prototype",
+  "toString",
+  "valueOf",
+  "hasOwnProperty",
+  "prompt",
+  "plan",
+  "options",
+  "steps",
+  "tool",
+  "input",
+  "step_number",
+  "depends_on",
+  "retry",
+);
 const hostileObject = fc.dictionary(fc.oneof(hostileKey, fc.string({ maxLength: 12 })), fc.jsonValue({ maxDepth: 4 }), { maxKeys: 6 });
 const body = fc.oneof(
   fc.jsonValue({ maxDepth: 5 }).map((v) => JSON.stringify(v)),
   hostileObject.map((o) => JSON.stringify(o)),
   // Objects that come close to a valid body, with one thing wrong or odd.
-  fc.record({ prompt: fc.oneof(fc.string({ maxLength: 80 }), fc.integer(), fc.constant(null)), options: fc.option(hostileObject, { nil: undefined }) }).map((o) => JSON.stringify(o)),
-  fc.record({ plan: fc.record({ steps: fc.array(fc.record({ step_number: fc.integer({ min: -2, max: 60 }), tool: fc.constantFrom("Calculator.evaluate", "TodoStore.list", "Http.get", "Nope", "__proto__"), input: hostileObject, depends_on: fc.array(fc.integer({ min: -1, max: 60 }), { maxLength: 3 }) }), { maxLength: 4 }) }) }).map((o) => JSON.stringify(o)),
+  fc
+    .record({ prompt: fc.oneof(fc.string({ maxLength: 80 }), fc.integer(), fc.constant(null)), options: fc.option(hostileObject, { nil: undefined }) })
+    .map((o) => JSON.stringify(o)),
+  fc
+    .record({
+      plan: fc.record({
+        steps: fc.array(
+          fc.record({
+            step_number: fc.integer({ min: -2, max: 60 }),
+            tool: fc.constantFrom("Calculator.evaluate", "TodoStore.list", "Http.get", "Nope", "__proto__"),
+            input: hostileObject,
+            depends_on: fc.array(fc.integer({ min: -1, max: 60 }), { maxLength: 3 }),
+          }),
+          { maxLength: 4 },
+        ),
+      }),
+    })
+    .map((o) => JSON.stringify(o)),
   // Not JSON at all, or JSON cut short.
   fc.string({ maxLength: 200 }),
   fc.jsonValue({ maxDepth: 3 }).map((v) => JSON.stringify(v).slice(0, -1)),
@@ -56,32 +94,59 @@ const body = fc.oneof(
   fc.integer({ min: 100, max: 5000 }).map((n) => "[".repeat(n) + "]".repeat(n)),
   fc.integer({ min: 60_000, max: 70_000 }).map((n) => JSON.stringify({ prompt: "x".repeat(n) })),
   // Valid requests too, so acceptance is exercised and counted.
-  fc.constantFrom('{"prompt":"calculate 1 + 1"}', '{"prompt":"calculate (41*7)+13"}', '{"name":"fuzz","tenant":"fuzz-made"}', '{"steps":[{"step_number":1,"tool":"Calculator.evaluate","depends_on":[]}]}'),
+  fc.constantFrom(
+    '{"prompt":"calculate 1 + 1"}',
+    '{"prompt":"calculate (41*7)+13"}',
+    '{"name":"fuzz","tenant":"fuzz-made"}',
+    '{"steps":[{"step_number":1,"tool":"Calculator.evaluate","depends_on":[]}]}',
+  ),
 );
-const contentType = fc.constantFrom("application/json", "application/json; charset=utf-8", "text/plain", "application/x-www-form-urlencoded", "application/vnd.api+json", "");
+const contentType = fc.constantFrom(
+  "application/json",
+  "application/json; charset=utf-8",
+  "text/plain",
+  "application/x-www-form-urlencoded",
+  "application/vnd.api+json",
+  "",
+);
 
 describe("fuzzing the API", () => {
   it("answers any body on any write route without a 5xx or a hang, and refused writes leave no trace", async () => {
-    const keyRes = await app.fetch(new Request("http://crane.test/api/v1/admin/keys", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` }, body: JSON.stringify({ name: FUZZ_TENANT_KEY_NAME, tenant: `fuzz-${crypto.randomUUID().slice(0, 8)}` }) }), env);
+    const keyRes = await app.fetch(
+      new Request("http://crane.test/api/v1/admin/keys", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+        body: JSON.stringify({ name: FUZZ_TENANT_KEY_NAME, tenant: `fuzz-${crypto.randomUUID().slice(0, 8)}` }),
+      }),
+      env,
+    );
     const { secret, key } = (await keyRes.json()) as { secret: string; key: { tenant: string } };
     const prototypes = prototypeKeys();
     let accepted = 0;
     const statuses = new Set<number>();
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("/api/v1/runs", "/api/v1/plans", "/console/layout", "/api/v1/admin/keys"), body, contentType, async (path, text, type) => {
-        const keysBefore = await count("SELECT count(*) AS n FROM api_keys");
-        const runsBefore = await count("SELECT count(*) AS n FROM runs WHERE tenant = ?", key.tenant);
-        const headers: Record<string, string> = { authorization: `Bearer ${path.includes("admin") ? ADMIN_TOKEN : secret}` };
-        if (type) headers["content-type"] = type;
-        const status = await expectSafeAnswer(await call(new Request(`http://crane.test${path}`, { method: "POST", headers, body: text })), `POST ${path} ${type} ${text.slice(0, 200)}`);
-        statuses.add(status);
-        if (status >= 400) {
-          expect(await count("SELECT count(*) AS n FROM api_keys")).toBe(keysBefore);
-          expect(await count("SELECT count(*) AS n FROM runs WHERE tenant = ?", key.tenant)).toBe(runsBefore);
-        } else if (path === "/api/v1/runs") accepted += 1;
-        expect(prototypeKeys()).toEqual(prototypes);
-        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-      }),
+      fc.asyncProperty(
+        fc.constantFrom("/api/v1/runs", "/api/v1/plans", "/console/layout", "/api/v1/admin/keys"),
+        body,
+        contentType,
+        async (path, text, type) => {
+          const keysBefore = await count("SELECT count(*) AS n FROM api_keys");
+          const runsBefore = await count("SELECT count(*) AS n FROM runs WHERE tenant = ?", key.tenant);
+          const headers: Record<string, string> = { authorization: `Bearer ${path.includes("admin") ? ADMIN_TOKEN : secret}` };
+          if (type) headers["content-type"] = type;
+          const status = await expectSafeAnswer(
+            await call(new Request(`http://crane.test${path}`, { method: "POST", headers, body: text })),
+            `POST ${path} ${type} ${text.slice(0, 200)}`,
+          );
+          statuses.add(status);
+          if (status >= 400) {
+            expect(await count("SELECT count(*) AS n FROM api_keys")).toBe(keysBefore);
+            expect(await count("SELECT count(*) AS n FROM runs WHERE tenant = ?", key.tenant)).toBe(runsBefore);
+          } else if (path === "/api/v1/runs") accepted += 1;
+          expect(prototypeKeys()).toEqual(prototypes);
+          expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+        },
+      ),
       // fast-check prints the seed and the shrunk counterexample of any failure, to replay it.
       // The examples run first, so every kind of answer below is reached whatever the seed.
       {
@@ -103,23 +168,67 @@ describe("fuzzing the API", () => {
   });
 
   it("answers any query string and path on the read routes without a 5xx", async () => {
-    const segment = fc.oneof(fc.string({ maxLength: 40 }), fc.constantFrom("run_" + "0".repeat(32), "..", "%00", "%2e%2e", "run_" + "g".repeat(32), "__proto__"));
-    const queryText = fc.dictionary(fc.oneof(fc.constantFrom("status", "limit", "cursor", "after", "created_after", "created_before", "token", "__proto__"), fc.string({ maxLength: 8 })), fc.string({ maxLength: 40 }), { maxKeys: 4 });
+    const segment = fc.oneof(
+      fc.string({ maxLength: 40 }),
+      fc.constantFrom("run_" + "0".repeat(32), "..", "%00", "%2e%2e", "run_" + "g".repeat(32), "__proto__"),
+    );
+    const queryText = fc.dictionary(
+      fc.oneof(fc.constantFrom("status", "limit", "cursor", "after", "created_after", "created_before", "token", "__proto__"), fc.string({ maxLength: 8 })),
+      fc.string({ maxLength: 40 }),
+      { maxKeys: 4 },
+    );
     await fc.assert(
-      fc.asyncProperty(fc.constantFrom("/api/v1/runs", "/api/v1/runs/{id}", "/api/v1/runs/{id}/events", "/api/v1/runs/{id}/stream", "/api/v1/runs/{id}/usage", "/api/v1/admin/keys"), segment, queryText, async (template, id, q) => {
-        const url = new URL(`http://crane.test${template.replace("{id}", encodeURIComponent(id))}`);
-        for (const [k, v] of Object.entries(q)) url.searchParams.set(k, v);
-        const auth = template.includes("admin") ? ADMIN_TOKEN : DEV_KEY;
-        const res = await call(new Request(url, { headers: { authorization: `Bearer ${auth}` } }));
-        await expectSafeAnswer(res, url.pathname + url.search);
-      }),
+      fc.asyncProperty(
+        fc.constantFrom(
+          "/api/v1/runs",
+          "/api/v1/runs/{id}",
+          "/api/v1/runs/{id}/events",
+          "/api/v1/runs/{id}/stream",
+          "/api/v1/runs/{id}/usage",
+          "/api/v1/admin/keys",
+        ),
+        segment,
+        queryText,
+        async (template, id, q) => {
+          const url = new URL(`http://crane.test${template.replace("{id}", encodeURIComponent(id))}`);
+          for (const [k, v] of Object.entries(q)) url.searchParams.set(k, v);
+          const auth = template.includes("admin") ? ADMIN_TOKEN : DEV_KEY;
+          const res = await call(new Request(url, { headers: { authorization: `Bearer ${auth}` } }));
+          await expectSafeAnswer(res, url.pathname + url.search);
+        },
+      ),
       { numRuns: 300 },
     );
   });
 });
 
 describe("fuzzing the calculator", () => {
-  const token = fc.constantFrom("1", "0", "9", "41", "7", ".", "0.5", "1e308", "+", "-", "*", "/", "%", "**", "(", ")", " ", "x", "e", "Infinity", "NaN", "__proto__", ",", "9".repeat(20));
+  const token = fc.constantFrom(
+    "1",
+    "0",
+    "9",
+    "41",
+    "7",
+    ".",
+    "0.5",
+    "1e308",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "**",
+    "(",
+    ")",
+    " ",
+    "x",
+    "e",
+    "Infinity",
+    "NaN",
+    "__proto__",
+    ",",
+    "9".repeat(20),
+  );
   const expression = fc.oneof(
     fc.array(token, { minLength: 1, maxLength: 60 }).map((t) => t.join("")),
     fc.string({ minLength: 1, maxLength: MAX_EXPRESSION_LENGTH + 20 }),
@@ -147,7 +256,13 @@ describe("fuzzing the calculator", () => {
   it("plans any calculator prompt into a clear answer, never a 5xx", async () => {
     await fc.assert(
       fc.asyncProperty(expression, async (text) => {
-        const res = await call(new Request("http://crane.test/api/v1/plans", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${DEV_KEY}` }, body: JSON.stringify({ prompt: `calculate ${text}` }) }));
+        const res = await call(
+          new Request("http://crane.test/api/v1/plans", {
+            method: "POST",
+            headers: { "content-type": "application/json", authorization: `Bearer ${DEV_KEY}` },
+            body: JSON.stringify({ prompt: `calculate ${text}` }),
+          }),
+        );
         await expectSafeAnswer(res, text);
       }),
       { numRuns: 200 },

@@ -40,7 +40,9 @@ export async function api(path: string, init: RequestInit & { json?: unknown; ke
   const headers = new Headers(rest.headers);
   if (key !== null && !headers.has("authorization")) headers.set("authorization", `Bearer ${key}`);
   if (json !== undefined) headers.set("content-type", "application/json");
-  const res = await exports.default.fetch(new Request(`http://crane.test/api/v1${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body }));
+  const res = await exports.default.fetch(
+    new Request(`http://crane.test/api/v1${path}`, { ...rest, headers, body: json !== undefined ? JSON.stringify(json) : rest.body }),
+  );
   if (rest.method === "POST" && path.startsWith("/runs") && res.status < 300) track(res.clone(), headers.get("authorization"));
   return res;
 }
@@ -72,7 +74,8 @@ export async function settleRuns(): Promise<void> {
       const get = await exports.default.fetch(new Request(`http://crane.test/api/v1/runs/${id}`, { headers: { authorization } }));
       if (get.status !== 200) return;
       const run = (await get.json()) as RunResource;
-      if (!TERMINAL.has(run.status)) await exports.default.fetch(new Request(`http://crane.test/api/v1/runs/${id}/cancel`, { method: "POST", headers: { authorization } }));
+      if (!TERMINAL.has(run.status))
+        await exports.default.fetch(new Request(`http://crane.test/api/v1/runs/${id}/cancel`, { method: "POST", headers: { authorization } }));
       for (let i = 0; i < 100; i++) {
         const row = await env.DB.prepare("SELECT status FROM runs WHERE run_id = ?").bind(id).first<{ status: string }>();
         if (row && TERMINAL.has(row.status)) return;
@@ -95,9 +98,13 @@ export async function getRun(runId: string, key: string = DEV_KEY): Promise<RunR
   return (await res.json()) as RunResource;
 }
 
-
 /** Polls the run until it reaches a terminal state (or `until` holds). */
-export async function waitForRun(runId: string, until: (r: RunResource) => boolean = (r) => TERMINAL.has(r.status), timeoutMs = 20_000, key: string = DEV_KEY): Promise<RunResource> {
+export async function waitForRun(
+  runId: string,
+  until: (r: RunResource) => boolean = (r) => TERMINAL.has(r.status),
+  timeoutMs = 20_000,
+  key: string = DEV_KEY,
+): Promise<RunResource> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const run = await getRun(runId, key);

@@ -39,19 +39,32 @@ describe("Http.get against a real local upstream", () => {
     const port = new URL(upstream).port;
     const key = `/flaky/spelled-${crypto.randomUUID()}`;
     // Other loopback addresses and names are other hosts; only the exact listed one is reachable.
-    for (const url of [`http://[::ffff:127.0.0.1]:${port}${key}`, `http://[::1]:${port}${key}`, `http://localhost.:${port}${key}`, `http://127.0.0.2:${port}${key}`]) {
+    for (const url of [
+      `http://[::ffff:127.0.0.1]:${port}${key}`,
+      `http://[::1]:${port}${key}`,
+      `http://localhost.:${port}${key}`,
+      `http://127.0.0.2:${port}${key}`,
+    ]) {
       const r = await httpGet.execute({ url }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:${port}` }));
       expect(r.error?.code, url).toBe("address_not_allowed");
     }
     expect(await hits(key)).toBe(0);
-    for (const url of ["http://169.254.169.254/latest/meta-data/", "http://10.0.0.1/", "http://192.168.1.1/", "http://[fd00::1]/", "http://metadata.google.internal/"]) {
+    for (const url of [
+      "http://169.254.169.254/latest/meta-data/",
+      "http://10.0.0.1/",
+      "http://192.168.1.1/",
+      "http://[fd00::1]/",
+      "http://metadata.google.internal/",
+    ]) {
       const r = await httpGet.execute({ url }, ctx());
       expect(r.error?.code, url).toBe("address_not_allowed");
     }
     // The URL parser turns 2130706433 and 0x7f.1 into 127.0.0.1 before any check, so they are the
     // listed address itself, and reachable: the allowlist is the operator's word.
     expect((await httpGet.execute({ url: `http://2130706433:${port}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: `127.0.0.1:${port}` }))).success).toBe(true);
-    expect((await httpGet.execute({ url: `http://0x7f.1:${port}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: "api.example.com:443" }))).error?.code).toBe("address_not_allowed");
+    expect((await httpGet.execute({ url: `http://0x7f.1:${port}/ok` }, ctx({ HTTP_TOOL_ALLOWLIST: "api.example.com:443" }))).error?.code).toBe(
+      "address_not_allowed",
+    );
   });
 
   it("refuses spellings of loopback that are not the listed form, and says why", async () => {
@@ -89,7 +102,9 @@ describe("Http.get against a real local upstream", () => {
     expect(outside.error?.message).toContain("redirect");
     const privateHop = await httpGet.execute({ url: `${upstream}/redirect?to=${encodeURIComponent("http://10.1.2.3:8080/admin")}` }, ctx());
     expect(privateHop.error).toMatchObject({ code: "address_not_allowed", retryable: false });
-    expect(privateHop.error?.message).toBe("10.1.2.3:8080 is a private address; Http.get only reaches it when HTTP_TOOL_ALLOWLIST lists it (reached by a redirect).");
+    expect(privateHop.error?.message).toBe(
+      "10.1.2.3:8080 is a private address; Http.get only reaches it when HTTP_TOOL_ALLOWLIST lists it (reached by a redirect).",
+    );
     const publicHost = await httpGet.execute({ url: `${upstream}/redirect?to=${encodeURIComponent("https://example.com/")}` }, ctx());
     expect(publicHost.error?.code).toBe("host_not_allowed");
     expect(publicHost.error?.message).toContain("redirect");
@@ -113,7 +128,11 @@ describe("Http.get against a real local upstream", () => {
 
   it("treats 5xx and 429 as retryable, 4xx as not, and carries Retry-After", async () => {
     expect((await httpGet.execute({ url: `${upstream}/status/503` }, ctx())).error).toMatchObject({ code: "upstream_error", retryable: true });
-    expect((await httpGet.execute({ url: `${upstream}/status/429` }, ctx())).error).toMatchObject({ code: "upstream_rate_limited", retryable: true, retry_after_ms: 0 });
+    expect((await httpGet.execute({ url: `${upstream}/status/429` }, ctx())).error).toMatchObject({
+      code: "upstream_rate_limited",
+      retryable: true,
+      retry_after_ms: 0,
+    });
     expect((await httpGet.execute({ url: `${upstream}/status/404` }, ctx())).error).toMatchObject({ code: "upstream_rejected", retryable: false });
     const key = `/flaky/ra-${crypto.randomUUID()}`;
     expect((await httpGet.execute({ url: `${upstream}${key}?fail=5&retry_after=7` }, ctx())).error?.retry_after_ms).toBe(7000);

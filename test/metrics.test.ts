@@ -14,7 +14,9 @@ let exposition: string;
  * labelled histogram is parsed one label set at a time: its HELP and TYPE lines plus that set's samples.
  */
 function histogramFor(name: string, label: string, value: string): Family["metrics"][number] {
-  const lines = exposition.split("\n").filter((l) => l.startsWith(`# HELP ${name} `) || l.startsWith(`# TYPE ${name} `) || (l.startsWith(`${name}_`) && l.includes(`${label}="${value}"`)));
+  const lines = exposition
+    .split("\n")
+    .filter((l) => l.startsWith(`# HELP ${name} `) || l.startsWith(`# TYPE ${name} `) || (l.startsWith(`${name}_`) && l.includes(`${label}="${value}"`)));
   const [f] = parsePrometheusTextFormat(lines.map((l) => l.replace(`${label}="${value}",`, "").replace(`{${label}="${value}"}`, "")).join("\n") + "\n");
   return f!.metrics[0]!;
 }

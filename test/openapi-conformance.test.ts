@@ -37,7 +37,10 @@ function validatorFor(key: string, schema: Schema): Validator {
 
 function expectValid(key: string, schema: Schema, value: unknown, what: string): void {
   const result = validatorFor(key, schema).validate(value);
-  expect(result.errors.map((e) => `${e.instanceLocation}: ${e.error}`), `${what}: ${JSON.stringify(value).slice(0, 300)}`).toEqual([]);
+  expect(
+    result.errors.map((e) => `${e.instanceLocation}: ${e.error}`),
+    `${what}: ${JSON.stringify(value).slice(0, 300)}`,
+  ).toEqual([]);
 }
 
 const essence = (type: string | null) => (type ?? "").split(";")[0]!.trim().toLowerCase();
@@ -93,14 +96,22 @@ describe("the OpenAPI document matches what the server answers", () => {
   it("has checks with teeth: a wrong shape fails them", () => {
     const run: Schema = { $ref: "#/components/schemas/Run" };
     expect(validatorFor("teeth Run", run).validate({ run_id: "run_x" }).valid).toBe(false);
-    expect(validatorFor("teeth Event", eventSchema()).validate({ seq: 1, type: "run.failed", at: new Date().toISOString(), data: { result: 1 } }).valid).toBe(false);
-    expect(validatorFor("teeth Event", eventSchema()).validate({ seq: 1, type: "run.completed", at: new Date().toISOString(), data: { result: 1 } }).valid).toBe(true);
+    expect(validatorFor("teeth Event", eventSchema()).validate({ seq: 1, type: "run.failed", at: new Date().toISOString(), data: { result: 1 } }).valid).toBe(
+      false,
+    );
+    expect(
+      validatorFor("teeth Event", eventSchema()).validate({ seq: 1, type: "run.completed", at: new Date().toISOString(), data: { result: 1 } }).valid,
+    ).toBe(true);
     expect(validatorFor("teeth Error", { $ref: "#/components/schemas/Error" }).validate({ error: { code: "Not Snake", message: "x" } }).valid).toBe(false);
   });
 
   it("POST /runs: created, replayed, waited on, refused", async () => {
     const R = "/api/v1/runs";
-    const created = (await conforms("post", R, await call("/runs", { method: "POST", json: { prompt: "calculate 2 + 3 and add the result as a todo, then show me all my tasks" } }))) as RunResource;
+    const created = (await conforms(
+      "post",
+      R,
+      await call("/runs", { method: "POST", json: { prompt: "calculate 2 + 3 and add the result as a todo, then show me all my tasks" } }),
+    )) as RunResource;
     await waitForRun(created.run_id);
     const idem = { "idempotency-key": `conformance-${crypto.randomUUID()}` };
     const body = { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "6*7" } }] }, options: { retry: { max_attempts: 2 } } };
@@ -109,7 +120,15 @@ describe("the OpenAPI document matches what the server answers", () => {
     const replay = await call("/runs", { method: "POST", json: body, headers: idem });
     expect(replay.status).toBe(200);
     await conforms("post", R, replay);
-    await conforms("post", R, await call("/runs", { method: "POST", json: { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1" } }] } }, headers: idem }));
+    await conforms(
+      "post",
+      R,
+      await call("/runs", {
+        method: "POST",
+        json: { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1" } }] } },
+        headers: idem,
+      }),
+    );
     const waited = await call("/runs?wait=5", { method: "POST", json: { prompt: "calculate 6 * 7" } });
     expect(waited.status).toBe(201);
     await conforms("post", R, waited);
@@ -119,7 +138,15 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("post", "/api/v1/runs/{run_id}/cancel", await call(`/runs/${pending.run_id}/cancel`, { method: "POST" }));
 
     // Bodies the document forbids are the bodies the server refuses, with a 400.
-    for (const bad of [{}, { prompt: "x", plan: body.plan }, { prompt: "" }, { prompt: "  \n" }, { prompt: 42 }, { prompt: "calculate 1", extra: true }, { prompt: "calculate 1", options: { turbo: true } }]) {
+    for (const bad of [
+      {},
+      { prompt: "x", plan: body.plan },
+      { prompt: "" },
+      { prompt: "  \n" },
+      { prompt: 42 },
+      { prompt: "calculate 1", extra: true },
+      { prompt: "calculate 1", options: { turbo: true } },
+    ]) {
       expect(requestAccepts("post", R, bad), JSON.stringify(bad)).toBe(false);
       const res = await call("/runs", { method: "POST", json: bad });
       expect(res.status, JSON.stringify(bad)).toBe(400);
@@ -142,7 +169,15 @@ describe("the OpenAPI document matches what the server answers", () => {
     // The tenant's cap on runs in flight: 429 with Retry-After.
     const key = await newApiKey(`conf-${crypto.randomUUID().slice(0, 8)}`);
     const capped = { ...env, MAX_RUNS_IN_FLIGHT: "1" } as Env;
-    const post = () => app.fetch(new Request("http://crane.test/api/v1/runs", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key.secret}` }, body: JSON.stringify({ prompt: "wait 30 seconds then calculate 2 + 2" }) }), capped);
+    const post = () =>
+      app.fetch(
+        new Request("http://crane.test/api/v1/runs", {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${key.secret}` },
+          body: JSON.stringify({ prompt: "wait 30 seconds then calculate 2 + 2" }),
+        }),
+        capped,
+      );
     const holding = (await conforms("post", R, await post())) as RunResource;
     const refused = await post();
     expect(refused.status).toBe(429);
@@ -245,7 +280,11 @@ describe("the OpenAPI document matches what the server answers", () => {
   it("plans, tools, breakers, health and the document itself", async () => {
     await conforms("post", "/api/v1/plans", await call("/plans", { method: "POST", json: { prompt: "calculate 2 + 3 then list my todos" } }));
     await conforms("post", "/api/v1/plans", await call("/plans", { method: "POST", json: { prompt: "" } }));
-    await conforms("post", "/api/v1/plans", await call("/plans", { method: "POST", body: "[", headers: { "content-type": "application/x-www-form-urlencoded" } }));
+    await conforms(
+      "post",
+      "/api/v1/plans",
+      await call("/plans", { method: "POST", body: "[", headers: { "content-type": "application/x-www-form-urlencoded" } }),
+    );
     await conforms("post", "/api/v1/plans", await call("/plans", { method: "POST", json: { prompt: "y".repeat(70_000) } }));
     await conforms("get", "/api/v1/tools", await call("/tools"));
     await conforms("get", "/api/v1/tools", await call("/tools", { key: null }));
@@ -265,7 +304,9 @@ describe("the OpenAPI document matches what the server answers", () => {
 
   it("the admin API and metrics", async () => {
     const K = "/api/v1/admin/keys";
-    const made = (await conforms("post", K, await admin("/admin/keys", { method: "POST", json: { name: "conformance", tenant: "conformance" } }))) as { key: { id: string } };
+    const made = (await conforms("post", K, await admin("/admin/keys", { method: "POST", json: { name: "conformance", tenant: "conformance" } }))) as {
+      key: { id: string };
+    };
     await conforms("post", K, await admin("/admin/keys", { method: "POST", json: { name: "", tenant: "Bad Tenant" } }));
     await conforms("post", K, await admin("/admin/keys", { method: "POST", body: "name=x", headers: { "content-type": "application/x-www-form-urlencoded" } }));
     await conforms("post", K, await api("/admin/keys", { method: "POST", json: { name: "x", tenant: "x" }, key: "crane_dev_key" }));
@@ -276,7 +317,8 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("delete", `${K}/{key_id}`, await admin(`/admin/keys/${made.key.id}`, { method: "DELETE" }));
     await conforms("delete", `${K}/{key_id}`, await admin("/admin/keys/not-a-key", { method: "DELETE" }));
 
-    const metrics = (path: string, token?: string) => app.fetch(new Request(`http://crane.test${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }), env);
+    const metrics = (path: string, token?: string) =>
+      app.fetch(new Request(`http://crane.test${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }), env);
     await conforms("get", "/metrics", await metrics("/metrics", ADMIN_TOKEN));
     await conforms("get", "/metrics", await metrics("/metrics", "wrong"));
   });

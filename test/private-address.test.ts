@@ -51,12 +51,23 @@ describe("nonPublicAddress", () => {
     expect(nonPublicAddress(host(url))).toBe(reason);
   });
 
-  it.each(["http://8.8.8.8/", "http://1.1.1.1/", "http://[2606:4700::1111]/", "http://example.com/", "http://172.32.0.1/", "http://100.128.0.1/", "http://11.0.0.1/", "http://169.253.255.255/", "http://[::ffff:8.8.8.8]/", "http://[64:ff9b::8.8.8.8]/", "http://[2a00:1450::1]/", "http://localhost.example.com/", "http://internal/"])(
-    "%s is public",
-    (url) => {
-      expect(nonPublicAddress(host(url))).toBeUndefined();
-    },
-  );
+  it.each([
+    "http://8.8.8.8/",
+    "http://1.1.1.1/",
+    "http://[2606:4700::1111]/",
+    "http://example.com/",
+    "http://172.32.0.1/",
+    "http://100.128.0.1/",
+    "http://11.0.0.1/",
+    "http://169.253.255.255/",
+    "http://[::ffff:8.8.8.8]/",
+    "http://[64:ff9b::8.8.8.8]/",
+    "http://[2a00:1450::1]/",
+    "http://localhost.example.com/",
+    "http://internal/",
+  ])("%s is public", (url) => {
+    expect(nonPublicAddress(host(url))).toBeUndefined();
+  });
 
   // What the check actually receives: the runtime's URL parser rewrites these before Http.get sees them.
   it.each([

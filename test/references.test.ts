@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ReferenceError as StepReferenceError, findReferences, isWholeReference, resolveReferences } from "../src/planner/references";
+import { UnresolvedReferenceError as StepReferenceError, findReferences, isWholeReference, resolveReferences } from "../src/planner/references";
 
 const outputs = (entries: [number, unknown][]): ReadonlyMap<number, unknown> => new Map(entries);
 
@@ -39,7 +39,15 @@ describe("findReferences", () => {
   });
 
   it("ignores things that only look like references", () => {
-    for (const s of ["{{steps.x.output}}", "{{step.1.output}}", "{{steps.1.result}}", "{steps.1.output}", "{{steps.1.output.}}", "steps.1.output", "{{steps.1.output.a b}}"]) {
+    for (const s of [
+      "{{steps.x.output}}",
+      "{{step.1.output}}",
+      "{{steps.1.result}}",
+      "{steps.1.output}",
+      "{{steps.1.output.}}",
+      "steps.1.output",
+      "{{steps.1.output.a b}}",
+    ]) {
       expect(findReferences({ s }), s).toEqual([]);
     }
   });
@@ -101,8 +109,23 @@ describe("resolveReferences", () => {
   it("follows paths into objects and arrays", () => {
     const out = outputs([
       [1, { todo: { id: 9, title: "call mom" } }],
-      [2, { todos: [{ id: 1, title: "first" }, { id: 2, title: "second" }], count: 2 }],
-      [3, [[10, 20], [30, 40]]],
+      [
+        2,
+        {
+          todos: [
+            { id: 1, title: "first" },
+            { id: 2, title: "second" },
+          ],
+          count: 2,
+        },
+      ],
+      [
+        3,
+        [
+          [10, 20],
+          [30, 40],
+        ],
+      ],
     ]);
     expect(resolveReferences({ id: "{{steps.1.output.todo.id}}" }, out)).toEqual({ id: 9 });
     expect(resolveReferences({ title: "{{steps.2.output.todos.1.title}}" }, out)).toEqual({ title: "second" });
@@ -124,12 +147,12 @@ describe("resolveReferences", () => {
     expect(input).toEqual(copy);
   });
 
-  it("throws a ReferenceError for a step with no output", () => {
+  it("throws a UnresolvedReferenceError for a step with no output", () => {
     expect(() => resolveReferences({ n: "{{steps.2.output}}" }, outputs([[1, 5]]))).toThrow(StepReferenceError);
     expect(() => resolveReferences({ n: "x {{steps.2.output}}" }, outputs([[1, 5]]))).toThrow(/Step 2/);
   });
 
-  it("throws a ReferenceError for a path that is not there", () => {
+  it("throws a UnresolvedReferenceError for a path that is not there", () => {
     const out = outputs([
       [1, { todo: { id: 9 } }],
       [2, 300],
@@ -158,7 +181,7 @@ describe("resolveReferences", () => {
     expect(() => resolveReferences({ x: "{{steps.1.output.a}}" }, out)).toThrow(StepReferenceError);
   });
 
-  it("throws its own ReferenceError class, an Error named ReferenceError", () => {
+  it("throws its own UnresolvedReferenceError class, an Error named UnresolvedReferenceError", () => {
     let thrown: unknown;
     try {
       resolveReferences("{{steps.9.output}}", outputs([]));
@@ -167,6 +190,6 @@ describe("resolveReferences", () => {
     }
     expect(thrown).toBeInstanceOf(StepReferenceError);
     expect(thrown).toBeInstanceOf(Error);
-    expect((thrown as Error).name).toBe("ReferenceError");
+    expect((thrown as Error).name).toBe("UnresolvedReferenceError");
   });
 });

@@ -28,7 +28,12 @@ function unparsed(prompt: string): string[] {
   return result.unparsed;
 }
 
-const calc = (step_number: number, expression: string, depends_on: number[] = []) => ({ step_number, tool: "Calculator.evaluate", input: { expression }, depends_on });
+const calc = (step_number: number, expression: string, depends_on: number[] = []) => ({
+  step_number,
+  tool: "Calculator.evaluate",
+  input: { expression },
+  depends_on,
+});
 const addTodo = (step_number: number, title: string, depends_on: number[] = []) => ({ step_number, tool: "TodoStore.add", input: { title }, depends_on });
 const listTodos = (step_number: number, depends_on: number[] = [], status = "all") => ({ step_number, tool: "TodoStore.list", input: { status }, depends_on });
 
@@ -112,12 +117,21 @@ describe("planFromPrompt: todos", () => {
     expect(shape(plan("add todos: wash car, buy milk and call mom"))).toEqual([addTodo(1, "wash car"), addTodo(2, "buy milk"), addTodo(3, "call mom")]);
   });
 
-  it.each(["list todos", "list my todos", "list my tasks", "list all tasks", "list all my todos", "show my tasks", "show me todos", "show me my todos", "show all todos", "show me all my todos", "show me all my tasks"])(
-    "%s → TodoStore.list all",
-    (prompt) => {
-      expect(shape(plan(prompt))).toEqual([listTodos(1)]);
-    },
-  );
+  it.each([
+    "list todos",
+    "list my todos",
+    "list my tasks",
+    "list all tasks",
+    "list all my todos",
+    "show my tasks",
+    "show me todos",
+    "show me my todos",
+    "show all todos",
+    "show me all my todos",
+    "show me all my tasks",
+  ])("%s → TodoStore.list all", (prompt) => {
+    expect(shape(plan(prompt))).toEqual([listTodos(1)]);
+  });
 
   it("lists only open or done todos when asked", () => {
     expect(shape(plan("list my open todos"))).toEqual([listTodos(1, [], "open")]);
@@ -175,12 +189,16 @@ describe("planFromPrompt: sequencing", () => {
     expect(shape(plan("calculate 1+1 then calculate 2+2 then calculate 3+3"))).toEqual([calc(1, "1+1"), calc(2, "2+2", [1]), calc(3, "3+3", [2])]);
   });
 
-  it.each(["calculate 2 + 3 then list my todos", "calculate 2 + 3, then list my todos", "calculate 2 + 3 and then list my todos", "calculate 2 + 3, and then list my todos", "calculate 2 + 3\nthen   list my todos", "Calculate 2 + 3 THEN list my todos"])(
-    "accepts the separator in %j",
-    (prompt) => {
-      expect(shape(plan(prompt))).toEqual([calc(1, "2 + 3"), listTodos(2, [1])]);
-    },
-  );
+  it.each([
+    "calculate 2 + 3 then list my todos",
+    "calculate 2 + 3, then list my todos",
+    "calculate 2 + 3 and then list my todos",
+    "calculate 2 + 3, and then list my todos",
+    "calculate 2 + 3\nthen   list my todos",
+    "Calculate 2 + 3 THEN list my todos",
+  ])("accepts the separator in %j", (prompt) => {
+    expect(shape(plan(prompt))).toEqual([calc(1, "2 + 3"), listTodos(2, [1])]);
+  });
 
   it('clauses joined by "and" or "," are independent', () => {
     expect(shape(plan("add a todo to buy milk and list my todos"))).toEqual([addTodo(1, "buy milk"), listTodos(2)]);
@@ -230,7 +248,10 @@ describe("planFromPrompt: using the result", () => {
 
   it("completing what was just added refers to its todo id", () => {
     const steps = plan("add a todo to buy milk, then complete it");
-    expect(shape(steps)).toEqual([addTodo(1, "buy milk"), { step_number: 2, tool: "TodoStore.complete", input: { id: "{{steps.1.output.todo.id}}" }, depends_on: [1] }]);
+    expect(shape(steps)).toEqual([
+      addTodo(1, "buy milk"),
+      { step_number: 2, tool: "TodoStore.complete", input: { id: "{{steps.1.output.todo.id}}" }, depends_on: [1] },
+    ]);
     expect(findReferences(steps[1]!.input)).toEqual([{ step_number: 1, path: ["todo", "id"], at: ["id"] }]);
   });
 

@@ -30,7 +30,8 @@ describe("a run end to end", () => {
 });
 
 const upstream = inject("upstreamUrl");
-const overlaps = (a: ExecutionLogEntry, b: ExecutionLogEntry) => Date.parse(a.started_at!) < Date.parse(b.completed_at!) && Date.parse(b.started_at!) < Date.parse(a.completed_at!);
+const overlaps = (a: ExecutionLogEntry, b: ExecutionLogEntry) =>
+  Date.parse(a.started_at!) < Date.parse(b.completed_at!) && Date.parse(b.started_at!) < Date.parse(a.completed_at!);
 
 describe("DAG execution", () => {
   it("runs independent steps at the same time", async () => {
@@ -135,7 +136,10 @@ describe("DAG execution", () => {
     const seen: string[] = [];
     let cursor: string | null = null;
     do {
-      const page = (await (await api(`/runs?limit=2${cursor ? `&cursor=${cursor}` : ""}`)).json()) as { runs: { run_id: string; created_at: string }[]; next_cursor: string | null };
+      const page = (await (await api(`/runs?limit=2${cursor ? `&cursor=${cursor}` : ""}`)).json()) as {
+        runs: { run_id: string; created_at: string }[];
+        next_cursor: string | null;
+      };
       expect(page.runs.length).toBeLessThanOrEqual(2);
       seen.push(...page.runs.map((r) => r.run_id));
       cursor = page.next_cursor;

@@ -135,14 +135,24 @@ describe("the admin API", () => {
       expect(res.status).toBe(401);
       expect((await errorOf(res)).code).toBe("invalid_admin_token");
     }
-    const off = await app.fetch(new Request("http://crane.test/api/v1/admin/keys", { headers: { authorization: "Bearer " } }), { ...env, ADMIN_TOKEN: "" } as Env);
+    const off = await app.fetch(new Request("http://crane.test/api/v1/admin/keys", { headers: { authorization: "Bearer " } }), {
+      ...env,
+      ADMIN_TOKEN: "",
+    } as Env);
     expect(off.status).toBe(503);
     expect((await errorOf(off)).code).toBe("admin_disabled");
   });
 
   it("validates what it is given", async () => {
     const before = (await env.DB.prepare("SELECT count(*) AS n FROM api_keys").first<{ n: number }>())!.n;
-    for (const json of [{}, { name: "x" }, { name: "", tenant: "a" }, { name: "x", tenant: "Bad Tenant" }, { name: "x", tenant: "a", admin: true }, { name: "x", tenant: "../etc" }]) {
+    for (const json of [
+      {},
+      { name: "x" },
+      { name: "", tenant: "a" },
+      { name: "x", tenant: "Bad Tenant" },
+      { name: "x", tenant: "a", admin: true },
+      { name: "x", tenant: "../etc" },
+    ]) {
       const res = await admin("/admin/keys", { method: "POST", json });
       expect(res.status, JSON.stringify(json)).toBe(400);
     }
@@ -153,7 +163,11 @@ describe("the admin API", () => {
   });
 
   it("answers an unknown admin path 404 to the admin, never passing it on to the API-key check", async () => {
-    for (const [path, method] of [["/admin/nothing", "GET"], ["/admin", "GET"], ["/admin/keys", "PUT"]] as const) {
+    for (const [path, method] of [
+      ["/admin/nothing", "GET"],
+      ["/admin", "GET"],
+      ["/admin/keys", "PUT"],
+    ] as const) {
       const res = await admin(path, { method });
       expect(res.status, `${method} ${path}`).toBe(404);
       expect((await errorOf(res)).code).toBe("not_found");
@@ -175,7 +189,13 @@ describe("tenant isolation", () => {
     expect(runRoutes.length).toBeGreaterThanOrEqual(8);
     for (const r of runRoutes) {
       const as = (id: string) =>
-        app.fetch(requestFor(r.method, `http://crane.test${concrete(r.path, id)}`, { authorization: `Bearer ${b.secret}`, upgrade: r.path.endsWith("/ws") ? "websocket" : "" }), env);
+        app.fetch(
+          requestFor(r.method, `http://crane.test${concrete(r.path, id)}`, {
+            authorization: `Bearer ${b.secret}`,
+            upgrade: r.path.endsWith("/ws") ? "websocket" : "",
+          }),
+          env,
+        );
       const theirs = await as(run.run_id);
       const nobody = await as(missing);
       expect(theirs.status, `${r.method} ${r.path}`).toBe(404);
@@ -203,7 +223,14 @@ describe("tenant isolation", () => {
     await waitForRun(runA.run_id, undefined, undefined, a.secret);
     await waitForRun(runB.run_id, undefined, undefined, b.secret);
     // The D1 projection lands just after the run ends.
-    for (let i = 0; i < 50 && (await env.DB.prepare("SELECT count(*) AS n FROM runs WHERE run_id IN (?, ?) AND status = 'completed'").bind(runA.run_id, runB.run_id).first<{ n: number }>())!.n < 2; i++) {
+    for (
+      let i = 0;
+      i < 50 &&
+      (await env.DB.prepare("SELECT count(*) AS n FROM runs WHERE run_id IN (?, ?) AND status = 'completed'")
+        .bind(runA.run_id, runB.run_id)
+        .first<{ n: number }>())!.n < 2;
+      i++
+    ) {
       await new Promise((r) => setTimeout(r, 20));
     }
     const listA = (await (await api("/runs?limit=100", { key: a.secret })).json()) as { runs: { run_id: string }[] };
@@ -218,7 +245,9 @@ describe("tenant isolation", () => {
     const a = await newKey(tenantName());
     const b = await newKey(tenantName());
     const title = `secret plan ${crypto.randomUUID().slice(0, 6)}`;
-    const added = (await (await api("/runs", { method: "POST", json: { prompt: `add a todo "${title}", then show me all my tasks` }, key: a.secret })).json()) as RunResource;
+    const added = (await (
+      await api("/runs", { method: "POST", json: { prompt: `add a todo "${title}", then show me all my tasks` }, key: a.secret })
+    ).json()) as RunResource;
     const doneA = await waitForRun(added.run_id, undefined, undefined, a.secret);
     expect(JSON.stringify(doneA.result)).toContain(title);
     const listB = (await (await api("/runs", { method: "POST", json: { prompt: "show me all my tasks" }, key: b.secret })).json()) as RunResource;
@@ -227,7 +256,9 @@ describe("tenant isolation", () => {
     expect(JSON.stringify(doneB.result)).not.toContain(title);
     expect(doneB.result).toMatchObject({ count: 0 });
     // B cannot complete A's todo by its title either.
-    const complete = (await (await api("/runs", { method: "POST", json: { plan: { steps: [{ step_number: 1, tool: "TodoStore.complete", input: { title } }] } }, key: b.secret })).json()) as RunResource;
+    const complete = (await (
+      await api("/runs", { method: "POST", json: { plan: { steps: [{ step_number: 1, tool: "TodoStore.complete", input: { title } }] } }, key: b.secret })
+    ).json()) as RunResource;
     const failed = await waitForRun(complete.run_id, undefined, undefined, b.secret);
     expect(failed.execution_log[0]!.error?.code).toBe("todo_not_found");
   });
@@ -240,7 +271,9 @@ describe("tenant isolation", () => {
     const run = (await (await api("/runs", { method: "POST", json: body, key: a.secret })).json()) as RunResource;
     await waitForRun(run.run_id, undefined, undefined, a.secret);
     const http = async (key: string) =>
-      ((await (await api("/breakers", { key })).json()) as { breakers: { tool: string; requests: number; window_calls: number }[] }).breakers.find((x) => x.tool === "Http.get")!;
+      ((await (await api("/breakers", { key })).json()) as { breakers: { tool: string; requests: number; window_calls: number }[] }).breakers.find(
+        (x) => x.tool === "Http.get",
+      )!;
     const aBefore = await http(a.secret);
     expect(aBefore.window_calls).toBeGreaterThanOrEqual(1);
     expect((await http(b.secret)).window_calls).toBe(0);
@@ -267,7 +300,10 @@ describe("watching a run from a browser", () => {
     // Used up: the same token does not open it again.
     expect((await open()).status).toBe(404);
     // Nor does a made-up one, nor no credential at all.
-    const forged = await app.fetch(new Request(`http://crane.test/api/v1/runs/${run.run_id}/ws?token=wt_${"a".repeat(48)}`, { headers: { upgrade: "websocket" } }), env);
+    const forged = await app.fetch(
+      new Request(`http://crane.test/api/v1/runs/${run.run_id}/ws?token=wt_${"a".repeat(48)}`, { headers: { upgrade: "websocket" } }),
+      env,
+    );
     expect(forged.status).toBe(404);
     expect((await app.fetch(new Request(`http://crane.test/api/v1/runs/${run.run_id}/ws`, { headers: { upgrade: "websocket" } }), env)).status).toBe(401);
   });
@@ -312,7 +348,14 @@ describe("the per-tenant cap on runs in flight", () => {
     const key = await newKey(tenantName());
     const capped = { ...env, MAX_RUNS_IN_FLIGHT: "2" } as Env;
     const post = (prompt: string) =>
-      app.fetch(new Request("http://crane.test/api/v1/runs", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key.secret}` }, body: JSON.stringify({ prompt }) }), capped);
+      app.fetch(
+        new Request("http://crane.test/api/v1/runs", {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${key.secret}` },
+          body: JSON.stringify({ prompt }),
+        }),
+        capped,
+      );
     const r1 = await post("wait 30 seconds then calculate 1 + 1");
     // Refused requests (a prompt that cannot be planned) keep no slot: the second run still fits.
     for (let i = 0; i < 3; i++) expect((await post("what is the meaning of life")).status).toBe(400);
@@ -342,7 +385,10 @@ describe("the per-tenant cap on runs in flight", () => {
     const again = await post("wait 30 seconds then calculate 3 + 3");
     expect(again.status).toBe(201);
     // Resuming the cancelled run needs a slot again, and the tenant is back at its cap.
-    const resumed = await app.fetch(new Request(`http://crane.test/api/v1/runs/${first.run_id}/resume`, { method: "POST", headers: { authorization: `Bearer ${key.secret}` } }), capped);
+    const resumed = await app.fetch(
+      new Request(`http://crane.test/api/v1/runs/${first.run_id}/resume`, { method: "POST", headers: { authorization: `Bearer ${key.secret}` } }),
+      capped,
+    );
     expect(resumed.status).toBe(429);
     expect((await errorOf(resumed)).code).toBe("too_many_runs_in_flight");
   });
@@ -351,7 +397,11 @@ describe("the per-tenant cap on runs in flight", () => {
     const capped = { ...env, MAX_RUNS_IN_FLIGHT: "1" } as Env;
     const post = (prompt: string, idem?: string) =>
       app.fetch(
-        new Request("http://crane.test/api/v1/runs", { method: "POST", headers: { "content-type": "application/json", authorization: `Bearer ${key.secret}`, ...(idem ? { "idempotency-key": idem } : {}) }, body: JSON.stringify({ prompt }) }),
+        new Request("http://crane.test/api/v1/runs", {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${key.secret}`, ...(idem ? { "idempotency-key": idem } : {}) },
+          body: JSON.stringify({ prompt }),
+        }),
         capped,
       );
     const done = await post("calculate 1 + 1", "first");
@@ -373,7 +423,10 @@ describe("the per-tenant cap on runs in flight", () => {
 
 describe("CORS", () => {
   const preflight = (origin: string) =>
-    new Request("http://crane.test/api/v1/runs", { method: "OPTIONS", headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" } });
+    new Request("http://crane.test/api/v1/runs", {
+      method: "OPTIONS",
+      headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization,content-type" },
+    });
 
   it("adds no CORS headers by default", async () => {
     const res = await app.fetch(new Request("http://crane.test/api/v1/health", { headers: { origin: "https://evil.example" } }), env);

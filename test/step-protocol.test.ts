@@ -46,7 +46,11 @@ describe("inline steps", () => {
       run_id: runId,
       tenant: "dev",
       prompt: null,
-      plan: { plan_id: "plan_t", planner: "explicit", steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1 + 1" }, depends_on: [], reasoning: "" }] },
+      plan: {
+        plan_id: "plan_t",
+        planner: "explicit",
+        steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1 + 1" }, depends_on: [], reasoning: "" }],
+      },
       options: { step_timeout_ms: 50, retry: { max_attempts: 1 } },
       request_hash: "h",
       trace_id: "0af7651916cd43dd8448eb211c80319c",
@@ -131,7 +135,11 @@ describe("the run deadline", () => {
   it("fails a run that passes run_timeout_ms with run_timeout, whatever it waits on, and frees its slot", async () => {
     const run = await createRun({ prompt: "wait 60 seconds then calculate 1 + 1", options: { run_timeout_ms: 5000 } });
     const stub = env.RUNS.getByName(run.run_id);
-    const slots = () => runInDurableObject(env.TENANTS.getByName("dev"), (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM slots WHERE run_id = ?", run.run_id).one().n);
+    const slots = () =>
+      runInDurableObject(
+        env.TENANTS.getByName("dev"),
+        (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM slots WHERE run_id = ?", run.run_id).one().n,
+      );
     expect(await slots()).toBe(1);
     await runInDurableObject(stub, (instance: RunObject) => {
       instance.clock = () => Date.now() + 6000;

@@ -48,7 +48,7 @@ describe("TodoStore", () => {
     const a = await add("list-a");
     const b = await add("list-b");
     await todoComplete.execute({ id: b.id }, ctx());
-    const list = async (status: "open" | "done" | "all") => ((await todoList.execute({ status }, ctx())).output as { todos: { id: number }[]; count: number });
+    const list = async (status: "open" | "done" | "all") => (await todoList.execute({ status }, ctx())).output as { todos: { id: number }[]; count: number };
     expect((await list("open")).todos.map((t) => t.id)).toContain(a.id);
     expect((await list("open")).todos.map((t) => t.id)).not.toContain(b.id);
     expect((await list("done")).todos.map((t) => t.id)).toContain(b.id);

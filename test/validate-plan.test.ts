@@ -173,9 +173,7 @@ describe("validatePlan: plan errors", () => {
 
   it("reports a reference to a step the step does not depend on", () => {
     const issues = issuesOf({ steps: [calc(1), calc(2, { input: { expression: "{{steps.1.output}} * 2" } })] });
-    expect(issues).toEqual([
-      expect.objectContaining({ code: "reference_without_dependency", step_number: 2, path: ["steps", 1, "input", "expression"] }),
-    ]);
+    expect(issues).toEqual([expect.objectContaining({ code: "reference_without_dependency", step_number: 2, path: ["steps", 1, "input", "expression"] })]);
     expect(issues[0]!.message).toContain("depends_on");
   });
 
@@ -262,7 +260,16 @@ describe("validatePlan: plan errors", () => {
       ],
     });
     expect(codes(issues).sort()).toEqual(
-      ["duplicate_step", "unknown_tool", "self_dependency", "unknown_dependency", "unknown_reference", "reference_without_dependency", "invalid_input", "dependency_cycle"].sort(),
+      [
+        "duplicate_step",
+        "unknown_tool",
+        "self_dependency",
+        "unknown_dependency",
+        "unknown_reference",
+        "reference_without_dependency",
+        "invalid_input",
+        "dependency_cycle",
+      ].sort(),
     );
     for (const issue of issues) {
       expect(typeof issue.step_number, JSON.stringify(issue)).toBe("number");

@@ -24,7 +24,10 @@ const createKey = createRoute({
   security,
   request: { body: jsonRequest(createKeyBodySchema, "The key's name and tenant") },
   responses: {
-    201: { ...jsonResponse(createdKeySchema, "The key and its secret"), headers: { Location: { description: "The key's URL", required: true, schema: { type: "string" } } } },
+    201: {
+      ...jsonResponse(createdKeySchema, "The key and its secret"),
+      headers: { Location: { description: "The key's URL", required: true, schema: { type: "string" } } },
+    },
     ...errors(400, 413, 415),
     ...ACCESS.admin.responses,
   },
@@ -33,7 +36,15 @@ const createKey = createRoute({
 adminKeysApi.openapi(createKey, async (c) => {
   const body = c.req.valid("json");
   const secret = newSecret();
-  const row = { id: newKeyId(), name: body.name, tenant: body.tenant, hash: await hashSecret(secret), prefix: secret.slice(0, 12), created_at: new Date().toISOString(), revoked_at: null };
+  const row = {
+    id: newKeyId(),
+    name: body.name,
+    tenant: body.tenant,
+    hash: await hashSecret(secret),
+    prefix: secret.slice(0, 12),
+    created_at: new Date().toISOString(),
+    revoked_at: null,
+  };
   await drizzle(c.env.DB).insert(apiKeys).values(row).run();
   // The secret exists only in this response: keep it out of every cache on the way.
   c.header("cache-control", "no-store");
@@ -56,7 +67,13 @@ adminKeysApi.openapi(listKeys, async (c) => {
   const where: (SQL | undefined)[] = [];
   if (q.tenant) where.push(eq(apiKeys.tenant, q.tenant));
   if (q.include_revoked === "false") where.push(isNull(apiKeys.revoked_at));
-  const rows = await drizzle(c.env.DB).select().from(apiKeys).where(and(...where)).orderBy(desc(apiKeys.created_at)).limit(q.limit).all();
+  const rows = await drizzle(c.env.DB)
+    .select()
+    .from(apiKeys)
+    .where(and(...where))
+    .orderBy(desc(apiKeys.created_at))
+    .limit(q.limit)
+    .all();
   return c.json({ keys: rows.map(keyView) }, 200);
 });
 
@@ -76,7 +93,11 @@ adminKeysApi.openapi(revokeKey, async (c) => {
   const notFound = new ApiError(404, "key_not_found", `No API key has id "${id}".`);
   if (!KEY_ID.test(id)) throw notFound;
   const db = drizzle(c.env.DB);
-  await db.update(apiKeys).set({ revoked_at: new Date().toISOString() }).where(and(eq(apiKeys.id, id), isNull(apiKeys.revoked_at))).run();
+  await db
+    .update(apiKeys)
+    .set({ revoked_at: new Date().toISOString() })
+    .where(and(eq(apiKeys.id, id), isNull(apiKeys.revoked_at)))
+    .run();
   const row = await db.select().from(apiKeys).where(eq(apiKeys.id, id)).get();
   if (!row) throw notFound;
   forgetKey(row.hash);

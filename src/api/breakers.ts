@@ -41,6 +41,7 @@ const resetBreaker = createRoute({
 
 breakersApi.openapi(resetBreaker, async (c) => {
   const { tool } = c.req.valid("param");
-  if (!guardedTools().includes(tool)) throw new ApiError(404, "breaker_not_found", `No tool named "${tool}" has a breaker. Tools: ${guardedTools().join(", ")}.`);
+  if (!guardedTools().includes(tool))
+    throw new ApiError(404, "breaker_not_found", `No tool named "${tool}" has a breaker. Tools: ${guardedTools().join(", ")}.`);
   return c.json((await c.env.BREAKERS.getByName(breakerName(c.var.principal.tenant, tool)).reset(tool)) as BreakerStatus, 200);
 });

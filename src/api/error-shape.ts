@@ -4,7 +4,10 @@ import { z } from "@hono/zod-openapi";
 export const errorBodySchema = z
   .object({
     error: z.object({
-      code: z.string().regex(/^[a-z][a-z0-9_]*$/).describe("What went wrong, for programs: snake_case, stable"),
+      code: z
+        .string()
+        .regex(/^[a-z][a-z0-9_]*$/)
+        .describe("What went wrong, for programs: snake_case, stable"),
       message: z.string().min(1).describe("What went wrong, for people"),
       details: z.unknown().optional().describe("More about it, shaped by the code (the invalid fields, the limit that was hit, …)"),
     }),

@@ -38,7 +38,8 @@ function fromHttpException(err: HTTPException): HTTPException {
 
 export const onError: ErrorHandler = (err, c) => {
   if (!(err instanceof HTTPException)) log.error("http.unhandled_error", { method: c.req.method, path: c.req.path, ...errorFields(err) });
-  const error = err instanceof HTTPException ? fromHttpException(err) : new ApiError(500, "internal_error", "Something went wrong on our side; the error was logged.");
+  const error =
+    err instanceof HTTPException ? fromHttpException(err) : new ApiError(500, "internal_error", "Something went wrong on our side; the error was logged.");
   const res = error.getResponse();
   // Through the context, so headers middleware already set (CORS) stay on the answer.
   return c.newResponse(res.body, res);

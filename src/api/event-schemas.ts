@@ -42,7 +42,9 @@ const DATA = {
   "run.failed": z.object({ error: z.object({ code: z.string(), message: z.string(), step_number: z.number().int().optional() }) }),
   "run.cancelled": z.object({ reason: z.string() }),
   "run.resumed": z.object({ steps: z.array(z.number().int()) }),
-  "step.deferred": z.object({ step, attempt, error: stepError, retry_at: epochMs }).describe("An open breaker turned the dispatch away; the attempt is given back"),
+  "step.deferred": z
+    .object({ step, attempt, error: stepError, retry_at: epochMs })
+    .describe("An open breaker turned the dispatch away; the attempt is given back"),
   "breaker.opened": z.object({ tool: z.string(), cooldown_ms: z.number(), reason: z.string() }),
   "breaker.half_opened": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),
   "breaker.closed": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),

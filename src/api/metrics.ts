@@ -77,7 +77,9 @@ metricsApi.openapi(getMetrics, async (c) => {
   const db = c.env.DB;
   const [runStatus, runDurations, planners, stepCounts, stepDurations, retries] = await db.batch<Record<string, string | number | null>>([
     db.prepare("SELECT status, count(*) AS n FROM runs GROUP BY status"),
-    db.prepare("SELECT (julianday(completed_at) - julianday(created_at)) * 86400.0 AS s FROM runs WHERE completed_at IS NOT NULL AND status IN ('completed','failed','cancelled')"),
+    db.prepare(
+      "SELECT (julianday(completed_at) - julianday(created_at)) * 86400.0 AS s FROM runs WHERE completed_at IS NOT NULL AND status IN ('completed','failed','cancelled')",
+    ),
     db.prepare("SELECT planner, coalesce(fallback_reason, '') AS fallback_reason, count(*) AS n FROM runs GROUP BY planner, fallback_reason"),
     db.prepare(`SELECT tool, status, count(*) AS n FROM ${ALL_STEPS} GROUP BY tool, status`),
     db.prepare(`SELECT tool, duration_ms FROM ${ALL_STEPS} WHERE duration_ms IS NOT NULL`),
@@ -87,16 +89,28 @@ metricsApi.openapi(getMetrics, async (c) => {
   const { results: tenantRows } = await db.prepare("SELECT DISTINCT tenant FROM api_keys WHERE revoked_at IS NULL").all<{ tenant: string }>();
   const tenants = [...new Set([...(c.env.DEV_API_KEY?.trim() ? [DEV_TENANT] : []), ...tenantRows.map((r) => r.tenant)])];
   const breakers = await Promise.all(
-    tenants.flatMap((tenant) => guardedTools().map(async (tool) => ({ tenant, ...((await c.env.BREAKERS.getByName(breakerName(tenant, tool)).status(tool)) as BreakerStatus) }))),
+    tenants.flatMap((tenant) =>
+      guardedTools().map(async (tool) => ({ tenant, ...((await c.env.BREAKERS.getByName(breakerName(tenant, tool)).status(tool)) as BreakerStatus) })),
+    ),
   );
 
   const m = new Exposition();
   m.family("crane_runs_total", "counter", "Runs that ended, by final status.");
-  for (const r of runStatus!.results) if (["completed", "failed", "cancelled"].includes(String(r.status))) m.sample("crane_runs_total", { status: String(r.status) }, Number(r.n));
+  for (const r of runStatus!.results)
+    if (["completed", "failed", "cancelled"].includes(String(r.status))) m.sample("crane_runs_total", { status: String(r.status) }, Number(r.n));
   m.family("crane_runs_in_flight", "gauge", "Runs accepted and not yet ended.");
-  m.sample("crane_runs_in_flight", {}, runStatus!.results.filter((r) => r.status === "pending" || r.status === "running").reduce((n, r) => n + Number(r.n), 0));
+  m.sample(
+    "crane_runs_in_flight",
+    {},
+    runStatus!.results.filter((r) => r.status === "pending" || r.status === "running").reduce((n, r) => n + Number(r.n), 0),
+  );
   m.family("crane_run_duration_seconds", "histogram", "From creation to the end, for runs that ended.");
-  m.histogram("crane_run_duration_seconds", {}, RUN_BUCKETS, runDurations!.results.map((r) => Number(r.s)));
+  m.histogram(
+    "crane_run_duration_seconds",
+    {},
+    RUN_BUCKETS,
+    runDurations!.results.map((r) => Number(r.s)),
+  );
   m.family("crane_planner_total", "counter", "Plans made for runs, by planner and fallback reason (empty: none).");
   for (const r of planners!.results) m.sample("crane_planner_total", { planner: String(r.planner), fallback_reason: String(r.fallback_reason) }, Number(r.n));
   m.family("crane_steps_total", "counter", "Steps of ended runs, by tool and outcome.");

@@ -12,7 +12,11 @@ export const createApi = () => new OpenAPIHono<AppEnv>({ defaultHook: validation
 
 export const jsonResponse = <S extends z.ZodType>(schema: S, description: string) => ({ description, content: { "application/json": { schema } } });
 
-export const jsonRequest = <S extends z.ZodType>(schema: S, description: string) => ({ required: true, description, content: { "application/json": { schema } } });
+export const jsonRequest = <S extends z.ZodType>(schema: S, description: string) => ({
+  required: true,
+  description,
+  content: { "application/json": { schema } },
+});
 
 const header = (description: string, schema: Record<string, unknown>) => ({ description, required: true, schema });
 export const LOCATION = { Location: header("The run's URL", { type: "string" }) };
@@ -20,7 +24,10 @@ const WWW_AUTHENTICATE = { "WWW-Authenticate": header("How to authenticate: the 
 const RETRY_AFTER = { "Retry-After": header("Seconds to wait before trying again", { type: "integer", minimum: 1 }) };
 
 const ERRORS = {
-  400: { description: "Invalid input: the body, query or a header does not match the schema (validation_failed, invalid_query, invalid_json, …), or the request cannot be planned" },
+  400: {
+    description:
+      "Invalid input: the body, query or a header does not match the schema (validation_failed, invalid_query, invalid_json, …), or the request cannot be planned",
+  },
   401: { description: "Missing, malformed, unknown or revoked credentials", headers: WWW_AUTHENTICATE },
   404: { description: "Not found: unknown, malformed and other tenants' ids alike" },
   409: { description: "Conflicts with the run's state, or with an earlier use of the Idempotency-Key" },
@@ -65,7 +72,12 @@ const DOCUMENT = {
 
 const SECURITY_SCHEMES = {
   apiKey: { type: "http", scheme: "bearer", description: "An API key (POST /api/v1/admin/keys; locally DEV_API_KEY, crane_dev_key). It decides the tenant." },
-  watchToken: { type: "apiKey", in: "query", name: "token", description: "A watch token from POST /api/v1/runs/{run_id}/watch-token (single use, 60 s), without an Authorization header" },
+  watchToken: {
+    type: "apiKey",
+    in: "query",
+    name: "token",
+    description: "A watch token from POST /api/v1/runs/{run_id}/watch-token (single use, 60 s), without an Authorization header",
+  },
   adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" },
   metricsToken: { type: "http", scheme: "bearer", description: "METRICS_TOKEN, or ADMIN_TOKEN" },
 } as const;

@@ -97,11 +97,21 @@ export const usageSchema = z
   .openapi("Usage");
 
 export const toolListSchema = z.object({
-  tools: z.array(z.object({ name: z.string(), description: z.string(), input_schema: z.record(z.string(), z.unknown()).describe("JSON Schema of the tool's input") }).openapi("Tool")),
+  tools: z.array(
+    z
+      .object({ name: z.string(), description: z.string(), input_schema: z.record(z.string(), z.unknown()).describe("JSON Schema of the tool's input") })
+      .openapi("Tool"),
+  ),
 });
 
 export const healthSchema = z
-  .object({ status: z.enum(["ok", "degraded"]), version: z.string(), checks: z.record(z.string(), z.string()).describe("d1, durable_objects, queue: ok or failing; llm (ok, not_configured or misconfigured: …) is reported and never fails health") })
+  .object({
+    status: z.enum(["ok", "degraded"]),
+    version: z.string(),
+    checks: z
+      .record(z.string(), z.string())
+      .describe("d1, durable_objects, queue: ok or failing; llm (ok, not_configured or misconfigured: …) is reported and never fails health"),
+  })
   .openapi("Health");
 
 export const breakerSchema = z

@@ -24,10 +24,13 @@ export const runOptionsRequestSchema = runOptionsSchema.openapi("RunOptions");
  * (oneOf: `{}`, both, or unknown fields match neither branch).
  */
 export const createRunBodySchema = z
-  .union([
-    z.strictObject({ prompt: promptSchema, options: runOptionsRequestSchema.optional() }).openapi("PromptRun"),
-    z.strictObject({ plan: planInputSchema.openapi("PlanInput"), options: runOptionsRequestSchema.optional() }).openapi("PlanRun"),
-  ], { error: 'Give exactly one of "prompt" or "plan".' })
+  .union(
+    [
+      z.strictObject({ prompt: promptSchema, options: runOptionsRequestSchema.optional() }).openapi("PromptRun"),
+      z.strictObject({ plan: planInputSchema.openapi("PlanInput"), options: runOptionsRequestSchema.optional() }).openapi("PlanRun"),
+    ],
+    { error: 'Give exactly one of "prompt" or "plan".' },
+  )
   .openapi("CreateRun", {}, { unionPreferredType: "oneOf" });
 export type CreateRunBody = z.infer<typeof createRunBodySchema>;
 
@@ -65,7 +68,9 @@ export const RUN_ID = /^run_[0-9a-f]{32}$/;
  * tell clients to expect a 400 for a malformed id, which the server never sends.
  */
 export const runIdParamsSchema = z.object({
-  run_id: z.string().openapi({ description: "A run id (`run_` and 32 hex digits); any other value is not found", example: "run_4bf92f3577b34da6a3ce929d0e0e4736" }),
+  run_id: z
+    .string()
+    .openapi({ description: "A run id (`run_` and 32 hex digits); any other value is not found", example: "run_4bf92f3577b34da6a3ce929d0e0e4736" }),
 });
 export const keyIdParamsSchema = z.object({
   key_id: z.string().openapi({ description: "An API key id (`key_` and 20 hex digits); any other value is not found", example: "key_0123456789abcdef0123" }),
@@ -100,7 +105,11 @@ export const subscriptionQuerySchema = z.strictObject({
 });
 
 export const subscriptionHeadersSchema = z.object({
-  "last-event-id": z.string().regex(/^\d+$/, "Last-Event-ID must be an event seq.").optional().describe("The last seq seen: resume after it (wins over `after`)"),
+  "last-event-id": z
+    .string()
+    .regex(/^\d+$/, "Last-Event-ID must be an event seq.")
+    .optional()
+    .describe("The last seq seen: resume after it (wins over `after`)"),
 });
 
 /** Tenant names: lower-case, URL- and log-safe. */

@@ -50,7 +50,9 @@ watchTokenApi.openapi(issueWatchToken, async (c) => {
   const issued = (await runStub(c.env, runId).issueWatchToken(c.var.principal.tenant)) as WatchToken | "not_found" | "too_many";
   if (issued === "not_found") throw runNotFound(runId);
   if (issued === "too_many") {
-    throw new ApiError(429, "too_many_watch_tokens", `This run has ${MAX_LIVE_TOKENS} unused watch tokens; use them or let them expire (60 s).`, undefined, { "retry-after": "60" });
+    throw new ApiError(429, "too_many_watch_tokens", `This run has ${MAX_LIVE_TOKENS} unused watch tokens; use them or let them expire (60 s).`, undefined, {
+      "retry-after": "60",
+    });
   }
   c.header("cache-control", "no-store");
   const q = `token=${issued.token}`;
@@ -74,7 +76,8 @@ const watchSocket = createRoute({
   path: "/runs/{run_id}/ws",
   tags,
   summary: "Watch the run over a WebSocket: the events after `after`, then live ones",
-  description: "Each message is one event as JSON (the `Event` schema). Send `ping` and the runtime answers `pong`. The socket stays open after the run ends until you close it.",
+  description:
+    "Each message is one event as JSON (the `Event` schema). Send `ping` and the runtime answers `pong`. The socket stays open after the run ends until you close it.",
   middleware: [requireApiKeyOrWatchToken, requireUpgrade],
   security: ACCESS.apiKeyOrWatchToken.security,
   request: { params: runIdParamsSchema, query: subscriptionQuerySchema },
@@ -91,7 +94,8 @@ const watchStream = createRoute({
   path: "/runs/{run_id}/stream",
   tags,
   summary: "Watch the run as Server-Sent Events (resumable with Last-Event-ID)",
-  description: "Each event is `id: <seq>` and `data: <the event as JSON, the Event schema>`; there is no `event:` field, so EventSource's onmessage sees every event. Comments keep the stream alive.",
+  description:
+    "Each event is `id: <seq>` and `data: <the event as JSON, the Event schema>`; there is no `event:` field, so EventSource's onmessage sees every event. Comments keep the stream alive.",
   middleware: requireApiKeyOrWatchToken,
   security: ACCESS.apiKeyOrWatchToken.security,
   request: { params: runIdParamsSchema, query: subscriptionQuerySchema, headers: subscriptionHeadersSchema },

@@ -36,7 +36,13 @@ export const hashSecret = (secret: string) => sha256Hex(`crane-api-key:${secret}
 
 export function newSecret(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
-  return KEY_PREFIX + btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_").replaceAll("=", "");
+  return (
+    KEY_PREFIX +
+    btoa(String.fromCharCode(...bytes))
+      .replaceAll("+", "-")
+      .replaceAll("/", "_")
+      .replaceAll("=", "")
+  );
 }
 
 export const newKeyId = () => `key_${crypto.randomUUID().replaceAll("-", "").slice(0, 20)}`;

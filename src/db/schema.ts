@@ -30,9 +30,7 @@ export const runs = sqliteTable(
   },
   // One index: lists are per tenant, newest first. A status filter walks it and skips: rows read
   // cost a thousandth of rows written, and a second index was two more rows written per run end.
-  (t) => [
-    index("runs_tenant_created_idx").on(t.tenant, t.created_at, t.run_id),
-  ],
+  (t) => [index("runs_tenant_created_idx").on(t.tenant, t.created_at, t.run_id)],
 );
 
 /** Step rows of runs projected before `runs.steps` existed; read by /metrics, no longer written. */
@@ -66,7 +64,9 @@ export const todos = sqliteTable(
     // Each tenant has its own todo list; every TodoStore query is scoped to the run's tenant.
     tenant: text("tenant").notNull().default(""),
     title: text("title").notNull(),
-    status: text("status", { enum: ["open", "done"] }).notNull().default("open"),
+    status: text("status", { enum: ["open", "done"] })
+      .notNull()
+      .default("open"),
     created_at: text("created_at").notNull(),
     completed_at: text("completed_at"),
     deleted_at: text("deleted_at"),

@@ -15,7 +15,14 @@ export interface RunUsage {
   d1_rows_written: number;
 }
 
-export const emptyUsage = (): RunUsage => ({ do_requests: 0, storage_rows_written: 0, queue_messages: 0, queued_attempts: 0, d1_statements: 0, d1_rows_written: 0 });
+export const emptyUsage = (): RunUsage => ({
+  do_requests: 0,
+  storage_rows_written: 0,
+  queue_messages: 0,
+  queued_attempts: 0,
+  d1_statements: 0,
+  d1_rows_written: 0,
+});
 
 export class UsageMeter {
   constructor(public usage: RunUsage = emptyUsage()) {}

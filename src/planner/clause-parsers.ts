@@ -74,7 +74,10 @@ const parsers: Parser[] = [
   // add the result as a todo / add a todo with the result
   (c, ctx) => {
     const m =
-      new RegExp(`^(?:add|save|store|record|create)\\s+(the (?:previous |last )?result|it|that)\\s+(?:as|to)\\s+(?:a |an |my )?(?:new )?${TODO}(?: list)?$`, "i").exec(c) ??
+      new RegExp(
+        `^(?:add|save|store|record|create)\\s+(the (?:previous |last )?result|it|that)\\s+(?:as|to)\\s+(?:a |an |my )?(?:new )?${TODO}(?: list)?$`,
+        "i",
+      ).exec(c) ??
       new RegExp(`^(?:add|create)\\s+(?:a |an )?(?:new )?${TODO}\\s+(?:with|containing|for)\\s+(the (?:previous |last )?result|it|that)$`, "i").exec(c);
     const ref = m && ctx.ref();
     if (!ref) return undefined;
@@ -84,13 +87,19 @@ const parsers: Parser[] = [
   (c) => {
     const m = new RegExp(`^(?:add|create)\\s+(?:these |the following |some )?(?:todos|tasks|to-dos)\\s*:?\\s+(.+)$`, "i").exec(c);
     if (!m) return undefined;
-    const titles = m[1]!.split(/\s*,\s*(?:and\s+)?|\s+and\s+/i).map(unquote).filter(Boolean);
+    const titles = m[1]!
+      .split(/\s*,\s*(?:and\s+)?|\s+and\s+/i)
+      .map(unquote)
+      .filter(Boolean);
     return titles.map((title) => ({ tool: "TodoStore.add", input: { title }, reasoning: `"${c}" adds "${title}" as one of several todos.` }));
   },
   // add a todo to buy milk / remind me to call mom / add "x" to my todos
   (c) => {
     const m =
-      new RegExp(`^(?:add|create|make|new)\\s+(?:a |an |one |another )?(?:new )?${TODO}(?: item)?\\s*(?::|to|called|titled|named|saying|that says)?\\s+(.+)$`, "i").exec(c) ??
+      new RegExp(
+        `^(?:add|create|make|new)\\s+(?:a |an |one |another )?(?:new )?${TODO}(?: item)?\\s*(?::|to|called|titled|named|saying|that says)?\\s+(.+)$`,
+        "i",
+      ).exec(c) ??
       /^remind me to\s+(.+)$/i.exec(c) ??
       new RegExp(`^add\\s+(.+?)\\s+to\\s+(?:my |the )?${TODO}(?: list)?$`, "i").exec(c);
     if (!m) return undefined;
@@ -152,11 +161,15 @@ const parsers: Parser[] = [
     const [verb, a, prep, b] = [m[1]!.toLowerCase(), operand(m[2]!, ctx), m[3]!.toLowerCase(), operand(m[4]!, ctx)];
     if (a === undefined || b === undefined) return undefined;
     const expr =
-      verb === "multiply" && prep === "by" ? `${a} * ${b}`
-      : verb === "divide" && prep === "by" ? `${a} / ${b}`
-      : verb === "subtract" && prep === "from" ? `${b} - ${a}`
-      : verb === "add" && prep === "to" ? `${b} + ${a}`
-      : undefined;
+      verb === "multiply" && prep === "by"
+        ? `${a} * ${b}`
+        : verb === "divide" && prep === "by"
+          ? `${a} / ${b}`
+          : verb === "subtract" && prep === "from"
+            ? `${b} - ${a}`
+            : verb === "add" && prep === "to"
+              ? `${b} + ${a}`
+              : undefined;
     return expr ? calc(expr, `"${c}" is arithmetic.`) : undefined;
   },
   // 5 plus 3, the result times 2
@@ -170,7 +183,10 @@ const parsers: Parser[] = [
 const FILLER = /^(?:(?:please|also|first|firstly|next|finally|and|can you|could you|i want you to|i'd like you to)\b[\s,]*)+/i;
 
 export function parseClause(raw: string, ctx: ClauseContext): ClauseStep[] | undefined {
-  const clause = raw.replace(FILLER, "").replace(/[\s.!]+$/, "").trim();
+  const clause = raw
+    .replace(FILLER, "")
+    .replace(/[\s.!]+$/, "")
+    .trim();
   if (!clause) return undefined;
   for (const parse of parsers) {
     const steps = parse(clause, ctx);

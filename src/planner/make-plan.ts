@@ -14,7 +14,12 @@ export type PlanSource = { prompt: string } | { plan: PlanInput };
 
 export type PlanOutcome =
   | { ok: true; plan: Plan }
-  | { ok: false; code: "empty_prompt" | "prompt_too_long" | "unplannable_prompt" | "invalid_plan"; message: string; details?: PlanIssue[] | { unparsed: string[]; fallback_reason?: FallbackReason } };
+  | {
+      ok: false;
+      code: "empty_prompt" | "prompt_too_long" | "unplannable_prompt" | "invalid_plan";
+      message: string;
+      details?: PlanIssue[] | { unparsed: string[]; fallback_reason?: FallbackReason };
+    };
 
 const planId = () => `plan_${crypto.randomUUID().replaceAll("-", "")}`;
 
@@ -40,7 +45,13 @@ export async function makePlan(source: PlanSource, env: Env): Promise<PlanOutcom
     if (cached) return finish({ steps: cached }, "llm", { cached: true });
     const started = Date.now();
     const llm = await planWithLlm(config, env, prompt);
-    log.info("planner.llm_finished", { model: config.model, ok: llm.ok, attempts: llm.attempts, duration_ms: Date.now() - started, ...(llm.ok ? {} : { reason: llm.reason }) });
+    log.info("planner.llm_finished", {
+      model: config.model,
+      ok: llm.ok,
+      attempts: llm.attempts,
+      duration_ms: Date.now() - started,
+      ...(llm.ok ? {} : { reason: llm.reason }),
+    });
     if (llm.ok) {
       // Validated once, by the LLM planner (it feeds the problems back to the model for its repair).
       await cachePlan(prompt, config.model, llm.steps, Number(env.PLAN_CACHE_TTL_S ?? 60));

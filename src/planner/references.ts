@@ -33,16 +33,16 @@ export function isWholeReference(value: unknown): boolean {
   return typeof value === "string" && WHOLE_REFERENCE.test(value);
 }
 
-export class ReferenceError extends Error {
-  override name = "ReferenceError";
+export class UnresolvedReferenceError extends Error {
+  override name = "UnresolvedReferenceError";
 }
 
 function lookup(outputs: ReadonlyMap<number, unknown>, stepNumber: number, path: string[]): unknown {
-  if (!outputs.has(stepNumber)) throw new ReferenceError(`Step ${stepNumber} has no output yet.`);
+  if (!outputs.has(stepNumber)) throw new UnresolvedReferenceError(`Step ${stepNumber} has no output yet.`);
   let value = outputs.get(stepNumber);
   for (const key of path) {
     if (value === null || typeof value !== "object" || !Object.hasOwn(value, key)) {
-      throw new ReferenceError(`Step ${stepNumber}'s output has no "${path.join(".")}".`);
+      throw new UnresolvedReferenceError(`Step ${stepNumber}'s output has no "${path.join(".")}".`);
     }
     value = (value as Record<string, unknown>)[key];
   }

@@ -66,4 +66,3 @@ export function planFromPrompt(prompt: string): RulePlan {
   if (unparsed.length || steps.length === 0) return { ok: false, unparsed: unparsed.length ? unparsed : [text] };
   return { ok: true, steps };
 }
-

@@ -90,7 +90,12 @@ export function validatePlan(raw: unknown): PlanValidation {
   const numbers = new Set<number>();
   steps.forEach((s, i) => {
     if (numbers.has(s.step_number)) {
-      issues.push({ step_number: s.step_number, path: ["steps", i, "step_number"], code: "duplicate_step", message: `Step number ${s.step_number} is used twice.` });
+      issues.push({
+        step_number: s.step_number,
+        path: ["steps", i, "step_number"],
+        code: "duplicate_step",
+        message: `Step number ${s.step_number} is used twice.`,
+      });
     }
     numbers.add(s.step_number);
   });
@@ -98,16 +103,33 @@ export function validatePlan(raw: unknown): PlanValidation {
 
   steps.forEach((s, i) => {
     if (!getTool(s.tool)) {
-      issues.push({ step_number: s.step_number, path: ["steps", i, "tool"], code: "unknown_tool", message: `No tool is named "${s.tool}".${suggestTool(s.tool)}` });
+      issues.push({
+        step_number: s.step_number,
+        path: ["steps", i, "tool"],
+        code: "unknown_tool",
+        message: `No tool is named "${s.tool}".${suggestTool(s.tool)}`,
+      });
     }
     for (const d of s.depends_on) {
-      if (d === s.step_number) issues.push({ step_number: s.step_number, path: ["steps", i, "depends_on"], code: "self_dependency", message: `Step ${d} depends on itself.` });
-      else if (!numbers.has(d)) issues.push({ step_number: s.step_number, path: ["steps", i, "depends_on"], code: "unknown_dependency", message: `Step ${s.step_number} depends on step ${d}, which does not exist.` });
+      if (d === s.step_number)
+        issues.push({ step_number: s.step_number, path: ["steps", i, "depends_on"], code: "self_dependency", message: `Step ${d} depends on itself.` });
+      else if (!numbers.has(d))
+        issues.push({
+          step_number: s.step_number,
+          path: ["steps", i, "depends_on"],
+          code: "unknown_dependency",
+          message: `Step ${s.step_number} depends on step ${d}, which does not exist.`,
+        });
     }
     const before = ancestors(s.step_number, deps);
     for (const ref of findReferences(s.input)) {
       if (!numbers.has(ref.step_number)) {
-        issues.push({ step_number: s.step_number, path: ["steps", i, "input", ...ref.at], code: "unknown_reference", message: `Step ${s.step_number} refers to step ${ref.step_number}, which does not exist.` });
+        issues.push({
+          step_number: s.step_number,
+          path: ["steps", i, "input", ...ref.at],
+          code: "unknown_reference",
+          message: `Step ${s.step_number} refers to step ${ref.step_number}, which does not exist.`,
+        });
       } else if (!before.has(ref.step_number)) {
         issues.push({
           step_number: s.step_number,
@@ -121,7 +143,8 @@ export function validatePlan(raw: unknown): PlanValidation {
   });
 
   const cycle = findCycle(deps);
-  if (cycle) issues.push({ step_number: cycle[0]!, path: ["steps"], code: "dependency_cycle", message: `Steps depend on each other in a cycle: ${cycle.join(" → ")}.` });
+  if (cycle)
+    issues.push({ step_number: cycle[0]!, path: ["steps"], code: "dependency_cycle", message: `Steps depend on each other in a cycle: ${cycle.join(" → ")}.` });
 
   return issues.length ? { ok: false, issues } : { ok: true, steps };
 }

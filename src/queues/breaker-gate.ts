@@ -59,7 +59,9 @@ export async function admit(env: Env, tenant: string, tool: string, runId: strin
   return {
     allowed: false,
     retry_at: a.retry_at,
-    error: stepError("tool_unavailable", `${tool} is temporarily unavailable; retrying after ${when}.`, { retry_after_ms: Math.max(0, a.retry_at - Date.now()) }),
+    error: stepError("tool_unavailable", `${tool} is temporarily unavailable; retrying after ${when}.`, {
+      retry_after_ms: Math.max(0, a.retry_at - Date.now()),
+    }),
   };
 }
 

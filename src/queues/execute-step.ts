@@ -69,7 +69,11 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher): Pro
   const fields = { run_id: msg.run_id, tenant: msg.tenant, step: msg.step, tool: msg.tool, attempt: msg.attempt, dispatch: msg.dispatch, ...trace };
   const tool = getTool(msg.tool);
   if (tool?.executor !== "queue") {
-    await reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome: { success: false, error: stepError("unknown_tool", `No queue tool is named "${msg.tool}".`) } });
+    await reporter.report(msg.run_id, {
+      step: msg.step,
+      dispatch: msg.dispatch,
+      outcome: { success: false, error: stepError("unknown_tool", `No queue tool is named "${msg.tool}".`) },
+    });
     return true;
   }
   if (Date.now() >= msg.lease_until) {
@@ -102,11 +106,18 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher): Pro
   }
   const started = Date.now();
   const outcome = await runTool(tool, input, msg, env, trace);
-  log.info(outcome.success ? "tool.succeeded" : "tool.failed", { ...fields, duration_ms: Date.now() - started, ...(outcome.success ? {} : { code: outcome.error.code }) });
+  log.info(outcome.success ? "tool.succeeded" : "tool.failed", {
+    ...fields,
+    duration_ms: Date.now() - started,
+    ...(outcome.success ? {} : { code: outcome.error.code }),
+  });
   // A failure might open the breaker, and the run records breaker.opened beside the failed
   // attempt; a success is only counted (or, for a probe, recorded beside the report).
   const recording = recordOutcome(env, msg.tenant, msg.tool, outcome, gate.probe);
   const opened = outcome.success ? undefined : await recording;
-  await Promise.all([outcome.success ? recording : undefined, reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...(opened ? { opened } : {}) })]);
+  await Promise.all([
+    outcome.success ? recording : undefined,
+    reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...(opened ? { opened } : {}) }),
+  ]);
   return true;
 }

@@ -11,7 +11,10 @@ export async function consumeSteps(batch: MessageBatch<unknown>, env: Env): Prom
   const deadLettered = batch.queue.endsWith("-dlq");
   const parsed = batch.messages.map((message) => ({ message, step: stepMessageSchema.safeParse(message.body) }));
   const valid = parsed.flatMap((p) => (p.step.success ? [p.step.data] : []));
-  const reporter = new ReportBatcher(env, valid.map((m) => m.run_id));
+  const reporter = new ReportBatcher(
+    env,
+    valid.map((m) => m.run_id),
+  );
   await Promise.all(
     parsed.map(async ({ message, step }) => {
       if (!step.success) {

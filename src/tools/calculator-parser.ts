@@ -6,7 +6,8 @@
 export const MAX_EXPRESSION_LENGTH = 500;
 export const MAX_NESTING_DEPTH = 64;
 
-export type CalculationErrorCode = "division_by_zero" | "empty_expression" | "expression_too_long" | "invalid_character" | "result_not_finite" | "syntax_error" | "too_deep";
+export type CalculationErrorCode =
+  "division_by_zero" | "empty_expression" | "expression_too_long" | "invalid_character" | "result_not_finite" | "syntax_error" | "too_deep";
 
 export class CalculationError extends Error {
   override name = "CalculationError";

@@ -4,11 +4,7 @@ import { CalculationError, MAX_EXPRESSION_LENGTH, evaluateExpression } from "./c
 import { inlineTool, fail, ok } from "./tool";
 
 export const calculatorInputSchema = z.strictObject({
-  expression: z
-    .string()
-    .min(1)
-    .max(MAX_EXPRESSION_LENGTH)
-    .describe("Arithmetic with + - * / % **, unary minus, parentheses and decimals, e.g. (41*7)+13"),
+  expression: z.string().min(1).max(MAX_EXPRESSION_LENGTH).describe("Arithmetic with + - * / % **, unary minus, parentheses and decimals, e.g. (41*7)+13"),
 });
 
 export const calculator = inlineTool({

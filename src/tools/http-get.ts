@@ -71,7 +71,12 @@ export const httpGet = queueTool({
       let res: Response;
       try {
         // Redirects are followed by hand so every hop is checked against the allowlist.
-        res = await fetch(target, { method: "GET", redirect: "manual", signal, headers: { accept: "application/json, text/*;q=0.9", traceparent: traceparent(ctx.trace_id, ctx.span_id) } });
+        res = await fetch(target, {
+          method: "GET",
+          redirect: "manual",
+          signal,
+          headers: { accept: "application/json, text/*;q=0.9", traceparent: traceparent(ctx.trace_id, ctx.span_id) },
+        });
       } catch (err) {
         if (signal.aborted) return fail(stepError("upstream_timeout", `${target.host} did not answer in time.`));
         return fail(stepError("upstream_unreachable", `Could not connect to ${target.host}: ${(err as Error).message}`));

@@ -36,7 +36,7 @@ function parseIp4(host: string): number | undefined {
 function v4Reason(addr: number): string | undefined {
   for (const [base, bits, reason] of V4_RANGES) {
     const mask = bits === 0 ? 0 : (~0 << (32 - bits)) >>> 0;
-    if (((addr & mask) >>> 0) === base) return reason;
+    if ((addr & mask) >>> 0 === base) return reason;
   }
   return undefined;
 }

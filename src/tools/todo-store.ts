@@ -9,7 +9,10 @@ import { queueTool, fail, ok, type ToolContext } from "./tool";
 
 /** Titles are kept as typed, minus surrounding whitespace and trailing punctuation. */
 export function normalizeTitle(raw: string): string {
-  return raw.trim().replace(/[\s.,;:!?]+$/u, "").trim();
+  return raw
+    .trim()
+    .replace(/[\s.,;:!?]+$/u, "")
+    .trim();
 }
 
 // A title may arrive from an earlier step's numeric output ("add the result as a todo").
@@ -49,7 +52,11 @@ const mine = (ctx: ToolContext) => eq(todos.tenant, ctx.tenant);
 
 async function findTodo(ctx: ToolContext, selector: { id?: number | undefined; title?: string | undefined }) {
   if (selector.id !== undefined) {
-    const row = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.id, selector.id))).get();
+    const row = await db(ctx)
+      .select()
+      .from(todos)
+      .where(and(mine(ctx), eq(todos.id, selector.id)))
+      .get();
     return row ? { row } : { error: stepError("todo_not_found", `No todo has id ${selector.id}.`) };
   }
   const title = normalizeTitle(selector.title ?? "");
@@ -82,7 +89,11 @@ export const todoAdd = queueTool({
       .values({ tenant: ctx.tenant, title, status: "open", created_at: now, created_by: ctx.idempotency_key })
       .onConflictDoNothing({ target: todos.created_by })
       .run();
-    const row = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.created_by, ctx.idempotency_key))).get();
+    const row = await db(ctx)
+      .select()
+      .from(todos)
+      .where(and(mine(ctx), eq(todos.created_by, ctx.idempotency_key)))
+      .get();
     if (!row) return fail(stepError("todo_write_lost", "The new todo could not be read back; try again."));
     return ok({ todo: view(row) });
   },
@@ -120,7 +131,11 @@ export const todoComplete = queueTool({
   effects: true,
   async execute(selector, ctx) {
     // Done by this very step in an earlier attempt: that is success, not a conflict.
-    const replay = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.completed_by, ctx.idempotency_key))).get();
+    const replay = await db(ctx)
+      .select()
+      .from(todos)
+      .where(and(mine(ctx), eq(todos.completed_by, ctx.idempotency_key)))
+      .get();
     if (replay) return ok({ todo: view(replay) });
     const found = await findTodo(ctx, selector);
     if (found.error) return fail(found.error);
@@ -147,7 +162,11 @@ export const todoDelete = queueTool({
   input_schema: selectorSchema,
   effects: true,
   async execute(selector, ctx) {
-    const replay = await db(ctx).select().from(todos).where(and(mine(ctx), eq(todos.deleted_by, ctx.idempotency_key))).get();
+    const replay = await db(ctx)
+      .select()
+      .from(todos)
+      .where(and(mine(ctx), eq(todos.deleted_by, ctx.idempotency_key)))
+      .get();
     if (replay) return ok({ deleted: view(replay) });
     const found = await findTodo(ctx, selector);
     if (found.error) return fail(found.error);

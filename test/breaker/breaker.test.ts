@@ -17,7 +17,8 @@ async function httpStatus(): Promise<BreakerStatus> {
 }
 
 /** One run of one Http.get step, no retries. */
-const fetchRun = (url: string) => createRun({ plan: { steps: [{ step_number: 1, tool: "Http.get", input: { url } }] }, options: { retry: { max_attempts: 1 } } });
+const fetchRun = (url: string) =>
+  createRun({ plan: { steps: [{ step_number: 1, tool: "Http.get", input: { url } }] }, options: { retry: { max_attempts: 1 } } });
 
 async function trip(): Promise<string[]> {
   const ids: string[] = [];

@@ -43,7 +43,10 @@ describe("crane CLI", () => {
   it("prints JSON events with --json --follow", async () => {
     const r = await crane("--json", "run", "calculate 6 * 7", "--follow");
     expect(r.code).toBe(0);
-    const events = r.stdout.trim().split("\n").map((l) => JSON.parse(l) as { seq: number; type: string; data: { result?: unknown } });
+    const events = r.stdout
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l) as { seq: number; type: string; data: { result?: unknown } });
     expect(events.map((e) => e.seq)).toEqual(events.map((_, i) => i + 1));
     expect(events.at(-1)).toMatchObject({ type: "run.completed", data: { result: 42 } });
   });

@@ -99,11 +99,15 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
 
 describe("usage counters", () => {
   it("count the billable operations a run made", async () => {
-    const run = await createRun({ plan: { steps: [
-      { step_number: 1, tool: "TodoStore.list", input: {} },
-      { step_number: 2, tool: "TodoStore.list", input: { status: "open" } },
-      { step_number: 3, tool: "TodoStore.add", input: { title: `usage ${uniq()}` }, depends_on: [1, 2] },
-    ] } });
+    const run = await createRun({
+      plan: {
+        steps: [
+          { step_number: 1, tool: "TodoStore.list", input: {} },
+          { step_number: 2, tool: "TodoStore.list", input: { status: "open" } },
+          { step_number: 3, tool: "TodoStore.add", input: { title: `usage ${uniq()}` }, depends_on: [1, 2] },
+        ],
+      },
+    });
     await deliver(...(await sentMessages(run.run_id)));
     const third = (await sentMessages(run.run_id)).find((m) => m.step === 3)!;
     await deliver(third);

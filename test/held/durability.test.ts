@@ -12,7 +12,10 @@ const upstream = inject("upstreamUrl");
 
 describe("leases: the message is the lease", () => {
   it("takes the step back when its lease expires, runs it again, and ignores the late report", async () => {
-    const run = await createRun({ prompt: "add a todo to survive a dead consumer", options: { step_timeout_ms: 100, retry: { initial_delay_ms: 0, max_delay_ms: 0 } } });
+    const run = await createRun({
+      prompt: "add a todo to survive a dead consumer",
+      options: { step_timeout_ms: 100, retry: { initial_delay_ms: 0, max_delay_ms: 0 } },
+    });
     // Dispatched at once: the step is running, and its lease is the message.
     expect((await getRun(run.run_id)).execution_log[0]!.status).toBe("running");
     const [first] = await sentMessages(run.run_id);
@@ -49,7 +52,17 @@ describe("leases: the message is the lease", () => {
 
   it("leaves an input too large for a message out of it; the consumer fetches it from the run object", async () => {
     const big = { title: "x".repeat(MAX_MESSAGE_INPUT_BYTES) };
-    const fields = { run_id: "run_x", tenant: "dev", step: 1, attempt: 1, dispatch: 4, tool: "TodoStore.add", timeout_ms: 1000, lease_until: Date.now() + 60_000, trace_id: "t" };
+    const fields = {
+      run_id: "run_x",
+      tenant: "dev",
+      step: 1,
+      attempt: 1,
+      dispatch: 4,
+      tool: "TodoStore.add",
+      timeout_ms: 1000,
+      lease_until: Date.now() + 60_000,
+      trace_id: "t",
+    };
     expect(stepMessage(fields, big).input).toBeUndefined();
     expect(stepMessage(fields, { title: "small" }).input).toEqual({ title: "small" });
     // A message without its input, as one for a large input arrives: the consumer asks the run object.
@@ -118,7 +131,9 @@ describe("cancel", () => {
     ]);
     // Step 1's consumer finishes anyway: its report is ignored. Step 2's message arrives after the
     // cancel: its pre-flight check stops it before the todo is written.
-    expect(await stub(run.run_id).report([{ step: 1, dispatch: m1!.dispatch, outcome: { success: true, output: { status: 200 } } }])).toEqual([{ accepted: false, reason: "not_running" }]);
+    expect(await stub(run.run_id).report([{ step: 1, dispatch: m1!.dispatch, outcome: { success: true, output: { status: 200 } } }])).toEqual([
+      { accepted: false, reason: "not_running" },
+    ]);
     await deliver(m2!);
     const after = await getRun(run.run_id);
     expect(after.status).toBe("cancelled");
@@ -198,8 +213,16 @@ describe("Idempotency-Key", () => {
 
   it("treats the same body with keys in another order as the same request", async () => {
     const key = `key-${uniq()}`;
-    const a = await api("/runs", { method: "POST", body: '{"prompt":"calculate 1+2","options":{"step_timeout_ms":1000}}', headers: { "idempotency-key": key, "content-type": "application/json" } });
-    const b = await api("/runs", { method: "POST", body: '{"options":{"step_timeout_ms":1000},"prompt":"calculate 1+2"}', headers: { "idempotency-key": key, "content-type": "application/json" } });
+    const a = await api("/runs", {
+      method: "POST",
+      body: '{"prompt":"calculate 1+2","options":{"step_timeout_ms":1000}}',
+      headers: { "idempotency-key": key, "content-type": "application/json" },
+    });
+    const b = await api("/runs", {
+      method: "POST",
+      body: '{"options":{"step_timeout_ms":1000},"prompt":"calculate 1+2"}',
+      headers: { "idempotency-key": key, "content-type": "application/json" },
+    });
     expect([a.status, b.status]).toEqual([201, 200]);
   });
 });
@@ -216,7 +239,10 @@ async function until(check: () => Promise<boolean>): Promise<void> {
 }
 
 describe("the D1 read model", () => {
-  const row = (runId: string) => env.DB.prepare("SELECT status, projected_seq, result FROM runs WHERE run_id = ?").bind(runId).first<{ status: string; projected_seq: number; result: string | null }>();
+  const row = (runId: string) =>
+    env.DB.prepare("SELECT status, projected_seq, result FROM runs WHERE run_id = ?")
+      .bind(runId)
+      .first<{ status: string; projected_seq: number; result: string | null }>();
 
   it("catches up after a failed projection write", async () => {
     await env.DB.exec("ALTER TABLE runs RENAME TO runs_offline");
@@ -263,7 +289,11 @@ describe("GET /runs/{id}/events", () => {
     expect(all.events[0]).toMatchObject({ seq: 1, type: "run.created" });
     expect(all.events.at(-1)!.type).toBe("run.completed");
     expect(all.has_more).toBe(false);
-    const page = (await (await api(`/runs/${run.run_id}/events?after=2&limit=3`)).json()) as { events: { seq: number }[]; next_after: number; has_more: boolean };
+    const page = (await (await api(`/runs/${run.run_id}/events?after=2&limit=3`)).json()) as {
+      events: { seq: number }[];
+      next_after: number;
+      has_more: boolean;
+    };
     expect(page.events.map((e) => e.seq)).toEqual([3, 4, 5]);
     expect(page).toMatchObject({ next_after: 5, has_more: true });
   });

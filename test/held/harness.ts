@@ -50,7 +50,20 @@ export async function sentMessages(runId: string): Promise<StepMessage[]> {
     .map((e) => {
       const d = e.data as RunEventData["step.started"];
       const tool = plan.steps.find((s) => s.step_number === d.step)!.tool;
-      return stepMessage({ run_id: runId, tenant: created.tenant ?? DEV_TENANT, step: d.step, attempt: d.attempt, dispatch: e.seq, tool, timeout_ms: timeout, lease_until: d.lease_until!, trace_id: created.trace_id }, d.input as Json);
+      return stepMessage(
+        {
+          run_id: runId,
+          tenant: created.tenant ?? DEV_TENANT,
+          step: d.step,
+          attempt: d.attempt,
+          dispatch: e.seq,
+          tool,
+          timeout_ms: timeout,
+          lease_until: d.lease_until!,
+          trace_id: created.trace_id,
+        },
+        d.input as Json,
+      );
     });
 }
 

@@ -29,14 +29,35 @@ async function seedV1(runId: string, rows: { type: string; data: unknown }[]): P
 
 const created = (runId: string, tenant?: string) => ({
   type: "run.created",
-  data: { run_id: runId, ...(tenant !== undefined ? { tenant } : {}), prompt: "add a todo to upgrade", options: {}, request_hash: "h", trace_id: "0af7651916cd43dd8448eb211c80319c" },
+  data: {
+    run_id: runId,
+    ...(tenant !== undefined ? { tenant } : {}),
+    prompt: "add a todo to upgrade",
+    options: {},
+    request_hash: "h",
+    trace_id: "0af7651916cd43dd8448eb211c80319c",
+  },
 });
-const plan = { type: "plan.accepted", data: { plan: { plan_id: "plan_1", planner: "rules", steps: [{ step_number: 1, tool: "TodoStore.add", input: { title: "upgraded" }, depends_on: [], reasoning: "" }] } } };
+const plan = {
+  type: "plan.accepted",
+  data: {
+    plan: {
+      plan_id: "plan_1",
+      planner: "rules",
+      steps: [{ step_number: 1, tool: "TodoStore.add", input: { title: "upgraded" }, depends_on: [], reasoning: "" }],
+    },
+  },
+};
 
 describe("a version 1 event log", () => {
   it("folds, and a step queued under the claim protocol is dispatched again under the lease protocol", async () => {
     const runId = newRunId();
-    await seedV1(runId, [created(runId, DEV_TENANT), plan, { type: "run.started", data: {} }, { type: "step.queued", data: { step: 1, attempt: 1, dispatch_deadline: T + 500 } }]);
+    await seedV1(runId, [
+      created(runId, DEV_TENANT),
+      plan,
+      { type: "run.started", data: {} },
+      { type: "step.queued", data: { step: 1, attempt: 1, dispatch_deadline: T + 500 } },
+    ]);
     const before = await getRun(runId);
     expect(before.status).toBe("running");
     expect(before.execution_log[0]!.status).toBe("queued");

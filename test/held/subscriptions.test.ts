@@ -19,7 +19,8 @@ async function watch(runId: string, after?: number) {
   const seen: Wire[] = [];
   let pongs = 0;
   ws.addEventListener("message", (e) => {
-    if (e.data === "pong") pongs++; // the runtime's heartbeat answer
+    if (e.data === "pong")
+      pongs++; // the runtime's heartbeat answer
     else seen.push(JSON.parse(String(e.data)) as Wire);
   });
   const until = async (done: (s: Wire[]) => boolean, timeoutMs = 5000) => {

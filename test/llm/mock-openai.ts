@@ -35,7 +35,12 @@ export function startMockOpenAI(): Promise<Server> {
       const request = JSON.parse(body) as ChatRequest;
       const text = JSON.stringify(request.messages);
       const repair = text.includes("That plan cannot run");
-      seen.push({ model: request.model, messages: request.messages.length, catalogue: text.includes("Calculator.evaluate") && text.includes("input_schema"), repair });
+      seen.push({
+        model: request.model,
+        messages: request.messages.length,
+        catalogue: text.includes("Calculator.evaluate") && text.includes("input_schema"),
+        repair,
+      });
       switch (request.model) {
         case "error-500":
           return json(500, fixture("error-500"));
@@ -47,7 +52,9 @@ export function startMockOpenAI(): Promise<Server> {
           return json(200, (fixture("repair") as unknown[])[repair ? 1 : 0]);
         default: {
           const recorded = fixture(request.model) as unknown[] | undefined;
-          return recorded ? json(200, recorded[0]) : json(404, { error: { message: `The model '${request.model}' does not exist`, type: "invalid_request_error", code: "model_not_found" } });
+          return recorded
+            ? json(200, recorded[0])
+            : json(404, { error: { message: `The model '${request.model}' does not exist`, type: "invalid_request_error", code: "model_not_found" } });
         }
       }
     });

@@ -10,7 +10,13 @@ const T0 = Date.parse("2030-01-01T12:00:00Z");
 let seq = 0;
 const ev = (type: string, data: Record<string, unknown>, atMs = T0): WireEvent => ({ seq: ++seq, type, at: new Date(atMs).toISOString(), data });
 const plan = ev("plan.accepted", {
-  plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate" }, { step_number: 2, tool: "Http.get" }, { step_number: 3, tool: "TodoStore.list" }] },
+  plan: {
+    steps: [
+      { step_number: 1, tool: "Calculator.evaluate" },
+      { step_number: 2, tool: "Http.get" },
+      { step_number: 3, tool: "TodoStore.list" },
+    ],
+  },
 });
 const unavailable = { code: "tool_unavailable", message: "Http.get is temporarily unavailable; retrying after …" };
 /** The breaker loop as the server emits it: the step is dispatched again, then turned away again. */
@@ -27,7 +33,7 @@ function screen(bytes: string): string[] {
   const rows = [""];
   let row = 0;
   let col = 0;
-  for (let i = 0; i < bytes.length; ) {
+  for (let i = 0; i < bytes.length;) {
     const esc = /^\x1b\[(\d*)([A-Za-z])/.exec(bytes.slice(i));
     if (esc) {
       if (esc[2] === "A") row = Math.max(0, row - Number(esc[1] || 1));
@@ -103,7 +109,10 @@ describe("folding step.deferred in a file or pipe", () => {
     const during = lines(feed(p, [plan, ...fiveDeferrals]));
     expect(during.filter(isFold)).toEqual([expect.stringMatching(/^⏸ step 2 Http\.get waiting for its breaker \(deferred 1×, next try \d\d:\d\d:\d\d\)/)]);
     const after = lines(p.apply(started));
-    expect(after).toEqual([expect.stringMatching(/^⏸ step 2 Http\.get waited for its breaker \(deferred 5× over 25 s\)/), expect.stringMatching(/^✓ step 2 Http\.get/)]);
+    expect(after).toEqual([
+      expect.stringMatching(/^⏸ step 2 Http\.get waited for its breaker \(deferred 5× over 25 s\)/),
+      expect.stringMatching(/^✓ step 2 Http\.get/),
+    ]);
     expect(`${during.join("\n")}\n${after.join("\n")}`).not.toMatch(/\x1b/); // no control sequences
   });
 
@@ -145,7 +154,8 @@ function run(status: string, steps: { status: string; deferrals?: number }[] = [
 function fakeCrane(created: { status: number; body: unknown }, wsEvents: WireEvent[] = []) {
   const requests: string[] = [];
   const sockets: string[] = [];
-  const json = (status: number, body: unknown) => new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", location: "/api/v1/runs/run_x" } });
+  const json = (status: number, body: unknown) =>
+    new Response(JSON.stringify(body), { status, headers: { "content-type": "application/json", location: "/api/v1/runs/run_x" } });
   const fetch: typeof globalThis.fetch = async (input, init) => {
     const url = new URL(String(input));
     requests.push(`${init?.method ?? "GET"} ${url.pathname}${url.search}`);
@@ -167,7 +177,11 @@ function fakeCrane(created: { status: number; body: unknown }, wsEvents: WireEve
     };
   };
   const out: string[] = [];
-  const io = { client: new CraneClient({ url: "http://crane.test", apiKey: "k", fetch, openSocket }), write: (t: string) => void out.push(t), progress: { tty: false } };
+  const io = {
+    client: new CraneClient({ url: "http://crane.test", apiKey: "k", fetch, openSocket }),
+    write: (t: string) => void out.push(t),
+    progress: { tty: false },
+  };
   return { io, requests, sockets, output: () => out.join("") };
 }
 

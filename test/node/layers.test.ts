@@ -15,7 +15,11 @@ describe("layers", () => {
     ["src/console", /\/api\//],
   ] as const) {
     it(`${layer} imports nothing from ${forbidden.source.replaceAll("\\", "")}`, () => {
-      const offending = files(layer).flatMap((f) => importsOf(f).filter((i) => i.startsWith(".") && forbidden.test(`${i}/`)).map((i) => `${f}: ${i}`));
+      const offending = files(layer).flatMap((f) =>
+        importsOf(f)
+          .filter((i) => i.startsWith(".") && forbidden.test(`${i}/`))
+          .map((i) => `${f}: ${i}`),
+      );
       expect(offending).toEqual([]);
     });
   }

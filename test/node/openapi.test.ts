@@ -6,13 +6,24 @@ import { describe, expect, it, vi } from "vitest";
 // for (the Durable Object base class and the console page's HTML), as nothing here calls them.
 // The app is imported by a path TypeScript does not follow, since this project is type-checked
 // without the Worker's types (tsconfig.node.json); `npm run check` checks the app itself.
-vi.mock("cloudflare:workers", () => ({ DurableObject: class {} }));
+vi.mock("cloudflare:workers", () => ({ DurableObject: class {}, env: {} }));
 vi.mock("../../src/console/console.html", () => ({ default: "<!doctype html>" }));
 const appModule = "../../src/app.ts";
 const { openApiDocument } = (await import(/* @vite-ignore */ appModule)) as { openApiDocument: () => unknown };
 
-type Schema = { $ref?: string; oneOf?: Schema[]; properties?: Record<string, Schema>; required?: string[]; additionalProperties?: unknown; minLength?: number; pattern?: string };
-const doc = openApiDocument() as { paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Schema }> } }>>; components: { schemas: Record<string, Schema> } };
+type Schema = {
+  $ref?: string;
+  oneOf?: Schema[];
+  properties?: Record<string, Schema>;
+  required?: string[];
+  additionalProperties?: unknown;
+  minLength?: number;
+  pattern?: string;
+};
+const doc = openApiDocument() as {
+  paths: Record<string, Record<string, { requestBody?: { content: Record<string, { schema: Schema }> } }>>;
+  components: { schemas: Record<string, Schema> };
+};
 const deref = (s: Schema): Schema => (s.$ref ? deref(doc.components.schemas[s.$ref.replace("#/components/schemas/", "")]!) : s);
 
 describe("the OpenAPI document", () => {

@@ -14,7 +14,11 @@ const limit = bodyLimit({
   maxSize: MAX_BODY_BYTES,
   onError: (c) => {
     const declared = Number(c.req.header("content-length"));
-    throw new ApiError(413, "payload_too_large", declared > MAX_BODY_BYTES ? `The body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}.` : `The body is over the ${MAX_BODY_BYTES}-byte limit.`);
+    throw new ApiError(
+      413,
+      "payload_too_large",
+      declared > MAX_BODY_BYTES ? `The body is ${declared} bytes; the limit is ${MAX_BODY_BYTES}.` : `The body is over the ${MAX_BODY_BYTES}-byte limit.`,
+    );
   },
 });
 

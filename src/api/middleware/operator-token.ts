@@ -28,7 +28,10 @@ export function operatorToken(options: {
   return bearerAuth({
     realm: options.realm,
     verifyToken: async (token, c) => {
-      const configured = options.tokens(c.env as Env).map((t) => t?.trim()).filter((t): t is string => Boolean(t));
+      const configured = options
+        .tokens(c.env as Env)
+        .map((t) => t?.trim())
+        .filter((t): t is string => Boolean(t));
       // Compare with every token, so the time taken does not say which one (if any) matched.
       const matches = await Promise.all(configured.map((t) => timingSafeEqual(t, token)));
       return matches.includes(true);

@@ -15,7 +15,13 @@ export async function enforceRateLimit(env: Env, subject: string, what: string):
   if (success) return;
   const period = Number(env.API_RATE_LIMIT_PERIOD_S) === 10 ? 10 : 60; // the binding's only two periods
   const retryAfter = secondsUntilWindowEnds(Date.now(), period);
-  throw new ApiError(429, "rate_limited", `Too many requests ${what}; try again in ${retryAfter} s.`, { retry_after_s: retryAfter }, { "retry-after": String(retryAfter) });
+  throw new ApiError(
+    429,
+    "rate_limited",
+    `Too many requests ${what}; try again in ${retryAfter} s.`,
+    { retry_after_s: retryAfter },
+    { "retry-after": String(retryAfter) },
+  );
 }
 
 /** The client's address, the subject of the limit on failed authentications. */

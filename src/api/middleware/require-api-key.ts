@@ -23,7 +23,9 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   const verdict = await authenticate(c.env, secret);
   if ("rejected" in verdict) {
     await enforceRateLimit(c.env, `auth-failures:${clientAddress(c)}`, "with invalid API keys from this address");
-    throw verdict.rejected === "revoked" ? unauthorized("api_key_revoked", "This API key was revoked.") : unauthorized("invalid_api_key", "This API key is not valid.");
+    throw verdict.rejected === "revoked"
+      ? unauthorized("api_key_revoked", "This API key was revoked.")
+      : unauthorized("invalid_api_key", "This API key is not valid.");
   }
   await enforceRateLimit(c.env, `key:${verdict.principal.key_id}`, "for this API key");
   c.set("principal", verdict.principal);

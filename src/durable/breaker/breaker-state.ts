@@ -28,18 +28,48 @@ const PROBE_EXPIRY_MS = 60_000;
 export type Transition = { from: BreakerStateName; to: BreakerStateName; reason: string } | null;
 
 export function initialBreaker(settings: BreakerSettings): BreakerState {
-  return { state: "closed", consecutive_failures: 0, window: [], cooldown_ms: settings.cooldown_ms, opened_at: null, open_until: null, probes_in_flight: 0, last_transition_at: null, probe_at: null, trips: 0, requests: 0, rows_written: 0 };
+  return {
+    state: "closed",
+    consecutive_failures: 0,
+    window: [],
+    cooldown_ms: settings.cooldown_ms,
+    opened_at: null,
+    open_until: null,
+    probes_in_flight: 0,
+    last_transition_at: null,
+    probe_at: null,
+    trips: 0,
+    requests: 0,
+    rows_written: 0,
+  };
 }
 
 function open(s: BreakerState, now: number, cooldown: number, reason: string): Transition {
   const from = s.state;
-  Object.assign(s, { state: "open", opened_at: now, open_until: now + cooldown, cooldown_ms: cooldown, probes_in_flight: 0, last_transition_at: now, trips: s.trips + 1 });
+  Object.assign(s, {
+    state: "open",
+    opened_at: now,
+    open_until: now + cooldown,
+    cooldown_ms: cooldown,
+    probes_in_flight: 0,
+    last_transition_at: now,
+    trips: s.trips + 1,
+  });
   return { from, to: "open", reason };
 }
 
 export function close(s: BreakerState, now: number, settings: BreakerSettings, reason: string): Transition {
   const from = s.state;
-  Object.assign(s, { state: "closed", consecutive_failures: 0, window: [], cooldown_ms: settings.cooldown_ms, opened_at: null, open_until: null, probes_in_flight: 0, last_transition_at: now });
+  Object.assign(s, {
+    state: "closed",
+    consecutive_failures: 0,
+    window: [],
+    cooldown_ms: settings.cooldown_ms,
+    opened_at: null,
+    open_until: null,
+    probes_in_flight: 0,
+    last_transition_at: now,
+  });
   return from === "closed" ? null : { from, to: "closed", reason };
 }
 

@@ -71,7 +71,12 @@ export class ToolBreaker extends DurableObject<Env> {
     this.state.rows_written = this.meter.usage.storage_rows_written;
     this.meter.wrote(this.ctx.storage.sql.exec(`INSERT OR REPLACE INTO breaker (id, tool, state) VALUES (1, ?, ?)`, this.tool, JSON.stringify(this.state)));
     if (!transition) return;
-    log.info(`breaker.${transition.to === "half_open" ? "half_opened" : transition.to}`, { tool: this.tool, from: transition.from, reason: transition.reason, cooldown_ms: this.state.cooldown_ms });
+    log.info(`breaker.${transition.to === "half_open" ? "half_opened" : transition.to}`, {
+      tool: this.tool,
+      from: transition.from,
+      reason: transition.reason,
+      cooldown_ms: this.state.cooldown_ms,
+    });
     if (this.state.state === "open" && this.state.open_until !== null) void this.ctx.storage.setAlarm(this.state.open_until);
     else void this.ctx.storage.deleteAlarm();
     if (transition.to !== "open") this.ctx.waitUntil(this.notifyWaiters(transition.to));
@@ -117,7 +122,11 @@ export class ToolBreaker extends DurableObject<Env> {
   }
 
   /** The outcome of an admitted call. Returns the state after it, and the transition if one happened. */
-  async record(tool: string, outcome: { verdict: Verdict; probe: boolean }, successes = 0): Promise<{ state: BreakerState["state"]; transition: Transition; cooldown_ms: number }> {
+  async record(
+    tool: string,
+    outcome: { verdict: Verdict; probe: boolean },
+    successes = 0,
+  ): Promise<{ state: BreakerState["state"]; transition: Transition; cooldown_ms: number }> {
     this.bind(tool);
     this.meter.request();
     this.recordSuccesses(successes);

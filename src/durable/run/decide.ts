@@ -4,10 +4,18 @@
 // because they are pure and bounded.
 import { decideRetry } from "../../execution/retry-policy";
 import { leaseFor } from "../../execution/run-options";
-import { stepMessage, type BreakerOpened, type Outcome, type PreflightResult, type ReportResult, type StepMessage, type StepReport } from "../../execution/step-protocol";
+import {
+  stepMessage,
+  type BreakerOpened,
+  type Outcome,
+  type PreflightResult,
+  type ReportResult,
+  type StepMessage,
+  type StepReport,
+} from "../../execution/step-protocol";
 import type { Json } from "../../lib/json";
 import { stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
-import { ReferenceError, resolveReferences } from "../../planner/references";
+import { UnresolvedReferenceError, resolveReferences } from "../../planner/references";
 import { getTool } from "../../tools/registry";
 import type { RunEventData, RunEventType } from "./run-events";
 import { TERMINAL_RUN, TERMINAL_STEP, type RunState, type StepState } from "./run-state";
@@ -57,7 +65,7 @@ function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
   try {
     input = resolveReferences(s.input, outputs(m.state));
   } catch (err) {
-    if (!(err instanceof ReferenceError)) throw err;
+    if (!(err instanceof UnresolvedReferenceError)) throw err;
     m.emit("step.failed", { step: s.step_number, attempt, error: stepError("reference_unresolved", err.message) });
     return;
   }
@@ -113,7 +121,7 @@ export function advance(m: Machine): void {
   const { state } = m;
   if (TERMINAL_RUN.has(state.status) || !state.plan) return;
   if (state.status === "pending") m.emit("run.started", {});
-  for (let before = -1; before !== state.last_seq; ) {
+  for (let before = -1; before !== state.last_seq;) {
     before = state.last_seq;
     skipUnreachable(m);
     if (anyFailed(state)) {
@@ -128,7 +136,13 @@ export function advance(m: Machine): void {
   const firstFailure = steps.find((s) => s.status === "failed");
   if (firstFailure) {
     const err = firstFailure.error ?? stepError("step_failed", "A step failed.");
-    m.emit("run.failed", { error: { code: err.code, message: `Step ${firstFailure.step_number} (${firstFailure.tool}) failed: ${err.message}`, step_number: firstFailure.step_number } });
+    m.emit("run.failed", {
+      error: {
+        code: err.code,
+        message: `Step ${firstFailure.step_number} (${firstFailure.tool}) failed: ${err.message}`,
+        step_number: firstFailure.step_number,
+      },
+    });
   } else {
     m.emit("run.completed", { result: steps.at(-1)!.output });
   }
@@ -136,7 +150,7 @@ export function advance(m: Machine): void {
 
 /** Skips dependants of failed or skipped steps, to a fixed point (skips cascade down the DAG). */
 function skipUnreachable(m: Machine): void {
-  for (let changed = true; changed; ) {
+  for (let changed = true; changed;) {
     changed = false;
     for (const s of ordered(m.state)) {
       if (s.status !== "pending") continue;
@@ -174,7 +188,8 @@ export function report(m: Machine, reports: readonly StepReport[]): ReportResult
     const found = current(m, r.step, r.dispatch);
     if (!("s" in found)) return { accepted: false, reason: found.reason };
     const { s } = found;
-    if (r.outcome.success) m.emit("step.succeeded", { step: r.step, attempt: s.attempt, output: r.outcome.output, duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)) });
+    if (r.outcome.success)
+      m.emit("step.succeeded", { step: r.step, attempt: s.attempt, output: r.outcome.output, duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)) });
     else failAttempt(m, s, s.attempt, r.outcome.error);
     if (r.opened) recordOpened(m, r.opened);
     return { accepted: true };
@@ -206,7 +221,11 @@ export function defer(m: Machine, step: number, dispatch: number, retryAt: numbe
   const limit = m.state.options.max_deferral_ms;
   const waited = m.now - (s.deferred_since ?? m.now);
   if (limit !== null && waited >= limit) {
-    m.emit("step.failed", { step, attempt: s.attempt, error: stepError("tool_unavailable", `${s.tool} stayed unavailable for ${waited} ms, past this run's max_deferral_ms (${limit}).`) });
+    m.emit("step.failed", {
+      step,
+      attempt: s.attempt,
+      error: stepError("tool_unavailable", `${s.tool} stayed unavailable for ${waited} ms, past this run's max_deferral_ms (${limit}).`),
+    });
   } else {
     m.emit("step.deferred", { step, attempt: s.attempt, error, retry_at: Math.max(retryAt, m.now) });
   }
@@ -233,7 +252,12 @@ export function fireDue(m: Machine): void {
   }
   for (const s of ordered(state)) {
     if (s.status === "running" && s.wake_at !== null && s.wake_at <= m.now) {
-      m.emit("step.succeeded", { step: s.step_number, attempt: s.attempt, output: { slept_seconds: (s.resolved_input as { seconds: number }).seconds }, duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)) });
+      m.emit("step.succeeded", {
+        step: s.step_number,
+        attempt: s.attempt,
+        output: { slept_seconds: (s.resolved_input as { seconds: number }).seconds },
+        duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)),
+      });
     } else if (s.status === "running" && s.lease_until !== null && s.lease_until <= m.now) {
       // The message was lost, or its consumer died or is hopelessly late: take the step back.
       failAttempt(m, s, s.attempt, stepError("lease_expired", `No consumer reported attempt ${s.attempt} within its lease.`));

@@ -46,7 +46,9 @@ export class EventLog {
     let bytes = 0;
     const write = () => {
       if (chunk.length === 0) return;
-      this.onWrite(this.sql.exec(`INSERT INTO event_rows (first_seq, last_seq, events) VALUES (?, ?, ?)`, chunk[0]!.seq, chunk.at(-1)!.seq, JSON.stringify(chunk)));
+      this.onWrite(
+        this.sql.exec(`INSERT INTO event_rows (first_seq, last_seq, events) VALUES (?, ?, ?)`, chunk[0]!.seq, chunk.at(-1)!.seq, JSON.stringify(chunk)),
+      );
       chunk = [];
       bytes = 0;
     };

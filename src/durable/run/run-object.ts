@@ -15,7 +15,20 @@ import type { StepError } from "../../execution/step-error";
 import { newSpanId } from "../../lib/trace";
 import type { Plan } from "../../planner/plan-schema";
 import { EventLog } from "./event-log";
-import { advance, breakerChanged, cancel, defer, endsInline, fireDue, nextDeadline, preflight, report, resume, type ControlResult, type Machine } from "./decide";
+import {
+  advance,
+  breakerChanged,
+  cancel,
+  defer,
+  endsInline,
+  fireDue,
+  nextDeadline,
+  preflight,
+  report,
+  resume,
+  type ControlResult,
+  type Machine,
+} from "./decide";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import { projectRun } from "./projection";
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState } from "./run-state";
@@ -45,7 +58,8 @@ export type CreateRunResult =
   | { outcome: "needs_plan" }
   | { outcome: "at_capacity"; in_flight: number; cap: number };
 
-export type ControlAnswer = (ControlResult & { run: RunResource }) | { ok: false; code: "run_not_found" } | { ok: false; code: "at_capacity"; in_flight: number; cap: number };
+export type ControlAnswer =
+  (ControlResult & { run: RunResource }) | { ok: false; code: "run_not_found" } | { ok: false; code: "at_capacity"; in_flight: number; cap: number };
 
 interface Projection {
   seq: number;
@@ -128,7 +142,17 @@ export class RunObject extends DurableObject<Env> {
     const d = data as { step?: number; attempt?: number; duration_ms?: number };
     const tool = d.step !== undefined ? this.state.steps.get(d.step)?.tool : undefined;
     broadcast(this.ctx, event);
-    log.info(type, { run_id: this.state.run_id, tenant: this.state.tenant, seq: event.seq, step: d.step, tool, attempt: d.attempt, duration_ms: d.duration_ms, trace_id: this.state.trace_id, span_id: this.span });
+    log.info(type, {
+      run_id: this.state.run_id,
+      tenant: this.state.tenant,
+      seq: event.seq,
+      step: d.step,
+      tool,
+      attempt: d.attempt,
+      duration_ms: d.duration_ms,
+      trace_id: this.state.trace_id,
+      span_id: this.span,
+    });
     return event.seq;
   }
 
@@ -235,7 +259,9 @@ export class RunObject extends DurableObject<Env> {
   private armAlarm(projectionGraceMs = 0): void {
     const now = this.clock();
     const projectionDue = this.milestoneSeq > this.projection.seq;
-    const candidates = [nextDeadline(this.state, now), projectionDue ? Math.max(this.projection.retry_at, now + projectionGraceMs) : null].filter((t): t is number => t !== null);
+    const candidates = [nextDeadline(this.state, now), projectionDue ? Math.max(this.projection.retry_at, now + projectionGraceMs) : null].filter(
+      (t): t is number => t !== null,
+    );
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === this.armedAt) return;
     // Not awaited: the write joins the current storage batch and the output gate holds replies until it lands.
@@ -292,7 +318,15 @@ export class RunObject extends DurableObject<Env> {
       if (!slot.ok) return { outcome: "at_capacity", in_flight: slot.in_flight, cap: slot.cap };
     }
     await this.command((m) => {
-      m.emit("run.created", { run_id: input.run_id, tenant: input.tenant, prompt: input.prompt, options: input.options, request_hash: input.request_hash, trace_id: input.trace_id, holds_slot: holdsSlot });
+      m.emit("run.created", {
+        run_id: input.run_id,
+        tenant: input.tenant,
+        prompt: input.prompt,
+        options: input.options,
+        request_hash: input.request_hash,
+        trace_id: input.trace_id,
+        holds_slot: holdsSlot,
+      });
       m.emit("plan.accepted", { plan });
       advance(m);
     });
@@ -336,7 +370,14 @@ export class RunObject extends DurableObject<Env> {
     if (this.state.last_seq === 0) return reports.map(() => ({ accepted: false, reason: "run_not_found" }));
     const results = await this.command((m) => report(m, reports));
     results.forEach((r, i) => {
-      if (!r.accepted) log.warn("step.report_ignored", { run_id: this.state.run_id, step: reports[i]!.step, dispatch: reports[i]!.dispatch, reason: r.reason, trace_id: this.state.trace_id });
+      if (!r.accepted)
+        log.warn("step.report_ignored", {
+          run_id: this.state.run_id,
+          step: reports[i]!.step,
+          dispatch: reports[i]!.dispatch,
+          reason: r.reason,
+          trace_id: this.state.trace_id,
+        });
     });
     return results;
   }

@@ -18,7 +18,7 @@ export function subscribe(ctx: DurableObjectState, log: EventLog, after: number)
   const { 0: client, 1: server } = new WebSocketPair();
   ctx.acceptWebSocket(server);
   server.serializeAttachment({ subscribed_after: after });
-  for (let seq = after; ; ) {
+  for (let seq = after; ;) {
     const page = log.after(seq, BACKLOG_PAGE);
     for (const event of page) server.send(wire(event));
     if (page.length < BACKLOG_PAGE) break;

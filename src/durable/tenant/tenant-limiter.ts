@@ -14,7 +14,8 @@ const GRACE_MS = 10_000;
 /** How many run objects one reconciliation asks at most (the oldest slots first). */
 const RECONCILE_BATCH = 100;
 
-export type AcquireResult = { ok: true; held: boolean; in_flight: number; rows_written: number } | { ok: false; in_flight: number; cap: number; rows_written: number };
+export type AcquireResult =
+  { ok: true; held: boolean; in_flight: number; rows_written: number } | { ok: false; in_flight: number; cap: number; rows_written: number };
 
 export class TenantLimiter extends DurableObject<Env> {
   private lastReconcile = 0;

@@ -30,7 +30,7 @@ export async function planWithLlm(config: LlmConfig, env: Env, prompt: string): 
   let attempts = 0;
   let lastProblem = "";
   try {
-    for (; attempts < 2; ) {
+    for (; attempts < 2;) {
       attempts++;
       let candidate: unknown;
       let raw = "";

@@ -8,7 +8,13 @@ const EXAMPLES = [
     plan: {
       steps: [
         { step_number: 1, tool: "Calculator.evaluate", input: { expression: "2 + 3" }, depends_on: [], reasoning: "independent arithmetic" },
-        { step_number: 2, tool: "Calculator.evaluate", input: { expression: "4 * 5" }, depends_on: [], reasoning: "independent arithmetic, runs in parallel with step 1" },
+        {
+          step_number: 2,
+          tool: "Calculator.evaluate",
+          input: { expression: "4 * 5" },
+          depends_on: [],
+          reasoning: "independent arithmetic, runs in parallel with step 1",
+        },
         { step_number: 3, tool: "TodoStore.list", input: { status: "all" }, depends_on: [1, 2], reasoning: '"then" waits for both' },
       ],
     },
