@@ -64,7 +64,10 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: { ...bindings, LLM_BASE_URL: `${mockUrl(mockLlm)}/v1`, LLM_MODEL: "valid-parallel", PLANNER_BUDGET_MS: "1500" }, ratelimits: unlimited },
+            miniflare: {
+              bindings: { ...bindings, LLM_BASE_URL: `${mockUrl(mockLlm)}/v1`, LLM_MODEL: "valid-parallel", PLANNER_BUDGET_MS: "1500" },
+              ratelimits: unlimited,
+            },
           }),
         ],
         test: { ...perProject, name: "llm", include: ["test/llm/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
@@ -78,7 +81,10 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             // A limit small enough to reach and a 10 s window short enough to wait out.
-            miniflare: { bindings: { ...bindings, API_RATE_LIMIT_PERIOD_S: "10" }, ratelimits: { API_RATE_LIMIT: { namespace_id: "1001", simple: { limit: 5, period: 10 } } } },
+            miniflare: {
+              bindings: { ...bindings, API_RATE_LIMIT_PERIOD_S: "10" },
+              ratelimits: { API_RATE_LIMIT: { namespace_id: "1001", simple: { limit: 5, period: 10 } } },
+            },
           }),
         ],
         test: { ...perProject, name: "limits", include: ["test/limits/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
