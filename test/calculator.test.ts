@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { calculator, calculatorInputSchema } from "../src/tools/calculator";
-import { CalculationError, MAX_EXPRESSION_LENGTH, MAX_NESTING_DEPTH, evaluateExpression } from "../src/tools/calculator-parser";
+import { calculator, calculatorInputSchema } from "../src/tools/calculator/calculator";
+import { CalculationError, MAX_EXPRESSION_LENGTH, MAX_NESTING_DEPTH, evaluateExpression } from "../src/tools/calculator/parser";
 
 /** Evaluates `expression` and returns the CalculationError it throws; fails the test if it returns a value or throws anything else. */
 function calcError(expression: string): CalculationError {

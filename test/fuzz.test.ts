@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { app } from "../src/app";
-import { CalculationError, evaluateExpression, MAX_EXPRESSION_LENGTH } from "../src/tools/calculator-parser";
+import { CalculationError, evaluateExpression, MAX_EXPRESSION_LENGTH } from "../src/tools/calculator/parser";
 import { ADMIN_TOKEN, DEV_KEY } from "./helpers";
 
 /**

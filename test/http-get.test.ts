@@ -1,5 +1,5 @@
 import { describe, expect, inject, it } from "vitest";
-import { httpGet } from "../src/tools/http-get";
+import { httpGet } from "../src/tools/http-get/http-get";
 import { toolContext } from "./helpers";
 
 const upstream = inject("upstreamUrl");

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { nonPublicAddress } from "../src/tools/private-address";
+import { nonPublicAddress } from "../src/tools/http-get/private-address";
 
 // Hosts as the URL parser hands them over (new URL(u).hostname), so odd spellings are included.
 const host = (u: string) => new URL(u).hostname;

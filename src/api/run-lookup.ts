@@ -1,3 +1,4 @@
+import { runClient, type RunClient } from "../durable/run/run-client";
 import { ApiError } from "./errors";
 import { RUN_ID } from "./schemas";
 
@@ -7,8 +8,8 @@ import { RUN_ID } from "./schemas";
  */
 export const runNotFound = (runId: string) => new ApiError(404, "run_not_found", `No run has id "${runId}".`);
 
-export function runStub(env: Env, runId: string) {
+export function runStub(env: Env, runId: string): RunClient {
   // Ids that cannot be ours are rejected before an object is addressed.
   if (!RUN_ID.test(runId)) throw runNotFound(runId);
-  return env.RUNS.getByName(runId);
+  return runClient(env, runId);
 }

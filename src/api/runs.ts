@@ -2,8 +2,6 @@ import { createRoute } from "@hono/zod-openapi";
 import { and, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { runs as runsTable } from "../db/schema";
-import type { RunEvent } from "../durable/run/run-events";
-import type { ControlAnswer, CreateRunResult } from "../durable/run/run-object";
 import { runEnded, type RunStatus } from "../execution/statuses";
 import { canonicalJson, sha256Hex } from "../lib/hash";
 import { newTraceId, traceIdFrom } from "../lib/trace";
@@ -13,6 +11,7 @@ import { eventPageSchema, type ApiEvent } from "./event-schemas";
 import { jsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse, LOCATION } from "./openapi";
 import { runListSchema, runSchema, usageSchema } from "./response-schemas";
+import { runClient } from "../durable/run/run-client";
 import { runNotFound, runStub } from "./run-lookup";
 import { createRunBodySchema, createRunHeadersSchema, createRunQuerySchema, listEventsQuerySchema, listRunsQuerySchema, runIdParamsSchema } from "./schemas";
 
@@ -77,7 +76,7 @@ runsApi.openapi(createRun, async (c) => {
   // never meet), and the run object itself (strongly consistent, kept for good) tells a replay
   // from a conflicting reuse of the key.
   const runId = key ? `run_${(await sha256Hex(`idempotency:${tenant}:${key}`)).slice(0, 32)}` : `run_${newId()}`;
-  const stub = c.env.RUNS.getByName(runId);
+  const stub = runClient(c.env, runId);
   const input = {
     run_id: runId,
     tenant,
@@ -89,12 +88,11 @@ runsApi.openapi(createRun, async (c) => {
     cap: runCap(c.env),
     ...(wait ? { wait_ms: Math.round(wait * 1000) } : {}),
   };
-  // RPC stub types flatten the run's `unknown` payloads; the object's own signature is the truth.
-  let result = key ? ((await stub.create(input)) as CreateRunResult) : undefined;
+  let result = key ? await stub.create(input) : undefined;
   if (!result || result.outcome === "needs_plan") {
     const planned = await makePlan("plan" in body ? { plan: body.plan } : { prompt: body.prompt }, c.env);
     if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
-    result = (await stub.create({ ...input, plan: planned.plan })) as CreateRunResult;
+    result = await stub.create({ ...input, plan: planned.plan });
   }
   switch (result.outcome) {
     case "conflict":
@@ -208,8 +206,7 @@ const listEvents = createRoute({
 runsApi.openapi(listEvents, async (c) => {
   const { run_id: runId } = c.req.valid("param");
   const q = c.req.valid("query");
-  // RPC stub types flatten unions and `unknown` payloads; the object's own signature is the truth.
-  const page = (await runStub(c.env, runId).listEvents(c.var.principal.tenant, q.after, q.limit)) as { events: RunEvent[]; last_seq: number } | null;
+  const page = await runStub(c.env, runId).listEvents(c.var.principal.tenant, q.after, q.limit);
   if (!page) throw runNotFound(runId);
   const last = page.events.at(-1)?.seq ?? q.after;
   return c.json({ run_id: runId, events: page.events as ApiEvent[], next_after: last, has_more: last < page.last_seq }, 200);
@@ -252,7 +249,7 @@ for (const action of ["cancel", "resume"] as const) {
     const { run_id: runId } = c.req.valid("param");
     const stub = runStub(c.env, runId);
     const { tenant } = c.var.principal;
-    const result = (action === "cancel" ? await stub.cancel(tenant) : await stub.resume(tenant, runCap(c.env))) as ControlAnswer;
+    const result = action === "cancel" ? await stub.cancel(tenant) : await stub.resume(tenant, runCap(c.env));
     if (result.ok) return c.json(result.run, 200);
     if (result.code === "run_not_found") throw runNotFound(runId);
     if (result.code === "at_capacity") throw atCapacity(result);

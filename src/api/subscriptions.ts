@@ -5,7 +5,7 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { MAX_LIVE_TOKENS, type WatchToken } from "../durable/run/watch-tokens";
+import { MAX_LIVE_TOKENS } from "../durable/run/watch-tokens";
 import type { AppEnv } from "./app-env";
 import { ApiError } from "./errors";
 import { requireApiKeyOrWatchToken } from "./middleware/watch-token";
@@ -47,7 +47,7 @@ const issueWatchToken = createRoute({
 
 watchTokenApi.openapi(issueWatchToken, async (c) => {
   const { run_id: runId } = c.req.valid("param");
-  const issued = (await runStub(c.env, runId).issueWatchToken(c.var.principal.tenant)) as WatchToken | "not_found" | "too_many";
+  const issued = await runStub(c.env, runId).issueWatchToken(c.var.principal.tenant);
   if (issued === "not_found") throw runNotFound(runId);
   if (issued === "too_many") {
     throw new ApiError(429, "too_many_watch_tokens", `This run has ${MAX_LIVE_TOKENS} unused watch tokens; use them or let them expire (60 s).`, undefined, {

@@ -1,6 +1,6 @@
 import { z } from "zod";
-import { calculator } from "./calculator";
-import { httpGet } from "./http-get";
+import { calculator } from "./calculator/calculator";
+import { httpGet } from "./http-get/http-get";
 import type { Tool } from "./tool";
 import { todoAdd, todoComplete, todoDelete, todoGet, todoList } from "./todo-store";
 import { waitSleep } from "./wait-sleep";

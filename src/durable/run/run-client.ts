@@ -4,6 +4,7 @@
 import type { RunEvent } from "./run-events";
 import type { ControlAnswer, CreateRunInput, CreateRunResult, RunObject } from "./run-object";
 import type { RunResource } from "./run-view";
+import type { RunUsage } from "../usage-meter";
 import type { WatchToken } from "./watch-tokens";
 
 export interface RunClient {
@@ -13,7 +14,9 @@ export interface RunClient {
   issueWatchToken(tenant: string): Promise<WatchToken | "not_found" | "too_many">;
   cancel(tenant: string): Promise<ControlAnswer>;
   resume(tenant: string, cap: number): Promise<ControlAnswer>;
-  stub: DurableObjectStub<RunObject>;
+  getUsage(tenant: string): Promise<RunUsage | null>;
+  /** The object's fetch: WebSocket subscriptions. */
+  fetch(request: Request): Promise<Response>;
 }
 
 // Each signature below must stay assignable from the class's own: a change there fails the build here.
@@ -25,12 +28,14 @@ same("listEvents", true);
 same("issueWatchToken", true);
 same("cancel", true);
 same("resume", true);
+same("getUsage", true);
 
 export function runClient(env: Env, runId: string): RunClient {
   const stub = env.RUNS.getByName(runId);
-  const loose = stub as unknown as Omit<RunClient, "stub">;
+  const loose = stub as unknown as RunClient;
   return {
-    stub,
+    fetch: (request) => stub.fetch(request),
+    getUsage: (tenant) => loose.getUsage(tenant),
     create: (input) => loose.create(input),
     getRun: (tenant) => loose.getRun(tenant),
     listEvents: (tenant, after, limit) => loose.listEvents(tenant, after, limit),

@@ -4,7 +4,7 @@
  * GET /runs/:id answers { status } — the same shape the benchmark polls Crane with.
  */
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
-import { evaluateExpression } from "../../../../src/tools/calculator-parser";
+import { evaluateExpression } from "../../../../src/tools/calculator/parser";
 
 interface PeerEnv {
   BENCH_WORKFLOW: Workflow<Params>;

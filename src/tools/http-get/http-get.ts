@@ -1,11 +1,11 @@
 // Http.get: a real outbound GET, bounded in time, size and reach.
 import { z } from "zod";
-import { readCapped } from "../lib/read-capped";
-import { traceparent } from "../lib/trace";
-import { stepError, type StepError } from "../execution/step-error";
-import { effectivePort, isAllowed, parseAllowlist } from "./http-allowlist";
+import { readCapped } from "../../lib/read-capped";
+import { traceparent } from "../../lib/trace";
+import { stepError, type StepError } from "../../execution/step-error";
+import { effectivePort, isAllowed, parseAllowlist } from "./allowlist";
 import { nonPublicAddress } from "./private-address";
-import { queueTool, fail, ok } from "./tool";
+import { queueTool, fail, ok } from "../tool";
 
 export const HTTP_MAX_BYTES = 1024 * 1024;
 export const HTTP_TIMEOUT_MS = 10_000;

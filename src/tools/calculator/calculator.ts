@@ -1,7 +1,7 @@
 import { z } from "zod";
-import { stepError } from "../execution/step-error";
-import { CalculationError, MAX_EXPRESSION_LENGTH, evaluateExpression } from "./calculator-parser";
-import { inlineTool, fail, ok } from "./tool";
+import { stepError } from "../../execution/step-error";
+import { CalculationError, MAX_EXPRESSION_LENGTH, evaluateExpression } from "./parser";
+import { inlineTool, fail, ok } from "../tool";
 
 export const calculatorInputSchema = z.strictObject({
   expression: z.string().min(1).max(MAX_EXPRESSION_LENGTH).describe("Arithmetic with + - * / % **, unary minus, parentheses and decimals, e.g. (41*7)+13"),
