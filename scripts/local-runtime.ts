@@ -30,19 +30,36 @@ export interface Runtime {
   output: string[];
 }
 
-export function applyMigrations(persistTo: string): void {
-  execFileSync("wrangler", ["d1", "migrations", "apply", "crane", "--local", "--persist-to", persistTo], { stdio: "ignore", env: { ...process.env, CI: "true" } });
+/** Applies D1 migrations to a local state directory: Crane's by default, or another Worker's (a benchmark peer's). */
+export function applyMigrations(persistTo: string, target?: { database: string; config: string }): void {
+  const args = ["d1", "migrations", "apply", target?.database ?? "crane", "--local", "--persist-to", persistTo];
+  if (target) args.push("--config", target.config);
+  execFileSync("wrangler", args, { stdio: "ignore", env: { ...process.env, CI: "true" } });
 }
 
-export async function startRuntime(opts: { port: number; persistTo: string; vars?: Record<string, string>; config?: string; unlimited?: boolean; healthPath?: string; logLevel?: "warn" | "info" }): Promise<Runtime> {
+export async function startRuntime(opts: {
+  port: number;
+  persistTo: string;
+  vars?: Record<string, string>;
+  config?: string;
+  unlimited?: boolean;
+  healthPath?: string;
+  logLevel?: "warn" | "info";
+}): Promise<Runtime> {
   const args = ["dev", "--port", String(opts.port), "--persist-to", opts.persistTo, "--ip", "127.0.0.1", "--show-interactive-dev-session=false"];
   if (opts.logLevel) args.push("--log-level", opts.logLevel);
   const config = opts.config ?? (opts.unlimited ? unlimitedConfig() : undefined);
   if (config) args.push("--config", config);
   // Crane's own credentials, whether or not .dev.vars exists (it does not on a clean checkout).
-  const vars = opts.config ? (opts.vars ?? {}) : { DEV_API_KEY: LOCAL_API_KEY, ADMIN_TOKEN: LOCAL_ADMIN_TOKEN, ...(opts.unlimited ? { MAX_RUNS_IN_FLIGHT: "1000000" } : {}), ...opts.vars };
+  const vars = opts.config
+    ? (opts.vars ?? {})
+    : { DEV_API_KEY: LOCAL_API_KEY, ADMIN_TOKEN: LOCAL_ADMIN_TOKEN, ...(opts.unlimited ? { MAX_RUNS_IN_FLIGHT: "1000000" } : {}), ...opts.vars };
   for (const [k, v] of Object.entries(vars)) args.push("--var", `${k}:${v}`);
-  const child = spawn("wrangler", args, { detached: true, stdio: ["ignore", "pipe", "pipe"], env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" } });
+  const child = spawn("wrangler", args, {
+    detached: true,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
+  });
   const output: string[] = [];
   const keep = (b: Buffer) => {
     output.push(b.toString());

@@ -21,7 +21,7 @@ export function barChart(title: string, bars: { label: string; value: number; un
     .map((b, i) => {
       const y = top + i * (barH + 10);
       const w = Math.max(1, ((width - left - 90) * b.value) / max);
-      return `<text x="${left - 8}" y="${y + 18}" text-anchor="end" font-size="13">${esc(b.label)}</text><rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="#f6821f"/><text x="${left + w + 6}" y="${y + 18}" font-size="13">${b.value} ${esc(b.unit)}</text>`;
+      return `<text x="${left - 8}" y="${y + 18}" text-anchor="end" font-size="13">${esc(b.label)}</text><rect x="${left}" y="${y}" width="${w.toFixed(1)}" height="${barH}" fill="#f6821f"/><text x="${(left + w + 6).toFixed(1)}" y="${y + 18}" font-size="13">${b.value} ${esc(b.unit)}</text>`;
     })
     .join("\n");
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" font-family="sans-serif"><rect width="100%" height="100%" fill="white"/><text x="12" y="24" font-size="16" font-weight="bold">${esc(title)}</text>\n${rows}\n</svg>\n`;

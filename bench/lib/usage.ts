@@ -1,0 +1,115 @@
+/**
+ * What a run costs in billable operations: the run's own counters (GET .../usage) plus, for Crane
+ * with breakers on, the requests and rows its runs caused in the breakers (the change in
+ * GET /breakers across the sampled runs, which run one after another).
+ */
+import { z } from "zod";
+import { costPerMillionRuns, type Usage } from "./pricing.ts";
+import { round } from "./stats.ts";
+import { runOnce, type System, type Workload } from "./systems.ts";
+
+const runUsageSchema = z.object({
+  do_requests: z.number(),
+  storage_rows_written: z.number(),
+  queue_messages: z.number(),
+  d1_statements: z.number(),
+  d1_rows_written: z.number(),
+  // Step attempts that went through the queue; older Crane does not count it, and there every
+  // queue message is one attempt, so queue_messages stands in.
+  queued_attempts: z.number().optional(),
+});
+const breakersSchema = z.object({ breakers: z.array(z.object({ requests: z.number(), rows_written: z.number() })) });
+
+/** Averages per run. */
+export interface RunCounters {
+  do_requests: number;
+  breaker_requests: number;
+  storage_rows_written: number;
+  breaker_rows_written: number;
+  queue_messages: number;
+  queued_attempts: number;
+  d1_statements: number;
+  d1_rows_written: number;
+  /** Which counter queued_attempts came from. */
+  queued_attempts_from: "queued_attempts" | "queue_messages";
+}
+
+export interface UsageResult {
+  counters: RunCounters;
+  billable: Usage;
+  usd_per_million_runs: number;
+}
+
+async function getJson<T>(system: System, path: string, schema: z.ZodType<T>): Promise<T> {
+  const res = await fetch(system.url + path, { headers: system.headers });
+  if (res.status !== 200) throw new Error(`${system.name}: GET ${path} answered ${res.status}`);
+  return schema.parse(await res.json());
+}
+
+async function breakerTotals(system: System): Promise<{ requests: number; rows: number }> {
+  if (!system.breakersPath) return { requests: 0, rows: 0 };
+  const { breakers } = await getJson(system, system.breakersPath, breakersSchema);
+  return { requests: breakers.reduce((n, b) => n + b.requests, 0), rows: breakers.reduce((n, b) => n + b.rows_written, 0) };
+}
+
+/**
+ * The breakers' totals once they stop moving (no change over a second, or a minute at most):
+ * after heavy load, step messages sent again for runs long finished can still reach the
+ * breakers, and they are not the sampled runs' cost.
+ */
+async function settledBreakerTotals(system: System): Promise<{ requests: number; rows: number }> {
+  let last = await breakerTotals(system);
+  const deadline = performance.now() + 60_000;
+  for (;;) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const now = await breakerTotals(system);
+    if (now.requests === last.requests && now.rows === last.rows) return now;
+    if (performance.now() > deadline) {
+      console.warn(`${system.name}: breaker counts still moving after a minute; breaker requests per run may include other runs'`);
+      return now;
+    }
+    last = now;
+  }
+}
+
+/** Runs `samples` runs of a workload one after another and averages what each cost. */
+export async function measureUsage(system: System, workload: (i: number) => Workload, samples: number): Promise<UsageResult> {
+  const usagePath = system.usagePath;
+  if (!usagePath) throw new Error(`${system.name} does not count its operations`);
+  const before = system.breakersPath ? await settledBreakerTotals(system) : await breakerTotals(system);
+  const sum = { do_requests: 0, storage_rows_written: 0, queue_messages: 0, queued_attempts: 0, d1_statements: 0, d1_rows_written: 0 };
+  let counted = true;
+  for (let i = 0; i < samples; i++) {
+    const run = await runOnce(system, workload(i));
+    const u = await getJson(system, usagePath(run.id), runUsageSchema);
+    counted &&= u.queued_attempts !== undefined;
+    sum.do_requests += u.do_requests;
+    sum.storage_rows_written += u.storage_rows_written;
+    sum.queue_messages += u.queue_messages;
+    sum.queued_attempts += u.queued_attempts ?? u.queue_messages;
+    sum.d1_statements += u.d1_statements;
+    sum.d1_rows_written += u.d1_rows_written;
+  }
+  const after = await breakerTotals(system);
+  const per = (n: number) => round(n / samples, 2);
+  const counters: RunCounters = {
+    do_requests: per(sum.do_requests),
+    breaker_requests: per(after.requests - before.requests), // each admit or record is a DO request
+    storage_rows_written: per(sum.storage_rows_written),
+    breaker_rows_written: per(after.rows - before.rows),
+    queue_messages: per(sum.queue_messages),
+    queued_attempts: per(sum.queued_attempts),
+    d1_statements: per(sum.d1_statements),
+    d1_rows_written: per(sum.d1_rows_written),
+    queued_attempts_from: counted ? "queued_attempts" : "queue_messages",
+  };
+  const billable: Usage = {
+    // The POST, plus at most one consumer invocation per message (batches share one).
+    worker_requests: round(1 + counters.queue_messages, 2),
+    do_requests: round(counters.do_requests + counters.breaker_requests, 2),
+    do_rows_written: round(counters.storage_rows_written + counters.breaker_rows_written, 2),
+    queue_operations: round(3 * counters.queue_messages, 2),
+    d1_rows_written: counters.d1_rows_written,
+  };
+  return { counters, billable, usd_per_million_runs: round(costPerMillionRuns(billable), 2) };
+}
