@@ -27,21 +27,20 @@ const PROBE_EXPIRY_MS = 60_000;
 
 export type Transition = { from: BreakerStateName; to: BreakerStateName; reason: string } | null;
 
+/** The fields a breaker has whenever it is closed: at the start, and after every close. */
+const closedFields = (settings: BreakerSettings, now: number | null) => ({
+  state: "closed" as const,
+  consecutive_failures: 0,
+  window: [] as [number, boolean][],
+  cooldown_ms: settings.cooldown_ms,
+  opened_at: null,
+  open_until: null,
+  probes_in_flight: 0,
+  last_transition_at: now,
+});
+
 export function initialBreaker(settings: BreakerSettings): BreakerState {
-  return {
-    state: "closed",
-    consecutive_failures: 0,
-    window: [],
-    cooldown_ms: settings.cooldown_ms,
-    opened_at: null,
-    open_until: null,
-    probes_in_flight: 0,
-    last_transition_at: null,
-    probe_at: null,
-    trips: 0,
-    requests: 0,
-    rows_written: 0,
-  };
+  return { ...closedFields(settings, null), probe_at: null, trips: 0, requests: 0, rows_written: 0 };
 }
 
 function open(s: BreakerState, now: number, cooldown: number, reason: string): Transition {
@@ -60,16 +59,7 @@ function open(s: BreakerState, now: number, cooldown: number, reason: string): T
 
 export function close(s: BreakerState, now: number, settings: BreakerSettings, reason: string): Transition {
   const from = s.state;
-  Object.assign(s, {
-    state: "closed",
-    consecutive_failures: 0,
-    window: [],
-    cooldown_ms: settings.cooldown_ms,
-    opened_at: null,
-    open_until: null,
-    probes_in_flight: 0,
-    last_transition_at: now,
-  });
+  Object.assign(s, closedFields(settings, now));
   return from === "closed" ? null : { from, to: "closed", reason };
 }
 

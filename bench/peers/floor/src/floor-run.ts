@@ -9,6 +9,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { evaluateExpression } from "../../../../src/tools/calculator/parser";
+import type { RunUsage } from "../../../../src/durable/usage-meter";
 
 export interface FloorEnv {
   RUNS: DurableObjectNamespace<FloorRun>;
@@ -18,16 +19,8 @@ export interface FloorEnv {
 export type Workload = { workload: "calc" } | { workload: "dag"; urls: string[] };
 export type FloorStatus = "running" | "completed" | "failed";
 
-/** Counted as Crane's run object counts them, so the benchmark prices both the same way. */
-export interface FloorUsage {
-  do_requests: number;
-  storage_rows_written: number;
-  queue_messages: number;
-  /** Always 0: the floor queues nothing. */
-  queued_attempts: number;
-  d1_statements: number;
-  d1_rows_written: number;
-}
+/** Counted as Crane's run object counts them (the same counters), so the benchmark prices both the same way. */
+export type FloorUsage = RunUsage;
 
 const STATUS_AFTER: Record<string, FloorStatus> = { "run.created": "running", "run.completed": "completed", "run.failed": "failed" };
 
