@@ -70,6 +70,9 @@ interface Projection {
 /** Events after which the D1 read model is rewritten. */
 const MILESTONES: ReadonlySet<RunEventType> = new Set(["plan.accepted", "run.completed", "run.failed", "run.cancelled", "run.resumed"]);
 const PROJECTION_RETRY_MAX_MS = 60_000;
+/** Queues' limits on one sendBatch, with room for the envelope. */
+const MAX_BATCH_MESSAGES = 100;
+const MAX_BATCH_BYTES = 240 * 1024;
 /** How long a projection under way gets before the watchdog would write it instead. */
 const PROJECTION_IN_FLIGHT_MS = 5_000;
 const parsed = <T>(json: string | undefined): T | undefined => (json === undefined ? undefined : (JSON.parse(json) as T));
@@ -191,12 +194,28 @@ export class RunObject extends DurableObject<Env> {
   private async send(messages: StepMessage[]): Promise<void> {
     if (messages.length === 0) return;
     this.meter.queued(messages.length);
-    try {
-      await this.env.STEPS.sendBatch(messages.map((body) => ({ body, contentType: "json" })));
-    } catch (err) {
-      // The steps hold leases; when they expire the alarm dispatches them again.
-      log.error("step.send_failed", { run_id: this.state.run_id, steps: messages.map((s) => s.step), ...errorFields(err) });
+    // A batch carries at most 100 messages and 256 KB, and one input may be up to 96 KB.
+    const batches: StepMessage[][] = [];
+    let size = Infinity;
+    for (const m of messages) {
+      const bytes = JSON.stringify(m).length;
+      if (size + bytes > MAX_BATCH_BYTES || batches.at(-1)!.length >= MAX_BATCH_MESSAGES) {
+        batches.push([]);
+        size = 0;
+      }
+      batches.at(-1)!.push(m);
+      size += bytes;
     }
+    await Promise.all(
+      batches.map(async (batch) => {
+        try {
+          await this.env.STEPS.sendBatch(batch.map((body) => ({ body, contentType: "json" })));
+        } catch (err) {
+          // The steps hold leases; when they expire the alarm dispatches them again.
+          log.error("step.send_failed", { run_id: this.state.run_id, steps: batch.map((s) => s.step), ...errorFields(err) });
+        }
+      }),
+    );
   }
 
   /**
