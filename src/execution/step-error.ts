@@ -82,3 +82,9 @@ export const countsAgainstDependency = (code: string): boolean => policy(code)?.
 
 /** The step waits for its tool's breaker rather than having failed. */
 export const waitsOnBreaker = (error: StepError | null): boolean => (error ? (policy(error.code)?.waitsOnBreaker ?? false) : false);
+
+/** A tool's input that fails its schema once references are resolved: one message, wherever it is checked. */
+export function invalidInput(tool: string, issues: readonly { path: readonly PropertyKey[]; message: string }[]): StepError {
+  const detail = issues.map((i) => `${i.path.map(String).join(".") || "input"}: ${i.message}`).join("; ");
+  return stepError("invalid_input", `${tool} got an input it cannot use after resolving references: ${detail}`);
+}

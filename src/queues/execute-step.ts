@@ -6,7 +6,7 @@
 import type { Outcome, StepMessage } from "../execution/step-protocol";
 import type { Json } from "../lib/json";
 import { errorFields, log } from "../lib/log";
-import { stepError } from "../execution/step-error";
+import { invalidInput, stepError } from "../execution/step-error";
 import { newSpanId } from "../lib/trace";
 import { getTool } from "../tools/registry";
 import type { QueueTool } from "../tools/tool";
@@ -15,10 +15,7 @@ import type { ReportBatcher } from "./report-batcher";
 
 async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: Env, trace: { trace_id: string; span_id: string }): Promise<Outcome> {
   const parsed = tool.input_schema.safeParse(input);
-  if (!parsed.success) {
-    const detail = parsed.error.issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");
-    return { success: false, error: stepError("invalid_input", `${tool.name} got an input it cannot use after resolving references: ${detail}`) };
-  }
+  if (!parsed.success) return { success: false, error: invalidInput(tool.name, parsed.error.issues) };
   const controller = new AbortController();
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<Outcome>((resolve) => {

@@ -4,17 +4,9 @@
 // because they are pure and bounded.
 import { decideRetry } from "../../execution/retry-policy";
 import { leaseFor } from "../../execution/run-options";
-import {
-  stepMessage,
-  type BreakerOpened,
-  type Outcome,
-  type PreflightResult,
-  type ReportResult,
-  type StepMessage,
-  type StepReport,
-} from "../../execution/step-protocol";
+import { stepMessage, type BreakerOpened, type PreflightResult, type ReportResult, type StepMessage, type StepReport } from "../../execution/step-protocol";
 import type { Json } from "../../lib/json";
-import { stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
+import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
 import { UnresolvedReferenceError, resolveReferences } from "../../planner/references";
 import { getTool } from "../../tools/registry";
 import type { RunEventData, RunEventType } from "./run-events";
@@ -106,11 +98,6 @@ function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
       return;
     }
   }
-}
-
-export function invalidInput(tool: string, issues: readonly { path: readonly PropertyKey[]; message: string }[]): StepError {
-  const detail = issues.map((i) => `${i.path.map(String).join(".") || "input"}: ${i.message}`).join("; ");
-  return stepError("invalid_input", `${tool} got an input it cannot use after resolving references: ${detail}`);
 }
 
 /**
@@ -328,5 +315,3 @@ export function resume(m: Machine): ControlResult {
 export function endsInline(steps: readonly { tool: string }[]): boolean {
   return steps.every((s) => getTool(s.tool)?.executor === "inline");
 }
-
-export type { Outcome };
