@@ -4,63 +4,14 @@
 // appear); requests are strict.
 import { z } from "@hono/zod-openapi";
 import { breakerSettingsSchema } from "../durable/breaker/breaker-config";
-import { RUN_STATUSES, STEP_STATUSES } from "../execution/statuses";
-import { planSchema, planStepSchema } from "../planner/plan-schema";
+import { RUN_STATUSES } from "../execution/statuses";
 
 export const isoTime = z.string().openapi({ format: "date-time", description: "ISO 8601 time" });
 const errorInfo = z.object({ code: z.string(), message: z.string() });
 
-export const planStepResponseSchema = planStepSchema.openapi("PlanStep");
-export const planResponseSchema = planSchema.extend({ steps: z.array(planStepResponseSchema) }).openapi("Plan");
-
-export const stepSchema = z
-  .object({
-    step_number: z.number().int(),
-    tool: z.string(),
-    input: z.unknown().describe("Resolved once the step starts; before that, as planned"),
-    status: z.enum(STEP_STATUSES),
-    output: z.unknown().describe("The tool's output once the step succeeded; null before"),
-    error: errorInfo.nullable(),
-    attempts: z.number().int().describe("Attempts that ran"),
-    deferrals: z.number().int().describe("Dispatches an open circuit breaker turned away before the tool ran; they use no attempt"),
-    started_at: isoTime.nullable(),
-    completed_at: isoTime.nullable(),
-    duration_ms: z.number().nullable(),
-    next_attempt_at: isoTime.nullable(),
-    skip_reason: z.string().nullable(),
-  })
-  .openapi("Step");
-
-export const runSchema = z
-  .object({
-    run_id: z.string(),
-    tenant: z.string(),
-    prompt: z.string().nullable(),
-    status: z.enum(RUN_STATUSES),
-    // A union with null, not .nullable(): the generator makes a $ref'd schema's component
-    // itself nullable when its first use is .nullable().
-    plan: z.union([planResponseSchema, z.null()]),
-    options: z
-      .object({
-        max_attempts: z.number().int(),
-        initial_delay_ms: z.number().int(),
-        max_delay_ms: z.number().int(),
-        step_timeout_ms: z.number().int(),
-        max_parallelism: z.number().int(),
-        run_timeout_ms: z.number().int(),
-        max_deferral_ms: z.number().int().nullable(),
-      })
-      .describe("The options in force, defaults filled in"),
-    execution_log: z.array(stepSchema).describe("One entry per step of the plan"),
-    result: z.unknown().describe("Output of the highest-numbered step, once the run completed; null before"),
-    error: errorInfo.extend({ step_number: z.number().int().optional() }).nullable(),
-    trace_id: z.string(),
-    created_at: isoTime,
-    started_at: isoTime.nullable(),
-    completed_at: isoTime.nullable(),
-    last_event_seq: z.number().int(),
-  })
-  .openapi("Run");
+// The run resource is defined once, beside the run object that serves it.
+export { planResourceSchema as planResponseSchema, planStepResourceSchema as planStepResponseSchema } from "../durable/run/run-resource";
+export { executionLogEntrySchema as stepSchema, runResourceSchema as runSchema } from "../durable/run/run-resource";
 
 export const runListSchema = z
   .object({

@@ -1,10 +1,14 @@
 import { execFile } from "node:child_process";
 import { promisify } from "node:util";
-import { describe, expect, inject, it } from "vitest";
+import { afterAll, describe, expect, inject, it } from "vitest";
+import { expectConformingTraffic } from "./conformance.ts";
 
 // The CLI against a real `wrangler dev`, as a user runs it.
 const url = inject("craneUrl");
 const run = promisify(execFile);
+
+// What the CLI was answered is what the OpenAPI document promises (the proxy checked each answer).
+afterAll(() => expectConformingTraffic(20));
 
 async function crane(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return craneWith({ CRANE_API_KEY: "crane_dev_key" }, ...args);

@@ -1,6 +1,7 @@
 import { mkdirSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { expectConformingTraffic } from "./conformance.ts";
 
 // The console in Debian's Chromium, driven by playwright-core, against a real `wrangler dev`.
 const url = inject("craneUrl");
@@ -24,6 +25,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await browser?.close();
+  // What the console was answered is what the OpenAPI document promises (the proxy checked each answer).
+  await expectConformingTraffic(10);
 });
 
 async function useKey(page: Page, key = "crane_dev_key") {

@@ -20,6 +20,8 @@ async function seedV1(runId: string, rows: { type: string; data: unknown }[]): P
   await runInDurableObject(s, (_instance: RunObject, state) => {
     const sql = state.storage.sql;
     sql.exec(`DROP TABLE IF EXISTS event_rows`);
+    // Version 1's tables, as it created them.
+    sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
     sql.exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL)`);
     sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', '1')`);
     rows.forEach((r, i) => sql.exec(`INSERT INTO events (seq, type, at, data) VALUES (?, ?, ?, ?)`, i + 1, r.type, at(i), JSON.stringify(r.data)));

@@ -4,33 +4,57 @@
 // Cloudflare bills, and a command's events always commit together anyway.
 //
 // Schema versions: 1 kept one row per event (`events`); 2 adds `event_rows`. Logs written by
-// version 1 are still read, and a run that began under it appends under version 2.
+// version 1 are still read, and a run that began under it appends under version 2. The tables
+// present are the version: each is created by its first write, so a new run object pays for
+// the two tables it uses and nothing else, and a request for a run that does not exist writes
+// nothing at all.
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 
-const SCHEMA_VERSION = 2;
 /** SQLite in Durable Objects caps a row at 2 MB; step outputs can approach 1 MiB each. */
 const ROW_LIMIT_BYTES = 1_500_000;
 
 type Row = { seq: number; type: string; at: string; data: string };
 type Written = { rowsWritten: number };
 
+/** The object's tables, read once when it wakes; the event log and the watch tokens consult it. */
+export function tablesOf(sql: SqlStorage): Set<string> {
+  return new Set(
+    sql
+      .exec<{ name: string }>(`SELECT name FROM sqlite_master WHERE type = 'table'`)
+      .toArray()
+      .map((r) => r.name),
+  );
+}
+
+const CREATE = {
+  event_rows: `CREATE TABLE IF NOT EXISTS event_rows (first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, events TEXT NOT NULL)`,
+  // One row, rewritten in place: an update of an integer-keyed row is one row written, where a
+  // replace in `meta` (keyed by text) is a delete, an insert and their index entries.
+  bookkeeping: `CREATE TABLE IF NOT EXISTS bookkeeping (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL)`,
+} as const;
+
 export class EventLog {
   private staged: RunEvent[] = [];
+  private readonly tables: Set<string>;
 
   constructor(
     private readonly sql: SqlStorage,
+    tables: ReadonlySet<string>,
     /** Told of every statement that writes, for the usage meter. */
     private readonly onWrite: (cursor: Written) => void = () => {},
   ) {
-    sql.exec(`CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)`);
-    const row = sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = 'schema_version'`).toArray()[0];
-    const version = row ? Number(row.value) : 0;
-    if (version < 1) sql.exec(`CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, at TEXT NOT NULL, data TEXT NOT NULL)`);
-    if (version < 2) sql.exec(`CREATE TABLE IF NOT EXISTS event_rows (first_seq INTEGER PRIMARY KEY, last_seq INTEGER NOT NULL, events TEXT NOT NULL)`);
-    // One row, rewritten in place: an update of an integer-keyed row is one row written, where a
-    // replace in `meta` (keyed by text) is a delete, an insert and their index entries.
-    sql.exec(`CREATE TABLE IF NOT EXISTS bookkeeping (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL)`);
-    if (version !== SCHEMA_VERSION) sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)`, String(SCHEMA_VERSION));
+    this.tables = new Set(tables);
+  }
+
+  /** Whether anything was ever written here: an object nobody created has no tables. */
+  get empty(): boolean {
+    return !this.tables.has("event_rows") && !this.tables.has("events");
+  }
+
+  private ensure(table: keyof typeof CREATE): void {
+    if (this.tables.has(table)) return;
+    this.sql.exec(CREATE[table]);
+    this.tables.add(table);
   }
 
   /** Stages an event; it is written by the next flush, in the same synchronous turn. */
@@ -46,6 +70,7 @@ export class EventLog {
     let bytes = 0;
     const write = () => {
       if (chunk.length === 0) return;
+      this.ensure("event_rows");
       this.onWrite(
         this.sql.exec(`INSERT INTO event_rows (first_seq, last_seq, events) VALUES (?, ?, ?)`, chunk[0]!.seq, chunk.at(-1)!.seq, JSON.stringify(chunk)),
       );
@@ -63,34 +88,39 @@ export class EventLog {
   }
 
   *all(): Iterable<RunEvent> {
-    for (const row of this.sql.exec<Row>(`SELECT seq, type, at, data FROM events ORDER BY seq`)) yield fromRow(row);
-    for (const row of this.sql.exec<{ events: string }>(`SELECT events FROM event_rows ORDER BY first_seq`)) yield* JSON.parse(row.events) as RunEvent[];
+    if (this.tables.has("events")) for (const row of this.sql.exec<Row>(`SELECT seq, type, at, data FROM events ORDER BY seq`)) yield fromRow(row);
+    if (this.tables.has("event_rows"))
+      for (const row of this.sql.exec<{ events: string }>(`SELECT events FROM event_rows ORDER BY first_seq`)) yield* JSON.parse(row.events) as RunEvent[];
     yield* this.staged;
   }
 
   after(seq: number, limit: number): RunEvent[] {
-    const legacy = this.sql.exec<Row>(`SELECT seq, type, at, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit).toArray().map(fromRow);
+    const legacy = this.tables.has("events")
+      ? this.sql.exec<Row>(`SELECT seq, type, at, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit).toArray().map(fromRow)
+      : [];
     // Every row holds at least one event, so `limit` rows hold at least `limit` events (or all).
-    const rows = this.sql.exec<{ events: string }>(`SELECT events FROM event_rows WHERE last_seq > ? ORDER BY first_seq LIMIT ?`, seq, limit).toArray();
+    const rows = this.tables.has("event_rows")
+      ? this.sql.exec<{ events: string }>(`SELECT events FROM event_rows WHERE last_seq > ? ORDER BY first_seq LIMIT ?`, seq, limit).toArray()
+      : [];
     const batched = rows.flatMap((r) => JSON.parse(r.events) as RunEvent[]);
     return [...legacy, ...batched, ...this.staged].filter((e) => e.seq > seq).slice(0, limit);
   }
 
   /** The run object's own bookkeeping (projection progress, usage), saved as one row. */
   getBookkeeping(): string | undefined {
+    if (!this.tables.has("bookkeeping")) return undefined;
     return this.sql.exec<{ value: string }>(`SELECT value FROM bookkeeping WHERE id = 1`).toArray()[0]?.value;
   }
 
   setBookkeeping(value: string): void {
+    this.ensure("bookkeeping");
     this.onWrite(this.sql.exec(`INSERT INTO bookkeeping (id, value) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET value = excluded.value`, value));
   }
 
+  /** Bookkeeping as objects from before the bookkeeping row kept it (`meta`, keyed by name); only read. */
   getMeta(key: string): string | undefined {
+    if (!this.tables.has("meta")) return undefined;
     return this.sql.exec<{ value: string }>(`SELECT value FROM meta WHERE key = ?`, key).toArray()[0]?.value;
-  }
-
-  setMeta(key: string, value: string): void {
-    this.onWrite(this.sql.exec(`INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)`, key, value));
   }
 }
 

@@ -14,7 +14,7 @@ import { errorFields, log } from "../../lib/log";
 import type { StepError } from "../../execution/step-error";
 import { newSpanId } from "../../lib/trace";
 import type { Plan } from "../../planner/plan-schema";
-import { EventLog } from "./event-log";
+import { EventLog, tablesOf } from "./event-log";
 import {
   advance,
   breakerChanged,
@@ -88,6 +88,8 @@ export class RunObject extends DurableObject<Env> {
   private projecting: Promise<void> | null = null;
   /** The alarm as last set (null: none); undefined forces the next armAlarm to write it. */
   private armedAt: number | null | undefined;
+  /** The current command's events, sent to live subscribers once it has written them. */
+  private emitted: RunEvent[] = [];
   /** A span per command, in the run's trace: the log lines of one decision share it. */
   private span = "";
   /** Callers of ?wait waiting for the run to end. */
@@ -103,8 +105,9 @@ export class RunObject extends DurableObject<Env> {
     super(ctx, env);
     this.meter = new UsageMeter();
     // SQLite calls are synchronous, so the state is rebuilt before any request is delivered.
-    this.log = new EventLog(ctx.storage.sql, (c) => this.meter.wrote(c));
-    this.watchTokens = new WatchTokens(ctx.storage.sql);
+    const tables = tablesOf(ctx.storage.sql);
+    this.log = new EventLog(ctx.storage.sql, tables, (c) => this.meter.wrote(c));
+    this.watchTokens = new WatchTokens(ctx.storage.sql, tables);
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.state = emptyState();
@@ -116,13 +119,17 @@ export class RunObject extends DurableObject<Env> {
     if (projection) this.projection = projection;
     const usage = kept?.usage ?? parsed<Partial<RunUsage>>(this.log.getMeta("usage"));
     if (usage) this.meter = UsageMeter.restore(usage);
-    void ctx.blockConcurrencyWhile(async () => {
-      this.armedAt = await ctx.storage.getAlarm();
-      // Self-healing on wake: work that is due with no alarm (or an overdue alarm a restarted
-      // local runtime no longer fires) gets a fresh one.
-      if (this.armedAt !== null && this.armedAt <= this.clock()) this.armedAt = undefined;
-      if (this.state.last_seq > 0) this.armAlarm();
-    });
+    // A new object (most wake only to be created) has no alarm to look for: only commands that
+    // wrote events ever set one.
+    if (this.log.empty) this.armedAt = null;
+    else
+      void ctx.blockConcurrencyWhile(async () => {
+        this.armedAt = await ctx.storage.getAlarm();
+        // Self-healing on wake: work that is due with no alarm (or an overdue alarm a restarted
+        // local runtime no longer fires) gets a fresh one.
+        if (this.armedAt !== null && this.armedAt <= this.clock()) this.armedAt = undefined;
+        if (this.state.last_seq > 0) this.armAlarm();
+      });
   }
 
   /**
@@ -142,9 +149,9 @@ export class RunObject extends DurableObject<Env> {
   private append<T extends RunEventType>(type: T, data: RunEventData[T]): number {
     const event = this.log.append(this.state.last_seq + 1, type, data, new Date(this.clock()).toISOString());
     this.fold(event);
+    this.emitted.push(event);
     const d = data as { step?: number; attempt?: number; duration_ms?: number };
     const tool = d.step !== undefined ? this.state.steps.get(d.step)?.tool : undefined;
-    broadcast(this.ctx, event);
     log.info(type, {
       run_id: this.state.run_id,
       tenant: this.state.tenant,
@@ -169,6 +176,7 @@ export class RunObject extends DurableObject<Env> {
     const wasEnded = this.ended;
     this.meter.request();
     this.span = newSpanId();
+    this.emitted = [];
     const result = decide({
       state: this.state,
       now: this.clock(),
@@ -177,6 +185,8 @@ export class RunObject extends DurableObject<Env> {
       send: (message) => sends.push(message),
     });
     this.log.flush();
+    broadcast(this.ctx, this.emitted);
+    this.emitted = [];
     // Armed before any await, so the alarm commits atomically with the events that need it: a
     // crash after this point leaves deadlines the watchdog will act on, never a stranded step.
     this.armAlarm(PROJECTION_IN_FLIGHT_MS);

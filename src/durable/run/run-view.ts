@@ -1,40 +1,9 @@
 // The run resource served by GET /runs/{id}: a read-only view of the folded state.
 import { TERMINAL_RUN_STATUSES } from "../../execution/statuses";
-import type { RunState, StepState } from "./run-state";
+import type { RunResource } from "./run-resource";
+import type { RunState } from "./run-state";
 
-export interface ExecutionLogEntry {
-  step_number: number;
-  tool: string;
-  input: unknown;
-  status: StepState["status"];
-  output: unknown;
-  error: { code: string; message: string } | null;
-  attempts: number;
-  /** Dispatches an open breaker turned away before the tool ran (they use no attempt). */
-  deferrals: number;
-  started_at: string | null;
-  completed_at: string | null;
-  duration_ms: number | null;
-  next_attempt_at: string | null;
-  skip_reason: string | null;
-}
-
-export interface RunResource {
-  run_id: string;
-  tenant: string;
-  prompt: string | null;
-  status: RunState["status"];
-  plan: RunState["plan"];
-  options: RunState["options"];
-  execution_log: ExecutionLogEntry[];
-  result: unknown;
-  error: RunState["error"];
-  trace_id: string;
-  created_at: string;
-  started_at: string | null;
-  completed_at: string | null;
-  last_event_seq: number;
-}
+export type { ExecutionLogEntry, RunResource } from "./run-resource";
 
 export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
 

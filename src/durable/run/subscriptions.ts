@@ -27,13 +27,15 @@ export function subscribe(ctx: DurableObjectState, log: EventLog, after: number)
   return new Response(null, { status: 101, webSocket: client });
 }
 
-export function broadcast(ctx: DurableObjectState, event: RunEvent): void {
+/** Sends a command's events to every socket: one look-up of the sockets per command, not per event. */
+export function broadcast(ctx: DurableObjectState, events: readonly RunEvent[]): void {
+  if (events.length === 0) return;
   const sockets = ctx.getWebSockets();
   if (sockets.length === 0) return;
-  const message = wire(event);
+  const messages = events.map(wire);
   for (const ws of sockets) {
     try {
-      ws.send(message);
+      for (const message of messages) ws.send(message);
     } catch {
       // A socket that is closing: its client reconnects with after=<last seq seen>.
     }

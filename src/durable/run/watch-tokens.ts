@@ -18,8 +18,17 @@ async function hash(token: string): Promise<string> {
 }
 
 export class WatchTokens {
-  constructor(private readonly sql: SqlStorage) {
-    sql.exec(`CREATE TABLE IF NOT EXISTS watch_tokens (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`);
+  /**
+   * Created with the first token: most runs are never watched through a token, and a table made
+   * for nothing is a schema write on every new run object.
+   */
+  private hasTable: boolean;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    tables: ReadonlySet<string>,
+  ) {
+    this.hasTable = tables.has("watch_tokens");
   }
 
   /** A new token, or null when MAX_LIVE_TOKENS are already out. */
@@ -27,6 +36,10 @@ export class WatchTokens {
     const bytes = crypto.getRandomValues(new Uint8Array(24));
     const token = `wt_${[...bytes].map((b) => b.toString(16).padStart(2, "0")).join("")}`;
     const h = await hash(token);
+    if (!this.hasTable) {
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS watch_tokens (hash TEXT PRIMARY KEY, expires_at INTEGER NOT NULL)`);
+      this.hasTable = true;
+    }
     this.sql.exec(`DELETE FROM watch_tokens WHERE expires_at <= ?`, now);
     if (this.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM watch_tokens`).one().n >= MAX_LIVE_TOKENS) return null;
     this.sql.exec(`INSERT INTO watch_tokens (hash, expires_at) VALUES (?, ?)`, h, now + TTL_MS);
@@ -35,7 +48,7 @@ export class WatchTokens {
 
   /** True once per valid token: it is deleted as it is used. */
   async redeem(token: string, now = Date.now()): Promise<boolean> {
-    if (!/^wt_[0-9a-f]{48}$/.test(token)) return false;
+    if (!this.hasTable || !/^wt_[0-9a-f]{48}$/.test(token)) return false;
     const h = await hash(token);
     const row = this.sql.exec<{ expires_at: number }>(`SELECT expires_at FROM watch_tokens WHERE hash = ?`, h).toArray()[0];
     if (!row) return false;

@@ -1,0 +1,63 @@
+// The run resource that GET /runs/{id} serves, as one zod schema: the run object's view is typed
+// by it (z.infer) and the API documents it (it is the OpenAPI document's `Run`), so the two cannot
+// drift. `meta({ id })` names a component in the document without this layer knowing about it.
+import { z } from "zod";
+import { RUN_STATUSES, STEP_STATUSES } from "../../execution/statuses";
+import { planSchema, planStepSchema } from "../../planner/plan-schema";
+
+const isoTime = z.string().meta({ format: "date-time", description: "ISO 8601 time" });
+const errorInfo = z.object({ code: z.string(), message: z.string() });
+
+export const planStepResourceSchema = planStepSchema.meta({ id: "PlanStep" });
+export const planResourceSchema = planSchema.extend({ steps: z.array(planStepResourceSchema) }).meta({ id: "Plan" });
+
+export const executionLogEntrySchema = z
+  .object({
+    step_number: z.number().int(),
+    tool: z.string(),
+    input: z.unknown().describe("Resolved once the step starts; before that, as planned"),
+    status: z.enum(STEP_STATUSES),
+    output: z.unknown().describe("The tool's output once the step succeeded; null before"),
+    error: errorInfo.nullable(),
+    attempts: z.number().int().describe("Attempts that ran"),
+    deferrals: z.number().int().describe("Dispatches an open circuit breaker turned away before the tool ran; they use no attempt"),
+    started_at: isoTime.nullable(),
+    completed_at: isoTime.nullable(),
+    duration_ms: z.number().nullable(),
+    next_attempt_at: isoTime.nullable(),
+    skip_reason: z.string().nullable(),
+  })
+  .meta({ id: "Step" });
+export type ExecutionLogEntry = z.infer<typeof executionLogEntrySchema>;
+
+export const runResourceSchema = z
+  .object({
+    run_id: z.string(),
+    tenant: z.string(),
+    prompt: z.string().nullable(),
+    status: z.enum(RUN_STATUSES),
+    // A union with null, not .nullable(): the document generator makes a named schema's
+    // component itself nullable when its first use is .nullable().
+    plan: z.union([planResourceSchema, z.null()]),
+    options: z
+      .object({
+        max_attempts: z.number().int(),
+        initial_delay_ms: z.number().int(),
+        max_delay_ms: z.number().int(),
+        step_timeout_ms: z.number().int(),
+        max_parallelism: z.number().int(),
+        run_timeout_ms: z.number().int(),
+        max_deferral_ms: z.number().int().nullable(),
+      })
+      .describe("The options in force, defaults filled in"),
+    execution_log: z.array(executionLogEntrySchema).describe("One entry per step of the plan"),
+    result: z.unknown().describe("Output of the highest-numbered step, once the run completed; null before"),
+    error: errorInfo.extend({ step_number: z.number().int().optional() }).nullable(),
+    trace_id: z.string(),
+    created_at: isoTime,
+    started_at: isoTime.nullable(),
+    completed_at: isoTime.nullable(),
+    last_event_seq: z.number().int(),
+  })
+  .meta({ id: "Run" });
+export type RunResource = z.infer<typeof runResourceSchema>;
