@@ -44,6 +44,10 @@ export default defineConfig({
   test: {
     globalSetup: ["./test/upstream/global-setup.ts"],
     testTimeout: 30_000,
+    // Vitest's default on this 2-core machine is one file at a time (cores - 1), and several files
+    // spend seconds waiting on time they cannot move (the rate limit's window, queue hops): with
+    // three at once, one file's waiting is another's running.
+    maxWorkers: 3,
     // Every event logs a JSON line; show them only for failing tests.
     silent: "passed-only",
     projects: [
