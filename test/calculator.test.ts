@@ -337,6 +337,15 @@ describe("the calculator tool", () => {
     expect(result.error?.message).toBe(calcError("2 ^ 3").message);
   });
 
+  it("says an empty or over-long expression in a sentence, as the parser does", () => {
+    const empty = calculatorInputSchema.safeParse({ expression: "" });
+    expect(empty.error?.issues.map((i) => i.message)).toEqual(["The expression is empty."]);
+    expect(empty.error?.issues[0]?.message).toBe(calcError("").message);
+    const long = calculatorInputSchema.safeParse({ expression: "1+".repeat(300) });
+    expect(long.error?.issues.map((i) => i.message)).toEqual([`The expression is longer than ${MAX_EXPRESSION_LENGTH} characters.`]);
+    expect(long.error?.issues[0]?.message).toBe(calcError("1+".repeat(300)).message);
+  });
+
   it("validates its input: a non-empty string of at most 500 characters, nothing else", () => {
     expect(calculatorInputSchema.safeParse({ expression: "1+1" }).success).toBe(true);
     expect(calculatorInputSchema.safeParse({ expression: "1".repeat(500) }).success).toBe(true);

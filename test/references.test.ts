@@ -1,5 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { UnresolvedReferenceError as StepReferenceError, findReferences, isWholeReference, resolveReferences } from "../src/planner/references";
+import {
+  UnresolvedReferenceError as StepReferenceError,
+  findReferences,
+  isWholeReference,
+  referenceMismatch,
+  resolveReferences,
+} from "../src/planner/references";
 
 const outputs = (entries: [number, unknown][]): ReadonlyMap<number, unknown> => new Map(entries);
 
@@ -134,6 +140,41 @@ describe("resolveReferences", () => {
     expect(resolveReferences({ t: "#{{steps.1.output.todo.id}}: {{steps.1.output.todo.title}}" }, out)).toEqual({ t: "#9: call mom" });
   });
 
+  it("counts a negative list index from the end, so a plan can name the last todo of a list", () => {
+    const out = outputs([
+      [
+        1,
+        {
+          todos: [
+            { id: 4, title: "oldest" },
+            { id: 7, title: "middle" },
+            { id: 9, title: "newest" },
+          ],
+          count: 3,
+        },
+      ],
+    ]);
+    expect(resolveReferences({ id: "{{steps.1.output.todos.-1.id}}" }, out)).toEqual({ id: 9 });
+    expect(resolveReferences({ id: "{{steps.1.output.todos.-3.id}}" }, out)).toEqual({ id: 4 });
+    expect(resolveReferences({ t: "last: {{steps.1.output.todos.-2.title}}" }, out)).toEqual({ t: "last: middle" });
+    expect(findReferences({ id: "{{steps.1.output.todos.-1.id}}" })).toEqual([{ step_number: 1, path: ["todos", "-1", "id"], at: ["id"] }]);
+  });
+
+  it("says how many items a list has when a position is past its end", () => {
+    const out = outputs([
+      [1, { todos: [], count: 0 }],
+      [2, { todos: [{ id: 1 }], count: 1 }],
+    ]);
+    expect(() => resolveReferences({ id: "{{steps.1.output.todos.0.id}}" }, out)).toThrow('Step 1\'s output has no "todos.0.id": output.todos has no items.');
+    expect(() => resolveReferences({ id: "{{steps.1.output.todos.-1.id}}" }, out)).toThrow(StepReferenceError);
+    expect(() => resolveReferences({ id: "{{steps.2.output.todos.1.id}}" }, out)).toThrow("output.todos has 1 item.");
+    expect(() => resolveReferences({ id: "{{steps.2.output.todos.-2.id}}" }, out)).toThrow("output.todos has 1 item.");
+  });
+
+  it("treats a negative index on an object as a key it does not have", () => {
+    expect(() => resolveReferences({ x: "{{steps.1.output.-1}}" }, outputs([[1, { a: 1 }]]))).toThrow(StepReferenceError);
+  });
+
   it("resolves references nested anywhere in the input and leaves other values alone", () => {
     const out = outputs([[1, { todo: { id: 3 } }]]);
     const input = { a: ["{{steps.1.output.todo.id}}", 7, true, null], b: { c: "id={{steps.1.output.todo.id}}", d: 1.5 }, e: "plain" };
@@ -191,5 +232,23 @@ describe("resolveReferences", () => {
     expect(thrown).toBeInstanceOf(StepReferenceError);
     expect(thrown).toBeInstanceOf(Error);
     expect((thrown as Error).name).toBe("UnresolvedReferenceError");
+  });
+});
+
+describe("referenceMismatch", () => {
+  const planned = { title: "{{steps.2.output}}", note: "done: {{steps.2.output}}", id: "{{steps.1.output.todos.-1.id}}" };
+  it("names the step, what its output is, and what the tool needs", () => {
+    expect(referenceMismatch("TodoStore.add", planned, { title: { slept_seconds: 4 } }, { path: ["title"], expected: "string" })).toBe(
+      "step 2's output is an object; TodoStore.add needs a string title",
+    );
+    expect(referenceMismatch("TodoStore.complete", planned, { id: [1, 2] }, { path: ["id"], expected: "number" })).toBe(
+      "step 1's output.todos.-1.id is a list; TodoStore.complete needs a number id",
+    );
+    const union = { path: ["title"], errors: [[{ expected: "string" }], [{ expected: "number" }]] };
+    expect(referenceMismatch("TodoStore.add", planned, { title: null }, union)).toBe("step 2's output is null; TodoStore.add needs a string or number title");
+  });
+  it("says nothing for a field that was not a whole reference", () => {
+    expect(referenceMismatch("X", planned, { note: "done: {}" }, { path: ["note"], expected: "number" })).toBeUndefined();
+    expect(referenceMismatch("X", planned, {}, { path: ["missing"], expected: "string" })).toBeUndefined();
   });
 });

@@ -263,10 +263,10 @@ describe("planFromPrompt: using the result", () => {
     ]);
   });
 
-  it("a fetched page can become a todo", () => {
+  it("a fetched page can become a todo: its body, not the whole { status, content_type, body } object", () => {
     expect(shape(plan("fetch https://example.com/x then add the result as a todo"))).toEqual([
       { step_number: 1, tool: "Http.get", input: { url: "https://example.com/x" }, depends_on: [] },
-      addTodo(2, "{{steps.1.output}}", [1]),
+      addTodo(2, "{{steps.1.output.body}}", [1]),
     ]);
   });
 

@@ -171,3 +171,23 @@ describe("DAG execution", () => {
     expect(Date.parse(calc!.started_at!)).toBeGreaterThanOrEqual(Date.parse(sleep!.completed_at!));
   });
 });
+
+describe("a reference that brings the wrong kind of value", () => {
+  it("fails the step in the plan's terms: which step's output, what it is, and what the tool needs", async () => {
+    // Http.get's body is whatever the server sent, so only the run can find out it is an object.
+    const created = await createRun({
+      plan: {
+        steps: [
+          { step_number: 1, tool: "Http.get", input: { url: `${upstream}/ok?k=${uniq()}` } },
+          { step_number: 2, tool: "TodoStore.add", input: { title: "{{steps.1.output.body}}" }, depends_on: [1] },
+        ],
+      },
+    });
+    const run = await waitForRun(created.run_id);
+    expect(run.status).toBe("failed");
+    expect(typeof (run.execution_log[0]!.output as { body: unknown }).body).toBe("object");
+    const error = run.execution_log[1]!.error!;
+    expect(error.code).toBe("invalid_input");
+    expect(error.message).toContain("step 1's output.body is an object; TodoStore.add needs a string or number title");
+  });
+});

@@ -286,3 +286,63 @@ describe("validatePlan: plan errors", () => {
     expect(byCode.get("duplicate_step")).toMatchObject({ step_number: 5, path: ["steps", 6, "step_number"] });
   });
 });
+
+describe("validatePlan: a whole reference to an object where text or a number is needed", () => {
+  const sleep = (step_number: number, extra: RawStep = {}): RawStep => ({ step_number, tool: "Wait.sleep", input: { seconds: 1 }, ...extra });
+  const list = (step_number: number, extra: RawStep = {}): RawStep => ({ step_number, tool: "TodoStore.list", input: { status: "all" }, ...extra });
+
+  it("is refused before the run, saying which output is an object and what the tool needs", () => {
+    const issues = issuesOf({ steps: [calc(1), sleep(2), addTodo(3, { input: { title: "{{steps.2.output}}" }, depends_on: [1, 2] })] });
+    expect(issues).toEqual([expect.objectContaining({ code: "reference_type_mismatch", step_number: 3, path: ["steps", 2, "input", "title"] })]);
+    expect(issues[0]!.message).toContain("step 2's output is an object; TodoStore.add needs a string title.");
+    expect(issues[0]!.message).toContain("{{steps.2.output.slept_seconds}}");
+  });
+
+  it.each<[string, RawStep, RawStep, string]>([
+    ["a new todo as a title", addTodo(1), addTodo(2, { input: { title: "{{steps.1.output}}" }, depends_on: [1] }), "{{steps.1.output.todo.title}}"],
+    [
+      "a list as an id",
+      list(1),
+      { step_number: 2, tool: "TodoStore.complete", input: { id: "{{steps.1.output}}" }, depends_on: [1] },
+      "{{steps.1.output.todos.0.id}}",
+    ],
+    [
+      "a fetched answer as a URL",
+      { step_number: 1, tool: "Http.get", input: { url: "https://example.com/" } },
+      { step_number: 2, tool: "Http.get", input: { url: "{{steps.1.output}}" }, depends_on: [1] },
+      "{{steps.1.output.content_type}}",
+    ],
+    [
+      "a deleted todo as an expression",
+      { step_number: 1, tool: "TodoStore.delete", input: { id: 1 } },
+      calc(2, { input: { expression: "{{steps.1.output.deleted}}" }, depends_on: [1] }),
+      "{{steps.1.output.deleted.title}}",
+    ],
+  ])("reports %s, with a field to point at instead", (_label, producer, consumer, better) => {
+    const issues = issuesOf({ steps: [producer, consumer] });
+    expect(codes(issues)).toEqual(["reference_type_mismatch"]);
+    expect(issues[0]!.message).toMatch(/step 1's output(\.\w+)? is an object; \S+ needs a (string|number) \w+\./);
+    expect(issues[0]!.message).toContain(better);
+  });
+
+  it("calls a list a list", () => {
+    const issues = issuesOf({ steps: [list(1), addTodo(2, { input: { title: "{{steps.1.output.todos}}" }, depends_on: [1] })] });
+    expect(issues[0]!.message).toContain("step 1's output.todos is a list; TodoStore.add needs a string title.");
+  });
+
+  it.each<[string, RawStep, Record<string, unknown>, string]>([
+    ["a number", calc(1), { title: "{{steps.1.output}}" }, "TodoStore.add"],
+    ["a field of an object", addTodo(1), { id: "{{steps.1.output.todo.id}}" }, "TodoStore.complete"],
+    ["a position in a list, counted from the end", list(1), { id: "{{steps.1.output.todos.-1.id}}" }, "TodoStore.delete"],
+    ["a list's count", list(1), { title: "{{steps.1.output.count}}" }, "TodoStore.add"],
+    [
+      "a fetched body, whose type is known only when it runs",
+      { step_number: 1, tool: "Http.get", input: { url: "https://example.com/" } },
+      { title: "{{steps.1.output.body}}" },
+      "TodoStore.add",
+    ],
+    ["an object inside a longer string (interpolated as text)", addTodo(1), { title: "made {{steps.1.output}}" }, "TodoStore.add"],
+  ])("accepts %s", (_label, producer, input, tool) => {
+    expectValid({ steps: [producer, { step_number: 2, tool, input, depends_on: [1] }] });
+  });
+});

@@ -7,7 +7,7 @@ import { MAX_PROMPT_LENGTH, type Plan, type PlanInput, type PlanIssue } from "./
 import { llmConfig } from "./llm/llm-config";
 import type { FallbackReason } from "./llm/llm-errors";
 import { planWithLlm } from "./llm/llm-planner";
-import { planFromPrompt } from "./rule-planner";
+import { planFromPrompt, refusalMessage } from "./rule-planner";
 import { validatePlan } from "./validate-plan";
 
 export type PlanSource = { prompt: string } | { plan: PlanInput };
@@ -66,7 +66,7 @@ export async function makePlan(source: PlanSource, env: Env): Promise<PlanOutcom
     return {
       ok: false,
       code: "unplannable_prompt",
-      message: `The planner did not understand: ${planned.unparsed.map((u) => `"${u}"`).join(", ")}. Try phrasings like "calculate 2 + 3", "add a todo to buy milk", "list my todos" or "fetch <url>", joined by "and" or "then".`,
+      message: refusalMessage(planned.refusals),
       details: { unparsed: planned.unparsed, ...(config ? { fallback_reason } : {}) },
     };
   }

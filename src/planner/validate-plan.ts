@@ -1,9 +1,11 @@
 // Every plan, whoever wrote it (rule planner, a client, an LLM), passes through here: known tools,
 // inputs that match the tool's schema, dependencies that exist, references only to steps the step
-// depends on, no cycles, at most 50 steps.
+// depends on, no whole reference to an object where text or a number is needed, no cycles, at
+// most 50 steps.
 import type { z } from "zod";
 import { getTool, tools } from "../tools/registry";
 import { planInputSchema, type PlanIssue, type PlanStep } from "./plan-schema";
+import { referenceTypeIssues } from "./reference-types";
 import { findReferences, isWholeReference } from "./references";
 
 export type PlanValidation = { ok: true; steps: PlanStep[] } | { ok: false; issues: PlanIssue[] };
@@ -100,6 +102,7 @@ export function validatePlan(raw: unknown): PlanValidation {
     numbers.add(s.step_number);
   });
   const deps = new Map(steps.map((s) => [s.step_number, s.depends_on]));
+  const toolOf = new Map(steps.map((s) => [s.step_number, s.tool]));
 
   steps.forEach((s, i) => {
     if (!getTool(s.tool)) {
@@ -140,6 +143,7 @@ export function validatePlan(raw: unknown): PlanValidation {
       }
     }
     issues.push(...inputIssues(s, i));
+    issues.push(...referenceTypeIssues(s, i, toolOf));
   });
 
   const cycle = findCycle(deps);

@@ -7,7 +7,7 @@ import { leaseFor } from "../../execution/run-options";
 import { stepMessage, type BreakerOpened, type PreflightResult, type ReportResult, type StepMessage, type StepReport } from "../../execution/step-protocol";
 import type { Json } from "../../lib/json";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
-import { UnresolvedReferenceError, resolveReferences } from "../../planner/references";
+import { UnresolvedReferenceError, referenceMismatch, resolveReferences } from "../../planner/references";
 import { getTool } from "../../tools/registry";
 import type { RunEventData, RunEventType } from "./run-events";
 import { TERMINAL_RUN, TERMINAL_STEP, type RunState, type StepState } from "./run-state";
@@ -70,7 +70,9 @@ function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
   if (!parsed.success) {
     // Validated here for every executor: an input that cannot work costs no queue hop.
     m.emit("step.started", { step: s.step_number, attempt, input, executor: tool.executor });
-    failAttempt(m, s, attempt, invalidInput(s.tool, parsed.error.issues));
+    // Said in the plan's terms when a reference brought the wrong kind of value.
+    const issues = parsed.error.issues.map((i) => ({ path: i.path, message: referenceMismatch(s.tool, s.input, input, i) ?? i.message }));
+    failAttempt(m, s, attempt, invalidInput(s.tool, issues));
     return;
   }
   const timeout = m.state.options.step_timeout_ms;
