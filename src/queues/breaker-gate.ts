@@ -8,7 +8,7 @@
 // An open breaker so takes effect within a second everywhere, and a healthy tool costs about one
 // breaker request per isolate per second instead of two per step.
 import type { Verdict } from "../durable/breaker/breaker-state";
-import { breakerName } from "../durable/breaker/tool-breaker";
+import { breakerName, type ToolBreaker } from "../durable/breaker/tool-breaker";
 import type { BreakerOpened, Outcome } from "../execution/step-protocol";
 import { errorFields, log } from "../lib/log";
 import { countsAgainstDependency, stepError, type StepError } from "../execution/step-error";
@@ -39,16 +39,32 @@ function putBack(name: string, n: number): void {
   if (n > 0) unrecorded.set(name, (unrecorded.get(name) ?? 0) + n);
 }
 
+type Admission = Awaited<ReturnType<ToolBreaker["admit"]>>;
+/** The admit request in flight per breaker name, so steps that start together ask once. */
+const asking = new Map<string, Promise<Admission>>();
+
 export async function admit(env: Env, tenant: string, tool: string, runId: string): Promise<Gate> {
   const name = breakerName(tenant, tool);
   if (!breakersEnabled(env) || (closedUntil.get(name) ?? 0) > Date.now()) return { allowed: true, probe: false };
+  // Steps of a batch that find the cache cold together share one answer, when it is "closed": that
+  // answer is cached for everyone a moment later anyway. Any other answer (open, or half-open with
+  // its single probe) is per step, so they ask for themselves.
+  const pending = asking.get(name);
+  if (pending) {
+    const shared = await pending.catch(() => undefined);
+    if (shared?.allowed && shared.state === "closed") return { allowed: true, probe: false };
+  }
   const successes = takeSuccesses(name);
-  let a;
+  let a: Admission;
+  const request = env.BREAKERS.getByName(name).admit(tool, runId, successes);
+  asking.set(name, request);
   try {
-    a = await env.BREAKERS.getByName(name).admit(tool, runId, successes);
+    a = await request;
   } catch (err) {
     putBack(name, successes);
     throw err;
+  } finally {
+    if (asking.get(name) === request) asking.delete(name);
   }
   if (a.allowed) {
     if (a.state === "closed") closedUntil.set(name, Date.now() + CLOSED_CACHE_MS);

@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { evictDurableObject, runDurableObjectAlarm } from "cloudflare:test";
 import { beforeEach, describe, expect, inject, it } from "vitest";
 import { breakerName, type BreakerStatus } from "../../src/durable/breaker/tool-breaker";
+import { admit } from "../../src/queues/breaker-gate";
 import { api, createRun, errorOf, uniq, waitForRun } from "../helpers";
 
 // This project's breakers trip after 3 failures and cool down for 5 s, doubling up to 12 s.
@@ -123,5 +124,31 @@ describe("the Http.get circuit breaker, against a real failing upstream", () => 
     expect(body.breakers.map((b) => b.tool)).toContain("TodoStore.add");
     expect(body.breakers.map((b) => b.tool)).not.toContain("Wait.sleep");
     for (const b of body.breakers) expect(b).toHaveProperty("settings.failure_threshold");
+  });
+});
+
+describe("the consumer's gate", () => {
+  const tool = "Http.get";
+  const freshBreaker = () => {
+    const tenant = `gate-${uniq()}`;
+    return { tenant, stub: env.BREAKERS.getByName(breakerName(tenant, tool)) };
+  };
+
+  it("asks a breaker once for steps that start together while it is closed", async () => {
+    const { tenant, stub } = freshBreaker();
+    const gates = await Promise.all(Array.from({ length: 8 }, (_, i) => admit(env, tenant, tool, `run_${i}`)));
+    expect(gates).toEqual(Array.from({ length: 8 }, () => ({ allowed: true, probe: false })));
+    expect((await stub.status(tool)).requests).toBe(1);
+  });
+
+  it("shares no half-open answer: of steps that start together, exactly one is the probe", async () => {
+    const { tenant, stub } = freshBreaker();
+    for (let i = 0; i < 3; i++) await stub.record(tool, { verdict: "dependency_failure", probe: false });
+    expect((await stub.status(tool)).state).toBe("open");
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await stub.status(tool)).state).toBe("half_open");
+    const gates = await Promise.all(Array.from({ length: 8 }, (_, i) => admit(env, tenant, tool, `run_${i}`)));
+    expect(gates.filter((g) => g.allowed)).toEqual([{ allowed: true, probe: true }]);
+    expect(gates.filter((g) => !g.allowed)).toHaveLength(7);
   });
 });
