@@ -19,6 +19,8 @@ interface Expected {
 const R = (step: number, path = "") => `{{steps.${step}.output${path}}}`;
 const calc = (expression: string, depends_on: number[] = []): Expected => ({ tool: "Calculator.evaluate", input: { expression }, depends_on });
 const add = (title: unknown, depends_on: number[] = []): Expected => ({ tool: "TodoStore.add", input: { title }, depends_on });
+/** Todos added from one list: each after the one before it, so they keep the order they were typed in. */
+const inOrder = (...titles: unknown[]): Expected[] => titles.map((t, i) => add(t, i ? [i] : []));
 const list = (status: "all" | "open" | "done" = "all", depends_on: number[] = []): Expected => ({ tool: "TodoStore.list", input: { status }, depends_on });
 const complete = (input: Record<string, unknown>, depends_on: number[] = []): Expected => ({ tool: "TodoStore.complete", input, depends_on });
 const remove = (input: Record<string, unknown>, depends_on: number[] = []): Expected => ({ tool: "TodoStore.delete", input, depends_on });
@@ -49,24 +51,24 @@ const fiftyTitles = Array.from({ length: 50 }, (_, i) => `item ${i + 1}`);
 
 const PHRASINGS: Record<string, [string, Expected[]][]> = {
   "connecting words belong to the command, not the title": [
-    ["add todos for buying milk, paying bills, and calling dentist", [add("buying milk"), add("paying bills"), add("calling dentist")]],
-    ["add tasks to buy groceries and pay bills", [add("buy groceries"), add("pay bills")]],
-    ["add todos to call mom, email boss and water plants", [add("call mom"), add("email boss"), add("water plants")]],
-    ["create tasks for laundry and groceries", [add("laundry"), add("groceries")]],
-    ["add todos for: cleaning, cooking", [add("cleaning"), add("cooking")]],
+    ["add todos for buying milk, paying bills, and calling dentist", inOrder("buying milk", "paying bills", "calling dentist")],
+    ["add tasks to buy groceries and pay bills", inOrder("buy groceries", "pay bills")],
+    ["add todos to call mom, email boss and water plants", inOrder("call mom", "email boss", "water plants")],
+    ["create tasks for laundry and groceries", inOrder("laundry", "groceries")],
+    ["add todos for: cleaning, cooking", inOrder("cleaning", "cooking")],
     ["add a todo to: buy milk", [add("buy milk")]],
-    ["add tasks to buy groceries and to pay bills", [add("buy groceries"), add("pay bills")]],
-    ["add todos called alpha, beta and gamma", [add("alpha"), add("beta"), add("gamma")]],
-    ["create tasks named wash the car and walk the dog", [add("wash the car"), add("walk the dog")]],
-    ["add todos titled Q1 report, Q2 report", [add("Q1 report"), add("Q2 report")]],
-    ["add the following todos: eggs, flour, and sugar", [add("eggs"), add("flour"), add("sugar")]],
-    ["add three todos: to call mom, to pay rent and to book flights", [add("call mom"), add("pay rent"), add("book flights")]],
-    ["add reminders for dentist and gym", [add("dentist"), add("gym")]],
-    ["add tasks about taxes and insurance", [add("taxes"), add("insurance")]],
-    ["add tasks with the titles draft, review and publish", [add("draft"), add("review"), add("publish")]],
-    ["add 2 tasks: laundry and dishes", [add("laundry"), add("dishes")]],
-    ["add todos - paint fence, mow lawn", [add("paint fence"), add("mow lawn")]],
-    ["add these tasks: pick up kids; buy bread", [add("pick up kids"), add("buy bread")]],
+    ["add tasks to buy groceries and to pay bills", inOrder("buy groceries", "pay bills")],
+    ["add todos called alpha, beta and gamma", inOrder("alpha", "beta", "gamma")],
+    ["create tasks named wash the car and walk the dog", inOrder("wash the car", "walk the dog")],
+    ["add todos titled Q1 report, Q2 report", inOrder("Q1 report", "Q2 report")],
+    ["add the following todos: eggs, flour, and sugar", inOrder("eggs", "flour", "sugar")],
+    ["add three todos: to call mom, to pay rent and to book flights", inOrder("call mom", "pay rent", "book flights")],
+    ["add reminders for dentist and gym", inOrder("dentist", "gym")],
+    ["add tasks about taxes and insurance", inOrder("taxes", "insurance")],
+    ["add tasks with the titles draft, review and publish", inOrder("draft", "review", "publish")],
+    ["add 2 tasks: laundry and dishes", inOrder("laundry", "dishes")],
+    ["add todos - paint fence, mow lawn", inOrder("paint fence", "mow lawn")],
+    ["add these tasks: pick up kids; buy bread", inOrder("pick up kids", "buy bread")],
     ["add a todo for buying milk", [add("buying milk")]],
     ["add a task titled Quarterly report", [add("Quarterly report")]],
     ["add a todo called renew passport", [add("renew passport")]],
@@ -116,10 +118,10 @@ const PHRASINGS: Record<string, [string, Expected[]][]> = {
   ],
 
   "a long prompt is never refused for the planner's own explanation": [
-    [`add todos: ${tenLongTitles.join(", ")}`, tenLongTitles.map((t) => add(t))],
+    [`add todos: ${tenLongTitles.join(", ")}`, inOrder(...tenLongTitles)],
     [tenLongTitles.map((t) => `add a todo to ${t}`).join(" and "), tenLongTitles.map((t) => add(t))],
     [`add a todo to ${longTitle(1, 480)}`, [add(longTitle(1, 480))]],
-    [`add todos: ${fiftyTitles.join(", ")}`, fiftyTitles.map((t) => add(t))],
+    [`add todos: ${fiftyTitles.join(", ")}`, inOrder(...fiftyTitles)],
     [`calculate ${"1 + ".repeat(120)}1`, [calc(`${"1 + ".repeat(120)}1`)]],
   ],
 
@@ -202,7 +204,7 @@ const PHRASINGS: Record<string, [string, Expected[]][]> = {
     ["add 42 * 8 as a todo", [add("42 * 8")]],
     ["add call the plumber as a task", [add("call the plumber")]],
     ["save water the plants as a todo", [add("water the plants")]],
-    ["add milk and bread as todos", [add("milk"), add("bread")]],
+    ["add milk and bread as todos", inOrder("milk", "bread")],
     ["add 'ship it!' as a task", [add("ship it!")]],
     ["put eggs on my list", [add("eggs")]],
     ["put renew license on the todo list", [add("renew license")]],
@@ -259,7 +261,7 @@ const PHRASINGS: Record<string, [string, Expected[]][]> = {
     ['add a todo "buy milk, then call mom"', [add("buy milk, then call mom")]],
     ['add a todo called "eggs and ham"', [add("eggs and ham")]],
     ['add todo "lunch; nap" then list my todos', [add("lunch; nap"), list("all", [1])]],
-    ['add todos: "a, b", "c; d" and "e then f"', [add("a, b"), add("c; d"), add("e then f")]],
+    ['add todos: "a, b", "c; d" and "e then f"', inOrder("a, b", "c; d", "e then f")],
     ['complete todo "wash; dry"', [complete({ title: "wash; dry" })]],
     ["delete task 'old, stale'", [remove({ title: "old, stale" })]],
     ["add “buy milk; eggs” as a todo", [add("buy milk; eggs")]],

@@ -72,8 +72,8 @@ describe("positions and recency in a run", () => {
     expect(r.status).toBe("completed");
     expect(r.plan!.steps.map((s) => [s.tool, s.depends_on])).toEqual([
       ["TodoStore.add", []],
-      ["TodoStore.add", []],
-      ["TodoStore.list", [1, 2]],
+      ["TodoStore.add", [1]],
+      ["TodoStore.list", [2]],
       ["TodoStore.delete", [3]],
       ["TodoStore.list", [4]],
     ]);

@@ -112,9 +112,17 @@ describe("planFromPrompt: todos", () => {
     expect(shape(plan("add a todo to buy bread, milk and eggs"))).toEqual([addTodo(1, "buy bread, milk and eggs")]);
   });
 
-  it('"add todos: a, b and c" adds one independent step each', () => {
-    expect(shape(plan("add todos: a, b and c"))).toEqual([addTodo(1, "a"), addTodo(2, "b"), addTodo(3, "c")]);
-    expect(shape(plan("add todos: wash car, buy milk and call mom"))).toEqual([addTodo(1, "wash car"), addTodo(2, "buy milk"), addTodo(3, "call mom")]);
+  it('"add todos: a, b and c" adds one step each, each after the one before, so the list keeps the typed order', () => {
+    expect(shape(plan("add todos: a, b and c"))).toEqual([addTodo(1, "a"), addTodo(2, "b", [1]), addTodo(3, "c", [2])]);
+    expect(shape(plan("add todos: wash car, buy milk and call mom"))).toEqual([
+      addTodo(1, "wash car"),
+      addTodo(2, "buy milk", [1]),
+      addTodo(3, "call mom", [2]),
+    ]);
+  });
+
+  it("todos asked for in separate clauses joined by 'and' run side by side", () => {
+    expect(shape(plan("add a todo to buy milk and add a todo to call mom"))).toEqual([addTodo(1, "buy milk"), addTodo(2, "call mom")]);
   });
 
   it.each([
@@ -218,8 +226,8 @@ describe("planFromPrompt: sequencing", () => {
     ]);
   });
 
-  it("a clause after 'then' waits for every todo of a list", () => {
-    expect(shape(plan("add todos: a, b and c, then list my todos"))).toEqual([addTodo(1, "a"), addTodo(2, "b"), addTodo(3, "c"), listTodos(4, [1, 2, 3])]);
+  it("a clause after 'then' waits for every todo of a list (through the last, which follows the others)", () => {
+    expect(shape(plan("add todos: a, b and c, then list my todos"))).toEqual([addTodo(1, "a"), addTodo(2, "b", [1]), addTodo(3, "c", [2]), listTodos(4, [3])]);
   });
 
   it("keeps the case of what the user typed", () => {

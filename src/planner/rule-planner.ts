@@ -75,11 +75,12 @@ export function planFromPrompt(prompt: string): RulePlan {
       refusals.push(result ? { text: asTyped, message: result.refuse } : { text: asTyped });
       continue;
     }
-    for (const draft of result) {
+    for (const [i, draft] of result.entries()) {
       const step_number = steps.length + 1;
       const uses = findReferences(draft.input).map((r) => r.step_number);
+      const follows = draft.ordered && i > 0 ? [step_number - 1] : [];
       // Past the step limit the plan is refused anyway; its dependencies are not worth working out.
-      const depends_on = steps.length < MAX_PLAN_STEPS ? direct([...previousGroup, ...uses, ...(draft.after ?? [])], ancestors) : [];
+      const depends_on = steps.length < MAX_PLAN_STEPS ? direct([...previousGroup, ...uses, ...(draft.after ?? []), ...follows], ancestors) : [];
       ancestors.push(new Set(depends_on.flatMap((d) => [d, ...(ancestors[d - 1] ?? [])])));
       steps.push({ step_number, tool: draft.tool, input: draft.input, depends_on, reasoning: draft.reasoning });
       clauseOf.push(asTyped);

@@ -11,6 +11,8 @@ export interface Draft {
   reasoning: string;
   /** Steps it must follow although it uses none of their outputs. */
   after?: number[];
+  /** Follows the draft before it in the same clause: todos added from one list keep the order they were typed in. */
+  ordered?: boolean;
 }
 
 /** Why a clause the planner recognised cannot be planned, and what to write instead. */

@@ -41,7 +41,11 @@ function addWhat(what: string, clause: string, ctx: ClauseContext, many: boolean
     return count ? [add(ctx, clause, count, "adds the number of todos listed as a todo.")] : undefined;
   }
   const titles = many ? splitTitles(what, ctx) : [cleanTitle(what, ctx)].filter((t) => t.trim());
-  return titles.length ? titles.map((t) => add(ctx, clause, t, titles.length > 1 ? "adds one of several todos." : "adds a todo.")) : undefined;
+  // One after the other: a list keeps the order it was typed in (ids follow insertions), so "the
+  // first one" and "the last one" later mean what the user sees in the prompt.
+  return titles.length
+    ? titles.map((t, i) => ({ ...add(ctx, clause, t, titles.length > 1 ? "adds one of several todos." : "adds a todo."), ...(i > 0 ? { ordered: true } : {}) }))
+    : undefined;
 }
 
 // Longer phrasings first: "note down X" must not read as "note" + "down X".
