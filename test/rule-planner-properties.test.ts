@@ -2,16 +2,16 @@ import { env } from "cloudflare:workers";
 import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { makePlan } from "../src/planner/make-plan";
-import { MAX_PROMPT_LENGTH } from "../src/planner/plan-schema";
 import { findReferences } from "../src/planner/references";
 import { planFromPrompt, refusalMessage } from "../src/planner/rule-planner";
 import { validatePlan } from "../src/planner/validate-plan";
 import { normalizeTitle } from "../src/tools/todo-store";
 import { api, errorOf } from "./helpers";
+import { anyPrompt, wordSoup } from "./planner-prompts";
 
 /**
  * Properties of the rule planner over prompts nobody wrote down: a quoted title comes back exactly
- * as typed, separators and all; and any prompt up to the length limit is planned or refused quickly,
+ * as typed, separators and all; and any prompt up to the length limit is planned or refused,
  * in the API's error shape, never with an error about a field of the plan the user did not write.
  */
 
@@ -80,118 +80,15 @@ describe("a quoted title", () => {
   });
 });
 
-// The words the planner knows, so generated prompts come close to plans as well as far from them.
-const WORDS = [
-  "add",
-  "a",
-  "todo",
-  "todos",
-  "task",
-  "to",
-  "for",
-  "called",
-  "then",
-  "and",
-  ",",
-  ";",
-  ".",
-  "?",
-  "!",
-  ":",
-  "the",
-  "result",
-  "it",
-  "first",
-  "last",
-  "one",
-  "complete",
-  "delete",
-  "mark",
-  "as",
-  "done",
-  "list",
-  "show",
-  "me",
-  "my",
-  "open",
-  "calculate",
-  "what",
-  "is",
-  "5",
-  "3.5",
-  "+",
-  "*",
-  "/",
-  "-",
-  "(",
-  ")",
-  "plus",
-  "times",
-  "multiply",
-  "by",
-  "divide",
-  "subtract",
-  "from",
-  "sum",
-  "of",
-  "square",
-  "double",
-  "wait",
-  "seconds",
-  "fetch",
-  "https://example.com/a",
-  "remind",
-  "put",
-  "on",
-  "list",
-  '"',
-  "'",
-  "“",
-  "”",
-  "{{",
-  "}}",
-  "steps",
-  "output",
-  "reasoning",
-  "#",
-  "0",
-  "999999999999999999999",
-];
-const wordSoup = fc.array(fc.constantFrom(...WORDS), { maxLength: 900, size: "max" }).map((w) => w.join(" ").slice(0, MAX_PROMPT_LENGTH));
-// Shapes that have cost other parsers quadratic time: long runs of one separator or token.
-const repeated = fc
-  .tuple(
-    fc.constantFrom(",", " and ", " then ", "'a ", '"', "(", "1", "1+", "http://", ". ", "the first one and ", "double it then ", "sum of 1, "),
-    fc.integer({ min: 1, max: 4000 }),
-  )
-  .map(([unit, n]) => unit.repeat(n).slice(0, MAX_PROMPT_LENGTH));
-const anyPrompt = fc.oneof(
-  fc.string({ maxLength: MAX_PROMPT_LENGTH }),
-  fc.string({ maxLength: MAX_PROMPT_LENGTH, size: "max" }),
-  fc.string({ unit: "grapheme", maxLength: 1000 }),
-  fc.string({ unit: "binary", maxLength: 1000 }),
-  wordSoup,
-  repeated,
-);
-
 /** A path into a plan (steps[0].reasoning, steps.1.input.title) or one of its fields. */
 const PLAN_FIELD = /\bsteps(?:\[\d+\]|\.\d+)|\b(?:reasoning|depends_on|step_number)\b|\binput\.\w+/g;
-const BUDGET_MS = 50;
-
-async function timedPlan(prompt: string) {
-  const started = performance.now();
-  const outcome = await makePlan({ prompt }, env);
-  return { outcome, ms: performance.now() - started };
-}
-
 describe("any prompt up to the limit", () => {
-  it(`is planned or refused in under ${BUDGET_MS} ms, with a message about what the user wrote`, async () => {
+  // How fast (the issue's 50 ms) is measured by `npm run bench:planner` over the same prompts, not
+  // asserted here: a timed assertion fails on a busy machine for reasons that are not the code's.
+  it("is planned or refused, with a message about what the user wrote", async () => {
     await fc.assert(
       fc.asyncProperty(anyPrompt, async (prompt) => {
-        let { outcome, ms } = await timedPlan(prompt);
-        // One more try before calling it slow: a garbage collection can land in any single call.
-        if (ms >= BUDGET_MS) ({ outcome, ms } = await timedPlan(prompt));
-        expect(ms, `${JSON.stringify(prompt.slice(0, 80))}… took ${ms} ms`).toBeLessThan(BUDGET_MS);
+        const outcome = await makePlan({ prompt }, env);
         if (outcome.ok) {
           expect(validatePlan({ steps: outcome.plan.steps }).ok).toBe(true);
           return;
