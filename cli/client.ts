@@ -4,7 +4,7 @@ import { z } from "zod";
 /** The part of a WebSocket the CLI uses, so tests can hand in a fake one. */
 export interface EventSocket {
   addEventListener(type: "message", listener: (m: { data: unknown }) => void): void;
-  addEventListener(type: "close" | "error", listener: () => void): void;
+  addEventListener(type: "open" | "close" | "error", listener: () => void): void;
   close(code?: number): void;
 }
 
@@ -21,10 +21,13 @@ export class CraneError extends Error {
   override name = "CraneError";
   readonly status: number;
   readonly code: string;
-  constructor(status: number, code: string, message: string) {
+  /** The error's `details` as the server sent them (for example the values a field allows). */
+  readonly details: unknown;
+  constructor(status: number, code: string, message: string, details?: unknown) {
     super(message);
     this.status = status;
     this.code = code;
+    this.details = details;
   }
 }
 
@@ -93,8 +96,8 @@ export class CraneClient {
     }
     const data: unknown = await res.json().catch(() => ({}));
     if (!res.ok) {
-      const error = z.object({ error: z.object({ code: z.string(), message: z.string() }) }).safeParse(data);
-      throw new CraneError(res.status, error.data?.error.code ?? "http_error", error.data?.error.message ?? `HTTP ${res.status}`);
+      const error = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }).safeParse(data);
+      throw new CraneError(res.status, error.data?.error.code ?? "http_error", error.data?.error.message ?? `HTTP ${res.status}`, error.data?.error.details);
     }
     return { status: res.status, data };
   }
@@ -124,6 +127,12 @@ export class CraneClient {
     return { httpStatus: status, run: CraneClient.parse(runSchema, data, "a run") };
   }
 
+  /** POST /runs/{id}/cancel or /resume: the run as it is afterwards. */
+  async controlRun(runId: string, action: "cancel" | "resume"): Promise<Run> {
+    const { data } = await this.send("POST", `/runs/${encodeURIComponent(runId)}/${action}`);
+    return CraneClient.parse(runSchema, data, "a run");
+  }
+
   /** Every event of the run after `after`, over HTTP (page by page). */
   async events(runId: string, after = 0): Promise<WireEvent[]> {
     const all: WireEvent[] = [];
@@ -139,7 +148,7 @@ export class CraneClient {
 
   /**
    * Opens the run's event WebSocket; `after` resumes after that seq. The socket is opened with a
-   * single-use watch token (the API key never goes into a URL, where logs keep it).
+   * fresh watch token (the API key never goes into a URL, where logs keep it).
    */
   async watch(runId: string, after = 0): Promise<EventSocket> {
     const id = encodeURIComponent(runId);

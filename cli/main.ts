@@ -2,12 +2,16 @@
  * crane: a command line for Crane's API.
  *   crane run "<prompt>" [--follow] [--wait s]   submit a run (and follow it live); the server
  *       holds its answer up to --wait seconds, and a run that ended by then needs no WebSocket
- *   crane get <id> | crane list [--status s] | crane watch <id> | crane tools
+ *   crane get <id> | crane list [--status s] [--cursor c] | crane watch <id> | crane tools
+ *   crane cancel <id> | crane resume <id> | crane plan "<prompt>"
  * Base URL and API key from --url/--api-key or CRANE_URL/CRANE_API_KEY; --json for machine output.
+ * Exit codes: 0 done, 1 the run failed or was cancelled, 2 an API or usage error, 3 the connection
+ * stayed lost past --reconnect-timeout (the run goes on; the message says how to pick it up).
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CraneClient, CraneError, type Run } from "./client.ts";
-import { dim, green, red, runLines, yellow } from "./render.ts";
+import { DEFAULT_RECONNECT_TIMEOUT_MS } from "./follow.ts";
+import { dim, green, plural, red, runLines, yellow } from "./render.ts";
 import { DEFAULT_WAIT_S, MAX_WAIT_S, parseWait, runCommand, watchAndRender, type RunCommandIO } from "./run-command.ts";
 
 interface Globals {
@@ -16,12 +20,27 @@ interface Globals {
   json?: boolean;
 }
 
+const DEFAULT_URL = "http://localhost:8787";
+
+const EXAMPLES = `
+Examples:
+  export CRANE_API_KEY=crane_dev_key
+  crane run "calculate 2 + 3 and calculate 4 * 5, then list my todos" --follow
+  crane plan "add a todo to buy milk, then list my todos"     preview the plan, run nothing
+  crane watch RUN_ID                                           follow a run until it ends
+  crane list --status failed                                   then: crane resume RUN_ID
+  crane cancel RUN_ID
+  crane --json run "calculate 6 * 7" --follow                  one JSON event per line
+
+Exit codes: 0 done, 1 run failed or cancelled, 2 API or usage error, 3 gave up reconnecting (the run goes on).`;
+
 const program = new Command()
   .name("crane")
   .description("Run and watch Crane agent runs")
-  .addOption(new Option("--url <url>", "Crane's base URL").env("CRANE_URL").default("http://localhost:8787"))
+  .addOption(new Option("--url <url>", "Crane's base URL").env("CRANE_URL").default(DEFAULT_URL))
   .addOption(new Option("--api-key <key>", "API key").env("CRANE_API_KEY"))
-  .option("--json", "print JSON instead of text");
+  .option("--json", "print JSON instead of text")
+  .addHelpText("after", EXAMPLES);
 
 const globals = () => program.opts<Globals>();
 const client = () => new CraneClient({ url: globals().url, apiKey: globals().apiKey });
@@ -30,12 +49,24 @@ const write = (text: string): void => {
 };
 const print = (text: string): void => write(`${text}\n`);
 const printJson = (value: unknown): void => print(JSON.stringify(value, null, 2));
-const io = (): RunCommandIO => ({ client: client(), write });
+/** The exact command that picks a run up again, with the URL when it is not the default. */
+const resumeCommand = (runId: string) => `crane watch ${runId}${globals().url !== DEFAULT_URL ? ` --url ${globals().url}` : ""}`;
+const io = (): RunCommandIO => ({ client: client(), write, resumeCommand });
 
 function renderRun(run: Run): void {
   if (globals().json) return printJson(run);
   for (const line of runLines(run, { green, red, yellow, dim })) print(line);
 }
+
+function reconnectOption(raw: string): number {
+  const s = Number(raw);
+  if (!Number.isFinite(s) || s <= 0) throw new InvalidArgumentError("Give seconds, more than 0.");
+  return s * 1000;
+}
+const reconnectTimeout = () =>
+  new Option("--reconnect-timeout <seconds>", "how long to keep retrying a lost connection before giving up (exit 3)")
+    .argParser(reconnectOption)
+    .default(DEFAULT_RECONNECT_TIMEOUT_MS, "300");
 
 function waitOption(raw: string): number {
   const n = parseWait(raw);
@@ -53,8 +84,13 @@ program
       .argParser(waitOption)
       .default(DEFAULT_WAIT_S),
   )
-  .action(async (prompt: string, opts: { follow?: boolean; wait: number }) => {
-    process.exitCode = await runCommand(prompt, { follow: opts.follow === true, wait: opts.wait, json: globals().json === true }, io());
+  .addOption(reconnectTimeout())
+  .action(async (prompt: string, opts: { follow?: boolean; wait: number; reconnectTimeout: number }) => {
+    process.exitCode = await runCommand(
+      prompt,
+      { follow: opts.follow === true, wait: opts.wait, json: globals().json === true, reconnectTimeoutMs: opts.reconnectTimeout },
+      io(),
+    );
   });
 
 program
@@ -71,8 +107,37 @@ program
   .command("watch")
   .description("follow a run's events live until it ends")
   .argument("<run_id>")
-  .action(async (runId: string) => {
-    process.exitCode = await watchAndRender(runId, globals().json === true, io());
+  .addOption(reconnectTimeout())
+  .action(async (runId: string, opts: { reconnectTimeout: number }) => {
+    process.exitCode = await watchAndRender(runId, globals().json === true, io(), opts.reconnectTimeout);
+  });
+
+for (const action of ["cancel", "resume"] as const) {
+  program
+    .command(action)
+    .description(action === "cancel" ? "cancel a run that has not ended" : "re-run a failed or cancelled run's failed and skipped steps")
+    .argument("<run_id>")
+    .action(async (runId: string) => {
+      renderRun(await client().controlRun(runId, action));
+    });
+}
+
+program
+  .command("plan")
+  .description("show the plan a prompt would run, without running it")
+  .argument("<prompt>", "the task, in plain words")
+  .action(async (prompt: string) => {
+    const plan = await client().request<{ steps: { step_number: number; tool: string; input: unknown; depends_on?: number[] }[]; planner?: string }>(
+      "POST",
+      "/plans",
+      { prompt },
+    );
+    if (globals().json) return printJson(plan);
+    print(`plan: ${plural(plan.steps.length, "step")}${plan.planner ? dim(` (${plan.planner} planner)`) : ""}`);
+    for (const s of plan.steps) {
+      const after = s.depends_on?.length ? dim(`  after ${s.depends_on.join(", ")}`) : "";
+      print(`  ${s.step_number}. ${s.tool.padEnd(20)} ${JSON.stringify(s.input)}${after}`);
+    }
   });
 
 program
@@ -80,12 +145,19 @@ program
   .description("recent runs, newest first")
   .option("-s, --status <status>", "only runs with this status")
   .option("-n, --limit <n>", "how many", "20")
-  .action(async (opts: { status?: string; limit: string }) => {
-    const q = new URLSearchParams({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}) });
-    const page = await client().request<{ runs: { run_id: string; status: string; prompt: string | null; created_at: string }[] }>("GET", `/runs?${q}`);
+  .option("-c, --cursor <cursor>", "the next page (the cursor the previous page printed)")
+  .action(async (opts: { status?: string; limit: string; cursor?: string }) => {
+    const q = new URLSearchParams({ limit: opts.limit, ...(opts.status ? { status: opts.status } : {}), ...(opts.cursor ? { cursor: opts.cursor } : {}) });
+    const page = await client().request<{ runs: { run_id: string; status: string; prompt: string | null; created_at: string }[]; next_cursor: string | null }>(
+      "GET",
+      `/runs?${q}`,
+    );
     if (globals().json) return printJson(page);
-    for (const r of page.runs) print(`${r.run_id}  ${r.status.padEnd(9)} ${dim(r.created_at)}  ${r.prompt ?? dim("(explicit plan)")}`);
-    if (page.runs.length === 0) print(dim("no runs"));
+    if (page.runs.length === 0) return print(dim(opts.cursor ? "no more runs" : `no runs yet; try: crane run "calculate 2 + 3" --follow`));
+    const id = Math.max(6, ...page.runs.map((r) => r.run_id.length));
+    print(dim(`${"RUN".padEnd(id)}  ${"STATUS".padEnd(9)} ${"CREATED".padEnd(24)} PROMPT`));
+    for (const r of page.runs) print(`${r.run_id.padEnd(id)}  ${r.status.padEnd(9)} ${dim(r.created_at.padEnd(24))} ${r.prompt ?? dim("(explicit plan)")}`);
+    if (page.next_cursor) print(dim(`more runs: crane list${opts.status ? ` --status ${opts.status}` : ""} --cursor ${page.next_cursor}`));
   });
 
 program
@@ -97,12 +169,26 @@ program
     for (const t of tools) print(`${t.name.padEnd(22)} ${t.description}`);
   });
 
+/** An error's `details` as lines: zod issues one per line, anything else as JSON. */
+function detailLines(details: unknown): string[] {
+  if (details === undefined || details === null) return [];
+  if (Array.isArray(details))
+    return details.map((d: { path?: unknown[]; message?: string }) =>
+      d.message ? `${d.path?.length ? `${d.path.join(".")}: ` : ""}${d.message}` : JSON.stringify(d),
+    );
+  return [JSON.stringify(details)];
+}
+
 try {
   await program.parseAsync();
 } catch (err) {
   if (err instanceof CraneError) {
     if (globals().json) process.stderr.write(`${JSON.stringify({ error: { code: err.code, message: err.message, status: err.status } })}\n`);
-    else process.stderr.write(`${red("error")}: ${err.message}${err.code ? dim(` (${err.code})`) : ""}\n`);
+    else {
+      process.stderr.write(`${red("error")}: ${err.message}${err.code ? dim(` (${err.code})`) : ""}\n`);
+      // The server's details say what would have worked (a field's allowed values, the path that was wrong).
+      for (const line of detailLines(err.details)) process.stderr.write(`  ${line}\n`);
+    }
     if (!globals().json && err.status === 401) process.stderr.write(`Give an API key with --api-key or CRANE_API_KEY (locally: crane_dev_key).\n`);
     process.exitCode = 2;
   } else throw err;

@@ -4,6 +4,7 @@
  */
 import type { Run, StepEntry, WireEvent } from "./client.ts";
 import { LiveRegion } from "./live-region.ts";
+import { labelled } from "./result-format.ts";
 import { runEnded } from "../src/execution/statuses.ts";
 
 export interface Palette {
@@ -55,7 +56,10 @@ const codeOf = (v: unknown) =>
   typeof v === "object" && v !== null && typeof (v as { code?: unknown }).code === "string" ? (v as { code: string }).code : undefined;
 const epochMs = (v: unknown) => (typeof v === "number" ? v : typeof v === "string" ? Date.parse(v) : NaN);
 
-export const completedLine = (c: Palette, result: unknown) => c.green(`run completed: ${JSON.stringify(result)}`);
+export const completedLine = (c: Palette, result: unknown) => c.green(labelled("run completed", result));
+
+/** `1 step`, `3 steps`. */
+export const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? "" : "s"}`;
 export const failedLine = (c: Palette, error: unknown) => c.red(`run failed: ${message(error)}`);
 export const cancelledLine = (c: Palette) => c.yellow("run cancelled");
 
@@ -98,6 +102,8 @@ export class RunProgress {
   private readonly live: LiveRegion | undefined;
   private readonly waiting = new Map<number, Deferrals>();
   private last_at = Date.now();
+  /** Printed on the plan's line, so a followed run has one header. */
+  runId: string | undefined;
 
   constructor(opts: ProgressOptions = {}) {
     const tty = opts.tty ?? stdoutTty;
@@ -119,6 +125,11 @@ export class RunProgress {
     const line = this.line(e, n);
     if (line !== undefined) lines.push(line);
     return this.write(lines, ended);
+  }
+
+  /** A line about the connection, printed above the live lines (which are drawn again below it). */
+  notice(text: string): string {
+    return this.write([this.c.yellow(text)], true);
   }
 
   /** Ends whatever is still folding (the stream stopped early): the text to write. */
@@ -193,7 +204,7 @@ export class RunProgress {
       case "plan.accepted": {
         const plan = d.plan as { steps: { step_number: number; tool: string }[] };
         for (const s of plan.steps) this.steps.set(s.step_number, { tool: s.tool, status: "pending" });
-        return c.dim(`plan: ${plan.steps.length} steps`);
+        return `${this.runId ? `${this.runId}  ` : ""}${c.dim(`plan: ${plural(plan.steps.length, "step")}`)}`;
       }
       case "step.queued":
         if (step) step.status = "queued";
@@ -280,7 +291,7 @@ export function runLines(run: Run, c: Palette): string[] {
   }
   const done = run.execution_log.filter((s) => DONE.has(s.status)).length;
   lines.push(c.dim(bar(done, run.execution_log.length)));
-  if (run.status === "completed") lines.push(`result: ${JSON.stringify(run.result)}`);
+  if (run.status === "completed") lines.push(labelled("result", run.result));
   if (run.error) lines.push(c.red(`error: ${run.error.message}`));
   return lines;
 }

@@ -3,8 +3,8 @@
  * only open a WebSocket when the run has not ended by then.
  */
 import type { CraneClient, Run, WireEvent } from "./client.ts";
-import { follow as followRun } from "./follow.ts";
-import { endedRunLines, palette, runLines, RunProgress, type ProgressOptions } from "./render.ts";
+import { EXIT_RECONNECT_TIMEOUT, follow as followRun, ReconnectTimeout, type FollowOptions } from "./follow.ts";
+import { endedRunLines, palette, plural, runLines, RunProgress, type ProgressOptions } from "./render.ts";
 import { TERMINAL_RUN_STATUSES as TERMINAL } from "../src/execution/statuses.ts";
 
 export const TERMINAL_RUN_STATUSES: ReadonlySet<string> = new Set(TERMINAL);
@@ -22,6 +22,8 @@ export interface RunCommandOptions {
   /** Seconds the server may hold the answer; 0 submits without `?wait`. */
   wait: number;
   json: boolean;
+  /** How long one lost connection may last before giving up (ms; default 5 minutes). */
+  reconnectTimeoutMs?: number;
 }
 
 export interface RunCommandIO {
@@ -30,21 +32,42 @@ export interface RunCommandIO {
   write: (text: string) => void;
   /** Terminal settings for the step lines; defaults to stdout's. */
   progress?: ProgressOptions;
+  /** Messages about the connection that are not the run's output (stderr by default). */
+  warn?: (text: string) => void;
   /** Follows the run's events until it ends; defaults to its WebSocket. */
-  follow?: (runId: string, onEvent: (e: WireEvent) => void) => Promise<string>;
+  follow?: (runId: string, onEvent: (e: WireEvent) => void, opts: FollowOptions) => Promise<string>;
+  /** The command that resumes watching, for the give-up message (default `crane watch RUN`). */
+  resumeCommand?: (runId: string) => string;
 }
 
 /** What to do with the answer to POST /runs: the run's status decides, not the HTTP status. */
 export type Next = "ended" | "follow";
 export const nextStep = (run: Pick<Run, "status">): Next => (TERMINAL_RUN_STATUSES.has(run.status) ? "ended" : "follow");
 
-/** Follows a run's events, printing them; resolves to the exit code (0 when it completed). */
-export async function watchAndRender(runId: string, json: boolean, io: RunCommandIO): Promise<number> {
+/**
+ * Follows a run's events, printing them; resolves to the exit code (0 when it completed, 1 when it
+ * failed or was cancelled, EXIT_RECONNECT_TIMEOUT when the connection stayed lost too long).
+ * A lost connection is said once, in place of the progress, and followed by the events it missed.
+ */
+export async function watchAndRender(runId: string, json: boolean, io: RunCommandIO, reconnectTimeoutMs?: number): Promise<number> {
   const progress = new RunProgress(io.progress);
-  const follow = io.follow ?? ((id, onEvent) => followRun(io.client, id, onEvent));
+  progress.runId = runId;
+  const follow = io.follow ?? ((id, onEvent, opts) => followRun(io.client, id, onEvent, opts));
+  const warn = io.warn ?? ((text: string) => void process.stderr.write(text));
+  const notice = (text: string) => (json ? warn(`${text}\n`) : io.write(progress.notice(text)));
+  const resume = io.resumeCommand?.(runId) ?? `crane watch ${runId}`;
   try {
-    const status = await follow(runId, (e) => io.write(json ? `${JSON.stringify(e)}\n` : progress.apply(e)));
+    const status = await follow(runId, (e) => io.write(json ? `${JSON.stringify(e)}\n` : progress.apply(e)), {
+      ...(reconnectTimeoutMs !== undefined ? { reconnectTimeoutMs } : {}),
+      resumeCommand: resume,
+      onLost: () => notice("connection lost, retrying… (the run continues on the server)"),
+      onBack: () => notice("reconnected"),
+    });
     return status === "completed" ? 0 : 1;
+  } catch (err) {
+    if (!(err instanceof ReconnectTimeout)) throw err;
+    warn(`${err.message}\nPick it up again with:\n  ${err.resume}\n`);
+    return EXIT_RECONNECT_TIMEOUT;
   } finally {
     if (!json) io.write(progress.finish());
   }
@@ -63,13 +86,13 @@ export async function runCommand(prompt: string, opts: RunCommandOptions, io: Ru
     return run.status === "failed" ? 1 : 0;
   }
   if (!ended) {
-    // Still going (or a server that ignores `?wait`): follow it live.
-    if (!opts.json) print([`${run.run_id}  ${c.dim(`${run.execution_log.length} steps`)}`]);
-    return watchAndRender(run.run_id, opts.json, io);
+    // Still going (or a server that ignores `?wait`): follow it live. The plan's line, with the
+    // run id, is the header.
+    return watchAndRender(run.run_id, opts.json, io, opts.reconnectTimeoutMs);
   }
   // Ended within the wait: the answer has everything, no WebSocket needed. `--json` promises one
   // event per line, which the run resource does not carry: read them over HTTP instead.
   if (opts.json) for (const e of await io.client.events(run.run_id)) io.write(`${JSON.stringify(e)}\n`);
-  else print([`${run.run_id}  ${c.dim(`${run.execution_log.length} steps`)}`, ...endedRunLines(run, c)]);
+  else print([`${run.run_id}  ${c.dim(plural(run.execution_log.length, "step"))}`, ...endedRunLines(run, c)]);
   return run.status === "completed" ? 0 : 1;
 }

@@ -9,9 +9,11 @@ import { adminKeysApi } from "./api/admin-keys";
 import type { AppEnv } from "./api/app-env";
 import { breakersApi } from "./api/breakers";
 import { consoleLayoutApi } from "./api/console-layout";
+import { decisionsApi } from "./api/decisions";
 import { docsPageApi, openApiJsonApi } from "./api/docs";
-import { notFound, onError } from "./api/errors";
+import { onError } from "./api/errors";
 import { healthApi } from "./api/health";
+import { notFoundOrWrongMethod } from "./api/method-not-allowed";
 import { metricsApi } from "./api/metrics";
 import { cors } from "./api/middleware/cors";
 import { requireAdmin } from "./api/middleware/require-admin";
@@ -19,11 +21,14 @@ import { requireApiKey } from "./api/middleware/require-api-key";
 import { buildDocument, createApi, type OpenApiDocument } from "./api/openapi";
 import { plansApi } from "./api/plans";
 import { runsApi } from "./api/runs";
+import { signalsApi } from "./api/signals";
 import { watchApi, watchTokenApi } from "./api/subscriptions";
 import { toolsApi } from "./api/tools";
 import { consoleApp } from "./console/routes";
 
 export const app = new OpenAPIHono<AppEnv>();
+/** 404, or 405 with `Allow` when the path is a route and only the method is wrong. */
+const noRoute = notFoundOrWrongMethod(() => app.routes);
 
 const v1 = createApi();
 v1.use(cors);
@@ -39,7 +44,7 @@ v1.route(
 // to the API-key check below.
 v1.use("/admin/*", requireAdmin);
 v1.route("/admin", adminKeysApi);
-v1.all("/admin/*", notFound);
+v1.all("/admin/*", noRoute);
 
 // A run's WebSocket and event stream: an API key, or a watch token (`?token=`) for browsers.
 v1.route("/", watchApi);
@@ -48,6 +53,8 @@ v1.route("/", watchApi);
 // answer before this check runs; every route below, and any unknown path, passes through it.
 v1.use(requireApiKey);
 v1.route("/", runsApi);
+v1.route("/", decisionsApi);
+v1.route("/", signalsApi);
 v1.route("/", watchTokenApi);
 v1.route("/", plansApi);
 v1.route("/", toolsApi);
@@ -67,7 +74,7 @@ app.route(
 );
 app.route("/", consoleApp);
 app.onError(onError);
-app.notFound(notFound);
+app.notFound(noRoute);
 
 let document: OpenApiDocument | undefined;
 /** The OpenAPI 3.1 document, generated once from the routes mounted above. */

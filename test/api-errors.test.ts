@@ -1,4 +1,4 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, errorOf } from "./helpers";
 
@@ -95,9 +95,23 @@ describe("bad input gets a 4xx with the error shape, and creates nothing", () =>
     const res = await api("/nothing-here");
     expect(res.status).toBe(404);
     expect((await errorOf(res)).code).toBe("not_found");
-    const res2 = await api("/tools", { method: "DELETE" });
-    expect(res2.status).toBe(404);
-    await errorOf(res2);
+  });
+
+  it("a wrong method on a known path answers 405 with Allow, not 404", async () => {
+    const tools = await api("/tools", { method: "DELETE" });
+    expect(tools.status).toBe(405);
+    expect(tools.headers.get("allow")).toBe("GET, HEAD");
+    expect(await errorOf(tools)).toMatchObject({ code: "method_not_allowed", details: { allow: ["GET", "HEAD"] } });
+    // A path with a parameter: the run's own path is GET only; /cancel is POST only.
+    const run = await api("/runs/run_00000000000000000000000000000000", { method: "PATCH" });
+    expect([run.status, run.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
+    const cancel = await api("/runs/run_00000000000000000000000000000000/cancel", { method: "GET" });
+    expect([cancel.status, cancel.headers.get("allow")]).toEqual([405, "POST"]);
+    // /runs takes both.
+    expect((await api("/runs", { method: "PUT" })).headers.get("allow")).toBe("GET, HEAD, POST");
+    // The console page, outside the API, too.
+    const page = await exports.default.fetch(new Request("http://crane.test/", { method: "POST" }));
+    expect([page.status, page.headers.get("allow")]).toEqual([405, "GET, HEAD"]);
   });
 
   it("GET /runs rejects bad parameters", async () => {
@@ -126,7 +140,18 @@ describe("read-only endpoints", () => {
     expect(res.status).toBe(200);
     const { tools } = (await res.json()) as { tools: { name: string; description: string; input_schema: { type: string; properties: object } }[] };
     expect(tools.map((t) => t.name).sort()).toEqual(
-      ["Calculator.evaluate", "Http.get", "TodoStore.add", "TodoStore.complete", "TodoStore.delete", "TodoStore.get", "TodoStore.list", "Wait.sleep"].sort(),
+      [
+        "Calculator.evaluate",
+        "Http.get",
+        "Human.approve",
+        "TodoStore.add",
+        "TodoStore.complete",
+        "TodoStore.delete",
+        "TodoStore.get",
+        "TodoStore.list",
+        "Wait.signal",
+        "Wait.sleep",
+      ].sort(),
     );
     const calc = tools.find((t) => t.name === "Calculator.evaluate")!;
     expect(calc.input_schema.type).toBe("object");

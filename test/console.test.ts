@@ -15,7 +15,7 @@ describe("the web console", () => {
     expect(res.headers.get("cross-origin-opener-policy")).toBe("same-origin");
     // Nothing but the page's own script and stylesheet (by hash), its images, and the API.
     expect(csp.replace(/'sha256-[A-Za-z0-9+/=]+'/g, "HASH")).toBe(
-      "default-src 'none'; script-src HASH; style-src HASH; img-src 'self' data:; connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+      "default-src 'none'; script-src HASH; style-src HASH; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
     );
     const html = await res.text();
     expect(html).toContain('id="run-dag"');
@@ -24,6 +24,13 @@ describe("the web console", () => {
     const script = /<script[^>]*>([\s\S]*?)<\/script>/.exec(html)![1]!;
     const digest = btoa(String.fromCharCode(...new Uint8Array(await crypto.subtle.digest("SHA-256", new TextEncoder().encode(script)))));
     expect(csp).toMatch(new RegExp(`script-src 'sha256-${digest.replace(/[+/]/g, "\\$&")}'`));
+  });
+
+  it("serves a favicon, so the browser's own request is not a 404", async () => {
+    const res = await exports.default.fetch(new Request("http://crane.test/favicon.ico"));
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/svg+xml");
+    expect(await res.text()).toMatch(/^<svg [^>]*xmlns="http:\/\/www.w3.org\/2000\/svg"/);
   });
 
   it("lays a plan's DAG out with dagre: dependencies flow left to right", async () => {

@@ -5,9 +5,23 @@
 // watchdog deadline that is a retry already due.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RunEvent, RunEventData, RunEventType } from "../src/durable/run/run-events";
-import { advance, breakerChanged, cancel, defer, fireDue, nextDeadline, preflight, report, resume, type Machine } from "../src/durable/run/decide";
+import {
+  advance,
+  breakerChanged,
+  cancel,
+  decideApproval,
+  defer,
+  fireDue,
+  nextDeadline,
+  optionsFor,
+  preflight,
+  report,
+  resume,
+  signal,
+  type Machine,
+} from "../src/durable/run/decide";
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState, type StepState, type StepStatus } from "../src/durable/run/run-state";
-import { leaseFor, type RunOptions } from "../src/execution/run-options";
+import { DEFAULT_RUN_TIMEOUT_MS, leaseFor, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../src/execution/run-options";
 import type { BreakerOpened, Outcome, StepMessage } from "../src/execution/step-protocol";
 import { stepError, type StepError } from "../src/execution/step-error";
 
@@ -121,11 +135,28 @@ const calc = (step_number: number, expression: string, depends_on: number[] = []
   depends_on,
 });
 const sleep = (step_number: number, seconds: number): StepSpec => ({ step_number, tool: "Wait.sleep", input: { seconds } });
+/** How long the approvals in these tests wait: less than the run's deadline. */
+const APPROVAL_MS = 600_000;
+const approve = (step_number: number, more: Fields = {}): StepSpec => ({
+  step_number,
+  tool: "Human.approve",
+  input: { message: "ship it?", timeout_seconds: APPROVAL_MS / 1000, ...more },
+});
 
 /** Step 1 on the queue; step 2 on the queue after it. */
 const queuePlan = () => [get(1, "https://example.com/one"), get(2, "https://example.com/two", [1])];
 /** As queuePlan, with step 3 independent of both (it keeps the run going after step 1 fails). */
 const forkPlan = () => [...queuePlan(), get(3, "https://example.com/three")];
+const waitFor = (step_number: number, name: string, depends_on: number[] = []): StepSpec => ({
+  step_number,
+  tool: "Wait.signal",
+  input: { name, timeout_seconds: APPROVAL_MS / 1000 },
+  depends_on,
+});
+/** Step 1 waits for signal "go"; step 2 on the queue after it. */
+const signalPlan = () => [waitFor(1, "go"), get(2, "https://example.com/two", [1])];
+/** Step 1 an approval; step 2 on the queue after it. */
+const approvalPlan = (more: Fields = {}) => [approve(1, more), get(2, "https://example.com/two", [1])];
 /** Step 1 a timer; step 2 on the queue after it. */
 const timerPlan = () => [sleep(1, 5), get(2, "https://example.com/two", [1])];
 const independent = (n: number) => Array.from({ length: n }, (_, i) => get(i + 1, `https://example.com/${i + 1}`));
@@ -193,6 +224,8 @@ const states = {
     return { run, step: 1, now: at(2000), stale: 4 };
   },
   "running a timer": (): Fixture => ({ run: begin(timerPlan()).run, step: 1, now: at(1000), stale: NEVER }),
+  "waiting for approval": (): Fixture => ({ run: begin(approvalPlan()).run, step: 1, now: at(1000), stale: NEVER }),
+  "waiting for a signal": (): Fixture => ({ run: begin(signalPlan()).run, step: 1, now: at(1000), stale: NEVER }),
   succeeded: (): Fixture => {
     const run = begin(queuePlan()).run;
     reportAt(run, at(1000), 1, 4, ok({ status: 200 }));
@@ -259,6 +292,8 @@ describe("advance and fireDue on a settled state", () => {
     { state: "pending, deferred by an open breaker", status: "pending", attempt: 0, expected: [] },
     { state: "running on the queue (attempt 2)", status: "running", attempt: 2, expected: [] },
     { state: "running a timer", status: "running", attempt: 1, expected: [] },
+    { state: "waiting for approval", status: "waiting", attempt: 1, expected: [] },
+    { state: "waiting for a signal", status: "waiting", attempt: 1, expected: [] },
     { state: "succeeded", status: "succeeded", attempt: 1, expected: [] },
     { state: "failed", status: "failed", attempt: 1, expected: [] },
     { state: "skipped", status: "skipped", attempt: 0, expected: [] },
@@ -270,7 +305,7 @@ describe("advance and fireDue on a settled state", () => {
         const { run, step, now } = states[state]();
         // The fixture is what its name says.
         expect(run.step(step)).toMatchObject({ status, attempt });
-        expect(run.state.status).toBe("running");
+        expect(run.state.status).toBe(status === "waiting" ? "waiting" : "running");
         const out = run.command(now, command);
         expect(out.events, command.name).toMatchObject(expected);
         expect(out.sent, command.name).toHaveLength(expected.length);
@@ -287,6 +322,8 @@ describe("fireDue past the run's deadline", () => {
     { state: "pending, deferred by an open breaker", expected: [skipped(1, "run_timeout"), skipped(2, "run_timeout")] },
     { state: "running on the queue (attempt 2)", expected: [failed(1, 2, "run_timeout"), skipped(2, "run_timeout")] },
     { state: "running a timer", expected: [failed(1, 1, "run_timeout"), skipped(2, "run_timeout")] },
+    { state: "waiting for approval", expected: [failed(1, 1, "run_timeout"), skipped(2, "run_timeout")] },
+    { state: "waiting for a signal", expected: [failed(1, 1, "run_timeout"), skipped(2, "run_timeout")] },
     { state: "succeeded", expected: [failed(2, 1, "run_timeout")] },
     { state: "failed", expected: [failed(3, 1, "run_timeout")] },
     { state: "skipped", expected: [failed(3, 1, "run_timeout")] },
@@ -786,6 +823,8 @@ describe("cancel", () => {
     { state: "pending, deferred by an open breaker", skips: [1, 2] },
     { state: "running on the queue (attempt 2)", skips: [1, 2] },
     { state: "running a timer", skips: [1, 2] },
+    { state: "waiting for approval", skips: [1, 2] },
+    { state: "waiting for a signal", skips: [1, 2] },
     { state: "succeeded", skips: [2] },
     { state: "failed", skips: [3] },
     { state: "skipped", skips: [3] },
@@ -878,6 +917,8 @@ describe("nextDeadline", () => {
     { state: "pending, deferred by an open breaker", expected: at(6000), what: "the end of the deferral" },
     { state: "running on the queue (attempt 2)", expected: at(1500 + LEASE), what: "the lease" },
     { state: "running a timer", expected: at(5000), what: "the wake time" },
+    { state: "waiting for approval", expected: at(APPROVAL_MS), what: "the approval's timeout" },
+    { state: "waiting for a signal", expected: at(APPROVAL_MS), what: "the signal's timeout" },
     { state: "succeeded", expected: at(1000 + LEASE), what: "step 2's lease" },
     { state: "failed", expected: at(LEASE), what: "step 3's lease" },
     { state: "skipped", expected: at(LEASE), what: "step 3's lease" },
@@ -901,5 +942,211 @@ describe("nextDeadline", () => {
   it("is null for a finished run", () => {
     const { run } = begin([calc(1, "1 + 1")]);
     expect(nextDeadline(run.state, T0)).toBeNull();
+  });
+});
+
+// --- Approvals --------------------------------------------------------------------------------
+
+const decided = (step: number, decision: "approve" | "reject", more: Fields = {}) => ev("step.decided", { step, attempt: 1, decision, ...more });
+const decideAt = (run: Run, now: number, step: number, decision: "approve" | "reject", comment: string | null = null) =>
+  run.command(now, (m) => decideApproval(m, step, { decision, comment, by: "key_person" }));
+
+describe("an approval step", () => {
+  it("waits: no message, no slot, the run waiting, its timeout the next deadline", () => {
+    const { run, events, sent } = begin([approve(1), get(2, "https://example.com/two")], options({ max_parallelism: 1 }));
+    expect(events).toMatchObject([
+      ev("run.started", {}),
+      ev("step.waiting", { step: 1, attempt: 1, kind: "approval", until: at(APPROVAL_MS), input: { message: "ship it?" } }),
+      startedOnQueue(2, 1, T0),
+    ]);
+    // Only the queue step went out, and it took the one slot the waiting step did not.
+    expect(sent.map((m) => m.step)).toEqual([2]);
+    expect(run.state.status).toBe("waiting");
+    expect(run.step(1)).toMatchObject({ status: "waiting", attempts: 1, wait_until: at(APPROVAL_MS) });
+  });
+
+  it("approved: succeeds with the decision as its output, and its dependants run", () => {
+    const { run } = begin(approvalPlan());
+    const out = decideAt(run, at(1000), 1, "approve", "looks good");
+    expect(out.result).toEqual({ ok: true });
+    expect(out.events).toMatchObject([decided(1, "approve", { comment: "looks good", decided_by: "key_person" }), startedOnQueue(2, 1, at(1000))]);
+    expect(run.step(1)).toMatchObject({
+      status: "succeeded",
+      output: { decision: "approve", comment: "looks good", decided_by: "key_person", decided_at: new Date(at(1000)).toISOString() },
+      duration_ms: 1000,
+    });
+    expect(run.state.status).toBe("running");
+  });
+
+  it("rejected: fails for good (not retryable) and fails the run", () => {
+    const { run } = begin(approvalPlan());
+    const out = decideAt(run, at(1000), 1, "reject", "too risky");
+    expect(out.events).toMatchObject([decided(1, "reject"), skipped(2, "dependency_failed"), runFailed("approval_rejected", 1)]);
+    expect(run.step(1).error).toMatchObject({ code: "approval_rejected", retryable: false, message: "Rejected by key_person: too risky" });
+    expect(out.sent).toEqual([]);
+  });
+
+  it("counts one decision: a second one is refused and changes nothing", () => {
+    const { run } = begin([approve(1), approve(2)]);
+    decideAt(run, at(1000), 1, "approve");
+    for (const decision of ["approve", "reject"] as const) {
+      const again = decideAt(run, at(2000), 1, decision);
+      expect(again).toMatchObject({ result: { ok: false, code: "step_not_waiting", message: "Step 1 was decided already." }, events: [] });
+    }
+  });
+
+  it("refuses a step the plan does not have, one that is no approval, and one that has not begun to wait", () => {
+    const { run } = begin([get(1, "https://example.com/one"), approve(2, {}), approve(3)].map((s) => (s.step_number === 2 ? { ...s, depends_on: [1] } : s)));
+    expect(decideAt(run, at(1), 9, "approve")).toMatchObject({ result: { ok: false, code: "step_not_found" }, events: [] });
+    expect(decideAt(run, at(1), 1, "approve")).toMatchObject({ result: { ok: false, code: "step_not_waiting" }, events: [] });
+    expect(decideAt(run, at(1), 2, "approve")).toMatchObject({ result: { ok: false, code: "step_not_waiting", message: expect.stringContaining("pending") } });
+  });
+
+  it("refuses a decision on a finished run", () => {
+    const { run } = begin(approvalPlan());
+    run.command(at(1), (m) => cancel(m, "stopped by the test"));
+    expect(decideAt(run, at(2), 1, "approve")).toMatchObject({ result: { ok: false, code: "run_finished" }, events: [] });
+  });
+
+  it.each([
+    {
+      on_timeout: undefined,
+      expected: [decided(1, "reject", { decided_by: "timeout", timed_out: true }), skipped(2, "dependency_failed"), runFailed("approval_timeout", 1)],
+    },
+    {
+      on_timeout: "reject",
+      expected: [decided(1, "reject", { decided_by: "timeout", timed_out: true }), skipped(2, "dependency_failed"), runFailed("approval_timeout", 1)],
+    },
+    { on_timeout: "approve", expected: [decided(1, "approve", { decided_by: "timeout", timed_out: true }), startedOnQueue(2, 1, at(APPROVAL_MS))] },
+  ])("times out at its deadline with on_timeout $on_timeout (the watchdog decides)", ({ on_timeout, expected }) => {
+    const { run } = begin(approvalPlan(on_timeout ? { on_timeout } : {}));
+    expect(run.command(at(APPROVAL_MS - 1), fireDue).events).toEqual([]);
+    const out = run.command(at(APPROVAL_MS), fireDue);
+    expect(out.events).toMatchObject(expected);
+    expect(nextDeadline(run.state, at(APPROVAL_MS))).not.toBe(at(APPROVAL_MS));
+  });
+
+  it("refuses a decision that comes after the timeout, applying the timeout the alarm has not yet", () => {
+    const { run } = begin(approvalPlan());
+    const late = decideAt(run, at(APPROVAL_MS + 5), 1, "approve");
+    expect(late.result).toMatchObject({ ok: false, code: "decision_too_late" });
+    expect(late.events).toMatchObject([decided(1, "reject", { timed_out: true }), skipped(2, "dependency_failed"), runFailed("approval_timeout", 1)]);
+  });
+
+  it("is skipped when another step fails: nobody is left to decide for a failed run", () => {
+    const { run } = begin([approve(1), get(2, "https://example.com/two")], options({ retry: { max_attempts: 1 } }));
+    const out = reportAt(run, at(1000), 2, run.step(2).dispatch_seq!, permanent);
+    expect(out.events).toMatchObject([failed(2, 1, "upstream_rejected"), skipped(1, "run_failed"), runFailed("upstream_rejected", 2)]);
+    expect(nextDeadline(run.state, at(1000))).toBeNull();
+  });
+
+  it("waits again when a rejected run resumes, with a fresh timeout", () => {
+    const { run } = begin(approvalPlan());
+    decideAt(run, at(1000), 1, "reject");
+    const out = run.command(at(2000), resume);
+    expect(out.events).toMatchObject([ev("run.resumed", { steps: [1, 2] }), ev("step.waiting", { step: 1, attempt: 2, until: at(2000 + APPROVAL_MS) })]);
+    expect(run.state.status).toBe("waiting");
+    expect(decideAt(run, at(3000), 1, "approve").result).toEqual({ ok: true });
+  });
+});
+
+// --- Signals ----------------------------------------------------------------------------------
+
+const signalAt = (run: Run, now: number, name: string, payload: unknown) => run.command(now, (m) => signal(m, name, payload));
+const received = (name: string, payload: unknown) => ev("signal.received", { name, payload });
+
+describe("a Wait.signal step", () => {
+  it("waits like an approval: no message, the run waiting", () => {
+    const { run, events, sent } = begin(signalPlan());
+    expect(events).toMatchObject([ev("run.started", {}), ev("step.waiting", { step: 1, attempt: 1, kind: "signal", until: at(APPROVAL_MS) })]);
+    expect(sent).toEqual([]);
+    expect(run.state.status).toBe("waiting");
+  });
+
+  it("takes a signal that comes while it waits: its payload is the output, and its dependants run", () => {
+    const { run } = begin(signalPlan());
+    const out = signalAt(run, at(1000), "go", { amount: 5 });
+    const seq = out.events[0]!.seq;
+    expect(out.result).toEqual({ ok: true, seq, delivered_to: 1 });
+    expect(out.events).toMatchObject([received("go", { amount: 5 }), succeeded(1, 1, { output: { amount: 5 }, signal: seq }), startedOnQueue(2, 1, at(1000))]);
+    expect(run.state.status).toBe("running");
+  });
+
+  it("keeps a signal that comes before it waits, and takes it when it starts waiting", () => {
+    const { run } = begin([sleep(1, 5), waitFor(2, "go", [1])]);
+    const early = signalAt(run, at(1000), "go", "early");
+    expect(early.result).toMatchObject({ ok: true, delivered_to: null });
+    expect(early.events).toMatchObject([received("go", "early")]);
+    const seq = early.events[0]!.seq;
+    const out = run.command(at(5000), fireDue);
+    expect(out.events).toMatchObject([
+      succeeded(1, 1),
+      ev("step.waiting", { step: 2, kind: "signal" }),
+      succeeded(2, 1, { output: "early", signal: seq, duration_ms: 0 }),
+      runCompleted("early"),
+    ]);
+  });
+
+  it("takes only the first signal of its name; later ones are recorded and left", () => {
+    const { run } = begin([sleep(1, 5), waitFor(2, "go", [1])]);
+    const first = signalAt(run, at(1000), "go", 1).events[0]!.seq;
+    signalAt(run, at(1100), "go", 2);
+    signalAt(run, at(1200), "other", 3);
+    const out = run.command(at(5000), fireDue);
+    expect(out.events).toMatchObject([succeeded(1, 1), ev("step.waiting", { step: 2 }), succeeded(2, 1, { output: 1, signal: first }), runCompleted(1)]);
+    expect(run.state.signals.map((g) => g.taken_by)).toEqual([2, null, null]);
+  });
+
+  it("is not taken by a signal of another name, nor decided as an approval", () => {
+    const { run } = begin(signalPlan());
+    expect(signalAt(run, at(1000), "stop", null)).toMatchObject({ result: { ok: true, delivered_to: null }, events: [received("stop", null)] });
+    expect(decideAt(run, at(1000), 1, "approve")).toMatchObject({ result: { ok: false, code: "step_not_waiting" }, events: [] });
+    expect(run.step(1).status).toBe("waiting");
+  });
+
+  it("fails with signal_timeout when none comes in time", () => {
+    const { run } = begin(signalPlan());
+    expect(run.command(at(APPROVAL_MS - 1), fireDue).events).toEqual([]);
+    const out = run.command(at(APPROVAL_MS), fireDue);
+    expect(out.events).toMatchObject([failed(1, 1, "signal_timeout", { retryable: false }), skipped(2, "dependency_failed"), runFailed("signal_timeout", 1)]);
+  });
+
+  it("a finished run takes no signal and records nothing", () => {
+    const { run } = begin(signalPlan());
+    run.command(at(1), (m) => cancel(m, "stopped by the test"));
+    expect(signalAt(run, at(2), "go", 1)).toMatchObject({ result: { ok: false, code: "run_finished" }, events: [] });
+  });
+});
+
+describe("optionsFor: a plan that waits gets a deadline past its waits", () => {
+  const DAY = DEFAULT_RUN_TIMEOUT_MS;
+  it.each([
+    { what: "no waits: the options as given", steps: [get(1, "https://example.com/")], options: {}, expected: undefined },
+    { what: "an approval with its default day", steps: [{ step_number: 1, tool: "Human.approve", input: { message: "ok?" } }], options: {}, expected: 2 * DAY },
+    { what: "an approval and a signal wait", steps: [approve(1), waitFor(2, "go")], options: {}, expected: DAY + 2 * APPROVAL_MS },
+    {
+      what: "a timeout given by reference: the longest allowed, capped",
+      steps: [approve(1, { timeout_seconds: "{{steps.2.output}}" })],
+      options: {},
+      expected: MAX_RUN_TIMEOUT_MS,
+    },
+    { what: "an explicit run_timeout_ms always holds", steps: [approve(1)], options: { run_timeout_ms: 5000 }, expected: 5000 },
+  ] satisfies { what: string; steps: StepSpec[]; options: RunOptions; expected: number | undefined }[])("$what", ({ steps, options: given, expected }) => {
+    expect(optionsFor(given, steps).run_timeout_ms).toBe(expected);
+  });
+
+  it("lets an approval with on_timeout approve decide at its own timeout, not at the default day's deadline", () => {
+    // The approval begins 5 s after the run: with the plain default deadline the run would time out first.
+    const steps = [
+      sleep(1, 5),
+      { step_number: 2, tool: "Human.approve", input: { message: "ok?", on_timeout: "approve" }, depends_on: [1] },
+      calc(3, "1 + 1", [2]),
+    ];
+    const { run } = begin(steps, optionsFor({}, steps));
+    run.command(at(5000), fireDue);
+    expect(run.step(2)).toMatchObject({ status: "waiting", wait_until: at(5000 + DAY) });
+    expect(run.command(at(DAY + 1), fireDue).events).toEqual([]);
+    const out = run.command(at(5000 + DAY), fireDue);
+    expect(out.events).toMatchObject([decided(2, "approve", { timed_out: true }), started(3, 1), succeeded(3, 1), runCompleted(2)]);
   });
 });

@@ -189,6 +189,54 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("post", "/api/v1/runs/{run_id}/resume", await call(`/runs/nope/resume`, { method: "POST" }));
   });
 
+  it("deciding an approval: the step, refusals, and the waiting run's events", async () => {
+    const D = "/api/v1/runs/{run_id}/steps/{step}/decision";
+    const plan = {
+      steps: [
+        { step_number: 1, tool: "Human.approve", input: { message: "conformance?" } },
+        { step_number: 2, tool: "Calculator.evaluate", input: { expression: "1 + 1" }, depends_on: [1] },
+      ],
+    };
+    const run = (await conforms("post", "/api/v1/runs", await call("/runs", { method: "POST", json: { plan } }))) as RunResource;
+    expect(run.status).toBe("waiting");
+    await conforms("get", "/api/v1/runs/{run_id}", await call(`/runs/${run.run_id}`));
+    await conforms("get", "/api/v1/runs", await call("/runs?status=waiting"));
+    const decide = (id: string, step: string, json: unknown) => call(`/runs/${id}/steps/${step}/decision`, { method: "POST", json });
+    expect(requestAccepts("post", D, { decision: "approve", comment: "ok" })).toBe(true);
+    expect(requestAccepts("post", D, { decision: "maybe" })).toBe(false);
+    await conforms("post", D, await decide(run.run_id, "2", { decision: "approve" })); // 409: not waiting yet
+    await conforms("post", D, await decide(run.run_id, "1", { decision: "maybe" })); // 400
+    await conforms("post", D, await decide(run.run_id, "7", { decision: "approve" })); // 404: no such step
+    await conforms("post", D, await decide(`run_${"0".repeat(32)}`, "1", { decision: "approve" })); // 404: no such run
+    const decided = await decide(run.run_id, "1", { decision: "approve", comment: "ok" });
+    expect(decided.status).toBe(200);
+    await conforms("post", D, decided);
+    await conforms("post", D, await decide(run.run_id, "1", { decision: "reject" })); // 409: decided already
+    await conforms("post", D, await call(`/runs/${run.run_id}/steps/1/decision`, { method: "POST", body: "x", headers: { "content-type": "text/plain" } }));
+    await conforms("post", D, await call(`/runs/${run.run_id}/steps/1/decision`, { method: "POST", json: { decision: "approve" }, key: null }));
+    const page = (await conforms("get", "/api/v1/runs/{run_id}/events", await call(`/runs/${run.run_id}/events`))) as { events: { type: string }[] };
+    expect(page.events.map((e) => e.type)).toEqual(expect.arrayContaining(["step.waiting", "step.decided"]));
+  });
+
+  it("signalling a run: kept, delivered, refused", async () => {
+    const S = "/api/v1/runs/{run_id}/signals/{name}";
+    const plan = { steps: [{ step_number: 1, tool: "Wait.signal", input: { name: "go", timeout_seconds: 600 } }] };
+    const run = (await conforms("post", "/api/v1/runs", await call("/runs", { method: "POST", json: { plan } }))) as RunResource;
+    const signal = (id: string, name: string, json: unknown) => call(`/runs/${id}/signals/${name}`, { method: "POST", json });
+    expect(requestAccepts("post", S, { payload: { any: ["json"] } })).toBe(true);
+    expect(requestAccepts("post", S, { payload: 1, more: 2 })).toBe(false);
+    await conforms("post", S, await signal(run.run_id, "later", { payload: [1, 2] })); // 202, kept
+    await conforms("post", S, await signal(run.run_id, "go", { payload: { ok: true } })); // 202, delivered
+    await conforms("post", S, await signal(run.run_id, "go", {})); // 409: the run has ended
+    await conforms("post", S, await signal(run.run_id, "bad%20name", {})); // 400
+    await conforms("post", S, await signal(`run_${"0".repeat(32)}`, "go", {})); // 404
+    await conforms("post", S, await call(`/runs/${run.run_id}/signals/go`, { method: "POST", json: { payload: "z".repeat(70_000) } })); // 413
+    await conforms("post", S, await call(`/runs/${run.run_id}/signals/go`, { method: "POST", body: "x", headers: { "content-type": "text/plain" } }));
+    await conforms("post", S, await call(`/runs/${run.run_id}/signals/go`, { method: "POST", json: {}, key: null }));
+    const page = (await conforms("get", "/api/v1/runs/{run_id}/events", await call(`/runs/${run.run_id}/events`))) as { events: { type: string }[] };
+    expect(page.events.map((e) => e.type)).toEqual(expect.arrayContaining(["step.waiting", "signal.received", "step.succeeded"]));
+  });
+
   it("watching: watch tokens, the WebSocket and the event stream, each event an Event", async () => {
     const run = await createRun({ prompt: "calculate 4 * 4 and calculate 5 * 5, then list my todos" });
     await waitForRun(run.run_id);
@@ -226,14 +274,17 @@ describe("the OpenAPI document matches what the server answers", () => {
     const events = text.split("\n\n").filter((block) => block.startsWith("id: "));
     expect(events.length).toBeGreaterThan(5);
     for (const block of events) {
-      const [id, data] = block.split("\n");
-      const event = JSON.parse(data!.replace(/^data: /, "")) as { seq: number };
+      const [id, name, data] = block.split("\n");
+      const event = JSON.parse(data!.replace(/^data: /, "")) as { seq: number; type: string };
       expect(Number(id!.replace("id: ", ""))).toBe(event.seq);
+      expect(name).toBe(`event: ${event.type}`);
       expectValid("Event", eventSchema(), event, "a stream event");
     }
     await conforms("get", SSE, await call(`/runs/${run.run_id}/stream`, { headers: { "last-event-id": "x" } }));
     await conforms("get", SSE, await call(`/runs/run_${"0".repeat(32)}/stream`));
     await conforms("get", SSE, await call(`/runs/${run.run_id}/stream`, { key: null }));
+    await conforms("get", SSE, await call(`/runs/${run.run_id}/stream?token=${token}`, { key: null, headers: { "last-event-id": "999999" } })); // 204: ended
+    await conforms("get", SSE, await call(`/runs/${run.run_id}/stream?token=wt_${"0".repeat(48)}`, { key: null })); // 401: get a new token
   });
 
   it("a run's watch tokens run out: 429 with Retry-After", async () => {

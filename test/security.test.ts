@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { app, openApiDocument } from "../src/app";
@@ -17,7 +18,12 @@ const tenantName = () => `t-${crypto.randomUUID().slice(0, 8)}`;
 
 /** A concrete request for each documented route, with path parameters filled in. */
 function concrete(path: string, runId: string): string {
-  return path.replace("{run_id}", runId).replace("{tool}", "Http.get").replace("{key_id}", "key_00000000000000000000");
+  return path
+    .replace("{run_id}", runId)
+    .replace("{tool}", "Http.get")
+    .replace("{key_id}", "key_00000000000000000000")
+    .replace("{step}", "1")
+    .replace("{name}", "go");
 }
 
 /** Every documented operation with who may call it: the document says it, and these tests hold the router to it. */
@@ -25,11 +31,14 @@ const documented = Object.entries(openApiDocument().paths ?? {}).flatMap(([path,
   (["get", "post", "delete"] as const).flatMap((method) => (item[method] ? [{ method, path, security: item[method].security ?? [] }] : [])),
 );
 const apiKeyRoutes = documented.filter((r) => r.security.some((s) => "apiKey" in s));
+/** A body each POST route accepts, so a refusal is about who asks, not what they sent. */
+const bodyFor = (url: string): unknown =>
+  url.endsWith("/decision") ? { decision: "approve" } : url.includes("/signals/") ? { payload: 1 } : { prompt: "calculate 1 + 1" };
 const requestFor = (method: string, url: string, headers: Record<string, string> = {}) =>
   new Request(url, {
     method: method.toUpperCase(),
     headers: { "content-type": "application/json", ...headers },
-    body: method === "post" ? JSON.stringify({ prompt: "calculate 1 + 1" }) : undefined,
+    body: method === "post" ? JSON.stringify(bodyFor(url)) : undefined,
   });
 
 async function runCount(): Promise<number> {
@@ -163,14 +172,16 @@ describe("the admin API", () => {
   });
 
   it("answers an unknown admin path 404 to the admin, never passing it on to the API-key check", async () => {
-    for (const [path, method] of [
-      ["/admin/nothing", "GET"],
-      ["/admin", "GET"],
-      ["/admin/keys", "PUT"],
+    for (const [path, method, status, code] of [
+      ["/admin/nothing", "GET", 404, "not_found"],
+      ["/admin", "GET", 404, "not_found"],
+      // A known path with the wrong method: 405 with the methods that work.
+      ["/admin/keys", "PUT", 405, "method_not_allowed"],
     ] as const) {
       const res = await admin(path, { method });
-      expect(res.status, `${method} ${path}`).toBe(404);
-      expect((await errorOf(res)).code).toBe("not_found");
+      expect(res.status, `${method} ${path}`).toBe(status);
+      expect((await errorOf(res)).code).toBe(code);
+      if (status === 405) expect(res.headers.get("allow")).toBe("GET, HEAD, POST");
       expect((await api(path, { method, key: null })).status, `${method} ${path} without a token`).toBe(401);
     }
   });
@@ -283,7 +294,7 @@ describe("tenant isolation", () => {
 });
 
 describe("watching a run from a browser", () => {
-  it("trades the API key for a single-use watch token that opens the WebSocket", async () => {
+  it("trades the API key for a watch token that opens the WebSocket until it expires", async () => {
     const run = await createRun({ prompt: "calculate 5 * 5" });
     await waitForRun(run.run_id);
     const issued = await api(`/runs/${run.run_id}/watch-token`, { method: "POST" });
@@ -291,36 +302,73 @@ describe("watching a run from a browser", () => {
     expect(issued.headers.get("cache-control")).toBe("no-store");
     const { token, websocket, expires_at } = (await issued.json()) as { token: string; websocket: string; expires_at: string };
     expect(websocket).toBe(`/api/v1/runs/${run.run_id}/ws?token=${token}`);
-    expect(Date.parse(expires_at) - Date.now()).toBeLessThanOrEqual(60_000);
+    expect(Date.parse(expires_at) - Date.now()).toBeLessThanOrEqual(10 * 60_000);
+    expect(Date.parse(expires_at) - Date.now()).toBeGreaterThan(9 * 60_000);
     const open = () => app.fetch(new Request(`http://crane.test${websocket}`, { headers: { upgrade: "websocket" } }), env);
-    const first = await open();
-    expect(first.status).toBe(101);
-    first.webSocket!.accept();
-    first.webSocket!.close();
-    // Used up: the same token does not open it again.
-    expect((await open()).status).toBe(404);
-    // Nor does a made-up one, nor no credential at all.
+    // A reconnection reuses the same token: a dropped client must not lose its stream.
+    for (let i = 0; i < 2; i++) {
+      const res = await open();
+      expect(res.status).toBe(101);
+      res.webSocket!.accept();
+      res.webSocket!.close();
+    }
+    // A made-up token is 401 watch_token_invalid ("get a new one"), not a missing run.
     const forged = await app.fetch(
       new Request(`http://crane.test/api/v1/runs/${run.run_id}/ws?token=wt_${"a".repeat(48)}`, { headers: { upgrade: "websocket" } }),
       env,
     );
-    expect(forged.status).toBe(404);
+    expect(forged.status).toBe(401);
+    expect(await errorOf(forged)).toMatchObject({ code: "watch_token_invalid", details: { run_id: run.run_id } });
     expect((await app.fetch(new Request(`http://crane.test/api/v1/runs/${run.run_id}/ws`, { headers: { upgrade: "websocket" } }), env)).status).toBe(401);
   });
 
-  it("a watch token opens the Server-Sent Events stream too, once", async () => {
+  it("an expired watch token is 401 watch_token_invalid", async () => {
+    const run = await createRun({ prompt: "calculate 6 * 6" });
+    const { token } = (await (await api(`/runs/${run.run_id}/watch-token`, { method: "POST" })).json()) as { token: string };
+    // Age every token of the run past its expiry, inside the object.
+    await runInDurableObject(env.RUNS.getByName(run.run_id), (_obj, state) => {
+      state.storage.sql.exec("UPDATE watch_tokens SET expires_at = ?", Date.now() - 1);
+    });
+    const res = await app.fetch(new Request(`http://crane.test/api/v1/runs/${run.run_id}/stream?token=${token}`), env);
+    expect(res.status).toBe(401);
+    expect((await errorOf(res)).code).toBe("watch_token_invalid");
+  });
+
+  it("a watch token opens the Server-Sent Events stream again and again; the stream names its events and ends after the run's", async () => {
     const run = await createRun({ prompt: "calculate 3 * 3" });
     await waitForRun(run.run_id);
     const { stream } = (await (await api(`/runs/${run.run_id}/watch-token`, { method: "POST" })).json()) as { stream: string };
     const res = await app.fetch(new Request(`http://crane.test${stream}`), env);
     expect(res.status).toBe(200);
     expect(res.headers.get("content-type")).toContain("text/event-stream");
-    const reader = res.body!.getReader();
-    let text = "";
-    while (!text.includes("run.completed")) text += new TextDecoder().decode((await reader.read()).value);
-    await reader.cancel();
-    expect(text).toMatch(/id: 1\ndata: \{"seq":1,"type":"run.created"/);
-    expect((await app.fetch(new Request(`http://crane.test${stream}`), env)).status).toBe(404);
+    // The whole body: the stream closes itself after run.completed, so this read ends.
+    const text = await res.text();
+    expect(text).toMatch(/id: 1\nevent: run.created\ndata: \{"seq":1,"type":"run.created"/);
+    const blocks = text.split("\n\n").filter((b) => b.startsWith("id: "));
+    expect(blocks.at(-1)).toMatch(/\nevent: run.completed\n/);
+    const lastSeq = Number(/^id: (\d+)/.exec(blocks.at(-1)!)![1]);
+    // The same URL again, as an EventSource reconnecting: from the middle it sends the rest…
+    const rest = await app.fetch(new Request(`http://crane.test${stream}`, { headers: { "last-event-id": String(lastSeq - 1) } }), env);
+    expect(rest.status).toBe(200);
+    expect((await rest.text()).split("\n\n").filter((b) => b.startsWith("id: "))).toEqual([blocks.at(-1)]);
+    // …and past the terminal event, 204: the spec's "stop reconnecting".
+    const done = await app.fetch(new Request(`http://crane.test${stream}`, { headers: { "last-event-id": String(lastSeq) } }), env);
+    expect(done.status).toBe(204);
+  });
+
+  it("a resumed run's stream does not end at its earlier run.failed", async () => {
+    const run = await createRun({ plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1 / 0" } }] } });
+    expect((await waitForRun(run.run_id)).status).toBe("failed");
+    expect((await api(`/runs/${run.run_id}/resume`, { method: "POST" })).status).toBe(200);
+    await waitForRun(run.run_id);
+    const text = await (await api(`/runs/${run.run_id}/stream`)).text();
+    const types = text
+      .split("\n\n")
+      .filter((b) => b.startsWith("id: "))
+      .map((b) => /\nevent: (\S+)/.exec(b)![1]);
+    expect(types).toContain("run.resumed");
+    expect(types.indexOf("run.failed")).toBeLessThan(types.indexOf("run.resumed"));
+    expect(types.at(-1)).toBe("run.failed");
   });
 
   it("keeps at most 100 unused watch tokens per run", async () => {
@@ -330,7 +378,7 @@ describe("watching a run from a browser", () => {
     expect(statuses.every((s) => s === 201)).toBe(true);
     const over = await issue();
     expect(over.status).toBe(429);
-    expect(over.headers.get("retry-after")).toBe("60");
+    expect(over.headers.get("retry-after")).toBe("600");
     expect((await errorOf(over)).code).toBe("too_many_watch_tokens");
   });
 
@@ -339,7 +387,11 @@ describe("watching a run from a browser", () => {
     const two = await createRun({ prompt: "calculate 2 + 2" });
     const { token } = (await (await api(`/runs/${one.run_id}/watch-token`, { method: "POST" })).json()) as { token: string };
     const res = await app.fetch(new Request(`http://crane.test/api/v1/runs/${two.run_id}/stream?token=${token}`), env);
-    expect(res.status).toBe(404);
+    expect(res.status).toBe(401);
+    expect((await errorOf(res)).code).toBe("watch_token_invalid");
+    // Nor a run that does not exist: the same 401, so a token reveals no run ids.
+    const missing = await app.fetch(new Request(`http://crane.test/api/v1/runs/run_${"0".repeat(32)}/stream?token=${token}`), env);
+    expect(missing.status).toBe(401);
   });
 });
 

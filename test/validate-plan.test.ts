@@ -48,6 +48,8 @@ describe("validatePlan: a valid plan", () => {
       "TodoStore.delete": { id: 2 },
       "Http.get": { url: "https://example.com/" },
       "Wait.sleep": { seconds: 1 },
+      "Wait.signal": { name: "go" },
+      "Human.approve": { message: "ok?", timeout_seconds: 60, on_timeout: "approve" },
     };
     expect(new Set(tools.keys())).toEqual(new Set(Object.keys(inputs)));
     expectValid({ steps: Object.entries(inputs).map(([tool, input], i) => ({ step_number: i + 1, tool, input })) });

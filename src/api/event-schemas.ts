@@ -32,9 +32,28 @@ const DATA = {
     input: z.unknown().describe("The resolved input"),
     lease_until: epochMs.optional(),
     wake_at: epochMs.optional(),
-    executor: z.enum(["queue", "inline", "timer"]).optional(),
+    executor: z.enum(["queue", "inline", "timer", "await"]).optional(),
   }),
-  "step.succeeded": z.object({ step, attempt, output: z.unknown(), duration_ms: z.number() }),
+  "step.waiting": z
+    .object({ step, attempt, input: z.unknown().describe("The resolved input"), kind: z.enum(["approval", "signal"]), until: epochMs })
+    .describe("The step waits for a decision or a signal until `until`; it holds no consumer"),
+  "step.decided": z
+    .object({
+      step,
+      attempt,
+      decision: z.enum(["approve", "reject"]),
+      comment: z.string().nullable(),
+      decided_by: z.string().describe('The deciding API key\'s id, or "timeout"'),
+      timed_out: z.boolean().optional(),
+    })
+    .describe("A waiting approval was decided: approve succeeds the step, reject fails it"),
+  "step.succeeded": z.object({
+    step,
+    attempt,
+    output: z.unknown(),
+    duration_ms: z.number(),
+    signal: z.number().int().optional().describe("A Wait.signal step: the seq of the signal.received it took"),
+  }),
   "step.retry_scheduled": z.object({ step, attempt, error: stepError, delay_ms: z.number(), retry_at: epochMs }),
   "step.failed": z.object({ step, attempt, error: stepError }),
   "step.skipped": z.object({ step, reason: z.enum(["dependency_failed", "run_failed", "cancelled", "run_timeout"]) }),
@@ -45,6 +64,9 @@ const DATA = {
   "step.deferred": z
     .object({ step, attempt, error: stepError, retry_at: epochMs })
     .describe("An open breaker turned the dispatch away; the attempt is given back"),
+  "signal.received": z
+    .object({ name: z.string(), payload: z.unknown() })
+    .describe("A signal sent to the run; a Wait.signal step for its name takes it, now or when it starts waiting"),
   "breaker.opened": z.object({ tool: z.string(), cooldown_ms: z.number(), reason: z.string() }),
   "breaker.half_opened": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),
   "breaker.closed": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),

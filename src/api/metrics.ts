@@ -102,7 +102,7 @@ metricsApi.openapi(getMetrics, async (c) => {
   m.sample(
     "crane_runs_in_flight",
     {},
-    runStatus!.results.filter((r) => r.status === "pending" || r.status === "running").reduce((n, r) => n + Number(r.n), 0),
+    runStatus!.results.filter((r) => r.status === "pending" || r.status === "running" || r.status === "waiting").reduce((n, r) => n + Number(r.n), 0),
   );
   m.family("crane_run_duration_seconds", "histogram", "From creation to the end, for runs that ended.");
   m.histogram(

@@ -76,7 +76,7 @@ const SECURITY_SCHEMES = {
     type: "apiKey",
     in: "query",
     name: "token",
-    description: "A watch token from POST /api/v1/runs/{run_id}/watch-token (single use, 60 s), without an Authorization header",
+    description: "A watch token from POST /api/v1/runs/{run_id}/watch-token (valid 10 min, reusable for reconnections), without an Authorization header",
   },
   adminToken: { type: "http", scheme: "bearer", description: "ADMIN_TOKEN" },
   metricsToken: { type: "http", scheme: "bearer", description: "METRICS_TOKEN, or ADMIN_TOKEN" },

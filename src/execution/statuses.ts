@@ -1,10 +1,13 @@
 // The run and step statuses, spelled out once. The run object's state, the API's schemas, the CLI
 // and the benchmark all derive their lists and their "has it ended?" checks from these.
-export const RUN_STATUSES = ["pending", "running", "completed", "failed", "cancelled"] as const;
+// A run is "waiting" while one of its steps waits on someone (an approval): it needs a person, not a consumer.
+export const RUN_STATUSES = ["pending", "running", "waiting", "completed", "failed", "cancelled"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TERMINAL_RUN_STATUSES = ["completed", "failed", "cancelled"] as const satisfies readonly RunStatus[];
 
-export const STEP_STATUSES = ["pending", "queued", "running", "succeeded", "failed", "skipped"] as const;
+// A "waiting" step waits for something outside the run (a decision): it holds no consumer, no
+// queue message and no parallelism slot, only a deadline on the run object's alarm.
+export const STEP_STATUSES = ["pending", "queued", "running", "waiting", "succeeded", "failed", "skipped"] as const;
 export type StepStatus = (typeof STEP_STATUSES)[number];
 export const TERMINAL_STEP_STATUSES = ["succeeded", "failed", "skipped"] as const satisfies readonly StepStatus[];
 

@@ -27,6 +27,11 @@ export const STEP_ERRORS = {
   invalid_input: final,
   reference_unresolved: final,
   step_failed: final,
+  // Human.approve: a decision is final, whoever made it
+  approval_rejected: final,
+  approval_timeout: final,
+  // Wait.signal
+  signal_timeout: final,
   // Http.get
   upstream_timeout: retry(true),
   upstream_unreachable: retry(true),

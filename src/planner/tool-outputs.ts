@@ -22,6 +22,10 @@ export const TOOL_OUTPUTS: Readonly<Record<string, Shape>> = {
   // The body is parsed when the answer is JSON, so it may be text, a number or an object.
   "Http.get": { object: { status: "number", content_type: "string", body: "unknown" } },
   "Wait.sleep": { object: { slept_seconds: "number" } },
+  // decided_at is a time; comment may be null.
+  "Human.approve": { object: { decision: "string", comment: "unknown", decided_by: "string", decided_at: "string" } },
+  // Whatever the signal carried.
+  "Wait.signal": "unknown",
 };
 
 /**

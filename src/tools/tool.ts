@@ -5,6 +5,8 @@
 // - "queue": does I/O or may take long (HTTP, D1). A queue consumer runs it; queues spread this
 //   work across consumers.
 // - "timer": a durable timer the run object keeps itself (its alarm); waiting holds no consumer.
+// - "await": waits for something from outside the run (a person's decision, a signal). The step
+//   is "waiting": it holds no consumer, no message and no slot, only its deadline on the alarm.
 import type { z } from "zod";
 import type { StepError } from "../execution/step-error";
 
@@ -56,11 +58,27 @@ export interface TimerTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> 
   durationMs(input: z.output<S>): number;
 }
 
-export type Tool<S extends z.ZodType = z.ZodType> = QueueTool<S> | InlineTool<S> | TimerTool<S>;
+/** What a waiting step waits for: a decision (POST …/decision) or a signal (POST …/signals/{name}). */
+export type AwaitKind = "approval" | "signal";
+
+export interface AwaitTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> {
+  executor: "await";
+  kind: AwaitKind;
+  /** How long the step waits, in ms. */
+  timeoutMs(input: z.output<S>): number;
+  /** An approval: what the wait's end without a decision means. Without it the step fails at its timeout. */
+  onTimeout?(input: z.output<S>): "approve" | "reject";
+  /** A signal: the name of the signal the step waits for. */
+  signalName?(input: z.output<S>): string;
+}
+
+export type Tool<S extends z.ZodType = z.ZodType> = QueueTool<S> | InlineTool<S> | TimerTool<S> | AwaitTool<S>;
 
 export const queueTool = <S extends z.ZodType>(tool: Omit<QueueTool<S>, "executor">): QueueTool<S> => ({ ...tool, executor: "queue" });
 export const inlineTool = <S extends z.ZodType>(tool: Omit<InlineTool<S>, "executor">): InlineTool<S> => ({ ...tool, executor: "inline" });
 export const timerTool = <S extends z.ZodType>(tool: Omit<TimerTool<S>, "executor">): TimerTool<S> => ({ ...tool, executor: "timer" });
+
+export const awaitTool = <S extends z.ZodType>(tool: Omit<AwaitTool<S>, "executor">): AwaitTool<S> => ({ ...tool, executor: "await" });
 
 export const ok = (output: unknown): ToolResult => ({ success: true, output });
 export const fail = (error: StepError): ToolResult => ({ success: false, error });

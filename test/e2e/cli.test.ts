@@ -70,6 +70,50 @@ describe("crane CLI", () => {
     expect((JSON.parse(tools.stdout) as { name: string }[]).map((t) => t.name)).toContain("Http.get");
   });
 
+  it("previews a plan, cancels and resumes a run", async () => {
+    const plan = await crane("plan", "calculate 1 + 1 and wait 30 seconds");
+    expect(plan.code).toBe(0);
+    expect(plan.stdout.split("\n").slice(0, 3)).toEqual([
+      expect.stringMatching(/^plan: 2 steps/),
+      expect.stringMatching(/^ {2}1\. Calculator\.evaluate +\{"expression":"1 \+ 1"\}$/),
+      expect.stringMatching(/^ {2}2\. Wait\.sleep +\{"seconds":30\}$/),
+    ]);
+    const submitted = await crane("--json", "run", "wait 30 seconds then calculate 1 + 1", "--wait", "0");
+    const { run_id } = JSON.parse(submitted.stdout) as { run_id: string };
+    const cancelled = await crane("cancel", run_id);
+    expect(cancelled.code).toBe(0);
+    expect(cancelled.stdout).toContain(`${run_id}  cancelled`);
+    const resumed = await crane("resume", run_id);
+    expect(resumed.stdout).toContain(`${run_id}  running`);
+    expect((await crane("cancel", run_id)).code).toBe(0);
+    // Cancelling it again: the server's 409, exit 2.
+    const again = await crane("cancel", run_id);
+    expect(again.code).toBe(2);
+  });
+
+  it("lists runs under column headers, says how to get more, and shows a 400's details", async () => {
+    const listed = await crane("list", "--limit", "1");
+    expect(listed.stdout.split("\n")[0]).toMatch(/^RUN +STATUS +CREATED +PROMPT$/);
+    expect(listed.stdout).toMatch(/more runs: crane list --cursor \S+/);
+    const bad = await crane("list", "--status", "bogus");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/status: .*completed/); // the allowed values, from the server's details
+  });
+
+  it("shows examples and exit codes in --help", async () => {
+    const help = await crane("--help");
+    expect(help.stdout).toContain('crane plan "add a todo to buy milk, then list my todos"');
+    expect(help.stdout).toContain("3 gave up reconnecting");
+    expect(help.stdout).toMatch(/cancel \[options\] <run_id>|cancel <run_id>/);
+  });
+
+  it("prints a list of todos as a table", async () => {
+    await crane("run", "add a todo to buy a table lamp");
+    const r = await crane("run", "list my todos");
+    expect(r.stdout).toMatch(/^result:\n {2}ID +STATUS +TITLE$/m);
+    expect(r.stdout).toMatch(/^ {2}\d+ +open +buy a table lamp$/m);
+  });
+
   it("reports API errors on stderr with exit code 2", async () => {
     const r = await crane("run", "what is the meaning of life");
     expect(r.code).toBe(2);

@@ -1,4 +1,6 @@
 import { mkdirSync } from "node:fs";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { expectConformingTraffic } from "./conformance.ts";
@@ -28,6 +30,21 @@ afterAll(async () => {
   // What the console was answered is what the OpenAPI document promises (the proxy checked each answer).
   await expectConformingTraffic(10);
 });
+
+async function api<T>(path: string, init: RequestInit = {}, key = "crane_dev_key"): Promise<T> {
+  const res = await fetch(`${url}/api/v1${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${key}`, "content-type": "application/json", ...init.headers },
+  });
+  if (!res.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${res.status} ${await res.text()}`);
+  return (await res.json()) as T;
+}
+
+/** Opens a run in the console and waits until its DAG is drawn. */
+async function openRun(page: Page, runId: string) {
+  await page.goto(`${url}/#/runs/${runId}`);
+  await page.waitForSelector("#run-dag .node");
+}
 
 async function useKey(page: Page, key = "crane_dev_key") {
   await page.fill("#api-key", key);
@@ -70,6 +87,200 @@ describe("web console", () => {
     mkdirSync("test-results", { recursive: true });
     await page.screenshot({ path: "test-results/console.png", fullPage: true });
     expect(cspViolations).toEqual([]);
+  });
+
+  it("previews the plan as the prompt is typed, and never shows the previous prompt's DAG", async () => {
+    const page = await browser.newPage();
+    await page.goto(url);
+    await useKey(page);
+    await page.fill("#prompt", "calculate 1 + 1 and calculate 2 + 2");
+    // No click: the preview follows the text once typing pauses.
+    await expect.poll(() => page.locator("#preview-dag .node").count()).toBe(2);
+    await page.fill("#prompt", "calculate 1 + 1 and calculate 2 + 2 and calculate 3 + 3");
+    // The old DAG is gone at once, before the new plan is back.
+    expect(await page.locator("#preview-dag .node").count()).toBe(0);
+    await expect.poll(() => page.locator("#preview-dag .node").count()).toBe(3);
+    expect(await page.textContent("#preview-info")).toContain("3 steps");
+  });
+
+  it("a tenant switch clears the previous tenant's run, filter and errors", async () => {
+    const other = await api<{ secret: string }>(
+      "/admin/keys",
+      { method: "POST", body: JSON.stringify({ name: "console switch", tenant: `console-${Date.now()}` }) },
+      "crane_local_admin_token",
+    );
+    const run = await api<{ run_id: string }>("/runs", { method: "POST", body: JSON.stringify({ prompt: "calculate 8 * 8" }) });
+    const page = await browser.newPage();
+    await page.goto(url);
+    await useKey(page);
+    await openRun(page, run.run_id);
+    await expect.poll(() => page.textContent("#run-status")).toBe("completed");
+    await page.selectOption("#status-filter", "completed");
+    await page.fill("#prompt", "what is the meaning of life");
+    await page.click("#run");
+    await expect.poll(() => page.textContent("#message")).toContain("unplannable_prompt");
+
+    await useKey(page, other.secret);
+    expect(await page.isHidden("#run-view")).toBe(true);
+    expect(new URL(page.url()).hash).toBe("");
+    expect(await page.inputValue("#status-filter")).toBe("");
+    expect(await page.textContent("#message")).toBe("");
+    // The new tenant has no runs, and is told what to do about it.
+    await expect.poll(() => page.textContent("#runs")).toContain("No runs yet — try");
+    expect(await page.locator(`#runs li[data-run="${run.run_id}"]`).count()).toBe(0);
+  });
+
+  it("cancels and resumes a run from its buttons, after asking", async () => {
+    const run = await api<{ run_id: string }>("/runs", { method: "POST", body: JSON.stringify({ prompt: "wait 30 seconds then calculate 1 + 1" }) });
+    const page = await browser.newPage();
+    const asked: string[] = [];
+    page.on("dialog", (d) => {
+      asked.push(d.message());
+      void d.accept();
+    });
+    await page.goto(url);
+    await useKey(page);
+    await openRun(page, run.run_id);
+    await expect.poll(() => page.textContent("#run-status")).toBe("running");
+    expect(await page.isVisible("#resume-run")).toBe(false);
+    await page.click("#cancel-run");
+    await expect.poll(() => page.textContent("#run-status")).toBe("cancelled");
+    expect((await api<{ status: string }>(`/runs/${run.run_id}`)).status).toBe("cancelled");
+    await page.click("#resume-run");
+    await expect.poll(() => page.textContent("#run-status")).toBe("running");
+    expect((await api<{ status: string }>(`/runs/${run.run_id}`)).status).toBe("running");
+    expect(asked).toEqual([`Cancel run ${run.run_id}?`, `Resume run ${run.run_id}?`]);
+    // Declined: nothing happens.
+    page.removeAllListeners("dialog");
+    page.on("dialog", (d) => void d.dismiss());
+    await page.click("#cancel-run");
+    expect((await api<{ status: string }>(`/runs/${run.run_id}`)).status).toBe("running");
+    await api(`/runs/${run.run_id}/cancel`, { method: "POST" });
+  });
+
+  it("draws attempts on a shared time axis (two parallel waits overlap), and the scrubber redraws an earlier state", async () => {
+    const run = await api<{ run_id: string }>("/runs", {
+      method: "POST",
+      body: JSON.stringify({ prompt: "wait 1 second and wait 1 second, then calculate 2 + 2" }),
+    });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(url);
+    await useKey(page);
+    await openRun(page, run.run_id);
+    await expect.poll(() => page.textContent("#run-status"), { timeout: 20_000 }).toBe("completed");
+    const box = async (step: number) => (await page.locator(`#gantt .bar[data-step="${step}"]`).boundingBox())!;
+    const [one, two, three] = [await box(1), await box(2), await box(3)];
+    // The two waits ran side by side; the calculation came after both.
+    expect(one.x < two.x + two.width && two.x < one.x + one.width).toBe(true);
+    expect(Math.min(one.width, two.width)).toBeGreaterThan(20);
+    expect(three.x).toBeGreaterThanOrEqual(Math.max(one.x + one.width, two.x + two.width) - 1);
+    expect(await page.getAttribute('#gantt .bar[data-step="1"]', "title")).toMatch(/step 1, attempt 1: succeeded, \d+ ms/);
+
+    // Scrub back to just after step 1 started: the DAG shows it running and step 3 pending.
+    const { events } = await api<{ events: { seq: number; type: string; data: { step?: number } }[] }>(`/runs/${run.run_id}/events?after=0&limit=100`);
+    const at = events.findIndex((e) => e.type === "step.started" && e.data.step === 1) + 1;
+    await page.$eval(
+      "#scrub",
+      (e, v) => {
+        (e as HTMLInputElement).value = String(v);
+        e.dispatchEvent(new Event("input"));
+      },
+      at,
+    );
+    expect(await page.getAttribute("#run-dag", "data-seq")).toBe(String(events[at - 1]!.seq));
+    expect(await page.getAttribute('#run-dag .node[data-step="1"]', "data-status")).toBe("running");
+    expect(await page.getAttribute('#run-dag .node[data-step="3"]', "data-status")).toBe("pending");
+    expect(await page.textContent("#run-status")).toBe("running");
+    expect(await page.textContent("#scrub-label")).toBe(`as of seq ${events[at - 1]!.seq} of ${events.at(-1)!.seq}`);
+    // And forward to the end: live again, as the API says.
+    await page.$eval("#scrub", (e) => {
+      (e as HTMLInputElement).value = (e as HTMLInputElement).max;
+      e.dispatchEvent(new Event("input"));
+    });
+    expect(await page.getAttribute('#run-dag .node[data-step="3"]', "data-status")).toBe("succeeded");
+    expect(await page.textContent("#scrub-label")).toBe("live");
+    mkdirSync("test-results", { recursive: true });
+    await page.screenshot({ path: "test-results/console-timeline.png", fullPage: true });
+  });
+
+  it("fits a 420 px window: no horizontal scroll, DAG labels at full size", async () => {
+    const run = await api<{ run_id: string }>("/runs", {
+      method: "POST",
+      body: JSON.stringify({ prompt: "calculate 2 + 3 and calculate 4 * 5, then list my todos" }),
+    });
+    const page = await browser.newPage({ viewport: { width: 420, height: 900 } });
+    await page.goto(url);
+    await useKey(page);
+    await openRun(page, run.run_id);
+    await expect.poll(() => page.textContent("#run-status")).toBe("completed");
+    expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBe(0);
+    // The DAG is drawn at its own size (scrolling inside its box), not shrunk until labels cannot be read.
+    const scale = await page.$eval("#run-dag", (svg) => svg.getBoundingClientRect().width / (svg as SVGSVGElement).viewBox.baseVal.width);
+    expect(scale).toBe(1);
+    // The todo list result renders as a table.
+    expect(await page.locator("#run-outcome table.todos, #run-outcome .muted").count()).toBe(1);
+    mkdirSync("test-results", { recursive: true });
+    await page.screenshot({ path: "test-results/console-420.png", fullPage: true });
+  });
+
+  it("says a run waits on an open breaker, and until when, rather than just 'running'", async () => {
+    // A tenant of its own: breakers are per tenant, so tripping this one touches no other test.
+    const { secret } = await api<{ secret: string }>(
+      "/admin/keys",
+      { method: "POST", body: JSON.stringify({ name: "console breaker", tenant: `breaker-${Date.now()}` }) },
+      "crane_local_admin_token",
+    );
+    const failing = createServer((_req, res) => res.writeHead(503).end("down"));
+    await new Promise<void>((resolve) => failing.listen(0, "127.0.0.1", resolve));
+    const down = `http://127.0.0.1:${(failing.address() as AddressInfo).port}/`;
+    try {
+      // Five failures in a row open the tenant's Http.get breaker.
+      for (let i = 0; i < 5; i++) {
+        const run = await api<{ run_id: string }>(
+          "/runs?wait=10",
+          { method: "POST", body: JSON.stringify({ prompt: `fetch ${down}${i}`, options: { retry: { max_attempts: 1 } } }) },
+          secret,
+        );
+        expect((await api<{ status: string }>(`/runs/${run.run_id}`, {}, secret)).status).toBe("failed");
+      }
+      const breakers = await api<{ breakers: { tool: string; state: string }[] }>("/breakers", {}, secret);
+      expect(breakers.breakers.find((b) => b.tool === "Http.get")?.state).toBe("open");
+      const waiting = await api<{ run_id: string }>("/runs", { method: "POST", body: JSON.stringify({ prompt: `fetch ${down}later` }) }, secret);
+
+      const page = await browser.newPage();
+      await page.goto(url);
+      await useKey(page, secret);
+      await openRun(page, waiting.run_id);
+      await expect.poll(() => page.textContent("#waiting"), { timeout: 20_000 }).toMatch(/^waiting for Http\.get to recover, next try at \d{1,2}:\d\d:\d\d/);
+      expect(await page.textContent("#run-status")).toBe("running");
+      await api(`/runs/${waiting.run_id}/cancel`, { method: "POST" }, secret);
+      await expect.poll(() => page.textContent("#waiting")).toBe("");
+    } finally {
+      failing.close();
+    }
+  });
+
+  it("renders results as data: todos as a table, JSON collapsed, long text cut with 'show all'", async () => {
+    const title = `pack ${"very ".repeat(70)}carefully`;
+    const run = await api<{ run_id: string }>("/runs?wait=10", { method: "POST", body: JSON.stringify({ prompt: `add a todo called "${title}"` }) });
+    const page = await browser.newPage();
+    await page.goto(url);
+    await useKey(page);
+    await openRun(page, run.run_id);
+    await expect.poll(() => page.textContent("#run-status")).toBe("completed");
+    const output = page.locator('#steps tr[data-step="1"] td').nth(5);
+    // The added todo is a one-row table whose long title is cut until asked for.
+    expect(await output.locator("table.todos tbody tr").count()).toBe(1);
+    expect(await output.textContent()).not.toContain(title);
+    await output.locator("button.show-all").click();
+    expect(await output.textContent()).toContain(title);
+    // The input is JSON, collapsed until opened.
+    const input = page.locator('#steps tr[data-step="1"] td').nth(4).locator("details.json");
+    expect(await input.getAttribute("open")).toBeNull();
+    expect(await input.locator("summary").textContent()).toBe("{ 1 key }");
+    await input.locator("summary").click();
+    expect(await input.getAttribute("open")).not.toBeNull();
+    expect(await input.locator("pre").textContent()).toContain('"title"');
   });
 
   it("shows a clear message for a prompt it cannot plan", async () => {

@@ -203,7 +203,7 @@ describe("crane run and the server's ?wait", () => {
     expect(crane.requests).toEqual(["POST /api/v1/runs?wait=10"]);
     expect(crane.sockets).toEqual([]);
     expect(lines(crane.output())).toEqual([
-      expect.stringMatching(/^run_0123456789abcdef0123456789abcdef  1 steps$/),
+      expect.stringMatching(/^run_0123456789abcdef0123456789abcdef  1 step$/),
       expect.stringMatching(/^✓ step 1 Calculator\.evaluate 4 ms \(deferred 2×\)  \[#+\] 1\/1$/),
       "run completed: 5",
     ]);

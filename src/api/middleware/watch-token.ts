@@ -6,7 +6,8 @@ import { requireApiKey } from "./require-api-key";
  * A run's WebSocket and SSE stream: an API key, or instead a watch token (`?token=`, from
  * POST /runs/{id}/watch-token) when the request has no Authorization header, since a browser
  * cannot put one on a WebSocket. The token is checked by the run object when the handler opens
- * the subscription (single use, that run only); a bad one is the same 404 as a missing run.
+ * the subscription (that run and tenant only, until it expires); one that opens nothing is 401
+ * `watch_token_invalid`.
  */
 export const requireApiKeyOrWatchToken = createMiddleware<AppEnv>(async (c, next) => {
   if (c.req.query("token") !== undefined && c.req.header("authorization") === undefined) return next();

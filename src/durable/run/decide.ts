@@ -3,14 +3,14 @@
 // the messages to send; they do no I/O of their own. Inline tools run here, inside the decision,
 // because they are pure and bounded.
 import { decideRetry } from "../../execution/retry-policy";
-import { leaseFor } from "../../execution/run-options";
+import { DEFAULT_RUN_TIMEOUT_MS, leaseFor, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../../execution/run-options";
 import { stepMessage, type BreakerOpened, type PreflightResult, type ReportResult, type StepMessage, type StepReport } from "../../execution/step-protocol";
 import type { Json } from "../../lib/json";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
 import { UnresolvedReferenceError, referenceMismatch, resolveReferences } from "../../planner/references";
 import { getTool } from "../../tools/registry";
 import type { RunEventData, RunEventType } from "./run-events";
-import { TERMINAL_RUN, TERMINAL_STEP, type RunState, type StepState } from "./run-state";
+import { TERMINAL_RUN, TERMINAL_STEP, type ReceivedSignal, type RunState, type StepState } from "./run-state";
 
 export interface Machine {
   state: RunState;
@@ -92,6 +92,15 @@ function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
     case "timer":
       m.emit("step.started", { step: s.step_number, attempt, input, wake_at: m.now + tool.durationMs(parsed.data), executor: "timer" });
       return;
+    case "await": {
+      // Nothing is sent: the step waits on the run object's alarm for its answer or its timeout.
+      m.emit("step.waiting", { step: s.step_number, attempt, input, kind: tool.kind, until: m.now + tool.timeoutMs(parsed.data) });
+      // A signal that came before the step waited was kept for it.
+      const name = tool.signalName?.(parsed.data);
+      const buffered = name === undefined ? undefined : m.state.signals.find((g) => g.name === name && g.taken_by === null);
+      if (buffered) takeSignal(m, m.state.steps.get(s.step_number)!, buffered);
+      return;
+    }
     case "queue": {
       const lease_until = m.now + leaseFor(timeout);
       const dispatch = m.emit("step.started", { step: s.step_number, attempt, input, lease_until, executor: "queue" });
@@ -114,8 +123,10 @@ export function advance(m: Machine): void {
     before = state.last_seq;
     skipUnreachable(m);
     if (anyFailed(state)) {
-      // After a failure nothing new starts; what is already in flight finishes and is recorded.
-      for (const s of ordered(state)) if (s.status === "pending") m.emit("step.skipped", { step: s.step_number, reason: "run_failed" });
+      // After a failure nothing new starts; what is already in flight finishes and is recorded. A
+      // waiting step holds nothing in flight, so nobody is left to decide for a run that failed.
+      for (const s of ordered(state))
+        if (s.status === "pending" || s.status === "waiting") m.emit("step.skipped", { step: s.step_number, reason: "run_failed" });
     } else {
       dispatchReady(m);
     }
@@ -240,7 +251,9 @@ export function fireDue(m: Machine): void {
     return;
   }
   for (const s of ordered(state)) {
-    if (s.status === "running" && s.wake_at !== null && s.wake_at <= m.now) {
+    if (s.status === "waiting" && s.wait_until !== null && s.wait_until <= m.now) {
+      timeOutWait(m, s);
+    } else if (s.status === "running" && s.wake_at !== null && s.wake_at <= m.now) {
       m.emit("step.succeeded", {
         step: s.step_number,
         attempt: s.attempt,
@@ -265,7 +278,7 @@ function timeOut(m: Machine): void {
   const limit = m.state.options.run_timeout_ms;
   const error = stepError("run_timeout", `The run did not finish within its run_timeout_ms (${limit} ms).`);
   for (const s of ordered(m.state)) {
-    if (s.status === "running" || s.status === "queued") m.emit("step.failed", { step: s.step_number, attempt: s.attempt, error });
+    if (s.status === "running" || s.status === "queued" || s.status === "waiting") m.emit("step.failed", { step: s.step_number, attempt: s.attempt, error });
     else if (s.status === "pending") m.emit("step.skipped", { step: s.step_number, reason: "run_timeout" });
   }
   m.emit("run.failed", { error: { code: "run_timeout", message: error.message } });
@@ -287,9 +300,98 @@ export function nextDeadline(state: RunState, now: number): number | null {
     consider(s.dispatch_deadline);
     consider(s.lease_until);
     consider(s.wake_at);
+    consider(s.wait_until);
     if (s.status === "pending" && s.retry_at !== null && (s.retry_at > now || slotFree)) consider(s.retry_at);
   }
   return next;
+}
+
+/** A waiting step's deadline passed with no answer: an approval's on_timeout decides; a signal wait fails. */
+function timeOutWait(m: Machine, s: StepState): void {
+  const tool = getTool(s.tool);
+  if (tool?.executor !== "await" || !tool.onTimeout) {
+    const waited = Math.round((m.now - (s.started_ms ?? m.now)) / 1000);
+    const name = (s.resolved_input as { name?: string } | null)?.name;
+    m.emit("step.failed", { step: s.step_number, attempt: s.attempt, error: stepError("signal_timeout", `No signal "${name}" came within ${waited} s.`) });
+    return;
+  }
+  // Its input parsed when the wait began.
+  const decision = tool.onTimeout(tool.input_schema.parse(s.resolved_input));
+  m.emit("step.decided", { step: s.step_number, attempt: s.attempt, decision, comment: null, decided_by: "timeout", timed_out: true });
+}
+
+/** A waiting Wait.signal step takes a signal: it succeeds with the payload. */
+function takeSignal(m: Machine, s: StepState, received: ReceivedSignal): void {
+  m.emit("step.succeeded", {
+    step: s.step_number,
+    attempt: s.attempt,
+    output: received.payload,
+    duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)),
+    signal: received.seq,
+  });
+}
+
+export type SignalResult = { ok: true; seq: number; delivered_to: number | null } | { ok: false; code: "run_finished"; message: string };
+
+/**
+ * A signal sent to the run. It is always recorded; the waiting Wait.signal step for its name (the
+ * lowest-numbered, if several) takes it at once, or it is kept for a step that waits later.
+ */
+export function signal(m: Machine, name: string, payload: unknown): SignalResult {
+  if (TERMINAL_RUN.has(m.state.status)) return { ok: false, code: "run_finished", message: `The run is already ${m.state.status}; it takes no signals.` };
+  const seq = m.emit("signal.received", { name, payload });
+  const received = m.state.signals.find((g) => g.seq === seq)!;
+  const waiting = ordered(m.state).find((s) => s.status === "waiting" && waitsForSignal(s, name));
+  if (!waiting) return { ok: true, seq, delivered_to: null };
+  takeSignal(m, waiting, received);
+  advance(m);
+  return { ok: true, seq, delivered_to: waiting.step_number };
+}
+
+const waitsForSignal = (s: StepState, name: string): boolean => {
+  const tool = getTool(s.tool);
+  return tool?.executor === "await" && tool.kind === "signal" && (s.resolved_input as { name?: unknown } | null)?.name === name;
+};
+
+export interface Decision {
+  decision: "approve" | "reject";
+  comment: string | null;
+  /** Who decided: the API key's id. */
+  by: string;
+}
+
+export type DecisionResult =
+  | { ok: true }
+  | { ok: false; code: "step_not_found"; message: string }
+  | { ok: false; code: "run_finished" | "step_not_waiting" | "decision_too_late"; message: string };
+
+/**
+ * A person's decision on a waiting approval. It counts once: a second decision, one for a step
+ * that is not a waiting approval, or one that comes after the timeout is refused (and a timeout
+ * the alarm has not acted on yet is applied here first).
+ */
+export function decideApproval(m: Machine, step: number, d: Decision): DecisionResult {
+  const s = m.state.steps.get(step);
+  if (!s) return { ok: false, code: "step_not_found", message: `This run has no step ${step}.` };
+  const tool = getTool(s.tool);
+  if (tool?.executor !== "await" || tool.kind !== "approval")
+    return { ok: false, code: "step_not_waiting", message: `Step ${step} is ${s.tool}, not an approval.` };
+  if (s.status === "waiting" && s.wait_until !== null && s.wait_until <= m.now) {
+    fireDue(m);
+    return { ok: false, code: "decision_too_late", message: `Step ${step}'s approval timed out before this decision came.` };
+  }
+  if (TERMINAL_RUN.has(m.state.status)) return { ok: false, code: "run_finished", message: `The run is already ${m.state.status}.` };
+  if (s.status !== "waiting") {
+    const decided = s.status === "succeeded" || (s.status === "failed" && s.error?.code.startsWith("approval_"));
+    return {
+      ok: false,
+      code: "step_not_waiting",
+      message: decided ? `Step ${step} was decided already.` : `Step ${step} is ${s.status}; only a waiting approval takes a decision.`,
+    };
+  }
+  m.emit("step.decided", { step, attempt: s.attempt, decision: d.decision, comment: d.comment, decided_by: d.by });
+  advance(m);
+  return { ok: true };
 }
 
 export type ControlResult = { ok: true } | { ok: false; code: "run_finished" | "run_not_resumable"; message: string };
@@ -311,6 +413,25 @@ export function resume(m: Machine): ControlResult {
   m.emit("run.resumed", { steps: again });
   advance(m);
   return { ok: true };
+}
+
+/**
+ * The options a run is created with. A plan that waits (approvals, signals) and gives no
+ * run_timeout_ms of its own gets a deadline past its waits, so each wait's own timeout (and its
+ * on_timeout) decides it: the default day for the work, plus the longest each wait may take (a
+ * timeout that is a reference counts as the longest allowed), at most MAX_RUN_TIMEOUT_MS. An
+ * explicit run_timeout_ms always holds. Written into run.created, so the log says it.
+ */
+export function optionsFor(options: RunOptions, steps: readonly { tool: string; input: Record<string, unknown> }[]): RunOptions {
+  if (options.run_timeout_ms !== undefined) return options;
+  let waits = 0;
+  for (const s of steps) {
+    const tool = getTool(s.tool);
+    if (tool?.executor !== "await") continue;
+    const parsed = tool.input_schema.safeParse(s.input);
+    waits += parsed.success ? tool.timeoutMs(parsed.data) : MAX_RUN_TIMEOUT_MS;
+  }
+  return waits === 0 ? options : { ...options, run_timeout_ms: Math.min(MAX_RUN_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS + waits) };
 }
 
 /** Will a run of these steps end inside the command that creates it? (every step is an inline tool) */

@@ -2,7 +2,8 @@
 // run's JSON payloads are typed loosely, and a union result comes back widened), so every caller
 // used to cast; here the object's own signatures are restated once, checked against the class.
 import type { RunEvent } from "./run-events";
-import type { ControlAnswer, CreateRunInput, CreateRunResult, RunObject } from "./run-object";
+import type { Decision, SignalResult } from "./decide";
+import type { ControlAnswer, CreateRunInput, CreateRunResult, DecisionAnswer, RunObject } from "./run-object";
 import type { RunResource } from "./run-view";
 import type { RunUsage } from "../usage-meter";
 import type { WatchToken } from "./watch-tokens";
@@ -14,6 +15,8 @@ export interface RunClient {
   issueWatchToken(tenant: string): Promise<WatchToken | "not_found" | "too_many">;
   cancel(tenant: string): Promise<ControlAnswer>;
   resume(tenant: string, cap: number): Promise<ControlAnswer>;
+  decide(tenant: string, step: number, decision: Decision): Promise<DecisionAnswer>;
+  signal(tenant: string, name: string, payload: unknown): Promise<SignalResult | { ok: false; code: "run_not_found" }>;
   getUsage(tenant: string): Promise<RunUsage | null>;
   /** The object's fetch: WebSocket subscriptions. */
   fetch(request: Request): Promise<Response>;
@@ -28,6 +31,8 @@ same("listEvents", true);
 same("issueWatchToken", true);
 same("cancel", true);
 same("resume", true);
+same("decide", true);
+same("signal", true);
 same("getUsage", true);
 
 export function runClient(env: Env, runId: string): RunClient {
@@ -42,5 +47,7 @@ export function runClient(env: Env, runId: string): RunClient {
     issueWatchToken: (tenant) => loose.issueWatchToken(tenant),
     cancel: (tenant) => loose.cancel(tenant),
     resume: (tenant, cap) => loose.resume(tenant, cap),
+    decide: (tenant, step, decision) => loose.decide(tenant, step, decision),
+    signal: (tenant, name, payload) => loose.signal(tenant, name, payload),
   };
 }

@@ -19,8 +19,19 @@ export interface RunEventData {
    * until `lease_until` (its message is the lease; the event's seq names the dispatch); a timer
    * wakes at `wake_at`; an inline step ends in the same turn.
    */
-  "step.started": { step: number; attempt: number; input: unknown; lease_until?: number; wake_at?: number; executor?: "queue" | "inline" | "timer" };
-  "step.succeeded": { step: number; attempt: number; output: unknown; duration_ms: number };
+  "step.started": { step: number; attempt: number; input: unknown; lease_until?: number; wake_at?: number; executor?: "queue" | "inline" | "timer" | "await" };
+  /**
+   * An "await" step began to wait (an approval): it is the step's dispatch, like step.started,
+   * and holds nothing but its deadline `until`, when the tool's on_timeout decides for it.
+   */
+  "step.waiting": { step: number; attempt: number; input: unknown; kind: "approval" | "signal"; until: number };
+  /**
+   * A waiting approval was decided: by a person (`decided_by`: their API key's id) or by its
+   * timeout (`decided_by` "timeout", `timed_out` true). Approve succeeds the step, reject fails it.
+   */
+  "step.decided": { step: number; attempt: number; decision: "approve" | "reject"; comment: string | null; decided_by: string; timed_out?: boolean };
+  /** `signal`: the seq of the signal.received a Wait.signal step took as its output. */
+  "step.succeeded": { step: number; attempt: number; output: unknown; duration_ms: number; signal?: number };
   "step.retry_scheduled": { step: number; attempt: number; error: StepError; delay_ms: number; retry_at: number };
   "step.failed": { step: number; attempt: number; error: StepError };
   "step.skipped": { step: number; reason: "dependency_failed" | "run_failed" | "cancelled" | "run_timeout" };
@@ -33,6 +44,11 @@ export interface RunEventData {
    * `retry_at` and the attempt is given back (deferrals are counted apart).
    */
   "step.deferred": { step: number; attempt: number; error: StepError; retry_at: number };
+  /**
+   * A signal sent to the run (POST /runs/{id}/signals/{name}). It stays in the run's buffer until
+   * a Wait.signal step for its name takes it (that step.succeeded names this seq), or for good.
+   */
+  "signal.received": { name: string; payload: unknown };
   "breaker.opened": { tool: string; cooldown_ms: number; reason: string };
   /** `steps`: the steps that were waiting on the breaker and may go now (absent in older logs). */
   "breaker.half_opened": { tool: string; steps?: number[] };

@@ -19,21 +19,27 @@ import {
   advance,
   breakerChanged,
   cancel,
+  decideApproval,
   defer,
   endsInline,
   fireDue,
   nextDeadline,
+  optionsFor,
   preflight,
   report,
   resume,
+  signal,
   type ControlResult,
+  type Decision,
+  type DecisionResult,
   type Machine,
+  type SignalResult,
 } from "./decide";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import { projectRun } from "./projection";
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState } from "./run-state";
 import { PING, PONG, broadcast, subscribe } from "./subscriptions";
-import { runView, type RunResource } from "./run-view";
+import { runView, type ExecutionLogEntry, type RunResource } from "./run-view";
 import { UsageMeter, type RunUsage } from "../usage-meter";
 import { WatchTokens, type WatchToken } from "./watch-tokens";
 
@@ -60,6 +66,8 @@ export type CreateRunResult =
 
 export type ControlAnswer =
   (ControlResult & { run: RunResource }) | { ok: false; code: "run_not_found" } | { ok: false; code: "at_capacity"; in_flight: number; cap: number };
+
+export type DecisionAnswer = { ok: true; step: ExecutionLogEntry } | Exclude<DecisionResult, { ok: true }> | { ok: false; code: "run_not_found" };
 
 interface Projection {
   seq: number;
@@ -142,8 +150,11 @@ export class RunObject extends DurableObject<Env> {
 
   private fold(event: RunEvent): void {
     this.cachedView = undefined;
+    const before = this.state.status;
     applyEvent(this.state, event);
-    if (MILESTONES.has(event.type)) this.milestoneSeq = event.seq;
+    // A run that starts or stops waiting is a milestone too: GET /runs?status=waiting reads D1.
+    if (MILESTONES.has(event.type) || (this.state.status !== before && (before === "waiting" || this.state.status === "waiting")))
+      this.milestoneSeq = event.seq;
   }
 
   private append<T extends RunEventType>(type: T, data: RunEventData[T]): number {
@@ -351,7 +362,7 @@ export class RunObject extends DurableObject<Env> {
         run_id: input.run_id,
         tenant: input.tenant,
         prompt: input.prompt,
-        options: input.options,
+        options: optionsFor(input.options, plan.steps),
         request_hash: input.request_hash,
         trace_id: input.trace_id,
         holds_slot: holdsSlot,
@@ -377,12 +388,12 @@ export class RunObject extends DurableObject<Env> {
   }
 
   /**
-   * A short-lived, single-use token that opens this run's WebSocket or SSE stream without an
-   * Authorization header (browsers cannot send one on a WebSocket).
+   * A short-lived token that opens this run's WebSocket or SSE stream without an Authorization
+   * header (browsers cannot send one on a WebSocket), as often as needed until it expires.
    */
   async issueWatchToken(tenant: string): Promise<WatchToken | "not_found" | "too_many"> {
     if (!this.owns(tenant)) return "not_found";
-    return (await this.watchTokens.issue()) ?? "too_many";
+    return (await this.watchTokens.issue(tenant)) ?? "too_many";
   }
 
   async getUsage(tenant: string): Promise<RunUsage | null> {
@@ -442,6 +453,20 @@ export class RunObject extends DurableObject<Env> {
     return { ...result, run: this.view() };
   }
 
+  /** A person's decision on a waiting approval step; answers the step as it now stands. */
+  async decide(tenant: string, step: number, decision: Decision): Promise<DecisionAnswer> {
+    if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
+    const result = await this.command((m) => decideApproval(m, step, decision));
+    if (!result.ok) return result;
+    return { ok: true, step: this.view().execution_log.find((s) => s.step_number === step)! };
+  }
+
+  /** A signal for the run's Wait.signal steps: taken now by the one waiting for it, or kept. */
+  async signal(tenant: string, name: string, payload: unknown): Promise<SignalResult | { ok: false; code: "run_not_found" }> {
+    if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
+    return this.command((m) => signal(m, name, payload));
+  }
+
   /** A resumed run is in flight again, so it takes a slot under the tenant's cap first. */
   async resume(tenant: string, cap: number): Promise<ControlAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
@@ -477,9 +502,12 @@ export class RunObject extends DurableObject<Env> {
       return new Response("expected a WebSocket upgrade to /ws", { status: 426 });
     }
     const token = url.searchParams.get("token");
-    const allowed = token !== null ? this.state.last_seq > 0 && (await this.watchTokens.redeem(token)) : this.owns(request.headers.get("x-crane-tenant") ?? "");
-    if (!allowed) return new Response(null, { status: 404 });
-    return subscribe(this.ctx, this.log, Math.max(0, Number(url.searchParams.get("after") ?? 0) || 0));
+    // A token that opens nothing is 401 whether or not the run exists (so it tells nobody which
+    // run ids exist): its bearer needs a new one. A key whose tenant does not own the run is 404.
+    if (token !== null && !(this.state.last_seq > 0 && (await this.watchTokens.valid(token, this.state.tenant)))) return new Response(null, { status: 401 });
+    if (token === null && !this.owns(request.headers.get("x-crane-tenant") ?? "")) return new Response(null, { status: 404 });
+    const after = Math.max(0, Number(url.searchParams.get("after") ?? 0) || 0);
+    return subscribe(this.ctx, this.log, after, { last_seq: this.state.last_seq, ended: this.ended });
   }
 
   /** Subscribers only listen; anything they send besides the heartbeat is ignored. */

@@ -25,6 +25,7 @@ export const executionLogEntrySchema = z
     completed_at: isoTime.nullable(),
     duration_ms: z.number().nullable(),
     next_attempt_at: isoTime.nullable(),
+    waiting_until: isoTime.nullable().describe("While the step waits for a decision: when its on_timeout decides instead"),
     skip_reason: z.string().nullable(),
   })
   .meta({ id: "Step" });

@@ -1,7 +1,7 @@
 // A run's state is a fold of its events: the run object keeps one state and applies each event as
 // it appends it; an evicted object rebuilds it by folding the log. Events written by earlier
 // versions (the claim-based protocol's step.queued, logs without tenants) still fold.
-import type { StepError } from "../../execution/step-error";
+import { stepError, type StepError } from "../../execution/step-error";
 import { resolveOptions, type ResolvedOptions } from "../../execution/run-options";
 import type { Plan } from "../../planner/plan-schema";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
@@ -39,6 +39,16 @@ export interface StepState {
   lease_until: number | null;
   retry_at: number | null;
   wake_at: number | null;
+  /** A waiting step's deadline: its tool's on_timeout decides then. */
+  wait_until: number | null;
+}
+
+/** A signal sent to the run, and the step that took it (null: still buffered). */
+export interface ReceivedSignal {
+  seq: number;
+  name: string;
+  payload: unknown;
+  taken_by: number | null;
 }
 
 export interface RunState {
@@ -62,6 +72,8 @@ export interface RunState {
   holds_slot: boolean;
   /** The run's deadline (epoch ms): created_at + run_timeout_ms. */
   deadline: number | null;
+  /** Signals received, in order; Wait.signal steps take the oldest of their name not yet taken. */
+  signals: ReceivedSignal[];
 }
 
 export const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(TERMINAL_RUN_STATUSES);
@@ -88,6 +100,7 @@ function newStep(s: Plan["steps"][number]): StepState {
     lease_until: null,
     retry_at: null,
     wake_at: null,
+    wait_until: null,
   };
 }
 
@@ -96,6 +109,7 @@ const clearDeadlines = (s: StepState) => {
   s.lease_until = null;
   s.retry_at = null;
   s.wake_at = null;
+  s.wait_until = null;
 };
 
 /** Back to pending, with the error that sent it there, until `retryAt`. */
@@ -168,8 +182,42 @@ const handlers: Handlers = {
     s.lease_until = d.lease_until ?? null;
     s.wake_at = d.wake_at ?? null;
   },
+  "step.waiting": (state, d, at, seq) => {
+    const s = step(state, d.step);
+    s.dispatch_seq = seq;
+    s.status = "waiting";
+    s.attempt = d.attempt;
+    s.attempts += 1;
+    s.resolved_input = d.input;
+    s.started_at = at;
+    s.started_ms = Date.parse(at);
+    s.completed_at = null;
+    s.duration_ms = null;
+    clearDeadlines(s);
+    s.wait_until = d.until;
+  },
+  "step.decided": (state, d, at) => {
+    const s = step(state, d.step);
+    s.completed_at = at;
+    s.duration_ms = s.started_ms === null ? null : Math.max(0, Date.parse(at) - s.started_ms);
+    clearDeadlines(s);
+    if (d.decision === "approve") {
+      s.status = "succeeded";
+      s.output = { decision: d.decision, comment: d.comment, decided_by: d.decided_by, decided_at: at };
+      s.error = null;
+      return;
+    }
+    s.status = "failed";
+    s.error = d.timed_out
+      ? stepError("approval_timeout", "No decision came before the approval's timeout, and its on_timeout is reject.")
+      : stepError("approval_rejected", `Rejected by ${d.decided_by}${d.comment ? `: ${d.comment}` : "."}`);
+  },
   "step.succeeded": (state, d, at) => {
     const s = step(state, d.step);
+    if (d.signal !== undefined) {
+      const signal = state.signals.find((g) => g.seq === d.signal);
+      if (signal) signal.taken_by = d.step;
+    }
     s.deferred_since = null;
     s.status = "succeeded";
     s.output = d.output;
@@ -197,6 +245,9 @@ const handlers: Handlers = {
     s.deferrals += 1;
     s.deferred_since ??= Date.parse(at);
     waitToRetry(s, d.error, d.retry_at);
+  },
+  "signal.received": (state, d, _at, seq) => {
+    state.signals.push({ seq, name: d.name, payload: d.payload, taken_by: null });
   },
   // Breaker transitions are recorded in the runs they touch; the steps waiting on one may go now.
   "breaker.opened": () => {},
@@ -270,6 +321,7 @@ export function emptyState(): RunState {
     last_seq: 0,
     holds_slot: false,
     deadline: null,
+    signals: [],
   };
 }
 
@@ -277,6 +329,10 @@ export function emptyState(): RunState {
 export function applyEvent(state: RunState, event: RunEvent): RunState {
   (handlers[event.type] as (s: RunState, d: unknown, at: string, seq: number) => void)(state, event.data, event.at, event.seq);
   state.last_seq = event.seq;
+  // "waiting" is derived, never written: a run in flight waits exactly while one of its steps does.
+  if (state.status === "running" || state.status === "waiting") {
+    state.status = [...state.steps.values()].some((s) => s.status === "waiting") ? "waiting" : "running";
+  }
   return state;
 }
 

@@ -32,6 +32,7 @@ export function runView(state: RunState): RunResource {
       completed_at: s.completed_at,
       duration_ms: s.duration_ms,
       next_attempt_at: iso(s.retry_at),
+      waiting_until: iso(s.wait_until),
       skip_reason: s.skip_reason,
     })),
     result: state.status === "completed" ? state.result : null,

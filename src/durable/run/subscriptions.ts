@@ -14,7 +14,17 @@ export function wire(event: RunEvent): string {
   return JSON.stringify({ seq: event.seq, type: event.type, at: event.at, data: event.data });
 }
 
-export function subscribe(ctx: DurableObjectState, log: EventLog, after: number): Response {
+/** Where the run stood when a subscriber was accepted: the SSE stream ends at a terminal event only if it is the latest. */
+export interface SubscribedAt {
+  last_seq: number;
+  ended: boolean;
+}
+
+/** Response headers that carry `SubscribedAt` from the run object to the Worker holding an SSE stream. */
+export const LAST_SEQ_HEADER = "x-crane-last-seq";
+export const ENDED_HEADER = "x-crane-run-ended";
+
+export function subscribe(ctx: DurableObjectState, log: EventLog, after: number, at: SubscribedAt): Response {
   const { 0: client, 1: server } = new WebSocketPair();
   ctx.acceptWebSocket(server);
   server.serializeAttachment({ subscribed_after: after });
@@ -24,7 +34,7 @@ export function subscribe(ctx: DurableObjectState, log: EventLog, after: number)
     if (page.length < BACKLOG_PAGE) break;
     seq = page.at(-1)!.seq;
   }
-  return new Response(null, { status: 101, webSocket: client });
+  return new Response(null, { status: 101, webSocket: client, headers: { [LAST_SEQ_HEADER]: String(at.last_seq), [ENDED_HEADER]: String(at.ended) } });
 }
 
 /** Sends a command's events to every socket: one look-up of the sockets per command, not per event. */

@@ -1,0 +1,49 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import { ApiError } from "./errors";
+import { jsonBody } from "./middleware/json-body";
+import { ACCESS, createApi, errors, jsonRequest, jsonResponse } from "./openapi";
+import { stepSchema } from "./response-schemas";
+import { runNotFound, runStub } from "./run-lookup";
+import { runIdParamsSchema } from "./schemas";
+
+/** POST /runs/{id}/steps/{step}/decision: a person approves or rejects a waiting Human.approve step. */
+export const decisionsApi = createApi();
+
+export const stepParamsSchema = runIdParamsSchema.extend({
+  step: z.string().openapi({ description: "A step_number of the run's plan; any other value is not found", example: "2" }),
+});
+
+export const decisionBodySchema = z
+  .strictObject({
+    decision: z.enum(["approve", "reject"]),
+    comment: z.string().max(2000).optional().describe("Why; kept in the step's output and the run's log"),
+  })
+  .openapi("DecisionRequest");
+
+const stepNotFound = (runId: string, step: string) => new ApiError(404, "step_not_found", `Run "${runId}" has no step ${step}.`, { run_id: runId, step });
+
+const decide = createRoute({
+  method: "post",
+  path: "/runs/{run_id}/steps/{step}/decision",
+  tags: ["Runs"],
+  summary: "Approve or reject a waiting approval step",
+  description:
+    "Approve: the step succeeds and its dependants run. Reject: the step fails (not retryable) and the run fails. Counts once: a second decision, a step that is not a waiting approval, or a decision after the timeout answers 409.",
+  middleware: jsonBody,
+  security: ACCESS.apiKey.security,
+  request: { params: stepParamsSchema, body: jsonRequest(decisionBodySchema, "The decision") },
+  responses: { 200: jsonResponse(stepSchema, "The step, decided"), ...errors(400, 404, 409, 413, 415), ...ACCESS.apiKey.responses },
+});
+
+decisionsApi.openapi(decide, async (c) => {
+  const { run_id: runId, step } = c.req.valid("param");
+  const body = c.req.valid("json");
+  // Step numbers are small positive integers; anything else is a step no plan has.
+  if (!/^[1-9]\d{0,5}$/.test(step)) throw stepNotFound(runId, step);
+  const { tenant, key_id } = c.var.principal;
+  const result = await runStub(c.env, runId).decide(tenant, Number(step), { decision: body.decision, comment: body.comment ?? null, by: key_id });
+  if (result.ok) return c.json(result.step, 200);
+  if (result.code === "run_not_found") throw runNotFound(runId);
+  if (result.code === "step_not_found") throw stepNotFound(runId, step);
+  throw new ApiError(409, result.code, result.message);
+});
