@@ -133,6 +133,22 @@ export class CraneClient {
     return CraneClient.parse(runSchema, data, "a run");
   }
 
+  /** POST /runs/{id}/steps/{step}/decision: approves or rejects a waiting approval; the step afterwards. */
+  async decide(runId: string, step: number, decision: "approve" | "reject", comment?: string): Promise<unknown> {
+    const path = `/runs/${encodeURIComponent(runId)}/steps/${step}/decision`;
+    return (await this.send("POST", path, { decision, ...(comment !== undefined ? { comment } : {}) })).data;
+  }
+
+  /** POST /runs/{id}/signals/{name}: which step took it (null: kept for a step that waits later). */
+  async signal(runId: string, name: string, payload: unknown): Promise<{ seq: number; delivered_to: number | null }> {
+    const { data } = await this.send(
+      "POST",
+      `/runs/${encodeURIComponent(runId)}/signals/${encodeURIComponent(name)}`,
+      payload === undefined ? {} : { payload },
+    );
+    return CraneClient.parse(z.object({ seq: z.number(), delivered_to: z.number().nullable() }), data, "a signal receipt");
+  }
+
   /** Every event of the run after `after`, over HTTP (page by page). */
   async events(runId: string, after = 0): Promise<WireEvent[]> {
     const all: WireEvent[] = [];

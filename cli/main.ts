@@ -4,6 +4,7 @@
  *       holds its answer up to --wait seconds, and a run that ended by then needs no WebSocket
  *   crane get <id> | crane list [--status s] [--cursor c] | crane watch <id> | crane tools
  *   crane cancel <id> | crane resume <id> | crane plan "<prompt>"
+ *   crane approve|reject <id> <step> [--comment] | crane signal <id> <name> [--payload json]
  * Base URL and API key from --url/--api-key or CRANE_URL/CRANE_API_KEY; --json for machine output.
  * Exit codes: 0 done, 1 the run failed or was cancelled, 2 an API or usage error, 3 the connection
  * stayed lost past --reconnect-timeout (the run goes on; the message says how to pick it up).
@@ -30,6 +31,8 @@ Examples:
   crane watch RUN_ID                                           follow a run until it ends
   crane list --status failed                                   then: crane resume RUN_ID
   crane cancel RUN_ID
+  crane approve RUN_ID 2 --comment "looks right"               decide a waiting approval (or: crane reject …)
+  crane signal RUN_ID payment_received --payload '{"amount": 42}'
   crane --json run "calculate 6 * 7" --follow                  one JSON event per line
 
 Exit codes: 0 done, 1 run failed or cancelled, 2 API or usage error, 3 gave up reconnecting (the run goes on).`;
@@ -121,6 +124,48 @@ for (const action of ["cancel", "resume"] as const) {
       renderRun(await client().controlRun(runId, action));
     });
 }
+
+function stepOption(raw: string): number {
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("Give a step number (1, 2, …).");
+  return n;
+}
+
+for (const decision of ["approve", "reject"] as const) {
+  program
+    .command(decision)
+    .description(`${decision} a step waiting for approval (Human.approve)`)
+    .argument("<run_id>")
+    .argument("<step>", "the approval step's number", stepOption)
+    .option("-c, --comment <text>", "a note kept with the decision")
+    .action(async (runId: string, step: number, opts: { comment?: string }) => {
+      const answer = await client().decide(runId, step, decision, opts.comment);
+      if (globals().json) return printJson(answer);
+      print(decision === "approve" ? green(`step ${step} approved`) : yellow(`step ${step} rejected`));
+    });
+}
+
+function payloadOption(raw: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new InvalidArgumentError("Give JSON, for example '{\"amount\": 42}'.");
+  }
+}
+
+program
+  .command("signal")
+  .description("send a named signal to a run (a Wait.signal step takes it)")
+  .argument("<run_id>")
+  .argument("<name>", "the signal's name")
+  .option("-p, --payload <json>", "the signal's payload, as JSON", payloadOption)
+  .action(async (runId: string, name: string, opts: { payload?: unknown }) => {
+    const receipt = await client().signal(runId, name, opts.payload);
+    if (globals().json) return printJson(receipt);
+    print(
+      receipt.delivered_to === null ? dim(`signal "${name}" kept until a step waits for it`) : green(`signal "${name}" taken by step ${receipt.delivered_to}`),
+    );
+  });
 
 program
   .command("plan")

@@ -215,6 +215,23 @@ export class RunProgress {
       case "step.succeeded":
         if (step) Object.assign(step, { status: "succeeded", duration_ms: d.duration_ms as number });
         return this.stepLine(c.green(ICON.succeeded!), n, ` ${String(d.duration_ms)} ms`);
+      case "step.waiting": {
+        // An approval or a signal: the run waits for someone, and says who may act and how.
+        if (step) step.status = "waiting";
+        const input = (d.input ?? {}) as { message?: unknown; name?: unknown };
+        const until = Number.isNaN(epochMs(d.until)) ? "" : `, until ${clock(epochMs(d.until))}`;
+        const what = d.kind === "signal" ? `waiting for signal "${String(input.name)}"` : `waiting for approval: ${String(input.message ?? "")}`;
+        const how = this.runId ? c.dim(d.kind === "signal" ? `  crane signal ${this.runId} ${String(input.name)}` : `  crane approve ${this.runId} ${n}`) : "";
+        return `${this.stepLine(c.yellow(ICON.waiting!), n, ` ${what}${until}`)}${how}`;
+      }
+      case "step.decided":
+        // The decision is the step's outcome: approve succeeds it, reject fails it.
+        if (step) step.status = d.decision === "approve" ? "succeeded" : "failed";
+        return this.stepLine(
+          d.decision === "approve" ? c.green(ICON.succeeded!) : c.red(ICON.failed!),
+          n,
+          ` ${d.decision === "approve" ? "approved" : "rejected"}${d.timed_out ? " at its timeout" : ` by ${String(d.decided_by)}`}${typeof d.comment === "string" ? `: ${d.comment}` : ""}`,
+        );
       case "step.retry_scheduled":
         if (step) step.status = "retrying";
         return this.stepLine(c.yellow(ICON.retrying!), n, ` retry in ${String(d.delay_ms)} ms: ${message(d.error)}`);

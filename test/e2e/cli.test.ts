@@ -123,6 +123,38 @@ describe("crane CLI", () => {
     expect((unreachable as { stderr: string }).stderr).toContain("Cannot reach Crane");
   });
 
+  it("approves a waiting step and sends a signal, and watch shows what the run waited for", async () => {
+    const res = await fetch(`${url}/api/v1/runs`, {
+      method: "POST",
+      headers: { authorization: "Bearer crane_dev_key", "content-type": "application/json" },
+      body: JSON.stringify({
+        plan: {
+          steps: [
+            { step_number: 1, tool: "Human.approve", input: { message: "Ship it?" } },
+            { step_number: 2, tool: "Wait.signal", input: { name: "shipped" }, depends_on: [1] },
+          ],
+        },
+      }),
+    });
+    expect(res.status).toBe(201);
+    const { run_id } = (await res.json()) as { run_id: string };
+    const approved = await crane("approve", run_id, "1", "--comment", "go");
+    expect(approved.code).toBe(0);
+    expect(approved.stdout).toContain("step 1 approved");
+    expect((await crane("approve", run_id, "1")).code).toBe(2); // decided already: the server's 409
+    const signalled = await crane("signal", run_id, "shipped", "--payload", '{"tracking": "AB12"}');
+    expect(signalled.code).toBe(0);
+    expect(signalled.stdout).toContain('signal "shipped" taken by step 2');
+    const watched = await crane("watch", run_id);
+    expect(watched.code).toBe(0);
+    expect(watched.stdout).toContain("waiting for approval: Ship it?");
+    expect(watched.stdout).toMatch(/✓ step 1 Human\.approve approved by \S+: go/);
+    expect(watched.stdout).toContain('waiting for signal "shipped"');
+    expect(watched.stdout).toContain("run completed");
+    expect(watched.stdout).toContain('"tracking": "AB12"');
+    expect((await crane("signal", run_id, "x", "--payload", "not json")).code).not.toBe(0);
+  });
+
   it("needs an API key, and says how to give one", async () => {
     const none = await craneWith({}, "tools");
     expect(none.code).toBe(2);

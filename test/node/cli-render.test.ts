@@ -195,6 +195,49 @@ const liveEvents = () => {
   ];
 };
 
+describe("steps that wait for someone", () => {
+  const approvalPlan = ev("plan.accepted", {
+    plan: {
+      steps: [
+        { step_number: 1, tool: "Human.approve" },
+        { step_number: 2, tool: "Wait.signal" },
+      ],
+    },
+  });
+  const follow = () => {
+    const p = new RunProgress({ tty: false });
+    p.runId = "run_x";
+    return p;
+  };
+
+  it("says what an approval waits for, until when, and the command that decides it", () => {
+    const p = follow();
+    feed(p, [approvalPlan]);
+    const out = lines(p.apply(ev("step.waiting", { step: 1, attempt: 1, input: { message: "Pay invoice 42?" }, kind: "approval", until: T0 + 3_600_000 })));
+    expect(out).toEqual([
+      expect.stringMatching(/^⏸ step 1 Human\.approve waiting for approval: Pay invoice 42\?, until \d\d:\d\d:\d\d  \[-+\] 0\/2  crane approve run_x 1$/),
+    ]);
+  });
+
+  it("names the signal a step waits for and how to send it", () => {
+    const p = follow();
+    feed(p, [approvalPlan]);
+    const out = lines(p.apply(ev("step.waiting", { step: 2, attempt: 1, input: { name: "paid" }, kind: "signal", until: T0 + 60_000 })));
+    expect(out).toEqual([expect.stringMatching(/^⏸ step 2 Wait\.signal waiting for signal "paid", until \d\d:\d\d:\d\d  \[-+\] 0\/2  crane signal run_x paid$/)]);
+  });
+
+  it("prints the decision as the step's outcome, and counts it done", () => {
+    const p = follow();
+    feed(p, [approvalPlan, ev("step.waiting", { step: 1, attempt: 1, input: { message: "ok?" }, kind: "approval", until: T0 + 1000 })]);
+    const approved = lines(p.apply(ev("step.decided", { step: 1, attempt: 1, decision: "approve", comment: "fine", decided_by: "key_1" })));
+    expect(approved).toEqual([expect.stringMatching(/^✓ step 1 Human\.approve approved by key_1: fine  \[#+-+\] 1\/2$/)]);
+    const q = follow();
+    feed(q, [approvalPlan]);
+    const timedOut = lines(q.apply(ev("step.decided", { step: 1, attempt: 1, decision: "reject", comment: null, decided_by: "timeout", timed_out: true })));
+    expect(timedOut).toEqual([expect.stringMatching(/^✗ step 1 Human\.approve rejected at its timeout  /)]);
+  });
+});
+
 describe("crane run and the server's ?wait", () => {
   it("prints a run that ended within the wait without opening a WebSocket", async () => {
     const crane = fakeCrane({ status: 201, body: run("completed", [{ status: "succeeded", deferrals: 2 }]) });
