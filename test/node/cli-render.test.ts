@@ -223,7 +223,9 @@ describe("steps that wait for someone", () => {
     const p = follow();
     feed(p, [approvalPlan]);
     const out = lines(p.apply(ev("step.waiting", { step: 2, attempt: 1, input: { name: "paid" }, kind: "signal", until: T0 + 60_000 })));
-    expect(out).toEqual([expect.stringMatching(/^⏸ step 2 Wait\.signal waiting for signal "paid", until \d\d:\d\d:\d\d  \[-+\] 0\/2  crane signal run_x paid$/)]);
+    expect(out).toEqual([
+      expect.stringMatching(/^⏸ step 2 Wait\.signal waiting for signal "paid", until \d\d:\d\d:\d\d  \[-+\] 0\/2  crane signal run_x paid$/),
+    ]);
   });
 
   it("prints the decision as the step's outcome, and counts it done", () => {
