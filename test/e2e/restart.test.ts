@@ -17,8 +17,8 @@ let browser: Browser;
 
 const tmux = (...args: string[]) => execFileSync("tmux", [...TMUX, ...args], { encoding: "utf8" });
 /** The terminal as a person sees it (with the scroll-back). */
-const screen = () =>
-  tmux("capture-pane", "-p", "-J", "-S", "-", "-t", "cli")
+const screen = (session = "cli") =>
+  tmux("capture-pane", "-p", "-J", "-S", "-", "-t", session)
     .split("\n")
     .filter((l) => l.trim() !== "");
 
@@ -123,6 +123,11 @@ describe("clients across a server restart", () => {
     tmux("new-session", "-d", "-s", "cli", "-x", "160", "-y", "50", "-e", "CRANE_API_KEY=crane_dev_key", cli);
     tmux("set-option", "-t", "cli", "remain-on-exit", "on");
     await expect.poll(() => screen().some((l) => /step 1 Wait\.sleep/.test(l)), { timeout: 30_000 }).toBe(true);
+    // And `crane run --follow`, which submits a run of its own and follows it the same way.
+    const runFollow = `${process.execPath} bin/crane.js --url ${rt.url} run "wait 12 seconds then calculate 3 + 4" --follow --wait 0; echo EXIT=$?`;
+    tmux("new-session", "-d", "-s", "run", "-x", "160", "-y", "50", "-e", "CRANE_API_KEY=crane_dev_key", runFollow);
+    tmux("set-option", "-t", "run", "remain-on-exit", "on");
+    await expect.poll(() => screen("run").some((l) => /step 1 Wait\.sleep/.test(l)), { timeout: 30_000 }).toBe(true);
     await expect
       .poll(() => page.evaluate(() => (window as unknown as { received: { type: string }[] }).received.some((e) => e.type === "step.started")))
       .toBe(true);
@@ -144,6 +149,13 @@ describe("clients across a server restart", () => {
     expect(shown.filter((l) => /^✓ step 1 Wait\.sleep/.test(l))).toHaveLength(1);
     expect(shown.filter((l) => /^✓ step 2 Calculator\.evaluate/.test(l))).toHaveLength(1);
     expect(shown[0]).toMatch(new RegExp(`^${run.run_id}  plan: 2 steps$`));
+    await expect.poll(() => screen("run").some((l) => l.startsWith("EXIT=")), { timeout: 60_000 }).toBe(true);
+    const followed = screen("run");
+    writeFileSync("test-results/cli-run-follow-restart.txt", `${followed.join("\n")}\n`);
+    expect(followed).toContain("EXIT=0");
+    expect(followed.filter((l) => l.includes("run completed: 7"))).toHaveLength(1);
+    expect(followed.filter((l) => l.includes("connection lost"))).toHaveLength(1);
+    expect(followed.filter((l) => /^✓ step 2 Calculator\.evaluate/.test(l))).toHaveLength(1);
 
     // The EventSource reconnected by itself (same URL, same token, Last-Event-ID) and got every
     // event once, in order, up to the terminal one; then the stream ended and it stopped.
