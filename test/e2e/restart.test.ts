@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { launchChromium } from "./browser.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyMigrations, authHeaders, killRuntime, startRuntime, type Runtime } from "../../scripts/local-runtime.ts";
 
@@ -32,19 +33,7 @@ beforeAll(async () => {
   rmSync(STATE, { recursive: true, force: true });
   applyMigrations(STATE);
   rt = await startRuntime({ port: PORT, persistTo: STATE, logLevel: "warn" });
-  browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH ?? "/usr/bin/chromium",
-    args: [
-      "--headless",
-      "--no-sandbox",
-      "--disable-gpu",
-      "--disable-quic",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-    ],
-  });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {

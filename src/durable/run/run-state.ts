@@ -112,6 +112,24 @@ const clearDeadlines = (s: StepState) => {
   s.wait_until = null;
 };
 
+/**
+ * An attempt begins, whether it runs (step.started) or waits for someone (step.waiting): the
+ * caller then sets the one deadline that attempt has.
+ */
+function beginAttempt(s: StepState, status: "running" | "waiting", d: { attempt: number; input: unknown }, at: string, seq: number): StepState {
+  s.dispatch_seq = seq;
+  s.status = status;
+  s.attempt = d.attempt;
+  s.attempts += 1;
+  s.resolved_input = d.input;
+  s.started_at = at;
+  s.started_ms = Date.parse(at);
+  s.completed_at = null;
+  s.duration_ms = null;
+  clearDeadlines(s);
+  return s;
+}
+
 /** Back to pending, with the error that sent it there, until `retryAt`. */
 function waitToRetry(s: StepState, error: StepError, retryAt: number): void {
   s.status = "pending";
@@ -168,33 +186,12 @@ const handlers: Handlers = {
     step(state, d.step).dispatch_deadline = d.dispatch_deadline;
   },
   "step.started": (state, d, at, seq) => {
-    const s = step(state, d.step);
-    s.dispatch_seq = seq;
-    s.status = "running";
-    s.attempt = d.attempt;
-    s.attempts += 1;
-    s.resolved_input = d.input;
-    s.started_at = at;
-    s.started_ms = Date.parse(at);
-    s.completed_at = null;
-    s.duration_ms = null;
-    clearDeadlines(s);
+    const s = beginAttempt(step(state, d.step), "running", d, at, seq);
     s.lease_until = d.lease_until ?? null;
     s.wake_at = d.wake_at ?? null;
   },
   "step.waiting": (state, d, at, seq) => {
-    const s = step(state, d.step);
-    s.dispatch_seq = seq;
-    s.status = "waiting";
-    s.attempt = d.attempt;
-    s.attempts += 1;
-    s.resolved_input = d.input;
-    s.started_at = at;
-    s.started_ms = Date.parse(at);
-    s.completed_at = null;
-    s.duration_ms = null;
-    clearDeadlines(s);
-    s.wait_until = d.until;
+    beginAttempt(step(state, d.step), "waiting", d, at, seq).wait_until = d.until;
   },
   "step.decided": (state, d, at) => {
     const s = step(state, d.step);
