@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { launchChromium } from "./browser.ts";
+import { e2ePortBase } from "./ports.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyMigrations, authHeaders, killRuntime, startRuntime, type Runtime } from "../../scripts/local-runtime.ts";
 
@@ -10,7 +11,7 @@ import { applyMigrations, authHeaders, killRuntime, startRuntime, type Runtime }
 // terminal (tmux), by a plain EventSource in Chromium and by the console; the runtime is killed
 // while the run waits on its timer, and started again on the same state. Each client must carry
 // on by itself and end showing what the API says.
-const PORT = 8797;
+const PORT = e2ePortBase() + 2;
 const STATE = ".wrangler/e2e-restart-state";
 const TMUX = ["-L", `crane-e2e-${process.pid}`];
 let rt: Runtime;
