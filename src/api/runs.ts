@@ -3,15 +3,13 @@ import { and, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { runs as runsTable } from "../db/schema";
 import { runEnded, type RunStatus } from "../execution/statuses";
-import { canonicalJson, sha256Hex } from "../lib/hash";
-import { newTraceId, traceIdFrom } from "../lib/trace";
-import { makePlan } from "../planner/make-plan";
+import { traceIdFrom } from "../lib/trace";
 import { ApiError } from "./errors";
 import { eventPageSchema, type ApiEvent } from "./event-schemas";
 import { jsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse, LOCATION } from "./openapi";
 import { runListSchema, runSchema, usageSchema } from "./response-schemas";
-import { runClient } from "../durable/run/run-client";
+import { runCap, startRun, type StartRunResult } from "../durable/run/start-run";
 import { runNotFound, runStub } from "./run-lookup";
 import { createRunBodySchema, createRunHeadersSchema, createRunQuerySchema, listEventsQuerySchema, listRunsQuerySchema, runIdParamsSchema } from "./schemas";
 
@@ -20,17 +18,7 @@ export const runsApi = createApi();
 
 const tags = ["Runs"];
 const { security } = ACCESS.apiKey;
-const newId = () => crypto.randomUUID().replaceAll("-", "");
-
 const RETRY_AFTER_S = 5;
-const DEFAULT_CAP = 100;
-
-/** The per-tenant cap on runs in flight (MAX_RUNS_IN_FLIGHT); the run object enforces it through the tenant's limiter. */
-function runCap(env: Env): number {
-  const n = Number(env.MAX_RUNS_IN_FLIGHT);
-  return Number.isInteger(n) && n > 0 ? n : DEFAULT_CAP;
-}
-
 const atCapacity = (r: { in_flight: number; cap: number }) =>
   new ApiError(
     429,
@@ -71,42 +59,33 @@ runsApi.openapi(createRun, async (c) => {
   const body = c.req.valid("json");
   const { wait } = c.req.valid("query");
   const { "idempotency-key": key, traceparent } = c.req.valid("header");
-  const { tenant } = c.var.principal;
-  // With an Idempotency-Key the run id is derived from it (and the tenant, so two tenants' keys
-  // never meet), and the run object itself (strongly consistent, kept for good) tells a replay
-  // from a conflicting reuse of the key.
-  const runId = key ? `run_${(await sha256Hex(`idempotency:${tenant}:${key}`)).slice(0, 32)}` : `run_${newId()}`;
-  const stub = runClient(c.env, runId);
-  const input = {
-    run_id: runId,
-    tenant,
-    prompt: "prompt" in body ? body.prompt : null,
+  const trace_id = traceIdFrom(traceparent);
+  const result = await startRun(c.env, {
+    tenant: c.var.principal.tenant,
+    body,
+    source: "plan" in body ? { plan: body.plan } : { prompt: body.prompt },
     options: body.options ?? {},
-    request_hash: await sha256Hex(canonicalJson(body)),
     // Honour the caller's trace (W3C traceparent) or start one.
-    trace_id: traceIdFrom(traceparent) ?? newTraceId(),
-    cap: runCap(c.env),
+    ...(trace_id ? { trace_id } : {}),
+    ...(key ? { idempotency_key: key } : {}),
     ...(wait ? { wait_ms: Math.round(wait * 1000) } : {}),
-  };
-  let result = key ? await stub.create(input) : undefined;
-  if (!result || result.outcome === "needs_plan") {
-    const planned = await makePlan("plan" in body ? { plan: body.plan } : { prompt: body.prompt }, c.env);
-    if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
-    result = await stub.create({ ...input, plan: planned.plan });
-  }
-  switch (result.outcome) {
-    case "conflict":
-      throw new ApiError(409, "idempotency_conflict", "This Idempotency-Key was already used with a different request body.", { run_id: result.run_id });
-    case "at_capacity":
-      throw atCapacity(result);
-    case "needs_plan":
-      throw new Error("the run object asked for a plan it was given");
-    default: {
-      c.header("Location", `/api/v1/runs/${runId}`);
-      return c.json(result.run, wait && !runEnded(result.run.status) ? 202 : result.outcome === "created" ? 201 : 200);
-    }
-  }
+  });
+  if (!result.ok) throw startRefusal(result);
+  c.header("Location", `/api/v1/runs/${result.run.run_id}`);
+  return c.json(result.run, wait && !runEnded(result.run.status) ? 202 : result.outcome === "created" ? 201 : 200);
 });
+
+/** A run that could not start, in the API's error shape. */
+export function startRefusal(result: Exclude<StartRunResult, { ok: true }>): ApiError {
+  switch (result.code) {
+    case "idempotency_conflict":
+      return new ApiError(409, "idempotency_conflict", "This Idempotency-Key was already used with a different request body.", { run_id: result.run_id });
+    case "too_many_runs_in_flight":
+      return atCapacity(result);
+    default:
+      return new ApiError(400, result.code, result.message, result.details);
+  }
+}
 
 interface Cursor {
   created_at: string;

@@ -1,0 +1,86 @@
+// Starting a run, for every entry point that starts one (POST /runs, and anything else that makes
+// runs on a tenant's behalf): the run id from the Idempotency-Key, the replay check before any
+// planning, the plan, then one create on the new run's object. It answers outcomes, not HTTP:
+// each caller says them in its own terms.
+import type { RunOptions } from "../../execution/run-options";
+import { canonicalJson, sha256Hex } from "../../lib/hash";
+import { newTraceId } from "../../lib/trace";
+import { makePlan, type PlanOutcome, type PlanSource } from "../../planner/make-plan";
+import { runClient } from "./run-client";
+import type { RunResource } from "./run-view";
+
+const DEFAULT_CAP = 100;
+
+/** The per-tenant cap on runs in flight (MAX_RUNS_IN_FLIGHT); the run object enforces it through the tenant's limiter. */
+export function runCap(env: Env): number {
+  const n = Number(env.MAX_RUNS_IN_FLIGHT);
+  return Number.isInteger(n) && n > 0 ? n : DEFAULT_CAP;
+}
+
+const newId = () => crypto.randomUUID().replaceAll("-", "");
+
+/**
+ * With an Idempotency-Key the run id is derived from it (and the tenant, so two tenants' keys
+ * never meet), and the run object itself (strongly consistent, kept for good) tells a replay from
+ * a conflicting reuse of the key.
+ */
+export async function runIdFor(tenant: string, idempotencyKey?: string): Promise<string> {
+  return idempotencyKey ? `run_${(await sha256Hex(`idempotency:${tenant}:${idempotencyKey}`)).slice(0, 32)}` : `run_${newId()}`;
+}
+
+export interface StartRunRequest {
+  tenant: string;
+  /** The request as the caller received it: its hash tells a replay from a conflicting reuse of the key. */
+  body: unknown;
+  source: PlanSource;
+  options: RunOptions;
+  idempotency_key?: string;
+  /** The caller's trace, if it gave one; otherwise one is started. */
+  trace_id?: string;
+  /** Answer once the run has ended, or after this long. */
+  wait_ms?: number;
+}
+
+type PlanRefusal = Extract<PlanOutcome, { ok: false }>;
+
+export type StartRunResult =
+  | { ok: true; outcome: "created" | "existing"; run: RunResource }
+  | { ok: false; code: "idempotency_conflict"; run_id: string }
+  | { ok: false; code: "too_many_runs_in_flight"; in_flight: number; cap: number }
+  | { ok: false; code: PlanRefusal["code"]; message: string; details?: PlanRefusal["details"] };
+
+/**
+ * One request to the new run's object, which takes the tenant's slot only if the run will stay
+ * in flight and answers as soon as the run is durable. With an Idempotency-Key the object is asked
+ * first whether this is a replay, so a replay is never planned again.
+ */
+export async function startRun(env: Env, req: StartRunRequest): Promise<StartRunResult> {
+  const runId = await runIdFor(req.tenant, req.idempotency_key);
+  const stub = runClient(env, runId);
+  const input = {
+    run_id: runId,
+    tenant: req.tenant,
+    prompt: "prompt" in req.source ? req.source.prompt : null,
+    options: req.options,
+    request_hash: await sha256Hex(canonicalJson(req.body)),
+    trace_id: req.trace_id ?? newTraceId(),
+    cap: runCap(env),
+    ...(req.wait_ms ? { wait_ms: req.wait_ms } : {}),
+  };
+  let result = req.idempotency_key ? await stub.create(input) : undefined;
+  if (!result || result.outcome === "needs_plan") {
+    const planned = await makePlan(req.source, env);
+    if (!planned.ok) return planned;
+    result = await stub.create({ ...input, plan: planned.plan });
+  }
+  switch (result.outcome) {
+    case "conflict":
+      return { ok: false, code: "idempotency_conflict", run_id: result.run_id };
+    case "at_capacity":
+      return { ok: false, code: "too_many_runs_in_flight", in_flight: result.in_flight, cap: result.cap };
+    case "needs_plan":
+      throw new Error("the run object asked for a plan it was given");
+    default:
+      return { ok: true, outcome: result.outcome, run: result.run };
+  }
+}
