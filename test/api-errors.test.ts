@@ -149,6 +149,7 @@ describe("read-only endpoints", () => {
         "TodoStore.delete",
         "TodoStore.get",
         "TodoStore.list",
+        "TodoStore.reopen",
         "Wait.signal",
         "Wait.sleep",
       ].sort(),

@@ -18,30 +18,15 @@ import {
   report,
   resume,
   signal,
-  type Machine,
 } from "../src/durable/run/decide";
-import { applyEvent, emptyState, TERMINAL_RUN, type RunState, type StepState, type StepStatus } from "../src/durable/run/run-state";
-import { DEFAULT_RUN_TIMEOUT_MS, leaseFor, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../src/execution/run-options";
-import type { BreakerOpened, Outcome, StepMessage } from "../src/execution/step-protocol";
+import { TERMINAL_RUN, type StepStatus } from "../src/durable/run/run-state";
+import { DEFAULT_RUN_TIMEOUT_MS, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../src/execution/run-options";
+import type { BreakerOpened, Outcome } from "../src/execution/step-protocol";
 import { stepError, type StepError } from "../src/execution/step-error";
+import { at, begin, LEASE, options, Run, RUN_TIMEOUT, STEP_TIMEOUT, T0, type StepSpec } from "./decider-harness";
 
-const T0 = Date.UTC(2025, 0, 1);
-/** T0 plus `ms`: every time in these tests is relative to the run's creation. */
-const at = (ms: number) => T0 + ms;
-const STEP_TIMEOUT = 1000;
-const LEASE = leaseFor(STEP_TIMEOUT);
-const RUN_TIMEOUT = 3_600_000;
 /** A dispatch this run never made. */
 const NEVER = 999;
-
-// With Math.random pinned at 0.5 the backoff after attempt n is half its cap: 500, 1000, 2000 ms.
-const BASE_OPTIONS = {
-  retry: { max_attempts: 3, initial_delay_ms: 1000, max_delay_ms: 8000 },
-  step_timeout_ms: STEP_TIMEOUT,
-  run_timeout_ms: RUN_TIMEOUT,
-} satisfies RunOptions;
-
-const options = (o: RunOptions = {}): RunOptions => ({ ...BASE_OPTIONS, ...o, retry: { ...BASE_OPTIONS.retry, ...o.retry } });
 
 beforeEach(() => {
   vi.spyOn(Math, "random").mockReturnValue(0.5);
@@ -49,81 +34,6 @@ beforeEach(() => {
 afterEach(() => {
   vi.restoreAllMocks();
 });
-
-interface StepSpec {
-  step_number: number;
-  tool: string;
-  input: Record<string, unknown>;
-  depends_on?: number[];
-}
-
-type Command<R> = { result: R; events: RunEvent[]; sent: StepMessage[] };
-
-/** One run's state, log and outbox; each command runs the decider at a time the test gives. */
-class Run {
-  readonly state: RunState = emptyState();
-  readonly log: RunEvent[] = [];
-  readonly sent: StepMessage[] = [];
-  /** How long each inline tool call appears to take: the clock moves this much per read. */
-  toolMs = 0;
-
-  static create(steps: StepSpec[], runOptions: RunOptions = options()): Run {
-    const run = new Run();
-    run.command(T0, (m) => {
-      m.emit("run.created", { run_id: "run_test", tenant: "tenant_test", prompt: null, options: runOptions, request_hash: "hash", trace_id: "trace_test" });
-      m.emit("plan.accepted", { plan: { plan_id: "plan_test", planner: "explicit", steps: steps.map((s) => ({ reasoning: "", depends_on: [], ...s })) } });
-    });
-    return run;
-  }
-
-  command<R>(now: number, decide: (m: Machine) => R): Command<R> {
-    const from = this.log.length;
-    const sentFrom = this.sent.length;
-    let reads = 0;
-    const m: Machine = {
-      state: this.state,
-      now,
-      clock: () => now + this.toolMs * reads++,
-      emit: (type, data) => this.append(now, type, data),
-      send: (message) => void this.sent.push(message),
-    };
-    const result = decide(m);
-    this.checkInvariants(now);
-    return { result, events: this.log.slice(from), sent: this.sent.slice(sentFrom) };
-  }
-
-  step(n: number): StepState {
-    return this.state.steps.get(n)!;
-  }
-
-  running(): StepState[] {
-    return [...this.state.steps.values()].filter((s) => s.status === "running");
-  }
-
-  private append<T extends RunEventType>(now: number, type: T, data: RunEventData[T]): number {
-    const event = { seq: this.state.last_seq + 1, type, at: new Date(now).toISOString(), data } as RunEvent;
-    applyEvent(this.state, event);
-    this.log.push(event);
-    return event.seq;
-  }
-
-  private checkInvariants(now: number): void {
-    const steps = [...this.state.steps.values()];
-    const inFlight = steps.filter((s) => s.status === "running" || s.status === "queued").length;
-    expect(inFlight, "steps in flight").toBeLessThanOrEqual(this.state.options.max_parallelism);
-    // After a command, a retry that is due either went out or waits for a slot; only in the
-    // latter case may it be no deadline, and then every slot must be taken.
-    const next = nextDeadline(this.state, now);
-    const dueRetries = steps.filter((s) => s.status === "pending" && s.retry_at !== null && s.retry_at <= now).map((s) => s.retry_at);
-    if (dueRetries.length && inFlight < this.state.options.max_parallelism) expect(next, "a due retry with a free slot wakes the watchdog").not.toBeNull();
-  }
-}
-
-/** A run created at T0 and advanced once; returns that advance's events and messages. */
-function begin(steps: StepSpec[], runOptions?: RunOptions): Command<void> & { run: Run } {
-  const run = Run.create(steps, runOptions);
-  return { run, ...run.command(T0, advance) };
-}
 
 // --- Plans and outcomes ---------------------------------------------------------------------
 

@@ -46,6 +46,7 @@ describe("validatePlan: a valid plan", () => {
       "TodoStore.get": { id: 1 },
       "TodoStore.complete": { title: "x" },
       "TodoStore.delete": { id: 2 },
+      "TodoStore.reopen": { id: 3 },
       "Http.get": { url: "https://example.com/" },
       "Wait.sleep": { seconds: 1 },
       "Wait.signal": { name: "go" },

@@ -12,6 +12,8 @@ const step = z.number().int().describe("The step's step_number");
 const attempt = z.number().int();
 const epochMs = z.number().describe("Epoch milliseconds");
 
+const runError = z.object({ code: z.string(), message: z.string(), step_number: z.number().int().optional() });
+
 const DATA = {
   "run.created": z.object({
     run_id: z.string(),
@@ -33,6 +35,7 @@ const DATA = {
     lease_until: epochMs.optional(),
     wake_at: epochMs.optional(),
     executor: z.enum(["queue", "inline", "timer", "await"]).optional(),
+    idempotency_key: z.string().optional().describe("A step run again after compensation undid it: the key its effects are recorded under"),
   }),
   "step.waiting": z
     .object({ step, attempt, input: z.unknown().describe("The resolved input"), kind: z.enum(["approval", "signal"]), until: epochMs })
@@ -58,8 +61,34 @@ const DATA = {
   "step.failed": z.object({ step, attempt, error: stepError }),
   "step.skipped": z.object({ step, reason: z.enum(["dependency_failed", "run_failed", "cancelled", "run_timeout"]) }),
   "run.completed": z.object({ result: z.unknown() }),
-  "run.failed": z.object({ error: z.object({ code: z.string(), message: z.string(), step_number: z.number().int().optional() }) }),
+  "run.failed": z.object({ error: runError }),
   "run.cancelled": z.object({ reason: z.string() }),
+  "run.cancelling": z
+    .object({ reason: z.string() })
+    .describe("A cancel that asked for compensation: nothing new starts, steps in flight finish, then the run compensates and ends cancelled"),
+  "compensation.started": z
+    .object({
+      reason: z.enum(["run_failed", "cancelled"]),
+      error: runError.optional().describe("What the run fails with once compensation has ended"),
+      steps: z.array(z.object({ step, tool: z.string(), input: z.record(z.string(), z.unknown()) })).describe("In the order they are undone"),
+    })
+    .describe("The run undoes its succeeded steps that have a compensation, one at a time, in reverse order of completion"),
+  "compensation.step_started": z
+    .object({
+      step,
+      attempt,
+      input: z.unknown().describe("The compensation's resolved input"),
+      executor: z.enum(["inline", "queue"]),
+      lease_until: epochMs.optional(),
+      idempotency_key: z.string().optional().describe("A queued undo: the key its effects are recorded under"),
+    })
+    .describe("An attempt to undo a step begins"),
+  "step.compensated": z.object({ step, attempt, output: z.unknown(), duration_ms: z.number() }).describe("A step's effect was undone"),
+  "step.compensation_failed": z
+    .object({ step, attempt, error: stepError, retry_at: epochMs.optional(), deferred: z.boolean().optional() })
+    .describe("An attempt to undo a step failed: tried again at retry_at, or, without it, failed for good"),
+  "compensation.completed": z.object({}),
+  "compensation.failed": z.object({ steps: z.array(z.number().int()).describe("The steps that could not be undone") }),
   "run.resumed": z.object({ steps: z.array(z.number().int()) }),
   "step.deferred": z
     .object({ step, attempt, error: stepError, retry_at: epochMs })

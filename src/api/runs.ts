@@ -6,12 +6,22 @@ import { runEnded, type RunStatus } from "../execution/statuses";
 import { traceIdFrom } from "../lib/trace";
 import { ApiError } from "./errors";
 import { eventPageSchema, type ApiEvent } from "./event-schemas";
-import { jsonBody } from "./middleware/json-body";
+import { jsonBody, optionalJsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse, LOCATION } from "./openapi";
 import { runListSchema, runSchema, usageSchema } from "./response-schemas";
 import { runCap, startRun, type StartRunResult } from "../durable/run/start-run";
+import type { ControlAnswer } from "../durable/run/run-object";
+import type { z } from "@hono/zod-openapi";
 import { runNotFound, runStub } from "./run-lookup";
-import { createRunBodySchema, createRunHeadersSchema, createRunQuerySchema, listEventsQuerySchema, listRunsQuerySchema, runIdParamsSchema } from "./schemas";
+import {
+  cancelRunBodySchema,
+  createRunBodySchema,
+  createRunHeadersSchema,
+  createRunQuerySchema,
+  listEventsQuerySchema,
+  listRunsQuerySchema,
+  runIdParamsSchema,
+} from "./schemas";
 
 /** /runs: create, read, list, events, usage, cancel, resume. Live state comes from the run object, history from D1. */
 export const runsApi = createApi();
@@ -210,28 +220,47 @@ runsApi.openapi(getUsage, async (c) => {
 });
 
 /** Cancel and resume: 404 for a missing run, 409 when the run is not in a state that allows it. */
-const CONTROLS = {
-  cancel: { summary: "Cancel a run that has not ended", ok: "The cancelled run" },
-  resume: { summary: "Re-run a failed or cancelled run's failed and skipped steps (it takes a slot under the tenant's cap again)", ok: "The resumed run" },
-};
-for (const action of ["cancel", "resume"] as const) {
-  const route = createRoute({
-    method: "post",
-    path: `/runs/{run_id}/${action}`,
-    tags,
-    summary: CONTROLS[action].summary,
-    security,
-    request: { params: runIdParamsSchema },
-    responses: { 200: jsonResponse(runSchema, CONTROLS[action].ok), ...errors(404, 409), ...ACCESS.apiKey.responses },
-  });
-  runsApi.openapi(route, async (c) => {
-    const { run_id: runId } = c.req.valid("param");
-    const stub = runStub(c.env, runId);
-    const { tenant } = c.var.principal;
-    const result = action === "cancel" ? await stub.cancel(tenant) : await stub.resume(tenant, runCap(c.env));
-    if (result.ok) return c.json(result.run, 200);
-    if (result.code === "run_not_found") throw runNotFound(runId);
-    if (result.code === "at_capacity") throw atCapacity(result);
-    throw new ApiError(409, result.code, result.message);
-  });
+function controlAnswer(runId: string, result: ControlAnswer) {
+  if (result.ok) return result.run;
+  if (result.code === "run_not_found") throw runNotFound(runId);
+  if (result.code === "at_capacity") throw atCapacity(result);
+  throw new ApiError(409, result.code, result.message);
 }
+
+const cancelRun = createRoute({
+  method: "post",
+  path: "/runs/{run_id}/cancel",
+  tags,
+  summary: "Cancel a run that has not ended",
+  description:
+    "Plainly, at once: every step not ended is skipped. With `compensate: true`, steps in flight finish, then each succeeded step with a compensation is undone (newest first) before the run ends cancelled.",
+  middleware: optionalJsonBody,
+  security,
+  request: { params: runIdParamsSchema, body: { ...jsonRequest(cancelRunBodySchema, "Optional: whether to compensate"), required: false } },
+  responses: { 200: jsonResponse(runSchema, "The cancelled (or cancelling) run"), ...errors(400, 404, 409, 413, 415), ...ACCESS.apiKey.responses },
+});
+
+runsApi.openapi(cancelRun, async (c) => {
+  const { run_id: runId } = c.req.valid("param");
+  const body = (c.req.valid("json") as CancelRunBody | undefined) ?? {};
+  const result = await runStub(c.env, runId).cancel(c.var.principal.tenant, body);
+  return c.json(controlAnswer(runId, result), 200);
+});
+
+const resumeRun = createRoute({
+  method: "post",
+  path: "/runs/{run_id}/resume",
+  tags,
+  summary: "Re-run a failed or cancelled run's failed and skipped steps, and those compensation undid (it takes a slot under the tenant's cap again)",
+  security,
+  request: { params: runIdParamsSchema },
+  responses: { 200: jsonResponse(runSchema, "The resumed run"), ...errors(404, 409), ...ACCESS.apiKey.responses },
+});
+
+runsApi.openapi(resumeRun, async (c) => {
+  const { run_id: runId } = c.req.valid("param");
+  const result = await runStub(c.env, runId).resume(c.var.principal.tenant, runCap(c.env));
+  return c.json(controlAnswer(runId, result), 200);
+});
+
+type CancelRunBody = z.infer<typeof cancelRunBodySchema>;

@@ -67,6 +67,17 @@ export const RUN_ID = /^run_[0-9a-f]{32}$/;
  * included, with the same 404 as a missing one (so an id reveals nothing). A pattern here would
  * tell clients to expect a 400 for a malformed id, which the server never sends.
  */
+/** POST /runs/{id}/cancel: optional. */
+export const cancelRunBodySchema = z
+  .strictObject({
+    compensate: z
+      .boolean()
+      .optional()
+      .describe("Undo what the run's succeeded steps did (steps in flight finish first), then end it cancelled. Default false: stop at once"),
+    reason: z.string().min(1).max(500).optional().describe("Recorded in run.cancelled"),
+  })
+  .openapi("CancelRun");
+
 export const runIdParamsSchema = z.object({
   run_id: z
     .string()

@@ -18,6 +18,11 @@ export const runOptionsSchema = z.strictObject({
   run_timeout_ms: z.number().int().min(1000).max(MAX_RUN_TIMEOUT_MS).optional(),
   /** How long a step may wait on an open breaker before it fails with tool_unavailable (default: until the run's deadline). */
   max_deferral_ms: z.number().int().min(0).max(MAX_RUN_TIMEOUT_MS).optional(),
+  /**
+   * When a step fails for good: "compensate" (the default) undoes the succeeded steps that have a
+   * compensation, in reverse order of completion, before the run ends failed; "stop" ends it as is.
+   */
+  on_failure: z.enum(["compensate", "stop"]).optional(),
 });
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 
@@ -29,6 +34,7 @@ export interface ResolvedOptions {
   max_parallelism: number;
   run_timeout_ms: number;
   max_deferral_ms: number | null;
+  on_failure: "compensate" | "stop";
 }
 
 export const DEFAULT_OPTIONS: ResolvedOptions = {
@@ -39,6 +45,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   max_parallelism: 50,
   run_timeout_ms: DEFAULT_RUN_TIMEOUT_MS,
   max_deferral_ms: null,
+  on_failure: "compensate",
 };
 
 export function resolveOptions(options: RunOptions | undefined): ResolvedOptions {
@@ -50,6 +57,7 @@ export function resolveOptions(options: RunOptions | undefined): ResolvedOptions
     max_parallelism: options?.max_parallelism ?? DEFAULT_OPTIONS.max_parallelism,
     run_timeout_ms: options?.run_timeout_ms ?? DEFAULT_OPTIONS.run_timeout_ms,
     max_deferral_ms: options?.max_deferral_ms ?? DEFAULT_OPTIONS.max_deferral_ms,
+    on_failure: options?.on_failure ?? DEFAULT_OPTIONS.on_failure,
   };
 }
 

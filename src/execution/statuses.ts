@@ -1,7 +1,9 @@
 // The run and step statuses, spelled out once. The run object's state, the API's schemas, the CLI
 // and the benchmark all derive their lists and their "has it ended?" checks from these.
 // A run is "waiting" while one of its steps waits on someone (an approval): it needs a person, not a consumer.
-export const RUN_STATUSES = ["pending", "running", "waiting", "completed", "failed", "cancelled"] as const;
+// A run is "compensating" while it undoes what its succeeded steps did, after a failure or a cancel
+// that asked for it; it then ends failed or cancelled.
+export const RUN_STATUSES = ["pending", "running", "waiting", "compensating", "completed", "failed", "cancelled"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TERMINAL_RUN_STATUSES = ["completed", "failed", "cancelled"] as const satisfies readonly RunStatus[];
 
@@ -17,3 +19,9 @@ const terminalSteps: ReadonlySet<string> = new Set(TERMINAL_STEP_STATUSES);
 /** Has a run with this status ended? (Accepts any string, for statuses read off the wire.) */
 export const runEnded = (status: string): boolean => terminalRuns.has(status);
 export const stepEnded = (status: string): boolean => terminalSteps.has(status);
+
+/** A run's compensation as a whole, and each step's undoing within it. */
+export const COMPENSATION_STATUSES = ["running", "completed", "failed"] as const;
+export type CompensationStatus = (typeof COMPENSATION_STATUSES)[number];
+export const UNDO_STATUSES = ["pending", "running", "succeeded", "failed"] as const;
+export type UndoStatus = (typeof UNDO_STATUSES)[number];

@@ -34,6 +34,11 @@ export const stepMessageSchema = z.object({
   /** Epoch ms after which the run object takes the step back; a message that arrives too late to run is dropped. */
   lease_until: z.number().int().positive(),
   trace_id: z.string(),
+  /**
+   * The key the tool's side effects are recorded under. Absent: `run_id:step`. A step run again
+   * after compensation undid it, and each undo, act under keys of their own.
+   */
+  idempotency_key: z.string().min(1).optional(),
 });
 export type StepMessage = z.infer<typeof stepMessageSchema>;
 
@@ -62,7 +67,8 @@ export interface StepReport {
 export type ReportResult = { accepted: true } | { accepted: false; reason: "not_running" | "stale_dispatch" | "unknown_step" | "run_not_found" };
 
 /** Asked before a tool with side effects runs, so a cancelled or already-taken dispatch does nothing. */
-export type PreflightResult = { go: true } | { go: false; reason: "run_finished" | "stale_dispatch" | "already_started" | "unknown_step" | "run_not_found" };
+export type PreflightResult =
+  { go: true } | { go: false; reason: "run_finished" | "stale_dispatch" | "already_started" | "unknown_step" | "run_not_found" | "cancelling" };
 
 /** How the run object sends a step to the queue: the message, without the envelope's JSON size. */
 export function stepMessage(fields: Omit<StepMessage, "v" | "input">, input: Json): StepMessage {

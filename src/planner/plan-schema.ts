@@ -3,6 +3,16 @@ import { z } from "zod";
 export const MAX_PLAN_STEPS = 50;
 export const MAX_PROMPT_LENGTH = 4000;
 
+/**
+ * What undoes a step once it succeeded, should the run fail (or be cancelled with compensation):
+ * a tool call whose input may refer to the step's own output and to the outputs it depended on.
+ */
+export const compensationSchema = z.strictObject({
+  tool: z.string().min(1).max(100),
+  input: z.record(z.string(), z.unknown()),
+});
+export type Compensation = z.infer<typeof compensationSchema>;
+
 /** A step as a client or a planner writes it; validated further by validatePlan. */
 export const planStepInputSchema = z.strictObject({
   step_number: z.number().int().min(1).max(1000),
@@ -10,6 +20,8 @@ export const planStepInputSchema = z.strictObject({
   input: z.record(z.string(), z.unknown()),
   depends_on: z.array(z.number().int().min(1).max(1000)).max(MAX_PLAN_STEPS).default([]),
   reasoning: z.string().max(2000).optional(),
+  /** Absent: the tool's default compensation, if it has one. null: none, even where the tool has a default. */
+  compensate: compensationSchema.nullable().optional(),
 });
 
 export const planInputSchema = z.strictObject({
@@ -23,6 +35,11 @@ export const planStepSchema = z.object({
   input: z.record(z.string(), z.unknown()),
   depends_on: z.array(z.number().int()),
   reasoning: z.string(),
+  /** As written: absent means the tool's default compensation; null means none. */
+  compensate: z
+    .object({ tool: z.string(), input: z.record(z.string(), z.unknown()) })
+    .nullable()
+    .optional(),
 });
 export type PlanStep = z.infer<typeof planStepSchema>;
 

@@ -57,23 +57,58 @@ function findCycle(deps: Map<number, number[]>): number[] | undefined {
 }
 
 /** Input as the tool will see it at plan time: whole references may stand for any type. */
-function inputIssues(step: PlanStep, index: number): PlanIssue[] {
-  const tool = getTool(step.tool);
+function inputIssues(call: { tool: string; input: Record<string, unknown> }, stepNumber: number, at: (string | number)[]): PlanIssue[] {
+  const tool = getTool(call.tool);
   if (!tool) return [];
-  const result = tool.input_schema.safeParse(step.input);
+  const result = tool.input_schema.safeParse(call.input);
   if (result.success) return [];
   return result.error.issues
     .filter((issue) => {
-      let v: unknown = step.input;
+      let v: unknown = call.input;
       for (const p of issue.path) v = v && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined;
       return !isWholeReference(v);
     })
     .map((issue) => ({
-      step_number: step.step_number,
-      path: ["steps", index, "input", ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))],
+      step_number: stepNumber,
+      path: [...at, ...issue.path.map((p) => (typeof p === "symbol" ? String(p) : p))],
       code: "invalid_input",
-      message: `${step.tool}: ${issue.message}`,
+      message: `${call.tool}: ${issue.message}`,
     }));
+}
+
+/**
+ * A compensation runs at once when the run fails, so its tool must be one that acts (inline or
+ * queued), and it may use only outputs that exist whenever the step succeeded: its own and those
+ * of the steps it depends on.
+ */
+function compensationIssues(s: PlanStep, i: number, before: ReadonlySet<number>): PlanIssue[] {
+  const c = s.compensate;
+  if (!c) return [];
+  const at = ["steps", i, "compensate"];
+  const tool = getTool(c.tool);
+  if (!tool)
+    return [{ step_number: s.step_number, path: [...at, "tool"], code: "unknown_tool", message: `No tool is named "${c.tool}".${suggestTool(c.tool)}` }];
+  if (tool.executor !== "inline" && tool.executor !== "queue") {
+    return [
+      {
+        step_number: s.step_number,
+        path: [...at, "tool"],
+        code: "invalid_compensation",
+        message: `${c.tool} waits rather than acts, so it cannot undo step ${s.step_number}; use a tool that acts (e.g. TodoStore.delete).`,
+      },
+    ];
+  }
+  const issues = inputIssues(c, s.step_number, [...at, "input"]);
+  for (const ref of findReferences(c.input)) {
+    if (ref.step_number === s.step_number || before.has(ref.step_number)) continue;
+    issues.push({
+      step_number: s.step_number,
+      path: [...at, "input", ...ref.at],
+      code: "compensation_reference",
+      message: `Step ${s.step_number}'s compensation uses step ${ref.step_number}'s output; it may use only its own step's output and the outputs that step depends on.`,
+    });
+  }
+  return issues;
 }
 
 export function validatePlan(raw: unknown): PlanValidation {
@@ -85,6 +120,7 @@ export function validatePlan(raw: unknown): PlanValidation {
     input: s.input,
     depends_on: [...new Set(s.depends_on)].sort((a, b) => a - b),
     reasoning: s.reasoning ?? "",
+    ...(s.compensate !== undefined ? { compensate: s.compensate } : {}),
   }));
   // (The schema already caps the number of steps at MAX_PLAN_STEPS.)
   const issues: PlanIssue[] = [];
@@ -142,7 +178,8 @@ export function validatePlan(raw: unknown): PlanValidation {
         });
       }
     }
-    issues.push(...inputIssues(s, i));
+    issues.push(...inputIssues(s, s.step_number, ["steps", i, "input"]));
+    issues.push(...compensationIssues(s, i, before));
     issues.push(...referenceTypeIssues(s, i, toolOf));
   });
 

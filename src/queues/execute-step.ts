@@ -33,7 +33,7 @@ async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: E
       step_number: msg.step,
       attempt: msg.attempt,
       signal: controller.signal,
-      idempotency_key: `${msg.run_id}:${msg.step}`,
+      idempotency_key: msg.idempotency_key ?? `${msg.run_id}:${msg.step}`,
       ...trace,
     })
     .then((r): Outcome => (r.success ? { success: true, output: r.output as Json } : { success: false, error: r.error }))

@@ -76,11 +76,15 @@ async function findTodo(ctx: ToolContext, selector: { id?: number | undefined; t
   return { row: open[0] ?? rows[0]! };
 }
 
+/** Undoing an add or a complete acts on the todo the step returned. */
+const itsTodo = (step: number) => ({ id: `{{steps.${step}.output.todo.id}}` });
+
 export const todoAdd = queueTool({
   name: "TodoStore.add",
   description: "Adds a todo with the given title and returns it as { todo }.",
   input_schema: z.strictObject({ title: titleSchema }),
   effects: true,
+  compensation: (step) => ({ tool: "TodoStore.delete", input: itsTodo(step) }),
   async execute({ title }, ctx) {
     const now = new Date().toISOString();
     // INSERT OR IGNORE on the unique created_by key: a repeated attempt adds nothing.
@@ -129,6 +133,7 @@ export const todoComplete = queueTool({
   description: "Marks a todo done, by id or by exact title, and returns it as { todo }.",
   input_schema: selectorSchema,
   effects: true,
+  compensation: (step) => ({ tool: "TodoStore.reopen", input: itsTodo(step) }),
   async execute(selector, ctx) {
     // Done by this very step in an earlier attempt: that is success, not a conflict.
     const replay = await db(ctx)
@@ -182,5 +187,28 @@ export const todoDelete = queueTool({
       .get();
     if (!deleted) return fail(stepError("todo_not_found", `Todo ${row.id} was deleted by someone else meanwhile.`));
     return ok({ deleted: view(deleted) });
+  },
+});
+
+export const todoReopen = queueTool({
+  name: "TodoStore.reopen",
+  description: "Marks a done todo open again, by id or by exact title, and returns it as { todo }. Undoes TodoStore.complete.",
+  input_schema: selectorSchema,
+  effects: true,
+  async execute(selector, ctx) {
+    const found = await findTodo(ctx, selector);
+    if (found.error) return fail(found.error);
+    const { row } = found;
+    if (row.deleted_at) return fail(stepError("todo_not_found", `Todo ${row.id} was deleted.`));
+    // Open already (a repeated attempt, or nobody completed it): the wanted state holds.
+    if (row.status === "open") return ok({ todo: view(row) });
+    // completed_by is cleared too, so the step that completed it completes it again if it runs again.
+    const reopened = await db(ctx)
+      .update(todos)
+      .set({ status: "open", completed_at: null, completed_by: null })
+      .where(and(mine(ctx), eq(todos.id, row.id), eq(todos.status, "done")))
+      .returning()
+      .get();
+    return ok({ todo: view(reopened ?? { ...row, status: "open", completed_at: null }) });
   },
 });

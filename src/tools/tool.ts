@@ -33,6 +33,11 @@ interface ToolBase<S extends z.ZodType> {
   name: string;
   description: string;
   input_schema: S;
+  /**
+   * What undoes this tool's effect, for a plan step that names no compensation of its own: so
+   * plans from the planners are compensable without extra words. References point at the step.
+   */
+  compensation?(step: number): { tool: string; input: Record<string, unknown> };
 }
 
 export interface QueueTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> {

@@ -152,7 +152,7 @@ describe("cancel", () => {
 });
 
 describe("resume", () => {
-  it("re-runs only the failed and skipped steps; succeeded steps keep their outputs", async () => {
+  it("re-runs only the failed and skipped steps; succeeded steps keep their outputs (on_failure: stop)", async () => {
     const key = `/flaky/resume-${uniq()}`;
     const run = await createRun({
       plan: {
@@ -162,12 +162,13 @@ describe("resume", () => {
           { step_number: 3, tool: "Calculator.evaluate", input: { expression: "{{steps.1.output.todo.id}} * 0 + 7" }, depends_on: [2] },
         ],
       },
-      options: { retry: { max_attempts: 1 } },
+      options: { retry: { max_attempts: 1 }, on_failure: "stop" },
     });
     await deliver(...(await sentMessages(run.run_id)));
     await deliver(...(await sentMessages(run.run_id)).filter((m) => m.step === 2));
     const failed = await getRun(run.run_id);
     expect(failed.status).toBe("failed");
+    expect(failed.compensation).toBeNull();
     expect(failed.execution_log.map((e) => e.status)).toEqual(["succeeded", "failed", "skipped"]);
     const firstOutput = failed.execution_log[0]!.output;
 

@@ -38,19 +38,23 @@ export async function events(runId: string): Promise<RunEvent[]> {
 
 /**
  * The messages the run object has sent so far, in order: one per queued dispatch (a step.started
- * event with a lease), rebuilt from the log exactly as the object built them.
+ * or compensation.step_started event with a lease), rebuilt from the log exactly as the object built them.
  */
 export async function sentMessages(runId: string): Promise<StepMessage[]> {
   const log = await events(runId);
   const created = log.find((e) => e.type === "run.created")!.data as RunEventData["run.created"];
   const plan = (log.find((e) => e.type === "plan.accepted")!.data as RunEventData["plan.accepted"]).plan;
   const timeout = resolveOptions(created.options).step_timeout_ms;
-  return log
-    .filter((e) => e.type === "step.started" && (e.data as RunEventData["step.started"]).lease_until !== undefined)
-    .map((e) => {
-      const d = e.data as RunEventData["step.started"];
-      const tool = plan.steps.find((s) => s.step_number === d.step)!.tool;
-      return stepMessage(
+  let undoTools = new Map<number, string>();
+  const sent: StepMessage[] = [];
+  for (const e of log) {
+    if (e.type === "compensation.started") undoTools = new Map((e.data as RunEventData["compensation.started"]).steps.map((s) => [s.step, s.tool]));
+    if (e.type !== "step.started" && e.type !== "compensation.step_started") continue;
+    const d = e.data as RunEventData["step.started"] | RunEventData["compensation.step_started"];
+    if (d.lease_until === undefined) continue;
+    const tool = e.type === "step.started" ? plan.steps.find((s) => s.step_number === d.step)!.tool : undoTools.get(d.step)!;
+    sent.push(
+      stepMessage(
         {
           run_id: runId,
           tenant: created.tenant ?? DEV_TENANT,
@@ -59,12 +63,15 @@ export async function sentMessages(runId: string): Promise<StepMessage[]> {
           dispatch: e.seq,
           tool,
           timeout_ms: timeout,
-          lease_until: d.lease_until!,
+          lease_until: d.lease_until,
           trace_id: created.trace_id,
+          ...(d.idempotency_key ? { idempotency_key: d.idempotency_key } : {}),
         },
         d.input as Json,
-      );
-    });
+      ),
+    );
+  }
+  return sent;
 }
 
 export { pause as sleep } from "../helpers";

@@ -43,3 +43,13 @@ export const jsonBody = createMiddleware<AppEnv>(async (c, next) => {
     await next();
   });
 });
+
+/**
+ * For routes whose JSON body may be left out (POST /runs/{id}/cancel): no body at all passes on;
+ * a body is held to the same rules as jsonBody's.
+ */
+export const optionalJsonBody = createMiddleware<AppEnv>(async (c, next) => {
+  const length = c.req.header("content-length");
+  const empty = c.req.header("content-type") === undefined && (length === undefined || length === "0") && c.req.raw.body === null;
+  return empty ? next() : jsonBody(c, next);
+});

@@ -4,36 +4,22 @@
 // because they are pure and bounded.
 import { decideRetry } from "../../execution/retry-policy";
 import { DEFAULT_RUN_TIMEOUT_MS, leaseFor, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../../execution/run-options";
-import { stepMessage, type BreakerOpened, type PreflightResult, type ReportResult, type StepMessage, type StepReport } from "../../execution/step-protocol";
+import { stepMessage, type BreakerOpened, type PreflightResult, type ReportResult, type StepReport } from "../../execution/step-protocol";
 import type { Json } from "../../lib/json";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
 import { UnresolvedReferenceError, referenceMismatch, resolveReferences } from "../../planner/references";
 import { getTool } from "../../tools/registry";
-import type { RunEventData, RunEventType } from "./run-events";
-import { TERMINAL_RUN, TERMINAL_STEP, type ReceivedSignal, type RunState, type StepState } from "./run-state";
+import { advanceCompensation, beginCompensation, expireUndos, failUndo, stepKey, timeOutUndos, undoDeadlines, undoOf } from "./compensation";
+import type { Machine } from "./machine";
+import type { RunError } from "./run-events";
+import { TERMINAL_RUN, TERMINAL_STEP, stepOutputs, type ReceivedSignal, type RunState, type StepState } from "./run-state";
 
-export interface Machine {
-  state: RunState;
-  /** The command's time (epoch ms): every deadline it sets or checks uses this. */
-  now: number;
-  /** Reads the clock again, to time an inline tool. */
-  clock(): number;
-  /** Appends and folds an event; returns its seq. */
-  emit<T extends RunEventType>(type: T, data: RunEventData[T]): number;
-  /** A message for the queue (sent by the run object after the decision). */
-  send(message: StepMessage): void;
-}
+export type { Machine } from "./machine";
 
 /** Steps that hold one of the run's max_parallelism slots: started and not yet ended. */
 const inFlight = (state: RunState) => [...state.steps.values()].filter((s) => s.status === "running" || s.status === "queued").length;
 const ordered = (state: RunState) => [...state.steps.values()].sort((a, b) => a.step_number - b.step_number);
 const anyFailed = (state: RunState) => [...state.steps.values()].some((s) => s.status === "failed");
-
-function outputs(state: RunState): Map<number, unknown> {
-  const out = new Map<number, unknown>();
-  for (const s of state.steps.values()) if (s.status === "succeeded") out.set(s.step_number, s.output);
-  return out;
-}
 
 /** A pending step may start when its retry time (if any) has come and its dependencies succeeded. */
 function ready(m: Machine, s: StepState): boolean {
@@ -55,7 +41,7 @@ function dispatchReady(m: Machine): void {
 function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
   let input: unknown;
   try {
-    input = resolveReferences(s.input, outputs(m.state));
+    input = resolveReferences(s.input, stepOutputs(m.state));
   } catch (err) {
     if (!(err instanceof UnresolvedReferenceError)) throw err;
     m.emit("step.failed", { step: s.step_number, attempt, error: stepError("reference_unresolved", err.message) });
@@ -103,9 +89,16 @@ function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
     }
     case "queue": {
       const lease_until = m.now + leaseFor(timeout);
-      const dispatch = m.emit("step.started", { step: s.step_number, attempt, input, lease_until, executor: "queue" });
       const { run_id, tenant, trace_id } = m.state;
-      m.send(stepMessage({ run_id, tenant, step: s.step_number, attempt, dispatch, tool: s.tool, timeout_ms: timeout, lease_until, trace_id }, input as Json));
+      // A step run again after its effect was undone acts under a new key; otherwise the default one.
+      const key = s.undone ? { idempotency_key: stepKey(run_id, s) } : {};
+      const dispatch = m.emit("step.started", { step: s.step_number, attempt, input, lease_until, executor: "queue", ...key });
+      m.send(
+        stepMessage(
+          { run_id, tenant, step: s.step_number, attempt, dispatch, tool: s.tool, timeout_ms: timeout, lease_until, trace_id, ...key },
+          input as Json,
+        ),
+      );
       return;
     }
   }
@@ -113,39 +106,54 @@ function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
 
 /**
  * Moves the run forward: skips what cannot run, starts what can (inline steps end at once and may
- * free their dependants, so this repeats until nothing changes), and ends the run when nothing is left.
+ * free their dependants, so this repeats until nothing changes), and ends the run when nothing is
+ * left, compensating first when it failed (or was cancelled asking for it) with effects to undo.
  */
 export function advance(m: Machine): void {
   const { state } = m;
   if (TERMINAL_RUN.has(state.status) || !state.plan) return;
+  if (state.compensation) {
+    if (advanceCompensation(m) === "done") finishRun(m, state.compensation.error);
+    return;
+  }
   if (state.status === "pending") m.emit("run.started", {});
   for (let before = -1; before !== state.last_seq;) {
     before = state.last_seq;
     skipUnreachable(m);
-    if (anyFailed(state)) {
-      // After a failure nothing new starts; what is already in flight finishes and is recorded. A
-      // waiting step holds nothing in flight, so nobody is left to decide for a run that failed.
-      for (const s of ordered(state))
-        if (s.status === "pending" || s.status === "waiting") m.emit("step.skipped", { step: s.step_number, reason: "run_failed" });
+    if (anyFailed(state) || state.cancelling !== null) {
+      // After a failure (or a cancel that compensates) nothing new starts; what is already in
+      // flight finishes and is recorded. A waiting step holds nothing in flight, so nobody is left
+      // to decide for a run that failed.
+      const reason = state.cancelling !== null ? "cancelled" : "run_failed";
+      for (const s of ordered(state)) if (s.status === "pending" || s.status === "waiting") m.emit("step.skipped", { step: s.step_number, reason });
     } else {
       dispatchReady(m);
     }
   }
-  const steps = ordered(state);
-  if (!steps.every((s) => TERMINAL_STEP.has(s.status))) return;
-  const firstFailure = steps.find((s) => s.status === "failed");
-  if (firstFailure) {
-    const err = firstFailure.error ?? stepError("step_failed", "A step failed.");
-    m.emit("run.failed", {
-      error: {
-        code: err.code,
-        message: `Step ${firstFailure.step_number} (${firstFailure.tool}) failed: ${err.message}`,
-        step_number: firstFailure.step_number,
-      },
-    });
-  } else {
-    m.emit("run.completed", { result: steps.at(-1)!.output });
+  if (!ordered(state).every((s) => TERMINAL_STEP.has(s.status))) return;
+  const error = runError(state);
+  const compensate = state.cancelling !== null || (error !== null && state.options.on_failure === "compensate");
+  if (compensate && beginCompensation(m, state.cancelling !== null ? "cancelled" : "run_failed", error)) {
+    if (advanceCompensation(m) === "done") finishRun(m, error);
+    return;
   }
+  finishRun(m, error);
+}
+
+/** What a run whose steps have all ended fails with: its first failed step's error (null: none failed). */
+function runError(state: RunState): RunError | null {
+  const firstFailure = ordered(state).find((s) => s.status === "failed");
+  if (!firstFailure) return null;
+  const err = firstFailure.error ?? stepError("step_failed", "A step failed.");
+  return { code: err.code, message: `Step ${firstFailure.step_number} (${firstFailure.tool}) failed: ${err.message}`, step_number: firstFailure.step_number };
+}
+
+/** The run's terminal event: cancelled if a cancel is under way, else failed with `error`, else completed. */
+function finishRun(m: Machine, error: RunError | null): void {
+  const steps = ordered(m.state);
+  if (m.state.cancelling !== null) m.emit("run.cancelled", { reason: m.state.cancelling });
+  else if (error) m.emit("run.failed", { error });
+  else m.emit("run.completed", { result: steps.at(-1)!.output });
 }
 
 /** Skips dependants of failed or skipped steps, to a fixed point (skips cascade down the DAG). */
@@ -185,6 +193,20 @@ function current(m: Machine, step: number, dispatch: number): { s: StepState } |
 /** Consumers report how dispatches went. Each is accepted once; late and duplicate reports are ignored. */
 export function report(m: Machine, reports: readonly StepReport[]): ReportResult[] {
   const results = reports.map((r): ReportResult => {
+    const undo = undoOf(m.state, r.step, r.dispatch);
+    if (undo) {
+      if (undo.status !== "running" || TERMINAL_RUN.has(m.state.status)) return { accepted: false, reason: "not_running" };
+      if (r.outcome.success)
+        m.emit("step.compensated", {
+          step: r.step,
+          attempt: undo.attempt,
+          output: r.outcome.output,
+          duration_ms: Math.max(0, m.now - (undo.started_ms ?? m.now)),
+        });
+      else failUndo(m, undo, undo.attempt, r.outcome.error);
+      if (r.opened) recordOpened(m, r.opened);
+      return { accepted: true };
+    }
     const found = current(m, r.step, r.dispatch);
     if (!("s" in found)) return { accepted: false, reason: found.reason };
     const { s } = found;
@@ -206,8 +228,20 @@ export function preflight(state: RunState, step: number, dispatch: number): Pref
   const s = state.steps.get(step);
   if (!s) return { go: false, reason: "unknown_step" };
   if (TERMINAL_RUN.has(state.status)) return { go: false, reason: "run_finished" };
+  const undo = undoOf(state, step, dispatch);
+  if (undo) return undo.status === "running" ? { go: true } : { go: false, reason: "stale_dispatch" };
   if (s.dispatch_seq !== dispatch || s.status !== "running") return { go: false, reason: "stale_dispatch" };
+  // Cancelled asking for compensation: what has not begun does not begin (skipCancelled records it).
+  if (state.cancelling !== null) return { go: false, reason: "cancelling" };
   return { go: true };
+}
+
+/** A dispatch the pre-flight check stopped because the run is being cancelled: it will never run. */
+export function skipCancelled(m: Machine, step: number, dispatch: number): void {
+  const s = m.state.steps.get(step);
+  if (!s || s.dispatch_seq !== dispatch || s.status !== "running" || m.state.cancelling === null) return;
+  m.emit("step.skipped", { step, reason: "cancelled" });
+  advance(m);
 }
 
 /**
@@ -215,6 +249,14 @@ export function preflight(state: RunState, step: number, dispatch: number): Pref
  * without using up an attempt, unless it has waited max_deferral_ms already.
  */
 export function defer(m: Machine, step: number, dispatch: number, retryAt: number, error: StepError): ReportResult {
+  const undo = undoOf(m.state, step, dispatch);
+  if (undo) {
+    // An undo waits on the breaker for as long as compensation's own deadline allows.
+    if (undo.status !== "running" || TERMINAL_RUN.has(m.state.status)) return { accepted: false, reason: "not_running" };
+    m.emit("step.compensation_failed", { step, attempt: undo.attempt, error, retry_at: Math.max(retryAt, m.now), deferred: true });
+    advance(m);
+    return { accepted: true };
+  }
   const found = current(m, step, dispatch);
   if (!("s" in found)) return { accepted: false, reason: found.reason };
   const { s } = found;
@@ -246,6 +288,12 @@ export function breakerChanged(m: Machine, tool: string, change: "half_open" | "
 export function fireDue(m: Machine): void {
   const { state } = m;
   if (TERMINAL_RUN.has(state.status)) return;
+  if (state.compensation) {
+    if (state.deadline !== null && state.deadline <= m.now) timeOutUndos(m);
+    else expireUndos(m);
+    advance(m);
+    return;
+  }
   if (state.deadline !== null && state.deadline <= m.now) {
     timeOut(m);
     return;
@@ -281,7 +329,10 @@ function timeOut(m: Machine): void {
     if (s.status === "running" || s.status === "queued" || s.status === "waiting") m.emit("step.failed", { step: s.step_number, attempt: s.attempt, error });
     else if (s.status === "pending") m.emit("step.skipped", { step: s.step_number, reason: "run_timeout" });
   }
-  m.emit("run.failed", { error: { code: "run_timeout", message: error.message } });
+  const failure = { code: "run_timeout", message: error.message };
+  const compensate = m.state.cancelling !== null || m.state.options.on_failure === "compensate";
+  if (compensate && beginCompensation(m, "run_failed", failure)) advance(m);
+  else m.emit("run.failed", { error: failure });
 }
 
 /**
@@ -303,6 +354,7 @@ export function nextDeadline(state: RunState, now: number): number | null {
     consider(s.wait_until);
     if (s.status === "pending" && s.retry_at !== null && (s.retry_at > now || slotFree)) consider(s.retry_at);
   }
+  for (const t of undoDeadlines(state)) consider(t);
   return next;
 }
 
@@ -394,11 +446,24 @@ export function decideApproval(m: Machine, step: number, d: Decision): DecisionR
   return { ok: true };
 }
 
-export type ControlResult = { ok: true } | { ok: false; code: "run_finished" | "run_not_resumable"; message: string };
+export type ControlResult = { ok: true } | { ok: false; code: "run_finished" | "run_not_resumable" | "run_compensating"; message: string };
 
-export function cancel(m: Machine, reason: string): ControlResult {
-  if (TERMINAL_RUN.has(m.state.status)) return { ok: false, code: "run_finished", message: `The run is already ${m.state.status}.` };
-  for (const s of ordered(m.state)) if (!TERMINAL_STEP.has(s.status)) m.emit("step.skipped", { step: s.step_number, reason: "cancelled" });
+/**
+ * Cancels the run. Plainly, at once: every step not ended is skipped (a late report is ignored).
+ * With `compensate`, nothing new starts and what has not begun is skipped, steps already in flight
+ * finish and are recorded, then every succeeded step with a compensation is undone and the run
+ * ends cancelled.
+ */
+export function cancel(m: Machine, reason: string, compensate = false): ControlResult {
+  const { state } = m;
+  if (TERMINAL_RUN.has(state.status)) return { ok: false, code: "run_finished", message: `The run is already ${state.status}.` };
+  if (state.compensation) return { ok: false, code: "run_compensating", message: "The run is undoing its steps after a failure; it ends when that is done." };
+  if (compensate) {
+    if (state.cancelling === null) m.emit("run.cancelling", { reason });
+    advance(m);
+    return { ok: true };
+  }
+  for (const s of ordered(state)) if (!TERMINAL_STEP.has(s.status)) m.emit("step.skipped", { step: s.step_number, reason: "cancelled" });
   m.emit("run.cancelled", { reason });
   return { ok: true };
 }
@@ -407,8 +472,10 @@ export function resume(m: Machine): ControlResult {
   if (m.state.status !== "failed" && m.state.status !== "cancelled") {
     return { ok: false, code: "run_not_resumable", message: `Only failed or cancelled runs resume; this run is ${m.state.status}.` };
   }
+  // Steps whose effect compensation undid run again too.
+  const undone = new Set(m.state.compensation?.steps.filter((u) => u.status === "succeeded").map((u) => u.step_number));
   const again = ordered(m.state)
-    .filter((s) => s.status === "failed" || s.status === "skipped")
+    .filter((s) => s.status === "failed" || s.status === "skipped" || undone.has(s.step_number))
     .map((s) => s.step_number);
   m.emit("run.resumed", { steps: again });
   advance(m);

@@ -13,7 +13,7 @@ export interface RunClient {
   getRun(tenant: string): Promise<RunResource | null>;
   listEvents(tenant: string, after: number, limit: number): Promise<{ events: RunEvent[]; last_seq: number } | null>;
   issueWatchToken(tenant: string): Promise<WatchToken | "not_found" | "too_many">;
-  cancel(tenant: string): Promise<ControlAnswer>;
+  cancel(tenant: string, options?: { compensate?: boolean; reason?: string }): Promise<ControlAnswer>;
   resume(tenant: string, cap: number): Promise<ControlAnswer>;
   decide(tenant: string, step: number, decision: Decision): Promise<DecisionAnswer>;
   signal(tenant: string, name: string, payload: unknown): Promise<SignalResult | { ok: false; code: "run_not_found" }>;
@@ -45,7 +45,7 @@ export function runClient(env: Env, runId: string): RunClient {
     getRun: (tenant) => loose.getRun(tenant),
     listEvents: (tenant, after, limit) => loose.listEvents(tenant, after, limit),
     issueWatchToken: (tenant) => loose.issueWatchToken(tenant),
-    cancel: (tenant) => loose.cancel(tenant),
+    cancel: (tenant, options) => loose.cancel(tenant, options),
     resume: (tenant, cap) => loose.resume(tenant, cap),
     decide: (tenant, step, decision) => loose.decide(tenant, step, decision),
     signal: (tenant, name, payload) => loose.signal(tenant, name, payload),

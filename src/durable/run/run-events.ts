@@ -5,6 +5,13 @@ import type { StepError } from "../../execution/step-error";
 import type { RunOptions } from "../../execution/run-options";
 import type { Plan } from "../../planner/plan-schema";
 
+/** The error a run ends failed with. */
+export interface RunError {
+  code: string;
+  message: string;
+  step_number?: number;
+}
+
 export interface RunEventData {
   /** `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did). */
   "run.created": { run_id: string; tenant?: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string; holds_slot?: boolean };
@@ -19,7 +26,16 @@ export interface RunEventData {
    * until `lease_until` (its message is the lease; the event's seq names the dispatch); a timer
    * wakes at `wake_at`; an inline step ends in the same turn.
    */
-  "step.started": { step: number; attempt: number; input: unknown; lease_until?: number; wake_at?: number; executor?: "queue" | "inline" | "timer" | "await" };
+  "step.started": {
+    step: number;
+    attempt: number;
+    input: unknown;
+    lease_until?: number;
+    wake_at?: number;
+    executor?: "queue" | "inline" | "timer" | "await";
+    /** A queued step run again after compensation undid it: the key its effects are recorded under (absent: run_id:step). */
+    idempotency_key?: string;
+  };
   /**
    * An "await" step began to wait (an approval): it is the step's dispatch, like step.started,
    * and holds nothing but its deadline `until`, when the tool's on_timeout decides for it.
@@ -36,8 +52,30 @@ export interface RunEventData {
   "step.failed": { step: number; attempt: number; error: StepError };
   "step.skipped": { step: number; reason: "dependency_failed" | "run_failed" | "cancelled" | "run_timeout" };
   "run.completed": { result: unknown };
-  "run.failed": { error: { code: string; message: string; step_number?: number } };
+  "run.failed": { error: RunError };
   "run.cancelled": { reason: string };
+  /**
+   * A cancel that asked for compensation: nothing new starts, steps already in flight finish and
+   * are recorded, then the run compensates and ends cancelled.
+   */
+  "run.cancelling": { reason: string };
+  /**
+   * The run undoes what its succeeded steps did, one at a time in `steps`' order (reverse order of
+   * completion), each with the call written in the plan or the tool's default. `error`: what the
+   * run fails with once compensation has ended (absent when it was cancelled).
+   */
+  "compensation.started": { reason: "run_failed" | "cancelled"; error?: RunError; steps: { step: number; tool: string; input: Record<string, unknown> }[] };
+  /** An attempt to undo a step begins; its seq names the dispatch, as step.started's does. */
+  "compensation.step_started": { step: number; attempt: number; input: unknown; executor: "inline" | "queue"; lease_until?: number; idempotency_key?: string };
+  "step.compensated": { step: number; attempt: number; output: unknown; duration_ms: number };
+  /**
+   * An attempt to undo a step failed. With `retry_at` it is tried again then (`deferred`: an open
+   * breaker turned it away before the tool ran, and the attempt is given back); without, for good.
+   */
+  "step.compensation_failed": { step: number; attempt: number; error: StepError; retry_at?: number; deferred?: boolean };
+  "compensation.completed": Record<string, never>;
+  /** Compensation ended with these steps not undone. */
+  "compensation.failed": { steps: number[] };
   "run.resumed": { steps: number[] };
   /**
    * An open breaker turned the dispatch away before the tool ran: the step waits until

@@ -29,12 +29,14 @@ import {
   report,
   resume,
   signal,
+  skipCancelled,
   type ControlResult,
   type Decision,
   type DecisionResult,
   type Machine,
   type SignalResult,
 } from "./decide";
+import { undoOf } from "./compensation";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import { projectRun } from "./projection";
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState } from "./run-state";
@@ -76,7 +78,9 @@ interface Projection {
 }
 
 /** Events after which the D1 read model is rewritten. */
-const MILESTONES: ReadonlySet<RunEventType> = new Set(["plan.accepted", "run.completed", "run.failed", "run.cancelled", "run.resumed"]);
+const MILESTONES: ReadonlySet<RunEventType> = new Set(["plan.accepted", "compensation.started", "run.completed", "run.failed", "run.cancelled", "run.resumed"]);
+/** Events about undoing a step: their log line names the undo's tool, not the step's. */
+const UNDO_EVENTS: ReadonlySet<RunEventType> = new Set(["compensation.step_started", "step.compensated", "step.compensation_failed"]);
 const PROJECTION_RETRY_MAX_MS = 60_000;
 /** Queues' limits on one sendBatch, with room for the envelope. */
 const MAX_BATCH_MESSAGES = 100;
@@ -162,7 +166,12 @@ export class RunObject extends DurableObject<Env> {
     this.fold(event);
     this.emitted.push(event);
     const d = data as { step?: number; attempt?: number; duration_ms?: number };
-    const tool = d.step !== undefined ? this.state.steps.get(d.step)?.tool : undefined;
+    const tool =
+      d.step === undefined
+        ? undefined
+        : UNDO_EVENTS.has(type)
+          ? this.state.compensation?.steps.find((u) => u.step_number === d.step)?.tool
+          : this.state.steps.get(d.step)?.tool;
     log.info(type, {
       run_id: this.state.run_id,
       tenant: this.state.tenant,
@@ -430,6 +439,9 @@ export class RunObject extends DurableObject<Env> {
     this.meter.request();
     if (this.state.last_seq === 0) return { go: false, reason: "run_not_found" };
     const answer = preflight(this.state, step, dispatch);
+    // Being cancelled with compensation: this dispatch never runs, so the run need not wait for
+    // its lease; it is recorded as skipped now (the only pre-flight answer that writes).
+    if (!answer.go && answer.reason === "cancelling") await this.command((m) => skipCancelled(m, step, dispatch));
     if (!answer.go) return answer;
     if (this.begun.has(dispatch)) return { go: false, reason: "already_started" };
     this.begun.add(dispatch);
@@ -443,13 +455,15 @@ export class RunObject extends DurableObject<Env> {
   async stepInput(step: number, dispatch: number): Promise<string | null> {
     this.meter.request();
     const s = this.state.steps.get(step);
-    if (!s || s.dispatch_seq !== dispatch) return null;
-    return JSON.stringify(s.resolved_input ?? null);
+    const attempt = s?.dispatch_seq === dispatch ? s : undoOf(this.state, step, dispatch);
+    if (!attempt) return null;
+    return JSON.stringify(attempt.resolved_input ?? null);
   }
 
-  async cancel(tenant: string, reason = "Cancelled by request."): Promise<ControlAnswer> {
+  /** With `compensate`, steps in flight finish, then what succeeded is undone before the run ends cancelled. */
+  async cancel(tenant: string, options: { compensate?: boolean; reason?: string } = {}): Promise<ControlAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
-    const result = await this.command((m) => cancel(m, reason));
+    const result = await this.command((m) => cancel(m, options.reason ?? "Cancelled by request.", options.compensate ?? false));
     return { ...result, run: this.view() };
   }
 

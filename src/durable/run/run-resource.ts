@@ -2,7 +2,7 @@
 // by it (z.infer) and the API documents it (it is the OpenAPI document's `Run`), so the two cannot
 // drift. `meta({ id })` names a component in the document without this layer knowing about it.
 import { z } from "zod";
-import { RUN_STATUSES, STEP_STATUSES } from "../../execution/statuses";
+import { COMPENSATION_STATUSES, RUN_STATUSES, STEP_STATUSES, UNDO_STATUSES } from "../../execution/statuses";
 import { planSchema, planStepSchema } from "../../planner/plan-schema";
 
 const isoTime = z.string().meta({ format: "date-time", description: "ISO 8601 time" });
@@ -27,9 +27,37 @@ export const executionLogEntrySchema = z
     next_attempt_at: isoTime.nullable(),
     waiting_until: isoTime.nullable().describe("While the step waits for a decision: when its on_timeout decides instead"),
     skip_reason: z.string().nullable(),
+    compensate: z
+      .object({ tool: z.string(), input: z.record(z.string(), z.unknown()) })
+      .nullable()
+      .describe("What undoes this step if the run fails after it succeeded: the plan's compensation, else its tool's default; null: nothing"),
   })
   .meta({ id: "Step" });
 export type ExecutionLogEntry = z.infer<typeof executionLogEntrySchema>;
+
+export const undoEntrySchema = z
+  .object({
+    step_number: z.number().int().describe("The step this undoes"),
+    tool: z.string(),
+    input: z.unknown().describe("Resolved once the undo starts; before that, as written"),
+    status: z.enum(UNDO_STATUSES),
+    attempts: z.number().int(),
+    output: z.unknown(),
+    error: errorInfo.nullable(),
+    started_at: isoTime.nullable(),
+    completed_at: isoTime.nullable(),
+    next_attempt_at: isoTime.nullable(),
+  })
+  .meta({ id: "Undo" });
+
+export const compensationResourceSchema = z
+  .object({
+    status: z.enum(COMPENSATION_STATUSES),
+    reason: z.enum(["run_failed", "cancelled"]),
+    error: errorInfo.nullable().describe("Why compensation failed: the undos that failed for good"),
+    steps: z.array(undoEntrySchema).describe("In the order they run: reverse order of completion"),
+  })
+  .meta({ id: "Compensation" });
 
 export const runResourceSchema = z
   .object({
@@ -49,9 +77,13 @@ export const runResourceSchema = z
         max_parallelism: z.number().int(),
         run_timeout_ms: z.number().int(),
         max_deferral_ms: z.number().int().nullable(),
+        on_failure: z.enum(["compensate", "stop"]),
       })
       .describe("The options in force, defaults filled in"),
     execution_log: z.array(executionLogEntrySchema).describe("One entry per step of the plan"),
+    compensation: z
+      .union([compensationResourceSchema, z.null()])
+      .describe("Undoing the succeeded steps after a failure (or a cancel with compensate); null until it starts"),
     result: z.unknown().describe("Output of the highest-numbered step, once the run completed; null before"),
     error: errorInfo.extend({ step_number: z.number().int().optional() }).nullable(),
     trace_id: z.string(),

@@ -4,8 +4,15 @@
 import { stepError, type StepError } from "../../execution/step-error";
 import { resolveOptions, type ResolvedOptions } from "../../execution/run-options";
 import type { Plan } from "../../planner/plan-schema";
-import type { RunEvent, RunEventData, RunEventType } from "./run-events";
-import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from "../../execution/statuses";
+import type { RunError, RunEvent, RunEventData, RunEventType } from "./run-events";
+import {
+  TERMINAL_RUN_STATUSES,
+  TERMINAL_STEP_STATUSES,
+  type CompensationStatus,
+  type RunStatus,
+  type StepStatus,
+  type UndoStatus,
+} from "../../execution/statuses";
 
 export type { RunStatus, StepStatus };
 
@@ -41,6 +48,40 @@ export interface StepState {
   wake_at: number | null;
   /** A waiting step's deadline: its tool's on_timeout decides then. */
   wait_until: number | null;
+  /** The seq of the event that succeeded it: compensations run in reverse order of it. */
+  succeeded_seq: number | null;
+  /** How often its effect was undone and the step reset by a resume: keys its next attempts apart. */
+  undone: number;
+}
+
+/** Undoing one succeeded step: an attempt-bearing piece of work of its own, like a step. */
+export interface UndoState {
+  step_number: number;
+  tool: string;
+  /** As written (references unresolved). */
+  input: Record<string, unknown>;
+  status: UndoStatus;
+  attempt: number;
+  attempts: number;
+  deferrals: number;
+  dispatch_seq: number | null;
+  resolved_input: unknown;
+  output: unknown;
+  error: StepError | null;
+  started_at: string | null;
+  started_ms: number | null;
+  completed_at: string | null;
+  lease_until: number | null;
+  retry_at: number | null;
+}
+
+export interface CompensationState {
+  status: CompensationStatus;
+  reason: "run_failed" | "cancelled";
+  /** What the run fails with once compensation has ended (null: it was cancelled). */
+  error: RunError | null;
+  /** In the order they run. */
+  steps: UndoState[];
 }
 
 /** A signal sent to the run, and the step that took it (null: still buffered). */
@@ -74,6 +115,16 @@ export interface RunState {
   deadline: number | null;
   /** Signals received, in order; Wait.signal steps take the oldest of their name not yet taken. */
   signals: ReceivedSignal[];
+  /** A cancel that asked for compensation is under way: its reason (null: none). */
+  cancelling: string | null;
+  compensation: CompensationState | null;
+}
+
+/** The outputs of the steps that succeeded, for resolving references. */
+export function stepOutputs(state: RunState): Map<number, unknown> {
+  const out = new Map<number, unknown>();
+  for (const s of state.steps.values()) if (s.status === "succeeded") out.set(s.step_number, s.output);
+  return out;
 }
 
 export const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(TERMINAL_RUN_STATUSES);
@@ -101,6 +152,29 @@ function newStep(s: Plan["steps"][number]): StepState {
     retry_at: null,
     wake_at: null,
     wait_until: null,
+    succeeded_seq: null,
+    undone: 0,
+  };
+}
+
+function newUndo(d: { step: number; tool: string; input: Record<string, unknown> }): UndoState {
+  return {
+    step_number: d.step,
+    tool: d.tool,
+    input: d.input,
+    status: "pending",
+    attempt: 0,
+    attempts: 0,
+    deferrals: 0,
+    dispatch_seq: null,
+    resolved_input: null,
+    output: null,
+    error: null,
+    started_at: null,
+    started_ms: null,
+    completed_at: null,
+    lease_until: null,
+    retry_at: null,
   };
 }
 
@@ -154,6 +228,12 @@ const step = (state: RunState, n: number): StepState => {
   return s;
 };
 
+const undo = (state: RunState, n: number): UndoState => {
+  const u = state.compensation?.steps.find((c) => c.step_number === n);
+  if (!u) throw new Error(`event refers to no compensation of step ${n}`);
+  return u;
+};
+
 const handlers: Handlers = {
   "run.created": (state, d, at) => {
     state.run_id = d.run_id;
@@ -193,13 +273,14 @@ const handlers: Handlers = {
   "step.waiting": (state, d, at, seq) => {
     beginAttempt(step(state, d.step), "waiting", d, at, seq).wait_until = d.until;
   },
-  "step.decided": (state, d, at) => {
+  "step.decided": (state, d, at, seq) => {
     const s = step(state, d.step);
     s.completed_at = at;
     s.duration_ms = s.started_ms === null ? null : Math.max(0, Date.parse(at) - s.started_ms);
     clearDeadlines(s);
     if (d.decision === "approve") {
       s.status = "succeeded";
+      s.succeeded_seq = seq;
       s.output = { decision: d.decision, comment: d.comment, decided_by: d.decided_by, decided_at: at };
       s.error = null;
       return;
@@ -209,8 +290,9 @@ const handlers: Handlers = {
       ? stepError("approval_timeout", "No decision came before the approval's timeout, and its on_timeout is reject.")
       : stepError("approval_rejected", `Rejected by ${d.decided_by}${d.comment ? `: ${d.comment}` : "."}`);
   },
-  "step.succeeded": (state, d, at) => {
+  "step.succeeded": (state, d, at, seq) => {
     const s = step(state, d.step);
+    s.succeeded_seq = seq;
     if (d.signal !== undefined) {
       const signal = state.signals.find((g) => g.seq === d.signal);
       if (signal) signal.taken_by = d.step;
@@ -283,6 +365,59 @@ const handlers: Handlers = {
     state.error = { code: "cancelled", message: d.reason };
     state.completed_at = at;
   },
+  "run.cancelling": (state, d) => {
+    state.cancelling = d.reason;
+  },
+  "compensation.started": (state, d, at) => {
+    state.status = "compensating";
+    state.compensation = { status: "running", reason: d.reason, error: d.error ?? null, steps: d.steps.map(newUndo) };
+    // Undoing gets a deadline of its own: the run's whole run_timeout_ms again.
+    state.deadline = Date.parse(at) + state.options.run_timeout_ms;
+  },
+  "compensation.step_started": (state, d, at, seq) => {
+    const u = undo(state, d.step);
+    u.status = "running";
+    u.attempt = d.attempt;
+    u.attempts += 1;
+    u.dispatch_seq = seq;
+    u.resolved_input = d.input;
+    u.started_at = at;
+    u.started_ms = Date.parse(at);
+    u.lease_until = d.lease_until ?? null;
+    u.retry_at = null;
+  },
+  "step.compensated": (state, d, at) => {
+    const u = undo(state, d.step);
+    u.status = "succeeded";
+    u.output = d.output;
+    u.error = null;
+    u.completed_at = at;
+    u.lease_until = null;
+  },
+  "step.compensation_failed": (state, d, at) => {
+    const u = undo(state, d.step);
+    u.error = d.error;
+    u.lease_until = null;
+    if (d.retry_at === undefined) {
+      u.status = "failed";
+      u.completed_at = at;
+      return;
+    }
+    u.status = "pending";
+    u.retry_at = d.retry_at;
+    if (d.deferred) {
+      // Turned away before the tool ran: the attempt is given back.
+      u.attempts = Math.max(0, u.attempts - 1);
+      u.attempt = Math.max(0, u.attempt - 1);
+      u.deferrals += 1;
+    }
+  },
+  "compensation.completed": (state) => {
+    state.compensation!.status = "completed";
+  },
+  "compensation.failed": (state) => {
+    state.compensation!.status = "failed";
+  },
   "run.resumed": (state, d, at) => {
     state.status = "running";
     // A resumed run is in flight again under its tenant's cap, with its whole run_timeout_ms.
@@ -293,9 +428,14 @@ const handlers: Handlers = {
     state.completed_at = null;
     for (const n of d.steps) {
       const s = step(state, n);
+      // A step whose effect was undone runs again under a new idempotency key (its old one
+      // names the effect that was undone).
+      const undone = s.undone + (state.compensation?.steps.some((u) => u.step_number === n && u.status === "succeeded") ? 1 : 0);
       // The attempt number keeps counting, so a message from before the resume stays stale.
-      Object.assign(s, newStep(s), { attempt: s.attempt });
+      Object.assign(s, newStep(s), { attempt: s.attempt, undone });
     }
+    state.compensation = null;
+    state.cancelling = null;
   },
 };
 
@@ -319,6 +459,8 @@ export function emptyState(): RunState {
     holds_slot: false,
     deadline: null,
     signals: [],
+    cancelling: null,
+    compensation: null,
   };
 }
 

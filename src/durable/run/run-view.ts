@@ -1,7 +1,8 @@
 // The run resource served by GET /runs/{id}: a read-only view of the folded state.
 import { TERMINAL_RUN_STATUSES } from "../../execution/statuses";
+import { compensationOf } from "./compensation";
 import type { RunResource } from "./run-resource";
-import type { RunState } from "./run-state";
+import type { CompensationState, RunState } from "./run-state";
 
 export type { ExecutionLogEntry, RunResource } from "./run-resource";
 
@@ -34,7 +35,9 @@ export function runView(state: RunState): RunResource {
       next_attempt_at: iso(s.retry_at),
       waiting_until: iso(s.wait_until),
       skip_reason: s.skip_reason,
+      compensate: compensationOf(s),
     })),
+    compensation: state.compensation ? compensationView(state.compensation) : null,
     result: state.status === "completed" ? state.result : null,
     error: state.error,
     trace_id: state.trace_id,
@@ -42,5 +45,32 @@ export function runView(state: RunState): RunResource {
     started_at: state.started_at,
     completed_at: state.completed_at,
     last_event_seq: state.last_seq,
+  };
+}
+
+function compensationView(c: CompensationState): NonNullable<RunResource["compensation"]> {
+  const failed = c.steps.filter((u) => u.status === "failed");
+  return {
+    status: c.status,
+    reason: c.reason,
+    error:
+      c.status === "failed"
+        ? {
+            code: "compensation_failed",
+            message: failed.map((u) => `Undoing step ${u.step_number} (${u.tool}) failed: ${u.error?.message ?? "unknown error"}`).join(" "),
+          }
+        : null,
+    steps: c.steps.map((u) => ({
+      step_number: u.step_number,
+      tool: u.tool,
+      input: u.attempts > 0 ? u.resolved_input : u.input,
+      status: u.status,
+      attempts: u.attempts,
+      output: u.status === "succeeded" ? u.output : null,
+      error: u.error ? { code: u.error.code, message: u.error.message } : null,
+      started_at: u.started_at,
+      completed_at: u.completed_at,
+      next_attempt_at: iso(u.status === "pending" ? u.retry_at : null),
+    })),
   };
 }
