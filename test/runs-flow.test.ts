@@ -3,6 +3,28 @@ import type { ExecutionLogEntry } from "../src/durable/run/run-view";
 import { api, createRun, uniq, waitForRun } from "./helpers";
 
 describe("a run end to end", () => {
+  it("undoes the todo it added when a later step fails, through the real queue (saga compensation)", async () => {
+    const title = `undo me ${uniq()}`;
+    const created = await createRun({
+      plan: {
+        steps: [
+          { step_number: 1, tool: "TodoStore.add", input: { title } },
+          { step_number: 2, tool: "Http.get", input: { url: `${inject("upstreamUrl")}/status/404` }, depends_on: [1] },
+        ],
+      },
+    });
+    const run = await waitForRun(created.run_id);
+    expect(run).toMatchObject({
+      status: "failed",
+      error: { code: "upstream_rejected" },
+      compensation: { status: "completed", steps: [{ tool: "TodoStore.delete" }] },
+    });
+    const added = run.execution_log[0]!.output as { todo: { id: number } };
+    const listed = await api("/runs?wait=5", { method: "POST", json: { plan: { steps: [{ step_number: 1, tool: "TodoStore.list", input: {} }] } } });
+    const todos = ((await listed.json()) as { result: { todos: { id: number }[] } }).result.todos;
+    expect(todos.map((t) => t.id)).not.toContain(added.todo.id);
+  });
+
   it("adds a todo, then lists it (the brief's example)", async () => {
     const created = await createRun({ prompt: "Add a todo to buy milk, then show me all my tasks" });
     expect(["pending", "running"]).toContain(created.status);

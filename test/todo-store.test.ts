@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { todoAdd, todoComplete, todoDelete, todoGet, todoList } from "../src/tools/todo-store";
+import { todoAdd, todoComplete, todoDelete, todoGet, todoList, todoReopen } from "../src/tools/todo-store";
 import { toolContext } from "./helpers";
 
 const ctx = (key = crypto.randomUUID(), tenant = "todo-tests") => toolContext({ idempotency_key: key, tenant });
@@ -115,5 +115,20 @@ describe("TodoStore", () => {
     const done = await todoComplete.execute({ title }, ctx());
     expect((done.output as TodoOut).todo.id).toBe(mine.id);
     expect((await todoGet.execute({ id: mine.id }, ctx())).output).toMatchObject({ todo: { status: "done" } });
+  });
+
+  it("reopens a done todo (TodoStore.complete's undo), and the step that completed it can complete it again", async () => {
+    const t = await add(`reopen ${crypto.randomUUID()}`);
+    const key = crypto.randomUUID();
+    expect((await todoComplete.execute({ id: t.id }, ctx(key))).success).toBe(true);
+    const reopened = await todoReopen.execute({ id: t.id }, ctx());
+    expect(reopened.output).toMatchObject({ todo: { id: t.id, status: "open", completed_at: null } });
+    // Reopening an open todo is no error: the wanted state holds (a repeated undo).
+    expect((await todoReopen.execute({ id: t.id }, ctx())).output).toMatchObject({ todo: { status: "open" } });
+    // The completing step's key no longer names an effect that stands, so it completes again.
+    expect((await todoComplete.execute({ id: t.id }, ctx(key))).output).toMatchObject({ todo: { status: "done" } });
+    await todoDelete.execute({ id: t.id }, ctx());
+    expect((await todoReopen.execute({ id: t.id }, ctx())).error?.code).toBe("todo_not_found");
+    expect((await todoReopen.execute({ id: t.id }, ctx(undefined, "someone-else"))).error?.code).toBe("todo_not_found");
   });
 });

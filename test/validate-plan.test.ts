@@ -349,3 +349,49 @@ describe("validatePlan: a whole reference to an object where text or a number is
     expectValid({ steps: [producer, { step_number: 2, tool, input, depends_on: [1] }] });
   });
 });
+
+describe("validatePlan: compensations", () => {
+  const add = (step_number: number, extra: Record<string, unknown> = {}) => ({ step_number, tool: "TodoStore.add", input: { title: "x" }, ...extra });
+
+  it("keeps a compensation as written, and null for a step that opts out of its tool's default", () => {
+    const steps = expectValid({
+      steps: [
+        add(1, { compensate: { tool: "TodoStore.delete", input: { id: "{{steps.1.output.todo.id}}" } } }),
+        add(2, { compensate: null }),
+        add(3, {
+          depends_on: [1],
+          compensate: { tool: "Http.get", input: { url: "https://example.com/undo/{{steps.1.output.todo.id}}/{{steps.3.output.todo.id}}" } },
+        }),
+        add(4),
+      ],
+    });
+    expect(steps.map((s) => s.compensate)).toEqual([
+      { tool: "TodoStore.delete", input: { id: "{{steps.1.output.todo.id}}" } },
+      null,
+      { tool: "Http.get", input: { url: "https://example.com/undo/{{steps.1.output.todo.id}}/{{steps.3.output.todo.id}}" } },
+      undefined,
+    ]);
+  });
+
+  it("refuses an unknown tool, a tool that waits, a bad input, and an output the step may not have", () => {
+    const issues = issuesOf({
+      steps: [
+        add(1, { compensate: { tool: "TodoStore.remove", input: {} } }),
+        add(2, { compensate: { tool: "Human.approve", input: { message: "undo?" } } }),
+        add(3, { compensate: { tool: "TodoStore.delete", input: { id: "seven" } } }),
+        add(4, { compensate: { tool: "TodoStore.delete", input: { id: "{{steps.1.output.todo.id}}" } } }),
+      ],
+    });
+    expect(issues.map((i) => [i.code, i.step_number, i.path])).toEqual([
+      ["unknown_tool", 1, ["steps", 0, "compensate", "tool"]],
+      ["invalid_compensation", 2, ["steps", 1, "compensate", "tool"]],
+      ["invalid_input", 3, ["steps", 2, "compensate", "input", "id"]],
+      ["compensation_reference", 4, ["steps", 3, "compensate", "input", "id"]],
+    ]);
+    expect(issues[3]!.message).toContain("only its own step's output and the outputs that step depends on");
+  });
+
+  it("refuses a compensation with fields it does not know", () => {
+    expect(codes(issuesOf({ steps: [add(1, { compensate: { tool: "TodoStore.delete", input: { id: 1 }, when: "always" } })] }))).toEqual(["unrecognized_keys"]);
+  });
+});
