@@ -30,7 +30,7 @@ Examples:
   crane plan "add a todo to buy milk, then list my todos"     preview the plan, run nothing
   crane watch RUN_ID                                           follow a run until it ends
   crane list --status failed                                   then: crane resume RUN_ID
-  crane cancel RUN_ID
+  crane cancel RUN_ID [--compensate]
   crane approve RUN_ID 2 --comment "looks right"               decide a waiting approval (or: crane reject …)
   crane signal RUN_ID payment_received --payload '{"amount": 42}'
   crane --json run "calculate 6 * 7" --follow                  one JSON event per line
@@ -115,15 +115,22 @@ program
     process.exitCode = await watchAndRender(runId, globals().json === true, io(), opts.reconnectTimeout);
   });
 
-for (const action of ["cancel", "resume"] as const) {
-  program
-    .command(action)
-    .description(action === "cancel" ? "cancel a run that has not ended" : "re-run a failed or cancelled run's failed and skipped steps")
-    .argument("<run_id>")
-    .action(async (runId: string) => {
-      renderRun(await client().controlRun(runId, action));
-    });
-}
+program
+  .command("cancel")
+  .description("cancel a run that has not ended")
+  .argument("<run_id>")
+  .option("--compensate", "let steps in flight finish, then undo what the run did (newest first) before it ends cancelled")
+  .action(async (runId: string, opts: { compensate?: boolean }) => {
+    renderRun(await client().controlRun(runId, "cancel", opts.compensate === true));
+  });
+
+program
+  .command("resume")
+  .description("re-run a failed or cancelled run's failed and skipped steps, and those compensation undid")
+  .argument("<run_id>")
+  .action(async (runId: string) => {
+    renderRun(await client().controlRun(runId, "resume"));
+  });
 
 function stepOption(raw: string): number {
   const n = Number(raw);

@@ -241,6 +241,24 @@ export class RunProgress {
       case "step.skipped":
         if (step) step.status = "skipped";
         return this.stepLine(c.dim(ICON.skipped!), n, ` skipped (${String(d.reason)})`);
+      case "run.cancelling":
+        return c.yellow(`cancelling: steps in flight finish, then what succeeded is undone`);
+      case "compensation.started": {
+        const steps = (d.steps as { step: number; tool: string }[]).map((s) => `${s.step} (${s.tool})`);
+        return c.yellow(`undoing ${plural(steps.length, "step")}, newest first: ${steps.join(", ")}`);
+      }
+      case "step.compensated":
+        return this.stepLine(c.green(ICON.succeeded!), n, ` undone`);
+      case "step.compensation_failed":
+        return this.stepLine(
+          d.retry_at === undefined ? c.red(ICON.failed!) : c.yellow(ICON.retrying!),
+          n,
+          d.retry_at === undefined ? ` could not be undone: ${message(d.error)}` : ` undo ${d.deferred ? "deferred" : "failed, retrying"}: ${message(d.error)}`,
+        );
+      case "compensation.completed":
+        return c.green("undone: every step with a compensation");
+      case "compensation.failed":
+        return c.red(`not undone: step ${(d.steps as number[]).join(", ")}`);
       case "run.completed":
         this.status = "completed";
         this.result = d.result;

@@ -1,10 +1,12 @@
 /**
- * npm run soak [-- --runs 300 --kill-after-ms 2500 --port 8799]
+ * npm run soak [-- --runs 300 --kill-after-ms 2500 --port 8799 --compensations 50]
  *
  * Starts `wrangler dev` on a fresh local state with a local slow upstream, submits runs that add
  * a todo and call the slow upstream, SIGKILLs the runtime while they are in flight, starts it
  * again on the same state, and checks the promise: every accepted run reaches a terminal state,
- * every todo exists exactly once, and the D1 history agrees with every run object.
+ * every todo exists exactly once, and the D1 history agrees with every run object. With
+ * --compensations N, N more runs add a todo and then fail (a slow 404): across the crash each is
+ * compensated exactly once (its todo deleted by its own undo), and nothing else is deleted.
  * Exits non-zero on any loss, duplicate or disagreement.
  */
 import { execFileSync } from "node:child_process";
@@ -20,8 +22,10 @@ const { values } = parseArgs({
     "kill-after-ms": { type: "string", default: "2500" },
     port: { type: "string", default: "8799" },
     concurrency: { type: "string", default: "16" },
+    compensations: { type: "string", default: "50" },
   },
 });
+const COMPENSATIONS = Number(values.compensations);
 const RUNS = Number(values.runs);
 const KILL_AFTER = Number(values["kill-after-ms"]);
 const PORT = Number(values.port);
@@ -34,6 +38,8 @@ interface RunInfo {
   title: string;
   body: string;
   run_id?: string;
+  /** It adds a todo and then fails: it must end failed, with that todo undone. */
+  saga?: boolean;
 }
 
 const upstream = await startUpstream();
@@ -55,6 +61,18 @@ const runs: RunInfo[] = Array.from({ length: RUNS }, (_, i) => {
   };
   return { key: `soak-${i}`, title, body: JSON.stringify({ plan, options: { retry: { max_attempts: 5, initial_delay_ms: 200 } } }) };
 });
+// Interleaved with the others, so the kill finds them at every stage: adding, failing, undoing.
+for (let i = 0; i < COMPENSATIONS; i++) {
+  const title = `soak saga ${i}`;
+  const plan = {
+    steps: [
+      { step_number: 1, tool: "TodoStore.add", input: { title } },
+      { step_number: 2, tool: "Http.get", input: { url: `${upstreamUrl}/status/404?delay_ms=${100 + (i % 5) * 100}&saga=${i}` }, depends_on: [1] },
+    ],
+  };
+  const body = JSON.stringify({ plan, options: { retry: { max_attempts: 5, initial_delay_ms: 200 } } });
+  runs.splice(Math.min(runs.length, i * 6), 0, { key: `soak-saga-${i}`, title, body, saga: true });
+}
 
 /** Submits with the run's Idempotency-Key; a crash mid-request is retried safely with the same key. */
 async function submit(run: RunInfo): Promise<boolean> {
@@ -146,29 +164,44 @@ const rows = JSON.parse(
       STATE,
       "--json",
       "--command",
-      "SELECT title, count(*) AS n FROM todos WHERE deleted_at IS NULL GROUP BY title",
+      "SELECT title, sum(deleted_at IS NULL) AS n, sum(deleted_at IS NOT NULL AND deleted_by LIKE '%:undo') AS undone, count(*) AS made FROM todos GROUP BY title",
     ],
     {
       env: { ...process.env, CI: "true" },
       encoding: "utf8",
     },
   ),
-) as { results: { title: string; n: number }[] }[];
+) as { results: { title: string; n: number; undone: number; made: number }[] }[];
+const todos = new Map(rows[0]!.results.map((r) => [r.title, r]));
 const todoCounts = new Map(rows[0]!.results.map((r) => [r.title, r.n]));
+const plain = runs.filter((r) => !r.saga);
+const sagas = runs.filter((r) => r.saga);
 
 const counts = {
   submitted: runs.length,
   accepted: runs.filter((r) => r.run_id).length,
-  completed: runs.filter((r) => statuses.get(r.run_id ?? "") === "completed").length,
-  failed: runs.filter((r) => statuses.get(r.run_id ?? "") === "failed").length,
+  completed: plain.filter((r) => statuses.get(r.run_id ?? "") === "completed").length,
+  failed: plain.filter((r) => statuses.get(r.run_id ?? "") === "failed").length,
   lost: runs.filter((r) => !r.run_id || !TERMINAL.has(statuses.get(r.run_id) ?? "")).length,
-  duplicated_effects: runs.filter((r) => (todoCounts.get(r.title) ?? 0) > 1).length,
-  missing_effects: runs.filter((r) => statuses.get(r.run_id ?? "") === "completed" && (todoCounts.get(r.title) ?? 0) !== 1).length,
+  duplicated_effects: runs.filter((r) => (todos.get(r.title)?.made ?? 0) > 1).length,
+  missing_effects: plain.filter((r) => statuses.get(r.run_id ?? "") === "completed" && (todoCounts.get(r.title) ?? 0) !== 1).length,
+  // Each saga run failed, and its one todo was deleted by its own undo and nothing else.
+  sagas_failed: sagas.filter((r) => statuses.get(r.run_id ?? "") === "failed").length,
+  sagas_undone_once: sagas.filter((r) => todos.get(r.title)?.made === 1 && todos.get(r.title)?.undone === 1).length,
+  wrongly_deleted: plain.filter((r) => (todos.get(r.title)?.made ?? 0) !== (todos.get(r.title)?.n ?? 0)).length,
   history_mismatches: mismatches.length,
 };
 console.table(counts);
 for (const m of mismatches.slice(0, 10)) console.log("mismatch:", m);
 upstream.close();
-const ok = counts.lost === 0 && counts.duplicated_effects === 0 && counts.missing_effects === 0 && counts.history_mismatches === 0 && counts.failed === 0;
+const ok =
+  counts.lost === 0 &&
+  counts.duplicated_effects === 0 &&
+  counts.missing_effects === 0 &&
+  counts.history_mismatches === 0 &&
+  counts.failed === 0 &&
+  counts.sagas_failed === sagas.length &&
+  counts.sagas_undone_once === sagas.length &&
+  counts.wrongly_deleted === 0;
 console.log(ok ? "soak: OK" : "soak: FAILED");
 process.exit(ok ? 0 : 1);

@@ -129,6 +129,36 @@ describe("folding step.deferred in a file or pipe", () => {
   });
 });
 
+describe("compensation in --follow", () => {
+  it("says what is undone, newest first, each undo's outcome, and how compensation ended", () => {
+    const p = new RunProgress({ tty: false });
+    const out = lines(
+      feed(p, [
+        plan,
+        ev("step.failed", { step: 3, attempt: 1, error: { code: "upstream_rejected", message: "404" } }),
+        ev("compensation.started", {
+          reason: "run_failed",
+          steps: [
+            { step: 2, tool: "TodoStore.delete", input: {} },
+            { step: 1, tool: "TodoStore.reopen", input: {} },
+          ],
+        }),
+        ev("step.compensation_failed", { step: 2, attempt: 1, error: { code: "upstream_error", message: "502" }, retry_at: T0 + 500 }),
+        ev("step.compensated", { step: 2, attempt: 2, output: {}, duration_ms: 4 }),
+        ev("step.compensation_failed", { step: 1, attempt: 1, error: { code: "todo_not_found", message: "Todo 7 was deleted." } }),
+        ev("compensation.failed", { steps: [1] }),
+      ]),
+    );
+    expect(out.slice(2)).toEqual([
+      "undoing 2 steps, newest first: 2 (TodoStore.delete), 1 (TodoStore.reopen)",
+      expect.stringMatching(/step 2 .*undo failed, retrying: 502/),
+      expect.stringMatching(/step 2 .*undone/),
+      expect.stringMatching(/step 1 .*could not be undone: Todo 7 was deleted\./),
+      "not undone: step 1",
+    ]);
+  });
+});
+
 // A run resource as the API answers it.
 function run(status: string, steps: { status: string; deferrals?: number }[] = [{ status: "succeeded" }]) {
   const ended = ["completed", "failed", "cancelled"].includes(status);
