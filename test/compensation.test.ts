@@ -4,7 +4,8 @@
 // test's clock; the workerd tests in test/held/compensation.test.ts run the same against real
 // todos and the real queue handler.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { cancel, defer, fireDue, preflight, report, resume, skipCancelled } from "../src/durable/run/decide";
+import { defer, fireDue, preflight, report, skipCancelled } from "../src/durable/run/decide";
+import { cancel, resume } from "../src/durable/run/run-control";
 import type { RunEventType } from "../src/durable/run/run-events";
 import { runView } from "../src/durable/run/run-view";
 import { stepError } from "../src/execution/step-error";

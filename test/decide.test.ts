@@ -5,20 +5,9 @@
 // watchdog deadline that is a retry already due.
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { RunEvent, RunEventData, RunEventType } from "../src/durable/run/run-events";
-import {
-  advance,
-  breakerChanged,
-  cancel,
-  decideApproval,
-  defer,
-  fireDue,
-  nextDeadline,
-  optionsFor,
-  preflight,
-  report,
-  resume,
-  signal,
-} from "../src/durable/run/decide";
+import { advance, breakerChanged, defer, fireDue, nextDeadline, preflight, report } from "../src/durable/run/decide";
+import { decideApproval, signal } from "../src/durable/run/human-input";
+import { cancel, optionsFor, resume } from "../src/durable/run/run-control";
 import { TERMINAL_RUN, type StepStatus } from "../src/durable/run/run-state";
 import { DEFAULT_RUN_TIMEOUT_MS, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../src/execution/run-options";
 import type { BreakerOpened, Outcome } from "../src/execution/step-protocol";

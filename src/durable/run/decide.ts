@@ -3,7 +3,7 @@
 // the messages to send; they do no I/O of their own. Inline tools run here, inside the decision,
 // because they are pure and bounded.
 import { decideRetry } from "../../execution/retry-policy";
-import { DEFAULT_RUN_TIMEOUT_MS, leaseFor, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../../execution/run-options";
+import { leaseFor } from "../../execution/run-options";
 import { stepMessage, type BreakerOpened, type PreflightResult, type ReportResult, type StepReport } from "../../execution/step-protocol";
 import type { Json } from "../../lib/json";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
@@ -18,7 +18,7 @@ export type { Machine } from "./machine";
 
 /** Steps that hold one of the run's max_parallelism slots: started and not yet ended. */
 const inFlight = (state: RunState) => [...state.steps.values()].filter((s) => s.status === "running" || s.status === "queued").length;
-const ordered = (state: RunState) => [...state.steps.values()].sort((a, b) => a.step_number - b.step_number);
+export const ordered = (state: RunState) => [...state.steps.values()].sort((a, b) => a.step_number - b.step_number);
 const anyFailed = (state: RunState) => [...state.steps.values()].some((s) => s.status === "failed");
 
 /** A pending step may start when its retry time (if any) has come and its dependencies succeeded. */
@@ -373,7 +373,7 @@ function timeOutWait(m: Machine, s: StepState): void {
 }
 
 /** A waiting Wait.signal step takes a signal: it succeeds with the payload. */
-function takeSignal(m: Machine, s: StepState, received: ReceivedSignal): void {
+export function takeSignal(m: Machine, s: StepState, received: ReceivedSignal): void {
   m.emit("step.succeeded", {
     step: s.step_number,
     attempt: s.attempt,
@@ -381,127 +381,4 @@ function takeSignal(m: Machine, s: StepState, received: ReceivedSignal): void {
     duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)),
     signal: received.seq,
   });
-}
-
-export type SignalResult = { ok: true; seq: number; delivered_to: number | null } | { ok: false; code: "run_finished"; message: string };
-
-/**
- * A signal sent to the run. It is always recorded; the waiting Wait.signal step for its name (the
- * lowest-numbered, if several) takes it at once, or it is kept for a step that waits later.
- */
-export function signal(m: Machine, name: string, payload: unknown): SignalResult {
-  if (TERMINAL_RUN.has(m.state.status)) return { ok: false, code: "run_finished", message: `The run is already ${m.state.status}; it takes no signals.` };
-  const seq = m.emit("signal.received", { name, payload });
-  const received = m.state.signals.find((g) => g.seq === seq)!;
-  const waiting = ordered(m.state).find((s) => s.status === "waiting" && waitsForSignal(s, name));
-  if (!waiting) return { ok: true, seq, delivered_to: null };
-  takeSignal(m, waiting, received);
-  advance(m);
-  return { ok: true, seq, delivered_to: waiting.step_number };
-}
-
-const waitsForSignal = (s: StepState, name: string): boolean => {
-  const tool = getTool(s.tool);
-  return tool?.executor === "await" && tool.kind === "signal" && (s.resolved_input as { name?: unknown } | null)?.name === name;
-};
-
-export interface Decision {
-  decision: "approve" | "reject";
-  comment: string | null;
-  /** Who decided: the API key's id. */
-  by: string;
-}
-
-export type DecisionResult =
-  | { ok: true }
-  | { ok: false; code: "step_not_found"; message: string }
-  | { ok: false; code: "run_finished" | "step_not_waiting" | "decision_too_late"; message: string };
-
-/**
- * A person's decision on a waiting approval. It counts once: a second decision, one for a step
- * that is not a waiting approval, or one that comes after the timeout is refused (and a timeout
- * the alarm has not acted on yet is applied here first).
- */
-export function decideApproval(m: Machine, step: number, d: Decision): DecisionResult {
-  const s = m.state.steps.get(step);
-  if (!s) return { ok: false, code: "step_not_found", message: `This run has no step ${step}.` };
-  const tool = getTool(s.tool);
-  if (tool?.executor !== "await" || tool.kind !== "approval")
-    return { ok: false, code: "step_not_waiting", message: `Step ${step} is ${s.tool}, not an approval.` };
-  if (s.status === "waiting" && s.wait_until !== null && s.wait_until <= m.now) {
-    fireDue(m);
-    return { ok: false, code: "decision_too_late", message: `Step ${step}'s approval timed out before this decision came.` };
-  }
-  if (TERMINAL_RUN.has(m.state.status)) return { ok: false, code: "run_finished", message: `The run is already ${m.state.status}.` };
-  if (s.status !== "waiting") {
-    const decided = s.status === "succeeded" || (s.status === "failed" && s.error?.code.startsWith("approval_"));
-    return {
-      ok: false,
-      code: "step_not_waiting",
-      message: decided ? `Step ${step} was decided already.` : `Step ${step} is ${s.status}; only a waiting approval takes a decision.`,
-    };
-  }
-  m.emit("step.decided", { step, attempt: s.attempt, decision: d.decision, comment: d.comment, decided_by: d.by });
-  advance(m);
-  return { ok: true };
-}
-
-export type ControlResult = { ok: true } | { ok: false; code: "run_finished" | "run_not_resumable" | "run_compensating"; message: string };
-
-/**
- * Cancels the run. Plainly, at once: every step not ended is skipped (a late report is ignored).
- * With `compensate`, nothing new starts and what has not begun is skipped, steps already in flight
- * finish and are recorded, then every succeeded step with a compensation is undone and the run
- * ends cancelled.
- */
-export function cancel(m: Machine, reason: string, compensate = false): ControlResult {
-  const { state } = m;
-  if (TERMINAL_RUN.has(state.status)) return { ok: false, code: "run_finished", message: `The run is already ${state.status}.` };
-  if (state.compensation) return { ok: false, code: "run_compensating", message: "The run is undoing its steps after a failure; it ends when that is done." };
-  if (compensate) {
-    if (state.cancelling === null) m.emit("run.cancelling", { reason });
-    advance(m);
-    return { ok: true };
-  }
-  for (const s of ordered(state)) if (!TERMINAL_STEP.has(s.status)) m.emit("step.skipped", { step: s.step_number, reason: "cancelled" });
-  m.emit("run.cancelled", { reason });
-  return { ok: true };
-}
-
-export function resume(m: Machine): ControlResult {
-  if (m.state.status !== "failed" && m.state.status !== "cancelled") {
-    return { ok: false, code: "run_not_resumable", message: `Only failed or cancelled runs resume; this run is ${m.state.status}.` };
-  }
-  // Steps whose effect compensation undid run again too.
-  const undone = new Set(m.state.compensation?.steps.filter((u) => u.status === "succeeded").map((u) => u.step_number));
-  const again = ordered(m.state)
-    .filter((s) => s.status === "failed" || s.status === "skipped" || undone.has(s.step_number))
-    .map((s) => s.step_number);
-  m.emit("run.resumed", { steps: again });
-  advance(m);
-  return { ok: true };
-}
-
-/**
- * The options a run is created with. A plan that waits (approvals, signals) and gives no
- * run_timeout_ms of its own gets a deadline past its waits, so each wait's own timeout (and its
- * on_timeout) decides it: the default day for the work, plus the longest each wait may take (a
- * timeout that is a reference counts as the longest allowed), at most MAX_RUN_TIMEOUT_MS. An
- * explicit run_timeout_ms always holds. Written into run.created, so the log says it.
- */
-export function optionsFor(options: RunOptions, steps: readonly { tool: string; input: Record<string, unknown> }[]): RunOptions {
-  if (options.run_timeout_ms !== undefined) return options;
-  let waits = 0;
-  for (const s of steps) {
-    const tool = getTool(s.tool);
-    if (tool?.executor !== "await") continue;
-    const parsed = tool.input_schema.safeParse(s.input);
-    waits += parsed.success ? tool.timeoutMs(parsed.data) : MAX_RUN_TIMEOUT_MS;
-  }
-  return waits === 0 ? options : { ...options, run_timeout_ms: Math.min(MAX_RUN_TIMEOUT_MS, DEFAULT_RUN_TIMEOUT_MS + waits) };
-}
-
-/** Will a run of these steps end inside the command that creates it? (every step is an inline tool) */
-export function endsInline(steps: readonly { tool: string }[]): boolean {
-  return steps.every((s) => getTool(s.tool)?.executor === "inline");
 }

@@ -2,7 +2,7 @@
 // run's JSON payloads are typed loosely, and a union result comes back widened), so every caller
 // used to cast; here the object's own signatures are restated once, checked against the class.
 import type { RunEvent } from "./run-events";
-import type { Decision, SignalResult } from "./decide";
+import type { Decision, SignalResult } from "./human-input";
 import type { ControlAnswer, CreateRunInput, CreateRunResult, DecisionAnswer, RunObject } from "./run-object";
 import type { RunResource } from "./run-view";
 import type { RunUsage } from "../usage-meter";

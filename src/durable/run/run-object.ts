@@ -15,27 +15,9 @@ import type { StepError } from "../../execution/step-error";
 import { newSpanId } from "../../lib/trace";
 import type { Plan } from "../../planner/plan-schema";
 import { EventLog, tablesOf } from "./event-log";
-import {
-  advance,
-  breakerChanged,
-  cancel,
-  decideApproval,
-  defer,
-  endsInline,
-  fireDue,
-  nextDeadline,
-  optionsFor,
-  preflight,
-  report,
-  resume,
-  signal,
-  skipCancelled,
-  type ControlResult,
-  type Decision,
-  type DecisionResult,
-  type Machine,
-  type SignalResult,
-} from "./decide";
+import { advance, breakerChanged, defer, fireDue, nextDeadline, preflight, report, skipCancelled, type Machine } from "./decide";
+import { decideApproval, signal, type Decision, type DecisionResult, type SignalResult } from "./human-input";
+import { cancel, endsInline, optionsFor, resume, type ControlResult } from "./run-control";
 import { undoOf } from "./compensation";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import { projectRun } from "./projection";
