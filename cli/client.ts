@@ -127,8 +127,8 @@ export class CraneClient {
     return { httpStatus: status, run: CraneClient.parse(runSchema, data, "a run") };
   }
 
-  /** POST /runs/{id}/cancel or /resume: the run as it is afterwards. `compensate`: cancel, then undo what succeeded. */
-  async controlRun(runId: string, action: "cancel" | "resume", compensate = false): Promise<Run> {
+  /** POST /runs/{id}/cancel, /pause or /resume: the run as it is afterwards. `compensate`: cancel, then undo what succeeded. */
+  async controlRun(runId: string, action: "cancel" | "resume" | "pause", compensate = false): Promise<Run> {
     const { data } = await this.send("POST", `/runs/${encodeURIComponent(runId)}/${action}`, compensate ? { compensate: true } : undefined);
     return CraneClient.parse(runSchema, data, "a run");
   }

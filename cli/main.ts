@@ -31,6 +31,7 @@ Examples:
   crane watch RUN_ID                                           follow a run until it ends
   crane list --status failed                                   then: crane resume RUN_ID
   crane cancel RUN_ID [--compensate]
+  crane pause RUN_ID
   crane approve RUN_ID 2 --comment "looks right"               decide a waiting approval (or: crane reject …)
   crane signal RUN_ID payment_received --payload '{"amount": 42}'
   crane --json run "calculate 6 * 7" --follow                  one JSON event per line
@@ -125,8 +126,16 @@ program
   });
 
 program
+  .command("pause")
+  .description("pause a run: nothing new starts until `crane resume`; steps in flight finish")
+  .argument("<run_id>")
+  .action(async (runId: string) => {
+    renderRun(await client().controlRun(runId, "pause"));
+  });
+
+program
   .command("resume")
-  .description("re-run a failed or cancelled run's failed and skipped steps, and those compensation undid")
+  .description("continue a paused run, or re-run a failed or cancelled run's failed and skipped steps and those compensation undid")
   .argument("<run_id>")
   .action(async (runId: string) => {
     renderRun(await client().controlRun(runId, "resume"));

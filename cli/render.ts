@@ -241,6 +241,10 @@ export class RunProgress {
       case "step.skipped":
         if (step) step.status = "skipped";
         return this.stepLine(c.dim(ICON.skipped!), n, ` skipped (${String(d.reason)})`);
+      case "run.paused":
+        return c.yellow(`paused: nothing new starts until it is resumed${this.runId ? ` (crane resume ${this.runId})` : ""}`);
+      case "run.unpaused":
+        return c.dim("resumed");
       case "run.cancelling":
         return c.yellow(`cancelling: steps in flight finish, then what succeeded is undone`);
       case "compensation.started": {

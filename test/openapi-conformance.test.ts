@@ -176,15 +176,22 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("get", "/api/v1/runs/{run_id}/events", await call(`/runs/${ok.run_id}/events?after=-1`));
   });
 
-  it("cancelling and resuming", async () => {
+  it("cancelling, pausing and resuming", async () => {
     const run = await createRun({ prompt: "wait 30 seconds then calculate 3 + 3" });
     const cancel = `/runs/${run.run_id}/cancel`;
     const resume = `/runs/${run.run_id}/resume`;
+    const pause = `/runs/${run.run_id}/pause`;
+    await conforms("post", "/api/v1/runs/{run_id}/pause", await call(pause, { method: "POST" }));
+    await conforms("post", "/api/v1/runs/{run_id}/resume", await call(resume, { method: "POST" })); // paused: goes on
+    await conforms("post", "/api/v1/runs/{run_id}/pause", await call(`/runs/nope/pause`, { method: "POST" }));
+    const json = { "content-type": "application/json" };
+    await conforms("post", "/api/v1/runs/{run_id}/cancel", await call(cancel, { method: "POST", headers: json, body: '{"compensate":"yes"}' })); // 400
     await conforms("post", "/api/v1/runs/{run_id}/cancel", await call(cancel, { method: "POST" }));
     await conforms("post", "/api/v1/runs/{run_id}/cancel", await call(cancel, { method: "POST" })); // 409: already ended
     await conforms("post", "/api/v1/runs/{run_id}/resume", await call(resume, { method: "POST" }));
     await conforms("post", "/api/v1/runs/{run_id}/resume", await call(resume, { method: "POST" })); // 409: running again
     expect((await call(cancel, { method: "POST" })).status).toBe(200);
+    await conforms("post", "/api/v1/runs/{run_id}/pause", await call(pause, { method: "POST" })); // 409: ended
     await conforms("post", "/api/v1/runs/{run_id}/cancel", await call(`/runs/run_${"0".repeat(32)}/cancel`, { method: "POST" }));
     await conforms("post", "/api/v1/runs/{run_id}/resume", await call(`/runs/nope/resume`, { method: "POST" }));
   });

@@ -90,6 +90,8 @@ const DATA = {
   "compensation.completed": z.object({}),
   "compensation.failed": z.object({ steps: z.array(z.number().int()).describe("The steps that could not be undone") }),
   "run.resumed": z.object({ steps: z.array(z.number().int()) }),
+  "run.paused": z.object({ reason: z.string() }).describe("Nothing new is dispatched until run.unpaused; steps in flight finish and are recorded"),
+  "run.unpaused": z.object({}).describe("A paused run goes on"),
   "step.deferred": z
     .object({ step, attempt, error: stepError, retry_at: epochMs })
     .describe("An open breaker turned the dispatch away; the attempt is given back"),

@@ -1,3 +1,4 @@
+import { runEnded } from "../execution/statuses";
 import { createRoute, z } from "@hono/zod-openapi";
 import { DEV_TENANT } from "../auth/api-keys";
 import { breakerName, type BreakerStatus } from "../durable/breaker/tool-breaker";
@@ -102,7 +103,7 @@ metricsApi.openapi(getMetrics, async (c) => {
   m.sample(
     "crane_runs_in_flight",
     {},
-    runStatus!.results.filter((r) => r.status === "pending" || r.status === "running" || r.status === "waiting").reduce((n, r) => n + Number(r.n), 0),
+    runStatus!.results.filter((r) => !runEnded(String(r.status))).reduce((n, r) => n + Number(r.n), 0),
   );
   m.family("crane_run_duration_seconds", "histogram", "From creation to the end, for runs that ended.");
   m.histogram(

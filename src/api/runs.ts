@@ -247,11 +247,29 @@ runsApi.openapi(cancelRun, async (c) => {
   return c.json(controlAnswer(runId, result), 200);
 });
 
+const pauseRun = createRoute({
+  method: "post",
+  path: "/runs/{run_id}/pause",
+  tags,
+  summary: "Pause a run: nothing new is dispatched until it is resumed",
+  description:
+    "Steps in flight finish and their results are recorded; timers, retries and approvals keep their deadlines and act after the resume. A paused run keeps its slot under the tenant's cap. Pausing a paused run changes nothing; a run that has ended (or is compensating) answers 409.",
+  security,
+  request: { params: runIdParamsSchema },
+  responses: { 200: jsonResponse(runSchema, "The paused run"), ...errors(404, 409), ...ACCESS.apiKey.responses },
+});
+
+runsApi.openapi(pauseRun, async (c) => {
+  const { run_id: runId } = c.req.valid("param");
+  return c.json(controlAnswer(runId, await runStub(c.env, runId).pause(c.var.principal.tenant)), 200);
+});
+
 const resumeRun = createRoute({
   method: "post",
   path: "/runs/{run_id}/resume",
   tags,
-  summary: "Re-run a failed or cancelled run's failed and skipped steps, and those compensation undid (it takes a slot under the tenant's cap again)",
+  summary:
+    "Continue a paused run; or re-run a failed or cancelled run's failed and skipped steps, and those compensation undid (it takes a slot under the tenant's cap again)",
   security,
   request: { params: runIdParamsSchema },
   responses: { 200: jsonResponse(runSchema, "The resumed run"), ...errors(404, 409), ...ACCESS.apiKey.responses },

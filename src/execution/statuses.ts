@@ -3,7 +3,8 @@
 // A run is "waiting" while one of its steps waits on someone (an approval): it needs a person, not a consumer.
 // A run is "compensating" while it undoes what its succeeded steps did, after a failure or a cancel
 // that asked for it; it then ends failed or cancelled.
-export const RUN_STATUSES = ["pending", "running", "waiting", "compensating", "completed", "failed", "cancelled"] as const;
+// A "paused" run dispatches nothing new until it is resumed; what is in flight finishes and is recorded.
+export const RUN_STATUSES = ["pending", "running", "waiting", "paused", "compensating", "completed", "failed", "cancelled"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TERMINAL_RUN_STATUSES = ["completed", "failed", "cancelled"] as const satisfies readonly RunStatus[];
 

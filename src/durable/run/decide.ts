@@ -112,6 +112,8 @@ function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
 export function advance(m: Machine): void {
   const { state } = m;
   if (TERMINAL_RUN.has(state.status) || !state.plan) return;
+  // Paused: outcomes are recorded as they come, and everything they would set going waits for the resume.
+  if (state.paused) return;
   if (state.compensation) {
     if (advanceCompensation(m) === "done") finishRun(m, state.compensation.error);
     return;
@@ -342,7 +344,8 @@ function timeOut(m: Machine): void {
  */
 export function nextDeadline(state: RunState, now: number): number | null {
   if (TERMINAL_RUN.has(state.status)) return null;
-  const slotFree = inFlight(state) < state.options.max_parallelism;
+  // A paused run starts nothing, so a due retry is no reason to wake; the resume starts it.
+  const slotFree = inFlight(state) < state.options.max_parallelism && !state.paused;
   let next = state.deadline;
   const consider = (t: number | null) => {
     if (t !== null && (next === null || t < next)) next = t;
@@ -354,7 +357,7 @@ export function nextDeadline(state: RunState, now: number): number | null {
     consider(s.wait_until);
     if (s.status === "pending" && s.retry_at !== null && (s.retry_at > now || slotFree)) consider(s.retry_at);
   }
-  for (const t of undoDeadlines(state)) consider(t);
+  if (!state.paused) for (const t of undoDeadlines(state)) consider(t);
   return next;
 }
 

@@ -15,6 +15,7 @@ export interface RunClient {
   issueWatchToken(tenant: string): Promise<WatchToken | "not_found" | "too_many">;
   cancel(tenant: string, options?: { compensate?: boolean; reason?: string }): Promise<ControlAnswer>;
   resume(tenant: string, cap: number): Promise<ControlAnswer>;
+  pause(tenant: string, reason?: string): Promise<ControlAnswer>;
   decide(tenant: string, step: number, decision: Decision): Promise<DecisionAnswer>;
   signal(tenant: string, name: string, payload: unknown): Promise<SignalResult | { ok: false; code: "run_not_found" }>;
   getUsage(tenant: string): Promise<RunUsage | null>;
@@ -31,6 +32,7 @@ same("listEvents", true);
 same("issueWatchToken", true);
 same("cancel", true);
 same("resume", true);
+same("pause", true);
 same("decide", true);
 same("signal", true);
 same("getUsage", true);
@@ -47,6 +49,7 @@ export function runClient(env: Env, runId: string): RunClient {
     issueWatchToken: (tenant) => loose.issueWatchToken(tenant),
     cancel: (tenant, options) => loose.cancel(tenant, options),
     resume: (tenant, cap) => loose.resume(tenant, cap),
+    pause: (tenant, reason) => loose.pause(tenant, reason),
     decide: (tenant, step, decision) => loose.decide(tenant, step, decision),
     signal: (tenant, name, payload) => loose.signal(tenant, name, payload),
   };

@@ -9,6 +9,20 @@ import { TERMINAL_RUN, TERMINAL_STEP } from "./run-state";
 export type ControlResult = { ok: true } | { ok: false; code: "run_finished" | "run_not_resumable" | "run_compensating"; message: string };
 
 /**
+ * Pauses the run: nothing new is dispatched. Steps in flight finish and are recorded; timers,
+ * retries and approvals keep their deadlines and act after the resume. Pausing a paused run
+ * changes nothing.
+ */
+export function pause(m: Machine, reason: string): ControlResult {
+  const { state } = m;
+  if (TERMINAL_RUN.has(state.status)) return { ok: false, code: "run_finished", message: `The run is already ${state.status}.` };
+  if (state.compensation || state.cancelling !== null)
+    return { ok: false, code: "run_compensating", message: "The run is undoing its steps (or being cancelled); it cannot pause now." };
+  if (!state.paused) m.emit("run.paused", { reason });
+  return { ok: true };
+}
+
+/**
  * Cancels the run. Plainly, at once: every step not ended is skipped (a late report is ignored).
  * With `compensate`, nothing new starts and what has not begun is skipped, steps already in flight
  * finish and are recorded, then every succeeded step with a compensation is undone and the run
@@ -19,6 +33,8 @@ export function cancel(m: Machine, reason: string, compensate = false): ControlR
   if (TERMINAL_RUN.has(state.status)) return { ok: false, code: "run_finished", message: `The run is already ${state.status}.` };
   if (state.compensation) return { ok: false, code: "run_compensating", message: "The run is undoing its steps after a failure; it ends when that is done." };
   if (compensate) {
+    // A paused run has to move again to finish, compensate and end.
+    if (state.paused) m.emit("run.unpaused", {});
     if (state.cancelling === null) m.emit("run.cancelling", { reason });
     advance(m);
     return { ok: true };
@@ -28,9 +44,15 @@ export function cancel(m: Machine, reason: string, compensate = false): ControlR
   return { ok: true };
 }
 
+/** Continues a paused run where it stood; re-runs a failed or cancelled run's failed, skipped and undone steps. */
 export function resume(m: Machine): ControlResult {
+  if (m.state.paused && !TERMINAL_RUN.has(m.state.status)) {
+    m.emit("run.unpaused", {});
+    advance(m);
+    return { ok: true };
+  }
   if (m.state.status !== "failed" && m.state.status !== "cancelled") {
-    return { ok: false, code: "run_not_resumable", message: `Only failed or cancelled runs resume; this run is ${m.state.status}.` };
+    return { ok: false, code: "run_not_resumable", message: `Only paused, failed or cancelled runs resume; this run is ${m.state.status}.` };
   }
   // Steps whose effect compensation undid run again too.
   const undone = new Set(m.state.compensation?.steps.filter((u) => u.status === "succeeded").map((u) => u.step_number));

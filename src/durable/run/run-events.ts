@@ -78,6 +78,12 @@ export interface RunEventData {
   "compensation.failed": { steps: number[] };
   "run.resumed": { steps: number[] };
   /**
+   * Nothing new is dispatched until run.unpaused: steps in flight finish and are recorded, and
+   * timers, retries and approvals keep their deadlines (what they free waits for the resume).
+   */
+  "run.paused": { reason: string };
+  "run.unpaused": Record<string, never>;
+  /**
    * An open breaker turned the dispatch away before the tool ran: the step waits until
    * `retry_at` and the attempt is given back (deferrals are counted apart).
    */

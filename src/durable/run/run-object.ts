@@ -17,7 +17,7 @@ import type { Plan } from "../../planner/plan-schema";
 import { EventLog, tablesOf } from "./event-log";
 import { advance, breakerChanged, defer, fireDue, nextDeadline, preflight, report, skipCancelled, type Machine } from "./decide";
 import { decideApproval, signal, type Decision, type DecisionResult, type SignalResult } from "./human-input";
-import { cancel, endsInline, optionsFor, resume, type ControlResult } from "./run-control";
+import { cancel, endsInline, optionsFor, pause, resume, type ControlResult } from "./run-control";
 import { undoOf } from "./compensation";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import { projectRun } from "./projection";
@@ -60,7 +60,16 @@ interface Projection {
 }
 
 /** Events after which the D1 read model is rewritten. */
-const MILESTONES: ReadonlySet<RunEventType> = new Set(["plan.accepted", "compensation.started", "run.completed", "run.failed", "run.cancelled", "run.resumed"]);
+const MILESTONES: ReadonlySet<RunEventType> = new Set([
+  "plan.accepted",
+  "compensation.started",
+  "run.completed",
+  "run.failed",
+  "run.cancelled",
+  "run.resumed",
+  "run.paused",
+  "run.unpaused",
+]);
 /** Events about undoing a step: their log line names the undo's tool, not the step's. */
 const UNDO_EVENTS: ReadonlySet<RunEventType> = new Set(["compensation.step_started", "step.compensated", "step.compensation_failed"]);
 const PROJECTION_RETRY_MAX_MS = 60_000;
@@ -463,7 +472,14 @@ export class RunObject extends DurableObject<Env> {
     return this.command((m) => signal(m, name, payload));
   }
 
-  /** A resumed run is in flight again, so it takes a slot under the tenant's cap first. */
+  /** Nothing new is dispatched until resume; what is in flight finishes and is recorded. */
+  async pause(tenant: string, reason = "Paused by request."): Promise<ControlAnswer> {
+    if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
+    const result = await this.command((m) => pause(m, reason));
+    return { ...result, run: this.view() };
+  }
+
+  /** A resumed failed or cancelled run is in flight again, so it takes a slot under the tenant's cap first (a paused one still holds its slot). */
   async resume(tenant: string, cap: number): Promise<ControlAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
     if (this.state.status !== "failed" && this.state.status !== "cancelled") {

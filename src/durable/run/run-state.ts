@@ -83,6 +83,8 @@ export interface RunState {
   /** A cancel that asked for compensation is under way: its reason (null: none). */
   cancelling: string | null;
   compensation: CompensationState | null;
+  /** Paused: nothing new is dispatched until it is resumed. */
+  paused: boolean;
 }
 
 /** The outputs of the steps that succeeded, for resolving references. */
@@ -322,6 +324,13 @@ const handlers: Handlers = {
     }
     state.compensation = null;
     state.cancelling = null;
+    state.paused = false;
+  },
+  "run.paused": (state) => {
+    state.paused = true;
+  },
+  "run.unpaused": (state) => {
+    state.paused = false;
   },
 };
 
@@ -347,6 +356,7 @@ export function emptyState(): RunState {
     signals: [],
     cancelling: null,
     compensation: null,
+    paused: false,
   };
 }
 
@@ -354,9 +364,10 @@ export function emptyState(): RunState {
 export function applyEvent(state: RunState, event: RunEvent): RunState {
   (handlers[event.type] as (s: RunState, d: unknown, at: string, seq: number) => void)(state, event.data, event.at, event.seq);
   state.last_seq = event.seq;
-  // "waiting" is derived, never written: a run in flight waits exactly while one of its steps does.
-  if (state.status === "running" || state.status === "waiting") {
-    state.status = [...state.steps.values()].some((s) => s.status === "waiting") ? "waiting" : "running";
+  // "waiting" and "paused" are derived, never written: a run in flight is paused while it is,
+  // and otherwise waits exactly while one of its steps does.
+  if (state.status === "running" || state.status === "waiting" || state.status === "paused") {
+    state.status = state.paused ? "paused" : [...state.steps.values()].some((s) => s.status === "waiting") ? "waiting" : "running";
   }
   return state;
 }
