@@ -24,6 +24,7 @@ import { runsApi } from "./api/runs";
 import { signalsApi } from "./api/signals";
 import { watchApi, watchTokenApi } from "./api/subscriptions";
 import { toolsApi } from "./api/tools";
+import { decisionPageApi } from "./console/decision-page";
 import { consoleApp } from "./console/routes";
 
 export const app = new OpenAPIHono<AppEnv>();
@@ -72,6 +73,8 @@ app.route(
   "/",
   docsPageApi(() => openApiDocument()),
 );
+// Decision links' pages: public, the token in the path is the credential.
+app.route("/", decisionPageApi);
 app.route("/", consoleApp);
 app.onError(onError);
 app.notFound(noRoute);
