@@ -134,4 +134,57 @@ describe("approvals in the browser", () => {
     expect(await page.textContent("h1")).toBe("Link not valid");
     expect(violations).toEqual([]);
   });
+
+  it("draws each step's compensation beside it with a dashed edge back to it, coloured from the run resource", async () => {
+    // The run resource's compensation fields (execution_log[].compensate, compensation) as the
+    // contract gives them, put into the answer the console reads, whether or not this server
+    // writes them yet.
+    const run = await api<Run>("/runs?wait=10", {
+      method: "POST",
+      body: JSON.stringify({ prompt: `add a todo to undo me ${Date.now().toString(36)}, then list my todos` }),
+    });
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.route(`**/api/v1/runs/${run.run_id}`, async (route) => {
+      const res = await route.fetch();
+      const body = (await res.json()) as Run & { execution_log: Record<string, unknown>[] };
+      body.execution_log[0]!.compensate = { tool: "TodoStore.delete", input: { id: "{{steps.1.output.todo.id}}" } };
+      body.execution_log[1]!.compensate = null;
+      const compensation = {
+        status: "failed",
+        reason: "run_failed",
+        steps: [
+          {
+            step_number: 1,
+            tool: "TodoStore.delete",
+            input: { id: 1 },
+            status: "failed",
+            attempts: 3,
+            output: null,
+            error: { code: "upstream_error", message: "x" },
+          },
+        ],
+      };
+      await route.fulfill({ response: res, json: { ...body, compensation } });
+    });
+    await page.goto(url);
+    await page.fill("#api-key", "crane_dev_key");
+    await page.click("#use-key");
+    await page.goto(`${url}/#/runs/${run.run_id}`);
+    await page.waitForSelector('#run-dag .undo[data-undo-step="1"]');
+    expect(await page.locator("#run-dag .undo").count()).toBe(1);
+    expect(await page.getAttribute('#run-dag .undo[data-undo-step="1"]', "data-status")).toBe("failed");
+    expect(await page.textContent('#run-dag .undo[data-undo-step="1"]')).toContain("TodoStore.delete");
+    expect(await page.textContent('#run-dag .undo[data-undo-step="1"] text.status')).toBe("failed (3 attempts)");
+    expect(await page.textContent('#run-dag .undo[data-undo-step="1"] title')).toBe("upstream_error: x");
+    const edge = page.locator('#run-dag path.undo-edge[data-undo-edge="1"]');
+    expect(await edge.evaluate((e) => getComputedStyle(e).strokeDasharray)).not.toBe("none");
+    // The undo sits under its step, in the same column.
+    const [stepBox, undoBox] = [
+      await page.locator('#run-dag .node[data-step="1"]').boundingBox(),
+      await page.locator('#run-dag .undo[data-undo-step="1"]').boundingBox(),
+    ];
+    expect(undoBox!.y).toBeGreaterThan(stepBox!.y + stepBox!.height);
+    expect(Math.abs(undoBox!.x - stepBox!.x)).toBeLessThan(1);
+    await page.screenshot({ path: "test-results/console-compensation.png", fullPage: true });
+  });
 });
