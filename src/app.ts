@@ -9,6 +9,7 @@ import { adminKeysApi } from "./api/admin-keys";
 import type { AppEnv } from "./api/app-env";
 import { breakersApi } from "./api/breakers";
 import { consoleLayoutApi } from "./api/console-layout";
+import { decisionPageApi } from "./api/decision-pages";
 import { decisionsApi } from "./api/decisions";
 import { docsPageApi, openApiJsonApi } from "./api/docs";
 import { onError } from "./api/errors";
@@ -24,7 +25,6 @@ import { runsApi } from "./api/runs";
 import { signalsApi } from "./api/signals";
 import { watchApi, watchTokenApi } from "./api/subscriptions";
 import { toolsApi } from "./api/tools";
-import { decisionPageApi } from "./console/decision-page";
 import { consoleApp } from "./console/routes";
 
 export const app = new OpenAPIHono<AppEnv>();

@@ -56,7 +56,7 @@ export const decisionLinksSchema = z
   })
   .openapi("DecisionLinks");
 
-/** Where a link's page is served (src/console/decision-page.ts), outside the API-key group. */
+/** Where a link's page is served (src/api/decision-pages.ts), outside the API-key group. */
 export const decisionPagePath = (runId: string, token: string) => `/decide/${runId}/${token}`;
 
 const issueLinks = createRoute({

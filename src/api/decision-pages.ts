@@ -6,9 +6,9 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { bodyLimit } from "hono/body-limit";
 import { secureHeaders } from "hono/secure-headers";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { ApiError } from "../api/errors";
-import { ACCESS, createApi, errors } from "../api/openapi";
-import { RUN_ID } from "../api/schemas";
+import { ApiError } from "./errors";
+import { ACCESS, createApi, errors } from "./openapi";
+import { RUN_ID } from "./schemas";
 import { runClient } from "../durable/run/run-client";
 import type { LinkDecision, LinkInfo } from "../durable/run/decision-links";
 
