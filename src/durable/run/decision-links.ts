@@ -60,14 +60,15 @@ export class DecisionLinks {
 
   /** A new pair for `step`, which must be a waiting approval: valid until its wait ends. */
   async issue(state: RunState, step: number, now: number): Promise<IssueLinkResult> {
+    // Hashed first: from the checks to the inserts nothing awaits, so the step cannot change between.
+    const [approve, reject] = [randomToken(), randomToken()];
+    const [approveHash, rejectHash] = await Promise.all([sha256Hex(approve), sha256Hex(reject)]);
     const s = state.steps.get(step);
     if (!s) return { ok: false, code: "step_not_found", message: `This run has no step ${step}.` };
     if (s.tool !== "Human.approve") return { ok: false, code: "step_not_waiting", message: `Step ${step} is ${s.tool}, not an approval.` };
     if (s.status !== "waiting" || s.wait_until === null || s.wait_until <= now || s.dispatch_seq === null) {
       return { ok: false, code: "step_not_waiting", message: `Step ${step} is ${s.status}; links are made for an approval while it waits.` };
     }
-    const [approve, reject] = [randomToken(), randomToken()];
-    const [approveHash, rejectHash] = await Promise.all([sha256Hex(approve), sha256Hex(reject)]);
     if (!this.hasTable) {
       this.sql.exec(
         `CREATE TABLE IF NOT EXISTS decision_links (hash TEXT PRIMARY KEY, step INTEGER NOT NULL, dispatch INTEGER NOT NULL, decision TEXT NOT NULL, pair TEXT NOT NULL, expires_at INTEGER NOT NULL, used_at INTEGER)`,
