@@ -1,5 +1,5 @@
 /**
- * npm run soak [-- --runs 300 --kill-after-ms 2500 --port 8799 --compensations 50]
+ * npm run soak [-- --runs 300 --kill-after-ms 2500 --approvals 100 --compensations 50 --port 8799]
  *
  * Starts `wrangler dev` on a fresh local state with a local slow upstream, submits runs that add
  * a todo and call the slow upstream, SIGKILLs the runtime while they are in flight, starts it
@@ -7,6 +7,9 @@
  * every todo exists exactly once, and the D1 history agrees with every run object. With
  * --compensations N, N more runs add a todo and then fail (a slow 404): across the crash each is
  * compensated exactly once (its todo deleted by its own undo), and nothing else is deleted.
+ * With --approvals N it first starts N runs that wait for a person's approval (each then adds a
+ * todo): they are waiting when the runtime is killed, still waiting after the restart, and are
+ * then approved (half through the decision route, half through decision links), and must complete.
  * Exits non-zero on any loss, duplicate or disagreement.
  */
 import { execFileSync } from "node:child_process";
@@ -23,6 +26,7 @@ const { values } = parseArgs({
     port: { type: "string", default: "8799" },
     concurrency: { type: "string", default: "16" },
     compensations: { type: "string", default: "50" },
+    approvals: { type: "string", default: "100" },
   },
 });
 const COMPENSATIONS = Number(values.compensations);
@@ -30,6 +34,7 @@ const RUNS = Number(values.runs);
 const KILL_AFTER = Number(values["kill-after-ms"]);
 const PORT = Number(values.port);
 const CONCURRENCY = Number(values.concurrency);
+const APPROVALS = Number(values.approvals);
 const STATE = ".wrangler/soak-state";
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
 
@@ -74,6 +79,19 @@ for (let i = 0; i < COMPENSATIONS; i++) {
   runs.splice(Math.min(runs.length, i * 6), 0, { key: `soak-saga-${i}`, title, body, saga: true });
 }
 
+// Runs that wait for approval before they add their todo; a wait far longer than the soak.
+const approvalRuns: RunInfo[] = Array.from({ length: APPROVALS }, (_, i) => {
+  const title = `soak approved todo ${i}`;
+  const plan = {
+    steps: [
+      { step_number: 1, tool: "Human.approve", input: { message: `Add "${title}"?`, timeout_seconds: 3600 } },
+      { step_number: 2, tool: "TodoStore.add", input: { title }, depends_on: [1] },
+    ],
+  };
+  return { key: `soak-approval-${i}`, title, body: JSON.stringify({ plan }) };
+});
+const allRuns = [...runs, ...approvalRuns];
+
 /** Submits with the run's Idempotency-Key; a crash mid-request is retried safely with the same key. */
 async function submit(run: RunInfo): Promise<boolean> {
   try {
@@ -103,6 +121,9 @@ async function submitAll(list: RunInfo[]): Promise<void> {
   );
 }
 
+// The waiting runs go first, so every one of them is waiting when the runtime is killed.
+for (let round = 0; approvalRuns.some((r) => !r.run_id) && round < 5; round++) await submitAll(approvalRuns.filter((r) => !r.run_id));
+const waitingAtKill = approvalRuns.filter((r) => r.run_id).length;
 const started = Date.now();
 const submitting = submitAll(runs);
 await new Promise((r) => setTimeout(r, KILL_AFTER));
@@ -114,7 +135,7 @@ console.log(`killed the runtime with SIGKILL after ${Date.now() - started} ms; $
 rt = await startRuntime({ port: PORT, persistTo: STATE, vars, unlimited: true });
 console.log("restarted on the same local state");
 // Runs whose POST never got an answer are submitted again with the same Idempotency-Key.
-for (let round = 0; runs.some((r) => !r.run_id) && round < 5; round++) await submitAll(runs.filter((r) => !r.run_id));
+for (let round = 0; allRuns.some((r) => !r.run_id) && round < 5; round++) await submitAll(allRuns.filter((r) => !r.run_id));
 
 async function getJson<T>(path: string): Promise<T> {
   const res = await fetch(`${rt.url}/api/v1${path}`, { headers: authHeaders });
@@ -122,10 +143,45 @@ async function getJson<T>(path: string): Promise<T> {
   return (await res.json()) as T;
 }
 
+async function post(path: string, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${rt.url}${path}`, { method: "POST", ...init, headers: { ...authHeaders, "content-type": "application/json", ...init.headers } });
+}
+
+/** Approves one waiting run: even ones through the decision route, odd ones through a decision link's page. */
+async function approve(run: RunInfo, i: number): Promise<boolean> {
+  if (i % 2 === 0) return (await post(`/api/v1/runs/${run.run_id}/steps/1/decision`, { body: JSON.stringify({ decision: "approve" }) })).status === 200;
+  const issued = await post(`/api/v1/runs/${run.run_id}/steps/1/decision-link`);
+  if (issued.status !== 201) return false;
+  const { approve_url } = (await issued.json()) as { approve_url: string };
+  const page = await fetch(`${rt.url}${new URL(approve_url).pathname}`, {
+    method: "POST",
+    headers: { "content-type": "application/x-www-form-urlencoded" },
+    body: "",
+  });
+  return page.status === 200;
+}
+
+// The waits survived the crash: every approval run is still waiting, then each is approved once.
+let waitingAfterRestart = 0;
+let approved = 0;
+let next = 0;
+await Promise.all(
+  Array.from({ length: CONCURRENCY }, async () => {
+    while (next < approvalRuns.length) {
+      const i = next++;
+      const run = approvalRuns[i]!;
+      if (!run.run_id) continue;
+      if ((await getJson<{ status: string }>(`/runs/${run.run_id}`)).status === "waiting") waitingAfterRestart++;
+      if (await approve(run, i)) approved++;
+    }
+  }),
+);
+console.log(`${waitingAfterRestart} of ${approvalRuns.length} approval runs still waiting after the restart; ${approved} approved`);
+
 const statuses = new Map<string, string>();
 const deadline = Date.now() + 180_000;
 while (Date.now() < deadline) {
-  const pending = runs.filter((r) => r.run_id && !TERMINAL.has(statuses.get(r.run_id) ?? ""));
+  const pending = allRuns.filter((r) => r.run_id && !TERMINAL.has(statuses.get(r.run_id) ?? ""));
   if (pending.length === 0) break;
   await Promise.all(pending.slice(0, 64).map(async (r) => statuses.set(r.run_id!, (await getJson<{ status: string }>(`/runs/${r.run_id}`)).status)));
   await new Promise((r) => setTimeout(r, 250));
@@ -143,7 +199,7 @@ for (let i = 0; i < 20; i++) {
     for (const r of page.runs) history.set(r.run_id, r.status);
     cursor = page.next_cursor;
   } while (cursor);
-  mismatches = runs
+  mismatches = allRuns
     .map((r) => r.run_id)
     .filter((id): id is string => id !== undefined && history.get(id) !== statuses.get(id))
     .map((id) => `${id}: D1 ${history.get(id)} vs object ${statuses.get(id)}`);
@@ -174,26 +230,32 @@ const rows = JSON.parse(
 ) as { results: { title: string; n: number; undone: number; made: number }[] }[];
 const todos = new Map(rows[0]!.results.map((r) => [r.title, r]));
 const todoCounts = new Map(rows[0]!.results.map((r) => [r.title, r.n]));
-const plain = runs.filter((r) => !r.saga);
+const plain = allRuns.filter((r) => !r.saga);
 const sagas = runs.filter((r) => r.saga);
 
 const counts = {
-  submitted: runs.length,
-  accepted: runs.filter((r) => r.run_id).length,
+  submitted: allRuns.length,
+  accepted: allRuns.filter((r) => r.run_id).length,
   completed: plain.filter((r) => statuses.get(r.run_id ?? "") === "completed").length,
   failed: plain.filter((r) => statuses.get(r.run_id ?? "") === "failed").length,
-  lost: runs.filter((r) => !r.run_id || !TERMINAL.has(statuses.get(r.run_id) ?? "")).length,
-  duplicated_effects: runs.filter((r) => (todos.get(r.title)?.made ?? 0) > 1).length,
+  lost: allRuns.filter((r) => !r.run_id || !TERMINAL.has(statuses.get(r.run_id) ?? "")).length,
+  duplicated_effects: allRuns.filter((r) => (todos.get(r.title)?.made ?? 0) > 1).length,
   missing_effects: plain.filter((r) => statuses.get(r.run_id ?? "") === "completed" && (todoCounts.get(r.title) ?? 0) !== 1).length,
   // Each saga run failed, and its one todo was deleted by its own undo and nothing else.
   sagas_failed: sagas.filter((r) => statuses.get(r.run_id ?? "") === "failed").length,
   sagas_undone_once: sagas.filter((r) => todos.get(r.title)?.made === 1 && todos.get(r.title)?.undone === 1).length,
   wrongly_deleted: plain.filter((r) => (todos.get(r.title)?.made ?? 0) !== (todos.get(r.title)?.n ?? 0)).length,
   history_mismatches: mismatches.length,
+  approval_runs: approvalRuns.length,
+  waiting_at_kill: waitingAtKill,
+  waiting_after_restart: waitingAfterRestart,
+  approved,
+  approval_runs_completed_once: approvalRuns.filter((r) => statuses.get(r.run_id ?? "") === "completed" && todoCounts.get(r.title) === 1).length,
 };
 console.table(counts);
 for (const m of mismatches.slice(0, 10)) console.log("mismatch:", m);
 upstream.close();
+const approvalsOk = [counts.waiting_at_kill, counts.waiting_after_restart, counts.approved, counts.approval_runs_completed_once].every((n) => n === APPROVALS);
 const ok =
   counts.lost === 0 &&
   counts.duplicated_effects === 0 &&
@@ -202,6 +264,7 @@ const ok =
   counts.failed === 0 &&
   counts.sagas_failed === sagas.length &&
   counts.sagas_undone_once === sagas.length &&
-  counts.wrongly_deleted === 0;
+  counts.wrongly_deleted === 0 &&
+  approvalsOk;
 console.log(ok ? "soak: OK" : "soak: FAILED");
 process.exit(ok ? 0 : 1);

@@ -9,6 +9,7 @@ import { adminKeysApi } from "./api/admin-keys";
 import type { AppEnv } from "./api/app-env";
 import { breakersApi } from "./api/breakers";
 import { consoleLayoutApi } from "./api/console-layout";
+import { decisionPageApi } from "./api/decision-pages";
 import { decisionsApi } from "./api/decisions";
 import { docsPageApi, openApiJsonApi } from "./api/docs";
 import { onError } from "./api/errors";
@@ -72,6 +73,8 @@ app.route(
   "/",
   docsPageApi(() => openApiDocument()),
 );
+// Decision links' pages: public, the token in the path is the credential.
+app.route("/", decisionPageApi);
 app.route("/", consoleApp);
 app.onError(onError);
 app.notFound(noRoute);

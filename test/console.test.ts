@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { exports } from "cloudflare:workers";
+import { layoutPlan } from "../src/api/console-layout";
 import { DEV_KEY } from "./helpers";
 
 describe("the web console", () => {
@@ -59,6 +60,40 @@ describe("the web console", () => {
     expect(c!.x).toBeGreaterThan(a!.x); // the join comes after them
     expect(layout.edges.map((e) => `${e.from}->${e.to}`).sort()).toEqual(["1->3", "2->3"]);
     expect(layout.edges.every((e) => e.points.length >= 2)).toBe(true);
+  });
+
+  it("draws each compensation under its step's column, stacked, with its edge running back from the step through the gap beside it", () => {
+    const layout = layoutPlan([
+      { step_number: 1, tool: "TodoStore.add", depends_on: [], compensate: { tool: "TodoStore.delete" } },
+      { step_number: 2, tool: "TodoStore.add", depends_on: [], compensate: { tool: "TodoStore.delete" } },
+      { step_number: 3, tool: "TodoStore.list", depends_on: [1, 2], compensate: null },
+      { step_number: 4, tool: "TodoStore.complete", depends_on: [3], compensate: { tool: "TodoStore.reopen" } },
+    ]);
+    const node = (step: number) => layout.nodes.find((n) => n.step === step)!;
+    const dagBottom = Math.max(...layout.nodes.map((n) => n.y + n.height / 2));
+    expect(layout.compensations.map((c) => [c.step, c.tool])).toEqual([
+      [1, "TodoStore.delete"],
+      [2, "TodoStore.delete"],
+      [4, "TodoStore.reopen"],
+    ]);
+    const [u1, u2, u4] = layout.compensations;
+    // Beside its step: same column, below everything in the DAG; two undos of one column do not overlap.
+    expect(u1!.x).toBe(node(1).x);
+    expect(u4!.x).toBe(node(4).x);
+    for (const u of layout.compensations) expect(u.y - u.height / 2).toBeGreaterThan(dagBottom);
+    expect(Math.abs(u1!.y - u2!.y)).toBeGreaterThanOrEqual(u1!.height);
+    expect(u4!.y).toBe(u1!.y); // another column starts its own first row
+    // The edge leaves its step's bottom and ends at the undo's left side, passing left of the column.
+    const first = u1!.points[0]!;
+    const last = u1!.points.at(-1)!;
+    expect(first.y).toBe(node(1).y + node(1).height / 2);
+    expect(last).toEqual({ x: u1!.x - u1!.width / 2, y: u1!.y });
+    expect(Math.min(...u1!.points.map((p) => p.x))).toBeLessThan(node(1).x - node(1).width / 2);
+    expect(layout.height).toBeGreaterThanOrEqual(Math.max(...layout.compensations.map((u) => u.y + u.height / 2)));
+    // Without compensations the drawing is the DAG alone.
+    const plain = layoutPlan([{ step_number: 1, tool: "Calculator.evaluate", depends_on: [] }]);
+    expect(plain.compensations).toEqual([]);
+    expect(plain.height).toBe(Math.ceil(plain.nodes[0]!.height + 32));
   });
 
   it("needs an API key for the layout service", async () => {

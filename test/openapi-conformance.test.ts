@@ -225,6 +225,28 @@ describe("the OpenAPI document matches what the server answers", () => {
     expect(page.events.map((e) => e.type)).toEqual(expect.arrayContaining(["step.waiting", "step.decided"]));
   });
 
+  it("decision links: issued, their pages shown and used, refusals", async () => {
+    const L = "/api/v1/runs/{run_id}/steps/{step}/decision-link";
+    const P = "/decide/{run_id}/{token}";
+    const plan = { steps: [{ step_number: 1, tool: "Human.approve", input: { message: "link?" } }] };
+    const run = (await conforms("post", "/api/v1/runs", await call("/runs", { method: "POST", json: { plan } }))) as RunResource;
+    const issue = (id: string, step: string, key?: null) =>
+      call(`/runs/${id}/steps/${step}/decision-link`, { method: "POST", ...(key === null ? { key } : {}) });
+    const links = (await conforms("post", L, await issue(run.run_id, "1"))) as { approve_url: string; reject_url: string };
+    await conforms("post", L, await issue(run.run_id, "2")); // 404: no such step
+    await conforms("post", L, await issue(`run_${"0".repeat(32)}`, "1")); // 404: no such run
+    await conforms("post", L, await issue(run.run_id, "1", null)); // 401
+    const page = (url: string, init?: RequestInit) => app.request(new URL(url).pathname, init, env);
+    const form = { method: "POST", headers: { "content-type": "application/x-www-form-urlencoded" }, body: "comment=ok" };
+    await conforms("get", P, await page(links.approve_url)); // 200
+    await conforms("get", P, await page(`http://x/decide/${run.run_id}/dl_${"0".repeat(48)}`)); // 404
+    await conforms("post", P, await page(links.approve_url, { ...form, body: `comment=${"x".repeat(9000)}` })); // 413
+    await conforms("post", P, await page(links.approve_url, form)); // 200
+    await conforms("post", P, await page(links.reject_url, form)); // 409
+    await conforms("get", P, await page(links.reject_url)); // 409
+    await conforms("post", L, await issue(run.run_id, "1")); // 409: not waiting
+  });
+
   it("signalling a run: kept, delivered, refused", async () => {
     const S = "/api/v1/runs/{run_id}/signals/{name}";
     const plan = { steps: [{ step_number: 1, tool: "Wait.signal", input: { name: "go", timeout_seconds: 600 } }] };

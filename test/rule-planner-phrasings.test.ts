@@ -27,6 +27,12 @@ const remove = (input: Record<string, unknown>, depends_on: number[] = []): Expe
 const read = (input: Record<string, unknown>, depends_on: number[] = []): Expected => ({ tool: "TodoStore.get", input, depends_on });
 const sleep = (seconds: number, depends_on: number[] = []): Expected => ({ tool: "Wait.sleep", input: { seconds }, depends_on });
 const get = (url: string, depends_on: number[] = []): Expected => ({ tool: "Http.get", input: { url }, depends_on });
+/** A Human.approve step whose message names what it guards. */
+const approve = (guards: string, depends_on: number[] = []): Expected => ({
+  tool: "Human.approve",
+  input: { message: `Go ahead with "${guards}"?` },
+  depends_on,
+});
 /** The id of a todo at a position of step `step`'s list (negative: from the end). */
 const at = (step: number, position: number) => ({ id: R(step, `.todos.${position}.id`) });
 /** The id of the todo step `step` added, read or completed. */
@@ -50,6 +56,23 @@ const tenLongTitles = Array.from({ length: 10 }, (_, i) => longTitle(i, 187));
 const fiftyTitles = Array.from({ length: 50 }, (_, i) => `item ${i + 1}`);
 
 const PHRASINGS: Record<string, [string, Expected[]][]> = {
+  "asking for approval puts a Human.approve step before what follows": [
+    ["ask me before deleting todo 3", [approve("delete todo 3"), remove({ id: 3 }, [1])]],
+    ["ask me first before you delete todo 3", [approve("delete todo 3"), remove({ id: 3 }, [1])]],
+    ["with my approval, delete todo 3", [approve("delete todo 3"), remove({ id: 3 }, [1])]],
+    [
+      "with my permission fetch https://example.com/x and list my todos",
+      [approve("fetch https://example.com/x and list my todos"), get("https://example.com/x", [1]), list("all", [1])],
+    ],
+    ["wait for my approval then add a todo to buy milk", [approve("add a todo to buy milk"), add("buy milk", [1])]],
+    ["wait for my approval, then delete the last one", [approve("delete the last one"), list("all", [1]), remove(at(2, -1), [2])]],
+    ["delete todo 3 with my approval", [approve("delete todo 3"), remove({ id: 3 }, [1])]],
+    ["complete todo 4, but ask me first", [approve("complete todo 4"), complete({ id: 4 }, [1])]],
+    ["add a todo to buy milk, then ask me first, then delete it", [add("buy milk"), approve("delete it", [1]), remove(itsId(1), [2])]],
+    ["calculate 6 * 7 and ask me before adding the result as a todo", [calc("6 * 7"), approve("add the result as a todo"), add(R(1), [1, 2])]],
+    ["ask me before adding todos for milk and bread", [approve("add todos for milk and bread"), add("milk", [1]), add("bread", [2])]],
+    ['ask me before you add a todo "call the bank, then pay"', [approve('add a todo "call the bank, then pay"'), add("call the bank, then pay", [1])]],
+  ],
   "connecting words belong to the command, not the title": [
     ["add todos for buying milk, paying bills, and calling dentist", inOrder("buying milk", "paying bills", "calling dentist")],
     ["add tasks to buy groceries and pay bills", inOrder("buy groceries", "pay bills")],
@@ -339,6 +362,13 @@ const REFUSALS: Record<string, [string, string, RegExp][]> = {
     [`calculate ${"1+".repeat(300)}1`, `calculate ${"1+".repeat(300)}1`, /The expression is longer than 500 characters/],
     [`add todos: ${Array.from({ length: 51 }, (_, i) => `t${i}`).join(", ")}`, "add todos: t0", /51 steps.*at most 50/],
     ["add todo {{steps.1.output}}", "add todo {{steps.1.output}}", /refer to each other.*without the double braces/],
+  ],
+  "an approval with nothing after it to approve": [
+    ["wait for my approval", "wait for my approval", /nothing does.*"ask me before deleting todo 3"/],
+    ["add a todo to buy milk, then ask me first", "ask me first", /nothing does/],
+    ["calculate 2 + 2 then get my approval", "get my approval", /nothing does/],
+    ["list my todos and wait for my ok", "wait for my ok", /nothing does/],
+    ["ask me first", "ask me first", /nothing does/],
   ],
   "what it does not understand": [
     ["what is the weather", "what is the weather", /did not understand.*"calculate 2 \+ 3"/],

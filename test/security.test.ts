@@ -120,8 +120,18 @@ describe("API keys", () => {
 describe("the routes' credentials are the ones the document declares", () => {
   it("public routes answer without any, admin routes need the admin token, metrics its token", async () => {
     const publicRoutes = documented.filter((r) => r.security.length === 0);
-    expect(publicRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual(["get /api/v1/health", "get /api/v1/openapi.json"]);
-    for (const r of publicRoutes) expect((await app.fetch(new Request(`http://crane.test${r.path}`), env)).status, r.path).toBe(200);
+    expect(publicRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual([
+      "get /api/v1/health",
+      "get /api/v1/openapi.json",
+      "get /decide/{run_id}/{token}",
+      "post /decide/{run_id}/{token}",
+    ]);
+    for (const r of publicRoutes.filter((p) => !p.path.includes("{"))) {
+      expect((await app.fetch(new Request(`http://crane.test${r.path}`), env)).status, r.path).toBe(200);
+    }
+    // A decision link's token is its credential: without a valid one its page is not found.
+    const link = `http://crane.test/decide/run_${"0".repeat(32)}/dl_${"0".repeat(48)}`;
+    for (const method of ["GET", "POST"]) expect((await app.fetch(new Request(link, { method }), env)).status).toBe(404);
     const adminRoutes = documented.filter((r) => r.security.some((s) => "adminToken" in s));
     expect(adminRoutes.length).toBe(3);
     for (const r of adminRoutes) {

@@ -2,7 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { ApiError } from "./errors";
 import { jsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse } from "./openapi";
-import { stepSchema } from "./response-schemas";
+import { isoTime, stepSchema } from "./response-schemas";
 import { runNotFound, runStub } from "./run-lookup";
 import { runIdParamsSchema } from "./schemas";
 
@@ -46,4 +46,48 @@ decisionsApi.openapi(decide, async (c) => {
   if (result.code === "run_not_found") throw runNotFound(runId);
   if (result.code === "step_not_found") throw stepNotFound(runId, step);
   throw new ApiError(409, result.code, result.message);
+});
+
+export const decisionLinksSchema = z
+  .object({
+    approve_url: z.string().openapi({ format: "uri", description: "Opens a page that approves the step (one use; no API key)" }),
+    reject_url: z.string().openapi({ format: "uri", description: "Opens a page that rejects the step (one use; no API key)" }),
+    expires_at: isoTime.describe("The step's timeout: the links open nothing after it"),
+  })
+  .openapi("DecisionLinks");
+
+/** Where a link's page is served (src/api/decision-pages.ts), outside the API-key group. */
+export const decisionPagePath = (runId: string, token: string) => `/decide/${runId}/${token}`;
+
+const issueLinks = createRoute({
+  method: "post",
+  path: "/runs/{run_id}/steps/{step}/decision-link",
+  tags: ["Runs"],
+  summary: "Single-use links that approve or reject a waiting approval step without an API key",
+  description:
+    'For a message or an email: each URL opens a confirmation page whose button records the decision (`decided_by: "link"`). The links are valid until the step\'s timeout and count once: after either is used, both are refused. The step must be waiting (409 otherwise).',
+  security: ACCESS.apiKey.security,
+  request: { params: stepParamsSchema },
+  responses: { 201: jsonResponse(decisionLinksSchema, "The pair of links"), ...errors(404, 409), ...ACCESS.apiKey.responses },
+});
+
+decisionsApi.openapi(issueLinks, async (c) => {
+  const { run_id: runId, step } = c.req.valid("param");
+  if (!/^[1-9]\d{0,5}$/.test(step)) throw stepNotFound(runId, step);
+  const issued = await runStub(c.env, runId).issueDecisionLinks(c.var.principal.tenant, Number(step));
+  if (!issued.ok) {
+    if (issued.code === "run_not_found") throw runNotFound(runId);
+    if (issued.code === "step_not_found") throw stepNotFound(runId, step);
+    throw new ApiError(409, issued.code, issued.message);
+  }
+  const origin = new URL(c.req.url).origin;
+  c.header("cache-control", "no-store");
+  return c.json(
+    {
+      approve_url: origin + decisionPagePath(runId, issued.approve),
+      reject_url: origin + decisionPagePath(runId, issued.reject),
+      expires_at: issued.expires_at,
+    },
+    201,
+  );
 });

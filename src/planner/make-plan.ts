@@ -1,12 +1,14 @@
 // Turns a request into a validated plan. A prompt goes to the LLM planner when a model is
 // configured, and to the rule planner when it is not or when the LLM fails (the plan records
-// why); an explicit plan is taken as written. All of them pass the same validation.
+// why); an explicit plan is taken as written. All of them pass the same validation, and then
+// the same rewrite: a Human.approve step in front of every tool in APPROVAL_REQUIRED_TOOLS.
 import { log } from "../lib/log";
 import { cachePlan, cachedPlan } from "./plan-cache";
 import { MAX_PROMPT_LENGTH, type Plan, type PlanInput, type PlanIssue } from "./plan-schema";
 import { llmConfig } from "./llm/llm-config";
 import type { FallbackReason } from "./llm/llm-errors";
 import { planWithLlm } from "./llm/llm-planner";
+import { approvalRequiredTools, withRequiredApprovals } from "./required-approvals";
 import { planFromPrompt, refusalMessage } from "./rule-planner";
 import { validatePlan } from "./validate-plan";
 
@@ -29,7 +31,21 @@ function finish(raw: unknown, planner: Plan["planner"], extra: Partial<Plan> = {
   return { ok: true, plan: { plan_id: planId(), planner, steps: validation.steps, ...extra } };
 }
 
-export async function makePlan(source: PlanSource, env: Env): Promise<PlanOutcome> {
+/** The plan for `source`, for `tenant` (whose APPROVAL_REQUIRED_TOOLS entries apply to it). */
+export async function makePlan(source: PlanSource, env: Env, tenant = ""): Promise<PlanOutcome> {
+  const planned = await planFor(source, env);
+  if (!planned.ok) return planned;
+  const steps = withRequiredApprovals(planned.plan.steps, approvalRequiredTools(env.APPROVAL_REQUIRED_TOOLS, tenant));
+  if (!steps) return planned;
+  const validation = validatePlan({ steps });
+  if (!validation.ok) {
+    const message = "With the approvals APPROVAL_REQUIRED_TOOLS adds, the plan is invalid (too many steps?); see details.";
+    return { ok: false, code: "invalid_plan", message, details: validation.issues };
+  }
+  return { ok: true, plan: { ...planned.plan, steps: validation.steps } };
+}
+
+async function planFor(source: PlanSource, env: Env): Promise<PlanOutcome> {
   if (!("prompt" in source)) return finish(source.plan, "explicit");
   const prompt = source.prompt.trim();
   if (!prompt) return { ok: false, code: "empty_prompt", message: "The prompt is empty." };

@@ -10,6 +10,7 @@
 // user did not write.
 import { MAX_PLAN_STEPS, type PlanInput } from "./plan-schema";
 import { findReferences } from "./references";
+import { expandApprovals, followingText, isApproval } from "./rules/approvals";
 import { splitClauses } from "./rules/clauses";
 import { ClauseContext, excerpt, type PlannedStep } from "./rules/context";
 import { parseClause, trimEnd } from "./rules/parse-clause";
@@ -55,7 +56,7 @@ export function planFromPrompt(prompt: string): RulePlan {
   const { text: masked, spans } = maskQuotes(prompt);
   const text = trimEnd(masked.replace(/\s+/g, " ").trim());
   const probe = new ClauseContext(PROBE, spans);
-  const clauses = splitClauses(text, (piece) => parseClause(piece, probe) !== undefined);
+  const clauses = expandApprovals(splitClauses(text, (piece) => parseClause(piece, probe) !== undefined));
 
   const steps: Step[] = [];
   /** Every step each step waits for, directly or not (index: step_number - 1). */
@@ -64,13 +65,14 @@ export function planFromPrompt(prompt: string): RulePlan {
   const refusals: Refusal[] = [];
   let previousGroup: number[] = [];
   let currentGroup: number[] = [];
-  for (const clause of clauses) {
+  for (const [index, clause] of clauses.entries()) {
     if (clause.sequential && currentGroup.length) {
       previousGroup = currentGroup;
       currentGroup = [];
     }
     const asTyped = restore(clause.text, spans).trim();
-    const result = parseClause(clause.text, new ClauseContext(steps, spans));
+    const following = isApproval(clause.text) ? followingText(clauses, index, (t) => restore(t, spans)) : "";
+    const result = parseClause(clause.text, new ClauseContext(steps, spans, following));
     if (!result || !Array.isArray(result)) {
       refusals.push(result ? { text: asTyped, message: result.refuse } : { text: asTyped });
       continue;

@@ -13,7 +13,7 @@ export const humanApprove = awaitTool({
   name: "Human.approve",
   kind: "approval",
   description:
-    "Waits for a person to approve or reject before the steps that depend on it run. Reject (or a timeout with on_timeout reject, the default) fails the run.",
+    'Waits for a person to approve or reject before the steps that depend on it run. Reject (or a timeout with on_timeout reject, the default) fails the run. Use it when the task asks for approval first ("ask me before …", "with my approval …", "wait for my approval then …") or before an action that is hard to undo; make the guarded steps depend on it, and say in the message what will happen if approved.',
   input_schema: z.strictObject({
     message: z.string().min(1).max(2000).describe("What the person is asked to approve"),
     timeout_seconds: z

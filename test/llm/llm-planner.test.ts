@@ -2,6 +2,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { llmConfig } from "../../src/planner/llm/llm-config";
 import { planWithLlm } from "../../src/planner/llm/llm-planner";
+import { systemPrompt } from "../../src/planner/llm/llm-prompt";
 import { makePlan } from "../../src/planner/make-plan";
 import type { Plan } from "../../src/planner/plan-schema";
 import { api, createRun, errorOf, waitForRun } from "../helpers";
@@ -45,6 +46,25 @@ describe("the LLM planner, against a local OpenAI-compatible server", () => {
     expect(plan).toMatchObject({ planner: "llm", cached: true });
     expect(plan.steps.map((s) => s.tool)).toEqual(["Calculator.evaluate", "Calculator.evaluate", "TodoStore.list"]);
     expect((await requests("valid-parallel")).length).toBe(calls); // the model was not asked again
+  });
+
+  it("puts an approval in front of the tools APPROVAL_REQUIRED_TOOLS lists, in the model's plan too", async () => {
+    const planned = await makePlan({ prompt: PROMPT }, { ...envWithModel("valid-parallel"), APPROVAL_REQUIRED_TOOLS: "TodoStore.list" } as Env, "dev");
+    if (!planned.ok) expect.fail(JSON.stringify(planned));
+    expect(planned.plan.planner).toBe("llm");
+    expect(planned.plan.steps.map((s) => [s.step_number, s.tool, s.depends_on])).toEqual([
+      [1, "Calculator.evaluate", []],
+      [2, "Calculator.evaluate", []],
+      [4, "Human.approve", [1, 2]],
+      [3, "TodoStore.list", [1, 2, 4]],
+    ]);
+    expect(planned.plan.steps[2]!.input).toEqual({ message: 'Allow step 3, TodoStore.list with {"status":"all"}?' });
+  });
+
+  it("tells the model what Human.approve is for", () => {
+    const prompt = systemPrompt();
+    expect(prompt).toContain("Human.approve");
+    expect(prompt).toMatch(/ask me before|approval first/i);
   });
 
   it("repairs a schema violation on the second try, feeding back the errors", async () => {

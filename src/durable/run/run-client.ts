@@ -3,7 +3,8 @@
 // used to cast; here the object's own signatures are restated once, checked against the class.
 import type { RunEvent } from "./run-events";
 import type { Decision, SignalResult } from "./human-input";
-import type { ControlAnswer, CreateRunInput, CreateRunResult, DecisionAnswer, RunObject } from "./run-object";
+import type { ControlAnswer, CreateRunInput, CreateRunResult, DecisionAnswer, LinkDecisionAnswer, RunObject } from "./run-object";
+import type { IssueLinkResult, LinkLookup } from "./decision-links";
 import type { RunResource } from "./run-view";
 import type { RunUsage } from "../usage-meter";
 import type { WatchToken } from "./watch-tokens";
@@ -19,6 +20,9 @@ export interface RunClient {
   decide(tenant: string, step: number, decision: Decision): Promise<DecisionAnswer>;
   signal(tenant: string, name: string, payload: unknown): Promise<SignalResult | { ok: false; code: "run_not_found" }>;
   getUsage(tenant: string): Promise<RunUsage | null>;
+  issueDecisionLinks(tenant: string, step: number): Promise<IssueLinkResult | { ok: false; code: "run_not_found" }>;
+  lookupDecisionLink(token: string): Promise<LinkLookup>;
+  decideByLink(token: string, comment: string | null): Promise<LinkDecisionAnswer>;
   /** The object's fetch: WebSocket subscriptions. */
   fetch(request: Request): Promise<Response>;
 }
@@ -36,6 +40,9 @@ same("pause", true);
 same("decide", true);
 same("signal", true);
 same("getUsage", true);
+same("issueDecisionLinks", true);
+same("lookupDecisionLink", true);
+same("decideByLink", true);
 
 export function runClient(env: Env, runId: string): RunClient {
   const stub = env.RUNS.getByName(runId);
@@ -52,5 +59,8 @@ export function runClient(env: Env, runId: string): RunClient {
     pause: (tenant, reason) => loose.pause(tenant, reason),
     decide: (tenant, step, decision) => loose.decide(tenant, step, decision),
     signal: (tenant, name, payload) => loose.signal(tenant, name, payload),
+    issueDecisionLinks: (tenant, step) => loose.issueDecisionLinks(tenant, step),
+    lookupDecisionLink: (token) => loose.lookupDecisionLink(token),
+    decideByLink: (token, comment) => loose.decideByLink(token, comment),
   };
 }

@@ -26,6 +26,7 @@ import { PING, PONG, broadcast, subscribe } from "./subscriptions";
 import { runView, type ExecutionLogEntry, type RunResource } from "./run-view";
 import { UsageMeter, type RunUsage } from "../usage-meter";
 import { WatchTokens, type WatchToken } from "./watch-tokens";
+import { DecisionLinks, linkHash, type IssueLinkResult, type LinkLookup } from "./decision-links";
 
 export interface CreateRunInput {
   run_id: string;
@@ -52,6 +53,7 @@ export type ControlAnswer =
   (ControlResult & { run: RunResource }) | { ok: false; code: "run_not_found" } | { ok: false; code: "at_capacity"; in_flight: number; cap: number };
 
 export type DecisionAnswer = { ok: true; step: ExecutionLogEntry } | Exclude<DecisionResult, { ok: true }> | { ok: false; code: "run_not_found" };
+export type LinkDecisionAnswer = { ok: true; step: ExecutionLogEntry } | Exclude<LinkLookup, { ok: true }> | Exclude<DecisionResult, { ok: true }>;
 
 interface Projection {
   seq: number;
@@ -83,6 +85,7 @@ const parsed = <T>(json: string | undefined): T | undefined => (json === undefin
 export class RunObject extends DurableObject<Env> {
   private readonly log: EventLog;
   private readonly watchTokens: WatchTokens;
+  private readonly decisionLinks: DecisionLinks;
   private meter: UsageMeter;
   private state: RunState;
   private cachedView: RunResource | undefined;
@@ -111,6 +114,7 @@ export class RunObject extends DurableObject<Env> {
     const tables = tablesOf(ctx.storage.sql);
     this.log = new EventLog(ctx.storage.sql, tables, (c) => this.meter.wrote(c));
     this.watchTokens = new WatchTokens(ctx.storage.sql, tables);
+    this.decisionLinks = new DecisionLinks(ctx.storage.sql, tables);
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.state = emptyState();
@@ -462,6 +466,32 @@ export class RunObject extends DurableObject<Env> {
   async decide(tenant: string, step: number, decision: Decision): Promise<DecisionAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
     const result = await this.command((m) => decideApproval(m, step, decision));
+    if (!result.ok) return result;
+    return { ok: true, step: this.view().execution_log.find((s) => s.step_number === step)! };
+  }
+
+  /** A pair of single-use links (approve, reject) that decide a waiting approval without an API key. */
+  async issueDecisionLinks(tenant: string, step: number): Promise<IssueLinkResult | { ok: false; code: "run_not_found" }> {
+    if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
+    return this.decisionLinks.issue(this.state, step, this.clock());
+  }
+
+  /** What a decision link would decide, for its confirmation page: reads only. */
+  async lookupDecisionLink(token: string): Promise<LinkLookup> {
+    return this.decisionLinks.find(this.state, await linkHash(token), this.clock());
+  }
+
+  /** Decides with a link: the check, the decision and spending the pair happen in one turn, so a link counts once. */
+  async decideByLink(token: string, comment: string | null): Promise<LinkDecisionAnswer> {
+    const hash = await linkHash(token);
+    const found = this.decisionLinks.find(this.state, hash, this.clock());
+    if (!found.ok) return found;
+    const { step, decision, pair } = found.link;
+    const result = await this.command((m) => {
+      const r = decideApproval(m, step, { decision, comment, by: "link" });
+      if (r.ok) this.decisionLinks.spend(pair, m.now);
+      return r;
+    });
     if (!result.ok) return result;
     return { ok: true, step: this.view().execution_log.find((s) => s.step_number === step)! };
   }

@@ -28,6 +28,15 @@ const EXAMPLES = [
       ],
     },
   },
+  {
+    prompt: "ask me before deleting todo 3",
+    plan: {
+      steps: [
+        { step_number: 1, tool: "Human.approve", input: { message: "Delete todo 3?" }, depends_on: [], reasoning: "the user wants to approve first" },
+        { step_number: 2, tool: "TodoStore.delete", input: { id: 3 }, depends_on: [1], reasoning: "runs only once approved" },
+      ],
+    },
+  },
 ];
 
 let cached: string | undefined;

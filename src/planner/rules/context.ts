@@ -40,6 +40,8 @@ export class ClauseContext {
   constructor(
     private readonly steps: readonly PlannedStep[],
     readonly spans: readonly Span[],
+    /** The prompt after this clause, as typed, for a clause that guards what follows it (an approval). */
+    readonly following = "",
   ) {}
 
   /** The number the clause's first new step will get. */
@@ -95,7 +97,7 @@ export class ClauseContext {
 
   /** The same plan with a calculation at its end: would the clause plan if there were a result? */
   withResult(): ClauseContext {
-    return new ClauseContext([...this.steps, { step_number: this.next, tool: "Calculator.evaluate", input: {} }], this.spans);
+    return new ClauseContext([...this.steps, { step_number: this.next, tool: "Calculator.evaluate", input: {} }], this.spans, this.following);
   }
 
   /** Every earlier step that adds, completes or deletes a todo: a fresh list waits for them. */

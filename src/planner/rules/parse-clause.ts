@@ -1,6 +1,7 @@
 // One clause, through the recognisers in order: the first that knows the clause answers (drafts or
 // a refusal). Todo phrasings come before arithmetic, so "add 2 to my list" adds a todo while "add
 // 2 to 5" adds numbers; reading a todo ("what is todo 3") comes before "what is 6 * 7".
+import { approvalClause } from "./approvals";
 import { arithmetic } from "./arithmetic";
 import type { ClauseContext, ClauseResult } from "./context";
 import { completeTodo, deleteTodo, getTodo } from "./todo-targets";
@@ -8,6 +9,7 @@ import { TODO_PARSERS } from "./todos";
 import { fetchClause, waitClause } from "./wait-and-fetch";
 
 const PARSERS: ((clause: string, ctx: ClauseContext) => ClauseResult)[] = [
+  approvalClause,
   waitClause,
   fetchClause,
   ...TODO_PARSERS,
