@@ -33,7 +33,13 @@ const documented = Object.entries(openApiDocument().paths ?? {}).flatMap(([path,
 const apiKeyRoutes = documented.filter((r) => r.security.some((s) => "apiKey" in s));
 /** A body each POST route accepts, so a refusal is about who asks, not what they sent. */
 const bodyFor = (url: string): unknown =>
-  url.endsWith("/decision") ? { decision: "approve" } : url.includes("/signals/") ? { payload: 1 } : { prompt: "calculate 1 + 1" };
+  url.endsWith("/decision")
+    ? { decision: "approve" }
+    : url.includes("/signals/")
+      ? { payload: 1 }
+      : url.endsWith("/cancel")
+        ? { compensate: true }
+        : { prompt: "calculate 1 + 1" };
 const requestFor = (method: string, url: string, headers: Record<string, string> = {}) =>
   new Request(url, {
     method: method.toUpperCase(),

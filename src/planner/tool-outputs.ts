@@ -17,6 +17,7 @@ export const TOOL_OUTPUTS: Readonly<Record<string, Shape>> = {
   "TodoStore.add": { object: { todo } },
   "TodoStore.get": { object: { todo } },
   "TodoStore.complete": { object: { todo } },
+  "TodoStore.reopen": { object: { todo } },
   "TodoStore.delete": { object: { deleted: todo } },
   "TodoStore.list": { object: { todos: { list: todo }, count: "number" } },
   // The body is parsed when the answer is JSON, so it may be text, a number or an object.
