@@ -4,7 +4,7 @@
 import { stepError, type StepError } from "../../execution/step-error";
 import { resolveOptions, type ResolvedOptions } from "../../execution/run-options";
 import type { Plan } from "../../planner/plan-schema";
-import type { RunEvent, RunEventData, RunEventType } from "./run-events";
+import type { RunEvent, RunEventData, RunEventType, RunSchedule } from "./run-events";
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from "../../execution/statuses";
 
 export type { RunStatus, StepStatus };
@@ -74,6 +74,8 @@ export interface RunState {
   deadline: number | null;
   /** Signals received, in order; Wait.signal steps take the oldest of their name not yet taken. */
   signals: ReceivedSignal[];
+  /** The schedule occurrence that started the run; null for runs started otherwise. */
+  schedule: RunSchedule | null;
 }
 
 export const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(TERMINAL_RUN_STATUSES);
@@ -163,6 +165,7 @@ const handlers: Handlers = {
     state.options = resolveOptions(d.options);
     state.request_hash = d.request_hash;
     state.trace_id = d.trace_id;
+    state.schedule = d.schedule ?? null;
     state.created_at = at;
     state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.status = "pending";
@@ -319,6 +322,7 @@ export function emptyState(): RunState {
     holds_slot: false,
     deadline: null,
     signals: [],
+    schedule: null,
   };
 }
 
