@@ -212,15 +212,17 @@ describe("a schedule's occurrences", () => {
 describe("the schedules API", () => {
   it("creates, lists, reads, changes and deletes a schedule", async () => {
     const name = `weekday mornings ${uniq()}`;
+    // The README's example.
+    const statusPrompt = "fetch https://status.example.com/api/v2/status.json then add a todo to check the status page";
     const res = await api("/schedules", {
       method: "POST",
-      json: { cron: "0 9 * * 1-5", timezone: "America/New_York", prompt: "calculate 2 + 2", name, options: { step_timeout_ms: 5000 } },
+      json: { cron: "0 9 * * 1-5", timezone: "America/New_York", prompt: statusPrompt, name, options: { step_timeout_ms: 5000 } },
     });
     expect(res.status).toBe(201);
     const s = (await res.json()) as ScheduleResource;
     expect(res.headers.get("location")).toBe(`/api/v1/schedules/${s.schedule_id}`);
     expect(s.schedule_id).toMatch(/^sch_[0-9a-f]{32}$/);
-    expect(s).toMatchObject({ name, cron: "0 9 * * 1-5", timezone: "America/New_York", overlap: "skip", paused: false, prompt: "calculate 2 + 2", plan: null });
+    expect(s).toMatchObject({ name, cron: "0 9 * * 1-5", timezone: "America/New_York", overlap: "skip", paused: false, prompt: statusPrompt, plan: null });
     // 9:00 in New York is 13:00 or 14:00 UTC, on a weekday.
     const next = new Date(s.next_run_at!);
     expect([13, 14]).toContain(next.getUTCHours());
