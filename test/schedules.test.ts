@@ -3,6 +3,7 @@
 // during a test, and each occurrence is delivered with runDurableObjectAlarm.
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import fc from "fast-check";
 import { describe, expect, it } from "vitest";
 import { app } from "../src/app";
 import type { RunResource } from "../src/durable/run/run-view";
@@ -286,6 +287,21 @@ describe("the schedules API", () => {
       expect((await errorOf(res)).code).toBe(code);
     }
     expect((await api(`/schedules/${s.schedule_id}`, { method: "DELETE" })).status).toBe(204);
+  });
+
+  it("answers any cron and time zone with 201 or a 400 in the error shape, never a 5xx", async () => {
+    const field = fc.constantFrom("*", "*/2", "0", "59", "60", "1-5", "5-1", "MON", "L", "5#2", "?", "-1", "1,2", "W", "5/0", "x", "2030-01-23T00:00:00");
+    const cron = fc.array(field, { maxLength: 8 }).map((f) => f.join(" "));
+    const zone = fc.oneof(fc.constantFrom("UTC", "Europe/Paris", "Etc/GMT+14", "utc", "../etc/passwd", "Mars/Base"), fc.string({ maxLength: 40 }));
+    await fc.assert(
+      fc.asyncProperty(cron, zone, async (c, z) => {
+        const res = await api("/schedules", { method: "POST", json: { cron: c, timezone: z, paused: true, ...calc } });
+        expect([201, 400], `${c} ${z}`).toContain(res.status);
+        if (res.status === 400) expect(["invalid_cron", "unknown_timezone", "validation_failed"]).toContain((await errorOf(res)).code);
+        else expect((await api(`/schedules/${((await res.json()) as ScheduleResource).schedule_id}`, { method: "DELETE" })).status).toBe(204);
+      }),
+      { numRuns: 60 },
+    );
   });
 
   it("refuses a cron that fires more often than SCHEDULE_MIN_INTERVAL_S, and a tenant's schedule past MAX_SCHEDULES", async () => {

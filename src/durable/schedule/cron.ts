@@ -6,8 +6,8 @@ import { Cron } from "croner";
 
 export type CronRefusal = { ok: false; code: "invalid_cron" | "unknown_timezone" | "cron_too_frequent"; message: string };
 
-/** How many upcoming occurrences are measured for the frequency floor. */
-const FLOOR_SAMPLE = 200;
+/** How many upcoming occurrences are measured for a frequency floor above 1 s. */
+const FLOOR_SAMPLE = 100;
 /** Occurrences counted one by one after downtime; past this the count is a lower bound. */
 const MISSED_COUNT_CAP = 1000;
 /** Missed occurrences written one by one (the recent-runs list keeps 20 anyway). */
@@ -46,7 +46,9 @@ export function checkCron(expression: string, timezone: string, minIntervalS: nu
     return { ok: false, code: "unknown_timezone", message: `"${timezone}" is not an IANA time zone (for example "UTC" or "Europe/Paris").` };
   let upcoming: Date[];
   try {
-    upcoming = cronOf(expression, timezone).nextRuns(FLOOR_SAMPLE, new Date(now));
+    // Occurrences fall on whole seconds, so a floor of 1 s holds for every cron: one is enough to
+    // know it fires (walking 200 in a time zone costs a few hundred ms of CPU).
+    upcoming = cronOf(expression, timezone).nextRuns(minIntervalS <= 1 ? 1 : FLOOR_SAMPLE, new Date(now));
   } catch (err) {
     return {
       ok: false,
