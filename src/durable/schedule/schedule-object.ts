@@ -207,9 +207,13 @@ export class ScheduleObject extends DurableObject<Env> {
         manual: false,
         run_id: null,
         status: "skipped",
-        error: { code: "previous_run_in_flight", message: `Run ${r.last_run.run_id} was still ${previous.status}.` },
+        error:
+          previous.status === "unknown"
+            ? { code: "previous_run_unknown", message: `Run ${r.last_run.run_id} could not be asked whether it was still going.` }
+            : { code: "previous_run_in_flight", message: `Run ${r.last_run.run_id} was still ${previous.status}.` },
       };
-      this.finish({ ...r, last_run: { ...r.last_run, status: previous.status ?? r.last_run.status } }, [...missed, skipped], next);
+      const seen = previous.status && previous.status !== "unknown" ? previous.status : r.last_run.status;
+      this.finish({ ...r, last_run: { ...r.last_run, status: seen } }, [...missed, skipped], next);
       return;
     }
     const { occurrence } = await startOccurrence(this.env, {

@@ -70,6 +70,13 @@ export async function startOccurrence(env: Env, r: OccurrenceRequest): Promise<{
  */
 export async function stillGoing(env: Env, last: { run_id: string; status: string } | null): Promise<{ going: boolean; status: string | null }> {
   if (!last || runEnded(last.status)) return { going: false, status: last?.status ?? null };
-  const status = await env.RUNS.getByName(last.run_id).status();
-  return { going: status !== null && !runEnded(status), status };
+  try {
+    const status = await env.RUNS.getByName(last.run_id).status();
+    return { going: status !== null && !runEnded(status), status };
+  } catch (err) {
+    // Unanswered, the previous run may be going: skipping is what "skip" would do then, and the
+    // schedule goes on (a thrown alarm is retried only a few times).
+    log.warn("schedule.overlap_check_failed", { run_id: last.run_id, ...errorFields(err) });
+    return { going: true, status: "unknown" };
+  }
 }
