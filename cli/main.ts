@@ -5,6 +5,7 @@
  *   crane get <id> | crane list [--status s] [--cursor c] | crane watch <id> | crane tools
  *   crane cancel <id> | crane resume <id> | crane plan "<prompt>"
  *   crane approve|reject <id> <step> [--comment] | crane signal <id> <name> [--payload json]
+ *   crane schedules [list] | create "<cron>" "<prompt>" | get | pause | resume | trigger | delete <id>
  * Base URL and API key from --url/--api-key or CRANE_URL/CRANE_API_KEY; --json for machine output.
  * Exit codes: 0 done, 1 the run failed or was cancelled, 2 an API or usage error, 3 the connection
  * stayed lost past --reconnect-timeout (the run goes on; the message says how to pick it up).
@@ -14,6 +15,7 @@ import { CraneClient, CraneError, type Run } from "./client.ts";
 import { DEFAULT_RECONNECT_TIMEOUT_MS } from "./follow.ts";
 import { dim, green, plural, red, runLines, yellow } from "./render.ts";
 import { DEFAULT_WAIT_S, MAX_WAIT_S, parseWait, runCommand, watchAndRender, type RunCommandIO } from "./run-command.ts";
+import { addScheduleCommands } from "./schedules.ts";
 
 interface Globals {
   url: string;
@@ -34,6 +36,8 @@ Examples:
   crane pause RUN_ID
   crane approve RUN_ID 2 --comment "looks right"               decide a waiting approval (or: crane reject …)
   crane signal RUN_ID payment_received --payload '{"amount": 42}'
+  crane schedules create "0 9 * * 1-5" "fetch https://status.example.com" --timezone Europe/Paris
+  crane schedules                                              list schedules (then: pause, resume, delete SCHEDULE_ID)
   crane --json run "calculate 6 * 7" --follow                  one JSON event per line
 
 Exit codes: 0 done, 1 run failed or cancelled, 2 API or usage error, 3 gave up reconnecting (the run goes on).`;
@@ -229,6 +233,8 @@ program
     if (globals().json) return printJson(tools);
     for (const t of tools) print(`${t.name.padEnd(22)} ${t.description}`);
   });
+
+addScheduleCommands(program, { client, json: () => globals().json === true, print, palette: { green, red, yellow, dim } });
 
 /** An error's `details` as lines: zod issues one per line, anything else as JSON. */
 function detailLines(details: unknown): string[] {

@@ -22,6 +22,7 @@ import { requireApiKey } from "./api/middleware/require-api-key";
 import { buildDocument, createApi, type OpenApiDocument } from "./api/openapi";
 import { plansApi } from "./api/plans";
 import { runsApi } from "./api/runs";
+import { schedulesApi } from "./api/schedules";
 import { signalsApi } from "./api/signals";
 import { watchApi, watchTokenApi } from "./api/subscriptions";
 import { toolsApi } from "./api/tools";
@@ -60,6 +61,7 @@ v1.route("/", watchTokenApi);
 v1.route("/", plansApi);
 v1.route("/", toolsApi);
 v1.route("/", breakersApi);
+v1.route("/", schedulesApi);
 
 // The console's layout service: an API key, like the API.
 const consoleApi = createApi();

@@ -322,6 +322,60 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("post", "/api/v1/runs/{run_id}/watch-token", await call(`/runs/${run.run_id}/watch-token`, { method: "POST" }));
   });
 
+  it("schedules: created, listed, read, changed, triggered, deleted, refused", async () => {
+    const L = "/api/v1/schedules";
+    const S = "/api/v1/schedules/{schedule_id}";
+    const T = "/api/v1/schedules/{schedule_id}/trigger";
+    const body = {
+      cron: "0 9 * * 1-5",
+      timezone: "Europe/Paris",
+      name: "conformance",
+      plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "6*7" } }] },
+    };
+    expect(requestAccepts("post", L, body)).toBe(true);
+    const made = (await conforms("post", L, await call("/schedules", { method: "POST", json: body }))) as { schedule_id: string };
+    await conforms(
+      "post",
+      L,
+      await call("/schedules", { method: "POST", json: { cron: "*/10 * * * * *", prompt: "calculate 1 + 1", overlap: "allow", paused: true } }),
+    );
+    for (const bad of [{ cron: "0 9 * * *" }, { ...body, prompt: "calculate 1" }, { ...body, every: "day" }, { ...body, overlap: "queue" }]) {
+      expect(requestAccepts("post", L, bad), JSON.stringify(bad)).toBe(false);
+      await conforms("post", L, await call("/schedules", { method: "POST", json: bad }));
+    }
+    for (const refused of [
+      { ...body, cron: "bad" },
+      { ...body, timezone: "Nowhere/Else" },
+    ])
+      await conforms("post", L, await call("/schedules", { method: "POST", json: refused }));
+    await conforms("post", L, await call("/schedules", { method: "POST", body: "cron=x", headers: { "content-type": "text/plain" } }));
+    await conforms("post", L, await call("/schedules", { method: "POST", json: { ...body, name: "z".repeat(70_000) } }));
+    await conforms("post", L, await call("/schedules", { method: "POST", json: body, key: null }));
+    await conforms("get", L, await call("/schedules"));
+    await conforms("get", L, await call("/schedules", { key: null }));
+
+    const id = made.schedule_id;
+    const missing = `sch_${"0".repeat(32)}`;
+    await conforms("get", S, await call(`/schedules/${id}`));
+    await conforms("get", S, await call(`/schedules/${missing}`));
+    await conforms("patch", S, await call(`/schedules/${id}`, { method: "PATCH", json: { paused: true, name: null } }));
+    await conforms("patch", S, await call(`/schedules/${id}`, { method: "PATCH", json: { cron: "nope" } }));
+    await conforms("patch", S, await call(`/schedules/${id}`, { method: "PATCH", json: { prompt: "calculate 1", plan: body.plan } }));
+    await conforms("patch", S, await call(`/schedules/nope`, { method: "PATCH", json: { paused: false } }));
+    await conforms("patch", S, await call(`/schedules/${id}`, { method: "PATCH", body: "x", headers: { "content-type": "text/plain" } }));
+    await conforms("patch", S, await call(`/schedules/${id}`, { method: "PATCH", json: { name: "y".repeat(70_000) } }));
+    const triggered = await call(`/schedules/${id}/trigger`, { method: "POST" });
+    expect(triggered.status).toBe(201);
+    await conforms("post", T, triggered);
+    await conforms("post", T, await call(`/schedules/${missing}/trigger`, { method: "POST" }));
+    const read = (await conforms("get", S, await call(`/schedules/${id}`))) as { recent_runs: unknown[] };
+    expect(read.recent_runs).toHaveLength(1);
+    await conforms("delete", S, await call(`/schedules/${id}`, { method: "DELETE" }));
+    await conforms("delete", S, await call(`/schedules/${id}`, { method: "DELETE" }));
+    const list = (await (await call("/schedules")).json()) as { schedules: { schedule_id: string }[] };
+    for (const s of list.schedules) await call(`/schedules/${s.schedule_id}`, { method: "DELETE" });
+  });
+
   it("plans, tools, breakers, health and the document itself", async () => {
     await conforms("post", "/api/v1/plans", await call("/plans", { method: "POST", json: { prompt: "calculate 2 + 3 then list my todos" } }));
     await conforms("post", "/api/v1/plans", await call("/plans", { method: "POST", json: { prompt: "" } }));

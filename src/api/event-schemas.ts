@@ -23,6 +23,10 @@ const DATA = {
     request_hash: z.string(),
     trace_id: z.string(),
     holds_slot: z.boolean().optional(),
+    schedule: z
+      .object({ schedule_id: z.string(), scheduled_for: z.string().openapi({ format: "date-time" }) })
+      .optional()
+      .describe("The schedule occurrence that started the run"),
   }),
   "plan.accepted": z.object({ plan: planResponseSchema }),
   "run.started": z.object({}),

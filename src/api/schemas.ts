@@ -18,6 +18,7 @@ export const promptSchema = z.string().openapi({
 });
 
 export const runOptionsRequestSchema = runOptionsSchema.openapi("RunOptions");
+export const planInputRequestSchema = planInputSchema.openapi("PlanInput");
 
 /**
  * POST /runs: a prompt or a plan, never both. Two strict objects, so the document says it too
@@ -27,7 +28,7 @@ export const createRunBodySchema = z
   .union(
     [
       z.strictObject({ prompt: promptSchema, options: runOptionsRequestSchema.optional() }).openapi("PromptRun"),
-      z.strictObject({ plan: planInputSchema.openapi("PlanInput"), options: runOptionsRequestSchema.optional() }).openapi("PlanRun"),
+      z.strictObject({ plan: planInputRequestSchema, options: runOptionsRequestSchema.optional() }).openapi("PlanRun"),
     ],
     { error: 'Give exactly one of "prompt" or "plan".' },
   )

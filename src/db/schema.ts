@@ -27,6 +27,9 @@ export const runs = sqliteTable(
     // completed_at, duration_ms }]): one row per run keeps the end-of-run projection one statement.
     // Runs projected before this column existed have their steps in the `steps` table instead.
     steps: text("steps"),
+    // The schedule occurrence that started the run (null for runs started otherwise).
+    schedule_id: text("schedule_id"),
+    scheduled_for: text("scheduled_for"),
   },
   // One index: lists are per tenant, newest first. A status filter walks it and skips: rows read
   // cost a thousandth of rows written, and a second index was two more rows written per run end.
@@ -98,3 +101,27 @@ export const apiKeys = sqliteTable(
 );
 
 export type ApiKeyRow = typeof apiKeys.$inferSelect;
+
+/**
+ * The index of each tenant's schedules, for listing and the MAX_SCHEDULES cap. Written on create,
+ * change and delete only; the schedule's object is the source of truth for its state (next run,
+ * recent runs), and firing an occurrence never reads this table.
+ */
+export const schedules = sqliteTable(
+  "schedules",
+  {
+    schedule_id: text("schedule_id").primaryKey(),
+    tenant: text("tenant").notNull(),
+    name: text("name"),
+    cron: text("cron").notNull(),
+    timezone: text("timezone").notNull(),
+    overlap: text("overlap", { enum: ["skip", "allow"] }).notNull(),
+    paused: integer("paused", { mode: "boolean" }).notNull(),
+    prompt: text("prompt"),
+    created_at: text("created_at").notNull(),
+    updated_at: text("updated_at").notNull(),
+  },
+  (t) => [index("schedules_tenant_created_idx").on(t.tenant, t.created_at, t.schedule_id)],
+);
+
+export type ScheduleRow = typeof schedules.$inferSelect;

@@ -42,6 +42,8 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
     completed_at: state.completed_at,
     projected_seq: seq,
     steps,
+    schedule_id: state.schedule?.schedule_id ?? null,
+    scheduled_for: state.schedule?.scheduled_for ?? null,
   };
   const { run_id: _id, created_at: _c, ...update } = row;
   const result = await drizzle(db)

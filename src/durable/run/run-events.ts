@@ -12,9 +12,28 @@ export interface RunError {
   step_number?: number;
 }
 
+/** The schedule occurrence that started a run. */
+export interface RunSchedule {
+  schedule_id: string;
+  /** The occurrence's time (ISO 8601), or the moment of a manual trigger. */
+  scheduled_for: string;
+}
+
 export interface RunEventData {
-  /** `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did). */
-  "run.created": { run_id: string; tenant?: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string; holds_slot?: boolean };
+  /**
+   * `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did).
+   * `schedule`: the schedule occurrence that started the run (absent for runs started otherwise, and in older logs).
+   */
+  "run.created": {
+    run_id: string;
+    tenant?: string;
+    prompt: string | null;
+    options: RunOptions;
+    request_hash: string;
+    trace_id: string;
+    holds_slot?: boolean;
+    schedule?: RunSchedule;
+  };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;
   /** Written by the earlier claim-based protocol only; still folded so older logs read back. */

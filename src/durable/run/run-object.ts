@@ -19,7 +19,7 @@ import { advance, breakerChanged, defer, fireDue, nextDeadline, preflight, repor
 import { decideApproval, signal, type Decision, type DecisionResult, type SignalResult } from "./human-input";
 import { cancel, endsInline, optionsFor, pause, resume, type ControlResult } from "./run-control";
 import { undoOf } from "./compensation";
-import type { RunEvent, RunEventData, RunEventType } from "./run-events";
+import type { RunEvent, RunEventData, RunEventType, RunSchedule } from "./run-events";
 import { projectRun } from "./projection";
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState } from "./run-state";
 import { PING, PONG, broadcast, subscribe } from "./subscriptions";
@@ -41,6 +41,8 @@ export interface CreateRunInput {
   wait_ms?: number;
   /** The tenant's cap on runs in flight (MAX_RUNS_IN_FLIGHT, read by the API from the same config). */
   cap: number;
+  /** The schedule occurrence starting this run, if a schedule does. */
+  schedule?: RunSchedule;
 }
 
 export type CreateRunResult =
@@ -370,6 +372,7 @@ export class RunObject extends DurableObject<Env> {
         request_hash: input.request_hash,
         trace_id: input.trace_id,
         holds_slot: holdsSlot,
+        ...(input.schedule ? { schedule: input.schedule } : {}),
       });
       m.emit("plan.accepted", { plan });
       advance(m);

@@ -87,6 +87,8 @@ export const runResourceSchema = z
     result: z.unknown().describe("Output of the highest-numbered step, once the run completed; null before"),
     error: errorInfo.extend({ step_number: z.number().int().optional() }).nullable(),
     trace_id: z.string(),
+    schedule_id: z.string().nullable().describe("The schedule that started the run; null for runs started otherwise"),
+    scheduled_for: isoTime.nullable().describe("The schedule's occurrence (or manual trigger) that started the run"),
     created_at: isoTime,
     started_at: isoTime.nullable(),
     completed_at: isoTime.nullable(),

@@ -4,7 +4,7 @@
 import { stepError, type StepError } from "../../execution/step-error";
 import { resolveOptions, type ResolvedOptions } from "../../execution/run-options";
 import type { Plan } from "../../planner/plan-schema";
-import type { RunEvent, RunEventData, RunEventType } from "./run-events";
+import type { RunEvent, RunEventData, RunEventType, RunSchedule } from "./run-events";
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from "../../execution/statuses";
 import { compensationHandlers, type CompensationState } from "./compensation-state";
 
@@ -85,6 +85,8 @@ export interface RunState {
   compensation: CompensationState | null;
   /** Paused: nothing new is dispatched until it is resumed. */
   paused: boolean;
+  /** The schedule occurrence that started the run; null for runs started otherwise. */
+  schedule: RunSchedule | null;
 }
 
 /** The outputs of the steps that succeeded, for resolving references. */
@@ -183,6 +185,7 @@ const handlers: Handlers = {
     state.options = resolveOptions(d.options);
     state.request_hash = d.request_hash;
     state.trace_id = d.trace_id;
+    state.schedule = d.schedule ?? null;
     state.created_at = at;
     state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.status = "pending";
@@ -357,6 +360,7 @@ export function emptyState(): RunState {
     cancelling: null,
     compensation: null,
     paused: false,
+    schedule: null,
   };
 }
 

@@ -41,6 +41,8 @@ export function runView(state: RunState): RunResource {
     result: state.status === "completed" ? state.result : null,
     error: state.error,
     trace_id: state.trace_id,
+    schedule_id: state.schedule?.schedule_id ?? null,
+    scheduled_for: state.schedule?.scheduled_for ?? null,
     created_at: state.created_at,
     started_at: state.started_at,
     completed_at: state.completed_at,

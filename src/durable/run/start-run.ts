@@ -7,6 +7,7 @@ import { canonicalJson, sha256Hex } from "../../lib/hash";
 import { newTraceId } from "../../lib/trace";
 import { makePlan, type PlanOutcome, type PlanSource } from "../../planner/make-plan";
 import { runClient } from "./run-client";
+import type { RunSchedule } from "./run-events";
 import type { RunResource } from "./run-view";
 
 const DEFAULT_CAP = 100;
@@ -39,6 +40,8 @@ export interface StartRunRequest {
   trace_id?: string;
   /** Answer once the run has ended, or after this long. */
   wait_ms?: number;
+  /** The schedule occurrence starting the run (the schedule object's runs carry it). */
+  schedule?: RunSchedule;
 }
 
 type PlanRefusal = Extract<PlanOutcome, { ok: false }>;
@@ -66,6 +69,7 @@ export async function startRun(env: Env, req: StartRunRequest): Promise<StartRun
     trace_id: req.trace_id ?? newTraceId(),
     cap: runCap(env),
     ...(req.wait_ms ? { wait_ms: req.wait_ms } : {}),
+    ...(req.schedule ? { schedule: req.schedule } : {}),
   };
   let result = req.idempotency_key ? await stub.create(input) : undefined;
   if (!result || result.outcome === "needs_plan") {
