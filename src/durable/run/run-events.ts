@@ -7,7 +7,22 @@ import type { Plan } from "../../planner/plan-schema";
 
 export interface RunEventData {
   /** `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did). */
-  "run.created": { run_id: string; tenant?: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string; holds_slot?: boolean };
+  /**
+   * `webhook`: the run's own webhook, called when it ends; `webhook_events`: the event types its
+   * tenant had webhook subscriptions for when it was created. Both absent in older logs and
+   * when there is none.
+   */
+  "run.created": {
+    run_id: string;
+    tenant?: string;
+    prompt: string | null;
+    options: RunOptions;
+    request_hash: string;
+    trace_id: string;
+    holds_slot?: boolean;
+    webhook?: { url: string };
+    webhook_events?: string[];
+  };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;
   /** Written by the earlier claim-based protocol only; still folded so older logs read back. */

@@ -74,6 +74,10 @@ export interface RunState {
   deadline: number | null;
   /** Signals received, in order; Wait.signal steps take the oldest of their name not yet taken. */
   signals: ReceivedSignal[];
+  /** The run's own webhook URL, called when it ends (null: none). */
+  webhook_url: string | null;
+  /** The event types the tenant subscribed webhooks to when the run was created. */
+  webhook_events: string[];
 }
 
 export const TERMINAL_RUN: ReadonlySet<RunStatus> = new Set(TERMINAL_RUN_STATUSES);
@@ -159,6 +163,8 @@ const handlers: Handlers = {
     state.run_id = d.run_id;
     state.tenant = d.tenant ?? "";
     state.holds_slot = d.holds_slot ?? state.tenant !== "";
+    state.webhook_url = d.webhook?.url ?? null;
+    state.webhook_events = d.webhook_events ?? [];
     state.prompt = d.prompt;
     state.options = resolveOptions(d.options);
     state.request_hash = d.request_hash;
@@ -319,6 +325,8 @@ export function emptyState(): RunState {
     holds_slot: false,
     deadline: null,
     signals: [],
+    webhook_url: null,
+    webhook_events: [],
   };
 }
 
