@@ -2,6 +2,7 @@ import type { Server } from "node:http";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { receiverUrl, startReceiver, type Received } from "../webhooks/receiver.ts";
+import { expectConformingTraffic } from "./conformance.ts";
 import { e2ePortBase } from "./ports.ts";
 
 // Webhooks under a real `wrangler dev`: runs end, and a local receiver gets their ends signed,
@@ -34,6 +35,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  // What the webhook routes answered through the proxy is what the OpenAPI document promises.
+  await expectConformingTraffic(6);
   if (webhookId) await call("DELETE", `/webhooks/${webhookId}`);
   await new Promise((resolve) => server.close(resolve));
 });
