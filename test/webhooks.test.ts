@@ -135,6 +135,43 @@ describe("webhook subscriptions", () => {
     verified(hook.secret, got[1]!);
   });
 
+  it("gives up after 8 attempts on a receiver that always fails, backing off to an hour", async () => {
+    const t = await tenant();
+    const path = `down-${uniq()}`;
+    const hook = await subscribe(t.key, `${receiver}/hook/${path}?fail=100`, ["run.completed"]);
+    await startRun(t.key, calc);
+    await received(path, 1);
+    let offset = 0;
+    const waits: number[] = [];
+    for (let n = 1; n < 8; n++) {
+      const [d] = await deliveries(t.key, hook.webhook_id);
+      waits.push(waitAfter(d!, n - 1));
+      offset += waitAfter(d!, n - 1) + 1_000;
+      await later(t.tenant, offset);
+      await received(path, n + 1);
+    }
+    expect(waits).toEqual([5_000, 15_000, 45_000, 135_000, 405_000, 1_215_000, 3_600_000]);
+    const [d] = await deliveries(t.key, hook.webhook_id);
+    expect(d).toMatchObject({ status: "failed", reason: "no success in 8 attempts", next_attempt_at: null });
+    expect(d!.attempts.map((a) => a.status_code)).toEqual(Array(8).fill(503));
+    expect(new Set((await received(path)).map((r) => r.headers["webhook-id"]))).toEqual(new Set([d!.delivery_id]));
+  });
+
+  it("does not follow a redirect: the delivery ends with its 302", async () => {
+    const t = await tenant();
+    const path = `moved-${uniq()}`;
+    const hook = await subscribe(t.key, `${inject("upstreamUrl")}/redirect?to=${encodeURIComponent(`${receiver}/hook/${path}`)}`, ["run.completed"]);
+    await startRun(t.key, calc);
+    let [d] = await deliveries(t.key, hook.webhook_id);
+    for (let i = 0; i < 200 && d?.status !== "failed"; i++) {
+      await pause(20);
+      [d] = await deliveries(t.key, hook.webhook_id);
+    }
+    expect(d).toMatchObject({ status: "failed", reason: "the receiver answered 302" });
+    expect(d!.attempts.map((a) => a.status_code)).toEqual([302]);
+    expect(await received(path)).toEqual([]);
+  });
+
   it("unsubscribes a receiver that answers 410 Gone", async () => {
     const t = await tenant();
     const path = `gone-${uniq()}`;
