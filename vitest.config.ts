@@ -42,7 +42,7 @@ const perProject = { testTimeout: 30_000, silent: "passed-only" as const };
  */
 export default defineConfig({
   test: {
-    globalSetup: ["./test/upstream/global-setup.ts"],
+    globalSetup: ["./test/upstream/global-setup.ts", "./test/webhooks/global-setup.ts"],
     testTimeout: 30_000,
     // Vitest's default on this 2-core machine is one file at a time (cores - 1), and several files
     // spend seconds waiting on time they cannot move (the rate limit's window, queue hops): with

@@ -26,6 +26,7 @@ import { schedulesApi } from "./api/schedules";
 import { signalsApi } from "./api/signals";
 import { watchApi, watchTokenApi } from "./api/subscriptions";
 import { toolsApi } from "./api/tools";
+import { webhooksApi } from "./api/webhooks";
 import { consoleApp } from "./console/routes";
 
 export const app = new OpenAPIHono<AppEnv>();
@@ -62,6 +63,7 @@ v1.route("/", plansApi);
 v1.route("/", toolsApi);
 v1.route("/", breakersApi);
 v1.route("/", schedulesApi);
+v1.route("/", webhooksApi);
 
 // The console's layout service: an API key, like the API.
 const consoleApi = createApi();

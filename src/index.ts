@@ -5,6 +5,8 @@
  * - the Durable Object classes (src/durable/): RunObject, one per run; ToolBreaker, one per tenant
  *   and tool; TenantLimiter, one per tenant (its runs in flight); ScheduleObject, one per schedule
  *   (its alarm starts the schedule's runs).
+ *   and tool; TenantLimiter, one per tenant (its runs in flight); WebhookOutbox, one per tenant (its
+ *   webhook subscriptions and deliveries).
  */
 import { app } from "./app";
 import { consumeSteps } from "./queues/step-consumer";
@@ -13,6 +15,7 @@ export { RunObject } from "./durable/run/run-object";
 export { ToolBreaker } from "./durable/breaker/tool-breaker";
 export { TenantLimiter } from "./durable/tenant/tenant-limiter";
 export { ScheduleObject } from "./durable/schedule/schedule-object";
+export { WebhookOutbox } from "./durable/webhooks/webhook-outbox";
 
 export default {
   fetch: app.fetch,

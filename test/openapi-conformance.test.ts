@@ -6,7 +6,7 @@
 // code). WebSocket messages and stream events are checked against the Event component.
 import type { Schema } from "@cfworker/json-schema";
 import { env } from "cloudflare:workers";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { app } from "../src/app";
 import type { RunResource } from "../src/durable/run/run-view";
 import { ADMIN_TOKEN, api, createRun, newApiKey, waitForRun } from "./helpers";
@@ -399,6 +399,44 @@ describe("the OpenAPI document matches what the server answers", () => {
       await env.DB.exec("ALTER TABLE runs_away RENAME TO runs");
     }
     await conforms("get", "/api/v1/openapi.json", await call("/openapi.json", { key: null }));
+  });
+
+  it("webhooks: subscriptions, their deliveries, the run-webhook secret, refusals", async () => {
+    const W = "/api/v1/webhooks";
+    const { secret: key } = await newApiKey(`conformance-wh-${crypto.randomUUID().slice(0, 8)}`);
+    const as = (path: string, init: Parameters<typeof api>[1] = {}) => api(path, { ...init, key });
+    const receiver = `${inject("receiverUrl")}/hook/conformance-${crypto.randomUUID().slice(0, 8)}`;
+    // A run's own webhook before the tenant has the secret that signs it: 400.
+    await conforms("post", "/api/v1/runs", await as("/runs", { method: "POST", json: { prompt: "calculate 1 + 1", webhook: { url: receiver } } }));
+    const hook = (await conforms("post", W, await as("/webhooks", { method: "POST", json: { url: receiver, events: ["run.completed"] } }))) as {
+      webhook_id: string;
+    };
+    for (const bad of [{ url: receiver, events: [] }, { url: "http://10.0.0.1/x", events: ["run.completed"] }, { url: receiver }]) {
+      const res = await as("/webhooks", { method: "POST", json: bad });
+      expect(res.status, JSON.stringify(bad)).toBe(400);
+      expect(requestAccepts("post", W, bad)).toBe(bad.url !== receiver || (bad.events?.length ?? 0) > 0);
+      await conforms("post", W, res);
+    }
+    await conforms("post", W, await as("/webhooks", { method: "POST", body: "url=x", headers: { "content-type": "application/x-www-form-urlencoded" } }));
+    await conforms("get", W, await as("/webhooks"));
+    await conforms("post", `${W}/signing-secret`, await as("/webhooks/signing-secret", { method: "POST" }));
+    const run = (await (await as("/runs", { method: "POST", json: { prompt: "calculate 2 + 2", webhook: { url: receiver } } })).json()) as RunResource;
+    expect(run.status).toBe("completed");
+    const D = `${W}/{webhook_id}/deliveries`;
+    let page = { deliveries: [] as { status: string }[] };
+    for (let i = 0; i < 200 && page.deliveries[0]?.status !== "delivered"; i++) {
+      page = (await (await as(`/webhooks/${hook.webhook_id}/deliveries`)).json()) as typeof page;
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    expect(page.deliveries[0]?.status).toBe("delivered");
+    await conforms("get", D, await as(`/webhooks/${hook.webhook_id}/deliveries?limit=10`));
+    await conforms("get", D, await as(`/webhooks/${hook.webhook_id}/deliveries?limit=0`));
+    await conforms("get", D, await as("/webhooks/wh_nope/deliveries"));
+    // At the tenant's limit: 409.
+    for (let i = 1; i < 20; i++) expect((await as("/webhooks", { method: "POST", json: { url: receiver, events: ["run.failed"] } })).status).toBe(201);
+    await conforms("post", W, await as("/webhooks", { method: "POST", json: { url: receiver, events: ["run.failed"] } }));
+    await conforms("delete", `${W}/{webhook_id}`, await as(`/webhooks/${hook.webhook_id}`, { method: "DELETE" }));
+    await conforms("delete", `${W}/{webhook_id}`, await as(`/webhooks/${hook.webhook_id}`, { method: "DELETE" }));
   });
 
   it("the admin API and metrics", async () => {

@@ -75,6 +75,7 @@ runsApi.openapi(createRun, async (c) => {
     body,
     source: "plan" in body ? { plan: body.plan } : { prompt: body.prompt },
     options: body.options ?? {},
+    ...(body.webhook ? { webhook: body.webhook } : {}),
     // Honour the caller's trace (W3C traceparent) or start one.
     ...(trace_id ? { trace_id } : {}),
     ...(key ? { idempotency_key: key } : {}),

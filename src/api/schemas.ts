@@ -3,6 +3,7 @@ import { z } from "@hono/zod-openapi";
 import { runOptionsSchema } from "../execution/run-options";
 import { RUN_STATUSES } from "../execution/statuses";
 import { MAX_PROMPT_LENGTH, planInputSchema } from "../planner/plan-schema";
+import { webhookUrlSchema } from "../durable/webhooks/webhook-url";
 
 /**
  * A prompt. The planner refuses an empty or blank one (`empty_prompt`) and one over
@@ -20,6 +21,13 @@ export const promptSchema = z.string().openapi({
 export const runOptionsRequestSchema = runOptionsSchema.openapi("RunOptions");
 export const planInputRequestSchema = planInputSchema.openapi("PlanInput");
 
+/** A run's own webhook: called when the run ends, signed with the tenant's run-webhook secret (POST /webhooks/signing-secret). */
+export const runWebhookSchema = z
+  .strictObject({
+    url: webhookUrlSchema.describe("Where to POST the run's end (run.completed, run.failed or run.cancelled): an absolute http(s) URL"),
+  })
+  .openapi("RunWebhook");
+
 /**
  * POST /runs: a prompt or a plan, never both. Two strict objects, so the document says it too
  * (oneOf: `{}`, both, or unknown fields match neither branch).
@@ -27,8 +35,8 @@ export const planInputRequestSchema = planInputSchema.openapi("PlanInput");
 export const createRunBodySchema = z
   .union(
     [
-      z.strictObject({ prompt: promptSchema, options: runOptionsRequestSchema.optional() }).openapi("PromptRun"),
-      z.strictObject({ plan: planInputRequestSchema, options: runOptionsRequestSchema.optional() }).openapi("PlanRun"),
+      z.strictObject({ prompt: promptSchema, options: runOptionsRequestSchema.optional(), webhook: runWebhookSchema.optional() }).openapi("PromptRun"),
+      z.strictObject({ plan: planInputRequestSchema, options: runOptionsRequestSchema.optional(), webhook: runWebhookSchema.optional() }).openapi("PlanRun"),
     ],
     { error: 'Give exactly one of "prompt" or "plan".' },
   )

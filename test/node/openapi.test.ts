@@ -39,8 +39,8 @@ describe("the OpenAPI document", () => {
     const body = deref(doc.paths["/api/v1/runs"]!.post!.requestBody!.content["application/json"]!.schema);
     const branches = body.oneOf!.map(deref);
     expect(branches.map((b) => Object.keys(b.properties ?? {}))).toEqual([
-      ["prompt", "options"],
-      ["plan", "options"],
+      ["prompt", "options", "webhook"],
+      ["plan", "options", "webhook"],
     ]);
     expect(branches.map((b) => b.required)).toEqual([["prompt"], ["plan"]]);
     // Unknown fields are rejected, as the API does; so `{}` and `{prompt, plan}` match neither branch.

@@ -23,6 +23,9 @@ export interface RunEventData {
   /**
    * `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did).
    * `schedule`: the schedule occurrence that started the run (absent for runs started otherwise, and in older logs).
+   * `webhook`: the run's own webhook, called when it ends; `webhook_events`: the event types its
+   * tenant had webhook subscriptions for when it was created. Both absent in older logs and
+   * when there is none.
    */
   "run.created": {
     run_id: string;
@@ -33,6 +36,8 @@ export interface RunEventData {
     trace_id: string;
     holds_slot?: boolean;
     schedule?: RunSchedule;
+    webhook?: { url: string };
+    webhook_events?: string[];
   };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;

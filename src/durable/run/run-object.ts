@@ -27,6 +27,7 @@ import { runView, type ExecutionLogEntry, type RunResource } from "./run-view";
 import { UsageMeter, type RunUsage } from "../usage-meter";
 import { WatchTokens, type WatchToken } from "./watch-tokens";
 import { DecisionLinks, linkHash, type IssueLinkResult, type LinkLookup } from "./decision-links";
+import { RunWebhooks, rememberWebhookEvents, webhookEventsOf } from "./run-webhooks";
 
 export interface CreateRunInput {
   run_id: string;
@@ -43,6 +44,8 @@ export interface CreateRunInput {
   cap: number;
   /** The schedule occurrence starting this run, if a schedule does. */
   schedule?: RunSchedule;
+  /** The run's own webhook, called when it ends (POST /runs `webhook`). */
+  webhook?: { url: string };
 }
 
 export type CreateRunResult =
@@ -88,6 +91,7 @@ export class RunObject extends DurableObject<Env> {
   private readonly log: EventLog;
   private readonly watchTokens: WatchTokens;
   private readonly decisionLinks: DecisionLinks;
+  private readonly webhooks: RunWebhooks;
   private meter: UsageMeter;
   private state: RunState;
   private cachedView: RunResource | undefined;
@@ -117,6 +121,10 @@ export class RunObject extends DurableObject<Env> {
     this.log = new EventLog(ctx.storage.sql, tables, (c) => this.meter.wrote(c));
     this.watchTokens = new WatchTokens(ctx.storage.sql, tables);
     this.decisionLinks = new DecisionLinks(ctx.storage.sql, tables);
+    this.webhooks = new RunWebhooks(ctx.storage.sql, tables, env, () => this.clock(), {
+      request: () => this.meter.request(),
+      wrote: (c) => this.meter.wrote(c),
+    });
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.state = emptyState();
@@ -191,6 +199,7 @@ export class RunObject extends DurableObject<Env> {
   private async command<R>(decide: (m: Machine) => R): Promise<R> {
     const sends: StepMessage[] = [];
     const wasEnded = this.ended;
+    const statusBefore = this.state.status;
     this.meter.request();
     this.span = newSpanId();
     this.emitted = [];
@@ -202,6 +211,7 @@ export class RunObject extends DurableObject<Env> {
       send: (message) => sends.push(message),
     });
     this.log.flush();
+    this.webhooks.notice(this.state, statusBefore, this.emitted);
     broadcast(this.ctx, this.emitted);
     this.emitted = [];
     // Armed before any await, so the alarm commits atomically with the events that need it: a
@@ -210,6 +220,7 @@ export class RunObject extends DurableObject<Env> {
     const endedNow = !wasEnded && this.ended;
     if (endedNow) for (const wake of this.enders) wake();
     this.projectInBackground();
+    this.webhooks.handOffInBackground(this.ctx, this.state, () => this.armAlarm());
     // The messages go out after the answer: the events that call for them are durable, and a
     // message that never arrives is a lease the watchdog takes back. The caller (POST /runs, a
     // consumer's report) does not wait for the queue.
@@ -295,19 +306,27 @@ export class RunObject extends DurableObject<Env> {
     }
   }
 
-  private async takeSlot(runId: string, tenant: string, cap: number): Promise<{ ok: true } | { ok: false; in_flight: number; cap: number }> {
+  private async takeSlot(
+    runId: string,
+    tenant: string,
+    cap: number,
+  ): Promise<{ ok: true; webhook_events: string[] } | { ok: false; in_flight: number; cap: number }> {
     const r = await this.env.TENANTS.getByName(tenant).acquire(runId, cap);
     this.meter.request(r.rows_written);
-    return r.ok ? { ok: true } : { ok: false, in_flight: r.in_flight, cap: r.cap };
+    return r.ok
+      ? { ok: true, webhook_events: rememberWebhookEvents(tenant, r.webhook_events, this.clock()) }
+      : { ok: false, in_flight: r.in_flight, cap: r.cap };
   }
 
   /** One alarm serves every deadline: leases, retries, timers, the run's deadline, projection retries. */
   private armAlarm(projectionGraceMs = 0): void {
     const now = this.clock();
     const projectionDue = this.milestoneSeq > this.projection.seq;
-    const candidates = [nextDeadline(this.state, now), projectionDue ? Math.max(this.projection.retry_at, now + projectionGraceMs) : null].filter(
-      (t): t is number => t !== null,
-    );
+    const candidates = [
+      nextDeadline(this.state, now),
+      projectionDue ? Math.max(this.projection.retry_at, now + projectionGraceMs) : null,
+      this.webhooks.nextDue(now, projectionGraceMs),
+    ].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === this.armedAt) return;
     // Not awaited: the write joins the current storage batch and the output gate holds replies until it lands.
@@ -359,10 +378,13 @@ export class RunObject extends DurableObject<Env> {
     const plan = input.plan;
     if (!plan) return { outcome: "needs_plan" };
     const holdsSlot = !endsInline(plan.steps);
+    // Which events the tenant's webhooks want: from the slot's answer, or (no slot) a cached copy.
+    let webhookEvents: string[];
     if (holdsSlot) {
       const slot = await this.takeSlot(input.run_id, input.tenant, input.cap);
       if (!slot.ok) return { outcome: "at_capacity", in_flight: slot.in_flight, cap: slot.cap };
-    }
+      webhookEvents = slot.webhook_events;
+    } else webhookEvents = await webhookEventsOf(this.env, input.tenant, this.clock());
     await this.command((m) => {
       m.emit("run.created", {
         run_id: input.run_id,
@@ -373,6 +395,8 @@ export class RunObject extends DurableObject<Env> {
         trace_id: input.trace_id,
         holds_slot: holdsSlot,
         ...(input.schedule ? { schedule: input.schedule } : {}),
+        ...(input.webhook ? { webhook: input.webhook } : {}),
+        ...(webhookEvents.length ? { webhook_events: webhookEvents } : {}),
       });
       m.emit("plan.accepted", { plan });
       advance(m);
@@ -576,6 +600,7 @@ export class RunObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.armedAt = null; // a fired alarm is no longer set
     if (this.state.last_seq === 0) return;
+    if (this.webhooks.due) await this.webhooks.handOff(this.state);
     if (this.ended && this.milestoneSeq > this.projection.seq) {
       // Only the projection is due: no command, no events.
       this.meter.request();

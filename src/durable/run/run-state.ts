@@ -87,6 +87,10 @@ export interface RunState {
   paused: boolean;
   /** The schedule occurrence that started the run; null for runs started otherwise. */
   schedule: RunSchedule | null;
+  /** The run's own webhook URL, called when it ends (null: none). */
+  webhook_url: string | null;
+  /** The event types the tenant subscribed webhooks to when the run was created. */
+  webhook_events: string[];
 }
 
 /** The outputs of the steps that succeeded, for resolving references. */
@@ -181,6 +185,8 @@ const handlers: Handlers = {
     state.run_id = d.run_id;
     state.tenant = d.tenant ?? "";
     state.holds_slot = d.holds_slot ?? state.tenant !== "";
+    state.webhook_url = d.webhook?.url ?? null;
+    state.webhook_events = d.webhook_events ?? [];
     state.prompt = d.prompt;
     state.options = resolveOptions(d.options);
     state.request_hash = d.request_hash;
@@ -361,6 +367,8 @@ export function emptyState(): RunState {
     compensation: null,
     paused: false,
     schedule: null,
+    webhook_url: null,
+    webhook_events: [],
   };
 }
 

@@ -6,6 +6,7 @@ import type { RunOptions } from "../../execution/run-options";
 import { canonicalJson, sha256Hex } from "../../lib/hash";
 import { newTraceId } from "../../lib/trace";
 import { makePlan, type PlanOutcome, type PlanSource } from "../../planner/make-plan";
+import { runWebhookRefusal, type RunWebhookRefusal } from "../webhooks/run-webhook";
 import { runClient } from "./run-client";
 import type { RunSchedule } from "./run-events";
 import type { RunResource } from "./run-view";
@@ -42,6 +43,8 @@ export interface StartRunRequest {
   wait_ms?: number;
   /** The schedule occurrence starting the run (the schedule object's runs carry it). */
   schedule?: RunSchedule;
+  /** The run's own webhook, called when it ends; needs the tenant's run-webhook signing secret. */
+  webhook?: { url: string };
 }
 
 type PlanRefusal = Extract<PlanOutcome, { ok: false }>;
@@ -50,7 +53,8 @@ export type StartRunResult =
   | { ok: true; outcome: "created" | "existing"; run: RunResource }
   | { ok: false; code: "idempotency_conflict"; run_id: string }
   | { ok: false; code: "too_many_runs_in_flight"; in_flight: number; cap: number }
-  | { ok: false; code: PlanRefusal["code"]; message: string; details?: PlanRefusal["details"] };
+  | { ok: false; code: PlanRefusal["code"]; message: string; details?: PlanRefusal["details"] }
+  | ({ ok: false; details?: undefined } & RunWebhookRefusal);
 
 /**
  * One request to the new run's object, which takes the tenant's slot only if the run will stay
@@ -58,6 +62,8 @@ export type StartRunResult =
  * first whether this is a replay, so a replay is never planned again.
  */
 export async function startRun(env: Env, req: StartRunRequest): Promise<StartRunResult> {
+  const refusal = req.webhook && (await runWebhookRefusal(env, req.tenant, req.webhook.url));
+  if (refusal) return { ok: false, ...refusal };
   const runId = await runIdFor(req.tenant, req.idempotency_key);
   const stub = runClient(env, runId);
   const input = {
@@ -70,6 +76,7 @@ export async function startRun(env: Env, req: StartRunRequest): Promise<StartRun
     cap: runCap(env),
     ...(req.wait_ms ? { wait_ms: req.wait_ms } : {}),
     ...(req.schedule ? { schedule: req.schedule } : {}),
+    ...(req.webhook ? { webhook: { url: req.webhook.url } } : {}),
   };
   let result = req.idempotency_key ? await stub.create(input) : undefined;
   if (!result || result.outcome === "needs_plan") {

@@ -7,6 +7,10 @@
 // tenant is at its cap, slots older than a grace period are checked against their run objects,
 // the source of truth, and freed when their runs ended or never came to exist. That check costs a
 // request per slot, so it runs at most once per grace period, not on every refusal.
+//
+// It also keeps which run events the tenant has webhook subscriptions for (the outbox sets it
+// whenever they change): a run that takes a slot learns it from that answer, so a run's end
+// costs nothing extra for a tenant that subscribes to nothing.
 import { DurableObject } from "cloudflare:workers";
 import { log } from "../../lib/log";
 
@@ -15,10 +19,13 @@ const GRACE_MS = 10_000;
 const RECONCILE_BATCH = 100;
 
 export type AcquireResult =
-  { ok: true; held: boolean; in_flight: number; rows_written: number } | { ok: false; in_flight: number; cap: number; rows_written: number };
+  | { ok: true; held: boolean; in_flight: number; rows_written: number; webhook_events: string[] }
+  | { ok: false; in_flight: number; cap: number; rows_written: number };
 
 export class TenantLimiter extends DurableObject<Env> {
   private lastReconcile = 0;
+  /** The event types the tenant's webhooks subscribe to (a copy; the WebhookOutbox owns them). */
+  private webhooks: string[] = [];
   /** Injectable for tests: the grace period is measured against this clock. */
   clock: () => number = Date.now;
 
@@ -35,6 +42,11 @@ export class TenantLimiter extends DurableObject<Env> {
       sql.exec(`DROP TABLE slots_v1`);
     }
     sql.exec(`CREATE TABLE IF NOT EXISTS slots (run_id TEXT PRIMARY KEY, acquired_at INTEGER NOT NULL) WITHOUT ROWID`);
+    // Created by the first subscription, so a tenant without webhooks has no such table.
+    const hint = sql.exec<{ n: number }>(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'webhook_events'`).one().n
+      ? sql.exec<{ events: string }>(`SELECT events FROM webhook_events WHERE id = 1`).toArray()[0]
+      : undefined;
+    if (hint) this.webhooks = JSON.parse(hint.events) as string[];
   }
 
   private count(): number {
@@ -44,18 +56,33 @@ export class TenantLimiter extends DurableObject<Env> {
   /** Takes a slot for `runId`; `held: true` when it already had one (a replay or a resume). */
   async acquire(runId: string, cap: number): Promise<AcquireResult> {
     const sql = this.ctx.storage.sql;
-    if (sql.exec(`SELECT 1 FROM slots WHERE run_id = ?`, runId).toArray().length > 0) return { ok: true, held: true, in_flight: this.count(), rows_written: 0 };
+    const webhook_events = this.webhooks;
+    if (sql.exec(`SELECT 1 FROM slots WHERE run_id = ?`, runId).toArray().length > 0)
+      return { ok: true, held: true, in_flight: this.count(), rows_written: 0, webhook_events };
     let rows = 0;
     if (this.count() >= cap) rows += await this.reconcile();
     const inFlight = this.count();
     if (inFlight >= cap) return { ok: false, in_flight: inFlight, cap, rows_written: rows };
     rows += sql.exec(`INSERT INTO slots (run_id, acquired_at) VALUES (?, ?)`, runId, this.clock()).rowsWritten;
-    return { ok: true, held: false, in_flight: inFlight + 1, rows_written: rows };
+    return { ok: true, held: false, in_flight: inFlight + 1, rows_written: rows, webhook_events };
   }
 
   /** Gives a slot back; returns the rows that cost. */
   async release(runId: string): Promise<number> {
     return this.ctx.storage.sql.exec(`DELETE FROM slots WHERE run_id = ?`, runId).rowsWritten;
+  }
+
+  /** Set by the tenant's WebhookOutbox whenever its subscriptions change. */
+  async setWebhookEvents(events: string[]): Promise<void> {
+    const sql = this.ctx.storage.sql;
+    sql.exec(`CREATE TABLE IF NOT EXISTS webhook_events (id INTEGER PRIMARY KEY CHECK (id = 1), events TEXT NOT NULL)`);
+    sql.exec(`INSERT OR REPLACE INTO webhook_events (id, events) VALUES (1, ?)`, JSON.stringify(events));
+    this.webhooks = events;
+  }
+
+  /** For a run that takes no slot (it ends inside its create), asked through a per-isolate cache. */
+  async webhookEvents(): Promise<string[]> {
+    return this.webhooks;
   }
 
   /** Frees slots whose runs have ended, or were never created, according to the run objects. */

@@ -1,0 +1,162 @@
+// The run object's side of webhooks: noticing a milestone someone may be called about (the run
+// ended, or began to wait), keeping it until the tenant's outbox has it, and handing it over.
+//
+// Cost: the run knows from its run.created event whether anyone could be called (its own
+// `webhook.url`, or `webhook_events`, the event types the tenant subscribed to when the run was
+// created, which the tenant's limiter answered with the slot the run took anyway). A run nobody
+// is called about writes nothing and sends nothing here. One that is called about: one row
+// written with the milestone's events (so a crash cannot lose it), one request to the outbox
+// after the answer, one row deleted when it landed. A handoff that fails is retried by the
+// run's alarm with backoff; the outbox ignores a milestone it already has.
+import { RUN_END_EVENTS, RESULT_LIMIT_BYTES, type RunNotice, type WebhookEventType, type WebhookRun } from "../webhooks/notice";
+import { errorFields, log } from "../../lib/log";
+import type { RunEvent } from "./run-events";
+import type { RunState, RunStatus } from "./run-state";
+
+const ENDS: Partial<Record<string, WebhookEventType>> = { "run.completed": "run.completed", "run.failed": "run.failed", "run.cancelled": "run.cancelled" };
+const RETRY_MAX_MS = 60_000;
+/** How long a run that takes no slot trusts this isolate's copy of its tenant's subscriptions. */
+const EVENTS_TTL_MS = 5_000;
+
+const known = new Map<string, { events: string[]; until: number }>();
+
+/** What a slot's answer said about the tenant's subscriptions, kept for runs that take no slot. */
+export function rememberWebhookEvents(tenant: string, events: string[], now: number): string[] {
+  if (known.size > 10_000) known.clear();
+  known.set(tenant, { events, until: now + EVENTS_TTL_MS });
+  return events;
+}
+
+/**
+ * The tenant's subscribed event types for a run that takes no slot (it ends inside its create):
+ * this isolate's copy when fresh, else one request to the limiter, shared by every such run of
+ * the tenant in this isolate for the next few seconds. Like the breaker gate's cached admit, that
+ * request belongs to no one run, so no run's usage meter counts it. A new subscription covers
+ * every run created after it that takes a slot, and these within EVENTS_TTL_MS.
+ */
+export async function webhookEventsOf(env: Env, tenant: string, now: number): Promise<string[]> {
+  const hit = known.get(tenant);
+  if (hit && hit.until > now) return hit.events;
+  return rememberWebhookEvents(tenant, await env.TENANTS.getByName(tenant).webhookEvents(), now);
+}
+
+/** The run as a delivery carries it (see WebhookRun). */
+export function webhookRun(state: RunState): WebhookRun {
+  const result = state.status === "completed" ? (state.result ?? null) : null;
+  const tooBig = result !== null && JSON.stringify(result).length > RESULT_LIMIT_BYTES;
+  return {
+    run_id: state.run_id,
+    prompt: state.prompt,
+    status: state.status,
+    planner: state.plan?.planner ?? "rules",
+    step_count: state.steps.size,
+    result: tooBig ? null : result,
+    ...(tooBig ? { result_truncated: true } : {}),
+    error: state.error,
+    created_at: state.created_at,
+    started_at: state.started_at,
+    completed_at: state.completed_at,
+  };
+}
+
+/** The milestone one command reached, if anyone is to be called about it. */
+export function milestone(state: RunState, before: RunStatus, events: readonly RunEvent[]): WebhookEventType | null {
+  const end = events.map((e) => ENDS[e.type]).findLast((t) => t !== undefined);
+  const type = end ?? (state.status === "waiting" && before !== "waiting" ? "run.waiting" : null);
+  if (!type) return null;
+  return (state.webhook_url !== null && RUN_END_EVENTS.has(type)) || state.webhook_events.includes(type) ? type : null;
+}
+
+interface Pending {
+  seq: number;
+  type: WebhookEventType;
+  at: string;
+}
+
+export class RunWebhooks {
+  private readonly pending = new Map<number, Pending>();
+  private hasTable: boolean;
+  private retryAt = 0;
+  private failures = 0;
+  private handing: Promise<void> | null = null;
+
+  constructor(
+    private readonly sql: SqlStorage,
+    tables: ReadonlySet<string>,
+    private readonly env: Env,
+    private readonly clock: () => number,
+    /** Told of each request to the outbox and each row written, for the usage meter. */
+    private readonly meter: { request(): void; wrote(c: { rowsWritten: number }): void },
+  ) {
+    this.hasTable = tables.has("webhook_handoffs");
+    if (this.hasTable)
+      for (const p of sql.exec<{ seq: number; type: WebhookEventType; at: string }>(`SELECT * FROM webhook_handoffs`)) this.pending.set(p.seq, { ...p });
+  }
+
+  /** Keeps the command's milestone, if any, in the same synchronous turn as its events. */
+  notice(state: RunState, before: RunStatus, events: readonly RunEvent[]): void {
+    const type = milestone(state, before, events);
+    if (!type) return;
+    if (!this.hasTable) {
+      this.sql.exec(`CREATE TABLE IF NOT EXISTS webhook_handoffs (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, at TEXT NOT NULL)`);
+      this.hasTable = true;
+    }
+    const p = { seq: state.last_seq, type, at: events.at(-1)?.at ?? new Date(this.clock()).toISOString() };
+    this.meter.wrote(this.sql.exec(`INSERT OR IGNORE INTO webhook_handoffs (seq, type, at) VALUES (?, ?, ?)`, p.seq, p.type, p.at));
+    this.pending.set(p.seq, p);
+  }
+
+  /** When the alarm must look at handoffs again (null: nothing pending). */
+  nextDue(now: number, graceMs: number): number | null {
+    if (this.pending.size === 0) return null;
+    return Math.max(this.retryAt, now + graceMs);
+  }
+
+  get due(): boolean {
+    return this.pending.size > 0 && this.retryAt <= this.clock();
+  }
+
+  /** Hands pending milestones over after the caller's answer; `then` re-arms the alarm. */
+  handOffInBackground(ctx: DurableObjectState, state: RunState, then: () => void): void {
+    if (this.pending.size === 0 || this.handing) return;
+    this.handing = this.handOffNow(state).finally(() => {
+      this.handing = null;
+      then();
+    });
+    ctx.waitUntil(this.handing);
+  }
+
+  /** Hands pending milestones over now (the alarm's turn), or waits for the handoff under way. */
+  async handOff(state: RunState): Promise<void> {
+    if (this.handing) return this.handing;
+    if (this.pending.size > 0) await this.handOffNow(state);
+  }
+
+  private async handOffNow(state: RunState): Promise<void> {
+    const outbox = this.env.WEBHOOKS.getByName(state.tenant);
+    for (const p of [...this.pending.values()].sort((a, b) => a.seq - b.seq)) {
+      const notice: RunNotice = {
+        run_id: state.run_id,
+        seq: p.seq,
+        type: p.type,
+        at: p.at,
+        run: webhookRun(state),
+        ...(state.webhook_url ? { url: state.webhook_url } : {}),
+      };
+      try {
+        this.meter.request();
+        await outbox.enqueue(notice);
+      } catch (err) {
+        this.failures += 1;
+        const delay = Math.min(RETRY_MAX_MS, 500 * 2 ** (this.failures - 1));
+        this.retryAt = this.clock() + delay;
+        log.error("webhook.handoff_failed", { run_id: state.run_id, seq: p.seq, failures: this.failures, retry_in_ms: delay, ...errorFields(err) });
+        return;
+      }
+      this.meter.wrote(this.sql.exec(`DELETE FROM webhook_handoffs WHERE seq = ?`, p.seq));
+      this.pending.delete(p.seq);
+      this.failures = 0;
+      this.retryAt = 0;
+    }
+  }
+}
