@@ -14,6 +14,7 @@ import { docsPageApi, openApiJsonApi } from "./api/docs";
 import { onError } from "./api/errors";
 import { healthApi } from "./api/health";
 import { notFoundOrWrongMethod } from "./api/method-not-allowed";
+import { mcpServersApi } from "./api/mcp-servers";
 import { metricsApi } from "./api/metrics";
 import { cors } from "./api/middleware/cors";
 import { requireAdmin } from "./api/middleware/require-admin";
@@ -59,6 +60,7 @@ v1.route("/", watchTokenApi);
 v1.route("/", plansApi);
 v1.route("/", toolsApi);
 v1.route("/", breakersApi);
+v1.route("/", mcpServersApi);
 
 // The console's layout service: an API key, like the API.
 const consoleApi = createApi();

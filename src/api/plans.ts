@@ -22,7 +22,7 @@ const previewPlan = createRoute({
 
 plansApi.openapi(previewPlan, async (c) => {
   const { prompt } = c.req.valid("json");
-  const planned = await makePlan({ prompt }, c.env);
+  const planned = await makePlan({ prompt }, c.env, c.var.principal.tenant);
   if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
   return c.json(planned.plan, 200);
 });

@@ -1,7 +1,13 @@
 // Turns a request into a validated plan. A prompt goes to the LLM planner when a model is
 // configured, and to the rule planner when it is not or when the LLM fails (the plan records
 // why); an explicit plan is taken as written. All of them pass the same validation.
+//
+// A tenant's MCP tools are read (through the server store's per-isolate cache) only when they
+// matter: an explicit plan that names an `mcp.` tool, or an LLM prompt, which offers them to the
+// model. The rule planner never plans them, so its runs never ask.
 import { log } from "../lib/log";
+import { EMPTY_CATALOGUE, mcpCatalogue, type McpCatalogue } from "../tools/mcp/mcp-catalogue";
+import { MCP_PREFIX } from "../tools/mcp/mcp-types";
 import { cachePlan, cachedPlan } from "./plan-cache";
 import { MAX_PROMPT_LENGTH, type Plan, type PlanInput, type PlanIssue } from "./plan-schema";
 import { llmConfig } from "./llm/llm-config";
@@ -23,14 +29,26 @@ export type PlanOutcome =
 
 const planId = () => `plan_${crypto.randomUUID().replaceAll("-", "")}`;
 
-function finish(raw: unknown, planner: Plan["planner"], extra: Partial<Plan> = {}): PlanOutcome {
-  const validation = validatePlan(raw);
+function finish(raw: unknown, planner: Plan["planner"], extra: Partial<Plan> = {}, mcp: McpCatalogue = EMPTY_CATALOGUE): PlanOutcome {
+  const validation = validatePlan(raw, mcp);
   if (!validation.ok) return { ok: false, code: "invalid_plan", message: "The plan is invalid; see details for each problem.", details: validation.issues };
   return { ok: true, plan: { plan_id: planId(), planner, steps: validation.steps, ...extra } };
 }
 
-export async function makePlan(source: PlanSource, env: Env): Promise<PlanOutcome> {
-  if (!("prompt" in source)) return finish(source.plan, "explicit");
+/** Does a plan as sent name an MCP tool? (It is not validated yet: look without trusting its shape.) */
+function namesMcpTool(plan: unknown): boolean {
+  const steps = (plan as { steps?: unknown } | null)?.steps;
+  return (
+    Array.isArray(steps) && steps.some((s) => typeof (s as { tool?: unknown } | null)?.tool === "string" && (s as { tool: string }).tool.startsWith(MCP_PREFIX))
+  );
+}
+
+/** `tenant`: whose MCP tools the plan may use; without it, the built-in tools only. */
+export async function makePlan(source: PlanSource, env: Env, tenant?: string): Promise<PlanOutcome> {
+  if (!("prompt" in source)) {
+    const mcp = tenant !== undefined && namesMcpTool(source.plan) ? await mcpCatalogue(env, tenant) : EMPTY_CATALOGUE;
+    return finish(source.plan, "explicit", {}, mcp);
+  }
   const prompt = source.prompt.trim();
   if (!prompt) return { ok: false, code: "empty_prompt", message: "The prompt is empty." };
   if (source.prompt.length > MAX_PROMPT_LENGTH) {
@@ -41,10 +59,11 @@ export async function makePlan(source: PlanSource, env: Env): Promise<PlanOutcom
   let fallback_detail: string | undefined;
   const config = llmConfig(env);
   if (config) {
-    const cached = await cachedPlan(prompt, config.model);
-    if (cached) return finish({ steps: cached }, "llm", { cached: true });
+    const mcp = tenant !== undefined ? await mcpCatalogue(env, tenant) : EMPTY_CATALOGUE;
+    const cached = await cachedPlan(prompt, config.model, mcp);
+    if (cached) return finish({ steps: cached }, "llm", { cached: true }, mcp);
     const started = Date.now();
-    const llm = await planWithLlm(config, env, prompt);
+    const llm = await planWithLlm(config, env, prompt, mcp);
     log.info("planner.llm_finished", {
       model: config.model,
       ok: llm.ok,
@@ -54,7 +73,7 @@ export async function makePlan(source: PlanSource, env: Env): Promise<PlanOutcom
     });
     if (llm.ok) {
       // Validated once, by the LLM planner (it feeds the problems back to the model for its repair).
-      await cachePlan(prompt, config.model, llm.steps, Number(env.PLAN_CACHE_TTL_S ?? 60));
+      await cachePlan(prompt, config.model, llm.steps, Number(env.PLAN_CACHE_TTL_S ?? 60), mcp);
       return { ok: true, plan: { plan_id: planId(), planner: "llm", steps: llm.steps, cached: false } };
     }
     fallback_reason = llm.reason;

@@ -1,8 +1,12 @@
 // Every plan, whoever wrote it (rule planner, a client, an LLM), passes through here: known tools,
 // inputs that match the tool's schema, dependencies that exist, references only to steps the step
 // depends on, no whole reference to an object where text or a number is needed, no cycles, at
-// most 50 steps.
+// most 50 steps. A tenant's MCP tools (`mcp.<server>.<tool>`) are known when its catalogue has
+// them, and their inputs are checked against the server's JSON Schema.
 import type { z } from "zod";
+import { checkJsonSchema } from "../tools/mcp/json-schema-check";
+import { EMPTY_CATALOGUE, type McpCatalogue } from "../tools/mcp/mcp-catalogue";
+import { parseMcpToolName } from "../tools/mcp/mcp-types";
 import { getTool, tools } from "../tools/registry";
 import { planInputSchema, type PlanIssue, type PlanStep } from "./plan-schema";
 import { referenceTypeIssues } from "./reference-types";
@@ -14,8 +18,13 @@ export function zodIssuesToPlanIssues(error: z.ZodError, prefix: (string | numbe
   return error.issues.map((i) => ({ path: [...prefix, ...i.path.map((p) => (typeof p === "symbol" ? String(p) : p))], code: i.code, message: i.message }));
 }
 
-function suggestTool(name: string): string {
+function suggestTool(name: string, mcp: McpCatalogue): string {
   const lower = name.toLowerCase();
+  if (parseMcpToolName(name)) {
+    const server = name.slice(0, name.indexOf(".", 4) + 1);
+    const same = [...mcp.keys()].filter((t) => t.startsWith(server));
+    return same.length ? ` That server's tools: ${same.join(", ")}.` : " No MCP server of this tenant has that name (GET /api/v1/mcp-servers lists them).";
+  }
   const close = [...tools.keys()].find((t) => t.toLowerCase() === lower || t.toLowerCase().startsWith(lower.split(".")[0] ?? ""));
   return close ? ` Did you mean "${close}"?` : ` Known tools: ${[...tools.keys()].join(", ")}.`;
 }
@@ -56,13 +65,22 @@ function findCycle(deps: Map<number, number[]>): number[] | undefined {
   return undefined;
 }
 
-/** Input as the tool will see it at plan time: whole references may stand for any type. */
-function inputIssues(step: PlanStep, index: number): PlanIssue[] {
-  const tool = getTool(step.tool);
+/** A tool the plan may name: a built-in one, or one of the tenant's MCP tools. */
+const known = (name: string, mcp: McpCatalogue) => (parseMcpToolName(name) ? mcp.has(name) : getTool(name) !== undefined);
+
+/** The input's problems against the tool's schema (zod for built-in tools, JSON Schema for MCP tools). */
+function schemaIssues(step: PlanStep, mcp: McpCatalogue): { path: PropertyKey[]; message: string }[] {
+  const entry = mcp.get(step.tool);
+  if (entry) return checkJsonSchema(entry.input_schema, step.input);
+  const tool = parseMcpToolName(step.tool) ? undefined : getTool(step.tool);
   if (!tool) return [];
   const result = tool.input_schema.safeParse(step.input);
-  if (result.success) return [];
-  return result.error.issues
+  return result.success ? [] : result.error.issues;
+}
+
+/** Input as the tool will see it at plan time: whole references may stand for any type. */
+function inputIssues(step: PlanStep, index: number, mcp: McpCatalogue): PlanIssue[] {
+  return schemaIssues(step, mcp)
     .filter((issue) => {
       let v: unknown = step.input;
       for (const p of issue.path) v = v && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined;
@@ -76,7 +94,7 @@ function inputIssues(step: PlanStep, index: number): PlanIssue[] {
     }));
 }
 
-export function validatePlan(raw: unknown): PlanValidation {
+export function validatePlan(raw: unknown, mcp: McpCatalogue = EMPTY_CATALOGUE): PlanValidation {
   const parsed = planInputSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, issues: zodIssuesToPlanIssues(parsed.error) };
   const steps: PlanStep[] = parsed.data.steps.map((s) => ({
@@ -105,12 +123,12 @@ export function validatePlan(raw: unknown): PlanValidation {
   const toolOf = new Map(steps.map((s) => [s.step_number, s.tool]));
 
   steps.forEach((s, i) => {
-    if (!getTool(s.tool)) {
+    if (!known(s.tool, mcp)) {
       issues.push({
         step_number: s.step_number,
         path: ["steps", i, "tool"],
         code: "unknown_tool",
-        message: `No tool is named "${s.tool}".${suggestTool(s.tool)}`,
+        message: `No tool is named "${s.tool}".${suggestTool(s.tool, mcp)}`,
       });
     }
     for (const d of s.depends_on) {
@@ -142,7 +160,7 @@ export function validatePlan(raw: unknown): PlanValidation {
         });
       }
     }
-    issues.push(...inputIssues(s, i));
+    issues.push(...inputIssues(s, i, mcp));
     issues.push(...referenceTypeIssues(s, i, toolOf));
   });
 

@@ -69,7 +69,7 @@ export async function startRun(env: Env, req: StartRunRequest): Promise<StartRun
   };
   let result = req.idempotency_key ? await stub.create(input) : undefined;
   if (!result || result.outcome === "needs_plan") {
-    const planned = await makePlan(req.source, env);
+    const planned = await makePlan(req.source, env, req.tenant);
     if (!planned.ok) return planned;
     result = await stub.create({ ...input, plan: planned.plan });
   }
