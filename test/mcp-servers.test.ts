@@ -165,6 +165,7 @@ describe("MCP servers as tools", () => {
   });
 
   it("answers 502 for an unreachable server or one that does not speak MCP, and stores nothing", async () => {
+    // (workerd logs "Network connection lost" for the refused connection even though it is caught.)
     for (const url of ["http://127.0.0.1:1/mcp", `${upstream}/ok`]) {
       const name = `x-${uniq()}`;
       const res = await register({ name, url });

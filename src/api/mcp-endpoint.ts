@@ -32,7 +32,7 @@ mcpEndpoint.post(
       return await transport.handleRequest(c.req.raw);
     } finally {
       // With JSON answers the response is complete when handleRequest returns.
-      c.executionCtx.waitUntil(server.close());
+      await server.close();
     }
   },
 );

@@ -5,7 +5,7 @@
 // that answered is stored and used directly from then on.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { SSEClientTransport } from "@modelcontextprotocol/sdk/client/sse.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import { StreamableHTTPClientTransport, StreamableHTTPError } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { Transport } from "@modelcontextprotocol/sdk/shared/transport.js";
 import { ToolListChangedNotificationSchema, type Tool as SdkTool } from "@modelcontextprotocol/sdk/types.js";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker-provider.js";
@@ -70,14 +70,17 @@ export const connect = (kind: McpTransportKind, target: McpTarget, env: Env, sig
   open(kind, target, env, signal, timeoutMs);
 
 /**
- * Connects to a server not seen before: Streamable HTTP, else HTTP+SSE. The first error is the
+ * Connects to a server not seen before: Streamable HTTP, else HTTP+SSE. As the specification's
+ * compatibility note says, only a 4xx to the POST (404, 405: an old server) means "try SSE"; a
+ * server that cannot be reached or answers nonsense is not tried again. The first error is the
  * one reported when both fail (it is the transport current servers speak).
  */
 export async function discover(target: McpTarget, env: Env, signal: AbortSignal, timeoutMs: number): Promise<Connection> {
   try {
     return await open("streamable-http", target, env, signal, timeoutMs);
   } catch (first) {
-    if (signal.aborted || (first instanceof Error && first.name === "AddressRefusedError")) throw first;
+    const status = first instanceof StreamableHTTPError ? first.code : undefined;
+    if (signal.aborted || status === undefined || status < 400 || status >= 500) throw first;
     try {
       return await open("sse", target, env, signal, timeoutMs);
     } catch {
