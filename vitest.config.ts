@@ -1,12 +1,15 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { mockUrl, startMockOpenAI } from "./test/llm/mock-openai.ts";
+import { mcpMockUrl, startMockMcp } from "./test/mcp/mock-mcp-server.ts";
 
 const migrations = await readD1Migrations("./migrations");
 
 // The "llm" project's model provider: a local server speaking the OpenAI wire protocol, started
 // with the config so its address can be a binding. It lives as long as the test run.
 const mockLlm = await startMockOpenAI();
+// A real MCP server (the official SDK's), on loopback, for the MCP tests of every project.
+const mockMcp = await startMockMcp();
 
 const bindings = {
   TEST_MIGRATIONS: migrations,
@@ -17,6 +20,9 @@ const bindings = {
   // As in .dev.vars: the dev tenant's key (test/helpers.ts sends it) and the admin token.
   DEV_API_KEY: "crane_dev_key",
   ADMIN_TOKEN: "test_admin_token",
+  // A test-only key for sealing MCP server headers (deployed, it is a secret).
+  MCP_HEADER_KEY: "dGVzdC1vbmx5LW1jcC1oZWFkZXIta2V5LTMyYnl0ZXM=",
+  MCP_TEST_URL: mcpMockUrl(mockMcp),
 };
 
 // The breaker tests' own settings: trip after 3 failures, cool down for 5 s (doubling up to 12 s).

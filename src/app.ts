@@ -15,6 +15,8 @@ import { docsPageApi, openApiJsonApi } from "./api/docs";
 import { onError } from "./api/errors";
 import { healthApi } from "./api/health";
 import { notFoundOrWrongMethod } from "./api/method-not-allowed";
+import { mcpEndpoint } from "./api/mcp-endpoint";
+import { mcpServersApi } from "./api/mcp-servers";
 import { metricsApi } from "./api/metrics";
 import { cors } from "./api/middleware/cors";
 import { requireAdmin } from "./api/middleware/require-admin";
@@ -64,6 +66,7 @@ v1.route("/", toolsApi);
 v1.route("/", breakersApi);
 v1.route("/", schedulesApi);
 v1.route("/", webhooksApi);
+v1.route("/", mcpServersApi);
 
 // The console's layout service: an API key, like the API.
 const consoleApi = createApi();
@@ -71,6 +74,8 @@ consoleApi.use(requireApiKey);
 consoleApi.route("/", consoleLayoutApi);
 
 app.route("/api/v1", v1);
+// Crane as an MCP server: the same API keys, checked before any MCP processing.
+app.route("/mcp", mcpEndpoint);
 app.route("/", metricsApi);
 app.route("/console", consoleApi);
 app.route(

@@ -2,5 +2,7 @@
 declare namespace Cloudflare {
   interface Env {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
+    /** The local MCP server test/mcp/mock-mcp-server.ts serves (http://127.0.0.1:PORT). */
+    MCP_TEST_URL: string;
   }
 }

@@ -167,6 +167,80 @@ describe("fuzzing the API", () => {
     expect(await count("SELECT count(*) AS n FROM runs WHERE tenant = ?", key.tenant)).toBe(accepted);
   });
 
+  it("answers any JSON-RPC body on /mcp without a 5xx or a hang", async () => {
+    const keyRes = await app.fetch(
+      new Request("http://crane.test/api/v1/admin/keys", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${ADMIN_TOKEN}` },
+        body: JSON.stringify({ name: FUZZ_TENANT_KEY_NAME, tenant: `fuzz-mcp-${crypto.randomUUID().slice(0, 8)}` }),
+      }),
+      env,
+    );
+    const { secret } = (await keyRes.json()) as { secret: string };
+    const tool = fc.constantFrom("crane_run", "crane_get_run", "crane_list_runs", "crane_cancel_run", "crane_plan", "crane_decide", "nope", "__proto__");
+    const message = fc.record(
+      {
+        jsonrpc: fc.constantFrom("2.0", "1.0", 2, null),
+        id: fc.oneof(fc.integer(), fc.string({ maxLength: 8 }), fc.constant(null), fc.jsonValue({ maxDepth: 2 })),
+        method: fc.oneof(
+          fc.constantFrom("initialize", "tools/list", "tools/call", "ping", "notifications/initialized", "resources/list", "prompts/get", "__proto__"),
+          fc.string({ maxLength: 20 }),
+        ),
+        params: fc.oneof(
+          hostileObject,
+          fc.record({ name: tool, arguments: fc.oneof(hostileObject, fc.jsonValue({ maxDepth: 3 })) }, { requiredKeys: [] }),
+          fc.record(
+            { protocolVersion: fc.constantFrom("2025-06-18", "1999-01-01", ""), capabilities: hostileObject, clientInfo: hostileObject },
+            { requiredKeys: [] },
+          ),
+          fc.jsonValue({ maxDepth: 3 }),
+        ),
+      },
+      { requiredKeys: [] },
+    );
+    const mcpBody = fc.oneof(
+      message.map((m) => JSON.stringify(m)),
+      fc.array(message, { maxLength: 4 }).map((m) => JSON.stringify(m)),
+      fc.jsonValue({ maxDepth: 4 }).map((v) => JSON.stringify(v)),
+      fc.string({ maxLength: 200 }),
+      fc.integer({ min: 60_000, max: 70_000 }).map((n) => JSON.stringify({ jsonrpc: "2.0", id: 1, method: "x".repeat(n) })),
+    );
+    const accept = fc.constantFrom("application/json, text/event-stream", "application/json", "text/event-stream", "*/*", "");
+    const statuses = new Set<number>();
+    await fc.assert(
+      fc.asyncProperty(mcpBody, contentType, accept, async (text, type, acc) => {
+        const headers: Record<string, string> = { authorization: `Bearer ${secret}` };
+        if (type) headers["content-type"] = type;
+        if (acc) headers.accept = acc;
+        const res = await call(new Request("http://crane.test/mcp", { method: "POST", headers, body: text }));
+        const what = `POST /mcp ${type} ${acc} ${text.slice(0, 200)}`;
+        expect(res.status, what).toBeLessThan(500);
+        statuses.add(res.status);
+        await res.body?.cancel();
+        expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+      }),
+      {
+        numRuns: 200,
+        examples: [
+          ['{"jsonrpc":"2.0","id":1,"method":"tools/list"}', "application/json", "application/json, text/event-stream"],
+          [
+            '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"crane_run","arguments":{"prompt":"calculate 1 + 1"}}}',
+            "application/json",
+            "application/json, text/event-stream",
+          ],
+          [
+            '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"crane_get_run","arguments":{"run_id":"__proto__"}}}',
+            "application/json",
+            "application/json, text/event-stream",
+          ],
+          ['{"jsonrpc":"2.0","method":"notifications/initialized"}', "application/json", "application/json, text/event-stream"],
+          ['{"jsonrpc":', "application/json", "application/json, text/event-stream"],
+        ],
+      },
+    );
+    expect([...statuses].sort()).toEqual(expect.arrayContaining([200, 202, 400]));
+  });
+
   it("answers any query string and path on the read routes without a 5xx", async () => {
     const segment = fc.oneof(
       fc.string({ maxLength: 40 }),

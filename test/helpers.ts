@@ -23,6 +23,7 @@ export function toolContext(overrides: Partial<ToolContext> & { envOverrides?: P
     step_number: 1,
     attempt: 1,
     signal: new AbortController().signal,
+    timeout_ms: 30_000,
     idempotency_key: `run_test:${crypto.randomUUID()}`,
     trace_id: "0af7651916cd43dd8448eb211c80319c",
     span_id: "b7ad6b7169203331",

@@ -439,6 +439,39 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("delete", `${W}/{webhook_id}`, await as(`/webhooks/${hook.webhook_id}`, { method: "DELETE" }));
   });
 
+  it("MCP servers: registered, listed, read, refreshed, deleted, refused", async () => {
+    const S = "/api/v1/mcp-servers";
+    const name = `conf-${crypto.randomUUID().slice(0, 8)}`;
+    const url = `${env.MCP_TEST_URL}/s/${name}/mcp`;
+    await conforms("post", S, await call("/mcp-servers", { method: "POST", json: { name, url } }));
+    await conforms("post", S, await call("/mcp-servers", { method: "POST", json: { name, url } })); // 409
+    await conforms("post", S, await call("/mcp-servers", { method: "POST", json: { name: "Bad", url } }));
+    await conforms("post", S, await call("/mcp-servers", { method: "POST", json: { name: "meta", url: "http://169.254.169.254/mcp" } }));
+    await conforms("post", S, await call("/mcp-servers", { method: "POST", json: { name: "nothing", url: "http://127.0.0.1:1/mcp" } })); // 502
+    await conforms("post", S, await call("/mcp-servers", { method: "POST", body: "name=x", headers: { "content-type": "application/x-www-form-urlencoded" } }));
+    await conforms("post", S, await call("/mcp-servers", { method: "POST", json: { name, url, headers: { a: "x".repeat(70_000) } } }));
+    const keyless = await app.fetch(
+      new Request(`http://crane.test${S}`, {
+        method: "POST",
+        headers: { authorization: "Bearer crane_dev_key", "content-type": "application/json" },
+        body: JSON.stringify({ name: "sealed", url, headers: { authorization: "Bearer x" } }),
+      }),
+      { ...env, MCP_HEADER_KEY: "" } as Env,
+    );
+    await conforms("post", S, keyless); // 503
+    await conforms("post", S, await call("/mcp-servers", { method: "POST", json: { name, url }, key: null }));
+    await conforms("get", S, await call("/mcp-servers"));
+    await conforms("get", `${S}/{name}`, await call(`/mcp-servers/${name}`));
+    await conforms("get", `${S}/{name}`, await call("/mcp-servers/nope"));
+    await conforms("post", `${S}/{name}/refresh`, await call(`/mcp-servers/${name}/refresh`, { method: "POST" }));
+    await conforms("post", `${S}/{name}/refresh`, await call("/mcp-servers/nope/refresh", { method: "POST" }));
+    await fetch(`${env.MCP_TEST_URL}/control/${name}/down`, { method: "POST" });
+    await conforms("post", `${S}/{name}/refresh`, await call(`/mcp-servers/${name}/refresh`, { method: "POST" })); // 502
+    await conforms("get", "/api/v1/tools", await call("/tools")); // with the server's tools in it
+    await conforms("delete", `${S}/{name}`, await call(`/mcp-servers/${name}`, { method: "DELETE" }));
+    await conforms("delete", `${S}/{name}`, await call(`/mcp-servers/${name}`, { method: "DELETE" })); // 404
+  });
+
   it("the admin API and metrics", async () => {
     const K = "/api/v1/admin/keys";
     const made = (await conforms("post", K, await admin("/admin/keys", { method: "POST", json: { name: "conformance", tenant: "conformance" } }))) as {

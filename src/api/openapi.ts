@@ -36,8 +36,10 @@ const ERRORS = {
   426: { description: "Not a WebSocket upgrade" },
   429: { description: "Rate limited, or a limit of the tenant or run is reached", headers: RETRY_AFTER },
   500: { description: "An unexpected failure on our side (logged)" },
-  502: { description: "The run object did not accept the subscription; try again" },
-  503: { description: "The admin API is off (no ADMIN_TOKEN)" },
+  502: {
+    description: "Something Crane depends on did not answer as needed: the run object refused a subscription (try again), or an MCP server could not be used",
+  },
+  503: { description: "A feature is not configured: the admin API (no ADMIN_TOKEN), or headers for MCP servers (no MCP_HEADER_KEY)" },
 } as const;
 type ErrorStatus = keyof typeof ERRORS;
 type ErrorResponse<S extends ErrorStatus> = (typeof ERRORS)[S] & { content: { "application/json": { schema: typeof errorBodySchema } } };

@@ -37,12 +37,12 @@ function minIntervalS(env: Env): number {
 }
 
 /** 400 unless the cron fires, in a known zone, no more often than the floor, and the body can be planned. */
-async function checkSpec(env: Env, spec: Pick<ScheduleSpec, "cron" | "timezone">, source: PlanSource | null): Promise<void> {
+async function checkSpec(env: Env, tenant: string, spec: Pick<ScheduleSpec, "cron" | "timezone">, source: PlanSource | null): Promise<void> {
   const cron = checkCron(spec.cron, spec.timezone, minIntervalS(env), Date.now());
   if (!cron.ok) throw new ApiError(400, cron.code, cron.message, { cron: spec.cron, timezone: spec.timezone });
   if (!source) return;
   // Planned once now, so a prompt no planner understands is refused here rather than at every occurrence.
-  const planned = await makePlan(source, env);
+  const planned = await makePlan(source, env, tenant);
   if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
 }
 
@@ -84,7 +84,7 @@ schedulesApi.openapi(createSchedule, async (c) => {
     overlap: body.overlap ?? "skip",
     paused: body.paused ?? false,
   };
-  await checkSpec(c.env, spec, source);
+  await checkSpec(c.env, c.var.principal.tenant, spec, source);
   const schedule_id = `sch_${crypto.randomUUID().replaceAll("-", "")}`;
   const now = new Date().toISOString();
   const cap = scheduleCap(c.env);
@@ -168,7 +168,7 @@ schedulesApi.openapi(updateSchedule, async (c) => {
   const source: PlanSource | null = body.plan ? { plan: body.plan } : body.prompt !== undefined ? { prompt: body.prompt } : null;
   const cron = body.cron?.trim() ?? current.cron;
   const timezone = body.timezone ?? current.timezone;
-  if (cron !== current.cron || timezone !== current.timezone || source) await checkSpec(c.env, { cron, timezone }, source);
+  if (cron !== current.cron || timezone !== current.timezone || source) await checkSpec(c.env, tenant, { cron, timezone }, source);
   const changes: Partial<ScheduleSpec> = {
     cron,
     timezone,

@@ -125,3 +125,30 @@ export const schedules = sqliteTable(
 );
 
 export type ScheduleRow = typeof schedules.$inferSelect;
+
+/**
+ * A tenant's MCP servers, whose tools join its catalogue as `mcp.<name>.<tool>`. Written rarely
+ * (register, refresh, a tool list that changed), read through a short per-isolate cache.
+ * `headers` holds the header values sealed with AES-GCM (src/tools/mcp/header-crypto.ts): the
+ * plaintext is never stored and never answered, only the header names are.
+ */
+export const mcpServers = sqliteTable(
+  "mcp_servers",
+  {
+    tenant: text("tenant").notNull(),
+    name: text("name").notNull(),
+    url: text("url").notNull(),
+    // "streamable-http" or "sse": the transport that answered at registration, used from then on.
+    transport: text("transport", { enum: ["streamable-http", "sse"] }).notNull(),
+    // JSON: { names: string[], iv: base64, sealed: base64 } or null when there are no headers.
+    headers: text("headers"),
+    // JSON: the server's tools as its last tools/list gave them ({ name, description, input_schema }[]).
+    tools: text("tools").notNull(),
+    created_at: text("created_at").notNull(),
+    refreshed_at: text("refreshed_at").notNull(),
+    last_error: text("last_error"),
+  },
+  (t) => [primaryKey({ columns: [t.tenant, t.name] })],
+);
+
+export type McpServerRow = typeof mcpServers.$inferSelect;

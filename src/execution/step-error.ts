@@ -42,6 +42,12 @@ export const STEP_ERRORS = {
   too_many_redirects: final,
   address_not_allowed: final,
   host_not_allowed: final,
+  // mcp.<server>.<tool>: a JSON-RPC or transport failure may pass; the server's own "no" does not
+  mcp_protocol_error: retry(true),
+  mcp_invalid_params: final,
+  mcp_tool_error: final,
+  mcp_unknown_tool: final,
+  mcp_server_not_found: final,
   // TodoStore.*
   todo_not_found: final,
   ambiguous_title: final,

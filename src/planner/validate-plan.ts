@@ -1,8 +1,12 @@
 // Every plan, whoever wrote it (rule planner, a client, an LLM), passes through here: known tools,
 // inputs that match the tool's schema, dependencies that exist, references only to steps the step
 // depends on, no whole reference to an object where text or a number is needed, no cycles, at
-// most 50 steps.
+// most 50 steps. A tenant's MCP tools (`mcp.<server>.<tool>`) are known when its catalogue has
+// them, and their inputs are checked against the server's JSON Schema.
 import type { z } from "zod";
+import { checkJsonSchema } from "../tools/mcp/json-schema-check";
+import { EMPTY_CATALOGUE, type McpCatalogue } from "../tools/mcp/mcp-catalogue";
+import { parseMcpToolName } from "../tools/mcp/mcp-types";
 import { getTool, tools } from "../tools/registry";
 import { planInputSchema, type PlanIssue, type PlanStep } from "./plan-schema";
 import { referenceTypeIssues } from "./reference-types";
@@ -14,8 +18,13 @@ export function zodIssuesToPlanIssues(error: z.ZodError, prefix: (string | numbe
   return error.issues.map((i) => ({ path: [...prefix, ...i.path.map((p) => (typeof p === "symbol" ? String(p) : p))], code: i.code, message: i.message }));
 }
 
-function suggestTool(name: string): string {
+function suggestTool(name: string, mcp: McpCatalogue): string {
   const lower = name.toLowerCase();
+  if (parseMcpToolName(name)) {
+    const server = name.slice(0, name.indexOf(".", 4) + 1);
+    const same = [...mcp.keys()].filter((t) => t.startsWith(server));
+    return same.length ? ` That server's tools: ${same.join(", ")}.` : " No MCP server of this tenant has that name (GET /api/v1/mcp-servers lists them).";
+  }
   const close = [...tools.keys()].find((t) => t.toLowerCase() === lower || t.toLowerCase().startsWith(lower.split(".")[0] ?? ""));
   return close ? ` Did you mean "${close}"?` : ` Known tools: ${[...tools.keys()].join(", ")}.`;
 }
@@ -56,13 +65,24 @@ function findCycle(deps: Map<number, number[]>): number[] | undefined {
   return undefined;
 }
 
-/** Input as the tool will see it at plan time: whole references may stand for any type. */
-function inputIssues(call: { tool: string; input: Record<string, unknown> }, stepNumber: number, at: (string | number)[]): PlanIssue[] {
-  const tool = getTool(call.tool);
+/** A tool the plan may name: a built-in one, or one of the tenant's MCP tools. */
+const known = (name: string, mcp: McpCatalogue) => (parseMcpToolName(name) ? mcp.has(name) : getTool(name) !== undefined);
+
+type ToolCall = { tool: string; input: Record<string, unknown> };
+
+/** The input's problems against the tool's schema (zod for built-in tools, JSON Schema for MCP tools). */
+function schemaIssues(call: ToolCall, mcp: McpCatalogue): { path: PropertyKey[]; message: string }[] {
+  const entry = mcp.get(call.tool);
+  if (entry) return checkJsonSchema(entry.input_schema, call.input);
+  const tool = parseMcpToolName(call.tool) ? undefined : getTool(call.tool);
   if (!tool) return [];
   const result = tool.input_schema.safeParse(call.input);
-  if (result.success) return [];
-  return result.error.issues
+  return result.success ? [] : result.error.issues;
+}
+
+/** Input as the tool will see it at plan time: whole references may stand for any type. */
+function inputIssues(call: ToolCall, stepNumber: number, at: (string | number)[], mcp: McpCatalogue): PlanIssue[] {
+  return schemaIssues(call, mcp)
     .filter((issue) => {
       let v: unknown = call.input;
       for (const p of issue.path) v = v && typeof v === "object" ? (v as Record<PropertyKey, unknown>)[p] : undefined;
@@ -81,14 +101,14 @@ function inputIssues(call: { tool: string; input: Record<string, unknown> }, ste
  * queued), and it may use only outputs that exist whenever the step succeeded: its own and those
  * of the steps it depends on.
  */
-function compensationIssues(s: PlanStep, i: number, before: ReadonlySet<number>): PlanIssue[] {
+function compensationIssues(s: PlanStep, i: number, before: ReadonlySet<number>, mcp: McpCatalogue): PlanIssue[] {
   const c = s.compensate;
   if (!c) return [];
   const at = ["steps", i, "compensate"];
-  const tool = getTool(c.tool);
-  if (!tool)
-    return [{ step_number: s.step_number, path: [...at, "tool"], code: "unknown_tool", message: `No tool is named "${c.tool}".${suggestTool(c.tool)}` }];
-  if (tool.executor !== "inline" && tool.executor !== "queue") {
+  if (!known(c.tool, mcp))
+    return [{ step_number: s.step_number, path: [...at, "tool"], code: "unknown_tool", message: `No tool is named "${c.tool}".${suggestTool(c.tool, mcp)}` }];
+  const executor = getTool(c.tool)?.executor; // an MCP tool is a queued call, so it acts
+  if (executor !== "inline" && executor !== "queue") {
     return [
       {
         step_number: s.step_number,
@@ -98,7 +118,7 @@ function compensationIssues(s: PlanStep, i: number, before: ReadonlySet<number>)
       },
     ];
   }
-  const issues = inputIssues(c, s.step_number, [...at, "input"]);
+  const issues = inputIssues(c, s.step_number, [...at, "input"], mcp);
   for (const ref of findReferences(c.input)) {
     if (ref.step_number === s.step_number || before.has(ref.step_number)) continue;
     issues.push({
@@ -111,7 +131,7 @@ function compensationIssues(s: PlanStep, i: number, before: ReadonlySet<number>)
   return issues;
 }
 
-export function validatePlan(raw: unknown): PlanValidation {
+export function validatePlan(raw: unknown, mcp: McpCatalogue = EMPTY_CATALOGUE): PlanValidation {
   const parsed = planInputSchema.safeParse(raw);
   if (!parsed.success) return { ok: false, issues: zodIssuesToPlanIssues(parsed.error) };
   const steps: PlanStep[] = parsed.data.steps.map((s) => ({
@@ -141,12 +161,12 @@ export function validatePlan(raw: unknown): PlanValidation {
   const toolOf = new Map(steps.map((s) => [s.step_number, s.tool]));
 
   steps.forEach((s, i) => {
-    if (!getTool(s.tool)) {
+    if (!known(s.tool, mcp)) {
       issues.push({
         step_number: s.step_number,
         path: ["steps", i, "tool"],
         code: "unknown_tool",
-        message: `No tool is named "${s.tool}".${suggestTool(s.tool)}`,
+        message: `No tool is named "${s.tool}".${suggestTool(s.tool, mcp)}`,
       });
     }
     for (const d of s.depends_on) {
@@ -178,8 +198,8 @@ export function validatePlan(raw: unknown): PlanValidation {
         });
       }
     }
-    issues.push(...inputIssues(s, s.step_number, ["steps", i, "input"]));
-    issues.push(...compensationIssues(s, i, before));
+    issues.push(...inputIssues(s, s.step_number, ["steps", i, "input"], mcp));
+    issues.push(...compensationIssues(s, i, before, mcp));
     issues.push(...referenceTypeIssues(s, i, toolOf));
   });
 

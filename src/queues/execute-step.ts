@@ -33,6 +33,7 @@ async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: E
       step_number: msg.step,
       attempt: msg.attempt,
       signal: controller.signal,
+      timeout_ms: msg.timeout_ms,
       idempotency_key: msg.idempotency_key ?? `${msg.run_id}:${msg.step}`,
       ...trace,
     })
@@ -79,7 +80,8 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher): Pro
     return false;
   }
   // The tool's breaker first: while it is open the step waits without calling the tool or using up an attempt.
-  const gate = await admit(env, msg.tenant, msg.tool, msg.run_id);
+  const breaker = tool.breaker ?? msg.tool;
+  const gate = await admit(env, msg.tenant, breaker, msg.run_id);
   if (!gate.allowed) {
     await run.defer(msg.step, msg.dispatch, gate.retry_at, gate.error);
     log.info("step.deferred", { ...fields, retry_at: new Date(gate.retry_at).toISOString() });
@@ -90,7 +92,7 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher): Pro
     const go = await run.preflight(msg.step, msg.dispatch);
     if (!go.go) {
       log.info("step.preflight_refused", { ...fields, reason: go.reason });
-      if (gate.probe) await recordOutcome(env, msg.tenant, msg.tool, "released", true);
+      if (gate.probe) await recordOutcome(env, msg.tenant, breaker, "released", true);
       return false;
     }
   }
@@ -110,7 +112,7 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher): Pro
   });
   // A failure might open the breaker, and the run records breaker.opened beside the failed
   // attempt; a success is only counted (or, for a probe, recorded beside the report).
-  const recording = recordOutcome(env, msg.tenant, msg.tool, outcome, gate.probe);
+  const recording = recordOutcome(env, msg.tenant, breaker, outcome, gate.probe);
   const opened = outcome.success ? undefined : await recording;
   await Promise.all([
     outcome.success ? recording : undefined,

@@ -2,6 +2,8 @@ import { z } from "zod";
 import { calculator } from "./calculator/calculator";
 import { httpGet } from "./http-get/http-get";
 import { humanApprove } from "./human-approve";
+import type { McpCatalogue } from "./mcp/mcp-catalogue";
+import { mcpTool } from "./mcp/mcp-tool";
 import type { Tool } from "./tool";
 import { todoAdd, todoComplete, todoDelete, todoGet, todoList, todoReopen } from "./todo-store";
 import { waitSignal } from "./wait-signal";
@@ -11,8 +13,19 @@ const all: Tool[] = [calculator, todoAdd, todoList, todoGet, todoComplete, todoD
 
 export const tools: ReadonlyMap<string, Tool> = new Map(all.map((t) => [t.name, t]));
 
+/**
+ * The tool a step names. `mcp.<server>.<tool>` names resolve to the generic MCP queue tool: whether
+ * the tenant's catalogue has it was checked when the plan was made (validate-plan.ts), and is
+ * checked again by the consumer against the server's tool list.
+ */
 export function getTool(name: string): Tool | undefined {
-  return tools.get(name);
+  return tools.get(name) ?? mcpTool(name);
+}
+
+/** The circuit breaker a tool's calls go through: its own name, or its MCP server's. */
+export function breakerOf(name: string): string {
+  const tool = getTool(name);
+  return (tool?.executor === "queue" && tool.breaker) || name;
 }
 
 export interface ToolDescription {
@@ -21,11 +34,16 @@ export interface ToolDescription {
   input_schema: unknown;
 }
 
-/** The catalogue as clients (and later an LLM planner) see it: JSON Schema generated from zod. */
+/** The built-in catalogue as clients and the LLM planner see it: JSON Schema generated from zod. */
 export function describeTools(): ToolDescription[] {
   return all.map((t) => ({
     name: t.name,
     description: t.description,
     input_schema: z.toJSONSchema(t.input_schema, { io: "input", unrepresentable: "any" }),
   }));
+}
+
+/** A tenant's whole catalogue: the built-in tools, then its MCP servers' tools. */
+export function describeCatalogue(mcp: McpCatalogue): ToolDescription[] {
+  return [...describeTools(), ...mcp.values()];
 }

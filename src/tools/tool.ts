@@ -20,6 +20,8 @@ export interface ToolContext {
   attempt: number;
   /** Aborted when the step's timeout passes; tools pass it on to their I/O. */
   signal: AbortSignal;
+  /** The step's timeout, for I/O that takes a timeout of its own (an MCP request). */
+  timeout_ms: number;
   /** Stable per (run, step) across attempts: side effects keyed by it happen once. */
   idempotency_key: string;
   /** The run's trace and this attempt's span, for outbound `traceparent` headers. */
@@ -48,6 +50,8 @@ export interface QueueTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> 
    * does nothing. Tools that only read skip that request.
    */
   effects: boolean;
+  /** The circuit breaker its calls go through, when not its own name (an MCP server's tools share one). */
+  breaker?: string;
   execute(input: z.output<S>, ctx: ToolContext): Promise<ToolResult>;
 }
 

@@ -8,7 +8,9 @@ import type { AddressInfo } from "node:net";
  *   valid-parallel  a valid parallel plan          unknown-tool  a plan using a tool that does not exist
  *   invalid-json    prose instead of JSON          repair        a schema violation, then (when told) a valid plan
  *   slow            the valid plan after 3 s       error-500     HTTP 500     error-401  HTTP 401
- * GET /requests lists what it was asked (model, message count, whether the tool catalogue was sent).
+ *   mcp-tool        a plan calling the MCP tool mcp.llmcalc.add, then saving its sum as a todo
+ * GET /requests lists what it was asked (model, message count, whether the tool catalogue was sent,
+ * the MCP tools it offered).
  */
 function fixture(name: string): unknown {
   const file = new URL(`./fixtures/${name}.json`, import.meta.url);
@@ -21,7 +23,7 @@ interface ChatRequest {
 }
 
 export function startMockOpenAI(): Promise<Server> {
-  const seen: { model: string; messages: number; catalogue: boolean; repair: boolean }[] = [];
+  const seen: { model: string; messages: number; catalogue: boolean; repair: boolean; mcp_tools: string[] }[] = [];
   const server = createServer((req, res) => {
     const json = (status: number, body: unknown) => {
       res.writeHead(status, { "content-type": "application/json" });
@@ -40,6 +42,7 @@ export function startMockOpenAI(): Promise<Server> {
         messages: request.messages.length,
         catalogue: text.includes("Calculator.evaluate") && text.includes("input_schema"),
         repair,
+        mcp_tools: [...new Set(text.match(/mcp\.[a-z0-9-]+\.[A-Za-z0-9_-]+/g) ?? [])],
       });
       switch (request.model) {
         case "error-500":

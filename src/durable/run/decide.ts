@@ -8,7 +8,7 @@ import { stepMessage, type BreakerOpened, type PreflightResult, type ReportResul
 import type { Json } from "../../lib/json";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
 import { UnresolvedReferenceError, referenceMismatch, resolveReferences } from "../../planner/references";
-import { getTool } from "../../tools/registry";
+import { breakerOf, getTool } from "../../tools/registry";
 import { advanceCompensation, beginCompensation, expireUndos, failUndo, stepKey, timeOutUndos, undoDeadlines, undoOf } from "./compensation";
 import type { Machine } from "./machine";
 import type { RunError } from "./run-events";
@@ -280,7 +280,7 @@ export function defer(m: Machine, step: number, dispatch: number, retryAt: numbe
 /** A breaker half-opened or closed: steps waiting on it may go now, as slots allow. */
 export function breakerChanged(m: Machine, tool: string, change: "half_open" | "closed"): void {
   if (TERMINAL_RUN.has(m.state.status)) return;
-  const waiting = ordered(m.state).filter((s) => s.tool === tool && s.status === "pending" && s.retry_at !== null && waitsOnBreaker(s.error));
+  const waiting = ordered(m.state).filter((s) => breakerOf(s.tool) === tool && s.status === "pending" && s.retry_at !== null && waitsOnBreaker(s.error));
   if (waiting.length === 0) return;
   m.emit(change === "closed" ? "breaker.closed" : "breaker.half_opened", { tool, steps: waiting.map((s) => s.step_number) });
   advance(m);

@@ -5,6 +5,7 @@ import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
 import { NoObjectGeneratedError, Output, generateText, type LanguageModel, type ModelMessage } from "ai";
 import { createWorkersAI } from "workers-ai-provider";
 import { log } from "../../lib/log";
+import { EMPTY_CATALOGUE, type McpCatalogue } from "../../tools/mcp/mcp-catalogue";
 import { planInputSchema, type PlanStep } from "../plan-schema";
 import { validatePlan } from "../validate-plan";
 import type { LlmConfig } from "./llm-config";
@@ -24,7 +25,8 @@ function model(config: LlmConfig, env: Env): LanguageModel {
   }).chatModel(config.model);
 }
 
-export async function planWithLlm(config: LlmConfig, env: Env, prompt: string): Promise<LlmPlanResult> {
+/** `mcp` is the tenant's MCP tools: they are offered to the model beside the built-in ones. */
+export async function planWithLlm(config: LlmConfig, env: Env, prompt: string, mcp: McpCatalogue = EMPTY_CATALOGUE): Promise<LlmPlanResult> {
   const signal = AbortSignal.timeout(config.budgetMs);
   const messages: ModelMessage[] = [{ role: "user", content: `Task: ${prompt}` }];
   let attempts = 0;
@@ -37,7 +39,7 @@ export async function planWithLlm(config: LlmConfig, env: Env, prompt: string): 
       try {
         const result = await generateText({
           model: model(config, env),
-          system: systemPrompt(),
+          system: systemPrompt(mcp),
           messages,
           output: Output.object({ schema: planInputSchema }),
           abortSignal: signal,
@@ -54,7 +56,7 @@ export async function planWithLlm(config: LlmConfig, env: Env, prompt: string): 
         messages.push({ role: "assistant", content: raw || "(empty)" }, { role: "user", content: repairPrompt([lastProblem]) });
         continue;
       }
-      const validation = validatePlan(candidate);
+      const validation = validatePlan(candidate, mcp);
       if (validation.ok) {
         noteHealthy();
         return { ok: true, steps: validation.steps, attempts };

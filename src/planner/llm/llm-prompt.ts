@@ -1,5 +1,6 @@
 // What the model is told: the tool catalogue with JSON Schemas, the plan format, a few examples.
-import { describeTools } from "../../tools/registry";
+import type { McpCatalogue } from "../../tools/mcp/mcp-catalogue";
+import { describeCatalogue } from "../../tools/registry";
 import { MAX_PLAN_STEPS } from "../plan-schema";
 
 const EXAMPLES = [
@@ -41,17 +42,25 @@ const EXAMPLES = [
 
 let cached: string | undefined;
 
-/** Built once per isolate: the catalogue does not change while it runs. */
-export function systemPrompt(): string {
-  return (cached ??= [
+/**
+ * Built once per isolate for the built-in catalogue, which does not change while it runs; a
+ * tenant with MCP tools gets its own, built for the request.
+ */
+export function systemPrompt(mcp?: McpCatalogue): string {
+  if (mcp && mcp.size > 0) return build(mcp);
+  return (cached ??= build(new Map()));
+}
+
+function build(mcp: McpCatalogue): string {
+  return [
     "You turn a user's task into a plan: a DAG of tool calls. Answer with JSON only, no prose.",
     `The plan is {"steps": [...]} with at most ${MAX_PLAN_STEPS} steps. Each step: step_number (1, 2, 3, ...), tool (one of the tools below, exactly as named), input (matching the tool's input schema), depends_on (step numbers that must finish first; [] when none), reasoning (one short sentence).`,
     'Steps that do not depend on each other run in parallel. To use an earlier step\'s output, write "{{steps.N.output}}" (or a path such as "{{steps.N.output.todo.id}}") as the value, and put N in depends_on.',
     "Use only these tools:",
-    JSON.stringify(describeTools()),
+    JSON.stringify(describeCatalogue(mcp)),
     "Examples:",
     ...EXAMPLES.map((e) => `Task: ${e.prompt}\nPlan: ${JSON.stringify(e.plan)}`),
-  ].join("\n\n"));
+  ].join("\n\n");
 }
 
 export function repairPrompt(problems: string[]): string {

@@ -1,0 +1,140 @@
+import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
+import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
+import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker-provider.js";
+import { env, exports } from "cloudflare:workers";
+import { afterEach, describe, expect, it } from "vitest";
+import { api, DEV_KEY, newApiKey, uniq, waitForRun } from "./helpers";
+
+// Crane's own /mcp, driven by the official SDK's client, over the Worker's fetch handler.
+const open: Client[] = [];
+async function client(key: string = DEV_KEY): Promise<Client> {
+  const c = new Client({ name: "crane-test", version: "1.0.0" }, { jsonSchemaValidator: new CfWorkerJsonSchemaValidator() });
+  const transport = new StreamableHTTPClientTransport(new URL("http://crane.test/mcp"), {
+    fetch: (url, init) => exports.default.fetch(new Request(url, init)),
+    requestInit: { headers: { authorization: `Bearer ${key}` } },
+  });
+  await c.connect(transport);
+  open.push(c);
+  return c;
+}
+afterEach(async () => {
+  await Promise.all(open.splice(0).map((c) => c.close()));
+});
+
+const call = async (c: Client, name: string, args: Record<string, unknown>) => (await c.callTool({ name, arguments: args })) as CallToolResult;
+const structured = <T>(r: CallToolResult) => {
+  expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
+  return r.structuredContent as T;
+};
+const errorText = (r: CallToolResult) => {
+  expect(r.isError).toBe(true);
+  return (r.content[0] as { text: string }).text;
+};
+
+const initialize = {
+  jsonrpc: "2.0",
+  id: 1,
+  method: "initialize",
+  params: { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "x", version: "1" } },
+};
+const post = (body: unknown, headers: Record<string, string> = {}) =>
+  exports.default.fetch(
+    new Request("http://crane.test/mcp", {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/json, text/event-stream", ...headers },
+      body: JSON.stringify(body),
+    }),
+  );
+
+describe("Crane as an MCP server (POST /mcp)", () => {
+  it("answers 401 in the API's error shape before any MCP processing", async () => {
+    for (const headers of [{}, { authorization: "Bearer crane_wrong" }] as Record<string, string>[]) {
+      const res = await post(initialize, headers);
+      expect(res.status).toBe(401);
+      const body = (await res.json()) as { error: { code: string }; jsonrpc?: string };
+      expect(body.error.code).toMatch(/api_key/);
+      expect(body.jsonrpc).toBeUndefined();
+    }
+    expect((await exports.default.fetch(new Request("http://crane.test/mcp", { headers: { authorization: `Bearer ${DEV_KEY}` } }))).status).toBe(405);
+  });
+
+  it("lists its tools, each with an input and an output schema", async () => {
+    const { tools } = await (await client()).listTools();
+    expect(tools.map((t) => t.name).sort()).toEqual(["crane_cancel_run", "crane_decide", "crane_get_run", "crane_list_runs", "crane_plan", "crane_run"]);
+    for (const t of tools) {
+      expect(t.inputSchema.type).toBe("object");
+      expect(t.outputSchema?.type, t.name).toBe("object");
+    }
+  });
+
+  it("runs a prompt and answers with its result when it ends within the wait; reads and lists it", async () => {
+    const c = await client();
+    const ran = structured<{ run_id: string; status: string; ended: boolean; result: unknown }>(await call(c, "crane_run", { prompt: "calculate 6 * 7" }));
+    expect(ran).toMatchObject({ status: "completed", ended: true, result: 42 });
+    const got = structured<{ run: { run_id: string; plan: { steps: unknown[] } } }>(await call(c, "crane_get_run", { run_id: ran.run_id }));
+    expect(got.run.run_id).toBe(ran.run_id);
+    expect(got.run.plan.steps).toHaveLength(1);
+    await waitForRun(ran.run_id);
+    for (let i = 0; i < 100; i++) {
+      const listed = structured<{ runs: { run_id: string }[] }>(await call(c, "crane_list_runs", { limit: 100 }));
+      if (listed.runs.some((r) => r.run_id === ran.run_id)) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new Error("the run never showed in crane_list_runs");
+  });
+
+  it("runs a plan that calls a registered MCP server's tool", async () => {
+    const name = `m-${uniq()}`;
+    expect((await api("/mcp-servers", { method: "POST", json: { name, url: `${env.MCP_TEST_URL}/s/${name}/mcp` } })).status).toBe(201);
+    const ran = structured<{ status: string; result: unknown }>(
+      await call(await client(), "crane_run", { plan: { steps: [{ step_number: 1, tool: `mcp.${name}.add`, input: { a: 20, b: 22 } }] }, wait_seconds: 20 }),
+    );
+    expect(ran).toMatchObject({ status: "completed", result: { sum: 42 } });
+  });
+
+  it("answers with the id and status when the run outlasts the wait, and cancels it", async () => {
+    const c = await client();
+    const plan = { steps: [{ step_number: 1, tool: "Human.approve", input: { message: "ship it?" } }] };
+    const ran = structured<{ run_id: string; status: string; ended: boolean }>(await call(c, "crane_run", { plan, wait_seconds: 0 }));
+    expect(ran.ended).toBe(false);
+    const cancelled = structured<{ run: { status: string } }>(await call(c, "crane_cancel_run", { run_id: ran.run_id }));
+    expect(cancelled.run.status).toBe("cancelled");
+    expect(errorText(await call(c, "crane_cancel_run", { run_id: ran.run_id }))).toContain("run_finished");
+  });
+
+  it("decides a waiting approval", async () => {
+    const c = await client();
+    const plan = {
+      steps: [
+        { step_number: 1, tool: "Human.approve", input: { message: "ship it?" } },
+        { step_number: 2, tool: "Calculator.evaluate", input: { expression: "1 + 1" }, depends_on: [1] },
+      ],
+    };
+    const ran = structured<{ run_id: string }>(await call(c, "crane_run", { plan, wait_seconds: 0 }));
+    await waitForRun(ran.run_id, (r) => r.status === "waiting");
+    const decided = structured<{ step: { status: string } }>(await call(c, "crane_decide", { run_id: ran.run_id, step: 1, decision: "approve" }));
+    expect(decided.step.status).toBe("succeeded");
+    expect((await waitForRun(ran.run_id)).result).toBe(2);
+    expect(errorText(await call(c, "crane_decide", { run_id: ran.run_id, step: 1, decision: "reject" }))).toContain("run_finished");
+  });
+
+  it("previews a plan, and refuses what REST refuses, as tool errors", async () => {
+    const c = await client();
+    const planned = structured<{ plan: { steps: { tool: string }[] } }>(await call(c, "crane_plan", { prompt: "calculate 2 + 3" }));
+    expect(planned.plan.steps.map((s) => s.tool)).toEqual(["Calculator.evaluate"]);
+    expect(errorText(await call(c, "crane_run", {}))).toContain('"prompt" or "plan"');
+    expect(errorText(await call(c, "crane_run", { plan: { steps: [{ step_number: 1, tool: "Nope.tool", input: {} }] } }))).toContain("invalid_plan");
+    expect(errorText(await call(c, "crane_get_run", { run_id: "run_nope" }))).toContain("run_not_found");
+  });
+
+  it("keeps tenants apart: another tenant's run is not found", async () => {
+    const ran = structured<{ run_id: string }>(await call(await client(), "crane_run", { prompt: "calculate 1 + 1" }));
+    const other = await client((await newApiKey(`mcp-other-${uniq()}`)).secret);
+    expect(errorText(await call(other, "crane_get_run", { run_id: ran.run_id }))).toContain("run_not_found");
+    expect(errorText(await call(other, "crane_cancel_run", { run_id: ran.run_id }))).toContain("run_not_found");
+    expect(errorText(await call(other, "crane_decide", { run_id: ran.run_id, step: 1, decision: "approve" }))).toContain("run_not_found");
+    const listed = structured<{ runs: { run_id: string }[] }>(await call(other, "crane_list_runs", {}));
+    expect(listed.runs.map((r) => r.run_id)).not.toContain(ran.run_id);
+  });
+});
