@@ -10,6 +10,7 @@ import { jsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse, LOCATION } from "./openapi";
 import { runListSchema, runSchema, usageSchema } from "./response-schemas";
 import { runCap, startRun, type StartRunResult } from "../durable/run/start-run";
+import { countRateLimited } from "./rate-limited-counter";
 import { runNotFound, runStub } from "./run-lookup";
 import { createRunBodySchema, createRunHeadersSchema, createRunQuerySchema, listEventsQuerySchema, listRunsQuerySchema, runIdParamsSchema } from "./schemas";
 
@@ -70,7 +71,10 @@ runsApi.openapi(createRun, async (c) => {
     ...(key ? { idempotency_key: key } : {}),
     ...(wait ? { wait_ms: Math.round(wait * 1000) } : {}),
   });
-  if (!result.ok) throw startRefusal(result);
+  if (!result.ok) {
+    if (result.code === "too_many_runs_in_flight") countRateLimited(c, c.var.principal.tenant, "runs_in_flight");
+    throw startRefusal(result);
+  }
   c.header("Location", `/api/v1/runs/${result.run.run_id}`);
   return c.json(result.run, wait && !runEnded(result.run.status) ? 202 : result.outcome === "created" ? 201 : 200);
 });
@@ -231,7 +235,10 @@ for (const action of ["cancel", "resume"] as const) {
     const result = action === "cancel" ? await stub.cancel(tenant) : await stub.resume(tenant, runCap(c.env));
     if (result.ok) return c.json(result.run, 200);
     if (result.code === "run_not_found") throw runNotFound(runId);
-    if (result.code === "at_capacity") throw atCapacity(result);
+    if (result.code === "at_capacity") {
+      countRateLimited(c, tenant, "runs_in_flight");
+      throw atCapacity(result);
+    }
     throw new ApiError(409, result.code, result.message);
   });
 }
