@@ -120,6 +120,9 @@ describe("GET /metrics", () => {
     expect(value("crane_step_duration_seconds_bucket", { ...calc, le: "+Inf" })).toBe(4);
     expect(value("crane_step_duration_seconds_bucket", { ...calc, le: String(7 * 86400) })).toBe(4);
     expect(value("crane_step_duration_seconds_count", http)).toBe(1);
+    // The queued step's last attempt reported how long its message waited; the inline one has none.
+    expect(value("crane_queue_dispatch_lag_seconds_count", http)).toBe(1);
+    expect(value("crane_queue_dispatch_lag_seconds_count", calc)).toBeUndefined();
   });
 
   it("counts plans by tenant, planner and fallback reason", async () => {

@@ -26,6 +26,7 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
           started_at: s.started_at,
           completed_at: s.completed_at,
           duration_ms: s.duration_ms,
+          queue_ms: s.queue_ms,
         })),
       )
     : null;
