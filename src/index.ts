@@ -4,9 +4,8 @@
  * - the consumer of the crane-steps queue and its dead-letter queue (src/queues/),
  * - the Durable Object classes (src/durable/): RunObject, one per run; ToolBreaker, one per tenant
  *   and tool; TenantLimiter, one per tenant (its runs in flight); ScheduleObject, one per schedule
- *   (its alarm starts the schedule's runs).
- *   and tool; TenantLimiter, one per tenant (its runs in flight); WebhookOutbox, one per tenant (its
- *   webhook subscriptions and deliveries).
+ *   (its alarm starts the schedule's runs); WebhookOutbox, one per tenant (its webhook
+ *   subscriptions and deliveries).
  */
 import { app } from "./app";
 import { consumeSteps } from "./queues/step-consumer";

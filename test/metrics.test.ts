@@ -1,33 +1,65 @@
-import { env } from "cloudflare:workers";
+import { env, exports } from "cloudflare:workers";
 import parsePrometheusTextFormat, { type Family } from "parse-prometheus-text-format";
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { app } from "../src/app";
-import { ADMIN_TOKEN, createRun, DEV_KEY, waitForRun } from "./helpers";
+import { METRIC_BOUNDS } from "../src/db/metric-rollups";
+import type { RunResource } from "../src/durable/run/run-view";
+import { ADMIN_TOKEN, api, createRun, DEV_KEY, newApiKey, pause, uniq, waitForRun } from "./helpers";
 
-// This file has its own D1, so every number below comes from the runs it makes.
+// This file has its own D1, so every number below comes from the runs it makes. Each scenario
+// after the first uses a tenant of its own, so its counts are its own.
 const upstream = inject("upstreamUrl");
-let families: Family[];
-let exposition: string;
 
-/**
- * parse-prometheus-text-format folds a histogram's series into one, dropping their labels, so a
- * labelled histogram is parsed one label set at a time: its HELP and TYPE lines plus that set's samples.
- */
-function histogramFor(name: string, label: string, value: string): Family["metrics"][number] {
-  const lines = exposition
-    .split("\n")
-    .filter((l) => l.startsWith(`# HELP ${name} `) || l.startsWith(`# TYPE ${name} `) || (l.startsWith(`${name}_`) && l.includes(`${label}="${value}"`)));
-  const [f] = parsePrometheusTextFormat(lines.map((l) => l.replace(`${label}="${value}",`, "").replace(`{${label}="${value}"}`, "")).join("\n") + "\n");
-  return f!.metrics[0]!;
+interface Sample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
 }
 
-const family = (name: string) => {
-  const f = families.find((x) => x.name === name);
-  if (!f) throw new Error(`no metric family ${name}`);
-  return f;
-};
-const value = (name: string, labels: Record<string, string> = {}) =>
-  Number(family(name).metrics.find((m) => Object.entries(labels).every(([k, v]) => m.labels?.[k] === v))?.value ?? NaN);
+/** Every sample of an exposition, labels and all (histograms included, series by series). */
+function samples(text: string): Sample[] {
+  const out: Sample[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const [, k, v] of (m[2] ?? "").matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[k!] = v!.replace(/\\(.)/g, "$1");
+    out.push({ name: m[1]!, labels, value: Number(m[3]) });
+  }
+  return out;
+}
+
+async function scrape(): Promise<{ text: string; all: Sample[]; value: (name: string, labels?: Record<string, string>) => number | undefined }> {
+  const res = await exports.default.fetch(new Request("http://crane.test/metrics", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }));
+  expect(res.status).toBe(200);
+  expect(res.headers.get("content-type")).toContain("text/plain");
+  const text = await res.text();
+  const all = samples(text);
+  const value = (name: string, labels: Record<string, string> = {}) =>
+    all.find(
+      (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v) && Object.keys(s.labels).length >= Object.keys(labels).length,
+    )?.value;
+  return { text, all, value };
+}
+
+/** Waits until D1 holds each run's row in the given status (its end is projected just after it ends). */
+async function projected(ids: string[], status: (id: string) => string): Promise<void> {
+  for (const id of ids)
+    for (let i = 0; ; i++) {
+      const row = await env.DB.prepare("SELECT status FROM runs WHERE run_id = ?").bind(id).first<{ status: string }>();
+      if (row?.status === status(id)) break;
+      if (i > 250) throw new Error(`run ${id} never projected as ${status(id)}`);
+      await pause(20);
+    }
+}
+
+async function runAs(key: string, body: unknown): Promise<RunResource> {
+  const res = await api("/runs", { method: "POST", json: body, key });
+  expect(res.status).toBeLessThan(300);
+  return (await res.json()) as RunResource;
+}
+
+let families: Family[];
 
 beforeAll(async () => {
   const ids = [
@@ -41,56 +73,216 @@ beforeAll(async () => {
       })
     ).run_id,
   ];
-  for (const id of ids) await waitForRun(id);
-  // The end-of-run projection is written just after the run ends; wait for the last one.
-  for (let i = 0; i < 50; i++) {
-    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM runs WHERE status IN ('completed','failed')").first<{ n: number }>())!;
-    if (n === 4) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  const res = await app.fetch(new Request("http://crane.test/metrics", { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } }), env);
-  expect(res.status).toBe(200);
-  expect(res.headers.get("content-type")).toContain("text/plain");
-  exposition = await res.text();
-  families = parsePrometheusTextFormat(exposition);
+  const ended = await Promise.all(ids.map((id) => waitForRun(id)));
+  await projected(ids, (id) => ended.find((r) => r.run_id === id)!.status);
+  families = parsePrometheusTextFormat((await scrape()).text);
 });
 
 describe("GET /metrics", () => {
-  it("counts runs by final status, and none in flight", () => {
-    expect(family("crane_runs_total").type).toBe("COUNTER");
-    expect(value("crane_runs_total", { status: "completed" })).toBe(3);
-    expect(value("crane_runs_total", { status: "failed" })).toBe(1);
-    expect(value("crane_runs_in_flight")).toBe(0);
+  it("is valid exposition text whose counters, gauges and histograms are typed", () => {
+    const type = (name: string) => families.find((f) => f.name === name)?.type;
+    expect(type("crane_runs_ended_total")).toBe("COUNTER");
+    expect(type("crane_runs_in_flight")).toBe("GAUGE");
+    expect(type("crane_step_duration_seconds")).toBe("HISTOGRAM");
+    expect(type("crane_breaker_transitions_total")).toBe("COUNTER");
   });
 
-  it("has a run duration histogram over every ended run", () => {
-    const h = family("crane_run_duration_seconds");
-    expect(h.type).toBe("HISTOGRAM");
-    expect(Number(h.metrics[0]!.count)).toBe(4);
-    expect(Number(h.metrics[0]!.buckets!["+Inf"] ?? h.metrics[0]!.count)).toBe(4);
-    expect(Number(h.metrics[0]!.sum)).toBeGreaterThan(0);
+  it("counts runs by tenant and final status, and none in flight", async () => {
+    const { value } = await scrape();
+    expect(value("crane_runs_started_total", { tenant: "dev" })).toBe(4);
+    expect(value("crane_runs_ended_total", { tenant: "dev", status: "completed" })).toBe(3);
+    expect(value("crane_runs_ended_total", { tenant: "dev", status: "failed" })).toBe(1);
+    expect(value("crane_runs_ended_total", { tenant: "dev", status: "cancelled" })).toBe(0);
+    expect(value("crane_runs_in_flight", { tenant: "dev" })).toBe(0);
+    expect(value("crane_runs_in_flight_limit")).toBe(Number(env.MAX_RUNS_IN_FLIGHT));
   });
 
-  it("counts steps by tool and outcome, and retries by tool", () => {
-    expect(value("crane_steps_total", { tool: "Calculator.evaluate", outcome: "succeeded" })).toBe(3);
-    expect(value("crane_steps_total", { tool: "Calculator.evaluate", outcome: "failed" })).toBe(1);
-    expect(value("crane_steps_total", { tool: "Http.get", outcome: "succeeded" })).toBe(1);
-    expect(value("crane_step_retries_total", { tool: "Http.get" })).toBe(1);
-    const calc = histogramFor("crane_step_duration_seconds", "tool", "Calculator.evaluate");
-    expect(Number(calc.count)).toBe(4);
-    expect(Number(calc.buckets!["+Inf"])).toBe(4);
-    const http = histogramFor("crane_step_duration_seconds", "tool", "Http.get");
-    expect(Number(http.count)).toBe(1);
+  it("has a run duration histogram over every ended run, with bounds up to weeks", async () => {
+    const { value } = await scrape();
+    expect(value("crane_run_duration_seconds_count", { tenant: "dev" })).toBe(4);
+    expect(value("crane_run_duration_seconds_bucket", { tenant: "dev", le: "+Inf" })).toBe(4);
+    expect(value("crane_run_duration_seconds_bucket", { tenant: "dev", le: String(28 * 86400) })).toBe(4);
+    expect(value("crane_run_duration_seconds_sum", { tenant: "dev" })).toBeGreaterThan(0);
+    // Every ended run's projection lag is observed once.
+    expect(value("crane_projection_lag_seconds_count", { tenant: "dev" })).toBe(4);
   });
 
-  it("counts plans by planner and fallback reason", () => {
-    expect(value("crane_planner_total", { planner: "rules", fallback_reason: "not_configured" })).toBe(3);
-    expect(value("crane_planner_total", { planner: "explicit", fallback_reason: "" })).toBe(1);
+  it("counts steps by tenant, tool and outcome; retries by tool; failures by error code", async () => {
+    const { value } = await scrape();
+    const calc = { tenant: "dev", tool: "Calculator.evaluate" };
+    const http = { tenant: "dev", tool: "Http.get" };
+    expect(value("crane_steps_total", { ...calc, outcome: "succeeded" })).toBe(3);
+    expect(value("crane_steps_total", { ...calc, outcome: "failed" })).toBe(1);
+    expect(value("crane_steps_total", { ...http, outcome: "succeeded" })).toBe(1);
+    expect(value("crane_step_retries_total", http)).toBe(1);
+    expect(value("crane_step_failures_total", { ...calc, code: "division_by_zero" })).toBe(1);
+    expect(value("crane_step_duration_seconds_count", calc)).toBe(4);
+    expect(value("crane_step_duration_seconds_bucket", { ...calc, le: "+Inf" })).toBe(4);
+    expect(value("crane_step_duration_seconds_bucket", { ...calc, le: String(7 * 86400) })).toBe(4);
+    expect(value("crane_step_duration_seconds_count", http)).toBe(1);
+    // The queued step's last attempt reported how long its message waited; the inline one has none.
+    expect(value("crane_queue_dispatch_lag_seconds_count", http)).toBe(1);
+    expect(value("crane_queue_dispatch_lag_seconds_count", calc)).toBeUndefined();
   });
 
-  it("shows every queue tool's breaker state", () => {
+  it("counts plans by tenant, planner and fallback reason", async () => {
+    const { value } = await scrape();
+    expect(value("crane_plans_total", { tenant: "dev", planner: "rules", fallback_reason: "not_configured" })).toBe(3);
+    expect(value("crane_plans_total", { tenant: "dev", planner: "explicit", fallback_reason: "" })).toBe(1);
+  });
+
+  it("shows the breaker of each queue tool a tenant used, with its transitions", async () => {
+    const { value, all } = await scrape();
     expect(value("crane_breaker_state", { tenant: "dev", tool: "Http.get" })).toBe(0);
-    expect(family("crane_breaker_state").metrics.map((m) => m.labels?.tool)).toContain("TodoStore.add");
+    expect(value("crane_breaker_transitions_total", { tenant: "dev", tool: "Http.get", to: "open" })).toBe(0);
+    // The dev tenant never used TodoStore.add: no breaker series for it.
+    expect(all.filter((s) => s.name === "crane_breaker_state").map((s) => s.labels.tool)).toEqual(["Http.get"]);
+  });
+
+  it("starts every counter at zero for every known label, and shows no tool series for a tenant that never used the tool", async () => {
+    const tenant = `quiet-${uniq()}`;
+    await newApiKey(tenant);
+    const before = await scrape();
+    expect(before.value("crane_runs_started_total", { tenant })).toBe(0);
+    for (const status of ["completed", "failed", "cancelled"]) expect(before.value("crane_runs_ended_total", { tenant, status })).toBe(0);
+    expect(before.value("crane_runs_in_flight", { tenant })).toBe(0);
+    for (const fallback_reason of ["timeout", "provider_error", "invalid_output", "not_configured"])
+      expect(before.value("crane_plans_total", { tenant, planner: "rules", fallback_reason })).toBe(0);
+    expect(before.value("crane_plans_total", { tenant, planner: "llm", fallback_reason: "" })).toBe(0);
+    expect(before.value("crane_rate_limited_requests_total", { tenant, reason: "api_key" })).toBe(0);
+    expect(before.value("crane_rate_limited_requests_total", { tenant, reason: "runs_in_flight" })).toBe(0);
+    expect(before.value("crane_run_duration_seconds_count", { tenant })).toBe(0);
+    expect(before.all.filter((s) => s.labels.tenant === tenant && s.labels.tool !== undefined)).toEqual([]);
+    // Every outcome of a tool the dev tenant used, including the ones that never happened.
+    expect(before.value("crane_steps_total", { tenant: "dev", tool: "Calculator.evaluate", outcome: "cancelled" })).toBe(0);
+    expect(before.value("crane_steps_total", { tenant: "dev", tool: "Calculator.evaluate", outcome: "skipped" })).toBe(0);
+  });
+
+  it("counts a step cut short by a cancel as cancelled, not skipped", async () => {
+    const tenant = `cancel-${uniq()}`;
+    const { secret } = await newApiKey(tenant);
+    const run = await runAs(secret, {
+      plan: {
+        steps: [
+          { step_number: 1, tool: "Wait.sleep", input: { seconds: 3600 } },
+          { step_number: 2, tool: "Calculator.evaluate", input: { expression: "1 + 1" }, depends_on: [1] },
+        ],
+      },
+    });
+    await projected([run.run_id], () => "running");
+    expect((await scrape()).value("crane_runs_in_flight", { tenant })).toBe(1);
+    expect((await api(`/runs/${run.run_id}/cancel`, { method: "POST", key: secret })).status).toBe(200);
+    await projected([run.run_id], () => "cancelled");
+    const { value } = await scrape();
+    expect(value("crane_runs_ended_total", { tenant, status: "cancelled" })).toBe(1);
+    expect(value("crane_runs_in_flight", { tenant })).toBe(0);
+    expect(value("crane_steps_total", { tenant, tool: "Wait.sleep", outcome: "cancelled" })).toBe(1);
+    expect(value("crane_steps_total", { tenant, tool: "Wait.sleep", outcome: "skipped" })).toBe(0);
+    expect(value("crane_steps_total", { tenant, tool: "Calculator.evaluate", outcome: "cancelled" })).toBe(1);
+  });
+
+  it("counts a resumed run at each ending, and each of its steps once per time it ran", async () => {
+    const tenant = `resume-${uniq()}`;
+    const { secret } = await newApiKey(tenant);
+    const run = await runAs(secret, {
+      plan: {
+        steps: [
+          { step_number: 1, tool: "Calculator.evaluate", input: { expression: "2 + 2" } },
+          { step_number: 2, tool: "Http.get", input: { url: `${upstream}/flaky/resume-${uniq()}?fail=1` }, depends_on: [1] },
+        ],
+      },
+      options: { retry: { max_attempts: 1 } },
+    });
+    expect((await waitForRun(run.run_id, undefined, 20_000, secret)).status).toBe("failed");
+    await projected([run.run_id], () => "failed");
+    expect((await api(`/runs/${run.run_id}/resume`, { method: "POST", key: secret })).status).toBe(200);
+    expect((await waitForRun(run.run_id, undefined, 20_000, secret)).status).toBe("completed");
+    await projected([run.run_id], () => "completed");
+    const { value } = await scrape();
+    expect(value("crane_runs_started_total", { tenant })).toBe(1);
+    expect(value("crane_runs_resumed_total", { tenant })).toBe(1);
+    expect(value("crane_runs_ended_total", { tenant, status: "failed" })).toBe(1);
+    expect(value("crane_runs_ended_total", { tenant, status: "completed" })).toBe(1);
+    expect(value("crane_runs_in_flight", { tenant })).toBe(0);
+    // The calculation succeeded before the resume and did not run again.
+    expect(value("crane_steps_total", { tenant, tool: "Calculator.evaluate", outcome: "succeeded" })).toBe(1);
+    expect(value("crane_steps_total", { tenant, tool: "Http.get", outcome: "failed" })).toBe(1);
+    expect(value("crane_steps_total", { tenant, tool: "Http.get", outcome: "succeeded" })).toBe(1);
+    expect(value("crane_step_failures_total", { tenant, tool: "Http.get", code: "upstream_error" })).toBe(1);
+  });
+
+  it("counts requests refused at the tenant's cap on runs in flight", async () => {
+    const tenant = `capped-${uniq()}`;
+    const { secret } = await newApiKey(tenant);
+    const capped = { ...env, MAX_RUNS_IN_FLIGHT: "1" } as Env;
+    const post = () =>
+      app.fetch(
+        new Request("http://crane.test/api/v1/runs", {
+          method: "POST",
+          headers: { authorization: `Bearer ${secret}`, "content-type": "application/json" },
+          body: JSON.stringify({ plan: { steps: [{ step_number: 1, tool: "Wait.sleep", input: { seconds: 3600 } }] } }),
+        }),
+        capped,
+      );
+    const first = await post();
+    expect(first.status).toBe(201);
+    const { run_id } = (await first.json()) as RunResource;
+    expect((await post()).status).toBe(429);
+    // The count is written off the request's path: wait for it to land.
+    for (let i = 0; (await scrape()).value("crane_rate_limited_requests_total", { tenant, reason: "runs_in_flight" }) !== 1; i++) {
+      if (i > 100) throw new Error("the refused request was never counted");
+      await pause(20);
+    }
+    expect((await api(`/runs/${run_id}/cancel`, { method: "POST", key: secret })).status).toBe(200);
+    await projected([run_id], () => "cancelled");
+  });
+
+  it("reads the same rows per scrape however long the history, and keeps its counts when old runs are deleted", async () => {
+    const tenant = `history-${uniq()}`;
+    // History as the run objects project it: rows reaching D1 in their final state (the triggers
+    // count them on insert). Fixed times make every run land in the same buckets, so the only
+    // thing that grows between the scrapes is the number of runs.
+    const steps = JSON.stringify([
+      { step_number: 1, tool: "Calculator.evaluate", status: "succeeded", attempts: 1, error_code: null, skip_reason: null, duration_ms: 2 },
+      { step_number: 2, tool: "Http.get", status: "failed", attempts: 2, error_code: "upstream_error", skip_reason: null, duration_ms: 40, queue_ms: 3 },
+    ]);
+    const history = (n: number) =>
+      env.DB.batch(
+        Array.from({ length: n }, () =>
+          env.DB.prepare(
+            `INSERT INTO runs (run_id, tenant, status, planner, fallback_reason, step_count, created_at, started_at, completed_at, projected_seq, steps)
+             VALUES (?, ?, 'failed', 'rules', 'not_configured', 2, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 9, ?)`,
+          ).bind(`run_${crypto.randomUUID()}`, tenant, steps),
+        ),
+      );
+    await history(5);
+    const small = await scrape();
+    await history(500);
+    const large = await scrape();
+    const rowsRead = (s: typeof small) => s.value("crane_metrics_rows_read")!;
+    expect(rowsRead(small)).toBeGreaterThan(0);
+    expect(rowsRead(large)).toBe(rowsRead(small));
+    expect(large.value("crane_runs_ended_total", { tenant, status: "failed" })).toBe(505);
+    expect(large.value("crane_step_failures_total", { tenant, tool: "Http.get", code: "upstream_error" })).toBe(505);
+    expect(large.value("crane_step_retries_total", { tenant, tool: "Http.get" })).toBe(505);
+    expect(large.value("crane_queue_dispatch_lag_seconds_bucket", { tenant, tool: "Http.get", le: "0.005" })).toBe(505);
+    expect(large.value("crane_queue_dispatch_lag_seconds_bucket", { tenant, tool: "Http.get", le: "0.001" })).toBe(0);
+    expect(large.value("crane_step_duration_seconds_bucket", { tenant, tool: "Http.get", le: "0.05" })).toBe(505);
+    expect(large.value("crane_step_duration_seconds_sum", { tenant, tool: "Http.get" })).toBeCloseTo(505 * 0.04, 6);
+
+    // Retention deletes old run rows; the counters do not go back.
+    await env.DB.prepare("DELETE FROM runs WHERE tenant = ?").bind(tenant).run();
+    const after = await scrape();
+    const mine = (s: typeof small) => s.all.filter((x) => x.labels.tenant === tenant).map((x) => `${x.name}${JSON.stringify(x.labels)} ${x.value}`);
+    expect(mine(after)).toEqual(mine(large));
+    expect(rowsRead(after)).toBe(rowsRead(large));
+  });
+
+  it("stores the bucket bounds the exposition uses", async () => {
+    const { results } = await env.DB.prepare("SELECT family, le FROM metric_bounds ORDER BY family, le").all<{ family: string; le: number }>();
+    const stored: Record<string, number[]> = {};
+    for (const r of results) (stored[r.family] ??= []).push(r.le);
+    expect(stored).toEqual(Object.fromEntries(Object.entries(METRIC_BOUNDS).map(([f, les]) => [f, [...les]])));
   });
 
   it("requires the metrics token when one is configured", async () => {

@@ -8,6 +8,7 @@ import { planResponseSchema } from "./response-schemas";
 import { runOptionsRequestSchema } from "./schemas";
 
 const stepError = stepErrorSchema.openapi("StepError");
+const queueMs = z.number().optional().describe("A queued step: how long the attempt's message waited for a consumer (ms)");
 const step = z.number().int().describe("The step's step_number");
 const attempt = z.number().int();
 const epochMs = z.number().describe("Epoch milliseconds");
@@ -60,9 +61,10 @@ const DATA = {
     output: z.unknown(),
     duration_ms: z.number(),
     signal: z.number().int().optional().describe("A Wait.signal step: the seq of the signal.received it took"),
+    queue_ms: queueMs,
   }),
-  "step.retry_scheduled": z.object({ step, attempt, error: stepError, delay_ms: z.number(), retry_at: epochMs }),
-  "step.failed": z.object({ step, attempt, error: stepError }),
+  "step.retry_scheduled": z.object({ step, attempt, error: stepError, delay_ms: z.number(), retry_at: epochMs, queue_ms: queueMs }),
+  "step.failed": z.object({ step, attempt, error: stepError, queue_ms: queueMs }),
   "step.skipped": z.object({ step, reason: z.enum(["dependency_failed", "run_failed", "cancelled", "run_timeout"]) }),
   "run.completed": z.object({ result: z.unknown() }),
   "run.failed": z.object({ error: runError }),

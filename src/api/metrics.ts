@@ -1,61 +1,34 @@
-import { runEnded } from "../execution/statuses";
 import { createRoute, z } from "@hono/zod-openapi";
 import { DEV_TENANT } from "../auth/api-keys";
-import { breakerName, type BreakerStatus } from "../durable/breaker/tool-breaker";
+import { METRIC_BOUNDS, RATE_LIMIT_REASONS, STEP_OUTCOMES, type HistogramFamily } from "../db/metric-rollups";
+import { breakerName, type BreakerMetrics } from "../durable/breaker/tool-breaker";
+import { runCap } from "../durable/run/start-run";
+import { TERMINAL_RUN_STATUSES } from "../execution/statuses";
+import { planSchema, plannerNameSchema } from "../planner/plan-schema";
 import { guardedTools } from "./breakers";
+import { Exposition, PROMETHEUS_TEXT, type StoredHistogram } from "./metrics-exposition";
 import { operatorToken } from "./middleware/operator-token";
 import { ACCESS, createApi } from "./openapi";
 
 /**
- * GET /metrics: Prometheus text exposition. Every number comes from shared state (the D1 read
- * model and the breaker objects), never from isolate memory, so it does not depend on which
- * isolate answers. Runs and steps are counted once they are projected: at creation and at the end.
+ * GET /metrics: Prometheus text exposition. Every number comes from shared state, never from
+ * isolate memory, so it does not depend on which isolate answers: the rollups D1 keeps as runs
+ * are projected (src/db/metric-rollups.ts) and the breaker objects. A scrape reads the rollup
+ * tables, whose rows grow with tenants, tools and error codes but not with runs, so it costs the
+ * same on day 1 and day 1,000, and deleting old runs changes none of its counters.
  */
 export const metricsApi = createApi();
 
-const RUN_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300];
-const STEP_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 const BREAKER_STATE = { closed: 0, half_open: 1, open: 2 } as const;
+const FALLBACK_REASONS = planSchema.shape.fallback_reason.unwrap().options;
+/** The plan sources a run can have: a model, the rule planner (with why), or a plan given by the caller. */
+const PLAN_SOURCES = plannerNameSchema.options.flatMap((planner): { planner: string; fallback_reason: string }[] =>
+  planner === "rules" ? FALLBACK_REASONS.map((fallback_reason) => ({ planner, fallback_reason })) : [{ planner, fallback_reason: "" }],
+);
 
-const esc = (v: string) => v.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n");
-const labels = (l: Record<string, string>) => {
-  const parts = Object.entries(l).map(([k, v]) => `${k}="${esc(v)}"`);
-  return parts.length ? `{${parts.join(",")}}` : "";
-};
-
-class Exposition {
-  private lines: string[] = [];
-  family(name: string, type: "counter" | "gauge" | "histogram", help: string): void {
-    this.lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`);
-  }
-  sample(name: string, l: Record<string, string>, value: number): void {
-    this.lines.push(`${name}${labels(l)} ${value}`);
-  }
-  /** Cumulative buckets from per-row values (seconds). */
-  histogram(name: string, l: Record<string, string>, buckets: number[], values: number[]): void {
-    for (const b of buckets) this.sample(`${name}_bucket`, { ...l, le: String(b) }, values.filter((v) => v <= b).length);
-    this.sample(`${name}_bucket`, { ...l, le: "+Inf" }, values.length);
-    this.sample(`${name}_sum`, l, Number(values.reduce((a, b) => a + b, 0).toFixed(6)));
-    this.sample(`${name}_count`, l, values.length);
-  }
-  toString(): string {
-    return `${this.lines.join("\n")}\n`;
-  }
-}
-
-/**
- * Every ended run's steps: the JSON in `runs.steps`, and the `steps` table where runs projected
- * before that column existed keep theirs.
- */
-const ALL_STEPS = `(
-  SELECT tool, status, attempts, duration_ms FROM steps
-  UNION ALL
-  SELECT json_extract(j.value, '$.tool') AS tool, json_extract(j.value, '$.status') AS status,
-         json_extract(j.value, '$.attempts') AS attempts, json_extract(j.value, '$.duration_ms') AS duration_ms
-  FROM runs, json_each(runs.steps) AS j WHERE runs.steps IS NOT NULL
-)`;
-
-const PROMETHEUS_TEXT = "text/plain; version=0.0.4";
+type Row = Record<string, string | number | null>;
+const str = (v: Row[string] | undefined) => String(v ?? "");
+const num = (v: Row[string] | undefined) => Number(v ?? 0);
 
 const getMetrics = createRoute({
   method: "get",
@@ -76,53 +49,118 @@ const getMetrics = createRoute({
 
 metricsApi.openapi(getMetrics, async (c) => {
   const db = c.env.DB;
-  const [runStatus, runDurations, planners, stepCounts, stepDurations, retries] = await db.batch<Record<string, string | number | null>>([
-    db.prepare("SELECT status, count(*) AS n FROM runs GROUP BY status"),
-    db.prepare(
-      "SELECT (julianday(completed_at) - julianday(created_at)) * 86400.0 AS s FROM runs WHERE completed_at IS NOT NULL AND status IN ('completed','failed','cancelled')",
-    ),
-    db.prepare("SELECT planner, coalesce(fallback_reason, '') AS fallback_reason, count(*) AS n FROM runs GROUP BY planner, fallback_reason"),
-    db.prepare(`SELECT tool, status, count(*) AS n FROM ${ALL_STEPS} GROUP BY tool, status`),
-    db.prepare(`SELECT tool, duration_ms FROM ${ALL_STEPS} WHERE duration_ms IS NOT NULL`),
-    db.prepare(`SELECT tool, sum(attempts - 1) AS n FROM ${ALL_STEPS} WHERE attempts > 1 GROUP BY tool`),
+  const results = await db.batch<Row>([
+    db.prepare("SELECT * FROM metric_runs"),
+    db.prepare("SELECT * FROM metric_steps"),
+    db.prepare("SELECT * FROM metric_step_failures"),
+    db.prepare("SELECT * FROM metric_histograms"),
+    db.prepare("SELECT * FROM metric_rate_limited"),
+    db.prepare("SELECT DISTINCT tenant FROM api_keys WHERE revoked_at IS NULL"),
   ]);
-  // Breakers are per tenant and tool: one gauge per pair, for the tenants that have keys.
-  const { results: tenantRows } = await db.prepare("SELECT DISTINCT tenant FROM api_keys WHERE revoked_at IS NULL").all<{ tenant: string }>();
-  const tenants = [...new Set([...(c.env.DEV_API_KEY?.trim() ? [DEV_TENANT] : []), ...tenantRows.map((r) => r.tenant)])];
+  const [runs, steps, failures, histograms, limited, keyTenants] = results.map((r) => r.results);
+  const rowsRead = results.reduce((n, r) => n + (r.meta.rows_read ?? 0), 0);
+
+  // Tenants with a key, or with runs, have every run series from zero, so rate() sees their first
+  // run. Tool series appear per tenant once one of its runs that used the tool has ended.
+  const tenants = [
+    ...new Set([...(c.env.DEV_API_KEY?.trim() ? [DEV_TENANT] : []), ...keyTenants!.map((r) => str(r.tenant)), ...runs!.map((r) => str(r.tenant))]),
+  ].sort();
+  const guarded = new Set(guardedTools());
   const breakers = await Promise.all(
-    tenants.flatMap((tenant) =>
-      guardedTools().map(async (tool) => ({ tenant, ...((await c.env.BREAKERS.getByName(breakerName(tenant, tool)).status(tool)) as BreakerStatus) })),
-    ),
+    steps!
+      .filter((r) => guarded.has(str(r.tool)))
+      .map(async (r) => ({
+        tenant: str(r.tenant),
+        tool: str(r.tool),
+        ...((await c.env.BREAKERS.getByName(breakerName(str(r.tenant), str(r.tool))).metrics(str(r.tool))) as BreakerMetrics),
+      })),
   );
 
   const m = new Exposition();
-  m.family("crane_runs_total", "counter", "Runs that ended, by final status.");
-  for (const r of runStatus!.results)
-    if (["completed", "failed", "cancelled"].includes(String(r.status))) m.sample("crane_runs_total", { status: String(r.status) }, Number(r.n));
-  m.family("crane_runs_in_flight", "gauge", "Runs accepted and not yet ended.");
-  m.sample(
-    "crane_runs_in_flight",
-    {},
-    runStatus!.results.filter((r) => !runEnded(String(r.status))).reduce((n, r) => n + Number(r.n), 0),
+  const perTenant = (tenant: string, column: string) => runs!.filter((r) => r.tenant === tenant).reduce((n, r) => n + num(r[column]), 0);
+
+  m.family("crane_runs_started_total", "counter", "Runs started (their first projection reached D1), by tenant.");
+  for (const tenant of tenants) m.sample("crane_runs_started_total", { tenant }, perTenant(tenant, "started"));
+  m.family("crane_runs_ended_total", "counter", "Runs that ended, by tenant and final status (a resumed run that ends again counts again).");
+  for (const tenant of tenants) for (const status of TERMINAL_RUN_STATUSES) m.sample("crane_runs_ended_total", { tenant, status }, perTenant(tenant, status));
+  m.family("crane_runs_resumed_total", "counter", "Ended runs resumed, by tenant.");
+  for (const tenant of tenants) m.sample("crane_runs_resumed_total", { tenant }, perTenant(tenant, "resumed"));
+  m.family("crane_runs_in_flight", "gauge", "Runs started or resumed and not yet ended, by tenant, as projected to D1.");
+  for (const tenant of tenants) {
+    const ended = TERMINAL_RUN_STATUSES.reduce((n, s) => n + perTenant(tenant, s), 0);
+    m.sample("crane_runs_in_flight", { tenant }, perTenant(tenant, "started") + perTenant(tenant, "resumed") - ended);
+  }
+  m.family("crane_runs_in_flight_limit", "gauge", "Each tenant's cap on runs in flight (MAX_RUNS_IN_FLIGHT); POST /runs answers 429 at it.");
+  m.sample("crane_runs_in_flight_limit", {}, runCap(c.env));
+
+  m.family("crane_plans_total", "counter", "Runs by the source of their plan: planner, and for the rule planner why (fallback_reason).");
+  for (const tenant of tenants)
+    for (const { planner, fallback_reason } of PLAN_SOURCES) {
+      const row = runs!.find((r) => r.tenant === tenant && r.planner === planner && r.fallback_reason === fallback_reason);
+      m.sample("crane_plans_total", { tenant, planner, fallback_reason }, num(row?.started));
+    }
+
+  m.family("crane_steps_total", "counter", "Steps of ended runs, by tenant, tool and outcome.");
+  for (const r of steps!)
+    for (const outcome of STEP_OUTCOMES) m.sample("crane_steps_total", { tenant: str(r.tenant), tool: str(r.tool), outcome }, num(r[outcome]));
+  m.family("crane_step_retries_total", "counter", "Attempts beyond the first, of the steps of ended runs, by tenant and tool.");
+  for (const r of steps!) m.sample("crane_step_retries_total", { tenant: str(r.tenant), tool: str(r.tool) }, num(r.retries));
+  m.family("crane_step_failures_total", "counter", "Failed steps of ended runs, by tenant, tool and error code.");
+  for (const r of failures!) m.sample("crane_step_failures_total", { tenant: str(r.tenant), tool: str(r.tool), code: str(r.code) }, num(r.n));
+
+  const stored = storedHistograms(histograms!);
+  const histogram = (name: string, family: HistogramFamily, help: string, series: Record<string, string>[]) => {
+    m.family(name, "histogram", help);
+    for (const labels of series) {
+      const key = seriesKey(family, labels.tenant ?? "", labels.tool ?? "");
+      m.histogram(name, METRIC_BOUNDS[family], stored.get(key) ?? { labels, counts: new Map(), sum: 0 });
+    }
+  };
+  const tenantSeries = tenants.map((tenant) => ({ tenant }));
+  const stepSeries = steps!.map((r) => ({ tenant: str(r.tenant), tool: str(r.tool) }));
+  histogram("crane_run_duration_seconds", "run_duration", "From creation to the end, for runs that ended, by tenant.", tenantSeries);
+  histogram("crane_step_duration_seconds", "step_duration", "Duration of the steps of ended runs that ran, by tenant and tool.", stepSeries);
+  histogram(
+    "crane_queue_dispatch_lag_seconds",
+    "queue_lag",
+    "From a queued step's dispatch to a consumer picking it up, for the steps of ended runs, by tenant and tool.",
+    stepSeries.filter((s) => guarded.has(s.tool)),
   );
-  m.family("crane_run_duration_seconds", "histogram", "From creation to the end, for runs that ended.");
-  m.histogram(
-    "crane_run_duration_seconds",
-    {},
-    RUN_BUCKETS,
-    runDurations!.results.map((r) => Number(r.s)),
-  );
-  m.family("crane_planner_total", "counter", "Plans made for runs, by planner and fallback reason (empty: none).");
-  for (const r of planners!.results) m.sample("crane_planner_total", { planner: String(r.planner), fallback_reason: String(r.fallback_reason) }, Number(r.n));
-  m.family("crane_steps_total", "counter", "Steps of ended runs, by tool and outcome.");
-  for (const r of stepCounts!.results) m.sample("crane_steps_total", { tool: String(r.tool), outcome: String(r.status) }, Number(r.n));
-  m.family("crane_step_duration_seconds", "histogram", "Duration of steps that ran, by tool.");
-  const byTool = new Map<string, number[]>();
-  for (const r of stepDurations!.results) byTool.set(String(r.tool), [...(byTool.get(String(r.tool)) ?? []), Number(r.duration_ms) / 1000]);
-  for (const [tool, values] of byTool) m.histogram("crane_step_duration_seconds", { tool }, STEP_BUCKETS, values);
-  m.family("crane_step_retries_total", "counter", "Attempts beyond the first, by tool.");
-  for (const r of retries!.results) m.sample("crane_step_retries_total", { tool: String(r.tool) }, Number(r.n));
+  histogram("crane_projection_lag_seconds", "projection_lag", "From a run's end to its row in D1, by tenant.", tenantSeries);
+
   m.family("crane_breaker_state", "gauge", "Circuit breaker state by tenant and tool: 0 closed, 1 half-open, 2 open.");
   for (const b of breakers) m.sample("crane_breaker_state", { tenant: b.tenant, tool: b.tool }, BREAKER_STATE[b.state]);
+  m.family("crane_breaker_transitions_total", "counter", "Circuit breaker transitions by tenant, tool and the state entered.");
+  for (const b of breakers)
+    for (const to of Object.keys(BREAKER_STATE) as (keyof typeof BREAKER_STATE)[])
+      m.sample("crane_breaker_transitions_total", { tenant: b.tenant, tool: b.tool, to }, b.transitions[to]);
+
+  m.family("crane_rate_limited_requests_total", "counter", "Requests answered 429, by tenant (empty: not known) and reason.");
+  const limitedTenants = [...new Set(["", ...tenants, ...limited!.map((r) => str(r.tenant))])].sort();
+  for (const tenant of limitedTenants)
+    for (const reason of RATE_LIMIT_REASONS) {
+      // A failed authentication has no tenant; the other reasons always have one.
+      if ((tenant === "") !== (reason === "failed_auth")) continue;
+      const row = limited!.find((r) => r.tenant === tenant && r.reason === reason);
+      m.sample("crane_rate_limited_requests_total", { tenant, reason }, num(row?.n));
+    }
+
+  m.family("crane_metrics_rows_read", "gauge", "D1 rows this scrape read: flat as history grows.");
+  m.sample("crane_metrics_rows_read", {}, rowsRead);
   return c.text(m.toString(), 200, { "content-type": `${PROMETHEUS_TEXT}; charset=utf-8` });
 });
+
+const seriesKey = (family: string, tenant: string, tool: string) => `${family}\u0000${tenant}\u0000${tool}`;
+
+function storedHistograms(rows: Row[]): Map<string, StoredHistogram> {
+  const out = new Map<string, StoredHistogram>();
+  for (const r of rows) {
+    const key = seriesKey(str(r.family), str(r.tenant), str(r.tool));
+    const labels: Record<string, string> = r.tool ? { tenant: str(r.tenant), tool: str(r.tool) } : { tenant: str(r.tenant) };
+    const h = out.get(key) ?? { labels, counts: new Map<string, number>(), sum: 0 };
+    h.counts.set(str(r.le), (h.counts.get(str(r.le)) ?? 0) + num(r.count));
+    h.sum += num(r.sum);
+    out.set(key, h);
+  }
+  return out;
+}

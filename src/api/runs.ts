@@ -10,8 +10,11 @@ import { jsonBody, optionalJsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse, LOCATION } from "./openapi";
 import { runListSchema, runSchema, usageSchema } from "./response-schemas";
 import { runCap, startRun, type StartRunResult } from "../durable/run/start-run";
+import type { Context } from "hono";
+import type { AppEnv } from "./app-env";
 import type { ControlAnswer } from "../durable/run/run-object";
 import type { z } from "@hono/zod-openapi";
+import { countRateLimited } from "./rate-limited-counter";
 import { runNotFound, runStub } from "./run-lookup";
 import {
   cancelRunBodySchema,
@@ -81,7 +84,10 @@ runsApi.openapi(createRun, async (c) => {
     ...(key ? { idempotency_key: key } : {}),
     ...(wait ? { wait_ms: Math.round(wait * 1000) } : {}),
   });
-  if (!result.ok) throw startRefusal(result);
+  if (!result.ok) {
+    if (result.code === "too_many_runs_in_flight") countRateLimited(c, c.var.principal.tenant, "runs_in_flight");
+    throw startRefusal(result);
+  }
   c.header("Location", `/api/v1/runs/${result.run.run_id}`);
   return c.json(result.run, wait && !runEnded(result.run.status) ? 202 : result.outcome === "created" ? 201 : 200);
 });
@@ -221,10 +227,13 @@ runsApi.openapi(getUsage, async (c) => {
 });
 
 /** Cancel and resume: 404 for a missing run, 409 when the run is not in a state that allows it. */
-function controlAnswer(runId: string, result: ControlAnswer) {
+function controlAnswer(c: Context<AppEnv>, runId: string, result: ControlAnswer) {
   if (result.ok) return result.run;
   if (result.code === "run_not_found") throw runNotFound(runId);
-  if (result.code === "at_capacity") throw atCapacity(result);
+  if (result.code === "at_capacity") {
+    countRateLimited(c, c.var.principal.tenant, "runs_in_flight");
+    throw atCapacity(result);
+  }
   throw new ApiError(409, result.code, result.message);
 }
 
@@ -245,7 +254,7 @@ runsApi.openapi(cancelRun, async (c) => {
   const { run_id: runId } = c.req.valid("param");
   const body = (c.req.valid("json") as CancelRunBody | undefined) ?? {};
   const result = await runStub(c.env, runId).cancel(c.var.principal.tenant, body);
-  return c.json(controlAnswer(runId, result), 200);
+  return c.json(controlAnswer(c, runId, result), 200);
 });
 
 const pauseRun = createRoute({
@@ -262,7 +271,7 @@ const pauseRun = createRoute({
 
 runsApi.openapi(pauseRun, async (c) => {
   const { run_id: runId } = c.req.valid("param");
-  return c.json(controlAnswer(runId, await runStub(c.env, runId).pause(c.var.principal.tenant)), 200);
+  return c.json(controlAnswer(c, runId, await runStub(c.env, runId).pause(c.var.principal.tenant)), 200);
 });
 
 const resumeRun = createRoute({
@@ -279,7 +288,7 @@ const resumeRun = createRoute({
 runsApi.openapi(resumeRun, async (c) => {
   const { run_id: runId } = c.req.valid("param");
   const result = await runStub(c.env, runId).resume(c.var.principal.tenant, runCap(c.env));
-  return c.json(controlAnswer(runId, result), 200);
+  return c.json(controlAnswer(c, runId, result), 200);
 });
 
 type CancelRunBody = z.infer<typeof cancelRunBodySchema>;

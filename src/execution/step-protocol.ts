@@ -62,6 +62,8 @@ export interface StepReport {
   dispatch: number;
   outcome: Outcome;
   opened?: BreakerOpened;
+  /** How long the message waited in the queue before a consumer took it (ms), for GET /metrics. */
+  queue_ms?: number;
 }
 
 export type ReportResult = { accepted: true } | { accepted: false; reason: "not_running" | "stale_dispatch" | "unknown_step" | "run_not_found" };

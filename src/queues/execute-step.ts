@@ -51,16 +51,17 @@ async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: E
 }
 
 /** Runs the step; reports through `reporter`, or tells it the message ended without a report. */
-export async function executeStep(msg: StepMessage, env: Env, reporter: ReportBatcher): Promise<void> {
+/** `queueMs`: how long the message waited for a consumer, reported with the outcome. */
+export async function executeStep(msg: StepMessage, env: Env, reporter: ReportBatcher, queueMs?: number): Promise<void> {
   let reported = false;
   try {
-    reported = await execute(msg, env, reporter);
+    reported = await execute(msg, env, reporter, queueMs);
   } finally {
     if (!reported) reporter.finished(msg.run_id);
   }
 }
 
-async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher): Promise<boolean> {
+async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queueMs?: number): Promise<boolean> {
   const run = env.RUNS.getByName(msg.run_id);
   // One span per step attempt, in the run's trace.
   const trace = { trace_id: msg.trace_id, span_id: newSpanId() };
@@ -116,7 +117,13 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher): Pro
   const opened = outcome.success ? undefined : await recording;
   await Promise.all([
     outcome.success ? recording : undefined,
-    reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...(opened ? { opened } : {}) }),
+    reporter.report(msg.run_id, {
+      step: msg.step,
+      dispatch: msg.dispatch,
+      outcome,
+      ...(opened ? { opened } : {}),
+      ...(queueMs !== undefined ? { queue_ms: queueMs } : {}),
+    }),
   ]);
   return true;
 }

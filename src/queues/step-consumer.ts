@@ -23,19 +23,19 @@ export async function consumeSteps(batch: MessageBatch<unknown>, env: Env): Prom
         message.ack();
         return;
       }
-      await handle(step.data, env, reporter, deadLettered, batch.queue);
+      await handle(step.data, env, reporter, deadLettered, batch.queue, Math.max(0, Date.now() - message.timestamp.getTime()));
       message.ack();
     }),
   );
 }
 
-async function handle(msg: StepMessage, env: Env, reporter: ReportBatcher, deadLettered: boolean, queue: string): Promise<void> {
+async function handle(msg: StepMessage, env: Env, reporter: ReportBatcher, deadLettered: boolean, queue: string, queueMs: number): Promise<void> {
   try {
     if (deadLettered) {
       reporter.finished(msg.run_id);
       await env.RUNS.getByName(msg.run_id).nudge();
     } else {
-      await executeStep(msg, env, reporter);
+      await executeStep(msg, env, reporter, queueMs);
     }
   } catch (err) {
     log.error("queue.step_error", { queue, run_id: msg.run_id, step: msg.step, dispatch: msg.dispatch, ...errorFields(err) });

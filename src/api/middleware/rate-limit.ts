@@ -1,5 +1,7 @@
 import type { Context } from "hono";
+import type { RateLimitReason } from "../../db/metric-rollups";
 import { ApiError } from "../errors";
+import { countRateLimited } from "../rate-limited-counter";
 
 /**
  * Requests per key through the Workers rate-limiting binding (API_RATE_LIMIT). The binding
@@ -10,9 +12,12 @@ export function secondsUntilWindowEnds(now: number, periodS: number): number {
   return Math.max(1, Math.ceil(periodS - ((now / 1000) % periodS)));
 }
 
-export async function enforceRateLimit(env: Env, subject: string, what: string): Promise<void> {
+/** Counted for GET /metrics by `reason` and `tenant` ("" when the caller is not known). */
+export async function enforceRateLimit(c: Context, subject: string, what: string, reason: RateLimitReason, tenant = ""): Promise<void> {
+  const env = c.env as Env;
   const { success } = await env.API_RATE_LIMIT.limit({ key: subject });
   if (success) return;
+  countRateLimited(c, tenant, reason);
   const period = Number(env.API_RATE_LIMIT_PERIOD_S) === 10 ? 10 : 60; // the binding's only two periods
   const retryAfter = secondsUntilWindowEnds(Date.now(), period);
   throw new ApiError(

@@ -9,7 +9,7 @@ const adminToken = operatorToken({
   realm: "crane-admin",
   code: "invalid_admin_token",
   message: "The admin API needs Authorization: Bearer <ADMIN_TOKEN>.",
-  onFailure: (c) => enforceRateLimit(c.env as Env, `admin-failures:${clientAddress(c)}`, "with a wrong admin token from this address"),
+  onFailure: (c) => enforceRateLimit(c, `admin-failures:${clientAddress(c)}`, "with a wrong admin token from this address", "failed_auth"),
 });
 
 /**

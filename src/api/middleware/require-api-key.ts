@@ -22,12 +22,12 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   }
   const verdict = await authenticate(c.env, secret);
   if ("rejected" in verdict) {
-    await enforceRateLimit(c.env, `auth-failures:${clientAddress(c)}`, "with invalid API keys from this address");
+    await enforceRateLimit(c, `auth-failures:${clientAddress(c)}`, "with invalid API keys from this address", "failed_auth");
     throw verdict.rejected === "revoked"
       ? unauthorized("api_key_revoked", "This API key was revoked.")
       : unauthorized("invalid_api_key", "This API key is not valid.");
   }
-  await enforceRateLimit(c.env, `key:${verdict.principal.key_id}`, "for this API key");
+  await enforceRateLimit(c, `key:${verdict.principal.key_id}`, "for this API key", "api_key", verdict.principal.tenant);
   c.set("principal", verdict.principal);
   await next();
 });

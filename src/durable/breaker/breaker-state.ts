@@ -17,6 +17,8 @@ export interface BreakerState {
   /** When the last half-open probe was let through; a probe whose consumer died expires. */
   probe_at: number | null;
   trips: number;
+  /** Transitions into each state since the breaker was made, for GET /metrics (absent in states saved before). */
+  transitions?: Record<BreakerStateName, number>;
   /** admit and record calls served, each a billed Durable Object request and one row written. */
   requests: number;
   /** Rows this breaker has written (its saves); healthy successes are not saved. */

@@ -30,6 +30,11 @@ export interface BreakerStatus {
   settings: BreakerSettings;
 }
 
+export interface BreakerMetrics {
+  state: BreakerState["state"];
+  transitions: Record<BreakerState["state"], number>;
+}
+
 const MAX_WAITERS = 10_000;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -69,6 +74,11 @@ export class ToolBreaker extends DurableObject<Env> {
   private save(transition: Transition): void {
     this.state.requests = this.meter.usage.do_requests;
     this.state.rows_written = this.meter.usage.storage_rows_written;
+    if (transition) {
+      // Counted inside the state row this save writes anyway: a transition costs no extra write.
+      const counts = (this.state.transitions ??= { closed: 0, open: 0, half_open: 0 });
+      counts[transition.to] += 1;
+    }
     this.meter.wrote(this.ctx.storage.sql.exec(`INSERT OR REPLACE INTO breaker (id, tool, state) VALUES (1, ?, ?)`, this.tool, JSON.stringify(this.state)));
     if (!transition) return;
     log.info(`breaker.${transition.to === "half_open" ? "half_opened" : transition.to}`, {
@@ -165,6 +175,12 @@ export class ToolBreaker extends DurableObject<Env> {
       waiting_runs: this.ctx.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM waiters`).one().n,
       settings,
     };
+  }
+
+  /** What GET /metrics shows of this breaker: its state and its transitions so far, by the state entered. */
+  async metrics(tool: string): Promise<BreakerMetrics> {
+    this.bind(tool);
+    return { state: this.state.state, transitions: { closed: 0, open: 0, half_open: 0, ...this.state.transitions } };
   }
 
   /** The cooldown is over: half-open. The alarm is only ever set for the end of the cooldown. */

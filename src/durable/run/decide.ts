@@ -173,13 +173,13 @@ function skipUnreachable(m: Machine): void {
 }
 
 /** Records a failed attempt: retry later, or fail the step for good. */
-function failAttempt(m: Machine, s: StepState, attempt: number, error: StepError): void {
+function failAttempt(m: Machine, s: StepState, attempt: number, error: StepError, queued: { queue_ms?: number } = {}): void {
   const decision = decideRetry(error, s.attempts, m.state.options);
   if (decision.retry) {
-    m.emit("step.retry_scheduled", { step: s.step_number, attempt, error, delay_ms: decision.delay_ms, retry_at: m.now + decision.delay_ms });
+    m.emit("step.retry_scheduled", { step: s.step_number, attempt, error, delay_ms: decision.delay_ms, retry_at: m.now + decision.delay_ms, ...queued });
   } else {
     const message = decision.reason === "attempts_exhausted" ? `${error.message} (gave up after ${s.attempts} attempts)` : error.message;
-    m.emit("step.failed", { step: s.step_number, attempt, error: { ...error, message } });
+    m.emit("step.failed", { step: s.step_number, attempt, error: { ...error, message }, ...queued });
   }
 }
 
@@ -212,9 +212,16 @@ export function report(m: Machine, reports: readonly StepReport[]): ReportResult
     const found = current(m, r.step, r.dispatch);
     if (!("s" in found)) return { accepted: false, reason: found.reason };
     const { s } = found;
+    const queued = r.queue_ms !== undefined ? { queue_ms: r.queue_ms } : {};
     if (r.outcome.success)
-      m.emit("step.succeeded", { step: r.step, attempt: s.attempt, output: r.outcome.output, duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)) });
-    else failAttempt(m, s, s.attempt, r.outcome.error);
+      m.emit("step.succeeded", {
+        step: r.step,
+        attempt: s.attempt,
+        output: r.outcome.output,
+        duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)),
+        ...queued,
+      });
+    else failAttempt(m, s, s.attempt, r.outcome.error, queued);
     if (r.opened) recordOpened(m, r.opened);
     return { accepted: true };
   });

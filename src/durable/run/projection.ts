@@ -2,7 +2,8 @@
 // resume), never per event, because one D1 database serves every run. An ended run's steps ride
 // in the same row as JSON, so the end of a run is one statement too. Each row carries the
 // `projected_seq` it reflects and only moves forward, so replaying a projection changes nothing
-// and a late write can never overwrite a newer one.
+// and a late write can never overwrite a newer one. Triggers on `runs` (src/db/metric-rollups.ts)
+// add a run to the metric rollups in this same statement, when its row first appears and when it ends.
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { runs } from "../../db/schema";
@@ -20,9 +21,12 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
           status: s.status,
           attempts: s.attempts,
           error_code: s.error?.code ?? null,
+          // GET /metrics counts a step skipped because its run was cancelled as cancelled.
+          skip_reason: s.skip_reason,
           started_at: s.started_at,
           completed_at: s.completed_at,
           duration_ms: s.duration_ms,
+          queue_ms: s.queue_ms,
         })),
       )
     : null;

@@ -71,9 +71,10 @@ export interface RunEventData {
    */
   "step.decided": { step: number; attempt: number; decision: "approve" | "reject"; comment: string | null; decided_by: string; timed_out?: boolean };
   /** `signal`: the seq of the signal.received a Wait.signal step took as its output. */
-  "step.succeeded": { step: number; attempt: number; output: unknown; duration_ms: number; signal?: number };
-  "step.retry_scheduled": { step: number; attempt: number; error: StepError; delay_ms: number; retry_at: number };
-  "step.failed": { step: number; attempt: number; error: StepError };
+  /** `queue_ms` (queued steps): how long the attempt's message waited for a consumer. */
+  "step.succeeded": { step: number; attempt: number; output: unknown; duration_ms: number; signal?: number; queue_ms?: number };
+  "step.retry_scheduled": { step: number; attempt: number; error: StepError; delay_ms: number; retry_at: number; queue_ms?: number };
+  "step.failed": { step: number; attempt: number; error: StepError; queue_ms?: number };
   "step.skipped": { step: number; reason: "dependency_failed" | "run_failed" | "cancelled" | "run_timeout" };
   "run.completed": { result: unknown };
   "run.failed": { error: RunError };

@@ -35,6 +35,8 @@ export interface StepState {
   started_at: string | null;
   completed_at: string | null;
   duration_ms: number | null;
+  /** How long the last reported attempt's message waited for a consumer (queued steps), for GET /metrics. */
+  queue_ms: number | null;
   started_ms: number | null;
   /** Watchdog deadlines, epoch ms. */
   dispatch_deadline: number | null;
@@ -119,6 +121,7 @@ function newStep(s: Plan["steps"][number]): StepState {
     started_at: null,
     completed_at: null,
     duration_ms: null,
+    queue_ms: null,
     started_ms: null,
     dispatch_deadline: null,
     lease_until: null,
@@ -252,12 +255,14 @@ const handlers: Handlers = {
     s.error = null;
     s.completed_at = at;
     s.duration_ms = d.duration_ms;
+    s.queue_ms = d.queue_ms ?? s.queue_ms;
     clearDeadlines(s);
   },
   "step.retry_scheduled": (state, d) => {
     const s = step(state, d.step);
     // The tool ran (and failed): any wait on a breaker before it is over.
     s.deferred_since = null;
+    s.queue_ms = d.queue_ms ?? s.queue_ms;
     waitToRetry(s, d.error, d.retry_at);
   },
   // Turned away by an open breaker before the tool ran: waits without using up an attempt. Under
@@ -288,6 +293,7 @@ const handlers: Handlers = {
     // A step that failed before it could start (an unresolvable reference) still used this number.
     s.attempt = Math.max(s.attempt, d.attempt);
     s.error = d.error;
+    s.queue_ms = d.queue_ms ?? s.queue_ms;
     s.completed_at = at;
     if (s.started_ms !== null) s.duration_ms = Math.max(0, Date.parse(at) - s.started_ms);
     clearDeadlines(s);
