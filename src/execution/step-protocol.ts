@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { stepErrorSchema, type StepError } from "./step-error";
 import type { Json } from "../lib/json";
+import type { SpanData } from "../lib/otel/span";
 
 /**
  * Inputs at most this large travel in the message; a larger one is fetched by the consumer
@@ -34,6 +35,8 @@ export const stepMessageSchema = z.object({
   /** Epoch ms after which the run object takes the step back; a message that arrives too late to run is dropped. */
   lease_until: z.number().int().positive(),
   trace_id: z.string(),
+  /** The span of the run object command that dispatched it, when spans are exported: the parent of the attempt's span. */
+  parent_span_id: z.string().optional(),
 });
 export type StepMessage = z.infer<typeof stepMessageSchema>;
 
@@ -57,6 +60,8 @@ export interface StepReport {
   dispatch: number;
   outcome: Outcome;
   opened?: BreakerOpened;
+  /** The attempt's spans (and its tool's), when spans are exported: the run object exports them with its own. */
+  spans?: SpanData[];
 }
 
 export type ReportResult = { accepted: true } | { accepted: false; reason: "not_running" | "stale_dispatch" | "unknown_step" | "run_not_found" };

@@ -2,6 +2,8 @@
 // configured, and to the rule planner when it is not or when the LLM fails (the plan records
 // why); an explicit plan is taken as written. All of them pass the same validation.
 import { log } from "../lib/log";
+import { SpanKind, type SpanData } from "../lib/otel/span";
+import { newSpanId } from "../lib/trace";
 import { cachePlan, cachedPlan } from "./plan-cache";
 import { MAX_PROMPT_LENGTH, type Plan, type PlanInput, type PlanIssue } from "./plan-schema";
 import { llmConfig } from "./llm/llm-config";
@@ -11,6 +13,14 @@ import { planFromPrompt, refusalMessage } from "./rule-planner";
 import { validatePlan } from "./validate-plan";
 
 export type PlanSource = { prompt: string } | { plan: PlanInput };
+
+/** Where the model's call is recorded as a span, when spans are exported: a child of `span_id`. */
+export interface PlanTrace {
+  trace_id: string;
+  span_id: string;
+  tenant: string;
+  spans: { record(span: SpanData): void };
+}
 
 export type PlanOutcome =
   | { ok: true; plan: Plan }
@@ -29,7 +39,7 @@ function finish(raw: unknown, planner: Plan["planner"], extra: Partial<Plan> = {
   return { ok: true, plan: { plan_id: planId(), planner, steps: validation.steps, ...extra } };
 }
 
-export async function makePlan(source: PlanSource, env: Env): Promise<PlanOutcome> {
+export async function makePlan(source: PlanSource, env: Env, trace?: PlanTrace): Promise<PlanOutcome> {
   if (!("prompt" in source)) return finish(source.plan, "explicit");
   const prompt = source.prompt.trim();
   if (!prompt) return { ok: false, code: "empty_prompt", message: "The prompt is empty." };
@@ -45,6 +55,18 @@ export async function makePlan(source: PlanSource, env: Env): Promise<PlanOutcom
     if (cached) return finish({ steps: cached }, "llm", { cached: true });
     const started = Date.now();
     const llm = await planWithLlm(config, env, prompt);
+    trace?.spans.record({
+      trace_id: trace.trace_id,
+      span_id: newSpanId(),
+      parent_span_id: trace.span_id,
+      name: `chat ${config.model}`,
+      kind: SpanKind.client,
+      start_ms: started,
+      end_ms: Date.now(),
+      tenant: trace.tenant,
+      attributes: { "gen_ai.operation.name": "chat", "gen_ai.request.model": config.model, "crane.llm_calls": llm.attempts },
+      ...(llm.ok ? {} : { error: llm.reason }),
+    });
     log.info("planner.llm_finished", {
       model: config.model,
       ok: llm.ok,

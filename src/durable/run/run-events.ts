@@ -6,8 +6,22 @@ import type { RunOptions } from "../../execution/run-options";
 import type { Plan } from "../../planner/plan-schema";
 
 export interface RunEventData {
-  /** `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did). */
-  "run.created": { run_id: string; tenant?: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string; holds_slot?: boolean };
+  /**
+   * `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did).
+   * `parent_span_id`: the span of the request that created it (absent when spans are not exported).
+   * `retention_days`: how long the run is kept once it ended (absent in older logs: RUN_RETENTION_DAYS).
+   */
+  "run.created": {
+    run_id: string;
+    tenant?: string;
+    prompt: string | null;
+    options: RunOptions;
+    request_hash: string;
+    trace_id: string;
+    holds_slot?: boolean;
+    parent_span_id?: string;
+    retention_days?: number;
+  };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;
   /** Written by the earlier claim-based protocol only; still folded so older logs read back. */

@@ -37,6 +37,7 @@ import {
 } from "./decide";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import { projectRun } from "./projection";
+import { RunTracing } from "./run-tracing";
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState } from "./run-state";
 import { PING, PONG, broadcast, subscribe } from "./subscriptions";
 import { runView, type ExecutionLogEntry, type RunResource } from "./run-view";
@@ -52,6 +53,8 @@ export interface CreateRunInput {
   options: RunOptions;
   request_hash: string;
   trace_id: string;
+  /** The span of the request that created the run: the parent of the run's own span. */
+  parent_span_id?: string;
   /** Answer once the run has ended, or after this long (POST /runs?wait=). */
   wait_ms?: number;
   /** The tenant's cap on runs in flight (MAX_RUNS_IN_FLIGHT, read by the API from the same config). */
@@ -108,6 +111,8 @@ export class RunObject extends DurableObject<Env> {
   private readonly begun = new Set<number>();
   /** Injectable for tests (set through runInDurableObject): every deadline and event time uses it. */
   clock: () => number = Date.now;
+  /** Spans of commands and of the run, when OTEL_EXPORTER_OTLP_ENDPOINT is set (null: none are made). */
+  private readonly tracing = RunTracing.for(this.env);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -182,8 +187,9 @@ export class RunObject extends DurableObject<Env> {
   }
 
   /** Runs one decision against the state, writes its events, then performs the I/O they call for. */
-  private async command<R>(decide: (m: Machine) => R): Promise<R> {
+  private async command<R>(decide: (m: Machine) => R, name = "command"): Promise<R> {
     const sends: StepMessage[] = [];
+    const started = this.clock();
     const wasEnded = this.ended;
     this.meter.request();
     this.span = newSpanId();
@@ -193,8 +199,9 @@ export class RunObject extends DurableObject<Env> {
       now: this.clock(),
       clock: this.clock,
       emit: (type, data) => this.append(type, data),
-      send: (message) => sends.push(message),
+      send: (message) => sends.push(this.tracing ? this.tracing.stamp(message, this.span) : message),
     });
+    const events = this.emitted;
     this.log.flush();
     broadcast(this.ctx, this.emitted);
     this.emitted = [];
@@ -209,6 +216,7 @@ export class RunObject extends DurableObject<Env> {
     // consumer's report) does not wait for the queue.
     if (sends.length) this.ctx.waitUntil(this.send(sends));
     if (endedNow) await this.releaseSlot();
+    this.tracing?.command(name, this.span, started, this.clock(), this.state, events);
     return result;
   }
 
@@ -365,11 +373,12 @@ export class RunObject extends DurableObject<Env> {
         options: optionsFor(input.options, plan.steps),
         request_hash: input.request_hash,
         trace_id: input.trace_id,
+        ...(input.parent_span_id ? { parent_span_id: input.parent_span_id } : {}),
         holds_slot: holdsSlot,
       });
       m.emit("plan.accepted", { plan });
       advance(m);
-    });
+    }, "create");
     return { outcome: "created", run: this.view() };
   }
 
@@ -408,7 +417,8 @@ export class RunObject extends DurableObject<Env> {
   /** Consumers report dispatches, several at once when they finished together. */
   async report(reports: StepReport[]): Promise<ReportResult[]> {
     if (this.state.last_seq === 0) return reports.map(() => ({ accepted: false, reason: "run_not_found" }));
-    const results = await this.command((m) => report(m, reports));
+    this.tracing?.adopt(reports);
+    const results = await this.command((m) => report(m, reports), "report");
     results.forEach((r, i) => {
       if (!r.accepted)
         log.warn("step.report_ignored", {
@@ -449,14 +459,14 @@ export class RunObject extends DurableObject<Env> {
 
   async cancel(tenant: string, reason = "Cancelled by request."): Promise<ControlAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
-    const result = await this.command((m) => cancel(m, reason));
+    const result = await this.command((m) => cancel(m, reason), "cancel");
     return { ...result, run: this.view() };
   }
 
   /** A person's decision on a waiting approval step; answers the step as it now stands. */
   async decide(tenant: string, step: number, decision: Decision): Promise<DecisionAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
-    const result = await this.command((m) => decideApproval(m, step, decision));
+    const result = await this.command((m) => decideApproval(m, step, decision), "decide");
     if (!result.ok) return result;
     return { ok: true, step: this.view().execution_log.find((s) => s.step_number === step)! };
   }
@@ -464,32 +474,32 @@ export class RunObject extends DurableObject<Env> {
   /** A signal for the run's Wait.signal steps: taken now by the one waiting for it, or kept. */
   async signal(tenant: string, name: string, payload: unknown): Promise<SignalResult | { ok: false; code: "run_not_found" }> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
-    return this.command((m) => signal(m, name, payload));
+    return this.command((m) => signal(m, name, payload), "signal");
   }
 
   /** A resumed run is in flight again, so it takes a slot under the tenant's cap first. */
   async resume(tenant: string, cap: number): Promise<ControlAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
     if (this.state.status !== "failed" && this.state.status !== "cancelled") {
-      const result = await this.command((m) => resume(m));
+      const result = await this.command((m) => resume(m), "resume");
       return { ...result, run: this.view() };
     }
     const slot = await this.takeSlot(this.state.run_id, tenant, cap);
     if (!slot.ok) return { ok: false, code: "at_capacity", in_flight: slot.in_flight, cap: slot.cap };
-    const result = await this.command((m) => resume(m));
+    const result = await this.command((m) => resume(m), "resume");
     return { ...result, run: this.view() };
   }
 
   /** The tool's breaker is open: the dispatch waits until `retryAt` without using up an attempt. */
   async defer(step: number, dispatch: number, retryAt: number, error: StepError): Promise<ReportResult> {
     if (this.state.last_seq === 0) return { accepted: false, reason: "run_not_found" };
-    return this.command((m) => defer(m, step, dispatch, retryAt, error));
+    return this.command((m) => defer(m, step, dispatch, retryAt, error), "defer");
   }
 
   /** Called by a ToolBreaker that half-opened or closed, for runs it turned away. */
   async breakerChanged(tool: string, state: "half_open" | "closed"): Promise<void> {
     if (this.state.last_seq === 0) return;
-    await this.command((m) => breakerChanged(m, tool, state));
+    await this.command((m) => breakerChanged(m, tool, state), "breakerChanged");
   }
 
   /**
@@ -524,7 +534,7 @@ export class RunObject extends DurableObject<Env> {
   /** Wakes the watchdog now (used when a step message was dead-lettered). */
   async nudge(): Promise<void> {
     if (this.state.last_seq === 0) return;
-    await this.command((m) => fireDue(m));
+    await this.command((m) => fireDue(m), "nudge");
   }
 
   /** The watchdog: expired leases, due retries, finished timers, the run's deadline, a lagging projection. */
@@ -538,6 +548,6 @@ export class RunObject extends DurableObject<Env> {
       this.armAlarm();
       return;
     }
-    await this.command((m) => fireDue(m));
+    await this.command((m) => fireDue(m), "alarm");
   }
 }
