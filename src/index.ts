@@ -2,11 +2,13 @@
  * Crane's Worker. It exposes:
  * - the HTTP API under /api/v1 (Hono, src/app.ts),
  * - the consumer of the crane-steps queue and its dead-letter queue (src/queues/),
+ * - the retention sweep, on a Cron Trigger (src/scheduled/),
  * - the Durable Object classes (src/durable/): RunObject, one per run; ToolBreaker, one per tenant
  *   and tool; TenantLimiter, one per tenant (its runs in flight).
  */
 import { app } from "./app";
 import { consumeSteps } from "./queues/step-consumer";
+import { sweepExpiredRuns } from "./scheduled/sweep-expired-runs";
 
 export { RunObject } from "./durable/run/run-object";
 export { ToolBreaker } from "./durable/breaker/tool-breaker";
@@ -15,4 +17,5 @@ export { TenantLimiter } from "./durable/tenant/tenant-limiter";
 export default {
   fetch: app.fetch,
   queue: (batch, env) => consumeSteps(batch, env),
+  scheduled: async (controller, env) => void (await sweepExpiredRuns(env, controller.scheduledTime)),
 } satisfies ExportedHandler<Env>;

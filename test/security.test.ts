@@ -23,22 +23,29 @@ function concrete(path: string, runId: string): string {
     .replace("{tool}", "Http.get")
     .replace("{key_id}", "key_00000000000000000000")
     .replace("{step}", "1")
-    .replace("{name}", "go");
+    .replace("{name}", "go")
+    .replace("{tenant}", "acme");
 }
 
 /** Every documented operation with who may call it: the document says it, and these tests hold the router to it. */
 const documented = Object.entries(openApiDocument().paths ?? {}).flatMap(([path, item]) =>
-  (["get", "post", "delete"] as const).flatMap((method) => (item[method] ? [{ method, path, security: item[method].security ?? [] }] : [])),
+  (["get", "post", "put", "delete"] as const).flatMap((method) => (item[method] ? [{ method, path, security: item[method].security ?? [] }] : [])),
 );
 const apiKeyRoutes = documented.filter((r) => r.security.some((s) => "apiKey" in s));
 /** A body each POST route accepts, so a refusal is about who asks, not what they sent. */
 const bodyFor = (url: string): unknown =>
-  url.endsWith("/decision") ? { decision: "approve" } : url.includes("/signals/") ? { payload: 1 } : { prompt: "calculate 1 + 1" };
+  url.endsWith("/decision")
+    ? { decision: "approve" }
+    : url.endsWith("/retention")
+      ? { days: 7 }
+      : url.includes("/signals/")
+        ? { payload: 1 }
+        : { prompt: "calculate 1 + 1" };
 const requestFor = (method: string, url: string, headers: Record<string, string> = {}) =>
   new Request(url, {
     method: method.toUpperCase(),
     headers: { "content-type": "application/json", ...headers },
-    body: method === "post" ? JSON.stringify(bodyFor(url)) : undefined,
+    body: method === "post" || method === "put" ? JSON.stringify(bodyFor(url)) : undefined,
   });
 
 async function runCount(): Promise<number> {
@@ -123,7 +130,7 @@ describe("the routes' credentials are the ones the document declares", () => {
     expect(publicRoutes.map((r) => `${r.method} ${r.path}`).sort()).toEqual(["get /api/v1/health", "get /api/v1/openapi.json"]);
     for (const r of publicRoutes) expect((await app.fetch(new Request(`http://crane.test${r.path}`), env)).status, r.path).toBe(200);
     const adminRoutes = documented.filter((r) => r.security.some((s) => "adminToken" in s));
-    expect(adminRoutes.length).toBe(3);
+    expect(adminRoutes.length).toBe(6);
     for (const r of adminRoutes) {
       const res = await app.fetch(requestFor(r.method, `http://crane.test${concrete(r.path, "")}`, { authorization: "Bearer crane_dev_key" }), env);
       expect(res.status, `${r.method} ${r.path}`).toBe(401);

@@ -62,6 +62,7 @@ runsApi.openapi(createRun, async (c) => {
   const caller = parseTraceparent(traceparent);
   const result = await startRun(c.env, {
     tenant: c.var.principal.tenant,
+    ...(c.var.principal.retention_days ? { retention_days: c.var.principal.retention_days } : {}),
     body,
     source: "plan" in body ? { plan: body.plan } : { prompt: body.prompt },
     options: body.options ?? {},

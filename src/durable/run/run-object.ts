@@ -37,6 +37,7 @@ import {
 } from "./decide";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import { projectRun } from "./projection";
+import { deleteRunStorage, expiresAt } from "./retention";
 import { RunTracing } from "./run-tracing";
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState } from "./run-state";
 import { PING, PONG, broadcast, subscribe } from "./subscriptions";
@@ -55,6 +56,8 @@ export interface CreateRunInput {
   trace_id: string;
   /** The span of the request that created the run: the parent of the run's own span. */
   parent_span_id?: string;
+  /** Days the run is kept once it ended (its tenant's retention, read with its API key). */
+  retention_days?: number;
   /** Answer once the run has ended, or after this long (POST /runs?wait=). */
   wait_ms?: number;
   /** The tenant's cap on runs in flight (MAX_RUNS_IN_FLIGHT, read by the API from the same config). */
@@ -89,8 +92,8 @@ const PROJECTION_IN_FLIGHT_MS = 5_000;
 const parsed = <T>(json: string | undefined): T | undefined => (json === undefined ? undefined : (JSON.parse(json) as T));
 
 export class RunObject extends DurableObject<Env> {
-  private readonly log: EventLog;
-  private readonly watchTokens: WatchTokens;
+  private log: EventLog;
+  private watchTokens: WatchTokens;
   private meter: UsageMeter;
   private state: RunState;
   private cachedView: RunResource | undefined;
@@ -307,9 +310,12 @@ export class RunObject extends DurableObject<Env> {
   private armAlarm(projectionGraceMs = 0): void {
     const now = this.clock();
     const projectionDue = this.milestoneSeq > this.projection.seq;
-    const candidates = [nextDeadline(this.state, now), projectionDue ? Math.max(this.projection.retry_at, now + projectionGraceMs) : null].filter(
-      (t): t is number => t !== null,
-    );
+    const candidates = [
+      nextDeadline(this.state, now),
+      projectionDue ? Math.max(this.projection.retry_at, now + projectionGraceMs) : null,
+      // An ended run's retention: armed in the turn it ends, so every ended run is deleted in time.
+      expiresAt(this.state),
+    ].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === this.armedAt) return;
     // Not awaited: the write joins the current storage batch and the output gate holds replies until it lands.
@@ -374,6 +380,7 @@ export class RunObject extends DurableObject<Env> {
         request_hash: input.request_hash,
         trace_id: input.trace_id,
         ...(input.parent_span_id ? { parent_span_id: input.parent_span_id } : {}),
+        ...(input.retention_days ? { retention_days: input.retention_days } : {}),
         holds_slot: holdsSlot,
       });
       m.emit("plan.accepted", { plan });
@@ -531,6 +538,27 @@ export class RunObject extends DurableObject<Env> {
     }
   }
 
+  /**
+   * The run's retention has passed: its storage is deleted, and the object is as new, so every
+   * request for the run answers "not found". An Idempotency-Key is remembered as long as its run:
+   * used again after this, it starts a new run (docs/architecture.md, "Retention").
+   */
+  private async forget(): Promise<void> {
+    const { run_id, tenant } = this.state;
+    await deleteRunStorage(this.ctx.storage);
+    for (const ws of this.ctx.getWebSockets()) ws.close(1000, "run deleted");
+    this.meter = new UsageMeter();
+    this.log = new EventLog(this.ctx.storage.sql, new Set(), (c) => this.meter.wrote(c));
+    this.watchTokens = new WatchTokens(this.ctx.storage.sql, new Set());
+    this.state = emptyState();
+    this.cachedView = undefined;
+    this.milestoneSeq = 0;
+    this.projection = { seq: 0, failures: 0, retry_at: 0 };
+    this.armedAt = null;
+    this.begun.clear();
+    log.info("run.deleted", { run_id, tenant });
+  }
+
   /** Wakes the watchdog now (used when a step message was dead-lettered). */
   async nudge(): Promise<void> {
     if (this.state.last_seq === 0) return;
@@ -541,6 +569,7 @@ export class RunObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.armedAt = null; // a fired alarm is no longer set
     if (this.state.last_seq === 0) return;
+    if ((expiresAt(this.state) ?? Infinity) <= this.clock()) return this.forget();
     if (this.ended && this.milestoneSeq > this.projection.seq) {
       // Only the projection is due: no command, no events.
       this.meter.request();

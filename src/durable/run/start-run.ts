@@ -8,6 +8,7 @@ import { otlpExporter } from "../../lib/otel/exporter";
 import { SpanKind } from "../../lib/otel/span";
 import { newSpanId, newTraceId } from "../../lib/trace";
 import { makePlan, type PlanOutcome, type PlanSource, type PlanTrace } from "../../planner/make-plan";
+import { defaultRetentionDays } from "./retention";
 import { runClient } from "./run-client";
 import type { RunResource } from "./run-view";
 
@@ -43,6 +44,8 @@ export interface StartRunRequest {
   parent_span_id?: string;
   /** Answer once the run has ended, or after this long. */
   wait_ms?: number;
+  /** The tenant's retention in days, when its settings were read anyway (with its API key); else RUN_RETENTION_DAYS. */
+  retention_days?: number;
 }
 
 type PlanRefusal = Extract<PlanOutcome, { ok: false }>;
@@ -95,6 +98,7 @@ async function start(env: Env, req: StartRunRequest, trace?: PlanTrace): Promise
     trace_id: req.trace_id ?? newTraceId(),
     ...(trace ? { parent_span_id: trace.span_id } : {}),
     cap: runCap(env),
+    retention_days: req.retention_days ?? defaultRetentionDays(env),
     ...(req.wait_ms ? { wait_ms: req.wait_ms } : {}),
   };
   let result = req.idempotency_key ? await stub.create(input) : undefined;
