@@ -21,6 +21,8 @@ const DATA = {
     request_hash: z.string(),
     trace_id: z.string(),
     holds_slot: z.boolean().optional(),
+    parent_span_id: z.string().optional().describe("The span of the request that started the run, when spans are exported over OTLP"),
+    retention_days: z.number().int().optional().describe("Days the run is kept once it ended"),
   }),
   "plan.accepted": z.object({ plan: planResponseSchema }),
   "run.started": z.object({}),
