@@ -54,19 +54,23 @@ export async function makePlan(source: PlanSource, env: Env, trace?: PlanTrace):
     const cached = await cachedPlan(prompt, config.model);
     if (cached) return finish({ steps: cached }, "llm", { cached: true });
     const started = Date.now();
-    const llm = await planWithLlm(config, env, prompt);
-    trace?.spans.record({
-      trace_id: trace.trace_id,
-      span_id: newSpanId(),
-      parent_span_id: trace.span_id,
-      name: `chat ${config.model}`,
-      kind: SpanKind.client,
-      start_ms: started,
-      end_ms: Date.now(),
-      tenant: trace.tenant,
-      attributes: { "gen_ai.operation.name": "chat", "gen_ai.request.model": config.model, "crane.llm_calls": llm.attempts },
-      ...(llm.ok ? {} : { error: llm.reason }),
-    });
+    // Each call to the model is a client span under the start of the run (a repair is a second one).
+    const onCall = trace
+      ? (startMs: number, error?: string) =>
+          trace.spans.record({
+            trace_id: trace.trace_id,
+            span_id: newSpanId(),
+            parent_span_id: trace.span_id,
+            name: `chat ${config.model}`,
+            kind: SpanKind.client,
+            start_ms: startMs,
+            end_ms: Date.now(),
+            tenant: trace.tenant,
+            attributes: { "gen_ai.operation.name": "chat", "gen_ai.request.model": config.model },
+            ...(error ? { error } : {}),
+          })
+      : undefined;
+    const llm = await planWithLlm(config, env, prompt, onCall);
     log.info("planner.llm_finished", {
       model: config.model,
       ok: llm.ok,

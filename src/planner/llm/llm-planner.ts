@@ -24,7 +24,10 @@ function model(config: LlmConfig, env: Env): LanguageModel {
   }).chatModel(config.model);
 }
 
-export async function planWithLlm(config: LlmConfig, env: Env, prompt: string): Promise<LlmPlanResult> {
+/** Told of each call to the model as it ends (for its span): when it began, and its error if it failed. */
+export type OnModelCall = (startMs: number, error?: string) => void;
+
+export async function planWithLlm(config: LlmConfig, env: Env, prompt: string, onCall?: OnModelCall): Promise<LlmPlanResult> {
   const signal = AbortSignal.timeout(config.budgetMs);
   const messages: ModelMessage[] = [{ role: "user", content: `Task: ${prompt}` }];
   let attempts = 0;
@@ -34,6 +37,7 @@ export async function planWithLlm(config: LlmConfig, env: Env, prompt: string): 
       attempts++;
       let candidate: unknown;
       let raw = "";
+      const called = Date.now();
       try {
         const result = await generateText({
           model: model(config, env),
@@ -46,7 +50,9 @@ export async function planWithLlm(config: LlmConfig, env: Env, prompt: string): 
         });
         candidate = result.output;
         raw = result.text;
+        onCall?.(called);
       } catch (err) {
+        onCall?.(called, err instanceof Error ? err.name : "error");
         // Unparseable JSON or a schema violation is worth one repair; anything else is not.
         if (!NoObjectGeneratedError.isInstance(err) || signal.aborted) throw err;
         raw = err.text ?? "";
