@@ -10,6 +10,8 @@ const migrations = await readD1Migrations("./migrations");
 const mockLlm = await startMockOpenAI();
 // The "otel" project's OTLP collector: a local server decoding OTLP/HTTP JSON, on loopback.
 const collector = await startCollector();
+// Its own model server: the "llm" project counts the requests its server gets, and runs alongside.
+const otelLlm = await startMockOpenAI();
 
 const bindings = {
   TEST_MIGRATIONS: migrations,
@@ -105,7 +107,7 @@ export default defineConfig({
               bindings: {
                 ...bindings,
                 OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl(collector),
-                LLM_BASE_URL: `${mockUrl(mockLlm)}/v1`,
+                LLM_BASE_URL: `${mockUrl(otelLlm)}/v1`,
                 LLM_MODEL: "valid-parallel",
                 PLANNER_BUDGET_MS: "1500",
               },
