@@ -2,6 +2,7 @@ import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { mockUrl, startMockOpenAI } from "./test/llm/mock-openai.ts";
 import { mcpMockUrl, startMockMcp } from "./test/mcp/mock-mcp-server.ts";
+import { collectorUrl, startCollector } from "./test/otel/collector.ts";
 
 const migrations = await readD1Migrations("./migrations");
 
@@ -10,6 +11,10 @@ const migrations = await readD1Migrations("./migrations");
 const mockLlm = await startMockOpenAI();
 // A real MCP server (the official SDK's), on loopback, for the MCP tests of every project.
 const mockMcp = await startMockMcp();
+// The "otel" project's OTLP collector: a local server decoding OTLP/HTTP JSON, on loopback.
+const collector = await startCollector();
+// Its own model server: the "llm" project counts the requests its server gets, and runs alongside.
+const otelLlm = await startMockOpenAI();
 
 const bindings = {
   TEST_MIGRATIONS: migrations,
@@ -44,7 +49,8 @@ const perProject = { testTimeout: 30_000, silent: "passed-only" as const };
  *   and each test delivers, duplicates, reorders or drops the messages itself;
  * - "breaker": the live setup with circuit breakers that trip quickly;
  * - "llm": the live setup with the LLM planner pointed at a local OpenAI-compatible server;
- * - "limits": the live setup with a per-key rate limit small enough for tests to reach.
+ * - "limits": the live setup with a per-key rate limit small enough for tests to reach;
+ * - "otel": the live setup exporting spans to a local OTLP collector (and the LLM planner on, for its span).
  */
 export default defineConfig({
   test: {
@@ -98,6 +104,24 @@ export default defineConfig({
           }),
         ],
         test: { ...perProject, name: "limits", include: ["test/limits/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: {
+              bindings: {
+                ...bindings,
+                OTEL_EXPORTER_OTLP_ENDPOINT: collectorUrl(collector),
+                LLM_BASE_URL: `${mockUrl(otelLlm)}/v1`,
+                LLM_MODEL: "valid-parallel",
+                PLANNER_BUDGET_MS: "1500",
+              },
+              ratelimits: unlimited,
+            },
+          }),
+        ],
+        test: { ...perProject, name: "otel", include: ["test/otel/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       // Plain Node, for checks that cannot run in workerd (the OpenAPI validator compiles code).
       { test: { ...perProject, name: "node", include: ["test/node/*.test.ts"], environment: "node" } },

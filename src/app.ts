@@ -6,6 +6,7 @@
 // groups are mounted in order, each before the checks that must not apply to it.
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { adminKeysApi } from "./api/admin-keys";
+import { adminTenantsApi } from "./api/admin-tenants";
 import type { AppEnv } from "./api/app-env";
 import { breakersApi } from "./api/breakers";
 import { consoleLayoutApi } from "./api/console-layout";
@@ -49,6 +50,7 @@ v1.route(
 // to the API-key check below.
 v1.use("/admin/*", requireAdmin);
 v1.route("/admin", adminKeysApi);
+v1.route("/admin", adminTenantsApi);
 v1.all("/admin/*", noRoute);
 
 // A run's WebSocket and event stream: an API key, or a watch token (`?token=`) for browsers.

@@ -7,4 +7,6 @@ interface Env {
   LLM_API_KEY?: string;
   MCP_HEADER_KEY?: string;
   AI?: Ai;
+  /** The OTLP collector's headers (a secret: `name=value,…`), e.g. its API key. */
+  OTEL_EXPORTER_OTLP_HEADERS?: string;
 }

@@ -486,6 +486,12 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("get", K, await admin("/admin/keys?limit=0"));
     await conforms("delete", `${K}/{key_id}`, await admin(`/admin/keys/${made.key.id}`, { method: "DELETE" }));
     await conforms("delete", `${K}/{key_id}`, await admin("/admin/keys/not-a-key", { method: "DELETE" }));
+    const R = "/api/v1/admin/tenants/{tenant}/retention";
+    await conforms("get", R, await admin("/admin/tenants/conformance/retention"));
+    await conforms("put", R, await admin("/admin/tenants/conformance/retention", { method: "PUT", json: { days: 14 } }));
+    await conforms("put", R, await admin("/admin/tenants/conformance/retention", { method: "PUT", json: { days: 0 } }));
+    await conforms("get", R, await admin("/admin/tenants/Bad%20Tenant/retention"));
+    await conforms("delete", R, await admin("/admin/tenants/conformance/retention", { method: "DELETE" }));
 
     const metrics = (path: string, token?: string) =>
       app.fetch(new Request(`http://crane.test${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} }), env);

@@ -9,7 +9,7 @@ import { app } from "../src/app";
 import type { RunResource } from "../src/durable/run/run-view";
 import type { ScheduleObject } from "../src/durable/schedule/schedule-object";
 import type { ScheduleResource, ScheduleSummary } from "../src/durable/schedule/schedule-resource";
-import { api, errorOf, newApiKey, pause, uniq } from "./helpers";
+import { ADMIN_TOKEN, api, errorOf, newApiKey, pause, uniq } from "./helpers";
 
 const calc = { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "6 * 7" } }] } };
 const approval = { plan: { steps: [{ step_number: 1, tool: "Human.approve", input: { message: "scheduled?" } }] } };
@@ -207,6 +207,25 @@ describe("a schedule's occurrences", () => {
     expect(after.recent_runs).toEqual([{ run_id: run.run_id, scheduled_for: run.scheduled_for, status: "completed", manual: true, error: null }]);
     expect(after.next_run_at).toBeNull();
     await projectedRuns(s.schedule_id, 1);
+  });
+});
+
+describe("a scheduled run's retention", () => {
+  it("is its tenant's, though no API key starts it", async () => {
+    const tenant = `sched-ret-${uniq()}`;
+    const { secret } = await newApiKey(tenant);
+    const res = await api("/schedules", { method: "POST", json: { cron: "0 9 * * *", paused: true, ...calc }, key: secret });
+    const s = (await res.json()) as ScheduleResource;
+    // Set after the schedule exists: each occurrence reads the tenant's retention when it starts.
+    const set = await api(`/admin/tenants/${tenant}/retention`, { method: "PUT", json: { days: 3 }, key: ADMIN_TOKEN });
+    expect(set.status).toBe(200);
+    const run = (await (await api(`/schedules/${s.schedule_id}/trigger`, { method: "POST", key: secret })).json()) as RunResource;
+    expect(run.status).toBe("completed");
+    await projectedRuns(s.schedule_id, 1);
+    const row = await env.DB.prepare("SELECT completed_at, expires_at FROM runs WHERE run_id = ?")
+      .bind(run.run_id)
+      .first<{ completed_at: string; expires_at: string }>();
+    expect(Date.parse(row!.expires_at) - Date.parse(row!.completed_at)).toBe(3 * 86_400_000);
   });
 });
 

@@ -23,28 +23,31 @@ function concrete(path: string, runId: string): string {
     .replace("{tool}", "Http.get")
     .replace("{key_id}", "key_00000000000000000000")
     .replace("{step}", "1")
-    .replace("{name}", "go");
+    .replace("{name}", "go")
+    .replace("{tenant}", "acme");
 }
 
 /** Every documented operation with who may call it: the document says it, and these tests hold the router to it. */
 const documented = Object.entries(openApiDocument().paths ?? {}).flatMap(([path, item]) =>
-  (["get", "post", "delete"] as const).flatMap((method) => (item[method] ? [{ method, path, security: item[method].security ?? [] }] : [])),
+  (["get", "post", "put", "delete"] as const).flatMap((method) => (item[method] ? [{ method, path, security: item[method].security ?? [] }] : [])),
 );
 const apiKeyRoutes = documented.filter((r) => r.security.some((s) => "apiKey" in s));
 /** A body each POST route accepts, so a refusal is about who asks, not what they sent. */
 const bodyFor = (url: string): unknown =>
   url.endsWith("/decision")
     ? { decision: "approve" }
-    : url.includes("/signals/")
-      ? { payload: 1 }
-      : url.endsWith("/cancel")
-        ? { compensate: true }
-        : { prompt: "calculate 1 + 1" };
+    : url.endsWith("/retention")
+      ? { days: 7 }
+      : url.includes("/signals/")
+        ? { payload: 1 }
+        : url.endsWith("/cancel")
+          ? { compensate: true }
+          : { prompt: "calculate 1 + 1" };
 const requestFor = (method: string, url: string, headers: Record<string, string> = {}) =>
   new Request(url, {
     method: method.toUpperCase(),
     headers: { "content-type": "application/json", ...headers },
-    body: method === "post" ? JSON.stringify(bodyFor(url)) : undefined,
+    body: method === "post" || method === "put" ? JSON.stringify(bodyFor(url)) : undefined,
   });
 
 async function runCount(): Promise<number> {
@@ -139,7 +142,7 @@ describe("the routes' credentials are the ones the document declares", () => {
     const link = `http://crane.test/decide/run_${"0".repeat(32)}/dl_${"0".repeat(48)}`;
     for (const method of ["GET", "POST"]) expect((await app.fetch(new Request(link, { method }), env)).status).toBe(404);
     const adminRoutes = documented.filter((r) => r.security.some((s) => "adminToken" in s));
-    expect(adminRoutes.length).toBe(3);
+    expect(adminRoutes.length).toBe(6);
     for (const r of adminRoutes) {
       const res = await app.fetch(requestFor(r.method, `http://crane.test${concrete(r.path, "")}`, { authorization: "Bearer crane_dev_key" }), env);
       expect(res.status, `${r.method} ${r.path}`).toBe(401);

@@ -1,4 +1,6 @@
 import { describe, expect, inject, it } from "vitest";
+import { env } from "cloudflare:workers";
+import { otlpExporter } from "../src/lib/otel/exporter";
 import { traceIdFrom } from "../src/lib/trace";
 import { api, waitForRun } from "./helpers";
 
@@ -28,6 +30,17 @@ describe("W3C trace context", () => {
       expect(trace_id).toMatch(/^[0-9a-f]{32}$/);
       expect(trace_id).not.toBe("0".repeat(32));
     }
+  });
+
+  it("makes no spans when no OTLP endpoint is set: no exporter, no span ids in the run's events", async () => {
+    expect(env.OTEL_EXPORTER_OTLP_ENDPOINT).toBe("");
+    expect(otlpExporter(env)).toBeNull();
+    const res = await api("/runs", { method: "POST", json: { prompt: "calculate 2 + 5" }, headers: { traceparent: `00-${TRACE}-00f067aa0ba902b7-01` } });
+    const { run_id } = (await res.json()) as { run_id: string };
+    const page = (await (await api(`/runs/${run_id}/events`)).json()) as { events: { type: string; data: Record<string, unknown> }[] };
+    const created = page.events.find((e) => e.type === "run.created")!;
+    expect(created.data.trace_id).toBe(TRACE);
+    expect(created.data).not.toHaveProperty("parent_span_id");
   });
 
   it("parses traceparent strictly", () => {

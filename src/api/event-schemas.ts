@@ -28,6 +28,8 @@ const DATA = {
       .object({ schedule_id: z.string(), scheduled_for: z.string().openapi({ format: "date-time" }) })
       .optional()
       .describe("The schedule occurrence that started the run"),
+    parent_span_id: z.string().optional().describe("The span of the request that started the run, when spans are exported over OTLP"),
+    retention_days: z.number().int().optional().describe("Days the run is kept once it ended"),
   }),
   "plan.accepted": z.object({ plan: planResponseSchema }),
   "run.started": z.object({}),

@@ -3,7 +3,7 @@ import { and, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { runs as runsTable } from "../db/schema";
 import { runEnded, type RunStatus } from "../execution/statuses";
-import { traceIdFrom } from "../lib/trace";
+import { parseTraceparent } from "../lib/trace";
 import { ApiError } from "./errors";
 import { eventPageSchema, type ApiEvent } from "./event-schemas";
 import { jsonBody, optionalJsonBody } from "./middleware/json-body";
@@ -72,15 +72,16 @@ runsApi.openapi(createRun, async (c) => {
   const body = c.req.valid("json");
   const { wait } = c.req.valid("query");
   const { "idempotency-key": key, traceparent } = c.req.valid("header");
-  const trace_id = traceIdFrom(traceparent);
+  const caller = parseTraceparent(traceparent);
   const result = await startRun(c.env, {
     tenant: c.var.principal.tenant,
+    ...(c.var.principal.retention_days ? { retention_days: c.var.principal.retention_days } : {}),
     body,
     source: "plan" in body ? { plan: body.plan } : { prompt: body.prompt },
     options: body.options ?? {},
     ...(body.webhook ? { webhook: body.webhook } : {}),
     // Honour the caller's trace (W3C traceparent) or start one.
-    ...(trace_id ? { trace_id } : {}),
+    ...(caller ? { trace_id: caller.trace_id, parent_span_id: caller.span_id } : {}),
     ...(key ? { idempotency_key: key } : {}),
     ...(wait ? { wait_ms: Math.round(wait * 1000) } : {}),
   });

@@ -1,6 +1,6 @@
 import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { apiKeys, type ApiKeyRow } from "../db/schema";
+import { apiKeys, tenantSettings, type ApiKeyRow } from "../db/schema";
 import { sha256Hex } from "../lib/hash";
 import { sameToken } from "../lib/same-token";
 
@@ -20,6 +20,8 @@ export const DEV_TENANT = "dev";
 export interface Principal {
   tenant: string;
   key_id: string;
+  /** The tenant's run retention, when an operator set one (read with the key, in the same statement). */
+  retention_days?: number;
 }
 
 type Verdict = { principal: Principal } | { rejected: "unknown" | "revoked" };
@@ -53,19 +55,45 @@ export const newKeyId = () => `key_${crypto.randomUUID().replaceAll("-", "").sli
  */
 export async function authenticate(env: Env, secret: string): Promise<Verdict> {
   const dev = env.DEV_API_KEY?.trim();
-  if (dev && sameToken(secret, dev)) return { principal: { tenant: DEV_TENANT, key_id: "dev" } };
+  if (dev && sameToken(secret, dev)) return devPrincipal(env);
   const hash = await hashSecret(secret);
   const hit = cache.get(hash);
   if (hit && hit.until > Date.now()) return hit.verdict;
-  const row = await drizzle(env.DB).select().from(apiKeys).where(eq(apiKeys.hash, hash)).get();
-  const verdict: Verdict = !row ? { rejected: "unknown" } : row.revoked_at ? { rejected: "revoked" } : { principal: { tenant: row.tenant, key_id: row.id } };
+  // The tenant's settings come with the key: one statement, cached with the verdict.
+  const row = await drizzle(env.DB)
+    .select({ id: apiKeys.id, tenant: apiKeys.tenant, revoked_at: apiKeys.revoked_at, retention_days: tenantSettings.run_retention_days })
+    .from(apiKeys)
+    .leftJoin(tenantSettings, eq(tenantSettings.tenant, apiKeys.tenant))
+    .where(eq(apiKeys.hash, hash))
+    .get();
+  const verdict: Verdict = !row
+    ? { rejected: "unknown" }
+    : row.revoked_at
+      ? { rejected: "revoked" }
+      : { principal: { tenant: row.tenant, key_id: row.id, ...(row.retention_days ? { retention_days: row.retention_days } : {}) } };
   remember(hash, verdict);
+  return verdict;
+}
+
+/** The dev tenant's principal, with its settings read (and cached) as a key's are. */
+async function devPrincipal(env: Env): Promise<Verdict> {
+  const hit = cache.get(DEV_TENANT);
+  if (hit && hit.until > Date.now()) return hit.verdict;
+  const row = await drizzle(env.DB).select().from(tenantSettings).where(eq(tenantSettings.tenant, DEV_TENANT)).get();
+  const verdict: Verdict = { principal: { tenant: DEV_TENANT, key_id: "dev", ...(row ? { retention_days: row.run_retention_days } : {}) } };
+  // Keyed by the tenant's name, which no key's hash (64 hex digits) can be.
+  remember(DEV_TENANT, verdict);
   return verdict;
 }
 
 /** Forgets this isolate's cached verdict for a key (after it is revoked here). */
 export function forgetKey(hash: string): void {
   cache.delete(hash);
+}
+
+/** Forgets this isolate's cached verdicts for a tenant's keys (after its settings changed here). */
+export function forgetTenant(tenant: string): void {
+  for (const [hash, { verdict }] of cache) if ("principal" in verdict && verdict.principal.tenant === tenant) cache.delete(hash);
 }
 
 /** A key as listings show it: never the hash, never the secret. */

@@ -2,6 +2,7 @@
 // written at creation and at the end of a run) and the todo store used by the TodoStore tools.
 // `projected_seq` is the last run event a row reflects; projections only move it forward, so
 // replaying one changes nothing.
+import { sql } from "drizzle-orm";
 import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
 
 export const runs = sqliteTable(
@@ -30,10 +31,20 @@ export const runs = sqliteTable(
     // The schedule occurrence that started the run (null for runs started otherwise).
     schedule_id: text("schedule_id"),
     scheduled_for: text("scheduled_for"),
+    // When the retention sweep deletes the row: the end of the run plus its retention (the run
+    // object deletes its own storage at the same instant). Null while the run is in flight, and
+    // for runs projected before retention existed.
+    expires_at: text("expires_at"),
   },
-  // One index: lists are per tenant, newest first. A status filter walks it and skips: rows read
+  // Lists are per tenant, newest first. A status filter walks that index and skips: rows read
   // cost a thousandth of rows written, and a second index was two more rows written per run end.
-  (t) => [index("runs_tenant_created_idx").on(t.tenant, t.created_at, t.run_id)],
+  // The retention sweep reads the second, which holds ended runs only (one entry per run end).
+  (t) => [
+    index("runs_tenant_created_idx").on(t.tenant, t.created_at, t.run_id),
+    index("runs_expires_idx")
+      .on(t.expires_at)
+      .where(sql`${t.expires_at} IS NOT NULL`),
+  ],
 );
 
 /** Step rows of runs projected before `runs.steps` existed; read by /metrics, no longer written. */
@@ -152,3 +163,14 @@ export const mcpServers = sqliteTable(
 );
 
 export type McpServerRow = typeof mcpServers.$inferSelect;
+
+/**
+ * Settings an operator gives one tenant (the admin API), read with the tenant's API key in the
+ * same statement, so a request pays nothing more for them. A tenant without a row has the defaults.
+ */
+export const tenantSettings = sqliteTable("tenant_settings", {
+  tenant: text("tenant").primaryKey(),
+  // Days a run is kept once it ended; RUN_RETENTION_DAYS for tenants without one.
+  run_retention_days: integer("run_retention_days").notNull(),
+  updated_at: text("updated_at").notNull(),
+});

@@ -9,6 +9,7 @@
 import { z } from "zod";
 import { stepErrorSchema, type StepError } from "./step-error";
 import type { Json } from "../lib/json";
+import type { SpanData } from "../lib/otel/span";
 
 /**
  * Inputs at most this large travel in the message; a larger one is fetched by the consumer
@@ -39,6 +40,8 @@ export const stepMessageSchema = z.object({
    * after compensation undid it, and each undo, act under keys of their own.
    */
   idempotency_key: z.string().min(1).optional(),
+  /** The span of the run object command that dispatched it, when spans are exported: the parent of the attempt's span. */
+  parent_span_id: z.string().optional(),
 });
 export type StepMessage = z.infer<typeof stepMessageSchema>;
 
@@ -64,6 +67,8 @@ export interface StepReport {
   opened?: BreakerOpened;
   /** How long the message waited in the queue before a consumer took it (ms), for GET /metrics. */
   queue_ms?: number;
+  /** The attempt's spans (and its tool's), when spans are exported: the run object exports them with its own. */
+  spans?: SpanData[];
 }
 
 export type ReportResult = { accepted: true } | { accepted: false; reason: "not_running" | "stale_dispatch" | "unknown_step" | "run_not_found" };

@@ -10,11 +10,14 @@ const hex = (bytes: number) => [...crypto.getRandomValues(new Uint8Array(bytes))
 export const newTraceId = () => hex(16);
 export const newSpanId = () => hex(8);
 
-/** The trace id of a valid `traceparent` header; undefined for a missing or malformed one. */
-export function traceIdFrom(header: string | undefined): string | undefined {
+/** The trace and the caller's span of a valid `traceparent` header; undefined for a missing or malformed one. */
+export function parseTraceparent(header: string | undefined): { trace_id: string; span_id: string } | undefined {
   const m = TRACEPARENT.exec(header?.trim().toLowerCase() ?? "");
   if (!m || /^0+$/.test(m[1]!) || /^0+$/.test(m[2]!)) return undefined;
-  return m[1];
+  return { trace_id: m[1]!, span_id: m[2]! };
 }
+
+/** The trace id of a valid `traceparent` header; undefined for a missing or malformed one. */
+export const traceIdFrom = (header: string | undefined) => parseTraceparent(header)?.trace_id;
 
 export const traceparent = (traceId: string, spanId: string) => `00-${traceId}-${spanId}-01`;

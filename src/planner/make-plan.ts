@@ -7,6 +7,8 @@
 // matter: an explicit plan that names an `mcp.` tool, or an LLM prompt, which offers them to the
 // model. The rule planner never plans them, so its runs never ask.
 import { log } from "../lib/log";
+import { SpanKind, type SpanData } from "../lib/otel/span";
+import { newSpanId } from "../lib/trace";
 import { EMPTY_CATALOGUE, mcpCatalogue, type McpCatalogue } from "../tools/mcp/mcp-catalogue";
 import { MCP_PREFIX } from "../tools/mcp/mcp-types";
 import { approvalRequiredTools, withRequiredApprovals } from "./required-approvals";
@@ -19,6 +21,14 @@ import { planFromPrompt, refusalMessage } from "./rule-planner";
 import { validatePlan } from "./validate-plan";
 
 export type PlanSource = { prompt: string } | { plan: PlanInput };
+
+/** Where the model's call is recorded as a span, when spans are exported: a child of `span_id`. */
+export interface PlanTrace {
+  trace_id: string;
+  span_id: string;
+  tenant: string;
+  spans: { record(span: SpanData): void };
+}
 
 export type PlanOutcome =
   | { ok: true; plan: Plan }
@@ -49,8 +59,8 @@ function namesMcpTool(plan: unknown): boolean {
  * The plan for `source`, for `tenant`: whose MCP tools the plan may use (without it, the built-in
  * tools only) and whose APPROVAL_REQUIRED_TOOLS entries apply to it.
  */
-export async function makePlan(source: PlanSource, env: Env, tenant?: string): Promise<PlanOutcome> {
-  const { planned, mcp } = await planFor(source, env, tenant);
+export async function makePlan(source: PlanSource, env: Env, tenant?: string, trace?: PlanTrace): Promise<PlanOutcome> {
+  const { planned, mcp } = await planFor(source, env, tenant, trace);
   if (!planned.ok) return planned;
   const steps = withRequiredApprovals(planned.plan.steps, approvalRequiredTools(env.APPROVAL_REQUIRED_TOOLS, tenant ?? ""));
   if (!steps) return planned;
@@ -63,7 +73,7 @@ export async function makePlan(source: PlanSource, env: Env, tenant?: string): P
 }
 
 /** The plan as planned, and the MCP catalogue it was validated against (for the rewrite's validation). */
-async function planFor(source: PlanSource, env: Env, tenant?: string): Promise<{ planned: PlanOutcome; mcp: McpCatalogue }> {
+async function planFor(source: PlanSource, env: Env, tenant?: string, trace?: PlanTrace): Promise<{ planned: PlanOutcome; mcp: McpCatalogue }> {
   if (!("prompt" in source)) {
     const mcp = tenant !== undefined && namesMcpTool(source.plan) ? await mcpCatalogue(env, tenant) : EMPTY_CATALOGUE;
     return { planned: finish(source.plan, "explicit", {}, mcp), mcp };
@@ -83,7 +93,23 @@ async function planFor(source: PlanSource, env: Env, tenant?: string): Promise<{
     const cached = await cachedPlan(prompt, config.model, mcp);
     if (cached) return { planned: finish({ steps: cached }, "llm", { cached: true }, mcp), mcp };
     const started = Date.now();
-    const llm = await planWithLlm(config, env, prompt, mcp);
+    // Each call to the model is a client span under the start of the run (a repair is a second one).
+    const onCall = trace
+      ? (startMs: number, error?: string) =>
+          trace.spans.record({
+            trace_id: trace.trace_id,
+            span_id: newSpanId(),
+            parent_span_id: trace.span_id,
+            name: `chat ${config.model}`,
+            kind: SpanKind.client,
+            start_ms: startMs,
+            end_ms: Date.now(),
+            tenant: trace.tenant,
+            attributes: { "gen_ai.operation.name": "chat", "gen_ai.request.model": config.model },
+            ...(error ? { error } : {}),
+          })
+      : undefined;
+    const llm = await planWithLlm(config, env, prompt, mcp, onCall);
     log.info("planner.llm_finished", {
       model: config.model,
       ok: llm.ok,

@@ -7,13 +7,15 @@ import type { Outcome, StepMessage } from "../execution/step-protocol";
 import type { Json } from "../lib/json";
 import { errorFields, log } from "../lib/log";
 import { invalidInput, stepError } from "../execution/step-error";
+import { otlpExporter } from "../lib/otel/exporter";
 import { newSpanId } from "../lib/trace";
 import { getTool } from "../tools/registry";
 import type { QueueTool } from "../tools/tool";
+import { attemptSpans, SpanList, type AttemptTrace } from "./attempt-span";
 import { admit, recordOutcome } from "./breaker-gate";
 import type { ReportBatcher } from "./report-batcher";
 
-async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: Env, trace: { trace_id: string; span_id: string }): Promise<Outcome> {
+async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: Env, trace: AttemptTrace): Promise<Outcome> {
   const parsed = tool.input_schema.safeParse(input);
   if (!parsed.success) return { success: false, error: invalidInput(tool.name, parsed.error.issues) };
   const controller = new AbortController();
@@ -63,16 +65,25 @@ export async function executeStep(msg: StepMessage, env: Env, reporter: ReportBa
 
 async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queueMs?: number): Promise<boolean> {
   const run = env.RUNS.getByName(msg.run_id);
-  // One span per step attempt, in the run's trace.
-  const trace = { trace_id: msg.trace_id, span_id: newSpanId() };
-  const fields = { run_id: msg.run_id, tenant: msg.tenant, step: msg.step, tool: msg.tool, attempt: msg.attempt, dispatch: msg.dispatch, ...trace };
+  // One span per step attempt, in the run's trace. When spans are exported, the attempt's (and its
+  // tool's) ride with the report to the run object, which exports them with its own: the
+  // consumer makes no export of its own, so a slow collector never holds a batch.
+  const trace: AttemptTrace = { trace_id: msg.trace_id, span_id: newSpanId(), ...(otlpExporter(env) ? { spans: new SpanList() } : {}) };
+  const began = Date.now();
+  const fields = {
+    run_id: msg.run_id,
+    tenant: msg.tenant,
+    step: msg.step,
+    tool: msg.tool,
+    attempt: msg.attempt,
+    dispatch: msg.dispatch,
+    trace_id: trace.trace_id,
+    span_id: trace.span_id,
+  };
   const tool = getTool(msg.tool);
   if (tool?.executor !== "queue") {
-    await reporter.report(msg.run_id, {
-      step: msg.step,
-      dispatch: msg.dispatch,
-      outcome: { success: false, error: stepError("unknown_tool", `No queue tool is named "${msg.tool}".`) },
-    });
+    const outcome: Outcome = { success: false, error: stepError("unknown_tool", `No queue tool is named "${msg.tool}".`) };
+    await reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
     return true;
   }
   if (Date.now() >= msg.lease_until) {
@@ -123,6 +134,7 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
       outcome,
       ...(opened ? { opened } : {}),
       ...(queueMs !== undefined ? { queue_ms: queueMs } : {}),
+      ...attemptSpans(msg, trace, began, outcome),
     }),
   ]);
   return true;

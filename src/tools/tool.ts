@@ -9,6 +9,7 @@
 //   is "waiting": it holds no consumer, no message and no slot, only its deadline on the alarm.
 import type { z } from "zod";
 import type { StepError } from "../execution/step-error";
+import type { SpanData } from "../lib/otel/span";
 
 /** What a queue tool learns about the step it runs for. */
 export interface ToolContext {
@@ -27,6 +28,8 @@ export interface ToolContext {
   /** The run's trace and this attempt's span, for outbound `traceparent` headers. */
   trace_id: string;
   span_id: string;
+  /** Where a tool records spans of its own (outbound requests), when spans are exported. */
+  spans?: { record(span: SpanData): void };
 }
 
 export type ToolResult = { success: true; output: unknown; error?: undefined } | { success: false; output?: undefined; error: StepError };

@@ -70,6 +70,7 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
       const waitMs = Math.round((args.wait_seconds ?? 10) * 1000);
       const result = await startRun(env, {
         tenant,
+        ...(principal.retention_days ? { retention_days: principal.retention_days } : {}),
         body: { ...args, via: "mcp" },
         source: args.plan !== undefined ? { plan: args.plan } : { prompt: args.prompt! },
         options: {},

@@ -7,6 +7,7 @@
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { runs } from "../../db/schema";
+import { expiresAtIso } from "./retention";
 import { TERMINAL_RUN, type RunState } from "./run-state";
 
 /** Returns what the write cost in D1: statements run and rows written. */
@@ -48,12 +49,15 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
     steps,
     schedule_id: state.schedule?.schedule_id ?? null,
     scheduled_for: state.schedule?.scheduled_for ?? null,
+    expires_at: expiresAtIso(state),
   };
-  const { run_id: _id, created_at: _c, ...update } = row;
+  const { run_id: _id, ...update } = row;
+  // A row of another run with the same id (an Idempotency-Key used again after its first run was
+  // deleted by retention, before the sweep took its row) is replaced whatever its seq.
   const result = await drizzle(db)
     .insert(runs)
     .values(row)
-    .onConflictDoUpdate({ target: runs.run_id, set: update, setWhere: sql`${runs.projected_seq} < ${seq}` })
+    .onConflictDoUpdate({ target: runs.run_id, set: update, setWhere: sql`${runs.projected_seq} < ${seq} OR ${runs.created_at} <> ${row.created_at}` })
     .run();
   return { statements: 1, rows_written: result.meta.rows_written ?? 0 };
 }

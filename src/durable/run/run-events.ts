@@ -26,6 +26,8 @@ export interface RunEventData {
    * `webhook`: the run's own webhook, called when it ends; `webhook_events`: the event types its
    * tenant had webhook subscriptions for when it was created. Both absent in older logs and
    * when there is none.
+   * `parent_span_id`: the span of the request that created it (absent when spans are not exported).
+   * `retention_days`: how long the run is kept once it ended (absent in older logs: RUN_RETENTION_DAYS).
    */
   "run.created": {
     run_id: string;
@@ -38,6 +40,8 @@ export interface RunEventData {
     schedule?: RunSchedule;
     webhook?: { url: string };
     webhook_events?: string[];
+    parent_span_id?: string;
+    retention_days?: number;
   };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;

@@ -21,6 +21,8 @@ import { cancel, endsInline, optionsFor, pause, resume, type ControlResult } fro
 import { undoOf } from "./compensation";
 import type { RunEvent, RunEventData, RunEventType, RunSchedule } from "./run-events";
 import { projectRun } from "./projection";
+import { deleteRunStorage, expiresAt } from "./retention";
+import { RunTracing } from "./run-tracing";
 import { applyEvent, emptyState, TERMINAL_RUN, type RunState } from "./run-state";
 import { PING, PONG, broadcast, subscribe } from "./subscriptions";
 import { runView, type ExecutionLogEntry, type RunResource } from "./run-view";
@@ -38,6 +40,10 @@ export interface CreateRunInput {
   options: RunOptions;
   request_hash: string;
   trace_id: string;
+  /** The span of the request that created the run: the parent of the run's own span. */
+  parent_span_id?: string;
+  /** Days the run is kept once it ended (its tenant's retention, read with its API key). */
+  retention_days?: number;
   /** Answer once the run has ended, or after this long (POST /runs?wait=). */
   wait_ms?: number;
   /** The tenant's cap on runs in flight (MAX_RUNS_IN_FLIGHT, read by the API from the same config). */
@@ -88,10 +94,10 @@ const PROJECTION_IN_FLIGHT_MS = 5_000;
 const parsed = <T>(json: string | undefined): T | undefined => (json === undefined ? undefined : (JSON.parse(json) as T));
 
 export class RunObject extends DurableObject<Env> {
-  private readonly log: EventLog;
-  private readonly watchTokens: WatchTokens;
-  private readonly decisionLinks: DecisionLinks;
-  private readonly webhooks: RunWebhooks;
+  private log: EventLog;
+  private watchTokens: WatchTokens;
+  private decisionLinks: DecisionLinks;
+  private webhooks: RunWebhooks;
   private meter: UsageMeter;
   private state: RunState;
   private cachedView: RunResource | undefined;
@@ -112,6 +118,8 @@ export class RunObject extends DurableObject<Env> {
   private readonly begun = new Set<number>();
   /** Injectable for tests (set through runInDurableObject): every deadline and event time uses it. */
   clock: () => number = Date.now;
+  /** Spans of commands and of the run, when OTEL_EXPORTER_OTLP_ENDPOINT is set (null: none are made). */
+  private readonly tracing = RunTracing.for(this.env);
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -121,10 +129,7 @@ export class RunObject extends DurableObject<Env> {
     this.log = new EventLog(ctx.storage.sql, tables, (c) => this.meter.wrote(c));
     this.watchTokens = new WatchTokens(ctx.storage.sql, tables);
     this.decisionLinks = new DecisionLinks(ctx.storage.sql, tables);
-    this.webhooks = new RunWebhooks(ctx.storage.sql, tables, env, () => this.clock(), {
-      request: () => this.meter.request(),
-      wrote: (c) => this.meter.wrote(c),
-    });
+    this.webhooks = this.runWebhooks(tables);
     // Heartbeats are answered by the runtime without waking the object.
     ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
     this.state = emptyState();
@@ -196,8 +201,9 @@ export class RunObject extends DurableObject<Env> {
   }
 
   /** Runs one decision against the state, writes its events, then performs the I/O they call for. */
-  private async command<R>(decide: (m: Machine) => R): Promise<R> {
+  private async command<R>(decide: (m: Machine) => R, name = "command"): Promise<R> {
     const sends: StepMessage[] = [];
+    const started = this.clock();
     const wasEnded = this.ended;
     const statusBefore = this.state.status;
     this.meter.request();
@@ -208,8 +214,9 @@ export class RunObject extends DurableObject<Env> {
       now: this.clock(),
       clock: this.clock,
       emit: (type, data) => this.append(type, data),
-      send: (message) => sends.push(message),
+      send: (message) => sends.push(this.tracing ? this.tracing.stamp(message, this.span) : message),
     });
+    const events = this.emitted;
     this.log.flush();
     this.webhooks.notice(this.state, statusBefore, this.emitted);
     broadcast(this.ctx, this.emitted);
@@ -226,6 +233,7 @@ export class RunObject extends DurableObject<Env> {
     // consumer's report) does not wait for the queue.
     if (sends.length) this.ctx.waitUntil(this.send(sends));
     if (endedNow) await this.releaseSlot();
+    this.tracing?.command(name, this.span, started, this.clock(), this.state, events);
     return result;
   }
 
@@ -326,6 +334,8 @@ export class RunObject extends DurableObject<Env> {
       nextDeadline(this.state, now),
       projectionDue ? Math.max(this.projection.retry_at, now + projectionGraceMs) : null,
       this.webhooks.nextDue(now, projectionGraceMs),
+      // An ended run's retention: armed in the turn it ends, so every ended run is deleted in time.
+      expiresAt(this.state),
     ].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === this.armedAt) return;
@@ -393,6 +403,8 @@ export class RunObject extends DurableObject<Env> {
         options: optionsFor(input.options, plan.steps),
         request_hash: input.request_hash,
         trace_id: input.trace_id,
+        ...(input.parent_span_id ? { parent_span_id: input.parent_span_id } : {}),
+        ...(input.retention_days ? { retention_days: input.retention_days } : {}),
         holds_slot: holdsSlot,
         ...(input.schedule ? { schedule: input.schedule } : {}),
         ...(input.webhook ? { webhook: input.webhook } : {}),
@@ -400,7 +412,7 @@ export class RunObject extends DurableObject<Env> {
       });
       m.emit("plan.accepted", { plan });
       advance(m);
-    });
+    }, "create");
     return { outcome: "created", run: this.view() };
   }
 
@@ -439,7 +451,8 @@ export class RunObject extends DurableObject<Env> {
   /** Consumers report dispatches, several at once when they finished together. */
   async report(reports: StepReport[]): Promise<ReportResult[]> {
     if (this.state.last_seq === 0) return reports.map(() => ({ accepted: false, reason: "run_not_found" }));
-    const results = await this.command((m) => report(m, reports));
+    this.tracing?.adopt(reports);
+    const results = await this.command((m) => report(m, reports), "report");
     results.forEach((r, i) => {
       if (!r.accepted)
         log.warn("step.report_ignored", {
@@ -463,7 +476,7 @@ export class RunObject extends DurableObject<Env> {
     const answer = preflight(this.state, step, dispatch);
     // Being cancelled with compensation: this dispatch never runs, so the run need not wait for
     // its lease; it is recorded as skipped now (the only pre-flight answer that writes).
-    if (!answer.go && answer.reason === "cancelling") await this.command((m) => skipCancelled(m, step, dispatch));
+    if (!answer.go && answer.reason === "cancelling") await this.command((m) => skipCancelled(m, step, dispatch), "skipCancelled");
     if (!answer.go) return answer;
     if (this.begun.has(dispatch)) return { go: false, reason: "already_started" };
     this.begun.add(dispatch);
@@ -485,14 +498,14 @@ export class RunObject extends DurableObject<Env> {
   /** With `compensate`, steps in flight finish, then what succeeded is undone before the run ends cancelled. */
   async cancel(tenant: string, options: { compensate?: boolean; reason?: string } = {}): Promise<ControlAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
-    const result = await this.command((m) => cancel(m, options.reason ?? "Cancelled by request.", options.compensate ?? false));
+    const result = await this.command((m) => cancel(m, options.reason ?? "Cancelled by request.", options.compensate ?? false), "cancel");
     return { ...result, run: this.view() };
   }
 
   /** A person's decision on a waiting approval step; answers the step as it now stands. */
   async decide(tenant: string, step: number, decision: Decision): Promise<DecisionAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
-    const result = await this.command((m) => decideApproval(m, step, decision));
+    const result = await this.command((m) => decideApproval(m, step, decision), "decide");
     if (!result.ok) return result;
     return { ok: true, step: this.view().execution_log.find((s) => s.step_number === step)! };
   }
@@ -518,7 +531,7 @@ export class RunObject extends DurableObject<Env> {
       const r = decideApproval(m, step, { decision, comment, by: "link" });
       if (r.ok) this.decisionLinks.spend(pair, m.now);
       return r;
-    });
+    }, "decide");
     if (!result.ok) return result;
     return { ok: true, step: this.view().execution_log.find((s) => s.step_number === step)! };
   }
@@ -526,13 +539,13 @@ export class RunObject extends DurableObject<Env> {
   /** A signal for the run's Wait.signal steps: taken now by the one waiting for it, or kept. */
   async signal(tenant: string, name: string, payload: unknown): Promise<SignalResult | { ok: false; code: "run_not_found" }> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
-    return this.command((m) => signal(m, name, payload));
+    return this.command((m) => signal(m, name, payload), "signal");
   }
 
   /** Nothing new is dispatched until resume; what is in flight finishes and is recorded. */
   async pause(tenant: string, reason = "Paused by request."): Promise<ControlAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
-    const result = await this.command((m) => pause(m, reason));
+    const result = await this.command((m) => pause(m, reason), "pause");
     return { ...result, run: this.view() };
   }
 
@@ -540,25 +553,25 @@ export class RunObject extends DurableObject<Env> {
   async resume(tenant: string, cap: number): Promise<ControlAnswer> {
     if (!this.owns(tenant)) return { ok: false, code: "run_not_found" };
     if (this.state.status !== "failed" && this.state.status !== "cancelled") {
-      const result = await this.command((m) => resume(m));
+      const result = await this.command((m) => resume(m), "resume");
       return { ...result, run: this.view() };
     }
     const slot = await this.takeSlot(this.state.run_id, tenant, cap);
     if (!slot.ok) return { ok: false, code: "at_capacity", in_flight: slot.in_flight, cap: slot.cap };
-    const result = await this.command((m) => resume(m));
+    const result = await this.command((m) => resume(m), "resume");
     return { ...result, run: this.view() };
   }
 
   /** The tool's breaker is open: the dispatch waits until `retryAt` without using up an attempt. */
   async defer(step: number, dispatch: number, retryAt: number, error: StepError): Promise<ReportResult> {
     if (this.state.last_seq === 0) return { accepted: false, reason: "run_not_found" };
-    return this.command((m) => defer(m, step, dispatch, retryAt, error));
+    return this.command((m) => defer(m, step, dispatch, retryAt, error), "defer");
   }
 
   /** Called by a ToolBreaker that half-opened or closed, for runs it turned away. */
   async breakerChanged(tool: string, state: "half_open" | "closed"): Promise<void> {
     if (this.state.last_seq === 0) return;
-    await this.command((m) => breakerChanged(m, tool, state));
+    await this.command((m) => breakerChanged(m, tool, state), "breakerChanged");
   }
 
   /**
@@ -590,10 +603,40 @@ export class RunObject extends DurableObject<Env> {
     }
   }
 
+  /**
+   * The run's retention has passed: its storage is deleted, and the object is as new, so every
+   * request for the run answers "not found". An Idempotency-Key is remembered as long as its run:
+   * used again after this, it starts a new run (docs/architecture.md, "Retention").
+   */
+  private runWebhooks(tables: Set<string>): RunWebhooks {
+    return new RunWebhooks(this.ctx.storage.sql, tables, this.env, () => this.clock(), {
+      request: () => this.meter.request(),
+      wrote: (c) => this.meter.wrote(c),
+    });
+  }
+
+  private async forget(): Promise<void> {
+    const { run_id, tenant } = this.state;
+    await deleteRunStorage(this.ctx.storage);
+    for (const ws of this.ctx.getWebSockets()) ws.close(1000, "run deleted");
+    this.meter = new UsageMeter();
+    this.log = new EventLog(this.ctx.storage.sql, new Set(), (c) => this.meter.wrote(c));
+    this.watchTokens = new WatchTokens(this.ctx.storage.sql, new Set());
+    this.decisionLinks = new DecisionLinks(this.ctx.storage.sql, new Set());
+    this.webhooks = this.runWebhooks(new Set());
+    this.state = emptyState();
+    this.cachedView = undefined;
+    this.milestoneSeq = 0;
+    this.projection = { seq: 0, failures: 0, retry_at: 0 };
+    this.armedAt = null;
+    this.begun.clear();
+    log.info("run.deleted", { run_id, tenant });
+  }
+
   /** Wakes the watchdog now (used when a step message was dead-lettered). */
   async nudge(): Promise<void> {
     if (this.state.last_seq === 0) return;
-    await this.command((m) => fireDue(m));
+    await this.command((m) => fireDue(m), "nudge");
   }
 
   /** The watchdog: expired leases, due retries, finished timers, the run's deadline, a lagging projection. */
@@ -601,6 +644,7 @@ export class RunObject extends DurableObject<Env> {
     this.armedAt = null; // a fired alarm is no longer set
     if (this.state.last_seq === 0) return;
     if (this.webhooks.due) await this.webhooks.handOff(this.state);
+    if ((expiresAt(this.state) ?? Infinity) <= this.clock()) return this.forget();
     if (this.ended && this.milestoneSeq > this.projection.seq) {
       // Only the projection is due: no command, no events.
       this.meter.request();
@@ -608,6 +652,6 @@ export class RunObject extends DurableObject<Env> {
       this.armAlarm();
       return;
     }
-    await this.command((m) => fireDue(m));
+    await this.command((m) => fireDue(m), "alarm");
   }
 }

@@ -69,6 +69,10 @@ export interface RunState {
   options: ResolvedOptions;
   request_hash: string;
   trace_id: string;
+  /** The span of the request that created the run, when spans are exported. */
+  parent_span_id: string | null;
+  /** Days the run is kept once it ended; null: RUN_RETENTION_DAYS (runs created before it was recorded). */
+  retention_days: number | null;
   steps: Map<number, StepState>;
   result: unknown;
   error: { code: string; message: string; step_number?: number } | null;
@@ -195,6 +199,8 @@ const handlers: Handlers = {
     state.request_hash = d.request_hash;
     state.trace_id = d.trace_id;
     state.schedule = d.schedule ?? null;
+    state.parent_span_id = d.parent_span_id ?? null;
+    state.retention_days = d.retention_days ?? null;
     state.created_at = at;
     state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.status = "pending";
@@ -359,6 +365,8 @@ export function emptyState(): RunState {
     options: resolveOptions(undefined),
     request_hash: "",
     trace_id: "",
+    parent_span_id: null,
+    retention_days: null,
     steps: new Map(),
     result: null,
     error: null,

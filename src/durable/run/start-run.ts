@@ -4,8 +4,11 @@
 // each caller says them in its own terms.
 import type { RunOptions } from "../../execution/run-options";
 import { canonicalJson, sha256Hex } from "../../lib/hash";
-import { newTraceId } from "../../lib/trace";
-import { makePlan, type PlanOutcome, type PlanSource } from "../../planner/make-plan";
+import { otlpExporter } from "../../lib/otel/exporter";
+import { SpanKind } from "../../lib/otel/span";
+import { newSpanId, newTraceId } from "../../lib/trace";
+import { makePlan, type PlanOutcome, type PlanSource, type PlanTrace } from "../../planner/make-plan";
+import { defaultRetentionDays } from "./retention";
 import { runWebhookRefusal, type RunWebhookRefusal } from "../webhooks/run-webhook";
 import { runClient } from "./run-client";
 import type { RunSchedule } from "./run-events";
@@ -39,12 +42,16 @@ export interface StartRunRequest {
   idempotency_key?: string;
   /** The caller's trace, if it gave one; otherwise one is started. */
   trace_id?: string;
+  /** The caller's span in that trace (a `traceparent`'s parent id): the parent of the start's span. */
+  parent_span_id?: string;
   /** Answer once the run has ended, or after this long. */
   wait_ms?: number;
   /** The schedule occurrence starting the run (the schedule object's runs carry it). */
   schedule?: RunSchedule;
   /** The run's own webhook, called when it ends; needs the tenant's run-webhook signing secret. */
   webhook?: { url: string };
+  /** The tenant's retention in days, when its settings were read anyway (with its API key); else RUN_RETENTION_DAYS. */
+  retention_days?: number;
 }
 
 type PlanRefusal = Extract<PlanOutcome, { ok: false }>;
@@ -62,6 +69,31 @@ export type StartRunResult =
  * first whether this is a replay, so a replay is never planned again.
  */
 export async function startRun(env: Env, req: StartRunRequest): Promise<StartRunResult> {
+  const spans = otlpExporter(env);
+  if (!spans) return start(env, req);
+  // The start is a span of its own (the parent of the planner's call and of the run's span), so
+  // a run's trace has one root even when the caller sent no traceparent.
+  const trace_id = req.trace_id ?? newTraceId();
+  const span_id = newSpanId();
+  const started = Date.now();
+  const result = await start(env, { ...req, trace_id }, { trace_id, span_id, tenant: req.tenant, spans });
+  spans.record({
+    trace_id,
+    span_id,
+    ...(req.parent_span_id ? { parent_span_id: req.parent_span_id } : {}),
+    name: "start run",
+    kind: SpanKind.server,
+    start_ms: started,
+    end_ms: Date.now(),
+    tenant: req.tenant,
+    attributes: { "crane.run_id": result.ok ? result.run.run_id : undefined, "crane.outcome": result.ok ? result.outcome : result.code },
+    ...(result.ok ? {} : { error: result.code }),
+  });
+  spans.flush();
+  return result;
+}
+
+async function start(env: Env, req: StartRunRequest, trace?: PlanTrace): Promise<StartRunResult> {
   const refusal = req.webhook && (await runWebhookRefusal(env, req.tenant, req.webhook.url));
   if (refusal) return { ok: false, ...refusal };
   const runId = await runIdFor(req.tenant, req.idempotency_key);
@@ -73,14 +105,16 @@ export async function startRun(env: Env, req: StartRunRequest): Promise<StartRun
     options: req.options,
     request_hash: await sha256Hex(canonicalJson(req.body)),
     trace_id: req.trace_id ?? newTraceId(),
+    ...(trace ? { parent_span_id: trace.span_id } : {}),
     cap: runCap(env),
+    retention_days: req.retention_days ?? defaultRetentionDays(env),
     ...(req.wait_ms ? { wait_ms: req.wait_ms } : {}),
     ...(req.schedule ? { schedule: req.schedule } : {}),
     ...(req.webhook ? { webhook: { url: req.webhook.url } } : {}),
   };
   let result = req.idempotency_key ? await stub.create(input) : undefined;
   if (!result || result.outcome === "needs_plan") {
-    const planned = await makePlan(req.source, env, req.tenant);
+    const planned = await makePlan(req.source, env, req.tenant, trace);
     if (!planned.ok) return planned;
     result = await stub.create({ ...input, plan: planned.plan });
   }

@@ -6,6 +6,7 @@ import { runEnded } from "../../execution/statuses";
 import type { RunOptions } from "../../execution/run-options";
 import { errorFields, log } from "../../lib/log";
 import type { PlanSource } from "../../planner/make-plan";
+import { tenantRetentionDays } from "../run/retention";
 import { startRun, type StartRunResult } from "../run/start-run";
 import type { Occurrence } from "./occurrences";
 
@@ -29,8 +30,11 @@ export async function startOccurrence(env: Env, r: OccurrenceRequest): Promise<{
   const base = { scheduled_for: r.scheduled_for, manual: r.manual };
   let result: StartRunResult;
   try {
+    // No API key here to bring the tenant's retention along: one read, once per occurrence.
+    const retention = await tenantRetentionDays(env, r.tenant);
     result = await startRun(env, {
       tenant: r.tenant,
+      ...(retention ? { retention_days: retention } : {}),
       // What the run's request hash covers: a replay of the occurrence with the same body is the same run.
       body: { ...r.source, options: r.options, schedule_id: r.schedule_id, scheduled_for },
       source: r.source,

@@ -25,8 +25,17 @@ function model(config: LlmConfig, env: Env): LanguageModel {
   }).chatModel(config.model);
 }
 
+/** Told of each call to the model as it ends (for its span): when it began, and its error if it failed. */
+export type OnModelCall = (startMs: number, error?: string) => void;
+
 /** `mcp` is the tenant's MCP tools: they are offered to the model beside the built-in ones. */
-export async function planWithLlm(config: LlmConfig, env: Env, prompt: string, mcp: McpCatalogue = EMPTY_CATALOGUE): Promise<LlmPlanResult> {
+export async function planWithLlm(
+  config: LlmConfig,
+  env: Env,
+  prompt: string,
+  mcp: McpCatalogue = EMPTY_CATALOGUE,
+  onCall?: OnModelCall,
+): Promise<LlmPlanResult> {
   const signal = AbortSignal.timeout(config.budgetMs);
   const messages: ModelMessage[] = [{ role: "user", content: `Task: ${prompt}` }];
   let attempts = 0;
@@ -36,6 +45,7 @@ export async function planWithLlm(config: LlmConfig, env: Env, prompt: string, m
       attempts++;
       let candidate: unknown;
       let raw = "";
+      const called = Date.now();
       try {
         const result = await generateText({
           model: model(config, env),
@@ -48,7 +58,9 @@ export async function planWithLlm(config: LlmConfig, env: Env, prompt: string, m
         });
         candidate = result.output;
         raw = result.text;
+        onCall?.(called);
       } catch (err) {
+        onCall?.(called, err instanceof Error ? err.name : "error");
         // Unparseable JSON or a schema violation is worth one repair; anything else is not.
         if (!NoObjectGeneratedError.isInstance(err) || signal.aborted) throw err;
         raw = err.text ?? "";

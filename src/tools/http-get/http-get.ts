@@ -1,9 +1,10 @@
 // Http.get: a real outbound GET, bounded in time, size and reach.
 import { z } from "zod";
 import { readCapped } from "../../lib/read-capped";
-import { traceparent } from "../../lib/trace";
+import { newSpanId, traceparent } from "../../lib/trace";
 import { stepError, type StepError } from "../../execution/step-error";
 import { effectivePort, isAllowed, parseAllowlist } from "./allowlist";
+import { httpClientSpan } from "./http-span";
 import { nonPublicAddress } from "./private-address";
 import { queueTool, fail, ok } from "../tool";
 
@@ -69,15 +70,20 @@ export const httpGet = queueTool({
         );
       }
       let res: Response;
+      // With spans exported, each request is a span of its own under the attempt's.
+      const span = ctx.spans ? newSpanId() : ctx.span_id;
+      const sentAt = Date.now();
       try {
         // Redirects are followed by hand so every hop is checked against the allowlist.
         res = await fetch(target, {
           method: "GET",
           redirect: "manual",
           signal,
-          headers: { accept: "application/json, text/*;q=0.9", traceparent: traceparent(ctx.trace_id, ctx.span_id) },
+          headers: { accept: "application/json, text/*;q=0.9", traceparent: traceparent(ctx.trace_id, span) },
         });
+        ctx.spans?.record(httpClientSpan(ctx, span, target, sentAt, { status: res.status }));
       } catch (err) {
+        ctx.spans?.record(httpClientSpan(ctx, span, target, sentAt, { error: signal.aborted ? "upstream_timeout" : "upstream_unreachable" }));
         if (signal.aborted) return fail(stepError("upstream_timeout", `${target.host} did not answer in time.`));
         return fail(stepError("upstream_unreachable", `Could not connect to ${target.host}: ${(err as Error).message}`));
       }

@@ -1,0 +1,42 @@
+// The retention sweep (a Workers Cron Trigger, wrangler.toml [triggers]): deletes the D1 rows of
+// runs whose retention has passed (`runs.expires_at`, set by the run's end projection; the run
+// object deletes its own storage at the same instant). Bounded work per invocation: batches of
+// BATCH rows, at most MAX_BATCHES of them, each one statement that walks the partial index on
+// expires_at, so a sweep never reads more than it deletes. A backlog larger than that is taken by
+// the next invocations. Rows of runs in flight have no expires_at and are never touched.
+import { errorFields, log } from "../lib/log";
+
+const BATCH = 500;
+const MAX_BATCHES = 20;
+
+export interface SweepResult {
+  deleted: number;
+  batches: number;
+  /** More expired rows may remain for the next sweep. */
+  more: boolean;
+}
+
+export async function sweepExpiredRuns(env: Env, now: number): Promise<SweepResult> {
+  const cutoff = new Date(now).toISOString();
+  const statement = env.DB.prepare(
+    "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)",
+  );
+  let deleted = 0;
+  let batches = 0;
+  let more = true;
+  try {
+    while (more && batches < MAX_BATCHES) {
+      const result = await statement.bind(cutoff, BATCH).run();
+      const n = result.meta.changes ?? 0;
+      deleted += n;
+      batches += 1;
+      more = n === BATCH;
+    }
+  } catch (err) {
+    // The next sweep takes up where this one stopped: rows are only deleted, never half-written.
+    log.error("retention.sweep_failed", { deleted, batches, ...errorFields(err) });
+    return { deleted, batches, more: true };
+  }
+  log.info("retention.swept", { deleted, batches, more, cutoff });
+  return { deleted, batches, more };
+}
