@@ -22,6 +22,7 @@ import { requireApiKey } from "./api/middleware/require-api-key";
 import { buildDocument, createApi, type OpenApiDocument } from "./api/openapi";
 import { plansApi } from "./api/plans";
 import { runsApi } from "./api/runs";
+import { runsBatchApi } from "./api/runs-batch";
 import { signalsApi } from "./api/signals";
 import { watchApi, watchTokenApi } from "./api/subscriptions";
 import { toolsApi } from "./api/tools";
@@ -53,6 +54,7 @@ v1.route("/", watchApi);
 // Everything else needs an API key, which fixes the tenant the request sees. The routes above
 // answer before this check runs; every route below, and any unknown path, passes through it.
 v1.use(requireApiKey);
+v1.route("/", runsBatchApi);
 v1.route("/", runsApi);
 v1.route("/", decisionsApi);
 v1.route("/", signalsApi);

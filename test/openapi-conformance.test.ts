@@ -196,6 +196,15 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("post", "/api/v1/runs/{run_id}/resume", await call(`/runs/nope/resume`, { method: "POST" }));
   });
 
+  it("many runs at once: a batch", async () => {
+    const B = "/api/v1/runs/batch";
+    const calc = { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1 + 1" } }] } };
+    const body = (await conforms("post", B, await call("/runs/batch", { method: "POST", json: { runs: [calc, { prompt: 1 }] } }))) as { results: unknown[] };
+    expect(body.results).toHaveLength(2);
+    expect(requestAccepts("post", B, { runs: [calc] })).toBe(true);
+    await conforms("post", B, await call("/runs/batch", { method: "POST", json: { runs: "x" } }));
+  });
+
   it("deciding an approval: the step, refusals, and the waiting run's events", async () => {
     const D = "/api/v1/runs/{run_id}/steps/{step}/decision";
     const plan = {

@@ -23,14 +23,10 @@ export const runOptionsRequestSchema = runOptionsSchema.openapi("RunOptions");
  * POST /runs: a prompt or a plan, never both. Two strict objects, so the document says it too
  * (oneOf: `{}`, both, or unknown fields match neither branch).
  */
+export const promptRunSchema = z.strictObject({ prompt: promptSchema, options: runOptionsRequestSchema.optional() });
+export const planRunSchema = z.strictObject({ plan: planInputSchema.openapi("PlanInput"), options: runOptionsRequestSchema.optional() });
 export const createRunBodySchema = z
-  .union(
-    [
-      z.strictObject({ prompt: promptSchema, options: runOptionsRequestSchema.optional() }).openapi("PromptRun"),
-      z.strictObject({ plan: planInputSchema.openapi("PlanInput"), options: runOptionsRequestSchema.optional() }).openapi("PlanRun"),
-    ],
-    { error: 'Give exactly one of "prompt" or "plan".' },
-  )
+  .union([promptRunSchema.openapi("PromptRun"), planRunSchema.openapi("PlanRun")], { error: 'Give exactly one of "prompt" or "plan".' })
   .openapi("CreateRun", {}, { unionPreferredType: "oneOf" });
 export type CreateRunBody = z.infer<typeof createRunBodySchema>;
 
@@ -46,7 +42,7 @@ export const createRunQuerySchema = z.strictObject({
   wait: queryNumber(z.number().positive().max(30)).optional().describe("Seconds to wait for the run to end before answering (0 < wait ≤ 30)"),
 });
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** Header names are lower case: that is how the validator sees them (they are case-insensitive). */
 export const createRunHeadersSchema = z.object({
