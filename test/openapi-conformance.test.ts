@@ -205,6 +205,20 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("post", B, await call("/runs/batch", { method: "POST", json: { runs: "x" } }));
   });
 
+  it("rerun from a step: created, replayed, refused", async () => {
+    const R = "/api/v1/runs/{run_id}/rerun";
+    const done = await createRun({ plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1 + 1" } }] } });
+    const rerun = (runId: string, json: unknown, headers: Record<string, string> = {}) => call(`/runs/${runId}/rerun`, { method: "POST", json, headers });
+    const key = { "idempotency-key": `conformance-rerun-${crypto.randomUUID()}` };
+    await conforms("post", R, await rerun(done.run_id, { from_step: 1 }, key)); // 201
+    await conforms("post", R, await rerun(done.run_id, { from_step: 1 }, key)); // 200
+    await conforms("post", R, await rerun(done.run_id, { from_step: 5 })); // 400
+    await conforms("post", R, await rerun("run_nope", { from_step: 1 })); // 404
+    const waiting = await createRun({ plan: { steps: [{ step_number: 1, tool: "Wait.signal", input: { name: "x" } }] } });
+    await conforms("post", R, await rerun(waiting.run_id, { from_step: 1 })); // 409
+    await call(`/runs/${waiting.run_id}/cancel`, { method: "POST" });
+  });
+
   it("deciding an approval: the step, refusals, and the waiting run's events", async () => {
     const D = "/api/v1/runs/{run_id}/steps/{step}/decision";
     const plan = {

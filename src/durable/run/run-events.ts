@@ -14,7 +14,17 @@ export interface RunError {
 
 export interface RunEventData {
   /** `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did). */
-  "run.created": { run_id: string; tenant?: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string; holds_slot?: boolean };
+  "run.created": {
+    run_id: string;
+    tenant?: string;
+    prompt: string | null;
+    options: RunOptions;
+    request_hash: string;
+    trace_id: string;
+    holds_slot?: boolean;
+    /** A rerun (POST /runs/{id}/rerun): the run it was forked from. */
+    rerun_of?: string;
+  };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;
   /** Written by the earlier claim-based protocol only; still folded so older logs read back. */
@@ -51,6 +61,11 @@ export interface RunEventData {
   "step.retry_scheduled": { step: number; attempt: number; error: StepError; delay_ms: number; retry_at: number };
   "step.failed": { step: number; attempt: number; error: StepError };
   "step.skipped": { step: number; reason: "dependency_failed" | "run_failed" | "cancelled" | "run_timeout" };
+  /**
+   * A rerun took this step's recorded input and output from the run it was forked from, in the
+   * command that created it: the step counts as succeeded and is never executed in this run.
+   */
+  "step.reused": { step: number; input: unknown; output: unknown; from_run_id: string };
   "run.completed": { result: unknown };
   "run.failed": { error: RunError };
   "run.cancelled": { reason: string };

@@ -27,6 +27,7 @@ import { runView, type ExecutionLogEntry, type RunResource } from "./run-view";
 import { UsageMeter, type RunUsage } from "../usage-meter";
 import { WatchTokens, type WatchToken } from "./watch-tokens";
 import { DecisionLinks, linkHash, type IssueLinkResult, type LinkLookup } from "./decision-links";
+import { emitReused, stepsToRun, type RerunSeed } from "./rerun-seed";
 
 export interface CreateRunInput {
   run_id: string;
@@ -41,6 +42,8 @@ export interface CreateRunInput {
   wait_ms?: number;
   /** The tenant's cap on runs in flight (MAX_RUNS_IN_FLIGHT, read by the API from the same config). */
   cap: number;
+  /** A rerun: the run it is forked from and the steps it takes over from it (see rerun.ts). */
+  rerun?: RerunSeed;
 }
 
 export type CreateRunResult =
@@ -356,7 +359,7 @@ export class RunObject extends DurableObject<Env> {
     }
     const plan = input.plan;
     if (!plan) return { outcome: "needs_plan" };
-    const holdsSlot = !endsInline(plan.steps);
+    const holdsSlot = !endsInline(stepsToRun(plan.steps, input.rerun));
     if (holdsSlot) {
       const slot = await this.takeSlot(input.run_id, input.tenant, input.cap);
       if (!slot.ok) return { outcome: "at_capacity", in_flight: slot.in_flight, cap: slot.cap };
@@ -370,8 +373,10 @@ export class RunObject extends DurableObject<Env> {
         request_hash: input.request_hash,
         trace_id: input.trace_id,
         holds_slot: holdsSlot,
+        ...(input.rerun ? { rerun_of: input.rerun.of } : {}),
       });
       m.emit("plan.accepted", { plan });
+      emitReused(m, input.rerun);
       advance(m);
     });
     return { outcome: "created", run: this.view() };

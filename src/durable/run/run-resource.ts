@@ -87,6 +87,7 @@ export const runResourceSchema = z
     result: z.unknown().describe("Output of the highest-numbered step, once the run completed; null before"),
     error: errorInfo.extend({ step_number: z.number().int().optional() }).nullable(),
     trace_id: z.string(),
+    rerun_of: z.string().nullable().describe("The run this one was forked from (POST /runs/{run_id}/rerun); null: none"),
     created_at: isoTime,
     started_at: isoTime.nullable(),
     completed_at: isoTime.nullable(),

@@ -7,6 +7,7 @@ import type { Plan } from "../../planner/plan-schema";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from "../../execution/statuses";
 import { compensationHandlers, type CompensationState } from "./compensation-state";
+import { rerunHandlers } from "./rerun-state";
 
 export type { RunStatus, StepStatus };
 export type { CompensationState, UndoState } from "./compensation-state";
@@ -85,6 +86,8 @@ export interface RunState {
   compensation: CompensationState | null;
   /** Paused: nothing new is dispatched until it is resumed. */
   paused: boolean;
+  /** The run this one was forked from (POST /runs/{id}/rerun); null: none. */
+  rerun_of: string | null;
 }
 
 /** The outputs of the steps that succeeded, for resolving references. */
@@ -186,6 +189,7 @@ const handlers: Handlers = {
     state.created_at = at;
     state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.status = "pending";
+    state.rerun_of = d.rerun_of ?? null;
   },
   "plan.accepted": (state, d) => {
     state.plan = d.plan;
@@ -306,6 +310,7 @@ const handlers: Handlers = {
     state.completed_at = at;
   },
   ...compensationHandlers,
+  ...rerunHandlers,
   "run.resumed": (state, d, at) => {
     state.status = "running";
     // A resumed run is in flight again under its tenant's cap, with its whole run_timeout_ms.
@@ -357,6 +362,7 @@ export function emptyState(): RunState {
     cancelling: null,
     compensation: null,
     paused: false,
+    rerun_of: null,
   };
 }
 

@@ -8,6 +8,7 @@ import { newTraceId } from "../../lib/trace";
 import { makePlan, type PlanOutcome, type PlanSource } from "../../planner/make-plan";
 import { runClient } from "./run-client";
 import type { RunResource } from "./run-view";
+import type { RerunSeed } from "./rerun-seed";
 
 const DEFAULT_CAP = 100;
 
@@ -39,6 +40,8 @@ export interface StartRunRequest {
   trace_id?: string;
   /** Answer once the run has ended, or after this long. */
   wait_ms?: number;
+  /** A rerun (rerun.ts): the run it forks, the steps it takes over, and the original's prompt. */
+  rerun?: RerunSeed & { prompt: string | null };
 }
 
 type PlanRefusal = Extract<PlanOutcome, { ok: false }>;
@@ -60,7 +63,7 @@ export async function startRun(env: Env, req: StartRunRequest): Promise<StartRun
   const input = {
     run_id: runId,
     tenant: req.tenant,
-    prompt: "prompt" in req.source ? req.source.prompt : null,
+    prompt: "prompt" in req.source ? req.source.prompt : (req.rerun?.prompt ?? null),
     options: req.options,
     request_hash: await sha256Hex(canonicalJson(req.body)),
     trace_id: req.trace_id ?? newTraceId(),
@@ -71,7 +74,7 @@ export async function startRun(env: Env, req: StartRunRequest): Promise<StartRun
   if (!result || result.outcome === "needs_plan") {
     const planned = await makePlan(req.source, env, req.tenant);
     if (!planned.ok) return planned;
-    result = await stub.create({ ...input, plan: planned.plan });
+    result = await stub.create({ ...input, plan: planned.plan, ...(req.rerun ? { rerun: { of: req.rerun.of, reused: req.rerun.reused } } : {}) });
   }
   switch (result.outcome) {
     case "conflict":
