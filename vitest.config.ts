@@ -17,6 +17,8 @@ const bindings = {
   // As in .dev.vars: the dev tenant's key (test/helpers.ts sends it) and the admin token.
   DEV_API_KEY: "crane_dev_key",
   ADMIN_TOKEN: "test_admin_token",
+  // Bulk jobs wait between pages for longer than any test: the tests run each page's alarm themselves.
+  BULK_PAGE_DELAY_MS: "3600000",
 };
 
 // The breaker tests' own settings: trip after 3 failures, cool down for 5 s (doubling up to 12 s).

@@ -8,6 +8,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { adminKeysApi } from "./api/admin-keys";
 import type { AppEnv } from "./api/app-env";
 import { breakersApi } from "./api/breakers";
+import { bulkApi } from "./api/bulk";
 import { consoleLayoutApi } from "./api/console-layout";
 import { decisionPageApi } from "./api/decision-pages";
 import { decisionsApi } from "./api/decisions";
@@ -56,6 +57,7 @@ v1.route("/", watchApi);
 // answer before this check runs; every route below, and any unknown path, passes through it.
 v1.use(requireApiKey);
 v1.route("/", runsBatchApi);
+v1.route("/", bulkApi);
 v1.route("/", runsApi);
 v1.route("/", rerunApi);
 v1.route("/", decisionsApi);

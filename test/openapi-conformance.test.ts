@@ -5,6 +5,7 @@
 // (JSON Schema 2020-12, with @cfworker/json-schema, which runs in workerd without generating
 // code). WebSocket messages and stream events are checked against the Event component.
 import type { Schema } from "@cfworker/json-schema";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { app } from "../src/app";
@@ -203,6 +204,19 @@ describe("the OpenAPI document matches what the server answers", () => {
     expect(body.results).toHaveLength(2);
     expect(requestAccepts("post", B, { runs: [calc] })).toBe(true);
     await conforms("post", B, await call("/runs/batch", { method: "POST", json: { runs: "x" } }));
+  });
+
+  it("bulk jobs: started, shown, refused", async () => {
+    const started = (await conforms(
+      "post",
+      "/api/v1/runs/bulk",
+      await call("/runs/bulk", { method: "POST", json: { action: "cancel", filter: { created_before: "2000-01-01T00:00:00Z" } } }),
+    )) as { job_id: string };
+    await conforms("post", "/api/v1/runs/bulk", await call("/runs/bulk", { method: "POST", json: { action: "cancel", filter: {} } }));
+    await runDurableObjectAlarm(env.BULK_JOBS.getByName(started.job_id));
+    const job = (await conforms("get", "/api/v1/jobs/{job_id}", await call(`/jobs/${started.job_id}`))) as { status: string; matched: number };
+    expect(job).toMatchObject({ status: "completed", matched: 0 });
+    await conforms("get", "/api/v1/jobs/{job_id}", await call("/jobs/job_nope"));
   });
 
   it("rerun from a step: created, replayed, refused", async () => {

@@ -69,6 +69,7 @@ rerunApi.openapi(rerunRoute, async (c) => {
       case "run_not_ended":
         throw new ApiError(409, result.code, result.message);
       case "invalid_from_step":
+      case "nothing_to_rerun":
         throw new ApiError(400, result.code, result.message);
       default:
         throw startRefusal(result);

@@ -27,6 +27,11 @@ export const runs = sqliteTable(
     // completed_at, duration_ms }]): one row per run keeps the end-of-run projection one statement.
     // Runs projected before this column existed have their steps in the `steps` table instead.
     steps: text("steps"),
+    // The plan's tools, comma-separated with a comma at each end (",Http.get,TodoStore.add,"), so
+    // a bulk job's tool filter is one instr(); written with the plan, in the same statement.
+    tools: text("tools"),
+    // A rerun: the run it was forked from (POST /runs/{id}/rerun).
+    rerun_of: text("rerun_of"),
   },
   // One index: lists are per tenant, newest first. A status filter walks it and skips: rows read
   // cost a thousandth of rows written, and a second index was two more rows written per run end.

@@ -42,6 +42,8 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
     completed_at: state.completed_at,
     projected_seq: seq,
     steps,
+    tools: state.plan ? `,${[...new Set(state.plan.steps.map((s) => s.tool))].join(",")},` : null,
+    rerun_of: state.rerun_of,
   };
   const { run_id: _id, created_at: _c, ...update } = row;
   const result = await drizzle(db)

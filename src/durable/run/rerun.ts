@@ -21,9 +21,12 @@ export interface RerunRequest {
 }
 
 export type RerunRefusal =
-  { ok: false; code: "run_not_found" } | { ok: false; code: "run_not_ended"; message: string } | { ok: false; code: "invalid_from_step"; message: string };
+  | { ok: false; code: "run_not_found" }
+  | { ok: false; code: "run_not_ended"; message: string }
+  | { ok: false; code: "invalid_from_step"; message: string }
+  | { ok: false; code: "nothing_to_rerun"; message: string };
 
-export type RerunPlan = { ok: true; plan: PlanInput; reused: ReusedStep[] } | Exclude<RerunRefusal, { code: "run_not_found" }>;
+export type RerunPlan = { ok: true; plan: PlanInput; reused: ReusedStep[] } | Extract<RerunRefusal, { code: "run_not_ended" | "invalid_from_step" }>;
 
 type PlanStepInput = PlanInput["steps"][number];
 
@@ -102,7 +105,8 @@ export function requestOptions(o: ResolvedOptions): RunOptions {
 export interface StartRerun {
   tenant: string;
   run_id: string;
-  request: RerunRequest;
+  /** Or how to choose it from the original (a bulk job's reruns): null when there is nothing to rerun. */
+  request: RerunRequest | ((original: RunResource) => RerunRequest | null);
   idempotency_key?: string;
   trace_id?: string;
 }
@@ -114,12 +118,14 @@ export interface StartRerun {
 export async function startRerun(env: Env, r: StartRerun): Promise<StartRunResult | RerunRefusal> {
   const original = await runClient(env, r.run_id).getRun(r.tenant);
   if (!original) return { ok: false, code: "run_not_found" };
-  const planned = planRerun(original, r.request);
+  const request = typeof r.request === "function" ? r.request(original) : r.request;
+  if (!request) return { ok: false, code: "nothing_to_rerun", message: "Every step of the run succeeded: there is nothing to rerun." };
+  const planned = planRerun(original, request);
   if (!planned.ok) return planned;
   return startRun(env, {
     tenant: r.tenant,
     // The request as received, and which run it forks: the same key on another run is another request.
-    body: { rerun_of: r.run_id, ...r.request },
+    body: { rerun_of: r.run_id, ...request },
     source: { plan: planned.plan },
     options: requestOptions(original.options),
     ...(r.idempotency_key ? { idempotency_key: r.idempotency_key } : {}),
