@@ -28,6 +28,8 @@ const bindings = {
   // A test-only key for sealing MCP server headers (deployed, it is a secret).
   MCP_HEADER_KEY: "dGVzdC1vbmx5LW1jcC1oZWFkZXIta2V5LTMyYnl0ZXM=",
   MCP_TEST_URL: mcpMockUrl(mockMcp),
+  // Bulk jobs wait between pages for longer than any test: the tests run each page's alarm themselves.
+  BULK_PAGE_DELAY_MS: "3600000",
 };
 
 // The breaker tests' own settings: trip after 3 failures, cool down for 5 s (doubling up to 12 s).

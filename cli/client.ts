@@ -133,6 +133,12 @@ export class CraneClient {
     return CraneClient.parse(runSchema, data, "a run");
   }
 
+  /** POST /runs/{id}/rerun: a new run forked from an ended one at `fromStep`, with changes to that step's input. */
+  async rerun(runId: string, fromStep: number, input?: Record<string, unknown>): Promise<Run> {
+    const { data } = await this.send("POST", `/runs/${encodeURIComponent(runId)}/rerun`, { from_step: fromStep, ...(input ? { input } : {}) });
+    return CraneClient.parse(runSchema, data, "a run");
+  }
+
   /** POST /runs/{id}/steps/{step}/decision: approves or rejects a waiting approval; the step afterwards. */
   async decide(runId: string, step: number, decision: "approve" | "reject", comment?: string): Promise<unknown> {
     const path = `/runs/${encodeURIComponent(runId)}/steps/${step}/decision`;

@@ -3,7 +3,7 @@
  *   crane run "<prompt>" [--follow] [--wait s]   submit a run (and follow it live); the server
  *       holds its answer up to --wait seconds, and a run that ended by then needs no WebSocket
  *   crane get <id> | crane list [--status s] [--cursor c] | crane watch <id> | crane tools
- *   crane cancel <id> | crane resume <id> | crane plan "<prompt>"
+ *   crane cancel <id> | crane resume <id> | crane rerun <id> --from N [--input json] | crane plan "<prompt>"
  *   crane approve|reject <id> <step> [--comment] | crane signal <id> <name> [--payload json]
  *   crane schedules [list] | create "<cron>" "<prompt>" | get | pause | resume | trigger | delete <id>
  * Base URL and API key from --url/--api-key or CRANE_URL/CRANE_API_KEY; --json for machine output.
@@ -34,6 +34,7 @@ Examples:
   crane list --status failed                                   then: crane resume RUN_ID
   crane cancel RUN_ID [--compensate]
   crane pause RUN_ID
+  crane rerun RUN_ID --from 2 --input '{"url": "https://example.com"}'  a new run from step 2; steps before it are reused
   crane approve RUN_ID 2 --comment "looks right"               decide a waiting approval (or: crane reject …)
   crane signal RUN_ID payment_received --payload '{"amount": 42}'
   crane schedules create "0 9 * * 1-5" "fetch https://status.example.com" --timezone Europe/Paris
@@ -150,6 +151,27 @@ function stepOption(raw: string): number {
   if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError("Give a step number (1, 2, …).");
   return n;
 }
+
+function jsonObjectOption(raw: string): Record<string, unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(raw);
+  } catch {
+    throw new InvalidArgumentError('Give a JSON object, e.g. \'{"url": "https://example.com"}\'.');
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new InvalidArgumentError("Give a JSON object.");
+  return value as Record<string, unknown>;
+}
+
+program
+  .command("rerun")
+  .description("start a new run from an ended one at a step: the steps that do not depend on it keep their outputs; it and its dependants run again")
+  .argument("<run_id>")
+  .requiredOption("--from <step>", "the step to run again", stepOption)
+  .option("--input <json>", "fields that replace those of that step's input", jsonObjectOption)
+  .action(async (runId: string, opts: { from: number; input?: Record<string, unknown> }) => {
+    renderRun(await client().rerun(runId, opts.from, opts.input));
+  });
 
 for (const decision of ["approve", "reject"] as const) {
   program

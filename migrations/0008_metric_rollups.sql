@@ -47,7 +47,7 @@ BEGIN
     json_extract(j.value, '$.attempts') AS attempts, json_extract(j.value, '$.error_code') AS error_code, json_extract(j.value, '$.duration_ms') AS duration_ms, json_extract(j.value, '$.queue_ms') AS queue_ms
   FROM (SELECT NEW.tenant AS tenant, NEW.status AS status, NEW.created_at AS created_at, NEW.completed_at AS completed_at, NEW.steps AS steps,
     NULL AS prev, max(0, (julianday('now') - julianday(NEW.completed_at)) * 86400.0) AS lag) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE true GROUP BY tenant, tool
   ON CONFLICT (tenant, tool) DO UPDATE SET succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed,
@@ -58,7 +58,7 @@ BEGIN
     json_extract(j.value, '$.attempts') AS attempts, json_extract(j.value, '$.error_code') AS error_code, json_extract(j.value, '$.duration_ms') AS duration_ms, json_extract(j.value, '$.queue_ms') AS queue_ms
   FROM (SELECT NEW.tenant AS tenant, NEW.status AS status, NEW.created_at AS created_at, NEW.completed_at AS completed_at, NEW.steps AS steps,
     NULL AS prev, max(0, (julianday('now') - julianday(NEW.completed_at)) * 86400.0) AS lag) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE outcome = 'failed' GROUP BY tenant, tool, coalesce(error_code, 'unknown')
   ON CONFLICT (tenant, tool, code) DO UPDATE SET n = n + excluded.n;
@@ -68,7 +68,7 @@ BEGIN
     json_extract(j.value, '$.attempts') AS attempts, json_extract(j.value, '$.error_code') AS error_code, json_extract(j.value, '$.duration_ms') AS duration_ms, json_extract(j.value, '$.queue_ms') AS queue_ms
   FROM (SELECT NEW.tenant AS tenant, NEW.status AS status, NEW.created_at AS created_at, NEW.completed_at AS completed_at, NEW.steps AS steps,
     NULL AS prev, max(0, (julianday('now') - julianday(NEW.completed_at)) * 86400.0) AS lag) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE duration_ms IS NOT NULL))
   WHERE true GROUP BY tenant, tool, le
@@ -79,7 +79,7 @@ BEGIN
     json_extract(j.value, '$.attempts') AS attempts, json_extract(j.value, '$.error_code') AS error_code, json_extract(j.value, '$.duration_ms') AS duration_ms, json_extract(j.value, '$.queue_ms') AS queue_ms
   FROM (SELECT NEW.tenant AS tenant, NEW.status AS status, NEW.created_at AS created_at, NEW.completed_at AS completed_at, NEW.steps AS steps,
     NULL AS prev, max(0, (julianday('now') - julianday(NEW.completed_at)) * 86400.0) AS lag) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE queue_ms IS NOT NULL))
   WHERE true GROUP BY tenant, tool, le
@@ -122,7 +122,7 @@ BEGIN
     json_extract(j.value, '$.attempts') AS attempts, json_extract(j.value, '$.error_code') AS error_code, json_extract(j.value, '$.duration_ms') AS duration_ms, json_extract(j.value, '$.queue_ms') AS queue_ms
   FROM (SELECT NEW.tenant AS tenant, NEW.status AS status, NEW.created_at AS created_at, NEW.completed_at AS completed_at, NEW.steps AS steps,
     CASE WHEN OLD.status IN ('completed','failed','cancelled') THEN OLD.steps ELSE (SELECT steps FROM metric_resumed WHERE run_id = NEW.run_id) END AS prev, max(0, (julianday('now') - julianday(NEW.completed_at)) * 86400.0) AS lag) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE true GROUP BY tenant, tool
   ON CONFLICT (tenant, tool) DO UPDATE SET succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed,
@@ -133,7 +133,7 @@ BEGIN
     json_extract(j.value, '$.attempts') AS attempts, json_extract(j.value, '$.error_code') AS error_code, json_extract(j.value, '$.duration_ms') AS duration_ms, json_extract(j.value, '$.queue_ms') AS queue_ms
   FROM (SELECT NEW.tenant AS tenant, NEW.status AS status, NEW.created_at AS created_at, NEW.completed_at AS completed_at, NEW.steps AS steps,
     CASE WHEN OLD.status IN ('completed','failed','cancelled') THEN OLD.steps ELSE (SELECT steps FROM metric_resumed WHERE run_id = NEW.run_id) END AS prev, max(0, (julianday('now') - julianday(NEW.completed_at)) * 86400.0) AS lag) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE outcome = 'failed' GROUP BY tenant, tool, coalesce(error_code, 'unknown')
   ON CONFLICT (tenant, tool, code) DO UPDATE SET n = n + excluded.n;
@@ -143,7 +143,7 @@ BEGIN
     json_extract(j.value, '$.attempts') AS attempts, json_extract(j.value, '$.error_code') AS error_code, json_extract(j.value, '$.duration_ms') AS duration_ms, json_extract(j.value, '$.queue_ms') AS queue_ms
   FROM (SELECT NEW.tenant AS tenant, NEW.status AS status, NEW.created_at AS created_at, NEW.completed_at AS completed_at, NEW.steps AS steps,
     CASE WHEN OLD.status IN ('completed','failed','cancelled') THEN OLD.steps ELSE (SELECT steps FROM metric_resumed WHERE run_id = NEW.run_id) END AS prev, max(0, (julianday('now') - julianday(NEW.completed_at)) * 86400.0) AS lag) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE duration_ms IS NOT NULL))
   WHERE true GROUP BY tenant, tool, le
@@ -154,7 +154,7 @@ BEGIN
     json_extract(j.value, '$.attempts') AS attempts, json_extract(j.value, '$.error_code') AS error_code, json_extract(j.value, '$.duration_ms') AS duration_ms, json_extract(j.value, '$.queue_ms') AS queue_ms
   FROM (SELECT NEW.tenant AS tenant, NEW.status AS status, NEW.created_at AS created_at, NEW.completed_at AS completed_at, NEW.steps AS steps,
     CASE WHEN OLD.status IN ('completed','failed','cancelled') THEN OLD.steps ELSE (SELECT steps FROM metric_resumed WHERE run_id = NEW.run_id) END AS prev, max(0, (julianday('now') - julianday(NEW.completed_at)) * 86400.0) AS lag) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE queue_ms IS NOT NULL))
   WHERE true GROUP BY tenant, tool, le
@@ -186,7 +186,7 @@ INSERT INTO metric_steps (tenant, tool, succeeded, failed, skipped, cancelled, r
   FROM (SELECT r0.tenant AS tenant, r0.status AS status, r0.created_at AS created_at, r0.completed_at AS completed_at,
     coalesce(r0.steps, (SELECT json_group_array(json_object('step_number', s.step_number, 'tool', s.tool, 'status', s.status, 'attempts', s.attempts,
     'error_code', s.error_code, 'duration_ms', s.duration_ms)) FROM steps s WHERE s.run_id = r0.run_id)) AS steps, NULL AS prev, NULL AS lag FROM runs r0) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE true GROUP BY tenant, tool
   ON CONFLICT (tenant, tool) DO UPDATE SET succeeded = succeeded + excluded.succeeded, failed = failed + excluded.failed,
@@ -199,7 +199,7 @@ INSERT INTO metric_step_failures (tenant, tool, code, n)
   FROM (SELECT r0.tenant AS tenant, r0.status AS status, r0.created_at AS created_at, r0.completed_at AS completed_at,
     coalesce(r0.steps, (SELECT json_group_array(json_object('step_number', s.step_number, 'tool', s.tool, 'status', s.status, 'attempts', s.attempts,
     'error_code', s.error_code, 'duration_ms', s.duration_ms)) FROM steps s WHERE s.run_id = r0.run_id)) AS steps, NULL AS prev, NULL AS lag FROM runs r0) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE outcome = 'failed' GROUP BY tenant, tool, coalesce(error_code, 'unknown')
   ON CONFLICT (tenant, tool, code) DO UPDATE SET n = n + excluded.n;
@@ -211,7 +211,7 @@ INSERT INTO metric_histograms (family, tenant, tool, le, count, sum)
   FROM (SELECT r0.tenant AS tenant, r0.status AS status, r0.created_at AS created_at, r0.completed_at AS completed_at,
     coalesce(r0.steps, (SELECT json_group_array(json_object('step_number', s.step_number, 'tool', s.tool, 'status', s.status, 'attempts', s.attempts,
     'error_code', s.error_code, 'duration_ms', s.duration_ms)) FROM steps s WHERE s.run_id = r0.run_id)) AS steps, NULL AS prev, NULL AS lag FROM runs r0) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE duration_ms IS NOT NULL))
   WHERE true GROUP BY tenant, tool, le
@@ -224,7 +224,7 @@ INSERT INTO metric_histograms (family, tenant, tool, le, count, sum)
   FROM (SELECT r0.tenant AS tenant, r0.status AS status, r0.created_at AS created_at, r0.completed_at AS completed_at,
     coalesce(r0.steps, (SELECT json_group_array(json_object('step_number', s.step_number, 'tool', s.tool, 'status', s.status, 'attempts', s.attempts,
     'error_code', s.error_code, 'duration_ms', s.duration_ms)) FROM steps s WHERE s.run_id = r0.run_id)) AS steps, NULL AS prev, NULL AS lag FROM runs r0) AS r, json_each(r.steps) AS j
-  WHERE r.status IN ('completed','failed','cancelled') AND NOT EXISTS (
+  WHERE r.status IN ('completed','failed','cancelled') AND coalesce(json_extract(j.value, '$.reused'), 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = json_extract(j.value, '$.step_number') AND json_extract(p.value, '$.status') = 'succeeded')) WHERE queue_ms IS NOT NULL))
   WHERE true GROUP BY tenant, tool, le

@@ -40,14 +40,15 @@ const j = (field: string) => `json_extract(j.value, '$.${field}')`;
 /**
  * The steps an ending counts: every step of the run's step summaries (`steps`), except those that
  * had already succeeded in the summaries of its previous ending (`prev`, set for a resumed run),
- * which that ending counted. A step skipped because the run was cancelled counts as cancelled
+ * which that ending counted, and those a rerun took over from the run it forks (`reused`), which ran
+ * and were counted there. A step skipped because the run was cancelled counts as cancelled
  * (summaries written before skip_reason existed: any skipped step of a cancelled run).
  */
 const stepsOf = (src: string) => `SELECT r.tenant AS tenant, ${j("tool")} AS tool,
     CASE WHEN ${j("status")} = 'skipped' AND coalesce(${j("skip_reason")} = 'cancelled', r.status = 'cancelled') THEN 'cancelled' ELSE ${j("status")} END AS outcome,
     ${j("attempts")} AS attempts, ${j("error_code")} AS error_code, ${j("duration_ms")} AS duration_ms, ${j("queue_ms")} AS queue_ms
   FROM ${src} AS r, json_each(r.steps) AS j
-  WHERE r.status IN ${TERMINAL} AND NOT EXISTS (
+  WHERE r.status IN ${TERMINAL} AND coalesce(${j("reused")}, 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = ${j("step_number")} AND json_extract(p.value, '$.status') = 'succeeded')`;
 

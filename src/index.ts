@@ -6,7 +6,7 @@
  * - the Durable Object classes (src/durable/): RunObject, one per run; ToolBreaker, one per tenant
  *   and tool; TenantLimiter, one per tenant (its runs in flight); ScheduleObject, one per schedule
  *   (its alarm starts the schedule's runs); WebhookOutbox, one per tenant (its webhook
- *   subscriptions and deliveries).
+ *   subscriptions and deliveries); BulkJob, one per bulk job (POST /runs/bulk).
  */
 import { app } from "./app";
 import { consumeSteps } from "./queues/step-consumer";
@@ -17,6 +17,7 @@ export { ToolBreaker } from "./durable/breaker/tool-breaker";
 export { TenantLimiter } from "./durable/tenant/tenant-limiter";
 export { ScheduleObject } from "./durable/schedule/schedule-object";
 export { WebhookOutbox } from "./durable/webhooks/webhook-outbox";
+export { BulkJob } from "./durable/bulk/bulk-job";
 
 export default {
   fetch: app.fetch,

@@ -211,6 +211,29 @@ describe("GET /metrics", () => {
     expect(value("crane_step_failures_total", { tenant, tool: "Http.get", code: "upstream_error" })).toBe(1);
   });
 
+  it("counts a rerun's steps that ran, not those it took over from the run it forks", async () => {
+    const tenant = `rerun-${uniq()}`;
+    const { secret } = await newApiKey(tenant);
+    const run = await runAs(secret, {
+      plan: {
+        steps: [
+          { step_number: 1, tool: "Calculator.evaluate", input: { expression: "2 + 2" } },
+          { step_number: 2, tool: "Calculator.evaluate", input: { expression: "{{steps.1.output}} * 10" }, depends_on: [1] },
+        ],
+      },
+    });
+    expect(run.status).toBe("completed");
+    const res = await api(`/runs/${run.run_id}/rerun`, { method: "POST", json: { from_step: 2 }, key: secret });
+    expect(res.status).toBe(201);
+    const rerun = await waitForRun(((await res.json()) as RunResource).run_id, undefined, 20_000, secret);
+    expect(rerun.status).toBe("completed");
+    await projected([run.run_id, rerun.run_id], () => "completed");
+    const { value } = await scrape();
+    expect(value("crane_runs_ended_total", { tenant, status: "completed" })).toBe(2);
+    // Two in the original, one in the rerun: its step 1 was taken over, not run.
+    expect(value("crane_steps_total", { tenant, tool: "Calculator.evaluate", outcome: "succeeded" })).toBe(3);
+  });
+
   it("counts requests refused at the tenant's cap on runs in flight", async () => {
     const tenant = `capped-${uniq()}`;
     const { secret } = await newApiKey(tenant);

@@ -5,6 +5,7 @@
 // (JSON Schema 2020-12, with @cfworker/json-schema, which runs in workerd without generating
 // code). WebSocket messages and stream events are checked against the Event component.
 import type { Schema } from "@cfworker/json-schema";
+import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { app } from "../src/app";
@@ -194,6 +195,42 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("post", "/api/v1/runs/{run_id}/pause", await call(pause, { method: "POST" })); // 409: ended
     await conforms("post", "/api/v1/runs/{run_id}/cancel", await call(`/runs/run_${"0".repeat(32)}/cancel`, { method: "POST" }));
     await conforms("post", "/api/v1/runs/{run_id}/resume", await call(`/runs/nope/resume`, { method: "POST" }));
+  });
+
+  it("many runs at once: a batch", async () => {
+    const B = "/api/v1/runs/batch";
+    const calc = { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1 + 1" } }] } };
+    const body = (await conforms("post", B, await call("/runs/batch", { method: "POST", json: { runs: [calc, { prompt: 1 }] } }))) as { results: unknown[] };
+    expect(body.results).toHaveLength(2);
+    expect(requestAccepts("post", B, { runs: [calc] })).toBe(true);
+    await conforms("post", B, await call("/runs/batch", { method: "POST", json: { runs: "x" } }));
+  });
+
+  it("bulk jobs: started, shown, refused", async () => {
+    const started = (await conforms(
+      "post",
+      "/api/v1/runs/bulk",
+      await call("/runs/bulk", { method: "POST", json: { action: "cancel", filter: { created_before: "2000-01-01T00:00:00Z" } } }),
+    )) as { job_id: string };
+    await conforms("post", "/api/v1/runs/bulk", await call("/runs/bulk", { method: "POST", json: { action: "cancel", filter: {} } }));
+    await runDurableObjectAlarm(env.BULK_JOBS.getByName(started.job_id));
+    const job = (await conforms("get", "/api/v1/jobs/{job_id}", await call(`/jobs/${started.job_id}`))) as { status: string; matched: number };
+    expect(job).toMatchObject({ status: "completed", matched: 0 });
+    await conforms("get", "/api/v1/jobs/{job_id}", await call("/jobs/job_nope"));
+  });
+
+  it("rerun from a step: created, replayed, refused", async () => {
+    const R = "/api/v1/runs/{run_id}/rerun";
+    const done = await createRun({ plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1 + 1" } }] } });
+    const rerun = (runId: string, json: unknown, headers: Record<string, string> = {}) => call(`/runs/${runId}/rerun`, { method: "POST", json, headers });
+    const key = { "idempotency-key": `conformance-rerun-${crypto.randomUUID()}` };
+    await conforms("post", R, await rerun(done.run_id, { from_step: 1 }, key)); // 201
+    await conforms("post", R, await rerun(done.run_id, { from_step: 1 }, key)); // 200
+    await conforms("post", R, await rerun(done.run_id, { from_step: 5 })); // 400
+    await conforms("post", R, await rerun("run_nope", { from_step: 1 })); // 404
+    const waiting = await createRun({ plan: { steps: [{ step_number: 1, tool: "Wait.signal", input: { name: "x" } }] } });
+    await conforms("post", R, await rerun(waiting.run_id, { from_step: 1 })); // 409
+    await call(`/runs/${waiting.run_id}/cancel`, { method: "POST" });
   });
 
   it("deciding an approval: the step, refusals, and the waiting run's events", async () => {

@@ -42,7 +42,9 @@ const bodyFor = (url: string): unknown =>
         ? { payload: 1 }
         : url.endsWith("/cancel")
           ? { compensate: true }
-          : { prompt: "calculate 1 + 1" };
+          : url.endsWith("/rerun")
+            ? { from_step: 1 }
+            : { prompt: "calculate 1 + 1" };
 const requestFor = (method: string, url: string, headers: Record<string, string> = {}) =>
   new Request(url, {
     method: method.toUpperCase(),

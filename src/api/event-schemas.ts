@@ -30,6 +30,7 @@ const DATA = {
       .describe("The schedule occurrence that started the run"),
     parent_span_id: z.string().optional().describe("The span of the request that started the run, when spans are exported over OTLP"),
     retention_days: z.number().int().optional().describe("Days the run is kept once it ended"),
+    rerun_of: z.string().optional().describe("A rerun: the run it was forked from"),
   }),
   "plan.accepted": z.object({ plan: planResponseSchema }),
   "run.started": z.object({}),
@@ -106,6 +107,9 @@ const DATA = {
   "signal.received": z
     .object({ name: z.string(), payload: z.unknown() })
     .describe("A signal sent to the run; a Wait.signal step for its name takes it, now or when it starts waiting"),
+  "step.reused": z
+    .object({ step, input: z.unknown(), output: z.unknown(), from_run_id: z.string() })
+    .describe("A rerun took this step's input and output from the run it was forked from; it never runs here"),
   "breaker.opened": z.object({ tool: z.string(), cooldown_ms: z.number(), reason: z.string() }),
   "breaker.half_opened": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),
   "breaker.closed": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),

@@ -32,14 +32,10 @@ export const runWebhookSchema = z
  * POST /runs: a prompt or a plan, never both. Two strict objects, so the document says it too
  * (oneOf: `{}`, both, or unknown fields match neither branch).
  */
+export const promptRunSchema = z.strictObject({ prompt: promptSchema, options: runOptionsRequestSchema.optional(), webhook: runWebhookSchema.optional() });
+export const planRunSchema = z.strictObject({ plan: planInputRequestSchema, options: runOptionsRequestSchema.optional(), webhook: runWebhookSchema.optional() });
 export const createRunBodySchema = z
-  .union(
-    [
-      z.strictObject({ prompt: promptSchema, options: runOptionsRequestSchema.optional(), webhook: runWebhookSchema.optional() }).openapi("PromptRun"),
-      z.strictObject({ plan: planInputRequestSchema, options: runOptionsRequestSchema.optional(), webhook: runWebhookSchema.optional() }).openapi("PlanRun"),
-    ],
-    { error: 'Give exactly one of "prompt" or "plan".' },
-  )
+  .union([promptRunSchema.openapi("PromptRun"), planRunSchema.openapi("PlanRun")], { error: 'Give exactly one of "prompt" or "plan".' })
   .openapi("CreateRun", {}, { unionPreferredType: "oneOf" });
 export type CreateRunBody = z.infer<typeof createRunBodySchema>;
 
@@ -55,7 +51,7 @@ export const createRunQuerySchema = z.strictObject({
   wait: queryNumber(z.number().positive().max(30)).optional().describe("Seconds to wait for the run to end before answering (0 < wait ≤ 30)"),
 });
 
-const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+export const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** Header names are lower case: that is how the validator sees them (they are case-insensitive). */
 export const createRunHeadersSchema = z.object({

@@ -35,6 +35,11 @@ export const runs = sqliteTable(
     // object deletes its own storage at the same instant). Null while the run is in flight, and
     // for runs projected before retention existed.
     expires_at: text("expires_at"),
+    // The plan's tools, comma-separated with a comma at each end (",Http.get,TodoStore.add,"), so
+    // a bulk job's tool filter is one instr(); written with the plan, in the same statement.
+    tools: text("tools"),
+    // A rerun: the run it was forked from (POST /runs/{id}/rerun).
+    rerun_of: text("rerun_of"),
   },
   // Lists are per tenant, newest first. A status filter walks that index and skips: rows read
   // cost a thousandth of rows written, and a second index was two more rows written per run end.

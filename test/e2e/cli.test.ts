@@ -100,6 +100,21 @@ describe("crane CLI", () => {
     expect(bad.stderr).toMatch(/status: .*completed/); // the allowed values, from the server's details
   });
 
+  it("reruns an ended run from a step with a changed input; the steps before it are reused", async () => {
+    const submitted = await crane("--json", "run", "calculate 2 + 3, then calculate 4 * 5");
+    const { run_id } = JSON.parse(submitted.stdout) as { run_id: string };
+    expect((await crane("watch", run_id)).code).toBe(0);
+    const rerun = await crane("--json", "rerun", run_id, "--from", "2", "--input", '{"expression": "6 * 7"}');
+    expect(rerun.code, rerun.stderr).toBe(0);
+    const fork = JSON.parse(rerun.stdout) as { run_id: string; rerun_of: string; status: string; result: unknown; execution_log: { attempts: number }[] };
+    expect(fork).toMatchObject({ rerun_of: run_id, status: "completed", result: 42 });
+    expect(fork.execution_log.map((s) => s.attempts)).toEqual([0, 1]);
+    const bad = await crane("rerun", run_id, "--from", "9");
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("invalid_from_step");
+    expect((await crane("rerun", run_id, "--from", "1", "--input", "[1]")).code).not.toBe(0);
+  });
+
   it("shows examples and exit codes in --help", async () => {
     const help = await crane("--help");
     expect(help.stdout).toContain('crane plan "add a todo to buy milk, then list my todos"');

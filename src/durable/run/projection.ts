@@ -28,6 +28,8 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
           completed_at: s.completed_at,
           duration_ms: s.duration_ms,
           queue_ms: s.queue_ms,
+          // GET /metrics does not count a step a rerun took over: it ran, and counted, in the original.
+          ...(s.reused ? { reused: true } : {}),
         })),
       )
     : null;
@@ -50,6 +52,8 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
     schedule_id: state.schedule?.schedule_id ?? null,
     scheduled_for: state.schedule?.scheduled_for ?? null,
     expires_at: expiresAtIso(state),
+    tools: state.plan ? `,${[...new Set(state.plan.steps.map((s) => s.tool))].join(",")},` : null,
+    rerun_of: state.rerun_of,
   };
   const { run_id: _id, ...update } = row;
   // A row of another run with the same id (an Idempotency-Key used again after its first run was

@@ -42,6 +42,8 @@ export interface RunEventData {
     webhook_events?: string[];
     parent_span_id?: string;
     retention_days?: number;
+    /** A rerun (POST /runs/{id}/rerun): the run it was forked from. */
+    rerun_of?: string;
   };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;
@@ -80,6 +82,11 @@ export interface RunEventData {
   "step.retry_scheduled": { step: number; attempt: number; error: StepError; delay_ms: number; retry_at: number; queue_ms?: number };
   "step.failed": { step: number; attempt: number; error: StepError; queue_ms?: number };
   "step.skipped": { step: number; reason: "dependency_failed" | "run_failed" | "cancelled" | "run_timeout" };
+  /**
+   * A rerun took this step's recorded input and output from the run it was forked from, in the
+   * command that created it: the step counts as succeeded and is never executed in this run.
+   */
+  "step.reused": { step: number; input: unknown; output: unknown; from_run_id: string };
   "run.completed": { result: unknown };
   "run.failed": { error: RunError };
   "run.cancelled": { reason: string };

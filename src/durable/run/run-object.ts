@@ -30,6 +30,7 @@ import { UsageMeter, type RunUsage } from "../usage-meter";
 import { WatchTokens, type WatchToken } from "./watch-tokens";
 import { DecisionLinks, linkHash, type IssueLinkResult, type LinkLookup } from "./decision-links";
 import { RunWebhooks, rememberWebhookEvents, webhookEventsOf } from "./run-webhooks";
+import { emitReused, stepsToRun, type RerunSeed } from "./rerun-seed";
 
 export interface CreateRunInput {
   run_id: string;
@@ -52,6 +53,8 @@ export interface CreateRunInput {
   schedule?: RunSchedule;
   /** The run's own webhook, called when it ends (POST /runs `webhook`). */
   webhook?: { url: string };
+  /** A rerun: the run it is forked from and the steps it takes over from it (see rerun.ts). */
+  rerun?: RerunSeed;
 }
 
 export type CreateRunResult =
@@ -387,7 +390,7 @@ export class RunObject extends DurableObject<Env> {
     }
     const plan = input.plan;
     if (!plan) return { outcome: "needs_plan" };
-    const holdsSlot = !endsInline(plan.steps);
+    const holdsSlot = !endsInline(stepsToRun(plan.steps, input.rerun));
     // Which events the tenant's webhooks want: from the slot's answer, or (no slot) a cached copy.
     let webhookEvents: string[];
     if (holdsSlot) {
@@ -409,8 +412,10 @@ export class RunObject extends DurableObject<Env> {
         ...(input.schedule ? { schedule: input.schedule } : {}),
         ...(input.webhook ? { webhook: input.webhook } : {}),
         ...(webhookEvents.length ? { webhook_events: webhookEvents } : {}),
+        ...(input.rerun ? { rerun_of: input.rerun.of } : {}),
       });
       m.emit("plan.accepted", { plan });
+      emitReused(m, input.rerun);
       advance(m);
     }, "create");
     return { outcome: "created", run: this.view() };

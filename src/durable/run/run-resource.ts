@@ -89,6 +89,7 @@ export const runResourceSchema = z
     trace_id: z.string(),
     schedule_id: z.string().nullable().describe("The schedule that started the run; null for runs started otherwise"),
     scheduled_for: isoTime.nullable().describe("The schedule's occurrence (or manual trigger) that started the run"),
+    rerun_of: z.string().nullable().describe("The run this one was forked from (POST /runs/{run_id}/rerun); null: none"),
     created_at: isoTime,
     started_at: isoTime.nullable(),
     completed_at: isoTime.nullable(),

@@ -7,6 +7,7 @@ import type { Plan } from "../../planner/plan-schema";
 import type { RunEvent, RunEventData, RunEventType, RunSchedule } from "./run-events";
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from "../../execution/statuses";
 import { compensationHandlers, type CompensationState } from "./compensation-state";
+import { rerunHandlers } from "./rerun-state";
 
 export type { RunStatus, StepStatus };
 export type { CompensationState, UndoState } from "./compensation-state";
@@ -37,6 +38,8 @@ export interface StepState {
   duration_ms: number | null;
   /** How long the last reported attempt's message waited for a consumer (queued steps), for GET /metrics. */
   queue_ms: number | null;
+  /** A rerun took this step's output over from the run it forks: it never ran here. */
+  reused: boolean;
   started_ms: number | null;
   /** Watchdog deadlines, epoch ms. */
   dispatch_deadline: number | null;
@@ -97,6 +100,8 @@ export interface RunState {
   webhook_url: string | null;
   /** The event types the tenant subscribed webhooks to when the run was created. */
   webhook_events: string[];
+  /** The run this one was forked from (POST /runs/{id}/rerun); null: none. */
+  rerun_of: string | null;
 }
 
 /** The outputs of the steps that succeeded, for resolving references. */
@@ -122,6 +127,7 @@ function newStep(s: Plan["steps"][number]): StepState {
     output: null,
     error: null,
     skip_reason: null,
+    reused: false,
     started_at: null,
     completed_at: null,
     duration_ms: null,
@@ -204,6 +210,7 @@ const handlers: Handlers = {
     state.created_at = at;
     state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.status = "pending";
+    state.rerun_of = d.rerun_of ?? null;
   },
   "plan.accepted": (state, d) => {
     state.plan = d.plan;
@@ -327,6 +334,7 @@ const handlers: Handlers = {
     state.completed_at = at;
   },
   ...compensationHandlers,
+  ...rerunHandlers,
   "run.resumed": (state, d, at) => {
     state.status = "running";
     // A resumed run is in flight again under its tenant's cap, with its whole run_timeout_ms.
@@ -383,6 +391,7 @@ export function emptyState(): RunState {
     schedule: null,
     webhook_url: null,
     webhook_events: [],
+    rerun_of: null,
   };
 }
 

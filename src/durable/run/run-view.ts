@@ -23,7 +23,7 @@ export function runView(state: RunState): RunResource {
       step_number: s.step_number,
       tool: s.tool,
       // Resolved once the step starts; before that, the planned input with its references.
-      input: s.attempts > 0 ? s.resolved_input : s.input,
+      input: s.attempts > 0 || s.status === "succeeded" ? s.resolved_input : s.input,
       status: s.status,
       output: s.status === "succeeded" ? s.output : null,
       error: s.error ? { code: s.error.code, message: s.error.message } : null,
@@ -43,6 +43,7 @@ export function runView(state: RunState): RunResource {
     trace_id: state.trace_id,
     schedule_id: state.schedule?.schedule_id ?? null,
     scheduled_for: state.schedule?.scheduled_for ?? null,
+    rerun_of: state.rerun_of,
     created_at: state.created_at,
     started_at: state.started_at,
     completed_at: state.completed_at,

@@ -13,6 +13,7 @@ import { runWebhookRefusal, type RunWebhookRefusal } from "../webhooks/run-webho
 import { runClient } from "./run-client";
 import type { RunSchedule } from "./run-events";
 import type { RunResource } from "./run-view";
+import type { RerunSeed } from "./rerun-seed";
 
 const DEFAULT_CAP = 100;
 
@@ -52,6 +53,8 @@ export interface StartRunRequest {
   webhook?: { url: string };
   /** The tenant's retention in days, when its settings were read anyway (with its API key); else RUN_RETENTION_DAYS. */
   retention_days?: number;
+  /** A rerun (rerun.ts): the run it forks, the steps it takes over, and the original's prompt. */
+  rerun?: RerunSeed & { prompt: string | null };
 }
 
 type PlanRefusal = Extract<PlanOutcome, { ok: false }>;
@@ -101,7 +104,7 @@ async function start(env: Env, req: StartRunRequest, trace?: PlanTrace): Promise
   const input = {
     run_id: runId,
     tenant: req.tenant,
-    prompt: "prompt" in req.source ? req.source.prompt : null,
+    prompt: "prompt" in req.source ? req.source.prompt : (req.rerun?.prompt ?? null),
     options: req.options,
     request_hash: await sha256Hex(canonicalJson(req.body)),
     trace_id: req.trace_id ?? newTraceId(),
@@ -116,7 +119,7 @@ async function start(env: Env, req: StartRunRequest, trace?: PlanTrace): Promise
   if (!result || result.outcome === "needs_plan") {
     const planned = await makePlan(req.source, env, req.tenant, trace);
     if (!planned.ok) return planned;
-    result = await stub.create({ ...input, plan: planned.plan });
+    result = await stub.create({ ...input, plan: planned.plan, ...(req.rerun ? { rerun: { of: req.rerun.of, reused: req.rerun.reused } } : {}) });
   }
   switch (result.outcome) {
     case "conflict":
