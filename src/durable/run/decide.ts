@@ -9,6 +9,7 @@ import type { Json } from "../../lib/json";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
 import { UnresolvedReferenceError, referenceMismatch, resolveReferences } from "../../planner/references";
 import { getTool } from "../../tools/registry";
+import { startChild } from "./children";
 import { advanceCompensation, beginCompensation, expireUndos, failUndo, stepKey, timeOutUndos, undoDeadlines, undoOf } from "./compensation";
 import type { Machine } from "./machine";
 import type { RunError } from "./run-events";
@@ -87,6 +88,9 @@ function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
       if (buffered) takeSignal(m, m.state.steps.get(s.step_number)!, buffered);
       return;
     }
+    case "child":
+      startChild(m, s, attempt, input);
+      return;
     case "queue": {
       const lease_until = m.now + leaseFor(timeout);
       const { run_id, tenant, trace_id } = m.state;
@@ -173,7 +177,7 @@ function skipUnreachable(m: Machine): void {
 }
 
 /** Records a failed attempt: retry later, or fail the step for good. */
-function failAttempt(m: Machine, s: StepState, attempt: number, error: StepError): void {
+export function failAttempt(m: Machine, s: StepState, attempt: number, error: StepError): void {
   const decision = decideRetry(error, s.attempts, m.state.options);
   if (decision.retry) {
     m.emit("step.retry_scheduled", { step: s.step_number, attempt, error, delay_ms: decision.delay_ms, retry_at: m.now + decision.delay_ms });

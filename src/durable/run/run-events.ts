@@ -14,7 +14,17 @@ export interface RunError {
 
 export interface RunEventData {
   /** `holds_slot`: the run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did). */
-  "run.created": { run_id: string; tenant?: string; prompt: string | null; options: RunOptions; request_hash: string; trace_id: string; holds_slot?: boolean };
+  /** `parent`: the run and step (Run.start) that started this run, and how deep it is (a top-level run: absent). */
+  "run.created": {
+    run_id: string;
+    tenant?: string;
+    prompt: string | null;
+    options: RunOptions;
+    request_hash: string;
+    trace_id: string;
+    holds_slot?: boolean;
+    parent?: ParentLink;
+  };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;
   /** Written by the earlier claim-based protocol only; still folded so older logs read back. */
@@ -32,7 +42,7 @@ export interface RunEventData {
     input: unknown;
     lease_until?: number;
     wake_at?: number;
-    executor?: "queue" | "inline" | "timer" | "await";
+    executor?: "queue" | "inline" | "timer" | "await" | "child";
     /** A queued step run again after compensation undid it: the key its effects are recorded under (absent: run_id:step). */
     idempotency_key?: string;
   };
@@ -97,6 +107,22 @@ export interface RunEventData {
   /** `steps`: the steps that were waiting on the breaker and may go now (absent in older logs). */
   "breaker.half_opened": { tool: string; steps?: number[] };
   "breaker.closed": { tool: string; steps?: number[] };
+  /**
+   * A Run.start step's child run exists (`status` as it stood when created). With `wait` the step
+   * now waits for the child's end, which the child reports (child.ended); without, it succeeds.
+   */
+  "child.started": { step: number; run_id: string; wait: boolean; status: string };
+  /** A child run ended (it said so itself); a waiting step succeeds or fails with it in the same command. */
+  "child.ended": { step: number; run_id: string; status: string };
+  /** This run's parent acknowledged its end: nothing is left to tell it. */
+  "parent.notified": { status: string };
+}
+
+/** Where a child run comes from. Depth 1 is a child of a top-level run. */
+export interface ParentLink {
+  run_id: string;
+  step: number;
+  depth: number;
 }
 
 export type RunEventType = keyof RunEventData;

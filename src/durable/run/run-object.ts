@@ -27,6 +27,9 @@ import { runView, type ExecutionLogEntry, type RunResource } from "./run-view";
 import { UsageMeter, type RunUsage } from "../usage-meter";
 import { WatchTokens, type WatchToken } from "./watch-tokens";
 import { DecisionLinks, linkHash, type IssueLinkResult, type LinkLookup } from "./decision-links";
+import { childCreated, childDispatches, childEnded, type ChildNotice } from "./children";
+import { FamilyDebts, cancelChild, childRunId, createChild, notifyParent } from "./family";
+import type { ParentLink } from "./run-events";
 
 export interface CreateRunInput {
   run_id: string;
@@ -41,6 +44,8 @@ export interface CreateRunInput {
   wait_ms?: number;
   /** The tenant's cap on runs in flight (MAX_RUNS_IN_FLIGHT, read by the API from the same config). */
   cap: number;
+  /** A child run (Run.start): where it comes from. */
+  parent?: ParentLink;
 }
 
 export type CreateRunResult =
@@ -104,6 +109,8 @@ export class RunObject extends DurableObject<Env> {
   private creating: Promise<unknown> = Promise.resolve();
   /** Dispatches a pre-flight check let through, in memory: a duplicate delivery finds its twin here. */
   private readonly begun = new Set<number>();
+  /** What this run, once ended, still owes its parent and children. */
+  private readonly family = new FamilyDebts();
   /** Injectable for tests (set through runInDurableObject): every deadline and event time uses it. */
   clock: () => number = Date.now;
 
@@ -200,6 +207,7 @@ export class RunObject extends DurableObject<Env> {
       send: (message) => sends.push(message),
     });
     this.log.flush();
+    const births = childDispatches(this.emitted);
     broadcast(this.ctx, this.emitted);
     this.emitted = [];
     // Armed before any await, so the alarm commits atomically with the events that need it: a
@@ -212,6 +220,8 @@ export class RunObject extends DurableObject<Env> {
     // message that never arrives is a lease the watchdog takes back. The caller (POST /runs, a
     // consumer's report) does not wait for the queue.
     if (sends.length) this.ctx.waitUntil(this.send(sends));
+    if (births.length) this.ctx.waitUntil(this.startChildren(births));
+    if (this.ended && !this.family.busy && this.family.due(this.state, this.clock()) !== null) this.ctx.waitUntil(this.settleFamily());
     if (endedNow) await this.releaseSlot();
     return result;
   }
@@ -303,9 +313,11 @@ export class RunObject extends DurableObject<Env> {
   private armAlarm(projectionGraceMs = 0): void {
     const now = this.clock();
     const projectionDue = this.milestoneSeq > this.projection.seq;
-    const candidates = [nextDeadline(this.state, now), projectionDue ? Math.max(this.projection.retry_at, now + projectionGraceMs) : null].filter(
-      (t): t is number => t !== null,
-    );
+    const candidates = [
+      nextDeadline(this.state, now),
+      projectionDue ? Math.max(this.projection.retry_at, now + projectionGraceMs) : null,
+      this.ended && !this.family.busy ? this.family.due(this.state, now) : null,
+    ].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === this.armedAt) return;
     // Not awaited: the write joins the current storage batch and the output gate holds replies until it lands.
@@ -370,6 +382,7 @@ export class RunObject extends DurableObject<Env> {
         request_hash: input.request_hash,
         trace_id: input.trace_id,
         holds_slot: holdsSlot,
+        ...(input.parent ? { parent: input.parent } : {}),
       });
       m.emit("plan.accepted", { plan });
       advance(m);
@@ -535,6 +548,56 @@ export class RunObject extends DurableObject<Env> {
   }
 
   /**
+   * Creates the children of Run.start dispatches, one after another, and records each outcome as
+   * its own command. A crash in between leaves the dispatch's lease, and the watchdog's retry
+   * finds the child already made.
+   */
+  private async startChildren(births: { step: number; dispatch: number }[]): Promise<void> {
+    for (const { step, dispatch } of births) {
+      const s = this.state.steps.get(step);
+      if (!s || s.dispatch_seq !== dispatch || s.status !== "running") continue;
+      const start = await createChild(this.env, this.state, step);
+      this.meter.request(); // the create (a replay check first costs one more, counted by the child)
+      await this.command((m) => childCreated(m, step, dispatch, start));
+    }
+  }
+
+  /** A child run says it ended: recorded once; a step waiting for it ends with it. */
+  async childEnded(notice: ChildNotice): Promise<{ acknowledged: boolean }> {
+    if (!this.owns(notice.tenant)) return { acknowledged: false };
+    const known = this.state.children.some((c) => c.run_id === notice.run_id) || (await childRunId(this.state, notice.step)) === notice.run_id;
+    if (!known) return { acknowledged: false };
+    await this.command((m) => childEnded(m, notice));
+    return { acknowledged: true };
+  }
+
+  /** Pays what an ended run owes its family: its end told to its parent, its children cancelled. The alarm retries on failure. */
+  private async settleFamily(): Promise<void> {
+    if (this.family.busy) return;
+    this.family.busy = true;
+    try {
+      const owed = this.family.owed(this.state);
+      for (const id of owed.children) {
+        await cancelChild(this.env, this.state, id);
+        this.meter.request();
+        this.family.cancelSent.add(id);
+      }
+      if (owed.parent) {
+        await notifyParent(this.env, this.state);
+        this.meter.request();
+        await this.command((m) => m.emit("parent.notified", { status: m.state.status }));
+      }
+      this.family.succeeded();
+    } catch (err) {
+      const delay = this.family.failed(this.clock());
+      log.warn("family.notify_failed", { run_id: this.state.run_id, retry_in_ms: delay, ...errorFields(err) });
+    } finally {
+      this.family.busy = false;
+      this.armAlarm();
+    }
+  }
+
+  /**
    * `fetch` only upgrades WebSockets: GET /ws?after=SEQ subscribes to the run's events, for the
    * tenant in `x-crane-tenant` (set by the API from the caller's key) or the bearer of a watch token.
    */
@@ -573,6 +636,7 @@ export class RunObject extends DurableObject<Env> {
   override async alarm(): Promise<void> {
     this.armedAt = null; // a fired alarm is no longer set
     if (this.state.last_seq === 0) return;
+    if (this.ended && this.family.due(this.state, this.clock()) !== null) await this.settleFamily();
     if (this.ended && this.milestoneSeq > this.projection.seq) {
       // Only the projection is due: no command, no events.
       this.meter.request();

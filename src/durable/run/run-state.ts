@@ -7,6 +7,7 @@ import type { Plan } from "../../planner/plan-schema";
 import type { RunEvent, RunEventData, RunEventType } from "./run-events";
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from "../../execution/statuses";
 import { compensationHandlers, type CompensationState } from "./compensation-state";
+import { childrenHandlers, emptyFamily, type FamilyState } from "./children-state";
 
 export type { RunStatus, StepStatus };
 export type { CompensationState, UndoState } from "./compensation-state";
@@ -57,7 +58,7 @@ export interface ReceivedSignal {
   taken_by: number | null;
 }
 
-export interface RunState {
+export interface RunState extends FamilyState {
   run_id: string;
   /** The tenant that owns the run; "" for runs made before tenants existed (nobody's). */
   tenant: string;
@@ -186,6 +187,7 @@ const handlers: Handlers = {
     state.created_at = at;
     state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.status = "pending";
+    state.parent = d.parent ?? null;
   },
   "plan.accepted": (state, d) => {
     state.plan = d.plan;
@@ -306,6 +308,7 @@ const handlers: Handlers = {
     state.completed_at = at;
   },
   ...compensationHandlers,
+  ...childrenHandlers,
   "run.resumed": (state, d, at) => {
     state.status = "running";
     // A resumed run is in flight again under its tenant's cap, with its whole run_timeout_ms.
@@ -357,6 +360,7 @@ export function emptyState(): RunState {
     cancelling: null,
     compensation: null,
     paused: false,
+    ...emptyFamily(),
   };
 }
 

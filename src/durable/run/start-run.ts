@@ -7,6 +7,7 @@ import { canonicalJson, sha256Hex } from "../../lib/hash";
 import { newTraceId } from "../../lib/trace";
 import { makePlan, type PlanOutcome, type PlanSource } from "../../planner/make-plan";
 import { runClient } from "./run-client";
+import type { ParentLink } from "./run-events";
 import type { RunResource } from "./run-view";
 
 const DEFAULT_CAP = 100;
@@ -39,6 +40,8 @@ export interface StartRunRequest {
   trace_id?: string;
   /** Answer once the run has ended, or after this long. */
   wait_ms?: number;
+  /** A child run (Run.start): the run and step that start it, and its depth. */
+  parent?: ParentLink;
 }
 
 type PlanRefusal = Extract<PlanOutcome, { ok: false }>;
@@ -66,6 +69,7 @@ export async function startRun(env: Env, req: StartRunRequest): Promise<StartRun
     trace_id: req.trace_id ?? newTraceId(),
     cap: runCap(env),
     ...(req.wait_ms ? { wait_ms: req.wait_ms } : {}),
+    ...(req.parent ? { parent: req.parent } : {}),
   };
   let result = req.idempotency_key ? await stub.create(input) : undefined;
   if (!result || result.outcome === "needs_plan") {
