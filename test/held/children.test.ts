@@ -67,6 +67,15 @@ describe("Run.start", () => {
     expect(((await (await api(`/runs/${parent.run_id}/usage`)).json()) as { queue_messages: number }).queue_messages).toBe(0);
   });
 
+  it("plans a fan-out prompt with the rule planner and ends with the children's results in order", async () => {
+    const parent = await createRun({ prompt: "in parallel, for each of: 2, 3, 4, calculate {item} * 10" });
+    const done = await waitForRun(parent.run_id);
+    expect(done).toMatchObject({ status: "completed", result: [20, 30, 40] });
+    expect(done.children.map((c) => c.status)).toEqual(["completed", "completed", "completed"]);
+    const child = await getRun(done.children[0]!.run_id);
+    expect(child).toMatchObject({ prompt: "calculate 2 * 10", parent_run_id: parent.run_id, result: 20 });
+  });
+
   it("a failed child fails its step and the parent, naming the child", async () => {
     const failing = { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1 / 0" } }] };
     const parent = await createRun({ plan: { steps: [{ step_number: 1, tool: "Run.start", input: { plan: failing } }] } });
