@@ -70,6 +70,18 @@ describe("validatePlan: a valid plan", () => {
     expect(result).toMatchObject({ ok: false, issues: [{ code: "invalid_input", path: ["steps", 0, "input", "plan", "steps"] }] });
   });
 
+  it("leaves a Run.start's nested plan its own references, and checks that plan as the child would", () => {
+    const nested = { steps: [calc(1), { step_number: 2, tool: "Calculator.evaluate", input: { expression: "{{steps.1.output}} * 2" }, depends_on: [1] }] };
+    expectValid({ steps: [{ step_number: 1, tool: "Run.start", input: { plan: nested } }] });
+    const broken = { steps: [calc(1), { step_number: 2, tool: "Calculator.evaluate", input: { expression: "{{steps.1.output}} * 2" } }] };
+    const result = validatePlan({ steps: [{ step_number: 1, tool: "Run.start", input: { plan: broken } }] });
+    expect(result).toMatchObject({
+      ok: false,
+      issues: [{ step_number: 1, code: "reference_without_dependency", path: ["steps", 0, "input", "plan", "steps", 1, "input", "expression"] }],
+    });
+    expect((result as { issues: { message: string }[] }).issues[0]!.message).toMatch(/^In the child's plan: /);
+  });
+
   it("does not require steps to be numbered 1..n or listed in order", () => {
     const steps = expectValid({ steps: [calc(7, { depends_on: [3] }), calc(3)] });
     expect(steps.map((s) => s.step_number)).toEqual([7, 3]);

@@ -7,7 +7,7 @@ import { leaseFor } from "../../execution/run-options";
 import { stepMessage, type BreakerOpened, type PreflightResult, type ReportResult, type StepReport } from "../../execution/step-protocol";
 import type { Json } from "../../lib/json";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
-import { UnresolvedReferenceError, referenceMismatch, resolveReferences } from "../../planner/references";
+import { UnresolvedReferenceError, referenceMismatch, resolveStepInput } from "../../planner/references";
 import { getTool } from "../../tools/registry";
 import { startChild } from "./children";
 import { advanceCompensation, beginCompensation, expireUndos, failUndo, stepKey, timeOutUndos, undoDeadlines, undoOf } from "./compensation";
@@ -42,7 +42,7 @@ function dispatchReady(m: Machine): void {
 function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
   let input: unknown;
   try {
-    input = resolveReferences(s.input, stepOutputs(m.state));
+    input = resolveStepInput(s.tool, s.input, stepOutputs(m.state));
   } catch (err) {
     if (!(err instanceof UnresolvedReferenceError)) throw err;
     m.emit("step.failed", { step: s.step_number, attempt, error: stepError("reference_unresolved", err.message) });
