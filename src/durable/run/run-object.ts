@@ -192,11 +192,15 @@ export class RunObject extends DurableObject<Env> {
     return this.state.last_seq > 0 && TERMINAL_RUN.has(this.state.status);
   }
 
-  /** Runs one decision against the state, writes its events, then performs the I/O they call for. */
-  private async command<R>(decide: (m: Machine) => R): Promise<R> {
+  /**
+   * Runs one decision against the state, writes its events, then performs the I/O they call for.
+   * `request`: false for a command the object runs itself after a call it made (recording a child's
+   * creation, its parent's acknowledgement), which is no request of its own.
+   */
+  private async command<R>(decide: (m: Machine) => R, request = true): Promise<R> {
     const sends: StepMessage[] = [];
     const wasEnded = this.ended;
-    this.meter.request();
+    if (request) this.meter.request();
     this.span = newSpanId();
     this.emitted = [];
     const result = decide({
@@ -557,8 +561,10 @@ export class RunObject extends DurableObject<Env> {
       const s = this.state.steps.get(step);
       if (!s || s.dispatch_seq !== dispatch || s.status !== "running") continue;
       const start = await createChild(this.env, this.state, step);
-      this.meter.request(); // the create (a replay check first costs one more, counted by the child)
-      await this.command((m) => childCreated(m, step, dispatch, start));
+      // The replay check startRun makes first: the child's object answers it without a command, so
+      // it counts it nowhere. The create itself is the child's command, counted by the child.
+      this.meter.request();
+      await this.command((m) => childCreated(m, step, dispatch, start), false);
     }
   }
 
@@ -578,14 +584,14 @@ export class RunObject extends DurableObject<Env> {
     try {
       const owed = this.family.owed(this.state);
       for (const id of owed.children) {
+        // Counted by the child, whose command the cancel is.
         await cancelChild(this.env, this.state, id);
-        this.meter.request();
         this.family.cancelSent.add(id);
       }
       if (owed.parent) {
+        // Counted by the parent, whose command the notice is.
         await notifyParent(this.env, this.state);
-        this.meter.request();
-        await this.command((m) => m.emit("parent.notified", { status: m.state.status }));
+        await this.command((m) => m.emit("parent.notified", { status: m.state.status }), false);
       }
       this.family.succeeded();
     } catch (err) {
