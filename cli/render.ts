@@ -241,6 +241,11 @@ export class RunProgress {
       case "step.skipped":
         if (step) step.status = "skipped";
         return this.stepLine(c.dim(ICON.skipped!), n, ` skipped (${String(d.reason)})`);
+      case "child.started":
+        // A Run.start step's child: with wait the step goes on waiting for it; follow it with its id.
+        return `${this.stepLine(ICON.running!, n, ` child run ${String(d.run_id)}${d.wait ? " started, waiting for it" : " started"}`)}${c.dim(`  crane watch ${String(d.run_id)}`)}`;
+      case "child.ended":
+        return this.stepLine(c.dim(ICON.running!), n, ` child run ${String(d.run_id)} ended ${String(d.status)}`);
       case "run.paused":
         return c.yellow(`paused: nothing new starts until it is resumed${this.runId ? ` (crane resume ${this.runId})` : ""}`);
       case "run.unpaused":

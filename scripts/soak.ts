@@ -1,5 +1,5 @@
 /**
- * npm run soak [-- --runs 300 --kill-after-ms 2500 --approvals 100 --compensations 50 --port 8799]
+ * npm run soak [-- --runs 300 --kill-after-ms 2500 --approvals 100 --compensations 50 --parents 0 --port 8799]
  *
  * Starts `wrangler dev` on a fresh local state with a local slow upstream, submits runs that add
  * a todo and call the slow upstream, SIGKILLs the runtime while they are in flight, starts it
@@ -10,6 +10,10 @@
  * With --approvals N it first starts N runs that wait for a person's approval (each then adds a
  * todo): they are waiting when the runtime is killed, still waiting after the restart, and are
  * then approved (half through the decision route, half through decision links), and must complete.
+ * With --parents N, N more runs each start two child runs (Run.start, waited for; each child adds a
+ * todo and calls the slow upstream) and collect their results: across the crash every parent and
+ * every child ends, no child is left running, each step made exactly one child and each child's
+ * todo exists once.
  * Exits non-zero on any loss, duplicate or disagreement.
  */
 import { execFileSync } from "node:child_process";
@@ -27,6 +31,7 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "16" },
     compensations: { type: "string", default: "50" },
     approvals: { type: "string", default: "100" },
+    parents: { type: "string", default: "0" },
   },
 });
 const COMPENSATIONS = Number(values.compensations);
@@ -35,6 +40,8 @@ const KILL_AFTER = Number(values["kill-after-ms"]);
 const PORT = Number(values.port);
 const CONCURRENCY = Number(values.concurrency);
 const APPROVALS = Number(values.approvals);
+const PARENTS = Number(values.parents);
+const CHILDREN_PER_PARENT = 2;
 const STATE = ".wrangler/soak-state";
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
 
@@ -45,6 +52,8 @@ interface RunInfo {
   run_id?: string;
   /** It adds a todo and then fails: it must end failed, with that todo undone. */
   saga?: boolean;
+  /** It starts child runs (their todos are titled `${title} child ${j}`) and adds none itself. */
+  parent?: boolean;
 }
 
 const upstream = await startUpstream();
@@ -78,6 +87,34 @@ for (let i = 0; i < COMPENSATIONS; i++) {
   const body = JSON.stringify({ plan, options: { retry: { max_attempts: 5, initial_delay_ms: 200 } } });
   runs.splice(Math.min(runs.length, i * 6), 0, { key: `soak-saga-${i}`, title, body, saga: true });
 }
+
+// Parents of two children each, interleaved too, so the kill finds families at every stage.
+const childTitle = (parent: string, j: number) => `${parent} child ${j}`;
+for (let i = 0; i < PARENTS; i++) {
+  const title = `soak parent ${i}`;
+  const childPlan = (j: number) => ({
+    steps: [
+      { step_number: 1, tool: "TodoStore.add", input: { title: childTitle(title, j) } },
+      { step_number: 2, tool: "Http.get", input: { url: `${upstreamUrl}/ok?delay_ms=${200 + ((i + j) % 5) * 100}&parent=${i}&child=${j}` } },
+      { step_number: 3, tool: "Calculator.evaluate", input: { expression: `{{steps.1.output.todo.id}} * 0 + ${j}` }, depends_on: [1, 2] },
+    ],
+  });
+  const plan = {
+    steps: [
+      ...Array.from({ length: CHILDREN_PER_PARENT }, (_, j) => ({ step_number: j + 1, tool: "Run.start", input: { plan: childPlan(j) } })),
+      {
+        step_number: CHILDREN_PER_PARENT + 1,
+        tool: "Run.collect",
+        input: { values: Array.from({ length: CHILDREN_PER_PARENT }, (_, j) => `{{steps.${j + 1}.output.result}}`) },
+        depends_on: Array.from({ length: CHILDREN_PER_PARENT }, (_, j) => j + 1),
+      },
+    ],
+  };
+  const body = JSON.stringify({ plan, options: { retry: { max_attempts: 5, initial_delay_ms: 200 } } });
+  runs.splice(Math.min(runs.length, i * 4 + 2), 0, { key: `soak-parent-${i}`, title, body, parent: true });
+}
+
+const parents = runs.filter((r) => r.parent);
 
 // Runs that wait for approval before they add their todo; a wait far longer than the soak.
 const approvalRuns: RunInfo[] = Array.from({ length: APPROVALS }, (_, i) => {
@@ -206,6 +243,21 @@ for (let i = 0; i < 20; i++) {
   if (mismatches.length === 0) break;
   await new Promise((r) => setTimeout(r, 500));
 }
+// Families: every child of every parent ended (none left running), each Run.start step made exactly
+// one child, each child names its parent, and the parent heard of each child's end.
+const family = { parents_completed: 0, children: 0, children_ended: 0, steps_with_one_child: 0, children_told_parent: 0 };
+for (const p of parents) {
+  if (!p.run_id) continue;
+  const run = await getJson<{ status: string; children: { run_id: string; step: number; status: string }[] }>(`/runs/${p.run_id}`);
+  if (run.status === "completed") family.parents_completed++;
+  for (let j = 1; j <= CHILDREN_PER_PARENT; j++) if (run.children.filter((c) => c.step === j).length === 1) family.steps_with_one_child++;
+  for (const c of run.children) {
+    family.children++;
+    const child = await getJson<{ status: string; parent_run_id: string | null }>(`/runs/${c.run_id}`);
+    if (TERMINAL.has(child.status) && child.parent_run_id === p.run_id) family.children_ended++;
+    if (TERMINAL.has(c.status)) family.children_told_parent++;
+  }
+}
 await killRuntime(rt);
 
 const rows = JSON.parse(
@@ -229,8 +281,9 @@ const rows = JSON.parse(
   ),
 ) as { results: { title: string; n: number; undone: number; made: number }[] }[];
 const todos = new Map(rows[0]!.results.map((r) => [r.title, r]));
+
 const todoCounts = new Map(rows[0]!.results.map((r) => [r.title, r.n]));
-const plain = allRuns.filter((r) => !r.saga);
+const plain = allRuns.filter((r) => !r.saga && !r.parent);
 const sagas = runs.filter((r) => r.saga);
 
 const counts = {
@@ -250,12 +303,24 @@ const counts = {
   waiting_at_kill: waitingAtKill,
   waiting_after_restart: waitingAfterRestart,
   approved,
+  parents: parents.length,
+  ...family,
+  children_todos_once: parents.reduce(
+    (n, p) => n + Array.from({ length: CHILDREN_PER_PARENT }, (_, j) => todos.get(childTitle(p.title, j))?.made === 1).filter(Boolean).length,
+    0,
+  ),
   approval_runs_completed_once: approvalRuns.filter((r) => statuses.get(r.run_id ?? "") === "completed" && todoCounts.get(r.title) === 1).length,
 };
 console.table(counts);
 for (const m of mismatches.slice(0, 10)) console.log("mismatch:", m);
 upstream.close();
 const approvalsOk = [counts.waiting_at_kill, counts.waiting_after_restart, counts.approved, counts.approval_runs_completed_once].every((n) => n === APPROVALS);
+const expectedChildren = parents.length * CHILDREN_PER_PARENT;
+const familiesOk =
+  counts.parents_completed === parents.length &&
+  [counts.children, counts.children_ended, counts.steps_with_one_child, counts.children_told_parent, counts.children_todos_once].every(
+    (n) => n === expectedChildren,
+  );
 const ok =
   counts.lost === 0 &&
   counts.duplicated_effects === 0 &&
@@ -265,6 +330,7 @@ const ok =
   counts.sagas_failed === sagas.length &&
   counts.sagas_undone_once === sagas.length &&
   counts.wrongly_deleted === 0 &&
-  approvalsOk;
+  approvalsOk &&
+  familiesOk;
 console.log(ok ? "soak: OK" : "soak: FAILED");
 process.exit(ok ? 0 : 1);

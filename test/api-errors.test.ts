@@ -144,6 +144,8 @@ describe("read-only endpoints", () => {
         "Calculator.evaluate",
         "Http.get",
         "Human.approve",
+        "Run.collect",
+        "Run.start",
         "TodoStore.add",
         "TodoStore.complete",
         "TodoStore.delete",

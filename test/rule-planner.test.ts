@@ -342,3 +342,52 @@ describe("pronouns after then", () => {
     expect(validatePlan({ steps: r.steps }).ok).toBe(true);
   });
 });
+
+describe("planFromPrompt: child runs", () => {
+  it('"as a sub-task, <task>" starts one child for the task and waits for it', () => {
+    expect(shape(plan("As a sub-task, calculate 2 + 3 then double it"))).toEqual([
+      { step_number: 1, tool: "Run.start", input: { prompt: "calculate 2 + 3 then double it" }, depends_on: [] },
+    ]);
+  });
+
+  it('"in parallel, for each of: a, b, c, <task>" starts one child per item side by side, then collects their results', () => {
+    expect(shape(plan("in parallel, for each of: milk, eggs, bread, add a todo to buy it"))).toEqual([
+      { step_number: 1, tool: "Run.start", input: { prompt: "add a todo to buy milk" }, depends_on: [] },
+      { step_number: 2, tool: "Run.start", input: { prompt: "add a todo to buy eggs" }, depends_on: [] },
+      { step_number: 3, tool: "Run.start", input: { prompt: "add a todo to buy bread" }, depends_on: [] },
+      {
+        step_number: 4,
+        tool: "Run.collect",
+        input: { values: ["{{steps.1.output.result}}", "{{steps.2.output.result}}", "{{steps.3.output.result}}"] },
+        depends_on: [1, 2, 3],
+      },
+    ]);
+  });
+
+  it("puts each item where {item} is, or at the end of the task, and keeps quoted items whole", () => {
+    expect(shape(plan("In parallel, for each of: 2, 3 and 4, calculate {item} * 10")).map((s) => s.input)).toEqual([
+      { prompt: "calculate 2 * 10" },
+      { prompt: "calculate 3 * 10" },
+      { prompt: "calculate 4 * 10" },
+      { values: ["{{steps.1.output.result}}", "{{steps.2.output.result}}", "{{steps.3.output.result}}"] },
+    ]);
+    expect(shape(plan('in parallel, for each of: "salt, pepper", oil, add a todo to buy')).map((s) => s.input.prompt)).toEqual([
+      "add a todo to buy salt, pepper",
+      "add a todo to buy oil",
+      undefined,
+    ]);
+  });
+
+  it("refuses a sub-task it cannot plan, naming it, rather than failing the run later", () => {
+    const result = planFromPrompt("as a sub-task, what is the weather");
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.refusals[0]!.message).toContain("the sub-task cannot be planned");
+    const each = planFromPrompt("in parallel, for each of: a, b, sing {item}");
+    expect(each.ok).toBe(false);
+    if (!each.ok) expect(each.refusals[0]!.message).toContain('the task for "a" ("sing a") cannot be planned');
+  });
+
+  it("refuses a fan-out with no items", () => {
+    expect(unparsed("in parallel, for each of: calculate 1 + 1")).toEqual(["in parallel, for each of: calculate 1 + 1"]);
+  });
+});

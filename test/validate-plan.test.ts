@@ -51,9 +51,35 @@ describe("validatePlan: a valid plan", () => {
       "Wait.sleep": { seconds: 1 },
       "Wait.signal": { name: "go" },
       "Human.approve": { message: "ok?", timeout_seconds: 60, on_timeout: "approve" },
+      "Run.start": { prompt: "calculate 2 + 3" },
+      "Run.collect": { values: [1, 2] },
     };
     expect(new Set(tools.keys())).toEqual(new Set(Object.keys(inputs)));
     expectValid({ steps: Object.entries(inputs).map(([tool, input], i) => ({ step_number: i + 1, tool, input })) });
+  });
+
+  it("refuses a Run.start that gives both a prompt and a plan, or neither, at plan time", () => {
+    for (const input of [{ prompt: "calculate 1 + 1", plan: { steps: [calc(1)] } }, { wait: true }]) {
+      const result = validatePlan({ steps: [{ step_number: 1, tool: "Run.start", input }] });
+      expect(result).toMatchObject({ ok: false, issues: [{ code: "invalid_input", message: "Run.start: Give exactly one of prompt and plan." }] });
+    }
+  });
+
+  it("refuses a Run.start whose nested plan is malformed, pointing into it", () => {
+    const result = validatePlan({ steps: [{ step_number: 1, tool: "Run.start", input: { plan: { steps: [] } } }] });
+    expect(result).toMatchObject({ ok: false, issues: [{ code: "invalid_input", path: ["steps", 0, "input", "plan", "steps"] }] });
+  });
+
+  it("leaves a Run.start's nested plan its own references, and checks that plan as the child would", () => {
+    const nested = { steps: [calc(1), { step_number: 2, tool: "Calculator.evaluate", input: { expression: "{{steps.1.output}} * 2" }, depends_on: [1] }] };
+    expectValid({ steps: [{ step_number: 1, tool: "Run.start", input: { plan: nested } }] });
+    const broken = { steps: [calc(1), { step_number: 2, tool: "Calculator.evaluate", input: { expression: "{{steps.1.output}} * 2" } }] };
+    const result = validatePlan({ steps: [{ step_number: 1, tool: "Run.start", input: { plan: broken } }] });
+    expect(result).toMatchObject({
+      ok: false,
+      issues: [{ step_number: 1, code: "reference_without_dependency", path: ["steps", 0, "input", "plan", "steps", 1, "input", "expression"] }],
+    });
+    expect((result as { issues: { message: string }[] }).issues[0]!.message).toMatch(/^In the child's plan: /);
   });
 
   it("does not require steps to be numbered 1..n or listed in order", () => {

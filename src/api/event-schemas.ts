@@ -31,6 +31,10 @@ const DATA = {
     parent_span_id: z.string().optional().describe("The span of the request that started the run, when spans are exported over OTLP"),
     retention_days: z.number().int().optional().describe("Days the run is kept once it ended"),
     rerun_of: z.string().optional().describe("A rerun: the run it was forked from"),
+    parent: z
+      .object({ run_id: z.string(), step, depth: z.number().int().describe("1 for a child of a top-level run") })
+      .optional()
+      .describe("The run and Run.start step that started this run; absent for a top-level run"),
   }),
   "plan.accepted": z.object({ plan: planResponseSchema }),
   "run.started": z.object({}),
@@ -42,7 +46,7 @@ const DATA = {
     input: z.unknown().describe("The resolved input"),
     lease_until: epochMs.optional(),
     wake_at: epochMs.optional(),
-    executor: z.enum(["queue", "inline", "timer", "await"]).optional(),
+    executor: z.enum(["queue", "inline", "timer", "await", "child"]).optional(),
     idempotency_key: z.string().optional().describe("A step run again after compensation undid it: the key its effects are recorded under"),
   }),
   "step.waiting": z
@@ -113,6 +117,11 @@ const DATA = {
   "breaker.opened": z.object({ tool: z.string(), cooldown_ms: z.number(), reason: z.string() }),
   "breaker.half_opened": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),
   "breaker.closed": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),
+  "child.started": z
+    .object({ step, run_id: z.string(), wait: z.boolean(), status: z.string().describe("The child's status when it was created") })
+    .describe("A Run.start step's child run exists; with wait the step waits for the child's end"),
+  "child.ended": z.object({ step, run_id: z.string(), status: z.string() }).describe("A child run ended and told this run"),
+  "parent.notified": z.object({ status: z.string() }).describe("This run's parent acknowledged its end"),
 } satisfies { [T in RunEventType]: z.ZodType };
 
 /** `run.created` → component `RunCreatedEvent`. */

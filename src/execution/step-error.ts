@@ -32,6 +32,14 @@ export const STEP_ERRORS = {
   approval_timeout: final,
   // Wait.signal
   signal_timeout: final,
+  // Run.start: a child run that ended badly is final (a retry would find the same child); one the
+  // tenant's cap refused waits and is tried again without using up an attempt
+  child_failed: final,
+  child_cancelled: final,
+  child_not_started: final,
+  run_depth_exceeded: final,
+  child_start_failed: retry(false),
+  child_at_capacity: retry(false),
   // Http.get
   upstream_timeout: retry(true),
   upstream_unreachable: retry(true),

@@ -5,7 +5,7 @@
 import { z } from "zod";
 import { getTool } from "../tools/registry";
 import type { PlanIssue, PlanStep } from "./plan-schema";
-import { findReferences, isWholeReference } from "./references";
+import { findReferences, isWholeReference, ownInput } from "./references";
 import { kindOf, pathTo, shapeAt } from "./tool-outputs";
 
 type JsonType = "string" | "number" | "integer" | "boolean" | "object" | "array" | "null";
@@ -38,7 +38,7 @@ const valueAt = (input: unknown, at: (string | number)[]) =>
 
 export function referenceTypeIssues(step: PlanStep, index: number, toolOf: ReadonlyMap<number, string>): PlanIssue[] {
   const issues: PlanIssue[] = [];
-  for (const ref of findReferences(step.input)) {
+  for (const ref of findReferences(ownInput(step.tool, step.input))) {
     const field = ref.at[0];
     const producer = toolOf.get(ref.step_number);
     if (ref.at.length !== 1 || typeof field !== "string" || !producer || !isWholeReference(valueAt(step.input, ref.at))) continue;

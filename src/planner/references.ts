@@ -20,6 +20,23 @@ function walk(value: unknown, at: (string | number)[], visit: (s: string, at: (s
   else if (value && typeof value === "object") for (const [k, v] of Object.entries(value)) walk(v, [...at, k], visit);
 }
 
+/**
+ * The part of a step's input whose references are the step's own. A Run.start step's nested
+ * `plan` belongs to the child run: its references name the child's steps, resolved there.
+ */
+export function ownInput(tool: string, input: Record<string, unknown>): Record<string, unknown> {
+  if (tool !== "Run.start" || !("plan" in input)) return input;
+  const { plan: _child, ...own } = input;
+  return own;
+}
+
+/** Resolves a step's input (leaving a child's nested plan as written). */
+export function resolveStepInput(tool: string, input: Record<string, unknown>, outputs: ReadonlyMap<number, unknown>): unknown {
+  const own = ownInput(tool, input);
+  const resolved = resolveReferences(own, outputs) as Record<string, unknown>;
+  return own === input ? resolved : { ...resolved, plan: input.plan };
+}
+
 export function findReferences(input: unknown): Reference[] {
   const refs: Reference[] = [];
   walk(input, [], (s, at) => {

@@ -11,6 +11,7 @@
 import { MAX_PLAN_STEPS, type PlanInput } from "./plan-schema";
 import { findReferences } from "./references";
 import { expandApprovals, followingText, isApproval } from "./rules/approvals";
+import { planChildren } from "./rules/children";
 import { splitClauses } from "./rules/clauses";
 import { ClauseContext, excerpt, type PlannedStep } from "./rules/context";
 import { parseClause, trimEnd } from "./rules/parse-clause";
@@ -53,6 +54,11 @@ export function planFromPrompt(prompt: string): RulePlan {
       },
     ]);
   }
+  const children = planChildren(prompt, (child) => {
+    const planned = planFromPrompt(child);
+    return planned.ok ? null : refusalMessage(planned.refusals);
+  });
+  if (children) return children.ok ? { ok: true, steps: children.steps } : refused([{ text: excerpt(children.text, 120), message: children.refuse }]);
   const { text: masked, spans } = maskQuotes(prompt);
   const text = trimEnd(masked.replace(/\s+/g, " ").trim());
   const probe = new ClauseContext(PROBE, spans);

@@ -27,6 +27,9 @@ export const TOOL_OUTPUTS: Readonly<Record<string, Shape>> = {
   "Human.approve": { object: { decision: "string", comment: "unknown", decided_by: "string", decided_at: "string" } },
   // Whatever the signal carried.
   "Wait.signal": "unknown",
+  // With wait (the default); without, only { run_id }. The result is whatever the child's was.
+  "Run.start": { object: { run_id: "string", status: "string", result: "unknown" } },
+  "Run.collect": { list: "unknown" },
 };
 
 /**

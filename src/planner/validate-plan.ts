@@ -10,7 +10,7 @@ import { parseMcpToolName } from "../tools/mcp/mcp-types";
 import { getTool, tools } from "../tools/registry";
 import { planInputSchema, type PlanIssue, type PlanStep } from "./plan-schema";
 import { referenceTypeIssues } from "./reference-types";
-import { findReferences, isWholeReference } from "./references";
+import { findReferences, isWholeReference, ownInput } from "./references";
 
 export type PlanValidation = { ok: true; steps: PlanStep[] } | { ok: false; issues: PlanIssue[] };
 
@@ -181,7 +181,7 @@ export function validatePlan(raw: unknown, mcp: McpCatalogue = EMPTY_CATALOGUE):
         });
     }
     const before = ancestors(s.step_number, deps);
-    for (const ref of findReferences(s.input)) {
+    for (const ref of findReferences(ownInput(s.tool, s.input))) {
       if (!numbers.has(ref.step_number)) {
         issues.push({
           step_number: s.step_number,
@@ -198,7 +198,20 @@ export function validatePlan(raw: unknown, mcp: McpCatalogue = EMPTY_CATALOGUE):
         });
       }
     }
-    issues.push(...inputIssues(s, s.step_number, ["steps", i, "input"], mcp));
+    const shapeIssues = inputIssues(s, s.step_number, ["steps", i, "input"], mcp);
+    issues.push(...shapeIssues);
+    // A child's plan written into the step is checked now, as the child would check it.
+    if (s.tool === "Run.start" && shapeIssues.length === 0 && s.input.plan !== undefined) {
+      const child = validatePlan(s.input.plan, mcp);
+      if (!child.ok)
+        for (const issue of child.issues)
+          issues.push({
+            ...issue,
+            step_number: s.step_number,
+            path: ["steps", i, "input", "plan", ...issue.path],
+            message: `In the child's plan: ${issue.message}`,
+          });
+    }
     issues.push(...compensationIssues(s, i, before, mcp));
     issues.push(...referenceTypeIssues(s, i, toolOf));
   });

@@ -4,12 +4,27 @@ import { httpGet } from "./http-get/http-get";
 import { humanApprove } from "./human-approve";
 import type { McpCatalogue } from "./mcp/mcp-catalogue";
 import { mcpTool } from "./mcp/mcp-tool";
+import { runCollect, runStart } from "./run-start";
 import type { Tool } from "./tool";
 import { todoAdd, todoComplete, todoDelete, todoGet, todoList, todoReopen } from "./todo-store";
 import { waitSignal } from "./wait-signal";
 import { waitSleep } from "./wait-sleep";
 
-const all: Tool[] = [calculator, todoAdd, todoList, todoGet, todoComplete, todoDelete, todoReopen, httpGet, waitSleep, waitSignal, humanApprove] as Tool[];
+const all: Tool[] = [
+  calculator,
+  todoAdd,
+  todoList,
+  todoGet,
+  todoComplete,
+  todoDelete,
+  todoReopen,
+  httpGet,
+  waitSleep,
+  waitSignal,
+  humanApprove,
+  runStart,
+  runCollect,
+] as Tool[];
 
 export const tools: ReadonlyMap<string, Tool> = new Map(all.map((t) => [t.name, t]));
 

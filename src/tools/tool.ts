@@ -7,6 +7,8 @@
 // - "timer": a durable timer the run object keeps itself (its alarm); waiting holds no consumer.
 // - "await": waits for something from outside the run (a person's decision, a signal). The step
 //   is "waiting": it holds no consumer, no message and no slot, only its deadline on the alarm.
+// - "child": starts another run (Run.start). The run object creates it with one call to the child's
+//   object and, when asked to wait, learns of its end from the child: no consumer, no polling.
 import type { z } from "zod";
 import type { StepError } from "../execution/step-error";
 import type { SpanData } from "../lib/otel/span";
@@ -84,12 +86,17 @@ export interface AwaitTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> 
   signalName?(input: z.output<S>): string;
 }
 
-export type Tool<S extends z.ZodType = z.ZodType> = QueueTool<S> | InlineTool<S> | TimerTool<S> | AwaitTool<S>;
+export interface ChildTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> {
+  executor: "child";
+}
+
+export type Tool<S extends z.ZodType = z.ZodType> = QueueTool<S> | InlineTool<S> | TimerTool<S> | AwaitTool<S> | ChildTool<S>;
 
 export const queueTool = <S extends z.ZodType>(tool: Omit<QueueTool<S>, "executor">): QueueTool<S> => ({ ...tool, executor: "queue" });
 export const inlineTool = <S extends z.ZodType>(tool: Omit<InlineTool<S>, "executor">): InlineTool<S> => ({ ...tool, executor: "inline" });
 export const timerTool = <S extends z.ZodType>(tool: Omit<TimerTool<S>, "executor">): TimerTool<S> => ({ ...tool, executor: "timer" });
 
+export const childTool = <S extends z.ZodType>(tool: Omit<ChildTool<S>, "executor">): ChildTool<S> => ({ ...tool, executor: "child" });
 export const awaitTool = <S extends z.ZodType>(tool: Omit<AwaitTool<S>, "executor">): AwaitTool<S> => ({ ...tool, executor: "await" });
 
 export const ok = (output: unknown): ToolResult => ({ success: true, output });

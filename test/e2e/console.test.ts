@@ -146,6 +146,38 @@ describe("web console", () => {
     await api(`/runs/${run.run_id}/cancel`, { method: "POST" });
   });
 
+  it("reruns an ended run from a step with its button: the new run keeps what came before and takes the changed input", async () => {
+    type Run = { run_id: string; status: string; rerun_of: string | null; result: unknown; execution_log: { attempts: number; output: unknown }[] };
+    const plan = {
+      steps: [
+        { step_number: 1, tool: "Calculator.evaluate", input: { expression: "1 + 1" } },
+        { step_number: 2, tool: "Calculator.evaluate", input: { expression: "{{steps.1.output}} * 10" }, depends_on: [1] },
+      ],
+    };
+    const original = await api<Run>("/runs?wait=10", { method: "POST", body: JSON.stringify({ plan }) });
+    expect(original.status).toBe("completed");
+    const page = await browser.newPage();
+    const asked: string[] = [];
+    page.on("dialog", (d) => {
+      asked.push(d.message());
+      void d.accept('{"expression": "{{steps.1.output}} * 21"}');
+    });
+    await page.goto(url);
+    await useKey(page);
+    await openRun(page, original.run_id);
+    await expect.poll(() => page.textContent("#run-status")).toBe("completed");
+    await page.click('#steps tr[data-step="2"] button.rerun');
+    // The console opens the new run.
+    await page.waitForFunction((id) => location.hash.startsWith("#/runs/") && !location.hash.endsWith(id), original.run_id);
+    const newId = (await page.evaluate(() => location.hash)).slice("#/runs/".length);
+    await expect.poll(() => page.textContent("#run-status")).toBe("completed");
+    const rerun = await api<Run>(`/runs/${newId}`);
+    expect(rerun).toMatchObject({ rerun_of: original.run_id, status: "completed", result: 42 });
+    expect(rerun.execution_log.map((s) => s.attempts)).toEqual([0, 1]); // step 1 taken over, not run
+    expect(asked).toHaveLength(1);
+    expect(asked[0]).toContain(`from step 2`);
+  });
+
   it("draws attempts on a shared time axis (two parallel waits overlap), and the scrubber redraws an earlier state", async () => {
     const run = await api<{ run_id: string }>("/runs", {
       method: "POST",

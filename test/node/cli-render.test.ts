@@ -328,3 +328,14 @@ describe("crane run and the server's ?wait", () => {
     expect(["", "-1", "31", "ten", "Infinity"].map(parseWait)).toEqual([undefined, undefined, undefined, undefined, undefined]);
   });
 });
+
+describe("child runs in --follow", () => {
+  it("names a Run.start step's child, how to follow it, and its end", () => {
+    const p = new RunProgress({ tty: false });
+    feed(p, [ev("plan.accepted", { plan: { steps: [{ step_number: 1, tool: "Run.start" }] } })]);
+    const begun = lines(p.apply(ev("child.started", { step: 1, run_id: "run_child", wait: true, status: "running" })));
+    expect(begun).toEqual([expect.stringMatching(/^▶ step 1 Run\.start child run run_child started, waiting for it .*crane watch run_child$/)]);
+    const ended = lines(p.apply(ev("child.ended", { step: 1, run_id: "run_child", status: "completed" })));
+    expect(ended).toEqual([expect.stringMatching(/^▶ step 1 Run\.start child run run_child ended completed/)]);
+  });
+});

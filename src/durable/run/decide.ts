@@ -7,8 +7,9 @@ import { leaseFor } from "../../execution/run-options";
 import { stepMessage, type BreakerOpened, type PreflightResult, type ReportResult, type StepReport } from "../../execution/step-protocol";
 import type { Json } from "../../lib/json";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../execution/step-error";
-import { UnresolvedReferenceError, referenceMismatch, resolveReferences } from "../../planner/references";
+import { UnresolvedReferenceError, referenceMismatch, resolveStepInput } from "../../planner/references";
 import { breakerOf, getTool } from "../../tools/registry";
+import { startChild } from "./children";
 import { advanceCompensation, beginCompensation, expireUndos, failUndo, stepKey, timeOutUndos, undoDeadlines, undoOf } from "./compensation";
 import type { Machine } from "./machine";
 import type { RunError } from "./run-events";
@@ -41,7 +42,7 @@ function dispatchReady(m: Machine): void {
 function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
   let input: unknown;
   try {
-    input = resolveReferences(s.input, stepOutputs(m.state));
+    input = resolveStepInput(s.tool, s.input, stepOutputs(m.state));
   } catch (err) {
     if (!(err instanceof UnresolvedReferenceError)) throw err;
     m.emit("step.failed", { step: s.step_number, attempt, error: stepError("reference_unresolved", err.message) });
@@ -87,6 +88,9 @@ function start(m: Machine, s: StepState, attempt = s.attempt + 1): void {
       if (buffered) takeSignal(m, m.state.steps.get(s.step_number)!, buffered);
       return;
     }
+    case "child":
+      startChild(m, s, attempt, input);
+      return;
     case "queue": {
       const lease_until = m.now + leaseFor(timeout);
       const { run_id, tenant, trace_id } = m.state;
@@ -173,7 +177,7 @@ function skipUnreachable(m: Machine): void {
 }
 
 /** Records a failed attempt: retry later, or fail the step for good. */
-function failAttempt(m: Machine, s: StepState, attempt: number, error: StepError, queued: { queue_ms?: number } = {}): void {
+export function failAttempt(m: Machine, s: StepState, attempt: number, error: StepError, queued: { queue_ms?: number } = {}): void {
   const decision = decideRetry(error, s.attempts, m.state.options);
   if (decision.retry) {
     m.emit("step.retry_scheduled", { step: s.step_number, attempt, error, delay_ms: decision.delay_ms, retry_at: m.now + decision.delay_ms, ...queued });

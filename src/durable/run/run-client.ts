@@ -8,6 +8,7 @@ import type { IssueLinkResult, LinkLookup } from "./decision-links";
 import type { RunResource } from "./run-view";
 import type { RunUsage } from "../usage-meter";
 import type { WatchToken } from "./watch-tokens";
+import type { ChildNotice } from "./children";
 
 export interface RunClient {
   create(input: CreateRunInput): Promise<CreateRunResult>;
@@ -23,6 +24,8 @@ export interface RunClient {
   issueDecisionLinks(tenant: string, step: number): Promise<IssueLinkResult | { ok: false; code: "run_not_found" }>;
   lookupDecisionLink(token: string): Promise<LinkLookup>;
   decideByLink(token: string, comment: string | null): Promise<LinkDecisionAnswer>;
+  /** A child run tells its parent that it ended (the parent records it once). */
+  childEnded(notice: ChildNotice): Promise<{ acknowledged: boolean }>;
   /** The object's fetch: WebSocket subscriptions. */
   fetch(request: Request): Promise<Response>;
 }
@@ -43,6 +46,7 @@ same("getUsage", true);
 same("issueDecisionLinks", true);
 same("lookupDecisionLink", true);
 same("decideByLink", true);
+same("childEnded", true);
 
 export function runClient(env: Env, runId: string): RunClient {
   const stub = env.RUNS.getByName(runId);
@@ -62,5 +66,6 @@ export function runClient(env: Env, runId: string): RunClient {
     issueDecisionLinks: (tenant, step) => loose.issueDecisionLinks(tenant, step),
     lookupDecisionLink: (token) => loose.lookupDecisionLink(token),
     decideByLink: (token, comment) => loose.decideByLink(token, comment),
+    childEnded: (notice) => loose.childEnded(notice),
   };
 }

@@ -28,6 +28,7 @@ export interface RunEventData {
    * when there is none.
    * `parent_span_id`: the span of the request that created it (absent when spans are not exported).
    * `retention_days`: how long the run is kept once it ended (absent in older logs: RUN_RETENTION_DAYS).
+   * `parent`: the run and step (Run.start) that started this run, and how deep it is (a top-level run: absent).
    */
   "run.created": {
     run_id: string;
@@ -44,6 +45,7 @@ export interface RunEventData {
     retention_days?: number;
     /** A rerun (POST /runs/{id}/rerun): the run it was forked from. */
     rerun_of?: string;
+    parent?: ParentLink;
   };
   "plan.accepted": { plan: Plan };
   "run.started": Record<string, never>;
@@ -62,7 +64,7 @@ export interface RunEventData {
     input: unknown;
     lease_until?: number;
     wake_at?: number;
-    executor?: "queue" | "inline" | "timer" | "await";
+    executor?: "queue" | "inline" | "timer" | "await" | "child";
     /** A queued step run again after compensation undid it: the key its effects are recorded under (absent: run_id:step). */
     idempotency_key?: string;
   };
@@ -133,6 +135,22 @@ export interface RunEventData {
   /** `steps`: the steps that were waiting on the breaker and may go now (absent in older logs). */
   "breaker.half_opened": { tool: string; steps?: number[] };
   "breaker.closed": { tool: string; steps?: number[] };
+  /**
+   * A Run.start step's child run exists (`status` as it stood when created). With `wait` the step
+   * now waits for the child's end, which the child reports (child.ended); without, it succeeds.
+   */
+  "child.started": { step: number; run_id: string; wait: boolean; status: string };
+  /** A child run ended (it said so itself); a waiting step succeeds or fails with it in the same command. */
+  "child.ended": { step: number; run_id: string; status: string };
+  /** This run's parent acknowledged its end: nothing is left to tell it. */
+  "parent.notified": { status: string };
+}
+
+/** Where a child run comes from. Depth 1 is a child of a top-level run. */
+export interface ParentLink {
+  run_id: string;
+  step: number;
+  depth: number;
 }
 
 export type RunEventType = keyof RunEventData;

@@ -19,7 +19,7 @@ import { advance, breakerChanged, defer, fireDue, nextDeadline, preflight, repor
 import { decideApproval, signal, type Decision, type DecisionResult, type SignalResult } from "./human-input";
 import { cancel, endsInline, optionsFor, pause, resume, type ControlResult } from "./run-control";
 import { undoOf } from "./compensation";
-import type { RunEvent, RunEventData, RunEventType, RunSchedule } from "./run-events";
+import type { ParentLink, RunEvent, RunEventData, RunEventType, RunSchedule } from "./run-events";
 import { projectRun } from "./projection";
 import { deleteRunStorage, expiresAt } from "./retention";
 import { RunTracing } from "./run-tracing";
@@ -31,6 +31,8 @@ import { WatchTokens, type WatchToken } from "./watch-tokens";
 import { DecisionLinks, linkHash, type IssueLinkResult, type LinkLookup } from "./decision-links";
 import { RunWebhooks, rememberWebhookEvents, webhookEventsOf } from "./run-webhooks";
 import { emitReused, stepsToRun, type RerunSeed } from "./rerun-seed";
+import { childCreated, childDispatches, childEnded, type ChildNotice } from "./children";
+import { FamilyDebts, cancelChild, childRunId, createChild, notifyParent } from "./family";
 
 export interface CreateRunInput {
   run_id: string;
@@ -55,6 +57,8 @@ export interface CreateRunInput {
   webhook?: { url: string };
   /** A rerun: the run it is forked from and the steps it takes over from it (see rerun.ts). */
   rerun?: RerunSeed;
+  /** A child run (Run.start): where it comes from. */
+  parent?: ParentLink;
 }
 
 export type CreateRunResult =
@@ -119,6 +123,8 @@ export class RunObject extends DurableObject<Env> {
   private creating: Promise<unknown> = Promise.resolve();
   /** Dispatches a pre-flight check let through, in memory: a duplicate delivery finds its twin here. */
   private readonly begun = new Set<number>();
+  /** What this run, once ended, still owes its parent and children. */
+  private readonly family = new FamilyDebts();
   /** Injectable for tests (set through runInDurableObject): every deadline and event time uses it. */
   clock: () => number = Date.now;
   /** Spans of commands and of the run, when OTEL_EXPORTER_OTLP_ENDPOINT is set (null: none are made). */
@@ -203,13 +209,17 @@ export class RunObject extends DurableObject<Env> {
     return this.state.last_seq > 0 && TERMINAL_RUN.has(this.state.status);
   }
 
-  /** Runs one decision against the state, writes its events, then performs the I/O they call for. */
-  private async command<R>(decide: (m: Machine) => R, name = "command"): Promise<R> {
+  /**
+   * Runs one decision against the state, writes its events, then performs the I/O they call for.
+   * `name` names its span. `request`: false for a command the object runs itself after a call it
+   * made (recording a child's creation, its parent's acknowledgement), which is no request of its own.
+   */
+  private async command<R>(decide: (m: Machine) => R, name = "command", request = true): Promise<R> {
     const sends: StepMessage[] = [];
     const started = this.clock();
     const wasEnded = this.ended;
     const statusBefore = this.state.status;
-    this.meter.request();
+    if (request) this.meter.request();
     this.span = newSpanId();
     this.emitted = [];
     const result = decide({
@@ -222,6 +232,7 @@ export class RunObject extends DurableObject<Env> {
     const events = this.emitted;
     this.log.flush();
     this.webhooks.notice(this.state, statusBefore, this.emitted);
+    const births = childDispatches(this.emitted);
     broadcast(this.ctx, this.emitted);
     this.emitted = [];
     // Armed before any await, so the alarm commits atomically with the events that need it: a
@@ -235,6 +246,8 @@ export class RunObject extends DurableObject<Env> {
     // message that never arrives is a lease the watchdog takes back. The caller (POST /runs, a
     // consumer's report) does not wait for the queue.
     if (sends.length) this.ctx.waitUntil(this.send(sends));
+    if (births.length) this.ctx.waitUntil(this.startChildren(births));
+    if (this.ended && !this.family.busy && this.family.due(this.state, this.clock()) !== null) this.ctx.waitUntil(this.settleFamily());
     if (endedNow) await this.releaseSlot();
     this.tracing?.command(name, this.span, started, this.clock(), this.state, events);
     return result;
@@ -339,6 +352,7 @@ export class RunObject extends DurableObject<Env> {
       this.webhooks.nextDue(now, projectionGraceMs),
       // An ended run's retention: armed in the turn it ends, so every ended run is deleted in time.
       expiresAt(this.state),
+      this.ended && !this.family.busy ? this.family.due(this.state, now) : null,
     ].filter((t): t is number => t !== null);
     const next = candidates.length ? Math.min(...candidates) : null;
     if (next === this.armedAt) return;
@@ -413,6 +427,7 @@ export class RunObject extends DurableObject<Env> {
         ...(input.webhook ? { webhook: input.webhook } : {}),
         ...(webhookEvents.length ? { webhook_events: webhookEvents } : {}),
         ...(input.rerun ? { rerun_of: input.rerun.of } : {}),
+        ...(input.parent ? { parent: input.parent } : {}),
       });
       m.emit("plan.accepted", { plan });
       emitReused(m, input.rerun);
@@ -580,6 +595,58 @@ export class RunObject extends DurableObject<Env> {
   }
 
   /**
+   * Creates the children of Run.start dispatches, one after another, and records each outcome as
+   * its own command. A crash in between leaves the dispatch's lease, and the watchdog's retry
+   * finds the child already made.
+   */
+  private async startChildren(births: { step: number; dispatch: number }[]): Promise<void> {
+    for (const { step, dispatch } of births) {
+      const s = this.state.steps.get(step);
+      if (!s || s.dispatch_seq !== dispatch || s.status !== "running") continue;
+      const start = await createChild(this.env, this.state, step);
+      // The replay check startRun makes first: the child's object answers it without a command, so
+      // it counts it nowhere. The create itself is the child's command, counted by the child.
+      this.meter.request();
+      await this.command((m) => childCreated(m, step, dispatch, start), "childCreated", false);
+    }
+  }
+
+  /** A child run says it ended: recorded once; a step waiting for it ends with it. */
+  async childEnded(notice: ChildNotice): Promise<{ acknowledged: boolean }> {
+    if (!this.owns(notice.tenant)) return { acknowledged: false };
+    const known = this.state.children.some((c) => c.run_id === notice.run_id) || (await childRunId(this.state, notice.step)) === notice.run_id;
+    if (!known) return { acknowledged: false };
+    await this.command((m) => childEnded(m, notice), "childEnded");
+    return { acknowledged: true };
+  }
+
+  /** Pays what an ended run owes its family: its end told to its parent, its children cancelled. The alarm retries on failure. */
+  private async settleFamily(): Promise<void> {
+    if (this.family.busy) return;
+    this.family.busy = true;
+    try {
+      const owed = this.family.owed(this.state);
+      for (const id of owed.children) {
+        // Counted by the child, whose command the cancel is.
+        await cancelChild(this.env, this.state, id);
+        this.family.cancelSent.add(id);
+      }
+      if (owed.parent) {
+        // Counted by the parent, whose command the notice is.
+        await notifyParent(this.env, this.state);
+        await this.command((m) => m.emit("parent.notified", { status: m.state.status }), "parentNotified", false);
+      }
+      this.family.succeeded();
+    } catch (err) {
+      const delay = this.family.failed(this.clock());
+      log.warn("family.notify_failed", { run_id: this.state.run_id, retry_in_ms: delay, ...errorFields(err) });
+    } finally {
+      this.family.busy = false;
+      this.armAlarm();
+    }
+  }
+
+  /**
    * `fetch` only upgrades WebSockets: GET /ws?after=SEQ subscribes to the run's events, for the
    * tenant in `x-crane-tenant` (set by the API from the caller's key) or the bearer of a watch token.
    */
@@ -649,6 +716,7 @@ export class RunObject extends DurableObject<Env> {
     this.armedAt = null; // a fired alarm is no longer set
     if (this.state.last_seq === 0) return;
     if (this.webhooks.due) await this.webhooks.handOff(this.state);
+    if (this.ended && this.family.due(this.state, this.clock()) !== null) await this.settleFamily();
     if ((expiresAt(this.state) ?? Infinity) <= this.clock()) return this.forget();
     if (this.ended && this.milestoneSeq > this.projection.seq) {
       // Only the projection is due: no command, no events.

@@ -94,6 +94,10 @@ export const runResourceSchema = z
     started_at: isoTime.nullable(),
     completed_at: isoTime.nullable(),
     last_event_seq: z.number().int(),
+    parent_run_id: z.string().nullable().describe("The run whose Run.start step started this one; null for a top-level run"),
+    children: z
+      .array(z.object({ run_id: z.string(), step: z.number().int().describe("The Run.start step that started it"), status: z.string() }))
+      .describe("Runs this run's Run.start steps started, with their status as this run last heard it"),
   })
   .meta({ id: "Run" });
 export type RunResource = z.infer<typeof runResourceSchema>;

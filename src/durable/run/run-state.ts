@@ -8,6 +8,7 @@ import type { RunEvent, RunEventData, RunEventType, RunSchedule } from "./run-ev
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from "../../execution/statuses";
 import { compensationHandlers, type CompensationState } from "./compensation-state";
 import { rerunHandlers } from "./rerun-state";
+import { childrenHandlers, emptyFamily, type FamilyState } from "./children-state";
 
 export type { RunStatus, StepStatus };
 export type { CompensationState, UndoState } from "./compensation-state";
@@ -62,7 +63,7 @@ export interface ReceivedSignal {
   taken_by: number | null;
 }
 
-export interface RunState {
+export interface RunState extends FamilyState {
   run_id: string;
   /** The tenant that owns the run; "" for runs made before tenants existed (nobody's). */
   tenant: string;
@@ -211,6 +212,7 @@ const handlers: Handlers = {
     state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.status = "pending";
     state.rerun_of = d.rerun_of ?? null;
+    state.parent = d.parent ?? null;
   },
   "plan.accepted": (state, d) => {
     state.plan = d.plan;
@@ -335,6 +337,7 @@ const handlers: Handlers = {
   },
   ...compensationHandlers,
   ...rerunHandlers,
+  ...childrenHandlers,
   "run.resumed": (state, d, at) => {
     state.status = "running";
     // A resumed run is in flight again under its tenant's cap, with its whole run_timeout_ms.
@@ -392,6 +395,7 @@ export function emptyState(): RunState {
     webhook_url: null,
     webhook_events: [],
     rerun_of: null,
+    ...emptyFamily(),
   };
 }
 

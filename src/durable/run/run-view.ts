@@ -48,6 +48,8 @@ export function runView(state: RunState): RunResource {
     started_at: state.started_at,
     completed_at: state.completed_at,
     last_event_seq: state.last_seq,
+    parent_run_id: state.parent?.run_id ?? null,
+    children: state.children.map((c) => ({ run_id: c.run_id, step: c.step, status: c.status })),
   };
 }
 

@@ -11,7 +11,7 @@ import { makePlan, type PlanOutcome, type PlanSource, type PlanTrace } from "../
 import { defaultRetentionDays } from "./retention";
 import { runWebhookRefusal, type RunWebhookRefusal } from "../webhooks/run-webhook";
 import { runClient } from "./run-client";
-import type { RunSchedule } from "./run-events";
+import type { ParentLink, RunSchedule } from "./run-events";
 import type { RunResource } from "./run-view";
 import type { RerunSeed } from "./rerun-seed";
 
@@ -55,6 +55,8 @@ export interface StartRunRequest {
   retention_days?: number;
   /** A rerun (rerun.ts): the run it forks, the steps it takes over, and the original's prompt. */
   rerun?: RerunSeed & { prompt: string | null };
+  /** A child run (Run.start): the run and step that start it, and its depth. */
+  parent?: ParentLink;
 }
 
 type PlanRefusal = Extract<PlanOutcome, { ok: false }>;
@@ -114,6 +116,7 @@ async function start(env: Env, req: StartRunRequest, trace?: PlanTrace): Promise
     ...(req.wait_ms ? { wait_ms: req.wait_ms } : {}),
     ...(req.schedule ? { schedule: req.schedule } : {}),
     ...(req.webhook ? { webhook: { url: req.webhook.url } } : {}),
+    ...(req.parent ? { parent: req.parent } : {}),
   };
   let result = req.idempotency_key ? await stub.create(input) : undefined;
   if (!result || result.outcome === "needs_plan") {

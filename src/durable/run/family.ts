@@ -1,0 +1,125 @@
+// The I/O between a run and its family, for the run object: creating a Run.start step's child
+// through startRun (so it is planned, capped and made exactly as POST /runs makes a run), telling a
+// parent that this run ended, and cancelling children. Each is one request to another run object
+// (creating: two, the replay check and the create), and each is repeatable: the child's id derives
+// from its key, a parent records a child's end once, and cancelling an ended run changes nothing.
+import { stepError } from "../../execution/step-error";
+import { errorFields, log } from "../../lib/log";
+import { runStartInputSchema } from "../../tools/run-start";
+import { DEFAULT_MAX_RUN_DEPTH, childKey, childrenToCancel, type ChildNotice, type ChildStart } from "./children";
+import { runClient } from "./run-client";
+import { TERMINAL_RUN, type RunState } from "./run-state";
+import { runIdFor, startRun } from "./start-run";
+
+/** How deep runs may nest (MAX_RUN_DEPTH): a top-level run is depth 0, its children 1. */
+export function maxRunDepth(env: Env): number {
+  const n = Number(env.MAX_RUN_DEPTH);
+  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_MAX_RUN_DEPTH;
+}
+
+/** The id the child of `step` has (or will have): derived from its key, as an Idempotency-Key's run is. */
+export async function childRunId(state: RunState, step: number): Promise<string | null> {
+  const s = state.steps.get(step);
+  return s ? runIdFor(state.tenant, childKey(state, s)) : null;
+}
+
+/** Creates the step's child, or finds the one an earlier try created. */
+export async function createChild(env: Env, state: RunState, step: number): Promise<ChildStart> {
+  const s = state.steps.get(step)!;
+  const depth = (state.parent?.depth ?? 0) + 1;
+  const limit = maxRunDepth(env);
+  if (depth > limit) {
+    const message = `Run.start would start a run ${depth} levels deep; runs nest at most ${limit} deep (MAX_RUN_DEPTH).`;
+    return { ok: false, reason: "not_started", error: stepError("run_depth_exceeded", message) };
+  }
+  // Checked when the step started; parsed again for the defaults.
+  const input = runStartInputSchema.parse(s.resolved_input);
+  try {
+    const result = await startRun(env, {
+      tenant: state.tenant,
+      body: s.resolved_input,
+      source: input.plan ? { plan: input.plan } : { prompt: input.prompt! },
+      options: input.options ?? {},
+      idempotency_key: childKey(state, s),
+      trace_id: state.trace_id,
+      // A child is kept as long as its parent: it was started under the parent's retention.
+      ...(state.retention_days ? { retention_days: state.retention_days } : {}),
+      parent: { run_id: state.run_id, step, depth },
+    });
+    if (result.ok) {
+      const { run_id, status, result: output, error } = result.run;
+      return { ok: true, child: { run_id, status, result: output, error: error ? { code: error.code, message: error.message } : null } };
+    }
+    if (result.code === "too_many_runs_in_flight") {
+      const message = `The tenant has ${result.in_flight} runs in flight, its limit; the child starts when one ends.`;
+      return { ok: false, reason: "at_capacity", error: stepError("child_at_capacity", message) };
+    }
+    const message =
+      result.code === "idempotency_conflict"
+        ? `Run ${result.run_id} was started for this step with a different input.`
+        : `The child run could not be planned (${result.code}): ${result.message}`;
+    return { ok: false, reason: "not_started", error: stepError("child_not_started", message) };
+  } catch (err) {
+    log.warn("child.start_failed", { run_id: state.run_id, step, ...errorFields(err) });
+    return { ok: false, reason: "unreachable", error: stepError("child_start_failed", "The child run's object could not be reached; trying again.") };
+  }
+}
+
+/** Tells the parent that this run ended; true once the parent has it (or says it is no child of its). */
+export async function notifyParent(env: Env, state: RunState): Promise<boolean> {
+  const parent = state.parent!;
+  await runClient(env, parent.run_id).childEnded({
+    tenant: state.tenant,
+    step: parent.step,
+    run_id: state.run_id,
+    status: state.status,
+    result: state.status === "completed" ? state.result : null,
+    error: state.error ? { code: state.error.code, message: state.error.message } : null,
+  });
+  return true;
+}
+
+/** Cancels a child (and, through its own end, its children). An ended child answers run_finished: nothing to do. */
+export async function cancelChild(env: Env, state: RunState, runId: string): Promise<void> {
+  await runClient(env, runId).cancel(state.tenant, { reason: `Its parent run ${state.run_id} ended ${state.status}.` });
+}
+
+export type { ChildNotice };
+
+const FAMILY_RETRY_MAX_MS = 60_000;
+
+/**
+ * What an ended run still owes its family (its parent told, its children cancelled), and when the
+ * alarm tries again after a failed call. In memory: after an eviction the debt is read from the
+ * state again (an unacknowledged end, children not known to have ended) and paid on wake.
+ */
+export class FamilyDebts {
+  private failures = 0;
+  private retryAt = 0;
+  /** Children this object has asked to cancel; their own end notices mark them ended. */
+  readonly cancelSent = new Set<string>();
+  busy = false;
+
+  owed(state: RunState): { parent: boolean; children: string[] } {
+    const parent = state.parent !== null && !state.parent_notified && TERMINAL_RUN.has(state.status);
+    return { parent, children: childrenToCancel(state).filter((id) => !this.cancelSent.has(id)) };
+  }
+
+  /** When the alarm must wake for them (null: nothing owed). */
+  due(state: RunState, now: number): number | null {
+    const owed = this.owed(state);
+    return owed.parent || owed.children.length ? Math.max(this.retryAt, now) : null;
+  }
+
+  succeeded(): void {
+    this.failures = 0;
+    this.retryAt = 0;
+  }
+
+  failed(now: number): number {
+    this.failures += 1;
+    const delay = Math.min(FAMILY_RETRY_MAX_MS, 500 * 2 ** (this.failures - 1));
+    this.retryAt = now + delay;
+    return delay;
+  }
+}
