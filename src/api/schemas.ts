@@ -33,7 +33,11 @@ export const runWebhookSchema = z
  * (oneOf: `{}`, both, or unknown fields match neither branch).
  */
 export const promptRunSchema = z.strictObject({ prompt: promptSchema, options: runOptionsRequestSchema.optional(), webhook: runWebhookSchema.optional() });
-export const planRunSchema = z.strictObject({ plan: planInputRequestSchema, options: runOptionsRequestSchema.optional(), webhook: runWebhookSchema.optional() });
+export const planRunSchema = z.strictObject({
+  plan: planInputRequestSchema,
+  options: runOptionsRequestSchema.optional(),
+  webhook: runWebhookSchema.optional(),
+});
 export const createRunBodySchema = z
   .union([promptRunSchema.openapi("PromptRun"), planRunSchema.openapi("PlanRun")], { error: 'Give exactly one of "prompt" or "plan".' })
   .openapi("CreateRun", {}, { unionPreferredType: "oneOf" });

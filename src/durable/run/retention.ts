@@ -25,11 +25,7 @@ export function defaultRetentionDays(env: Pick<Env, "RUN_RETENTION_DAYS"> | unde
  * (a schedule's occurrence): one D1 read. Requests with a key have it already, read with the key.
  */
 export async function tenantRetentionDays(env: Env, tenant: string): Promise<number | null> {
-  const row = await drizzle(env.DB)
-    .select({ days: tenantSettings.run_retention_days })
-    .from(tenantSettings)
-    .where(eq(tenantSettings.tenant, tenant))
-    .get();
+  const row = await drizzle(env.DB).select({ days: tenantSettings.run_retention_days }).from(tenantSettings).where(eq(tenantSettings.tenant, tenant)).get();
   return row?.days ?? null;
 }
 
