@@ -2,7 +2,7 @@
 // (bench/planner-timing.ts): any text up to the length limit, words the planner knows in any
 // order, and long runs of one token, the shapes that have cost other parsers quadratic time.
 import fc from "fast-check";
-import { MAX_PROMPT_LENGTH } from "../src/planner/plan-schema";
+import { MAX_PROMPT_LENGTH } from "../src/execution/plan-schema";
 
 // The words the planner knows, so generated prompts come close to plans as well as far from them.
 const WORDS = [

@@ -6,7 +6,7 @@ import { describe, expect, it } from "vitest";
 import { DEV_TENANT } from "../src/auth/api-keys";
 import { startRun } from "../src/durable/run/start-run";
 import { makePlan } from "../src/planner/make-plan";
-import type { Plan } from "../src/planner/plan-schema";
+import type { Plan } from "../src/execution/plan-schema";
 import { approvalRequiredTools, withRequiredApprovals } from "../src/planner/required-approvals";
 import { api, getRun, waitForRun } from "./helpers";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { PlanInput } from "../src/planner/plan-schema";
+import type { PlanInput } from "../src/execution/plan-schema";
 import { planFromPrompt, refusalMessage } from "../src/planner/rule-planner";
 import { validatePlan } from "../src/planner/validate-plan";
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import type { PlanIssue } from "../src/planner/plan-schema";
+import type { PlanIssue } from "../src/execution/plan-schema";
 import { validatePlan } from "../src/planner/validate-plan";
 import { tools } from "../src/tools/registry";
 

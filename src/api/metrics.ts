@@ -4,7 +4,7 @@ import { METRIC_BOUNDS, RATE_LIMIT_REASONS, STEP_OUTCOMES, type HistogramFamily 
 import { breakerName, type BreakerMetrics } from "../durable/breaker/tool-breaker";
 import { runCap } from "../durable/run/start-run";
 import { TERMINAL_RUN_STATUSES } from "../execution/statuses";
-import { planSchema, plannerNameSchema } from "../planner/plan-schema";
+import { planSchema, plannerNameSchema } from "../execution/plan-schema";
 import { guardedTools } from "./breakers";
 import { Exposition, PROMETHEUS_TEXT, type StoredHistogram } from "./metrics-exposition";
 import { operatorToken } from "./middleware/operator-token";

@@ -1,7 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { startRerun } from "../durable/run/rerun";
 import { traceIdFrom } from "../lib/trace";
-import { planInputSchema } from "../planner/plan-schema";
+import { planInputSchema } from "../execution/plan-schema";
 import { ApiError } from "./errors";
 import { jsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse, LOCATION } from "./openapi";

@@ -2,7 +2,7 @@
 import { z } from "@hono/zod-openapi";
 import { runOptionsSchema } from "../execution/run-options";
 import { RUN_STATUSES } from "../execution/statuses";
-import { MAX_PROMPT_LENGTH, planInputSchema } from "../planner/plan-schema";
+import { MAX_PROMPT_LENGTH, planInputSchema } from "../execution/plan-schema";
 import { webhookUrlSchema } from "../durable/webhooks/webhook-url";
 
 /**

@@ -13,7 +13,7 @@ import { EMPTY_CATALOGUE, mcpCatalogue, type McpCatalogue } from "../tools/mcp/m
 import { MCP_PREFIX } from "../tools/mcp/mcp-types";
 import { approvalRequiredTools, withRequiredApprovals } from "./required-approvals";
 import { cachePlan, cachedPlan } from "./plan-cache";
-import { MAX_PROMPT_LENGTH, type Plan, type PlanInput, type PlanIssue } from "./plan-schema";
+import { MAX_PROMPT_LENGTH, type Plan, type PlanInput, type PlanIssue } from "../execution/plan-schema";
 import { llmConfig } from "./llm/llm-config";
 import type { FallbackReason } from "./llm/llm-errors";
 import { planWithLlm } from "./llm/llm-planner";

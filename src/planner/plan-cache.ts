@@ -5,7 +5,7 @@
 import { sha256Hex } from "../lib/hash";
 import type { McpCatalogue } from "../tools/mcp/mcp-catalogue";
 import { describeTools } from "../tools/registry";
-import type { PlanInput } from "./plan-schema";
+import type { PlanInput } from "../execution/plan-schema";
 
 let catalogueVersion: Promise<string> | undefined;
 const version = () => (catalogueVersion ??= sha256Hex(JSON.stringify(describeTools())));

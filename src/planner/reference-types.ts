@@ -4,7 +4,7 @@
 // that says which output is the wrong kind and what to point at instead.
 import { z } from "zod";
 import { getTool } from "../tools/registry";
-import type { PlanIssue, PlanStep } from "./plan-schema";
+import type { PlanIssue, PlanStep } from "../execution/plan-schema";
 import { findReferences, isWholeReference, ownInput } from "./references";
 import { kindOf, pathTo, shapeAt } from "./tool-outputs";
 

@@ -2,7 +2,7 @@
 // makePlan, whichever planner wrote it, and there each step of such a tool gets a Human.approve
 // step in front of it. The setting is configuration, read with no I/O: `Tool.name` entries hold
 // for every tenant, `tenant:Tool.name` entries for that tenant only, so no plan pays a lookup.
-import type { PlanInput, PlanStep } from "./plan-schema";
+import type { PlanInput, PlanStep } from "../execution/plan-schema";
 import { findReferences } from "./references";
 
 const APPROVAL_TOOL = "Human.approve";

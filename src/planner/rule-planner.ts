@@ -8,7 +8,7 @@
 // The planner either returns a plan that passes validatePlan or refuses, naming each part of the
 // prompt it will not plan and why: it never hands on a plan whose error would be about a field the
 // user did not write.
-import { MAX_PLAN_STEPS, type PlanInput } from "./plan-schema";
+import { MAX_PLAN_STEPS, type PlanInput } from "../execution/plan-schema";
 import { findReferences } from "./references";
 import { expandApprovals, followingText, isApproval } from "./rules/approvals";
 import { planChildren } from "./rules/children";

@@ -8,7 +8,7 @@ import { checkJsonSchema } from "../tools/mcp/json-schema-check";
 import { EMPTY_CATALOGUE, type McpCatalogue } from "../tools/mcp/mcp-catalogue";
 import { parseMcpToolName } from "../tools/mcp/mcp-types";
 import { getTool, tools } from "../tools/registry";
-import { planInputSchema, type PlanIssue, type PlanStep } from "./plan-schema";
+import { planInputSchema, type PlanIssue, type PlanStep } from "../execution/plan-schema";
 import { referenceTypeIssues } from "./reference-types";
 import { findReferences, isWholeReference, ownInput } from "./references";
 

@@ -4,7 +4,7 @@
 // output, so a parent that fans out ends with all of them.
 import { z } from "zod";
 import { runOptionsSchema } from "../execution/run-options";
-import { MAX_PLAN_STEPS, MAX_PROMPT_LENGTH, planInputSchema } from "../planner/plan-schema";
+import { MAX_PLAN_STEPS, MAX_PROMPT_LENGTH, planInputSchema } from "../execution/plan-schema";
 import { childTool, inlineTool, ok } from "./tool";
 
 export const runStartInputSchema = z

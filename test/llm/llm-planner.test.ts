@@ -4,7 +4,7 @@ import { llmConfig } from "../../src/planner/llm/llm-config";
 import { planWithLlm } from "../../src/planner/llm/llm-planner";
 import { systemPrompt } from "../../src/planner/llm/llm-prompt";
 import { makePlan } from "../../src/planner/make-plan";
-import type { Plan } from "../../src/planner/plan-schema";
+import type { Plan } from "../../src/execution/plan-schema";
 import { api, createRun, errorOf, waitForRun } from "../helpers";
 
 // This project's LLM_BASE_URL is a local server speaking the OpenAI chat-completions protocol with

@@ -15,7 +15,7 @@ import { executionLogEntrySchema, planResourceSchema, runResourceSchema, type Ru
 import { startRun } from "../../durable/run/start-run";
 import { runEnded, RUN_STATUSES, type RunStatus } from "../../execution/statuses";
 import { makePlan } from "../../planner/make-plan";
-import { MAX_PROMPT_LENGTH, planInputSchema } from "../../planner/plan-schema";
+import { MAX_PROMPT_LENGTH, planInputSchema } from "../../execution/plan-schema";
 import { runClient } from "../../durable/run/run-client";
 import { RUN_ID } from "../schemas";
 

@@ -9,7 +9,7 @@ import { leaseFor } from "../../execution/run-options";
 import { invalidInput, stepError, type StepError } from "../../execution/step-error";
 import { stepMessage } from "../../execution/step-protocol";
 import type { Json } from "../../lib/json";
-import type { Compensation, PlanStep } from "../../planner/plan-schema";
+import type { Compensation, PlanStep } from "../../execution/plan-schema";
 import { UnresolvedReferenceError, resolveReferences } from "../../planner/references";
 import { getTool } from "../../tools/registry";
 import type { Machine } from "./machine";

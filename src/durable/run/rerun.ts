@@ -6,7 +6,7 @@
 import type { RunOptions, ResolvedOptions } from "../../execution/run-options";
 import { runEnded } from "../../execution/statuses";
 import { canonicalJson } from "../../lib/hash";
-import type { PlanInput } from "../../planner/plan-schema";
+import type { PlanInput } from "../../execution/plan-schema";
 import type { ReusedStep } from "./rerun-seed";
 import { runClient } from "./run-client";
 import type { RunResource } from "./run-view";

@@ -3,7 +3,7 @@
 // Times that the watchdog compares (`*_deadline`, `*_at` in ms) are epoch milliseconds.
 import type { StepError } from "../../execution/step-error";
 import type { RunOptions } from "../../execution/run-options";
-import type { Plan } from "../../planner/plan-schema";
+import type { Plan } from "../../execution/plan-schema";
 
 /** The error a run ends failed with. */
 export interface RunError {

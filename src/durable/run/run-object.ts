@@ -13,7 +13,7 @@ import type { PreflightResult, ReportResult, StepMessage, StepReport } from "../
 import { errorFields, log } from "../../lib/log";
 import type { StepError } from "../../execution/step-error";
 import { newSpanId } from "../../lib/trace";
-import type { Plan } from "../../planner/plan-schema";
+import type { Plan } from "../../execution/plan-schema";
 import { EventLog, tablesOf } from "./event-log";
 import { advance, breakerChanged, defer, fireDue, nextDeadline, preflight, report, skipCancelled, type Machine } from "./decide";
 import { decideApproval, signal, type Decision, type DecisionResult, type SignalResult } from "./human-input";

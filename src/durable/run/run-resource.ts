@@ -3,7 +3,7 @@
 // drift. `meta({ id })` names a component in the document without this layer knowing about it.
 import { z } from "zod";
 import { COMPENSATION_STATUSES, RUN_STATUSES, STEP_STATUSES, UNDO_STATUSES } from "../../execution/statuses";
-import { planSchema, planStepSchema } from "../../planner/plan-schema";
+import { planSchema, planStepSchema } from "../../execution/plan-schema";
 
 const isoTime = z.string().meta({ format: "date-time", description: "ISO 8601 time" });
 const errorInfo = z.object({ code: z.string(), message: z.string() });

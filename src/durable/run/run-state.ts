@@ -3,7 +3,7 @@
 // versions (the claim-based protocol's step.queued, logs without tenants) still fold.
 import { stepError, type StepError } from "../../execution/step-error";
 import { resolveOptions, type ResolvedOptions } from "../../execution/run-options";
-import type { Plan } from "../../planner/plan-schema";
+import type { Plan } from "../../execution/plan-schema";
 import type { RunEvent, RunEventData, RunEventType, RunSchedule } from "./run-events";
 import { TERMINAL_RUN_STATUSES, TERMINAL_STEP_STATUSES, type RunStatus, type StepStatus } from "../../execution/statuses";
 import { compensationHandlers, type CompensationState } from "./compensation-state";

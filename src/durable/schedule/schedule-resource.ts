@@ -4,7 +4,7 @@
 import { z } from "zod";
 import { runOptionsSchema } from "../../execution/run-options";
 import { RUN_STATUSES } from "../../execution/statuses";
-import { planInputSchema } from "../../planner/plan-schema";
+import { planInputSchema } from "../../execution/plan-schema";
 
 const isoTime = z.string().meta({ format: "date-time", description: "ISO 8601 time" });
 

@@ -6,7 +6,7 @@ import { NoObjectGeneratedError, Output, generateText, type LanguageModel, type 
 import { createWorkersAI } from "workers-ai-provider";
 import { log } from "../../lib/log";
 import { EMPTY_CATALOGUE, type McpCatalogue } from "../../tools/mcp/mcp-catalogue";
-import { planInputSchema, type PlanStep } from "../plan-schema";
+import { planInputSchema, type PlanStep } from "../../execution/plan-schema";
 import { validatePlan } from "../validate-plan";
 import type { LlmConfig } from "./llm-config";
 import { classify, noteHealthy, noteMisconfiguration, type FallbackReason } from "./llm-errors";

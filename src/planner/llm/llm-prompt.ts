@@ -1,7 +1,7 @@
 // What the model is told: the tool catalogue with JSON Schemas, the plan format, a few examples.
 import type { McpCatalogue } from "../../tools/mcp/mcp-catalogue";
 import { describeCatalogue } from "../../tools/registry";
-import { MAX_PLAN_STEPS } from "../plan-schema";
+import { MAX_PLAN_STEPS } from "../../execution/plan-schema";
 
 const EXAMPLES = [
   {

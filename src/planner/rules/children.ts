@@ -6,7 +6,7 @@
 //   Run.collect step so the run ends with their results in the items' order.
 // Each child's prompt must plan on its own (with these same rules), so a prompt whose sub-task the
 // planner cannot do is refused now, as a 400, not later as a failed step.
-import { MAX_PLAN_STEPS, type PlanInput } from "../plan-schema";
+import { MAX_PLAN_STEPS, type PlanInput } from "../../execution/plan-schema";
 import { maskQuotes, quotedOnly, restore } from "./quotes";
 
 type Step = PlanInput["steps"][number];
