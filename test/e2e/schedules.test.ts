@@ -10,12 +10,15 @@ import { expectConformingTraffic } from "./conformance.ts";
 const url = inject("craneUrl");
 const exec = promisify(execFile);
 let browser: Browser;
+let scheduleId: string | undefined;
 
 beforeAll(async () => {
   browser = await launchChromium();
 });
 afterAll(async () => {
   await browser?.close();
+  // A schedule left behind by a failed assertion would start a run every 2 s in the files after this one.
+  if (scheduleId) await api(`/schedules/${scheduleId}`, { method: "DELETE" });
   await expectConformingTraffic(10);
 });
 
@@ -47,6 +50,7 @@ describe("a schedule every 2 seconds", () => {
     const created = await crane("--json", "schedules", "create", "*/2 * * * * *", "calculate 20 + 22", "--name", name);
     expect(created.code, created.stderr).toBe(0);
     const { schedule_id: id, next_run_at } = JSON.parse(created.stdout) as { schedule_id: string; next_run_at: string };
+    scheduleId = id;
     expect(new Date(next_run_at).getUTCSeconds() % 2).toBe(0);
 
     // Two occurrences that started runs (polled: the runtime's clock decides when they come).
@@ -79,8 +83,9 @@ describe("a schedule every 2 seconds", () => {
     expect(await item.locator(".next-run").textContent()).toMatch(/^next /);
     if (process.env.CRANE_E2E_SCREENSHOTS) await page.screenshot({ path: `${process.env.CRANE_E2E_SCREENSHOTS}/schedules.png` });
     await item.locator(".occurrences .badge[data-run]").first().click();
+    // The newest occurrence may still be going when the console opens it: the page follows it live.
     await page.waitForSelector("#run-dag .node");
-    expect(await page.textContent("#run-status")).toBe("completed");
+    await expect.poll(() => page.textContent("#run-status")).toBe("completed");
     await page.close();
 
     const paused = await crane("schedules", "pause", id);
@@ -89,5 +94,6 @@ describe("a schedule every 2 seconds", () => {
     const deleted = await crane("schedules", "delete", id);
     expect(deleted.code).toBe(0);
     expect((await api(`/schedules/${id}`)).status).toBe(404);
+    scheduleId = undefined;
   });
 });

@@ -9,7 +9,9 @@ import { e2ePortBase } from "./ports.ts";
 // with real alarms pacing the retries. Each delivery is checked with the standardwebhooks
 // library's verifier, as a receiver would.
 const url = inject("craneUrl");
-const headers = { authorization: "Bearer crane_dev_key", "content-type": "application/json" };
+// A tenant of its own: a subscription hears every run end of its tenant, and runs other files left
+// going (a schedule's occurrence, a CLI run) must not reach this test's receiver.
+let headers = { authorization: "Bearer crane_dev_key", "content-type": "application/json" };
 let server: Server;
 let receiver: string;
 let webhookId: string | undefined;
@@ -32,6 +34,14 @@ beforeAll(async () => {
   // base + 5: past the runtime, the conformance proxy and the restart test's runtime.
   server = await startReceiver(e2ePortBase() + 5);
   receiver = receiverUrl(server);
+  const res = await fetch(`${url}/api/v1/admin/keys`, {
+    method: "POST",
+    headers: { authorization: "Bearer crane_local_admin_token", "content-type": "application/json" },
+    body: JSON.stringify({ name: "webhooks e2e", tenant: `webhooks-${Date.now()}` }),
+  });
+  expect(res.status).toBe(201);
+  const { secret } = (await res.json()) as { secret: string };
+  headers = { ...headers, authorization: `Bearer ${secret}` };
 });
 
 afterAll(async () => {
