@@ -4,6 +4,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
+import { tailOutput } from "./child-output.ts";
 
 /** The credentials every local runtime started here accepts (as .dev.vars.example sets them). */
 export const LOCAL_API_KEY = "crane_dev_key";
@@ -60,13 +61,7 @@ export async function startRuntime(opts: {
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, CI: "true", WRANGLER_SEND_METRICS: "false" },
   });
-  const output: string[] = [];
-  const keep = (b: Buffer) => {
-    output.push(b.toString());
-    if (output.length > 200) output.shift();
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
+  const output = tailOutput(child);
   const url = `http://127.0.0.1:${opts.port}`;
   const deadline = Date.now() + 60_000;
   for (;;) {

@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
+import { tailOutput } from "./child-output.ts";
 
 export const RULES_FILE = resolve("ops/prometheus/crane-rules.yml");
 
@@ -45,13 +46,7 @@ export async function startPrometheus(opts: { dir: string; port: number; config:
     [`--config.file=${file}`, `--storage.tsdb.path=${join(opts.dir, "data")}`, `--web.listen-address=127.0.0.1:${opts.port}`, "--log.level=warn"],
     { stdio: ["ignore", "pipe", "pipe"] },
   );
-  const output: string[] = [];
-  const keep = (b: Buffer) => {
-    output.push(b.toString());
-    if (output.length > 200) output.shift();
-  };
-  child.stdout?.on("data", keep);
-  child.stderr?.on("data", keep);
+  const output = tailOutput(child);
   child.on("error", (err) => output.push(String(err)));
   const url = `http://127.0.0.1:${opts.port}`;
   const deadline = Date.now() + 30_000;
