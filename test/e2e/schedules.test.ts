@@ -18,7 +18,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   // A schedule left behind by a failed assertion would start a run every 2 s in the files after this one.
-  if (scheduleId) await api(`/schedules/${scheduleId}`, { method: "DELETE" });
+  if (scheduleId) await crane("schedules", "delete", scheduleId);
   await expectConformingTraffic(10);
 });
 
