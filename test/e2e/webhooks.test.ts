@@ -1,6 +1,7 @@
 import type { Server } from "node:http";
 import { Webhook } from "standardwebhooks";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
+import { LOCAL_ADMIN_TOKEN, LOCAL_API_KEY } from "../../scripts/local-runtime.ts";
 import { receiverUrl, startReceiver, type Received } from "../webhooks/receiver.ts";
 import { expectConformingTraffic } from "./conformance.ts";
 import { e2ePortBase } from "./ports.ts";
@@ -11,7 +12,7 @@ import { e2ePortBase } from "./ports.ts";
 const url = inject("craneUrl");
 // A tenant of its own: a subscription hears every run end of its tenant, and runs other files left
 // going (a schedule's occurrence, a CLI run) must not reach this test's receiver.
-let headers = { authorization: "Bearer crane_dev_key", "content-type": "application/json" };
+let headers = { authorization: `Bearer ${LOCAL_API_KEY}`, "content-type": "application/json" };
 let server: Server;
 let receiver: string;
 let webhookId: string | undefined;
@@ -36,7 +37,7 @@ beforeAll(async () => {
   receiver = receiverUrl(server);
   const res = await fetch(`${url}/api/v1/admin/keys`, {
     method: "POST",
-    headers: { authorization: "Bearer crane_local_admin_token", "content-type": "application/json" },
+    headers: { authorization: `Bearer ${LOCAL_ADMIN_TOKEN}`, "content-type": "application/json" },
     body: JSON.stringify({ name: "webhooks e2e", tenant: `webhooks-${Date.now()}` }),
   });
   expect(res.status).toBe(201);
