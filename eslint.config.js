@@ -2,6 +2,13 @@
 // global (a class called ReferenceError once hid the built-in), a promise nobody awaits or
 // hands to waitUntil, and values nobody reads. Formatting is Prettier's job, not ESLint's.
 import tseslint from "typescript-eslint";
+import { createNodeResolver, importX } from "eslint-plugin-import-x";
+
+// The layers, as imports may run: down only. Each entry: the folder, and what its files may not import.
+const layer = (files, patterns, message) => ({
+  files,
+  rules: { "no-restricted-imports": ["error", { patterns: [{ group: patterns, message }] }] },
+});
 
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", ".wrangler/", "worker-configuration.d.ts", "bench/results/", "test-results/", "**/*.mjs", "**/*.js"] },
@@ -48,4 +55,62 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_", caughtErrors: "none", ignoreRestSiblings: true }],
     },
   },
+  // No import cycle anywhere in the Worker's source (type-only imports do not count: they vanish at run time).
+  {
+    files: ["src/**/*.ts"],
+    plugins: { "import-x": importX },
+    settings: {
+      "import-x/resolver-next": [createNodeResolver({ extensions: [".ts", ".js"] })],
+      "import-x/extensions": [".ts", ".js"],
+      "import-x/parsers": { "@typescript-eslint/parser": [".ts"] },
+    },
+    rules: { "import-x/no-cycle": ["error", { ignoreExternal: true }] },
+  },
+  layer(
+    ["src/durable/run/domain/**/*.ts"],
+    [
+      "drizzle-orm",
+      "drizzle-orm/*",
+      "@modelcontextprotocol/*",
+      "cloudflare:workers",
+      "ai",
+      "@ai-sdk/*",
+      "hono",
+      "hono/*",
+      "**/effects/*",
+      "**/storage/*",
+      "**/run-object",
+      "**/run-client",
+      "**/start-run",
+      "**/api/**",
+      "**/queues/**",
+      "**/db/**",
+      "**/tools/mcp/**",
+      "**/tools/http-get/**",
+      "**/tools/todo-store",
+    ],
+    "The run's domain is pure: it decides from the state and does no I/O (effects/ and storage/ do).",
+  ),
+  layer(
+    ["src/durable/run/storage/**/*.ts"],
+    ["**/effects/*", "**/run-object", "**/domain/decide", "**/domain/work"],
+    "Storage holds the run's tables; it decides nothing and calls out to nothing.",
+  ),
+  layer(["src/durable/run/effects/**/*.ts"], ["**/run-object"], "Effects are used by the run object, never the other way round."),
+  layer(
+    ["src/api/**/*.ts"],
+    ["**/durable/run/run-object", "**/durable/run/domain/decide", "**/durable/run/domain/work", "**/durable/run/domain/executors/*", "**/queues/**"],
+    "Routes talk to a run through its contract (run-client.ts), never to its decider.",
+  ),
+  layer(
+    ["src/queues/**/*.ts"],
+    ["**/api/**", "**/durable/run/domain/**", "**/durable/run/effects/**", "**/durable/run/run-object"],
+    "Consumers speak the step protocol (src/execution/) to the run object's contract.",
+  ),
+  layer(["src/tools/**/*.ts"], ["**/durable/**", "**/api/**", "**/queues/**"], "Tools know nothing of who runs them."),
+  layer(
+    ["src/execution/**/*.ts", "src/lib/**/*.ts"],
+    ["**/durable/**", "**/api/**", "**/queues/**", "**/tools/**", "**/planner/**"],
+    "The shared contracts and helpers sit below every other layer.",
+  ),
 );

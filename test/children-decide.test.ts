@@ -2,20 +2,14 @@
 // is dispatched, what a created, refused or ended child does to it, and what an ended parent still
 // owes. Driven without a Durable Object, with the test's clock; test/held/children.test.ts runs
 // the same through real run objects.
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { childCreated, childDispatches, childEnded, childrenToCancel, CHILD_START_LEASE_MS, type ChildStart } from "../src/durable/run/children";
-import { fireDue } from "../src/durable/run/decide";
-import { cancel } from "../src/durable/run/run-control";
+import { describe, expect, it } from "vitest";
+import { childCreated, childEnded, childrenToCancel, type ChildStart } from "../src/durable/run/domain/children";
+import { CHILD_START_LEASE_MS, childDispatches } from "../src/durable/run/domain/executors/child";
+import { fireDue } from "../src/durable/run/domain/decide";
+import { cancel } from "../src/durable/run/domain/control";
 import { runView } from "../src/durable/run/run-view";
 import { stepError } from "../src/execution/step-error";
 import { at, begin, type StepSpec } from "./decider-harness";
-
-beforeEach(() => {
-  vi.spyOn(Math, "random").mockReturnValue(0.5);
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 const child = (step_number: number, input: Record<string, unknown> = { prompt: "calculate 1 + 1" }, depends_on: number[] = []): StepSpec => ({
   step_number,
@@ -39,9 +33,10 @@ describe("Run.start dispatch", () => {
     const { run, events, sent } = begin([child(1), child(2), { step_number: 3, tool: "Run.collect", input: { values: [1] }, depends_on: [1, 2] }]);
     expect(sent).toEqual([]);
     const starts = events.filter((e) => e.type === "step.started");
+    // The input recorded is what the tool got: parsed, with Run.start's default `wait` filled in.
     expect(starts.map((e) => e.data)).toEqual([
-      { step: 1, attempt: 1, input: { prompt: "calculate 1 + 1" }, executor: "child", lease_until: at(CHILD_START_LEASE_MS) },
-      { step: 2, attempt: 1, input: { prompt: "calculate 1 + 1" }, executor: "child", lease_until: at(CHILD_START_LEASE_MS) },
+      { step: 1, attempt: 1, input: { prompt: "calculate 1 + 1", wait: true }, executor: "child", lease_until: at(CHILD_START_LEASE_MS) },
+      { step: 2, attempt: 1, input: { prompt: "calculate 1 + 1", wait: true }, executor: "child", lease_until: at(CHILD_START_LEASE_MS) },
     ]);
     expect(childDispatches(events)).toEqual(starts.map((e) => ({ step: (e.data as { step: number }).step, dispatch: e.seq })));
     expect(run.state.status).toBe("running");

@@ -3,21 +3,14 @@
 // and how cancel-with-compensate and resume meet it. Driven without a Durable Object, with the
 // test's clock; the workerd tests in test/held/compensation.test.ts run the same against real
 // todos and the real queue handler.
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { defer, fireDue, preflight, report, skipCancelled } from "../src/durable/run/decide";
-import { cancel, resume } from "../src/durable/run/run-control";
-import type { RunEventType } from "../src/durable/run/run-events";
+import { describe, expect, it } from "vitest";
+import { defer, fireDue, preflight, report, skipCancelled } from "../src/durable/run/domain/decide";
+import { cancel, resume } from "../src/durable/run/domain/control";
+import type { RunEventType } from "../src/durable/run/domain/events";
 import { runView } from "../src/durable/run/run-view";
 import { stepError } from "../src/execution/step-error";
 import type { Outcome } from "../src/execution/step-protocol";
 import { at, begin, LEASE, options, RUN_TIMEOUT, type Run, type StepSpec } from "./decider-harness";
-
-beforeEach(() => {
-  vi.spyOn(Math, "random").mockReturnValue(0.5);
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 const add = (step_number: number, title: string, more: Partial<StepSpec> = {}): StepSpec => ({ step_number, tool: "TodoStore.add", input: { title }, ...more });
 const get = (step_number: number, url: string, depends_on: number[] = []): StepSpec => ({ step_number, tool: "Http.get", input: { url }, depends_on });

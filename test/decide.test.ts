@@ -3,12 +3,12 @@
 // and whose clock the test sets. Each command's exact events are asserted, and after every
 // command two invariants are checked: no more steps in flight than max_parallelism, and no
 // watchdog deadline that is a retry already due.
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import type { RunEvent, RunEventData, RunEventType } from "../src/durable/run/run-events";
-import { advance, breakerChanged, defer, fireDue, nextDeadline, preflight, report } from "../src/durable/run/decide";
-import { decideApproval, signal } from "../src/durable/run/human-input";
-import { cancel, optionsFor, resume } from "../src/durable/run/run-control";
-import { TERMINAL_RUN, type StepStatus } from "../src/durable/run/run-state";
+import { describe, expect, it } from "vitest";
+import type { RunEvent, RunEventData, RunEventType } from "../src/durable/run/domain/events";
+import { advance, breakerChanged, defer, fireDue, nextDeadline, preflight, report } from "../src/durable/run/domain/decide";
+import { decideApproval, signal } from "../src/durable/run/domain/human-input";
+import { cancel, optionsFor, resume } from "../src/durable/run/domain/control";
+import { TERMINAL_RUN, type StepStatus } from "../src/durable/run/domain/state";
 import { DEFAULT_RUN_TIMEOUT_MS, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../src/execution/run-options";
 import type { BreakerOpened, Outcome } from "../src/execution/step-protocol";
 import { stepError, type StepError } from "../src/execution/step-error";
@@ -16,13 +16,6 @@ import { at, begin, LEASE, options, Run, RUN_TIMEOUT, STEP_TIMEOUT, T0, type Ste
 
 /** A dispatch this run never made. */
 const NEVER = 999;
-
-beforeEach(() => {
-  vi.spyOn(Math, "random").mockReturnValue(0.5);
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 // --- Plans and outcomes ---------------------------------------------------------------------
 

@@ -1,9 +1,10 @@
 // A run's decider driven without a Durable Object: a Machine whose events fold into an in-memory
 // state and whose clock the test sets. Shared by the decider's table tests and compensation's.
 import { expect } from "vitest";
-import type { RunEvent, RunEventData, RunEventType } from "../src/durable/run/run-events";
-import { advance, nextDeadline, type Machine } from "../src/durable/run/decide";
-import { applyEvent, emptyState, type RunState, type StepState } from "../src/durable/run/run-state";
+import type { RunEvent, RunEventData, RunEventType } from "../src/durable/run/domain/events";
+import { advance, nextDeadline, type Machine } from "../src/durable/run/domain/decide";
+import { applyEvent } from "../src/durable/run/domain/fold";
+import { emptyState, type RunState, type StepState } from "../src/durable/run/domain/state";
 import { leaseFor, type RunOptions } from "../src/execution/run-options";
 import type { StepMessage } from "../src/execution/step-protocol";
 
@@ -14,7 +15,7 @@ export const STEP_TIMEOUT = 1000;
 export const LEASE = leaseFor(STEP_TIMEOUT);
 export const RUN_TIMEOUT = 3_600_000;
 
-// With Math.random pinned at 0.5 the backoff after attempt n is half its cap: 500, 1000, 2000 ms.
+// With the machine's random at 0.5 (Run.random) the backoff after attempt n is half its cap: 500, 1000, 2000 ms.
 export const BASE_OPTIONS = {
   retry: { max_attempts: 3, initial_delay_ms: 1000, max_delay_ms: 8000 },
   step_timeout_ms: STEP_TIMEOUT,
@@ -40,6 +41,8 @@ export class Run {
   readonly sent: StepMessage[] = [];
   /** How long each inline tool call appears to take: the clock moves this much per read. */
   toolMs = 0;
+  /** What the machine's random answers: the jitter of every retry delay. */
+  random = 0.5;
 
   static create(steps: StepSpec[], runOptions: RunOptions = options()): Run {
     const run = new Run();
@@ -58,6 +61,7 @@ export class Run {
       state: this.state,
       now,
       clock: () => now + this.toolMs * reads++,
+      random: () => this.random,
       emit: (type, data) => this.append(now, type, data),
       send: (message) => void this.sent.push(message),
     };

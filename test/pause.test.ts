@@ -1,21 +1,14 @@
 // Pause and resume as decisions: a paused run dispatches nothing new; what is in flight, timers and
 // approvals are recorded as they end; due retries wait without waking the watchdog in a loop; the
 // resume sets going what they freed. Driven without a Durable Object, with the test's clock.
-import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { fireDue, nextDeadline, report } from "../src/durable/run/decide";
-import { decideApproval } from "../src/durable/run/human-input";
-import { cancel, pause, resume } from "../src/durable/run/run-control";
+import { describe, expect, it } from "vitest";
+import { fireDue, nextDeadline, report } from "../src/durable/run/domain/decide";
+import { decideApproval } from "../src/durable/run/domain/human-input";
+import { cancel, pause, resume } from "../src/durable/run/domain/control";
 import { runView } from "../src/durable/run/run-view";
 import { stepError } from "../src/execution/step-error";
 import type { Outcome } from "../src/execution/step-protocol";
 import { at, begin, options, type Run, type StepSpec } from "./decider-harness";
-
-beforeEach(() => {
-  vi.spyOn(Math, "random").mockReturnValue(0.5);
-});
-afterEach(() => {
-  vi.restoreAllMocks();
-});
 
 const get = (step_number: number, depends_on: number[] = []): StepSpec => ({
   step_number,

@@ -44,7 +44,8 @@ describe("a run end to end", () => {
     const run = await waitForRun(created.run_id);
     expect(run.status).toBe("completed");
     expect(run.execution_log[0]!.output).toBe(300);
-    expect(run.execution_log[1]!.input).toEqual({ title: 300 });
+    // The input shown is what the tool got: its schema makes the number a title (a string).
+    expect(run.execution_log[1]!.input).toEqual({ title: "300" });
     expect((run.execution_log[1]!.output as { todo: { title: string } }).todo.title).toBe("300");
     const res = await api(`/runs?limit=5`);
     expect(res.status).toBe(200);

@@ -2,7 +2,7 @@ import { env } from "cloudflare:workers";
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
 import type { RunObject } from "../src/durable/run/run-object";
-import type { RunEvent } from "../src/durable/run/run-events";
+import type { RunEvent } from "../src/durable/run/domain/events";
 import { api, createRun, errorOf, getRun, uniq, waitForRun } from "./helpers";
 
 const upstream = inject("upstreamUrl");

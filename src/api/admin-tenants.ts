@@ -3,7 +3,7 @@ import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { forgetTenant } from "../auth/api-keys";
 import { tenantSettings } from "../db/schema";
-import { defaultRetentionDays, MAX_RETENTION_DAYS } from "../durable/run/retention";
+import { defaultRetentionDays, MAX_RETENTION_DAYS } from "../durable/run/effects/retention";
 import { jsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse } from "./openapi";
 import { isoTime } from "./response-schemas";

@@ -10,7 +10,7 @@ import { ApiError } from "./errors";
 import { ACCESS, createApi, errors } from "./openapi";
 import { RUN_ID } from "./schemas";
 import { runClient } from "../durable/run/run-client";
-import type { LinkDecision, LinkInfo } from "../durable/run/decision-links";
+import type { LinkDecision, LinkInfo } from "../durable/run/storage/decision-links";
 
 export const decisionPageApi = createApi();
 

@@ -2,7 +2,7 @@
 // event type, discriminated by `type`, so a typed client can narrow on it. The data shapes are
 // those of run-events.ts; the check at the bottom fails to compile when the two disagree.
 import { z } from "@hono/zod-openapi";
-import type { RunEvent, RunEventData, RunEventType } from "../durable/run/run-events";
+import type { RunEvent, RunEventData, RunEventType } from "../durable/run/domain/events";
 import { stepErrorSchema } from "../execution/step-error";
 import { planResponseSchema } from "./response-schemas";
 import { runOptionsRequestSchema } from "./schemas";

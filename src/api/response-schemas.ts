@@ -10,8 +10,8 @@ export const isoTime = z.string().openapi({ format: "date-time", description: "I
 const errorInfo = z.object({ code: z.string(), message: z.string() });
 
 // The run resource is defined once, beside the run object that serves it.
-export { planResourceSchema as planResponseSchema, planStepResourceSchema as planStepResponseSchema } from "../durable/run/run-resource";
-export { executionLogEntrySchema as stepSchema, runResourceSchema as runSchema } from "../durable/run/run-resource";
+export { planResourceSchema as planResponseSchema, planStepResourceSchema as planStepResponseSchema } from "../durable/run/domain/run-resource";
+export { executionLogEntrySchema as stepSchema, runResourceSchema as runSchema } from "../durable/run/domain/run-resource";
 
 export const runListSchema = z
   .object({

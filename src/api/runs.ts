@@ -12,7 +12,7 @@ import { runListSchema, runSchema, usageSchema } from "./response-schemas";
 import { runCap, startRun, type StartRunResult } from "../durable/run/start-run";
 import type { Context } from "hono";
 import type { AppEnv } from "./app-env";
-import type { ControlAnswer } from "../durable/run/run-object";
+import type { ControlAnswer } from "../durable/run/contract";
 import type { z } from "@hono/zod-openapi";
 import { countRateLimited } from "./rate-limited-counter";
 import { runNotFound, runStub } from "./run-lookup";

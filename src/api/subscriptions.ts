@@ -7,8 +7,8 @@
 import { createRoute } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { createMiddleware } from "hono/factory";
-import { ENDED_HEADER, LAST_SEQ_HEADER } from "../durable/run/subscriptions";
-import { MAX_LIVE_TOKENS, WATCH_TOKEN_TTL_MS } from "../durable/run/watch-tokens";
+import { ENDED_HEADER, LAST_SEQ_HEADER } from "../durable/run/storage/subscriptions";
+import { MAX_LIVE_TOKENS, WATCH_TOKEN_TTL_MS } from "../durable/run/storage/watch-tokens";
 import { TERMINAL_RUN_STATUSES } from "../execution/statuses";
 import type { AppEnv } from "./app-env";
 import { ApiError } from "./errors";

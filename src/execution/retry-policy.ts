@@ -1,6 +1,7 @@
 // The one place that decides whether a failed attempt is tried again, and when.
 // Backoff is exponential with full jitter (a uniformly random delay up to the cap), so a burst
 // of failures does not come back as a synchronised burst; an upstream's Retry-After is a floor.
+import { backoffDelay as curve } from "./backoff";
 import type { StepError } from "./step-error";
 import type { ResolvedOptions } from "./run-options";
 
@@ -12,8 +13,7 @@ export function retriability(error: StepError): Retriability {
 }
 
 export function backoffDelay(attempt: number, options: ResolvedOptions, random: () => number = Math.random): number {
-  const cap = Math.min(options.max_delay_ms, options.initial_delay_ms * 2 ** Math.max(0, attempt - 1));
-  return Math.round(random() * cap);
+  return curve({ initialMs: options.initial_delay_ms, maxMs: options.max_delay_ms, jitter: true }, attempt, random);
 }
 
 export type RetryDecision = { retry: true; delay_ms: number } | { retry: false; reason: "not_retryable" | "attempts_exhausted" };

@@ -101,3 +101,27 @@ export const awaitTool = <S extends z.ZodType>(tool: Omit<AwaitTool<S>, "executo
 
 export const ok = (output: unknown): ToolResult => ({ success: true, output });
 export const fail = (error: StepError): ToolResult => ({ success: false, error });
+
+/**
+ * What each kind of step is, for code that must not care how it runs: the planner (may it undo
+ * something?), the run's creation (does it end in the command that makes it?), tracing (does a
+ * consumer record its attempt?). One entry per kind, so a new kind cannot be forgotten here.
+ */
+export interface ExecutorTraits {
+  /** It runs to its end inside the run object's command. */
+  endsInCommand: boolean;
+  /** It acts and reports like a step, so it can carry the undo of one. */
+  undoable: boolean;
+  /** A queue consumer runs it, and records its attempt itself. */
+  queued: boolean;
+}
+
+export const EXECUTOR_TRAITS: { readonly [K in Tool["executor"]]: ExecutorTraits } = {
+  inline: { endsInCommand: true, undoable: true, queued: false },
+  queue: { endsInCommand: false, undoable: true, queued: true },
+  timer: { endsInCommand: false, undoable: false, queued: false },
+  await: { endsInCommand: false, undoable: false, queued: false },
+  child: { endsInCommand: false, undoable: false, queued: false },
+};
+
+export const traitsOf = (tool: Tool): ExecutorTraits => EXECUTOR_TRAITS[tool.executor];

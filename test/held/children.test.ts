@@ -130,7 +130,8 @@ describe("Run.start", () => {
     const dispatch = (await events(parent.run_id)).find((e) => e.type === "step.started")!.seq;
     // The same dispatch handled twice more, as after a crash before its outcome was recorded.
     await runInDurableObject(stub(parent.run_id), async (instance: RunObject) => {
-      const again = (instance as unknown as { startChildren(b: { step: number; dispatch: number }[]): Promise<void> }).startChildren.bind(instance);
+      const family = (instance as unknown as { family: { startChildren(b: { step: number; dispatch: number }[]): Promise<void> } }).family;
+      const again = family.startChildren.bind(family);
       await again([{ step: 1, dispatch }]);
       await again([{ step: 1, dispatch }]);
     });
@@ -151,8 +152,8 @@ describe("Run.start", () => {
     let lost = 0;
     await runInDurableObject(stub(parentId), (instance: RunObject) => {
       instance.clock = () => Date.now() + HOUR;
-      const inner = instance as unknown as { startChildren(b: unknown[]): Promise<void> };
-      const real = inner.startChildren.bind(instance);
+      const inner = (instance as unknown as { family: { startChildren(b: unknown[]): Promise<void> } }).family;
+      const real = inner.startChildren.bind(inner);
       inner.startChildren = async (b) => {
         if (lost++ === 0) return;
         return real(b);

@@ -3,8 +3,8 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import type { RunObject } from "../../src/durable/run/run-object";
 import { describe, expect, inject, it } from "vitest";
 import { MAX_MESSAGE_INPUT_BYTES, stepMessage } from "../../src/execution/step-protocol";
-import { projectRun } from "../../src/durable/run/projection";
-import { foldEvents } from "../../src/durable/run/run-state";
+import { projectRun } from "../../src/durable/run/effects/projection";
+import { foldEvents } from "../../src/durable/run/domain/fold";
 import { api, createRun, errorOf, getRun, pause, uniq } from "../helpers";
 import { advanceClock, deliver, events, projectedRow, sentMessages, stub, watchdog } from "./harness";
 

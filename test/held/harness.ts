@@ -2,7 +2,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult, runDurableO
 import { env } from "cloudflare:workers";
 import worker from "../../src/index";
 import type { RunObject } from "../../src/durable/run/run-object";
-import type { RunEvent, RunEventData } from "../../src/durable/run/run-events";
+import type { RunEvent, RunEventData } from "../../src/durable/run/domain/events";
 import { resolveOptions } from "../../src/execution/run-options";
 import { stepMessage, type StepMessage } from "../../src/execution/step-protocol";
 import type { Json } from "../../src/lib/json";

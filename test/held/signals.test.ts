@@ -1,7 +1,7 @@
 // Wait.signal end to end in workerd: signals sent after and before the step waits (kept, then
 // delivered), later signals left in the log, a timeout the watchdog applies, and the refusals.
 import { describe, expect, it } from "vitest";
-import type { RunEventData } from "../../src/durable/run/run-events";
+import type { RunEventData } from "../../src/durable/run/domain/events";
 import { api, createRun, errorOf, getRun, newApiKey } from "../helpers";
 import { advanceClock, events, sentMessages, watchdog } from "./harness";
 

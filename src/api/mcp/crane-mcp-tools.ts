@@ -11,7 +11,7 @@ import { z } from "zod";
 import pkg from "../../../package.json";
 import type { Principal } from "../../auth/api-keys";
 import { runs as runsTable } from "../../db/schema";
-import { executionLogEntrySchema, planResourceSchema, runResourceSchema, type RunResource } from "../../durable/run/run-resource";
+import { executionLogEntrySchema, planResourceSchema, runResourceSchema, type RunResource } from "../../durable/run/domain/run-resource";
 import { startRun } from "../../durable/run/start-run";
 import { runEnded, RUN_STATUSES, type RunStatus } from "../../execution/statuses";
 import { makePlan } from "../../planner/make-plan";

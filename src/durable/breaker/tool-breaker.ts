@@ -3,7 +3,7 @@
 // are remembered and told when it half-opens or closes, so they retry at once instead of polling.
 import { DurableObject } from "cloudflare:workers";
 import { errorFields, log } from "../../lib/log";
-import { UsageMeter } from "../usage-meter";
+import { UsageMeter } from "../run/storage/usage-meter";
 import { breakerSettings, type BreakerSettings } from "./breaker-config";
 import { admit, close, cooldownOver, initialBreaker, record, type Admission, type BreakerState, type Transition, type Verdict } from "./breaker-state";
 

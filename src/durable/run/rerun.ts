@@ -7,7 +7,7 @@ import type { RunOptions, ResolvedOptions } from "../../execution/run-options";
 import { runEnded } from "../../execution/statuses";
 import { canonicalJson } from "../../lib/hash";
 import type { PlanInput } from "../../execution/plan-schema";
-import type { ReusedStep } from "./rerun-seed";
+import type { ReusedStep } from "./domain/rerun-seed";
 import { runClient } from "./run-client";
 import type { RunResource } from "./run-view";
 import { startRun, type StartRunResult } from "./start-run";

@@ -1,10 +1,10 @@
 // The run resource served by GET /runs/{id}: a read-only view of the folded state.
 import { TERMINAL_RUN_STATUSES } from "../../execution/statuses";
-import { compensationOf } from "./compensation";
-import type { RunResource } from "./run-resource";
-import type { CompensationState, RunState } from "./run-state";
+import { compensationOf } from "./domain/compensation";
+import type { RunResource } from "./domain/run-resource";
+import type { CompensationState, RunState } from "./domain/state";
 
-export type { ExecutionLogEntry, RunResource } from "./run-resource";
+export type { ExecutionLogEntry, RunResource } from "./domain/run-resource";
 
 export const TERMINAL_STATUSES: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
 

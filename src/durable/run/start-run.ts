@@ -8,12 +8,12 @@ import { otlpExporter } from "../../lib/otel/exporter";
 import { SpanKind } from "../../lib/otel/span";
 import { newSpanId, newTraceId } from "../../lib/trace";
 import { makePlan, type PlanOutcome, type PlanSource, type PlanTrace } from "../../planner/make-plan";
-import { defaultRetentionDays } from "./retention";
+import { defaultRetentionDays } from "./effects/retention";
 import { runWebhookRefusal, type RunWebhookRefusal } from "../webhooks/run-webhook";
 import { runClient } from "./run-client";
-import type { ParentLink, RunSchedule } from "./run-events";
+import type { ParentLink, RunSchedule } from "./domain/events";
 import type { RunResource } from "./run-view";
-import type { RerunSeed } from "./rerun-seed";
+import type { RerunSeed } from "./domain/rerun-seed";
 
 const DEFAULT_CAP = 100;
 

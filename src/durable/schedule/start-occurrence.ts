@@ -6,7 +6,7 @@ import { runEnded } from "../../execution/statuses";
 import type { RunOptions } from "../../execution/run-options";
 import { errorFields, log } from "../../lib/log";
 import type { PlanSource } from "../../planner/make-plan";
-import { tenantRetentionDays } from "../run/retention";
+import { tenantRetentionDays } from "../run/effects/retention";
 import { startRun, type StartRunResult } from "../run/start-run";
 import type { Occurrence } from "./occurrences";
 

@@ -7,13 +7,14 @@
 //   an inline attempt is a child of the command it ran in, a timer or a wait of the run's span.
 //   Queued attempts are recorded by the consumer, as children of the command that dispatched
 //   them: their message carries that command's span (`parent_span_id`).
-import type { StepMessage, StepReport } from "../../execution/step-protocol";
-import { otlpExporter, type OtlpExporter } from "../../lib/otel/exporter";
-import { runSpanId, SpanKind, type SpanData } from "../../lib/otel/span";
-import { newSpanId } from "../../lib/trace";
-import { getTool } from "../../tools/registry";
-import type { RunEvent, RunEventData } from "./run-events";
-import type { RunState } from "./run-state";
+import type { StepMessage, StepReport } from "../../../execution/step-protocol";
+import { otlpExporter, type OtlpExporter } from "../../../lib/otel/exporter";
+import { runSpanId, SpanKind, type SpanData } from "../../../lib/otel/span";
+import { newSpanId } from "../../../lib/trace";
+import { getTool } from "../../../tools/registry";
+import { traitsOf } from "../../../tools/tool";
+import type { RunEvent, RunEventData } from "../domain/events";
+import type { RunState } from "../domain/state";
 
 const ATTEMPT_ENDS = new Set(["step.succeeded", "step.failed", "step.retry_scheduled", "step.decided"]);
 const RUN_ENDS = new Set(["run.completed", "run.failed", "run.cancelled"]);
@@ -82,8 +83,10 @@ export class RunTracing {
   ): void {
     const { step, attempt } = end.data as { step: number; attempt: number };
     const s = state.steps.get(step);
-    const executor = s ? getTool(s.tool)?.executor : undefined;
-    if (!s || executor === "queue") return;
+    const tool = s ? getTool(s.tool) : undefined;
+    const executor = tool?.executor;
+    // A consumer records a queued attempt's span itself.
+    if (!s || (tool && traitsOf(tool).queued)) return;
     const began = events.find((e) => (e.type === "step.started" || e.type === "step.waiting") && (e.data as { step: number }).step === step);
     const error =
       end.type === "step.failed" || end.type === "step.retry_scheduled"

@@ -6,8 +6,8 @@
  * key, so the token is the whole credential: 24 random bytes, and a page that shows it changes
  * nothing (a mail scanner that follows the URL decides nothing; only the page's POST does).
  */
-import { sha256Hex } from "../../lib/hash";
-import { TERMINAL_RUN, type RunState } from "./run-state";
+import { sha256Hex } from "../../../lib/hash";
+import { TERMINAL_RUN, type RunState } from "../domain/state";
 
 export type LinkDecision = "approve" | "reject";
 

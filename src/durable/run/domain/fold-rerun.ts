@@ -1,5 +1,5 @@
-// The fold of a rerun's reused steps. Part of the run's fold (run-state.ts spreads these handlers).
-import type { Handlers } from "./run-state";
+// The fold of a rerun's reused steps. Part of the run's fold (fold.ts spreads these handlers).
+import type { Handlers } from "./state";
 
 /**
  * A reused step is succeeded from the start, with the input and output recorded in the run it

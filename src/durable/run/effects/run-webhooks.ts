@@ -8,13 +8,13 @@
 // written with the milestone's events (so a crash cannot lose it), one request to the outbox
 // after the answer, one row deleted when it landed. A handoff that fails is retried by the
 // run's alarm with backoff; the outbox ignores a milestone it already has.
-import { RUN_END_EVENTS, RESULT_LIMIT_BYTES, type RunNotice, type WebhookEventType, type WebhookRun } from "../webhooks/notice";
-import { errorFields, log } from "../../lib/log";
-import type { RunEvent } from "./run-events";
-import type { RunState, RunStatus } from "./run-state";
+import { RUN_END_EVENTS, RESULT_LIMIT_BYTES, type RunNotice, type WebhookEventType, type WebhookRun } from "../../webhooks/notice";
+import { Backoff, BACKGROUND_RETRY } from "../../../execution/backoff";
+import { errorFields, log } from "../../../lib/log";
+import type { RunEvent } from "../domain/events";
+import type { RunState, RunStatus } from "../domain/state";
 
 const ENDS: Partial<Record<string, WebhookEventType>> = { "run.completed": "run.completed", "run.failed": "run.failed", "run.cancelled": "run.cancelled" };
-const RETRY_MAX_MS = 60_000;
 /** How long a run that takes no slot trusts this isolate's copy of its tenant's subscriptions. */
 const EVENTS_TTL_MS = 5_000;
 
@@ -76,8 +76,7 @@ interface Pending {
 export class RunWebhooks {
   private readonly pending = new Map<number, Pending>();
   private hasTable: boolean;
-  private retryAt = 0;
-  private failures = 0;
+  private readonly backoff = new Backoff(BACKGROUND_RETRY);
   private handing: Promise<void> | null = null;
 
   constructor(
@@ -109,11 +108,11 @@ export class RunWebhooks {
   /** When the alarm must look at handoffs again (null: nothing pending). */
   nextDue(now: number, graceMs: number): number | null {
     if (this.pending.size === 0) return null;
-    return Math.max(this.retryAt, now + graceMs);
+    return Math.max(this.backoff.retryAt, now + graceMs);
   }
 
   get due(): boolean {
-    return this.pending.size > 0 && this.retryAt <= this.clock();
+    return this.pending.size > 0 && this.backoff.retryAt <= this.clock();
   }
 
   /** Hands pending milestones over after the caller's answer; `then` re-arms the alarm. */
@@ -147,16 +146,13 @@ export class RunWebhooks {
         this.meter.request();
         await outbox.enqueue(notice);
       } catch (err) {
-        this.failures += 1;
-        const delay = Math.min(RETRY_MAX_MS, 500 * 2 ** (this.failures - 1));
-        this.retryAt = this.clock() + delay;
-        log.error("webhook.handoff_failed", { run_id: state.run_id, seq: p.seq, failures: this.failures, retry_in_ms: delay, ...errorFields(err) });
+        const delay = this.backoff.failed(this.clock());
+        log.error("webhook.handoff_failed", { run_id: state.run_id, seq: p.seq, failures: this.backoff.failing, retry_in_ms: delay, ...errorFields(err) });
         return;
       }
       this.meter.wrote(this.sql.exec(`DELETE FROM webhook_handoffs WHERE seq = ?`, p.seq));
       this.pending.delete(p.seq);
-      this.failures = 0;
-      this.retryAt = 0;
+      this.backoff.succeeded();
     }
   }
 }

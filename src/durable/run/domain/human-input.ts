@@ -1,9 +1,10 @@
 // What people and other systems send a waiting run: a decision on an approval, a signal for a
 // Wait.signal step. Each is one command on the run object; these are its decisions.
-import { getTool } from "../../tools/registry";
-import { advance, fireDue, ordered, takeSignal } from "./decide";
+import { getTool } from "../../../tools/registry";
+import { advance, fireDue, ordered } from "./decide";
+import { takeSignal } from "./executors/await";
 import type { Machine } from "./machine";
-import { TERMINAL_RUN, type StepState } from "./run-state";
+import { TERMINAL_RUN, type StepState } from "./state";
 
 export type SignalResult = { ok: true; seq: number; delivered_to: number | null } | { ok: false; code: "run_finished"; message: string };
 

@@ -1,10 +1,11 @@
 // What a client does to a whole run: cancel it (at once, or compensating first), resume it; and
 // what the run object decides before it creates one (its options, whether it ends inline).
-import { DEFAULT_RUN_TIMEOUT_MS, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../../execution/run-options";
-import { getTool } from "../../tools/registry";
+import { DEFAULT_RUN_TIMEOUT_MS, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../../../execution/run-options";
+import { getTool } from "../../../tools/registry";
+import { traitsOf } from "../../../tools/tool";
 import { advance, ordered } from "./decide";
 import type { Machine } from "./machine";
-import { TERMINAL_RUN, TERMINAL_STEP } from "./run-state";
+import { TERMINAL_RUN, TERMINAL_STEP } from "./state";
 
 export type ControlResult = { ok: true } | { ok: false; code: "run_finished" | "run_not_resumable" | "run_compensating"; message: string };
 
@@ -85,5 +86,8 @@ export function optionsFor(options: RunOptions, steps: readonly { tool: string; 
 
 /** Will a run of these steps end inside the command that creates it? (every step is an inline tool) */
 export function endsInline(steps: readonly { tool: string }[]): boolean {
-  return steps.every((s) => getTool(s.tool)?.executor === "inline");
+  return steps.every((s) => {
+    const tool = getTool(s.tool);
+    return tool !== undefined && traitsOf(tool).endsInCommand;
+  });
 }

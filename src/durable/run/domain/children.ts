@@ -1,18 +1,17 @@
 // A run's decisions about its child runs (Run.start steps), as pure functions of its state like
-// decide.ts's. A Run.start step's dispatch is a step.started with a short lease; the run object
-// then creates the child (one call to the child's object, see family.ts) and reports here how that
+// decide.ts's. A Run.start step's dispatch is a step.started with a short lease (executors/child.ts);
+// the run object then creates the child (one call to the child's object, effects/family.ts) and reports here how that
 // went. A waiting step ends when the child tells this run that it ended (childEnded), never by
 // polling. Creating is idempotent: the child's id derives from (parent, step, undo count), so a
 // repeated creation (a retried dispatch, a crash before the result was recorded) finds its child.
-import { stepError, type StepError } from "../../execution/step-error";
-import { runEnded } from "../../execution/statuses";
-import { advance, failAttempt } from "./decide";
+import { backoffDelay } from "../../../execution/backoff";
+import { stepError, type StepError } from "../../../execution/step-error";
+import { runEnded } from "../../../execution/statuses";
+import { advance } from "./decide";
 import type { Machine } from "./machine";
-import type { RunEvent, RunEventData } from "./run-events";
-import { TERMINAL_RUN, type RunState, type StepState } from "./run-state";
+import { TERMINAL_RUN, type RunState, type StepState } from "./state";
+import { fail, succeed as succeedWork } from "./work";
 
-/** How long the run object has to create a child before the watchdog takes the dispatch back (planning may ask an LLM). */
-export const CHILD_START_LEASE_MS = 60_000;
 /** Runs nest at most this deep by default (MAX_RUN_DEPTH): a top-level run is depth 0. */
 export const DEFAULT_MAX_RUN_DEPTH = 5;
 const CAP_RETRY_MIN_MS = 1_000;
@@ -38,18 +37,6 @@ export const childKey = (state: RunState, s: StepState): string => `child:${stat
 
 /** Does this step wait for its child (Run.start's `wait`, true unless given false)? */
 export const waitsForChild = (s: StepState): boolean => (s.resolved_input as { wait?: unknown } | null)?.wait !== false;
-
-/** The dispatch: the step runs until the run object has created its child (or the lease ends and the watchdog tries again). */
-export function startChild(m: Machine, s: StepState, attempt: number, input: unknown): void {
-  m.emit("step.started", { step: s.step_number, attempt, input, executor: "child", lease_until: m.now + CHILD_START_LEASE_MS });
-}
-
-/** The Run.start dispatches a command just made: the run object creates their children after it. */
-export function childDispatches(events: readonly RunEvent[]): { step: number; dispatch: number }[] {
-  return events
-    .filter((e) => e.type === "step.started" && (e.data as RunEventData["step.started"]).executor === "child")
-    .map((e) => ({ step: (e.data as RunEventData["step.started"]).step, dispatch: e.seq }));
-}
 
 /** The step's current dispatch, if it is still running and waits for its child to start or end. */
 function running(m: Machine, step: number, dispatch?: number): StepState | undefined {
@@ -82,9 +69,13 @@ export function childCreated(m: Machine, step: number, dispatch: number, start: 
   if (start.reason === "at_capacity") {
     // Refused by the tenant's cap: not a failure. The step waits (the attempt is given back) and the
     // watchdog tries again later, backing off.
-    const delay = Math.min(m.state.options.max_delay_ms, Math.max(CAP_RETRY_MIN_MS, m.state.options.initial_delay_ms) * 2 ** s.deferrals);
+    const { options } = m.state;
+    const delay = backoffDelay(
+      { initialMs: Math.max(CAP_RETRY_MIN_MS, options.initial_delay_ms), maxMs: options.max_delay_ms, jitter: false },
+      s.deferrals + 1,
+    );
     m.emit("step.deferred", { step, attempt: s.attempt, error: start.error, retry_at: m.now + delay });
-  } else failAttempt(m, s, s.attempt, start.error);
+  } else fail(m, { kind: "step", s }, start.error);
   advance(m);
 }
 
@@ -110,9 +101,7 @@ export function childEnded(m: Machine, notice: ChildNotice): void {
   advance(m);
 }
 
-function succeed(m: Machine, s: StepState, output: unknown): void {
-  m.emit("step.succeeded", { step: s.step_number, attempt: s.attempt, output, duration_ms: Math.max(0, m.now - (s.started_ms ?? m.now)) });
-}
+const succeed = (m: Machine, s: StepState, output: unknown) => succeedWork(m, { kind: "step", s }, output);
 
 /** A waiting step ends as its child did: completed succeeds with its result; failed or cancelled fails, naming the child. */
 function endWithChild(m: Machine, s: StepState, child: ChildOutcome): void {

@@ -2,8 +2,8 @@
 // by it (z.infer) and the API documents it (it is the OpenAPI document's `Run`), so the two cannot
 // drift. `meta({ id })` names a component in the document without this layer knowing about it.
 import { z } from "zod";
-import { COMPENSATION_STATUSES, RUN_STATUSES, STEP_STATUSES, UNDO_STATUSES } from "../../execution/statuses";
-import { planSchema, planStepSchema } from "../../execution/plan-schema";
+import { COMPENSATION_STATUSES, RUN_STATUSES, STEP_STATUSES, UNDO_STATUSES } from "../../../execution/statuses";
+import { planSchema, planStepSchema } from "../../../execution/plan-schema";
 
 const isoTime = z.string().meta({ format: "date-time", description: "ISO 8601 time" });
 const errorInfo = z.object({ code: z.string(), message: z.string() });

@@ -6,9 +6,9 @@
 import { env as workerEnv } from "cloudflare:workers";
 import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { tenantSettings } from "../../db/schema";
-import type { RunState } from "./run-state";
-import { TERMINAL_RUN } from "./run-state";
+import { tenantSettings } from "../../../db/schema";
+import type { RunState } from "../domain/state";
+import { TERMINAL_RUN } from "../domain/state";
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const MAX_RETENTION_DAYS = 3650;

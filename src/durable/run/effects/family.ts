@@ -3,13 +3,15 @@
 // parent that this run ended, and cancelling children. Each is one request to another run object
 // (creating: two, the replay check and the create), and each is repeatable: the child's id derives
 // from its key, a parent records a child's end once, and cancelling an ended run changes nothing.
-import { stepError } from "../../execution/step-error";
-import { errorFields, log } from "../../lib/log";
-import { runStartInputSchema } from "../../tools/run-start";
-import { DEFAULT_MAX_RUN_DEPTH, childKey, childrenToCancel, type ChildNotice, type ChildStart } from "./children";
-import { runClient } from "./run-client";
-import { TERMINAL_RUN, type RunState } from "./run-state";
-import { runIdFor, startRun } from "./start-run";
+import { Backoff, BACKGROUND_RETRY } from "../../../execution/backoff";
+import { stepError } from "../../../execution/step-error";
+import { errorFields, log } from "../../../lib/log";
+import { runStartInputSchema } from "../../../tools/run-start";
+import { DEFAULT_MAX_RUN_DEPTH, childCreated, childKey, childrenToCancel, type ChildNotice, type ChildStart } from "../domain/children";
+import type { Machine } from "../domain/machine";
+import { runClient } from "../run-client";
+import { TERMINAL_RUN, type RunState } from "../domain/state";
+import { runIdFor, startRun } from "../start-run";
 
 /** How deep runs may nest (MAX_RUN_DEPTH): a top-level run is depth 0, its children 1. */
 export function maxRunDepth(env: Env): number {
@@ -86,16 +88,13 @@ export async function cancelChild(env: Env, state: RunState, runId: string): Pro
 
 export type { ChildNotice };
 
-const FAMILY_RETRY_MAX_MS = 60_000;
-
 /**
  * What an ended run still owes its family (its parent told, its children cancelled), and when the
  * alarm tries again after a failed call. In memory: after an eviction the debt is read from the
  * state again (an unacknowledged end, children not known to have ended) and paid on wake.
  */
-export class FamilyDebts {
-  private failures = 0;
-  private retryAt = 0;
+class FamilyDebts {
+  private readonly backoff = new Backoff(BACKGROUND_RETRY);
   /** Children this object has asked to cancel; their own end notices mark them ended. */
   readonly cancelSent = new Set<string>();
   busy = false;
@@ -108,18 +107,89 @@ export class FamilyDebts {
   /** When the alarm must wake for them (null: nothing owed). */
   due(state: RunState, now: number): number | null {
     const owed = this.owed(state);
-    return owed.parent || owed.children.length ? Math.max(this.retryAt, now) : null;
+    return owed.parent || owed.children.length ? Math.max(this.backoff.retryAt, now) : null;
   }
 
   succeeded(): void {
-    this.failures = 0;
-    this.retryAt = 0;
+    this.backoff.succeeded();
   }
 
   failed(now: number): number {
-    this.failures += 1;
-    const delay = Math.min(FAMILY_RETRY_MAX_MS, 500 * 2 ** (this.failures - 1));
-    this.retryAt = now + delay;
-    return delay;
+    return this.backoff.failed(now);
+  }
+}
+
+/** What the family effect needs of the run object that hosts it. */
+export interface FamilyHost {
+  env: Env;
+  state(): RunState;
+  clock(): number;
+  /** Counts a request this object makes to another run object. */
+  counted(): void;
+  /** Runs one decision as a command of the object's own (no request of its own). */
+  record(decide: (m: Machine) => void, name: string): Promise<void>;
+  armAlarm(): void;
+}
+
+/**
+ * The I/O of a run's family as an effect of its commands: creating the children its Run.start
+ * dispatches asked for, and paying what an ended run owes its family. Each outcome is recorded as
+ * a command of its own; a crash in between leaves a lease or a debt the alarm acts on.
+ */
+export class Family {
+  private readonly debts = new FamilyDebts();
+
+  constructor(private readonly host: FamilyHost) {}
+
+  /** When the alarm must wake to pay a debt (null: nothing owed, or a payment is under way). */
+  nextDue(now: number): number | null {
+    const state = this.host.state();
+    return TERMINAL_RUN.has(state.status) && !this.debts.busy ? this.debts.due(state, now) : null;
+  }
+
+  /** Creates the children of Run.start dispatches, one after another, recording each outcome. */
+  async startChildren(births: { step: number; dispatch: number }[]): Promise<void> {
+    for (const { step, dispatch } of births) {
+      const s = this.host.state().steps.get(step);
+      if (!s || s.dispatch_seq !== dispatch || s.status !== "running") continue;
+      const start = await createChild(this.host.env, this.host.state(), step);
+      // The replay check startRun makes first: the child's object answers it without a command, so
+      // it counts it nowhere. The create itself is the child's command, counted by the child.
+      this.host.counted();
+      await this.host.record((m) => childCreated(m, step, dispatch, start), "childCreated");
+    }
+  }
+
+  /** Pays what an ended run owes its family: its end told to its parent, its children cancelled. The alarm retries on failure. */
+  async settle(): Promise<void> {
+    if (this.debts.busy) return;
+    this.debts.busy = true;
+    const state = this.host.state();
+    try {
+      const owed = this.debts.owed(state);
+      for (const id of owed.children) {
+        // Counted by the child, whose command the cancel is.
+        await cancelChild(this.host.env, state, id);
+        this.debts.cancelSent.add(id);
+      }
+      if (owed.parent) {
+        // Counted by the parent, whose command the notice is.
+        await notifyParent(this.host.env, state);
+        await this.host.record((m) => void m.emit("parent.notified", { status: m.state.status }), "parentNotified");
+      }
+      this.debts.succeeded();
+    } catch (err) {
+      const delay = this.debts.failed(this.host.clock());
+      log.warn("family.notify_failed", { run_id: state.run_id, retry_in_ms: delay, ...errorFields(err) });
+    } finally {
+      this.debts.busy = false;
+      this.host.armAlarm();
+    }
+  }
+
+  /** Whether the ended run owes anything now. */
+  owesNow(now: number): boolean {
+    const state = this.host.state();
+    return TERMINAL_RUN.has(state.status) && !this.debts.busy && this.debts.due(state, now) !== null;
   }
 }

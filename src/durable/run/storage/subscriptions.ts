@@ -3,7 +3,7 @@
 // gets the backlog after its `after`, in the same turn it is accepted, so nothing falls between
 // the backlog and the live events and nothing is sent twice.
 import type { EventLog } from "./event-log";
-import type { RunEvent } from "./run-events";
+import type { RunEvent } from "../domain/events";
 
 export const PING = "ping";
 export const PONG = "pong";
@@ -49,5 +49,39 @@ export function broadcast(ctx: DurableObjectState, events: readonly RunEvent[]):
     } catch {
       // A socket that is closing: its client reconnects with after=<last seq seen>.
     }
+  }
+}
+
+/** Who may subscribe, as the run object answers it. */
+export interface SubscribeAccess {
+  /** Does the tenant own the run? */
+  owns(tenant: string): boolean;
+  /** Does the watch token open this run? */
+  validToken(token: string): Promise<boolean>;
+}
+
+/**
+ * GET /ws?after=SEQ: a subscription for the tenant in `x-crane-tenant` (set by the API from the
+ * caller's key) or the bearer of a watch token. A token that opens nothing is 401 whether or not
+ * the run exists (so it tells nobody which run ids exist); a key whose tenant does not own it, 404.
+ */
+export async function upgrade(request: Request, ctx: DurableObjectState, log: EventLog, access: SubscribeAccess, at: SubscribedAt): Promise<Response> {
+  const url = new URL(request.url);
+  if (url.pathname !== "/ws" || request.headers.get("upgrade")?.toLowerCase() !== "websocket") {
+    return new Response("expected a WebSocket upgrade to /ws", { status: 426 });
+  }
+  const token = url.searchParams.get("token");
+  if (token !== null && !(await access.validToken(token))) return new Response(null, { status: 401 });
+  if (token === null && !access.owns(request.headers.get("x-crane-tenant") ?? "")) return new Response(null, { status: 404 });
+  const after = Math.max(0, Number(url.searchParams.get("after") ?? 0) || 0);
+  return subscribe(ctx, log, after, at);
+}
+
+/** A socket's close, echoed (1005, "no status", cannot be sent back). */
+export function closed(ws: WebSocket, code: number, reason: string): void {
+  try {
+    ws.close(code === 1005 ? 1000 : code, reason);
+  } catch {
+    // already closed
   }
 }

@@ -6,9 +6,9 @@
 // add a run to the metric rollups in this same statement, when its row first appears and when it ends.
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { runs } from "../../db/schema";
+import { runs } from "../../../db/schema";
 import { expiresAtIso } from "./retention";
-import { TERMINAL_RUN, type RunState } from "./run-state";
+import { TERMINAL_RUN, type RunState } from "../domain/state";
 
 /** Returns what the write cost in D1: statements run and rows written. */
 export async function projectRun(db: D1Database, state: RunState): Promise<{ statements: number; rows_written: number }> {

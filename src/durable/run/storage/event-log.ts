@@ -8,12 +8,13 @@
 // present are the version: each is created by its first write, so a new run object pays for
 // the two tables it uses and nothing else, and a request for a run that does not exist writes
 // nothing at all.
-import type { RunEvent, RunEventData, RunEventType } from "./run-events";
+import { parseEvent, type RunEvent, type RunEventData, type RunEventType } from "../domain/events";
 
 /** SQLite in Durable Objects caps a row at 2 MB; step outputs can approach 1 MiB each. */
 const ROW_LIMIT_BYTES = 1_500_000;
 
 type Row = { seq: number; type: string; at: string; data: string };
+type Stored = { seq: number; type: string; at: string; data: unknown };
 type Written = { rowsWritten: number };
 
 /** The object's tables, read once when it wakes; the event log and the watch tokens consult it. */
@@ -90,7 +91,8 @@ export class EventLog {
   *all(): Iterable<RunEvent> {
     if (this.tables.has("events")) for (const row of this.sql.exec<Row>(`SELECT seq, type, at, data FROM events ORDER BY seq`)) yield fromRow(row);
     if (this.tables.has("event_rows"))
-      for (const row of this.sql.exec<{ events: string }>(`SELECT events FROM event_rows ORDER BY first_seq`)) yield* JSON.parse(row.events) as RunEvent[];
+      for (const row of this.sql.exec<{ events: string }>(`SELECT events FROM event_rows ORDER BY first_seq`))
+        yield* (JSON.parse(row.events) as Stored[]).map(parseEvent);
     yield* this.staged;
   }
 
@@ -102,7 +104,7 @@ export class EventLog {
     const rows = this.tables.has("event_rows")
       ? this.sql.exec<{ events: string }>(`SELECT events FROM event_rows WHERE last_seq > ? ORDER BY first_seq LIMIT ?`, seq, limit).toArray()
       : [];
-    const batched = rows.flatMap((r) => JSON.parse(r.events) as RunEvent[]);
+    const batched = rows.flatMap((r) => (JSON.parse(r.events) as Stored[]).map(parseEvent));
     return [...legacy, ...batched, ...this.staged].filter((e) => e.seq > seq).slice(0, limit);
   }
 
@@ -124,4 +126,5 @@ export class EventLog {
   }
 }
 
-const fromRow = (row: Row) => ({ seq: row.seq, type: row.type as RunEventType, at: row.at, data: JSON.parse(row.data) }) as RunEvent;
+/** A version-1 row: one event, its data as JSON text. Parsed like every event read back. */
+const fromRow = (row: Row): RunEvent => parseEvent({ seq: row.seq, type: row.type, at: row.at, data: JSON.parse(row.data) as unknown });

@@ -1,0 +1,51 @@
+// The command that creates a run: its first events, written together as one row, then the first
+// advance (a run whose steps are all inline ends in this very command).
+import type { Plan } from "../../../execution/plan-schema";
+import type { RunOptions } from "../../../execution/run-options";
+import { optionsFor } from "./control";
+import { advance } from "./decide";
+import type { ParentLink, RunSchedule } from "./events";
+import type { Machine } from "./machine";
+import { emitReused, type RerunSeed } from "./rerun-seed";
+
+export interface NewRun {
+  run_id: string;
+  tenant: string;
+  prompt: string | null;
+  plan: Plan;
+  options: RunOptions;
+  request_hash: string;
+  trace_id: string;
+  parent_span_id?: string;
+  retention_days?: number;
+  schedule?: RunSchedule;
+  webhook?: { url: string };
+  rerun?: RerunSeed;
+  parent?: ParentLink;
+  /** Whether it took a slot under its tenant's cap. */
+  holds_slot: boolean;
+  /** The event types its tenant's webhooks want. */
+  webhook_events: string[];
+}
+
+export function createRun(m: Machine, r: NewRun): void {
+  m.emit("run.created", {
+    run_id: r.run_id,
+    tenant: r.tenant,
+    prompt: r.prompt,
+    options: optionsFor(r.options, r.plan.steps),
+    request_hash: r.request_hash,
+    trace_id: r.trace_id,
+    ...(r.parent_span_id ? { parent_span_id: r.parent_span_id } : {}),
+    ...(r.retention_days ? { retention_days: r.retention_days } : {}),
+    holds_slot: r.holds_slot,
+    ...(r.schedule ? { schedule: r.schedule } : {}),
+    ...(r.webhook ? { webhook: r.webhook } : {}),
+    ...(r.webhook_events.length ? { webhook_events: r.webhook_events } : {}),
+    ...(r.rerun ? { rerun_of: r.rerun.of } : {}),
+    ...(r.parent ? { parent: r.parent } : {}),
+  });
+  m.emit("plan.accepted", { plan: r.plan });
+  emitReused(m, r.rerun);
+  advance(m);
+}

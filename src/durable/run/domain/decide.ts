@@ -1,0 +1,215 @@
+// The run's decisions, as pure functions of its state: which work to start, what an outcome or an
+// expired deadline means. They only emit events (which the run object appends and folds) and name
+// the messages to send; they do no I/O of their own. How an attempt begins, ends and expires is the
+// attempt protocol's (work.ts), and what each kind of step does is its executor's: nothing here
+// asks which kind a step is.
+import type { BreakerOpened, PreflightResult, ReportResult, StepReport } from "../../../execution/step-protocol";
+import { stepError, waitsOnBreaker, type StepError } from "../../../execution/step-error";
+import { breakerOf } from "../../../tools/registry";
+import { advanceCompensation, beginCompensation, timeOutUndos } from "./compensation";
+import type { RunError } from "./events";
+import type { Machine } from "./machine";
+import { anyFailed, inFlight, ordered } from "./queries";
+import { TERMINAL_RUN, TERMINAL_STEP, type RunState, type StepState } from "./state";
+import { allWork, deadlineOf, defer as deferWork, expire, fail, findWork, start, succeed } from "./work";
+
+export type { Machine } from "./machine";
+export { ordered } from "./queries";
+
+/** A pending step may start when its retry time (if any) has come and its dependencies succeeded. */
+function ready(m: Machine, s: StepState): boolean {
+  return s.status === "pending" && (s.retry_at === null || s.retry_at <= m.now) && s.depends_on.every((d) => m.state.steps.get(d)!.status === "succeeded");
+}
+
+/**
+ * The one place that starts steps: fresh ones, due retries and steps a breaker let go all come
+ * through here, so max_parallelism holds for every one of them.
+ */
+function dispatchReady(m: Machine): void {
+  for (const s of ordered(m.state)) {
+    if (inFlight(m.state) >= m.state.options.max_parallelism) return;
+    if (ready(m, s)) start(m, { kind: "step", s });
+  }
+}
+
+/**
+ * Moves the run forward: skips what cannot run, starts what can (inline steps end at once and may
+ * free their dependants, so this repeats until nothing changes), and ends the run when nothing is
+ * left, compensating first when it failed (or was cancelled asking for it) with effects to undo.
+ */
+export function advance(m: Machine): void {
+  const { state } = m;
+  if (TERMINAL_RUN.has(state.status) || !state.plan) return;
+  // Paused: outcomes are recorded as they come, and everything they would set going waits for the resume.
+  if (state.paused) return;
+  if (state.compensation) {
+    if (advanceCompensation(m) === "done") finishRun(m, state.compensation.error);
+    return;
+  }
+  if (state.status === "pending") m.emit("run.started", {});
+  for (let before = -1; before !== state.last_seq;) {
+    before = state.last_seq;
+    skipUnreachable(m);
+    if (anyFailed(state) || state.cancelling !== null) {
+      // After a failure (or a cancel that compensates) nothing new starts; what is already in
+      // flight finishes and is recorded. A waiting step holds nothing in flight, so nobody is left
+      // to decide for a run that failed.
+      const reason = state.cancelling !== null ? "cancelled" : "run_failed";
+      for (const s of ordered(state)) if (s.status === "pending" || s.status === "waiting") m.emit("step.skipped", { step: s.step_number, reason });
+    } else {
+      dispatchReady(m);
+    }
+  }
+  if (!ordered(state).every((s) => TERMINAL_STEP.has(s.status))) return;
+  const error = runError(state);
+  const compensate = state.cancelling !== null || (error !== null && state.options.on_failure === "compensate");
+  if (compensate && beginCompensation(m, state.cancelling !== null ? "cancelled" : "run_failed", error)) {
+    if (advanceCompensation(m) === "done") finishRun(m, error);
+    return;
+  }
+  finishRun(m, error);
+}
+
+/** What a run whose steps have all ended fails with: its first failed step's error (null: none failed). */
+function runError(state: RunState): RunError | null {
+  const firstFailure = ordered(state).find((s) => s.status === "failed");
+  if (!firstFailure) return null;
+  const err = firstFailure.error ?? stepError("step_failed", "A step failed.");
+  return { code: err.code, message: `Step ${firstFailure.step_number} (${firstFailure.tool}) failed: ${err.message}`, step_number: firstFailure.step_number };
+}
+
+/** The run's terminal event: cancelled if a cancel is under way, else failed with `error`, else completed. */
+function finishRun(m: Machine, error: RunError | null): void {
+  const steps = ordered(m.state);
+  if (m.state.cancelling !== null) m.emit("run.cancelled", { reason: m.state.cancelling });
+  else if (error) m.emit("run.failed", { error });
+  else m.emit("run.completed", { result: steps.at(-1)!.output });
+}
+
+/** Skips dependants of failed or skipped steps, to a fixed point (skips cascade down the DAG). */
+function skipUnreachable(m: Machine): void {
+  for (let changed = true; changed;) {
+    changed = false;
+    for (const s of ordered(m.state)) {
+      if (s.status !== "pending") continue;
+      if (s.depends_on.some((d) => ["failed", "skipped"].includes(m.state.steps.get(d)!.status))) {
+        m.emit("step.skipped", { step: s.step_number, reason: "dependency_failed" });
+        changed = true;
+      }
+    }
+  }
+}
+
+/** Consumers report how dispatches went. Each is accepted once; late and duplicate reports are ignored. */
+export function report(m: Machine, reports: readonly StepReport[]): ReportResult[] {
+  const results = reports.map((r): ReportResult => {
+    const found = findWork(m.state, r.step, r.dispatch);
+    if (!("work" in found)) return { accepted: false, reason: found.reason };
+    const queued = r.queue_ms !== undefined ? { queue_ms: r.queue_ms } : {};
+    if (r.outcome.success) succeed(m, found.work, r.outcome.output, queued);
+    else fail(m, found.work, r.outcome.error, queued);
+    if (r.opened) recordOpened(m, r.opened);
+    return { accepted: true };
+  });
+  // Only an accepted report changes anything; a stale one leaves the run exactly as it was.
+  if (results.some((r) => r.accepted)) advance(m);
+  return results;
+}
+
+const recordOpened = (m: Machine, opened: BreakerOpened) => m.emit("breaker.opened", opened);
+
+/** Before a tool with side effects runs: is this dispatch still its work's current one? (no events) */
+export function preflight(state: RunState, step: number, dispatch: number): PreflightResult {
+  if (!state.steps.has(step)) return { go: false, reason: "unknown_step" };
+  if (TERMINAL_RUN.has(state.status)) return { go: false, reason: "run_finished" };
+  const found = findWork(state, step, dispatch);
+  if (!("work" in found)) return { go: false, reason: "stale_dispatch" };
+  // Cancelled asking for compensation: a step that has not begun does not begin (skipCancelled records it).
+  if (found.work.kind === "step" && state.cancelling !== null) return { go: false, reason: "cancelling" };
+  return { go: true };
+}
+
+/** A dispatch the pre-flight check stopped because the run is being cancelled: it will never run. */
+export function skipCancelled(m: Machine, step: number, dispatch: number): void {
+  const s = m.state.steps.get(step);
+  if (!s || s.dispatch_seq !== dispatch || s.status !== "running" || m.state.cancelling === null) return;
+  m.emit("step.skipped", { step, reason: "cancelled" });
+  advance(m);
+}
+
+/** An open breaker turned the dispatch away before the tool ran (see work.ts's defer). */
+export function defer(m: Machine, step: number, dispatch: number, retryAt: number, error: StepError): ReportResult {
+  const found = findWork(m.state, step, dispatch);
+  if (!("work" in found)) return { accepted: false, reason: found.reason };
+  deferWork(m, found.work, retryAt, error);
+  advance(m);
+  return { accepted: true };
+}
+
+/** A breaker half-opened or closed: steps waiting on it may go now, as slots allow. */
+export function breakerChanged(m: Machine, tool: string, change: "half_open" | "closed"): void {
+  if (TERMINAL_RUN.has(m.state.status)) return;
+  const waiting = ordered(m.state).filter((s) => breakerOf(s.tool) === tool && s.status === "pending" && s.retry_at !== null && waitsOnBreaker(s.error));
+  if (waiting.length === 0) return;
+  m.emit(change === "closed" ? "breaker.closed" : "breaker.half_opened", { tool, steps: waiting.map((s) => s.step_number) });
+  advance(m);
+}
+
+/** The watchdog: acts on every deadline that has passed. */
+export function fireDue(m: Machine): void {
+  const { state } = m;
+  if (TERMINAL_RUN.has(state.status)) return;
+  if (state.deadline !== null && state.deadline <= m.now) {
+    if (state.compensation) timeOutUndos(m);
+    else return timeOut(m);
+  }
+  for (const work of allWork(state)) {
+    const due = deadlineOf(work.s);
+    if (due !== null && due <= m.now) expire(m, work);
+    else if (work.kind === "step" && work.s.status === "queued" && work.s.dispatch_deadline !== null && work.s.dispatch_deadline <= m.now) {
+      // Queued under the earlier protocol and never started: dispatch it again under this one.
+      // (Its old message cannot count: reports must name the new dispatch.)
+      if (inFlight(state) <= state.options.max_parallelism) start(m, work, work.s.attempt);
+    }
+  }
+  // Due retries start here, through the one dispatching function.
+  advance(m);
+}
+
+/** The run passed its deadline: whatever it waits on, it fails with run_timeout. */
+function timeOut(m: Machine): void {
+  const limit = m.state.options.run_timeout_ms;
+  const error = stepError("run_timeout", `The run did not finish within its run_timeout_ms (${limit} ms).`);
+  for (const s of ordered(m.state)) {
+    if (s.status === "running" || s.status === "queued" || s.status === "waiting") m.emit("step.failed", { step: s.step_number, attempt: s.attempt, error });
+    else if (s.status === "pending") m.emit("step.skipped", { step: s.step_number, reason: "run_timeout" });
+  }
+  const failure = { code: "run_timeout", message: error.message };
+  const compensate = m.state.cancelling !== null || m.state.options.on_failure === "compensate";
+  if (compensate && beginCompensation(m, "run_failed", failure)) advance(m);
+  else m.emit("run.failed", { error: failure });
+}
+
+/**
+ * The earliest deadline the watchdog must wake for, or null: the run's own, each running or
+ * waiting attempt's (as its executor says), and due retries. A step's retry whose time has come is
+ * due now if a parallelism slot is free (the alarm may simply not have fired yet); while every slot
+ * is taken it is no deadline, since a slot frees on a report or an expired lease, which wake the run anyway.
+ */
+export function nextDeadline(state: RunState, now: number): number | null {
+  if (TERMINAL_RUN.has(state.status)) return null;
+  // A paused run starts nothing, so a due retry is no reason to wake; the resume starts it.
+  const slotFree = inFlight(state) < state.options.max_parallelism && !state.paused;
+  let next = state.deadline;
+  const consider = (t: number | null) => {
+    if (t !== null && (next === null || t < next)) next = t;
+  };
+  for (const work of allWork(state)) {
+    const w = work.s;
+    if (work.kind === "undo" && state.paused) continue;
+    consider(deadlineOf(w));
+    if (work.kind === "step") consider(work.s.dispatch_deadline);
+    if (w.status === "pending" && w.retry_at !== null && (work.kind === "undo" || w.retry_at > now || slotFree)) consider(w.retry_at);
+  }
+  return next;
+}
