@@ -1,208 +1,31 @@
-// RunObject: one per run, the source of truth for it, and a thin shell around three layers:
-// domain/ (pure decisions over the folded event log), storage/ (its SQLite tables) and effects/
-// (the I/O a command calls for). Public methods are its RPC API (contract.ts); every one that
-// concerns a run takes the caller's tenant and answers "not found" for anyone else, so an API
-// route costs one request to this object.
-//
-// A command folds new events into the in-memory state as it appends them, writes them as one row,
-// arms the watchdog alarm in the same synchronous turn, then runs the effects the events call for.
-// Every effect is recoverable from the log alone: a crash after the write leaves a started step
-// whose lease the alarm acts on, or a milestone the alarm projects. The one alarm serves the
-// decider's deadline and every effect's: each says when it is next due, and the alarm is the minimum.
-import { DurableObject } from "cloudflare:workers";
+// RunObject: one per run, the source of truth for it. Its public methods are its RPC API
+// (contract.ts); every one that concerns a run takes the caller's tenant and answers "not found"
+// for anyone else, so an API route costs one request to this object. Each method is a command on
+// the host (run-host.ts) over a decision of the pure domain (domain/), or a read of its storage.
 import type { StepError } from "../../execution/step-error";
-import type { PreflightResult, ReportResult, StepMessage, StepReport } from "../../execution/step-protocol";
+import type { PreflightResult, ReportResult, StepReport } from "../../execution/step-protocol";
 import { log } from "../../lib/log";
-import { newSpanId } from "../../lib/trace";
 import type * as C from "./contract";
 import { childEnded, type ChildNotice } from "./domain/children";
 import { cancel, pause, resume, type ControlResult } from "./domain/control";
 import { createRun } from "./domain/create";
-import { breakerChanged, defer, fireDue, nextDeadline, preflight, report, skipCancelled, type Machine } from "./domain/decide";
-import type { RunEvent, RunEventData, RunEventType } from "./domain/events";
-import { childDispatches } from "./domain/executors/child";
-import { applyEvent, emptyState } from "./domain/fold";
+import { breakerChanged, defer, fireDue, preflight, report, skipCancelled, type Machine } from "./domain/decide";
+import { emptyState } from "./domain/fold";
 import { decideApproval, signal, type Decision } from "./domain/human-input";
-import { TERMINAL_RUN, type RunState } from "./domain/state";
 import { findWork } from "./domain/work";
-import { AlarmSlot } from "./effects/alarm";
-import { Family, childRunId } from "./effects/family";
-import { Projector } from "./effects/projector";
-import { RunEndWaiters } from "./effects/run-end-waiters";
+import { childRunId } from "./effects/family";
 import { deleteRunStorage, expiresAt } from "./effects/retention";
-import { logEvent } from "./effects/run-log";
-import { RunTracing } from "./effects/run-tracing";
-import { RunWebhooks } from "./effects/run-webhooks";
-import { sendSteps } from "./effects/step-sender";
-import { admit, releaseSlot, takeSlot } from "./effects/tenant-slot";
-import { DecisionLinks, linkHash } from "./storage/decision-links";
-import { EventLog, tablesOf } from "./storage/event-log";
-import { readBookkeeping, writeBookkeeping } from "./storage/bookkeeping";
-import { PING, PONG, broadcast, closed, upgrade } from "./storage/subscriptions";
+import { admit, takeSlot } from "./effects/tenant-slot";
+import { linkHash } from "./storage/decision-links";
+import { closed, upgrade } from "./storage/subscriptions";
 import { UsageMeter, type RunUsage } from "./storage/usage-meter";
-import { WatchTokens } from "./storage/watch-tokens";
-import { runView } from "./run-view";
 
 /** How long a projection under way gets before the watchdog would write it instead. */
-const PROJECTION_IN_FLIGHT_MS = 5_000;
 const NOT_FOUND = { ok: false, code: "run_not_found" } as const;
 
-export class RunObject extends DurableObject<Env> implements C.RunRpc {
-  private log!: EventLog;
-  private watchTokens!: WatchTokens;
-  private decisionLinks!: DecisionLinks;
-  private webhooks!: RunWebhooks;
-  private meter = new UsageMeter();
-  private state: RunState = emptyState();
-  private cachedView: C.RunResource | undefined;
-  private readonly projector = new Projector(
-    this.env.DB,
-    () => this.clock(),
-    () => this.meter,
-    (mark) => writeBookkeeping(this.log, mark, this.meter.usage),
-  );
-  private readonly family = new Family({
-    env: this.env,
-    state: () => this.state,
-    clock: () => this.clock(),
-    counted: () => this.meter.request(),
-    record: (decide, name) => this.command(decide, name, false),
-    armAlarm: () => this.armAlarm(),
-  });
-  private readonly alarmSlot = new AlarmSlot(this.ctx.storage);
-  /** The current command's events, sent to live subscribers once it has written them. */
-  private emitted: RunEvent[] = [];
-  /** A span per command, in the run's trace: the log lines of one decision share it. */
-  private span = "";
-  /** Callers of ?wait waiting for the run to end. */
-  private readonly enders = new RunEndWaiters();
-  /** Creates run one at a time: a create awaits the tenant's slot before it writes anything. */
-  private creating: Promise<unknown> = Promise.resolve();
-  /** Dispatches a pre-flight check let through, in memory: a duplicate delivery finds its twin here. */
-  private readonly begun = new Set<number>();
-  /** Injectable for tests (set through runInDurableObject): every deadline and event time uses it. */
-  clock: () => number = Date.now;
-  /** Injectable for tests: the jitter of retry delays. */
-  random: () => number = Math.random;
-  /** Spans of commands and of the run, when OTEL_EXPORTER_OTLP_ENDPOINT is set (null: none are made). */
-  private readonly tracing = RunTracing.for(this.env);
+import { RunHost } from "./run-host";
 
-  constructor(ctx: DurableObjectState, env: Env) {
-    super(ctx, env);
-    // SQLite calls are synchronous, so the state is rebuilt before any request is delivered.
-    this.open(tablesOf(ctx.storage.sql));
-    for (const event of this.log.all()) this.fold(event);
-    const kept = readBookkeeping(this.log);
-    this.projector.restore(kept.projection);
-    if (kept.usage) this.meter = UsageMeter.restore(kept.usage);
-    // Heartbeats are answered by the runtime without waking the object.
-    ctx.setWebSocketAutoResponse(new WebSocketRequestResponsePair(PING, PONG));
-    if (this.log.empty) this.alarmSlot.none();
-    else
-      void ctx.blockConcurrencyWhile(async () => {
-        // Self-healing on wake: work that is due with no alarm gets a fresh one.
-        await this.alarmSlot.load(this.clock());
-        if (this.state.last_seq > 0) this.armAlarm();
-      });
-  }
-
-  /** The object's tables: as found on wake, or none after its storage was deleted. */
-  private open(tables: Set<string>): void {
-    const sql = this.ctx.storage.sql;
-    this.log = new EventLog(sql, tables, (c) => this.meter.wrote(c));
-    this.watchTokens = new WatchTokens(sql, tables);
-    this.decisionLinks = new DecisionLinks(sql, tables);
-    this.webhooks = new RunWebhooks(sql, tables, this.env, () => this.clock(), { request: () => this.meter.request(), wrote: (c) => this.meter.wrote(c) });
-  }
-
-  /** The run resource, built once per change: clients poll GET /runs/{id}, and between two events every answer is the same. */
-  private view(): C.RunResource {
-    return (this.cachedView ??= runView(this.state));
-  }
-
-  private fold(event: RunEvent): void {
-    this.cachedView = undefined;
-    const before = this.state.status;
-    applyEvent(this.state, event);
-    this.projector.noticed(event, before, this.state.status);
-  }
-
-  private append<T extends RunEventType>(type: T, data: RunEventData[T]): number {
-    const event = this.log.append(this.state.last_seq + 1, type, data, new Date(this.clock()).toISOString());
-    this.fold(event);
-    this.emitted.push(event);
-    logEvent(this.state, event, this.span);
-    return event.seq;
-  }
-
-  private get ended(): boolean {
-    return this.state.last_seq > 0 && TERMINAL_RUN.has(this.state.status);
-  }
-
-  private owns(tenant: string): boolean {
-    return this.state.last_seq > 0 && this.state.tenant !== "" && this.state.tenant === tenant;
-  }
-
-  /**
-   * Runs one decision against the state, writes its events, then runs the effects they call for.
-   * `name` names its span. `request`: false for a command the object runs itself after a call it
-   * made (recording a child's creation, its parent's acknowledgement), which is no request of its own.
-   */
-  private async command<R>(decide: (m: Machine) => R, name = "command", request = true): Promise<R> {
-    const sends: StepMessage[] = [];
-    const started = this.clock();
-    const wasEnded = this.ended;
-    const statusBefore = this.state.status;
-    if (request) this.meter.request();
-    this.span = newSpanId();
-    this.emitted = [];
-    const result = decide({
-      state: this.state,
-      now: this.clock(),
-      clock: this.clock,
-      random: this.random,
-      emit: (type, data) => this.append(type, data),
-      send: (message) => sends.push(this.tracing ? this.tracing.stamp(message, this.span) : message),
-    });
-    const events = this.emitted;
-    this.emitted = [];
-    this.log.flush();
-    this.webhooks.notice(this.state, statusBefore, events);
-    broadcast(this.ctx, events);
-    // Armed before any await, so the alarm commits atomically with the events that need it: a
-    // crash after this point leaves deadlines the watchdog will act on, never a stranded step.
-    this.armAlarm(PROJECTION_IN_FLIGHT_MS);
-    const endedNow = !wasEnded && this.ended;
-    if (endedNow) this.enders.wakeAll();
-    this.projector.inBackground(this.ctx, this.state, () => this.armAlarm());
-    this.webhooks.handOffInBackground(this.ctx, this.state, () => this.armAlarm());
-    // The messages go out after the answer: the events that call for them are durable, and a
-    // message that never arrives is a lease the watchdog takes back.
-    if (sends.length) {
-      this.meter.queued(sends.length);
-      this.ctx.waitUntil(sendSteps(this.env.STEPS, this.state.run_id, sends));
-    }
-    const births = childDispatches(events);
-    if (births.length) this.ctx.waitUntil(this.family.startChildren(births));
-    if (this.family.owesNow(this.clock())) this.ctx.waitUntil(this.family.settle());
-    if (endedNow) await releaseSlot(this.env, this.meter, this.state);
-    this.tracing?.command(name, this.span, started, this.clock(), this.state, events);
-    return result;
-  }
-
-  /** One alarm serves every deadline: the decider's, and each effect's. */
-  private armAlarm(projectionGraceMs = 0): void {
-    const now = this.clock();
-    this.alarmSlot.arm([
-      nextDeadline(this.state, now),
-      this.projector.nextDue(now, projectionGraceMs),
-      this.webhooks.nextDue(now, projectionGraceMs),
-      // An ended run's retention: armed in the turn it ends, so every ended run is deleted in time.
-      expiresAt(this.state),
-      this.family.nextDue(now),
-    ]);
-  }
-
+export class RunObject extends RunHost implements C.RunRpc {
   /**
    * Creates the run, or answers a replay. Without a plan it only tells a replay from a new run,
    * so a replay is never planned again. A run that will stay in flight takes its tenant's slot
