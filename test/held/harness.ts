@@ -1,5 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { onTestFinished, vi } from "vitest";
 import worker from "../../src/index";
 import type { RunObject } from "../../src/durable/run/run-object";
 import type { RunEvent, RunEventData } from "../../src/durable/run/run-events";
@@ -7,6 +8,7 @@ import { resolveOptions } from "../../src/execution/run-options";
 import { stepMessage, type StepMessage } from "../../src/execution/step-protocol";
 import type { Json } from "../../src/lib/json";
 import { DEV_TENANT } from "../../src/auth/api-keys";
+import type { QueueTool } from "../../src/tools/tool";
 import { pause } from "../helpers";
 
 /**
@@ -29,6 +31,19 @@ export async function deliverTo(queue: string, ...messages: StepMessage[]) {
   const ctx = createExecutionContext();
   await worker.queue(batch as MessageBatch<unknown>, env);
   return getQueueResult(batch, ctx);
+}
+
+/**
+ * Counts a queue tool's executions for one run, from now to the end of the test. deliver() calls
+ * the Worker's queue handler in this isolate, and the consumer takes its tools from the same
+ * registry module the test imports, so a spy on the tool object (which calls through to the real
+ * tool) sees every execution: a duplicate that got past the pre-flight counts here even when the
+ * tool's idempotency key leaves no trace of it in the data.
+ */
+export function executions(tool: QueueTool): (runId: string) => number {
+  const spy = vi.spyOn(tool, "execute");
+  onTestFinished(() => spy.mockRestore());
+  return (runId) => spy.mock.calls.filter(([, ctx]) => ctx.run_id === runId).length;
 }
 
 export async function events(runId: string): Promise<RunEvent[]> {
