@@ -1,6 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { onTestFinished, vi } from "vitest";
+import { expect, onTestFinished, vi } from "vitest";
 import worker from "../../src/index";
 import type { RunObject } from "../../src/durable/run/run-object";
 import type { RunEvent, RunEventData } from "../../src/durable/run/run-events";
@@ -9,7 +9,7 @@ import { stepMessage, type StepMessage } from "../../src/execution/step-protocol
 import type { Json } from "../../src/lib/json";
 import { DEV_TENANT } from "../../src/auth/api-keys";
 import type { QueueTool } from "../../src/tools/tool";
-import { pause } from "../helpers";
+import { SETTLE } from "../helpers";
 
 /**
  * In the "held" project the run objects' step messages go to a queue nobody consumes; these
@@ -89,8 +89,6 @@ export async function sentMessages(runId: string): Promise<StepMessage[]> {
   return sent;
 }
 
-export { pause as sleep } from "../helpers";
-
 export function stub(runId: string) {
   return env.RUNS.getByName(runId);
 }
@@ -114,12 +112,11 @@ export async function watchdog(runId: string): Promise<void> {
   await runDurableObjectAlarm(stub(runId));
 }
 
-/** The run's D1 row once the background projection has written `status` (or null after the wait). */
-export async function projectedRow(runId: string, status: string): Promise<Record<string, unknown> | null> {
-  for (let i = 0; i < 100; i++) {
+/** The run's D1 row once the background projection has written `status`; fails if it never does. */
+export async function projectedRow(runId: string, status: string): Promise<Record<string, unknown>> {
+  return vi.waitFor(async () => {
     const row = await env.DB.prepare("SELECT * FROM runs WHERE run_id = ?").bind(runId).first<Record<string, unknown>>();
-    if (row?.status === status) return row;
-    await pause(10);
-  }
-  return null;
+    expect(row?.status, `run ${runId}'s D1 row`).toBe(status);
+    return row!;
+  }, SETTLE);
 }
