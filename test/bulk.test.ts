@@ -2,9 +2,9 @@
 // test drives its alarm itself (runDurableObjectAlarm), page by page, instead of waiting for it.
 import { runDurableObjectAlarm } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it, vi } from "vitest";
 import type { RunResource } from "../src/durable/run/run-view";
-import { api, errorOf, getRun, newApiKey, pause, uniq, waitForRun } from "./helpers";
+import { api, errorOf, getRun, newApiKey, SETTLE, uniq, waitForRun } from "./helpers";
 
 const upstream = inject("upstreamUrl");
 
@@ -23,12 +23,11 @@ async function startRuns(key: string, runs: unknown[], tenant: string, status: s
   expect(res.status).toBe(207);
   const ids = ((await res.json()) as { results: RunResource[] }).results.map((r) => r.run_id);
   expect(ids.every((id) => typeof id === "string")).toBe(true);
-  for (let i = 0; ; i++) {
+  await vi.waitFor(async () => {
     const row = await env.DB.prepare("SELECT count(*) AS n FROM runs WHERE tenant = ? AND status = ?").bind(tenant, status).first<{ n: number }>();
-    if (row!.n === ids.length) return ids;
-    if (i > 500) throw new Error(`the read model shows ${row!.n} of ${ids.length} runs ${status}`);
-    await pause(20);
-  }
+    expect(row!.n, `runs ${status} in the read model`).toBe(ids.length);
+  }, SETTLE);
+  return ids;
 }
 
 async function getJob(jobId: string, key: string): Promise<Job> {
@@ -45,14 +44,14 @@ async function runJob(key: string, body: unknown): Promise<{ job: Job; pages: nu
   expect(job_id).toMatch(/^job_[0-9a-f]{32}$/);
   const stub = env.BULK_JOBS.getByName(job_id);
   let pages = 0;
-  for (let i = 0; i < 1000; i++) {
-    const job = await getJob(job_id, key);
-    if (job.status === "completed") return { job, pages };
+  const job = await vi.waitFor(async () => {
+    const now = await getJob(job_id, key);
+    if (now.status === "completed") return now;
     // The runtime may have fired the alarm itself just now; then there is nothing to run yet.
     if (await runDurableObjectAlarm(stub)) pages++;
-    else await pause(5);
-  }
-  throw new Error("the job did not complete");
+    throw new Error(`job ${job_id} is ${now.status} after ${pages} pages`);
+  }, SETTLE);
+  return { job, pages };
 }
 
 const waitForSignal = { plan: { steps: [{ step_number: 1, tool: "Wait.signal", input: { name: "never" } }] } };

@@ -1,10 +1,10 @@
 import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it, vi } from "vitest";
 import { app, openApiDocument } from "../src/app";
 import { hashSecret } from "../src/auth/api-keys";
 import type { RunResource } from "../src/durable/run/run-view";
-import { ADMIN_TOKEN, api, createRun, errorOf, newApiKey, waitForRun } from "./helpers";
+import { ADMIN_TOKEN, api, createRun, errorOf, newApiKey, SETTLE, waitForRun } from "./helpers";
 
 const upstream = inject("upstreamUrl");
 
@@ -255,16 +255,12 @@ describe("tenant isolation", () => {
     await waitForRun(runA.run_id, undefined, undefined, a.secret);
     await waitForRun(runB.run_id, undefined, undefined, b.secret);
     // The D1 projection lands just after the run ends.
-    for (
-      let i = 0;
-      i < 50 &&
-      (await env.DB.prepare("SELECT count(*) AS n FROM runs WHERE run_id IN (?, ?) AND status = 'completed'")
+    await vi.waitFor(async () => {
+      const projected = await env.DB.prepare("SELECT count(*) AS n FROM runs WHERE run_id IN (?, ?) AND status = 'completed'")
         .bind(runA.run_id, runB.run_id)
-        .first<{ n: number }>())!.n < 2;
-      i++
-    ) {
-      await new Promise((r) => setTimeout(r, 20));
-    }
+        .first<{ n: number }>();
+      expect(projected!.n).toBe(2);
+    }, SETTLE);
     const listA = (await (await api("/runs?limit=100", { key: a.secret })).json()) as { runs: { run_id: string }[] };
     const listB = (await (await api("/runs?limit=100", { key: b.secret })).json()) as { runs: { run_id: string }[] };
     expect(listA.runs.map((r) => r.run_id)).toEqual([runA.run_id]);
@@ -445,12 +441,10 @@ describe("the per-tenant cap on runs in flight", () => {
     expect(inline.status).toBe(201);
     expect(((await inline.json()) as RunResource).status).toBe("completed");
     // The read model follows the answer by a moment: wait for the three accepted runs to appear.
-    let listed: { runs: unknown[] } = { runs: [] };
-    for (let i = 0; i < 100 && listed.runs.length < 3; i++) {
-      listed = (await (await api("/runs?limit=100", { key: key.secret })).json()) as { runs: unknown[] };
-      if (listed.runs.length < 3) await new Promise((r) => setTimeout(r, 10));
-    }
-    expect(listed.runs).toHaveLength(3);
+    await vi.waitFor(async () => {
+      const listed = (await (await api("/runs?limit=100", { key: key.secret })).json()) as { runs: unknown[] };
+      expect(listed.runs).toHaveLength(3);
+    }, SETTLE);
 
     const first = (await r1.json()) as RunResource;
     expect((await api(`/runs/${first.run_id}/cancel`, { method: "POST", key: key.secret })).status).toBe(200);
@@ -481,12 +475,7 @@ describe("the per-tenant cap on runs in flight", () => {
     expect(done.status).toBe(201);
     await waitForRun(((await done.json()) as RunResource).run_id, undefined, undefined, key.secret);
     // Its slot comes back when it ends; then a long run takes the only one.
-    let long: Response | undefined;
-    for (let i = 0; i < 50 && long?.status !== 201; i++) {
-      long = await post("wait 30 seconds then calculate 2 + 2");
-      if (long.status !== 201) await new Promise((r) => setTimeout(r, 20));
-    }
-    expect(long!.status).toBe(201);
+    await vi.waitFor(async () => expect((await post("wait 30 seconds then calculate 2 + 2")).status).toBe(201), SETTLE);
     expect((await post("list my todos")).status).toBe(429);
     expect((await post("calculate 1 + 1", "first")).status).toBe(200); // the replay
     expect((await post("calculate 5 + 5", "first")).status).toBe(409); // a conflicting reuse of the key

@@ -5,13 +5,13 @@
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it, vi } from "vitest";
 import type { WebhookBody } from "../src/durable/webhooks/notice";
 import type { DeliveryView, WebhookOutbox } from "../src/durable/webhooks/webhook-outbox";
 import { tablesOf } from "../src/durable/run/storage/event-log";
 import type { RunEvent } from "../src/durable/run/domain/events";
 import type { RunResource } from "../src/durable/run/run-view";
-import { api, errorOf, newApiKey, pause, uniq, waitForRun } from "./helpers";
+import { api, errorOf, newApiKey, SETTLE, uniq, waitForRun } from "./helpers";
 import type { Received } from "./webhooks/receiver";
 
 const receiver = inject("receiverUrl");
@@ -40,11 +40,11 @@ async function startRun(key: string, body: unknown): Promise<RunResource> {
 
 /** What the receiver got for `path`'s key, once it has at least `n` requests (polled: the outbox sends on its own alarm). */
 async function received(key: string, n = 0): Promise<Received[]> {
-  for (let i = 0; ; i++) {
+  return vi.waitFor(async () => {
     const got = (await (await fetch(`${receiver}/received/${key}`)).json()) as Received[];
-    if (got.length >= n || i > 500) return got;
-    await pause(20);
-  }
+    expect(got.length, `requests the receiver got for ${key}`).toBeGreaterThanOrEqual(n);
+    return got;
+  }, SETTLE);
 }
 
 const outbox = (name: string) => env.WEBHOOKS.getByName(name);
@@ -162,11 +162,11 @@ describe("webhook subscriptions", () => {
     const path = `moved-${uniq()}`;
     const hook = await subscribe(t.key, `${inject("upstreamUrl")}/redirect?to=${encodeURIComponent(`${receiver}/hook/${path}`)}`, ["run.completed"]);
     await startRun(t.key, calc);
-    let [d] = await deliveries(t.key, hook.webhook_id);
-    for (let i = 0; i < 200 && d?.status !== "failed"; i++) {
-      await pause(20);
-      [d] = await deliveries(t.key, hook.webhook_id);
-    }
+    const d = await vi.waitFor(async () => {
+      const [latest] = await deliveries(t.key, hook.webhook_id);
+      expect(latest?.status).toBe("failed");
+      return latest;
+    }, SETTLE);
     expect(d).toMatchObject({ status: "failed", reason: "the receiver answered 302" });
     expect(d!.attempts.map((a) => a.status_code)).toEqual([302]);
     expect(await received(path)).toEqual([]);
@@ -179,8 +179,7 @@ describe("webhook subscriptions", () => {
     expect(await env.TENANTS.getByName(t.tenant).webhookEvents()).toEqual(["run.completed", "run.failed"]);
     await startRun(t.key, calc);
     await received(path, 1);
-    for (let i = 0; i < 200 && (await (await api("/webhooks", { key: t.key })).json<{ webhooks: unknown[] }>()).webhooks.length > 0; i++) await pause(10);
-    expect((await (await api("/webhooks", { key: t.key })).json<{ webhooks: unknown[] }>()).webhooks).toEqual([]);
+    await vi.waitFor(async () => expect((await (await api("/webhooks", { key: t.key })).json<{ webhooks: unknown[] }>()).webhooks).toEqual([]), SETTLE);
     expect((await api(`/webhooks/${hook.webhook_id}/deliveries`, { key: t.key })).status).toBe(404);
     // Runs learn it from the tenant's limiter: they no longer call anyone, and the outbox has nothing due.
     expect(await env.TENANTS.getByName(t.tenant).webhookEvents()).toEqual([]);

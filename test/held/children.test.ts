@@ -6,12 +6,12 @@
 // it could move.
 import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import type { RunObject } from "../../src/durable/run/run-object";
 import type { RunResource } from "../../src/durable/run/run-view";
 import { DEV_TENANT } from "../../src/auth/api-keys";
 import { runIdFor } from "../../src/durable/run/start-run";
-import { api, createRun, getRun, newApiKey, uniq, waitForRun } from "../helpers";
+import { api, createRun, getRun, newApiKey, SETTLE, uniq, waitForRun } from "../helpers";
 import { eventTypes, events, stub } from "./harness";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
@@ -283,6 +283,5 @@ async function setClock(runId: string, ms: number): Promise<void> {
 
 /** Until `check` holds: for an effect the run object does in the background. */
 async function until(check: () => boolean): Promise<void> {
-  for (let i = 0; i < 500 && !check(); i++) await new Promise((r) => setTimeout(r, 10));
-  expect(check()).toBe(true);
+  await vi.waitFor(() => expect(check()).toBe(true), SETTLE);
 }

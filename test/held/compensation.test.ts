@@ -4,8 +4,9 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
+import { todoDelete } from "../../src/tools/todo-store";
 import { api, createRun, errorOf, getRun, uniq } from "../helpers";
-import { advanceClock, deliver, events, eventTypes, projectedRow, sentMessages, watchdog } from "./harness";
+import { advanceClock, deliver, events, eventTypes, executions, projectedRow, sentMessages, watchdog } from "./harness";
 
 const upstream = inject("upstreamUrl");
 
@@ -84,6 +85,7 @@ describe("a run that fails after adding a todo", () => {
   });
 
   it("undoes once when the undo's message is delivered twice in one batch", async () => {
+    const deletes = executions(todoDelete);
     const title = `saga dup ${uniq()}`;
     const run = await createRun(addThenFail(title));
     const done = new Set<number>();
@@ -94,6 +96,8 @@ describe("a run that fails after adding a todo", () => {
     const ended = await getRun(run.run_id);
     expect(ended).toMatchObject({ status: "failed", compensation: { status: "completed", steps: [{ attempts: 1 }] } });
     expect((await events(run.run_id)).filter((e) => e.type === "step.compensated")).toHaveLength(1);
+    // The undo ran once: the delete's idempotency key would hide a second run from the data.
+    expect(deletes(run.run_id)).toBe(1);
     expect((await todoByTitle(title)).results.map((r) => r.deleted_by)).toEqual([`${run.run_id}:1:undo`]);
   });
 

@@ -1,24 +1,30 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
+import { todoAdd } from "../../src/tools/todo-store";
 import { api, createRun, getRun, uniq } from "../helpers";
-import { advanceClock, deliver, deliverTo, eventTypes, events, projectedRow, sentMessages, watchdog } from "./harness";
+import { advanceClock, deliver, deliverTo, eventTypes, events, executions, projectedRow, sentMessages, watchdog } from "./harness";
 
 const todoCount = async (runId: string) =>
   (await env.DB.prepare("SELECT count(*) AS n FROM todos WHERE created_by LIKE ?").bind(`${runId}:%`).first<{ n: number }>())!.n;
 
 describe("queue deliveries: duplicates, reordering, loss", () => {
   it("runs a step once when its message is delivered twice in one batch", async () => {
+    const adds = executions(todoAdd);
     const run = await createRun({ prompt: "add a todo to water the plants" });
     const [msg] = await sentMessages(run.run_id);
     const result = await deliver(msg!, msg!);
     expect(result.explicitAcks).toHaveLength(2); // both acked, neither retried
     expect(result.retryMessages).toHaveLength(0);
     expect((await getRun(run.run_id)).status).toBe("completed");
+    // The tool ran once: the pre-flight turned the duplicate away (the todo's idempotency key
+    // would hide a second run from the count of todos).
+    expect(adds(run.run_id)).toBe(1);
     expect(await todoCount(run.run_id)).toBe(1);
     expect((await eventTypes(run.run_id)).filter((t) => t === "step.started")).toHaveLength(1);
   });
 
   it("ignores a redelivery of a step that already finished", async () => {
+    const adds = executions(todoAdd);
     const run = await createRun({ prompt: "add a todo to call mom, then list my todos" });
     const [first] = await sentMessages(run.run_id);
     await deliver(first!);
@@ -31,6 +37,7 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
     const after = await getRun(run.run_id);
     expect(after.last_event_seq).toBe(seqBefore); // nothing appended
     expect(after.execution_log).toEqual(done.execution_log);
+    expect(adds(run.run_id)).toBe(1);
     expect(await todoCount(run.run_id)).toBe(1);
   });
 
@@ -60,15 +67,18 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
   });
 
   it("ignores a message whose dispatch is not the step's current one", async () => {
+    const adds = executions(todoAdd);
     const run = await createRun({ prompt: `add a todo to first ${uniq()}, then add a todo to second ${uniq()}` });
     const [first] = await sentMessages(run.run_id);
     // A forged (or very stale) message for step 2, which has not been dispatched.
     await deliver({ ...first!, step: 2, dispatch: first!.dispatch + 100, input: { title: "forged" } });
     expect((await getRun(run.run_id)).execution_log[1]!.status).toBe("pending");
+    expect(adds(run.run_id)).toBe(0);
     expect(await todoCount(run.run_id)).toBe(0);
   });
 
   it("dispatches a step again when its message is lost, and runs it once", async () => {
+    const adds = executions(todoAdd);
     const run = await createRun({ prompt: "add a todo to find the lost message", options: { step_timeout_ms: 100, retry: { initial_delay_ms: 0 } } });
     const [lost] = await sentMessages(run.run_id);
     await advanceClock(run.run_id, lost!.lease_until - Date.now() + 1);
@@ -80,6 +90,7 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
     const done = await getRun(run.run_id);
     expect(done.status).toBe("completed");
     expect(done.execution_log[0]!.attempts).toBe(2);
+    expect(adds(run.run_id)).toBe(1);
     expect(await todoCount(run.run_id)).toBe(1);
   });
 
@@ -99,6 +110,7 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
 
 describe("usage counters", () => {
   it("count the billable operations a run made", async () => {
+    const adds = executions(todoAdd);
     const run = await createRun({
       plan: {
         steps: [
@@ -112,6 +124,7 @@ describe("usage counters", () => {
     const third = (await sentMessages(run.run_id)).find((m) => m.step === 3)!;
     await deliver(third);
     await deliver(third); // a duplicate costs its pre-flight check, nothing more
+    expect(adds(run.run_id)).toBe(1);
     expect(await projectedRow(run.run_id, "completed")).not.toBeNull();
     const res = await api(`/runs/${run.run_id}/usage`);
     expect(res.status).toBe(200);
@@ -137,6 +150,7 @@ describe("usage counters", () => {
 
 describe("the dead-letter queue", () => {
   it("wakes the run object's watchdog for a dead-lettered message instead of running the step", async () => {
+    const adds = executions(todoAdd);
     const run = await createRun({ prompt: "add a todo to come back from the dead letters", options: { retry: { initial_delay_ms: 0 } } });
     const [msg] = await sentMessages(run.run_id);
     // The consumer crashed on it until the queue gave up; by now its lease has run out.
@@ -147,6 +161,7 @@ describe("the dead-letter queue", () => {
     const retry = (await events(run.run_id)).find((e) => e.type === "step.retry_scheduled")!;
     expect(retry.data).toMatchObject({ step: 1, error: { code: "lease_expired" } });
     expect((await sentMessages(run.run_id)).map((m) => m.attempt)).toEqual([1, 2]);
+    expect(adds(run.run_id)).toBe(0);
     expect(await todoCount(run.run_id)).toBe(0);
   });
 });

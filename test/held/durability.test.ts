@@ -1,11 +1,11 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import type { RunObject } from "../../src/durable/run/run-object";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it, vi } from "vitest";
 import { MAX_MESSAGE_INPUT_BYTES, stepMessage } from "../../src/execution/step-protocol";
 import { projectRun } from "../../src/durable/run/effects/projection";
 import { foldEvents } from "../../src/durable/run/domain/fold";
-import { api, createRun, errorOf, getRun, pause, uniq } from "../helpers";
+import { api, createRun, errorOf, getRun, SETTLE, uniq } from "../helpers";
 import { advanceClock, deliver, events, projectedRow, sentMessages, stub, watchdog } from "./harness";
 
 const upstream = inject("upstreamUrl");
@@ -235,10 +235,6 @@ const projectionFailures = (runId: string) =>
     return row ? (JSON.parse(row.value) as { projection: { failures: number } }).projection.failures : 0;
   });
 
-async function until(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200 && !(await check()); i++) await pause(10);
-}
-
 describe("the D1 read model", () => {
   const row = (runId: string) =>
     env.DB.prepare("SELECT status, projected_seq, result FROM runs WHERE run_id = ?")
@@ -253,7 +249,7 @@ describe("the D1 read model", () => {
       runId = run.run_id;
       expect(run.status).toBe("completed");
       // The projection is written after the answer: wait until the object has seen it fail.
-      await until(async () => (await projectionFailures(runId)) > 0);
+      await vi.waitFor(async () => expect(await projectionFailures(runId)).toBeGreaterThan(0), SETTLE);
     } finally {
       await env.DB.exec("ALTER TABLE runs_offline RENAME TO runs");
     }

@@ -1,5 +1,6 @@
 import { createExecutionContext, createMessageBatch, getQueueResult, runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
+import { expect, onTestFinished, vi } from "vitest";
 import worker from "../../src/index";
 import type { RunObject } from "../../src/durable/run/run-object";
 import type { RunEvent, RunEventData } from "../../src/durable/run/domain/events";
@@ -7,7 +8,8 @@ import { resolveOptions } from "../../src/execution/run-options";
 import { stepMessage, type StepMessage } from "../../src/execution/step-protocol";
 import type { Json } from "../../src/lib/json";
 import { DEV_TENANT } from "../../src/auth/api-keys";
-import { pause } from "../helpers";
+import type { QueueTool } from "../../src/tools/tool";
+import { SETTLE } from "../helpers";
 
 /**
  * In the "held" project the run objects' step messages go to a queue nobody consumes; these
@@ -29,6 +31,19 @@ export async function deliverTo(queue: string, ...messages: StepMessage[]) {
   const ctx = createExecutionContext();
   await worker.queue(batch as MessageBatch<unknown>, env);
   return getQueueResult(batch, ctx);
+}
+
+/**
+ * Counts a queue tool's executions for one run, from now to the end of the test. deliver() calls
+ * the Worker's queue handler in this isolate, and the consumer takes its tools from the same
+ * registry module the test imports, so a spy on the tool object (which calls through to the real
+ * tool) sees every execution: a duplicate that got past the pre-flight counts here even when the
+ * tool's idempotency key leaves no trace of it in the data.
+ */
+export function executions(tool: QueueTool): (runId: string) => number {
+  const spy = vi.spyOn(tool, "execute");
+  onTestFinished(() => spy.mockRestore());
+  return (runId) => spy.mock.calls.filter(([, ctx]) => ctx.run_id === runId).length;
 }
 
 export async function events(runId: string): Promise<RunEvent[]> {
@@ -74,8 +89,6 @@ export async function sentMessages(runId: string): Promise<StepMessage[]> {
   return sent;
 }
 
-export { pause as sleep } from "../helpers";
-
 export function stub(runId: string) {
   return env.RUNS.getByName(runId);
 }
@@ -99,12 +112,11 @@ export async function watchdog(runId: string): Promise<void> {
   await runDurableObjectAlarm(stub(runId));
 }
 
-/** The run's D1 row once the background projection has written `status` (or null after the wait). */
-export async function projectedRow(runId: string, status: string): Promise<Record<string, unknown> | null> {
-  for (let i = 0; i < 100; i++) {
+/** The run's D1 row once the background projection has written `status`; fails if it never does. */
+export async function projectedRow(runId: string, status: string): Promise<Record<string, unknown>> {
+  return vi.waitFor(async () => {
     const row = await env.DB.prepare("SELECT * FROM runs WHERE run_id = ?").bind(runId).first<Record<string, unknown>>();
-    if (row?.status === status) return row;
-    await pause(10);
-  }
-  return null;
+    expect(row?.status, `run ${runId}'s D1 row`).toBe(status);
+    return row!;
+  }, SETTLE);
 }

@@ -1,6 +1,6 @@
 import { evictDurableObject } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
-import { api, createRun, errorOf } from "../helpers";
+import { describe, expect, it, vi } from "vitest";
+import { api, createRun, errorOf, SETTLE } from "../helpers";
 import { deliver, events, sentMessages, stub } from "./harness";
 
 interface Wire {
@@ -23,14 +23,11 @@ async function watch(runId: string, after?: number) {
       pongs++; // the runtime's heartbeat answer
     else seen.push(JSON.parse(String(e.data)) as Wire);
   });
-  const until = async (done: (s: Wire[]) => boolean, timeoutMs = 5000) => {
-    const deadline = Date.now() + timeoutMs;
-    while (!done(seen)) {
-      if (Date.now() > deadline) throw new Error(`not there: ${JSON.stringify(seen.map((e) => e.type))}`);
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    return seen;
-  };
+  const until = (done: (s: Wire[]) => boolean) =>
+    vi.waitFor(() => {
+      if (!done(seen)) throw new Error(`not there: ${JSON.stringify(seen.map((e) => e.type))}`);
+      return seen;
+    }, SETTLE);
   return { ws, seen, until, pongs: () => pongs };
 }
 
@@ -49,8 +46,7 @@ describe("WebSocket subscriptions", () => {
     expect(seqs(all)).toEqual((await events(run.run_id)).map((e) => e.seq));
     expect(all.at(-1)).toMatchObject({ type: "run.completed", data: { result: 6 } });
     sub.ws.send("ping"); // answered by the runtime, without waking the object
-    for (let i = 0; i < 100 && sub.pongs() === 0; i++) await new Promise((r) => setTimeout(r, 10));
-    expect(sub.pongs()).toBe(1);
+    await vi.waitFor(() => expect(sub.pongs()).toBe(1), SETTLE);
     expect(sub.ws.readyState).toBe(WebSocket.OPEN);
     sub.ws.close(1000, "done");
   });

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { afterAll, describe, expect, inject, it, vi } from "vitest";
-import { api, pause, uniq, waitForRun } from "../helpers";
+import { api, SETTLE, uniq, waitForRun } from "../helpers";
 import type { ReceivedSpan } from "./received-span";
 
 // The collector's address is the project's OTEL_EXPORTER_OTLP_ENDPOINT; the test asks it what it received.
@@ -14,12 +14,11 @@ const hex = (n: number) => [...crypto.getRandomValues(new Uint8Array(n))].map((b
 
 /** The trace's spans once `done` holds for them (spans arrive in several exports, off every request's path). */
 async function spansOf(trace: string, done: (spans: ReceivedSpan[]) => boolean): Promise<ReceivedSpan[]> {
-  for (let i = 0; i < 500; i++) {
+  return vi.waitFor(async () => {
     const spans = (await (await fetch(`${collector}/spans?trace=${trace}`)).json()) as ReceivedSpan[];
-    if (done(spans)) return spans;
-    await pause(20);
-  }
-  throw new Error(`trace ${trace} did not arrive`);
+    if (!done(spans)) throw new Error(`trace ${trace} has not all arrived: ${spans.map((s) => s.name).join(", ")}`);
+    return spans;
+  }, SETTLE);
 }
 
 const named = (spans: ReceivedSpan[], name: string) => spans.filter((s) => s.name === name);
@@ -128,8 +127,7 @@ describe("traces over OTLP/HTTP JSON", () => {
         expect(((await res.json()) as { status: string }).status).toBe("completed");
       }
       // Each run makes several exports (the start, its commands, the consumer's batch): all refused.
-      for (let i = 0; i < 200 && (await stats()).failed - before.failed < 4; i++) await pause(20);
-      expect((await stats()).failed - before.failed).toBeGreaterThanOrEqual(4);
+      await vi.waitFor(async () => expect((await stats()).failed - before.failed).toBeGreaterThanOrEqual(4), SETTLE);
       const logged = errors.mock.calls.filter((c) => String(c[0]).includes('"otel.export_failed"'));
       expect(logged).toHaveLength(1);
       expect(JSON.parse(String(logged[0]![0]))).toMatchObject({ level: "error", error_message: "the collector answered 503" });
@@ -150,8 +148,7 @@ describe("traces over OTLP/HTTP JSON", () => {
       const first = await api("/runs?wait=10", { method: "POST", json: { prompt: "calculate 3 + 3" } });
       expect(first.status).toBe(201);
       // The collector now holds exports unanswered: a run that starts and ends meanwhile is not held by them.
-      for (let i = 0; i < 200 && (await stats()).held === 0; i++) await pause(20);
-      expect((await stats()).held).toBeGreaterThan(0);
+      await vi.waitFor(async () => expect((await stats()).held).toBeGreaterThan(0), SETTLE);
       const second = await api("/runs?wait=10", {
         method: "POST",
         json: { plan: { steps: [{ step_number: 1, tool: "Http.get", input: { url: `${upstream}/ok` } }] } },
