@@ -129,6 +129,11 @@ export default defineConfig({
         ],
         test: { ...perProject, name: "otel", include: ["test/otel/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
+      // The tenant's daily LLM spend cap (LlmBudget), in a Worker of its own until the object is in wrangler.toml.
+      {
+        plugins: [cloudflareTest({ wrangler: { configPath: "./test/llm-budget/wrangler.toml" } })],
+        test: { ...perProject, name: "llm-budget", include: ["test/llm-budget/*.test.ts"] },
+      },
       // Plain Node, for checks that cannot run in workerd (the OpenAPI validator compiles code).
       { test: { ...perProject, name: "node", include: ["test/node/*.test.ts"], environment: "node" } },
     ],
