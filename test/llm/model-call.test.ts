@@ -58,7 +58,7 @@ describe("callModel", () => {
       input(model, {
         messages: [
           { role: "user", content: "add a todo" },
-          { role: "assistant", content: null, tool_calls: [{ id: "call_1_1", name: "TodoStore.add", input: { title: "a" } }] },
+          { role: "assistant", content: "", tool_calls: [{ id: "call_1_1", name: "TodoStore.add", input: { title: "a" } }] },
           { role: "tool", tool_call_id: "call_1_1", name: "TodoStore.add", content: '{"id":1}' },
         ],
       }),
@@ -105,6 +105,15 @@ describe("callModel", () => {
     expect(await callModel(config(model), env, input(model))).toMatchObject({ ok: false, error: { retryable: true } });
     expect(await callModel(config(model), env, input(model))).toMatchObject({ ok: true, result: { text: "whole" } });
     expect((await scriptRecord(url, model)).calls).toEqual({ "0": 2 });
+  });
+
+  it("fails a stream that ends cleanly before the model finished as retryable, not as a short answer", async () => {
+    const model = key();
+    await registerScript(url, model, [{ text: "the first words of a longer answer", end_after_chunks: 3 }]);
+    expect(await callModel(config(model), env, input(model))).toMatchObject({
+      ok: false,
+      error: { code: "upstream_unreachable", retryable: true, message: expect.stringMatching(/stream ended/) },
+    });
   });
 
   it("gives up at its timeout with a retryable upstream_timeout", async () => {

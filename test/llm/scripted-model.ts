@@ -38,6 +38,8 @@ export interface ScriptedReply {
   error?: { status: number; message?: string; retry_after?: string };
   /** Streaming only: send this many SSE chunks, then drop the connection without [DONE]. */
   disconnect_after_chunks?: number;
+  /** Streaming only: send this many SSE chunks, then end the response cleanly, with no finish and no [DONE]. */
+  end_after_chunks?: number;
   /** Streaming only: code points per content chunk (default 8). */
   chunk_size?: number;
 }
@@ -217,6 +219,10 @@ function streamReply(res: ServerResponse, request: ChatRequest, reply: ScriptedR
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
   const chunks = streamChunks(request, reply);
   const cut = reply.disconnect_after_chunks;
+  if (reply.end_after_chunks !== undefined) {
+    res.end(chunks.slice(0, reply.end_after_chunks).map((c) => `data: ${JSON.stringify(c)}\n\n`).join(""));
+    return;
+  }
   if (cut === undefined) {
     for (const c of chunks) res.write(`data: ${JSON.stringify(c)}\n\n`);
     res.end("data: [DONE]\n\n");
