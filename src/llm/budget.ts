@@ -3,7 +3,7 @@
 // estimated input tokens plus the capped output, in tokens and in dollars. The tenant's daily
 // reservation for a call is that same worst case in dollars (settled to the actual cost after).
 import { z } from "zod";
-import type { Usage } from "./model-call";
+import type { Usage } from "./usage";
 import { costOf, type ModelPrice } from "./prices";
 import { BYTES_PER_TOKEN } from "./token-estimate";
 

@@ -14,6 +14,7 @@ import { deltaCoalescer } from "./delta-coalescer";
 import { classifyModelError } from "./model-errors";
 import { estimateTokens } from "./token-estimate";
 import { toolNameCodec } from "./tool-names";
+import { usageSchema } from "./usage";
 
 export const DEFAULT_MODEL_CALL_TIMEOUT_MS = 120_000;
 
@@ -35,8 +36,6 @@ export const modelCallInputSchema = z.object({
 });
 export type ModelCallInput = z.input<typeof modelCallInputSchema>;
 
-export const usageSchema = z.object({ input_tokens: z.number().int().nonnegative(), output_tokens: z.number().int().nonnegative() });
-export type Usage = z.infer<typeof usageSchema>;
 
 export const modelCallResultSchema = z.object({
   text: z.string(),

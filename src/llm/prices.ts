@@ -3,7 +3,7 @@
 // (USD per million input and output tokens). A bad value is a configuration error with a sentence
 // saying what is wrong, never a crash in the middle of a run.
 import { z } from "zod";
-import type { Usage } from "./model-call";
+import type { Usage } from "./usage";
 
 const priceSchema = z.strictObject({
   input_per_million: z.number().nonnegative().finite(),

@@ -2,7 +2,7 @@
 // until it answers. Limits are in UTF-8 bytes (what is stored and sent), not characters.
 import { z } from "zod";
 import { stepBudgetSchema } from "../../llm/budget";
-import { usageSchema } from "../../llm/model-call";
+import { usageSchema } from "../../llm/usage";
 import { jsonSchemaProblems } from "./json-schema-shape";
 import { TOOL_PATTERN } from "./tool-patterns";
 
