@@ -35,7 +35,8 @@ export function collectNames(raw: string, previous: string[] = []): string[] {
 function positiveInt(max?: number) {
   return (raw: string): number => {
     const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1 || (max !== undefined && n > max)) throw new InvalidArgumentError(`Give a whole number from 1${max ? ` to ${max}` : ""}.`);
+    if (!Number.isInteger(n) || n < 1 || (max !== undefined && n > max))
+      throw new InvalidArgumentError(`Give a whole number from 1${max ? ` to ${max}` : ""}.`);
     return n;
   };
 }
@@ -68,7 +69,12 @@ export function addAgentCommand(program: Command, io: () => RunCommandIO, json: 
     .command("agent")
     .description("run an agent: a model calls tools, sees their results and answers (followed live)")
     .argument("<goal>", "what the agent is to achieve, in plain words")
-    .addOption(new Option("--tools <names>", 'tools it may call, comma-separated; "mcp.github.*" wildcards (default: tools without side effects and TodoStore)').argParser(collectNames))
+    .addOption(
+      new Option(
+        "--tools <names>",
+        'tools it may call, comma-separated; "mcp.github.*" wildcards (default: tools without side effects and TodoStore)',
+      ).argParser(collectNames),
+    )
     .addOption(new Option("--approve <names>", "tools whose calls wait for your decision, comma-separated").argParser(collectNames))
     .addOption(new Option("--max-turns <n>", `model calls before it gives up (1-${MAX_TURNS}, default 10)`).argParser(positiveInt(MAX_TURNS)))
     .addOption(new Option("--max-tokens <n>", "tokens the whole agent may use").argParser(positiveInt()))

@@ -34,8 +34,7 @@ export function estimatePromptTokens(prompt: string, calibration?: { input_token
 }
 
 export type CallPlan =
-  | { ok: true; max_tokens: number; worst_case: Usage; worst_case_usd: number | null }
-  | { ok: false; reason: "tokens" | "cost"; detail: string };
+  { ok: true; max_tokens: number; worst_case: Usage; worst_case_usd: number | null } | { ok: false; reason: "tokens" | "cost"; detail: string };
 
 /**
  * Whether the next call can be afforded, and its output cap. `price` is needed when the budget
@@ -55,7 +54,11 @@ export function planCall(args: {
     const left = budget.max_tokens - spent.input_tokens - spent.output_tokens - prompt;
     cap = Math.min(cap, left);
     if (cap < MIN_USEFUL_OUTPUT_TOKENS) {
-      return { ok: false, reason: "tokens", detail: `the step has ${budget.max_tokens - spent.input_tokens - spent.output_tokens} tokens left and the prompt alone is about ${prompt}` };
+      return {
+        ok: false,
+        reason: "tokens",
+        detail: `the step has ${budget.max_tokens - spent.input_tokens - spent.output_tokens} tokens left and the prompt alone is about ${prompt}`,
+      };
     }
   }
   if (budget?.max_cost_usd !== undefined && price) {
@@ -64,7 +67,11 @@ export function planCall(args: {
     if (price.output_per_million > 0) cap = Math.min(cap, Math.floor((leftUsd * 1_000_000) / price.output_per_million));
     else if (leftUsd < 0) cap = 0;
     if (cap < MIN_USEFUL_OUTPUT_TOKENS) {
-      return { ok: false, reason: "cost", detail: `the step has $${(budget.max_cost_usd - spentUsd).toFixed(6)} left, too little for a call with a prompt of about ${prompt} tokens` };
+      return {
+        ok: false,
+        reason: "cost",
+        detail: `the step has $${(budget.max_cost_usd - spentUsd).toFixed(6)} left, too little for a call with a prompt of about ${prompt} tokens`,
+      };
     }
   }
   const worst: Usage = { input_tokens: prompt, output_tokens: cap };

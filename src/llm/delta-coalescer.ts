@@ -14,10 +14,7 @@ export interface DeltaCoalescer {
   flush(): void;
 }
 
-export function deltaCoalescer(
-  emit: (text: string) => void,
-  opts: { now?: () => number; intervalMs?: number; maxBytes?: number } = {},
-): DeltaCoalescer {
+export function deltaCoalescer(emit: (text: string) => void, opts: { now?: () => number; intervalMs?: number; maxBytes?: number } = {}): DeltaCoalescer {
   const now = opts.now ?? Date.now;
   const interval = opts.intervalMs ?? DELTA_INTERVAL_MS;
   const maxBytes = opts.maxBytes ?? DELTA_MAX_BYTES;

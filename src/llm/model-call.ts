@@ -36,7 +36,6 @@ export const modelCallInputSchema = z.object({
 });
 export type ModelCallInput = z.input<typeof modelCallInputSchema>;
 
-
 export const modelCallResultSchema = z.object({
   text: z.string(),
   tool_calls: z.array(toolCallSchema),

@@ -30,9 +30,7 @@ export function parsePrices(raw: string | undefined): Prices {
   const parsed = pricesSchema.safeParse(json);
   if (!parsed.success) {
     const detail = parsed.error.issues.map((i) => `${i.path.map(String).join(".") || "LLM_PRICES"}: ${i.message}`).join("; ");
-    throw new LlmConfigurationError(
-      `LLM_PRICES must map each model to {"input_per_million": USD, "output_per_million": USD}: ${detail}.`,
-    );
+    throw new LlmConfigurationError(`LLM_PRICES must map each model to {"input_per_million": USD, "output_per_million": USD}: ${detail}.`);
   }
   return parsed.data;
 }

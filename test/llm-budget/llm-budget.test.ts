@@ -18,7 +18,7 @@ describe("LlmBudget", () => {
     const status = await b.status(DAY);
     expect(status.committed_usd).toBeCloseTo(0.91, 9);
     expect(status.committed_usd).toBeLessThanOrEqual(1);
-    for (const r of results.filter((r) => !r.granted)) expect(r).toMatchObject({ denied: true, retry_at: "2026-12-08T00:00:00.000Z", cap_usd: 1 });
+    for (const refused of results.filter((r) => !r.granted)) expect(refused).toMatchObject({ denied: true, retry_at: "2026-12-08T00:00:00.000Z", cap_usd: 1 });
   });
 
   it("holds the cap under concurrent reservations of mixed sizes and settlements", async () => {
@@ -95,14 +95,23 @@ describe("LlmBudget", () => {
     expect(await b.settle("ok", -0.5)).toMatchObject({ settled: false, reason: "invalid" });
     // Nothing invalid was written.
     await runInDurableObject(b, (_instance: LlmBudget, state) => {
-      expect(state.storage.sql.exec<{ key: string }>("SELECT key FROM reservations").toArray().map((r) => r.key)).toEqual(["ok"]);
+      expect(
+        state.storage.sql
+          .exec<{ key: string }>("SELECT key FROM reservations")
+          .toArray()
+          .map((r) => r.key),
+      ).toEqual(["ok"]);
     });
   });
 });
 
 describe("PUT /admin/tenants/{tenant}/llm-budget", () => {
   const put = (tenant: string, body: unknown) =>
-    adminLlmBudgetApi.request(`/tenants/${tenant}/llm-budget`, { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) }, env);
+    adminLlmBudgetApi.request(
+      `/tenants/${tenant}/llm-budget`,
+      { method: "PUT", headers: { "content-type": "application/json" }, body: JSON.stringify(body) },
+      env,
+    );
 
   it("sets the cap the tenant's reservations meet", async () => {
     const tenant = `t-${crypto.randomUUID().slice(0, 8)}`;

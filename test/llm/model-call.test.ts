@@ -8,7 +8,11 @@ import { registerScript, scriptRecord } from "./scripted-model-client";
 const url = env.SCRIPTED_MODEL_URL;
 const config = (model: string): LlmConfig => ({ kind: "openai-compatible", model, baseURL: `${url}/v1`, budgetMs: 10_000 });
 const key = () => `call-${crypto.randomUUID()}`;
-const todoAdd = { name: "TodoStore.add", description: "Adds a todo", input_schema: { type: "object", properties: { title: { type: "string" } }, required: ["title"] } };
+const todoAdd = {
+  name: "TodoStore.add",
+  description: "Adds a todo",
+  input_schema: { type: "object", properties: { title: { type: "string" } }, required: ["title"] },
+};
 const mcpTool = { name: "mcp.github.create_issue", description: "Opens an issue", input_schema: { type: "object", properties: {} } };
 
 function input(model: string, over: Partial<ModelCallInput> = {}): ModelCallInput {
@@ -67,7 +71,11 @@ describe("callModel", () => {
     const record = await scriptRecord(url, model);
     expect(record.calls).toEqual({ "1": 1 });
     expect(record.requests[0]!.messages.slice(2)).toEqual([
-      { role: "assistant", content: null, tool_calls: [{ id: "call_1_1", type: "function", function: { name: "TodoStore__add", arguments: '{"title":"a"}' } }] },
+      {
+        role: "assistant",
+        content: null,
+        tool_calls: [{ id: "call_1_1", type: "function", function: { name: "TodoStore__add", arguments: '{"title":"a"}' } }],
+      },
       { role: "tool", tool_call_id: "call_1_1", content: '{"id":1}' },
     ]);
   });
@@ -135,6 +143,10 @@ describe("callModel", () => {
 describe("modelCallConfig", () => {
   it("is the deployment's endpoint with the step's model, or null when no model is configured", () => {
     expect(modelCallConfig({ ...env, LLM_MODEL: "", LLM_BASE_URL: "" } as Env)).toBeNull();
-    expect(modelCallConfig({ ...env, LLM_MODEL: "m1", LLM_BASE_URL: "http://h/v1" } as Env, "m2")).toMatchObject({ kind: "openai-compatible", model: "m2", baseURL: "http://h/v1" });
+    expect(modelCallConfig({ ...env, LLM_MODEL: "m1", LLM_BASE_URL: "http://h/v1" } as Env, "m2")).toMatchObject({
+      kind: "openai-compatible",
+      model: "m2",
+      baseURL: "http://h/v1",
+    });
   });
 });

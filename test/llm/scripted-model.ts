@@ -191,7 +191,13 @@ function completion(request: ChatRequest, reply: ScriptedReply) {
     object: "chat.completion",
     created: 1_763_870_400,
     model: request.model,
-    choices: [{ index: 0, message: { role: "assistant", content: reply.text ?? null, ...(toolCalls ? { tool_calls: toolCalls } : {}) }, finish_reason: finishReason(reply) }],
+    choices: [
+      {
+        index: 0,
+        message: { role: "assistant", content: reply.text ?? null, ...(toolCalls ? { tool_calls: toolCalls } : {}) },
+        finish_reason: finishReason(reply),
+      },
+    ],
     usage: usageOf(reply),
   };
 }
@@ -220,7 +226,12 @@ function streamReply(res: ServerResponse, request: ChatRequest, reply: ScriptedR
   const chunks = streamChunks(request, reply);
   const cut = reply.disconnect_after_chunks;
   if (reply.end_after_chunks !== undefined) {
-    res.end(chunks.slice(0, reply.end_after_chunks).map((c) => `data: ${JSON.stringify(c)}\n\n`).join(""));
+    res.end(
+      chunks
+        .slice(0, reply.end_after_chunks)
+        .map((c) => `data: ${JSON.stringify(c)}\n\n`)
+        .join(""),
+    );
     return;
   }
   if (cut === undefined) {
@@ -230,6 +241,9 @@ function streamReply(res: ServerResponse, request: ChatRequest, reply: ScriptedR
   }
   // A crash on the provider's side: the first chunks arrive, then the connection ends with no
   // finish and no [DONE] (destroyed once the chunks are flushed, so the client sees them).
-  const sent = chunks.slice(0, cut).map((c) => `data: ${JSON.stringify(c)}\n\n`).join("");
+  const sent = chunks
+    .slice(0, cut)
+    .map((c) => `data: ${JSON.stringify(c)}\n\n`)
+    .join("");
   res.write(sent, () => setTimeout(() => res.socket?.destroy(), 20));
 }

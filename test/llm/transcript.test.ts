@@ -5,7 +5,11 @@ const turns: RecordedTurn[] = [
   {
     text: "Looking up both.",
     calls: [
-      { tool: "Http.get", input: { url: "https://a", headers: { b: 1, a: 2 } }, outcome: { status: "succeeded", output: { status: 200, body: { z: 1, a: [1, 2] } } } },
+      {
+        tool: "Http.get",
+        input: { url: "https://a", headers: { b: 1, a: 2 } },
+        outcome: { status: "succeeded", output: { status: 200, body: { z: 1, a: [1, 2] } } },
+      },
       { tool: "Http.get", input: { url: "https://b" }, outcome: { status: "failed", error: { code: "upstream_error", message: "b answered 500." } } },
     ],
   },
@@ -59,7 +63,10 @@ describe("the transcript → messages builder", () => {
 
   it("cuts a long result at a byte limit without splitting a character", () => {
     const big = "é".repeat(MAX_RESULT_BYTES); // twice the limit in bytes
-    const { messages } = buildMessages({ goal: "g", turns: [{ text: "", calls: [{ tool: "T.x", input: {}, outcome: { status: "succeeded", output: big } }] }] });
+    const { messages } = buildMessages({
+      goal: "g",
+      turns: [{ text: "", calls: [{ tool: "T.x", input: {}, outcome: { status: "succeeded", output: big } }] }],
+    });
     const content = (messages[2] as { content: string }).content;
     const [head] = content.split("\n[cut:");
     expect(new TextEncoder().encode(head).byteLength).toBeLessThanOrEqual(MAX_RESULT_BYTES);

@@ -12,7 +12,11 @@ function fakeServer() {
     return new Response(JSON.stringify(run), { status: 201, headers: { "content-type": "application/json" } });
   };
   const out: string[] = [];
-  const io = () => ({ client: new CraneClient({ url: "http://crane.test", apiKey: "k", fetch }), write: (t: string) => void out.push(t), progress: { tty: false } });
+  const io = () => ({
+    client: new CraneClient({ url: "http://crane.test", apiKey: "k", fetch }),
+    write: (t: string) => void out.push(t),
+    progress: { tty: false },
+  });
   const program = new Command().exitOverride().configureOutput({ writeErr: () => {}, writeOut: () => {} });
   addAgentCommand(program, io, () => false);
   return { program, posts, output: () => out.join("") };
@@ -23,7 +27,20 @@ describe("crane agent", () => {
     const crane = fakeServer();
     process.exitCode = undefined;
     await crane.program.parseAsync(
-      ["agent", "find the cheapest of three pages", "--tools", "Http.get,TodoStore.*", "--tools", "mcp.github.*", "--max-turns", "5", "--max-tokens", "20000", "--approve", "TodoStore.add"],
+      [
+        "agent",
+        "find the cheapest of three pages",
+        "--tools",
+        "Http.get,TodoStore.*",
+        "--tools",
+        "mcp.github.*",
+        "--max-turns",
+        "5",
+        "--max-tokens",
+        "20000",
+        "--approve",
+        "TodoStore.add",
+      ],
       { from: "user" },
     );
     expect(crane.posts).toEqual([

@@ -104,7 +104,9 @@ export class LlmBudget extends DurableObject<Env> {
   async settle(key: string, actualUsd: number): Promise<SettleResult> {
     if (!validAmount(actualUsd)) return { settled: false, reason: "invalid", message: `A cost is a finite amount of USD ≥ 0, not ${actualUsd}.` };
     const sql = this.ctx.storage.sql;
-    const row = sql.exec<{ amount_nano: number; reserved_nano: number; settled: number }>(`SELECT amount_nano, reserved_nano, settled FROM reservations WHERE key = ?`, key).toArray()[0];
+    const row = sql
+      .exec<{ amount_nano: number; reserved_nano: number; settled: number }>(`SELECT amount_nano, reserved_nano, settled FROM reservations WHERE key = ?`, key)
+      .toArray()[0];
     if (!row) return { settled: false, reason: "unknown_key" };
     if (!row.settled) {
       const actual = toNano(actualUsd);

@@ -39,16 +39,29 @@ const outputSchemaSchema = z
   .describe("A JSON Schema the final answer must be JSON for");
 
 export const agentInputSchema = z.strictObject({
-  goal: z.string().trim().min(1, "Give the agent a goal.").superRefine(withinBytes("goal", MAX_GOAL_BYTES)).describe(`What the agent is to achieve; at most ${MAX_GOAL_BYTES} bytes`),
+  goal: z
+    .string()
+    .trim()
+    .min(1, "Give the agent a goal.")
+    .superRefine(withinBytes("goal", MAX_GOAL_BYTES))
+    .describe(`What the agent is to achieve; at most ${MAX_GOAL_BYTES} bytes`),
   tools: z
     .array(toolPatternSchema)
     .min(1)
     .max(MAX_TOOL_PATTERNS)
     .optional()
-    .describe("Tools the model may call (wildcards allowed); default: every tool without side effects plus the TodoStore tools. Agent.run only when listed by name."),
+    .describe(
+      "Tools the model may call (wildcards allowed); default: every tool without side effects plus the TodoStore tools. Agent.run only when listed by name.",
+    ),
   system: z.string().superRefine(withinBytes("system prompt", MAX_SYSTEM_BYTES)).optional().describe("Added to the agent's system prompt"),
   model: z.string().trim().min(1).max(200).optional().describe("The model; default LLM_MODEL"),
-  max_turns: z.number().int().min(1).max(MAX_TURNS).default(DEFAULT_MAX_TURNS).describe("Model calls (each with the tool calls it asks for) before the step fails with max_turns_exceeded"),
+  max_turns: z
+    .number()
+    .int()
+    .min(1)
+    .max(MAX_TURNS)
+    .default(DEFAULT_MAX_TURNS)
+    .describe("Model calls (each with the tool calls it asks for) before the step fails with max_turns_exceeded"),
   budget: stepBudgetSchema.optional(),
   approve: z.array(toolPatternSchema).max(MAX_TOOL_PATTERNS).optional().describe("Tools (wildcards allowed) whose calls wait for a person's decision"),
   output_schema: outputSchemaSchema.optional(),

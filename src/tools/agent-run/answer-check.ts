@@ -3,10 +3,7 @@
 // with `invalid_output`.
 import { checkJsonSchema } from "../mcp/json-schema-check";
 
-export type AnswerCheck =
-  | { ok: true; answer: unknown }
-  | { ok: false; repair: string }
-  | { ok: false; code: "invalid_output"; message: string };
+export type AnswerCheck = { ok: true; answer: unknown } | { ok: false; repair: string } | { ok: false; code: "invalid_output"; message: string };
 
 /** Models often wrap JSON in a Markdown fence even when told not to; the fence is not the answer. */
 function unfence(text: string): string {
