@@ -28,8 +28,12 @@ export interface ScriptedToolCall {
 export interface ScriptedReply {
   text?: string;
   tool_calls?: ScriptedToolCall[];
-  /** Defaults: prompt_tokens 10, completion_tokens 5. */
-  usage?: { prompt_tokens: number; completion_tokens: number };
+  /**
+   * Defaults: prompt_tokens one per 4 bytes of the request's messages and tools (about what a BPE
+   * tokenizer makes of English and JSON), completion_tokens 5. Completion tokens never exceed the
+   * request's max_tokens: a reply over it is reported cut off (finish "length"), as a provider does.
+   */
+  usage?: { prompt_tokens?: number; completion_tokens?: number };
   /** Default: "tool_calls" when there are tool calls, else "stop". */
   finish_reason?: "stop" | "tool_calls" | "length";
   /** Waits this long before answering (the request counts as in flight meanwhile). */
@@ -73,8 +77,6 @@ interface ChatRequest {
   messages?: { role: string }[];
   tools?: { type: string; function: { name: string; description?: string; parameters?: unknown } }[];
 }
-
-const DEFAULT_USAGE = { prompt_tokens: 10, completion_tokens: 5 };
 
 export function startScriptedModel(): Promise<Server> {
   const scripts = new Map<string, Script>();
@@ -175,13 +177,25 @@ function answer(script: Script, request: ChatRequest, res: ServerResponse): void
   else respond();
 }
 
-const finishReason = (reply: ScriptedReply) => reply.finish_reason ?? (reply.tool_calls?.length ? "tool_calls" : "stop");
+function usageOf(request: ChatRequest, reply: ScriptedReply) {
+  const promptBytes = Buffer.byteLength(JSON.stringify([request.messages ?? [], request.tools ?? []]));
+  const prompt = reply.usage?.prompt_tokens ?? Math.ceil(promptBytes / 4);
+  const wanted = reply.usage?.completion_tokens ?? 5;
+  const cap = request.max_tokens ?? request.max_completion_tokens;
+  const given = cap === undefined ? wanted : Math.min(wanted, cap);
+  return { prompt_tokens: prompt, completion_tokens: given, total_tokens: prompt + given, cut: given < wanted };
+}
+
+function finishReason(request: ChatRequest, reply: ScriptedReply): string {
+  if (usageOf(request, reply).cut) return "length";
+  return reply.finish_reason ?? (reply.tool_calls?.length ? "tool_calls" : "stop");
+}
 const argumentsText = (call: ScriptedToolCall) => (typeof call.arguments === "string" ? call.arguments : JSON.stringify(call.arguments));
 const callId = (call: ScriptedToolCall, i: number) => call.id ?? `call_${i}`;
 
-function usageOf(reply: ScriptedReply) {
-  const u = reply.usage ?? DEFAULT_USAGE;
-  return { prompt_tokens: u.prompt_tokens, completion_tokens: u.completion_tokens, total_tokens: u.prompt_tokens + u.completion_tokens };
+function wireUsage(request: ChatRequest, reply: ScriptedReply) {
+  const { prompt_tokens, completion_tokens, total_tokens } = usageOf(request, reply);
+  return { prompt_tokens, completion_tokens, total_tokens };
 }
 
 function completion(request: ChatRequest, reply: ScriptedReply) {
@@ -195,10 +209,10 @@ function completion(request: ChatRequest, reply: ScriptedReply) {
       {
         index: 0,
         message: { role: "assistant", content: reply.text ?? null, ...(toolCalls ? { tool_calls: toolCalls } : {}) },
-        finish_reason: finishReason(reply),
+        finish_reason: finishReason(request, reply),
       },
     ],
-    usage: usageOf(reply),
+    usage: wireUsage(request, reply),
   };
 }
 
@@ -216,8 +230,8 @@ function streamChunks(request: ChatRequest, reply: ScriptedReply): unknown[] {
     chunks.push(chunk({ tool_calls: [{ index, id: callId(c, index), type: "function", function: { name: c.name, arguments: args.slice(0, half) } }] }));
     chunks.push(chunk({ tool_calls: [{ index, function: { arguments: args.slice(half) } }] }));
   });
-  chunks.push(chunk({}, finishReason(reply)));
-  if (request.stream_options?.include_usage) chunks.push({ ...base, choices: [], usage: usageOf(reply) });
+  chunks.push(chunk({}, finishReason(request, reply)));
+  if (request.stream_options?.include_usage) chunks.push({ ...base, choices: [], usage: wireUsage(request, reply) });
   return chunks;
 }
 
