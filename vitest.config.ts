@@ -1,6 +1,7 @@
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
 import { mockUrl, startMockOpenAI } from "./test/llm/mock-openai.ts";
+import { scriptedModelUrl, startScriptedModel } from "./test/llm/scripted-model.ts";
 import { mcpMockUrl, startMockMcp } from "./test/mcp/mock-mcp-server.ts";
 import { collectorUrl, startCollector } from "./test/otel/collector.ts";
 
@@ -15,6 +16,8 @@ const mockMcp = await startMockMcp();
 const collector = await startCollector();
 // Its own model server: the "llm" project counts the requests its server gets, and runs alongside.
 const otelLlm = await startMockOpenAI();
+// The agent loop's model: answers each test from the script the test registers (keyed by model name).
+const scriptedModel = await startScriptedModel();
 
 const bindings = {
   TEST_MIGRATIONS: migrations,
@@ -28,6 +31,7 @@ const bindings = {
   // A test-only key for sealing MCP server headers (deployed, it is a secret).
   MCP_HEADER_KEY: "dGVzdC1vbmx5LW1jcC1oZWFkZXIta2V5LTMyYnl0ZXM=",
   MCP_TEST_URL: mcpMockUrl(mockMcp),
+  SCRIPTED_MODEL_URL: scriptedModelUrl(scriptedModel),
   // Bulk jobs wait between pages for longer than any test: the tests run each page's alarm themselves.
   BULK_PAGE_DELAY_MS: "3600000",
 };
@@ -124,6 +128,11 @@ export default defineConfig({
           }),
         ],
         test: { ...perProject, name: "otel", include: ["test/otel/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+      },
+      // The tenant's daily LLM spend cap (LlmBudget), in a Worker of its own until the object is in wrangler.toml.
+      {
+        plugins: [cloudflareTest({ wrangler: { configPath: "./test/llm-budget/wrangler.toml" } })],
+        test: { ...perProject, name: "llm-budget", include: ["test/llm-budget/*.test.ts"] },
       },
       // Plain Node, for checks that cannot run in workerd (the OpenAPI validator compiles code).
       { test: { ...perProject, name: "node", include: ["test/node/*.test.ts"], environment: "node" } },

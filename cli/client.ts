@@ -122,7 +122,7 @@ export class CraneClient {
    * Submits a run. With `waitS` > 0 the server may hold the answer up to that many seconds and
    * answer with the run already ended; a server that does not know `wait` ignores it.
    */
-  async createRun(body: { prompt: string }, waitS: number): Promise<Submitted> {
+  async createRun(body: { prompt: string } | { agent: Record<string, unknown> }, waitS: number): Promise<Submitted> {
     const { status, data } = await this.send("POST", waitS > 0 ? `/runs?wait=${waitS}` : "/runs", body);
     return { httpStatus: status, run: CraneClient.parse(runSchema, data, "a run") };
   }

@@ -16,6 +16,7 @@ import { DEFAULT_RECONNECT_TIMEOUT_MS } from "./follow.ts";
 import { dim, green, plural, red, runLines, yellow } from "./render.ts";
 import { DEFAULT_WAIT_S, MAX_WAIT_S, parseWait, runCommand, watchAndRender, type RunCommandIO } from "./run-command.ts";
 import { addScheduleCommands } from "./schedules.ts";
+import { addAgentCommand } from "./agent-command.ts";
 
 interface Globals {
   url: string;
@@ -257,6 +258,7 @@ program
   });
 
 addScheduleCommands(program, { client, json: () => globals().json === true, print, palette: { green, red, yellow, dim } });
+addAgentCommand(program, io, () => globals().json === true);
 
 /** An error's `details` as lines: zod issues one per line, anything else as JSON. */
 function detailLines(details: unknown): string[] {

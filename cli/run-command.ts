@@ -74,8 +74,11 @@ export async function watchAndRender(runId: string, json: boolean, io: RunComman
 }
 
 /** Runs `crane run`; resolves to the exit code. */
-export async function runCommand(prompt: string, opts: RunCommandOptions, io: RunCommandIO): Promise<number> {
-  const { run } = await io.client.createRun({ prompt }, opts.wait);
+export const runCommand = (prompt: string, opts: RunCommandOptions, io: RunCommandIO): Promise<number> => submitRun({ prompt }, opts, io);
+
+/** Submits a run (`crane run`'s prompt, `crane agent`'s agent) and shows or follows it; resolves to the exit code. */
+export async function submitRun(body: Parameters<CraneClient["createRun"]>[0], opts: RunCommandOptions, io: RunCommandIO): Promise<number> {
+  const { run } = await io.client.createRun(body, opts.wait);
   const c = palette(io.progress?.color ?? io.progress?.tty ?? process.stdout.isTTY === true);
   const print = (lines: string[]) => io.write(lines.map((l) => `${l}\n`).join(""));
   const ended = nextStep(run) === "ended";

@@ -4,5 +4,7 @@ declare namespace Cloudflare {
     TEST_MIGRATIONS: import("cloudflare:test").D1Migration[];
     /** The local MCP server test/mcp/mock-mcp-server.ts serves (http://127.0.0.1:PORT). */
     MCP_TEST_URL: string;
+    /** The scripted model server test/llm/scripted-model.ts serves (http://127.0.0.1:PORT, no /v1). */
+    SCRIPTED_MODEL_URL: string;
   }
 }

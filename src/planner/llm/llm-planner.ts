@@ -1,29 +1,17 @@
 // Asks the configured model for a plan. Its output is validated exactly like every other plan;
 // a first answer that fails gets one repair attempt with the specific problems fed back. The
 // whole exchange is bounded by the planning budget. Any failure returns a fallback reason.
-import { createOpenAICompatible } from "@ai-sdk/openai-compatible";
-import { NoObjectGeneratedError, Output, generateText, type LanguageModel, type ModelMessage } from "ai";
-import { createWorkersAI } from "workers-ai-provider";
+import { NoObjectGeneratedError, Output, generateText, type ModelMessage } from "ai";
 import { log } from "../../lib/log";
 import { EMPTY_CATALOGUE, type McpCatalogue } from "../../tools/mcp/mcp-catalogue";
 import { planInputSchema, type PlanStep } from "../../execution/plan-schema";
 import { validatePlan } from "../validate-plan";
-import type { LlmConfig } from "./llm-config";
+import { languageModel, type LlmConfig } from "./llm-config";
 import { classify, noteHealthy, noteMisconfiguration, type FallbackReason } from "./llm-errors";
 import { repairPrompt, systemPrompt } from "./llm-prompt";
 
 /** `steps` are validated already: the caller takes them as they are. */
 export type LlmPlanResult = { ok: true; steps: PlanStep[]; attempts: number } | { ok: false; reason: FallbackReason; detail: string; attempts: number };
-
-function model(config: LlmConfig, env: Env): LanguageModel {
-  if (config.kind === "workers-ai") return createWorkersAI({ binding: env.AI! })(config.model);
-  return createOpenAICompatible({
-    name: "crane-llm",
-    baseURL: config.baseURL!,
-    ...(config.apiKey ? { apiKey: config.apiKey } : {}),
-    supportsStructuredOutputs: true,
-  }).chatModel(config.model);
-}
 
 /** Told of each call to the model as it ends (for its span): when it began, and its error if it failed. */
 export type OnModelCall = (startMs: number, error?: string) => void;
@@ -48,7 +36,7 @@ export async function planWithLlm(
       const called = Date.now();
       try {
         const result = await generateText({
-          model: model(config, env),
+          model: languageModel(config, env),
           system: systemPrompt(mcp),
           messages,
           output: Output.object({ schema: planInputSchema }),

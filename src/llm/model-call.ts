@@ -1,0 +1,142 @@
+/**
+ * One model call as a unit of work: what a queue consumer runs for an agent step's turn. It sends
+ * the transcript so far and the tools offered to the configured OpenAI-compatible endpoint (or
+ * Workers AI), streams the answer, hands text on through `onDelta` (coalesced), and returns the
+ * text, the tool calls (Crane's tool names), the usage and why the model stopped. It never retries:
+ * a failure comes back as a StepError whose code says whether the step's retry policy may try again.
+ */
+import { jsonSchema, streamText, tool, type ToolSet } from "ai";
+import { z } from "zod";
+import type { StepError } from "../execution/step-error";
+import { languageModel, llmConfig, type LlmConfig } from "../planner/llm/llm-config";
+import { chatMessageSchema, toModelMessages, toolCallSchema, type ToolCall } from "./chat-messages";
+import { deltaCoalescer } from "./delta-coalescer";
+import { classifyModelError } from "./model-errors";
+import { estimateTokens } from "./token-estimate";
+import { toolNameCodec } from "./tool-names";
+import { usageSchema } from "./usage";
+
+export const DEFAULT_MODEL_CALL_TIMEOUT_MS = 120_000;
+
+export const offeredToolSchema = z.object({
+  name: z.string().min(1),
+  description: z.string(),
+  /** The tool's input as JSON Schema (an object schema). */
+  input_schema: z.record(z.string(), z.unknown()),
+});
+export type OfferedTool = z.infer<typeof offeredToolSchema>;
+
+export const modelCallInputSchema = z.object({
+  model: z.string().min(1),
+  system: z.string(),
+  messages: z.array(chatMessageSchema).min(1),
+  tools: z.array(offeredToolSchema),
+  max_tokens: z.number().int().positive(),
+  timeout_ms: z.number().int().positive().default(DEFAULT_MODEL_CALL_TIMEOUT_MS),
+});
+export type ModelCallInput = z.input<typeof modelCallInputSchema>;
+
+export const modelCallResultSchema = z.object({
+  text: z.string(),
+  tool_calls: z.array(toolCallSchema),
+  usage: usageSchema,
+  /** True when the provider reported no usage and it was estimated (see token-estimate.ts). */
+  usage_estimated: z.boolean(),
+  finish_reason: z.enum(["stop", "length", "tool_calls", "content_filter", "other"]),
+});
+export type ModelCallResult = z.infer<typeof modelCallResultSchema>;
+export type ModelCallOutcome = { ok: true; result: ModelCallResult } | { ok: false; error: StepError };
+
+export interface ModelCallOptions {
+  /** The model's text as it streams, coalesced (at most one call per 100 ms, or per 2 KiB). */
+  onDelta?: (text: string) => void;
+  /** Aborts the call (the step was cancelled, or its lease is gone). */
+  signal?: AbortSignal;
+  now?: () => number;
+}
+
+/** The configuration for an agent's model: the deployment's (LLM_BASE_URL or Workers AI) with the step's model, or null when none is configured. */
+export function modelCallConfig(env: Env, model?: string): LlmConfig | null {
+  const base = llmConfig(env);
+  if (!base) return null;
+  if (!model || model === base.model) return base;
+  // A Workers AI deployment only runs Workers AI models.
+  if (base.kind === "workers-ai" && !model.startsWith("@cf/")) return null;
+  return { ...base, model };
+}
+
+const FINISH: Record<string, ModelCallResult["finish_reason"]> = {
+  stop: "stop",
+  length: "length",
+  "tool-calls": "tool_calls",
+  "content-filter": "content_filter",
+};
+
+export async function callModel(config: LlmConfig, env: Env, rawInput: ModelCallInput, opts: ModelCallOptions = {}): Promise<ModelCallOutcome> {
+  const input = modelCallInputSchema.parse(rawInput);
+  const names = toolNameCodec(input.tools.map((t) => t.name));
+  const tools: ToolSet = Object.fromEntries(
+    input.tools.map((t) => [names.toWire(t.name), tool({ description: t.description, inputSchema: jsonSchema(t.input_schema) })]),
+  );
+  const timeout = AbortSignal.timeout(input.timeout_ms);
+  const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+  const coalescer = deltaCoalescer((text) => opts.onDelta?.(text), opts.now ? { now: opts.now } : {});
+  let text = "";
+  const calls: ToolCall[] = [];
+  let usage: { input?: number; output?: number } = {};
+  let finish: string | undefined;
+  try {
+    const stream = streamText({
+      model: languageModel({ ...config, model: input.model }, env, { includeUsage: true }),
+      system: input.system,
+      messages: toModelMessages(input.messages, names),
+      ...(input.tools.length ? { tools } : {}),
+      maxOutputTokens: input.max_tokens,
+      maxRetries: 0, // the step's retry policy retries, with its attempts recorded
+      abortSignal: signal,
+    });
+    for await (const part of stream.fullStream) {
+      switch (part.type) {
+        case "text-delta":
+          text += part.text;
+          coalescer.push(part.text);
+          break;
+        case "tool-call":
+          // A call to a tool not offered (or with arguments that are not JSON) is kept as the
+          // model made it: the loop tells the model it cannot run, rather than failing the turn.
+          calls.push({ id: part.toolCallId, name: names.fromWire(part.toolName), input: part.input });
+          break;
+        case "finish-step":
+          usage = { input: part.usage.inputTokens, output: part.usage.outputTokens };
+          finish = part.finishReason;
+          break;
+        case "error":
+          throw part.error;
+        case "abort":
+          throw new DOMException(part.reason ?? "aborted", "AbortError");
+      }
+    }
+    coalescer.flush();
+    // A stream that ended without the model finishing (a dropped connection) is not an answer.
+    if (finish === undefined || finish === "error" || finish === "interrupted" || finish === "other") {
+      throw new Error(`the stream ended before the model finished (${finish ?? "no finish"})`);
+    }
+  } catch (err) {
+    coalescer.flush();
+    return { ok: false, error: classifyModelError(err, { timedOut: timeout.aborted }) };
+  }
+  const estimated = usage.input === undefined || usage.output === undefined;
+  return {
+    ok: true,
+    result: {
+      text,
+      tool_calls: calls,
+      usage: {
+        input_tokens: usage.input ?? estimateTokens(JSON.stringify([input.system, input.messages, input.tools])),
+        output_tokens: usage.output ?? estimateTokens(text + JSON.stringify(calls.map((c) => c.input))),
+      },
+      usage_estimated: estimated,
+      finish_reason: FINISH[finish] ?? "other",
+    },
+  };
+}
