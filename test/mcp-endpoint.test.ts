@@ -98,8 +98,8 @@ describe("Crane as an MCP server (POST /mcp)", () => {
   it("advertises only what a stateless server delivers: tools, without listChanged", async () => {
     const res = await post(initialize, { authorization: `Bearer ${DEV_KEY}` });
     const { result } = (await res.json()) as { result: { capabilities: Record<string, unknown> } };
-    expect(result.capabilities.tools).toEqual({});
-    expect((await client()).getServerCapabilities()?.tools?.listChanged).toBeUndefined();
+    expect(result.capabilities.tools).toEqual({ listChanged: false });
+    expect((await client()).getServerCapabilities()?.tools?.listChanged).toBe(false);
   });
 
   it("lists its tools, each with an input and an output schema", async () => {

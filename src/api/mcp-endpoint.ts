@@ -56,10 +56,10 @@ mcpEndpoint.post(
   }),
   async (c) => {
     const server = craneMcpServer(c.env, c.var.principal);
-    // The SDK's McpServer declares `tools.listChanged` as soon as a tool is registered. This
+    // The SDK's McpServer declares `tools.listChanged: true` as soon as a tool is registered. This
     // server is stateless, with no stream to send that notification on (GET /mcp is 405), so it
-    // advertises only what it delivers. getCapabilities() is the object initialize answers with.
-    delete server.server.getCapabilities().tools?.listChanged;
+    // says it sends none. Capabilities merge key by key, and this is registered last.
+    server.server.registerCapabilities({ tools: { listChanged: false } });
     const transport = new WebStandardStreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     await server.connect(transport);
     try {
