@@ -441,6 +441,7 @@ describe("web console", () => {
       await page.fill("#prompt", "calculate 6 * 7");
       await page.click("#run");
       await page.waitForSelector("#run-dag .node");
+      await expect.poll(() => page.textContent("#run-status")).toBe("completed");
       await expect.poll(() => page.$eval("#run-view", (v) => Math.round(v.getBoundingClientRect().top))).toBeLessThan(800 - 80);
       expect(await page.$eval("#run-view", (v) => v.getBoundingClientRect().top)).toBeGreaterThanOrEqual(-1);
       await shot(page, "console-run-420");
