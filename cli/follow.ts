@@ -6,6 +6,7 @@
  * timeout ends the follow early.
  */
 import { CraneError, wireEventSchema, type CraneClient, type WireEvent } from "./client.ts";
+import { span } from "./render.ts";
 
 const TERMINAL_EVENTS = new Set(["run.completed", "run.failed", "run.cancelled"]);
 
@@ -72,8 +73,7 @@ export function follow(client: CraneClient, runId: string, onEvent: (e: WireEven
       }
       if (now() - lostAt >= timeout) {
         ended = true;
-        const minutes = Math.round(timeout / 6000) / 10;
-        reject(new ReconnectTimeout(`Could not reach run ${runId} at ${client.url} for ${minutes} min; the run continues on the server.`, resume));
+        reject(new ReconnectTimeout(`Could not reach run ${runId} at ${client.url} for ${span(timeout)}; the run continues on the server.`, resume));
         return;
       }
       const delay = Math.min(backoffDelay(attempt++, opts.random), Math.max(0, lostAt + timeout - now()));

@@ -45,7 +45,8 @@ export function clock(at: number): string {
   return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}`;
 }
 
-function span(ms: number): string {
+/** A duration as a person says it: "5 s", "1 min 30 s". */
+export function span(ms: number): string {
   const s = Math.max(0, Math.round(ms / 1000));
   return s < 60 ? `${s} s` : `${Math.floor(s / 60)} min ${s % 60} s`;
 }

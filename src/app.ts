@@ -17,7 +17,7 @@ import { docsPageApi, openApiJsonApi } from "./api/docs";
 import { onError } from "./api/errors";
 import { healthApi } from "./api/health";
 import { notFoundOrWrongMethod } from "./api/method-not-allowed";
-import { mcpEndpoint } from "./api/mcp-endpoint";
+import { mcpEndpoint, mcpResourceMetadata } from "./api/mcp-endpoint";
 import { mcpServersApi } from "./api/mcp-servers";
 import { metricsApi } from "./api/metrics";
 import { cors } from "./api/middleware/cors";
@@ -84,6 +84,7 @@ consoleApi.route("/", consoleLayoutApi);
 app.route("/api/v1", v1);
 // Crane as an MCP server: the same API keys, checked before any MCP processing.
 app.route("/mcp", mcpEndpoint);
+app.route("/", mcpResourceMetadata);
 app.route("/", metricsApi);
 app.route("/console", consoleApi);
 app.route(

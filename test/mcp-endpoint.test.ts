@@ -1,4 +1,5 @@
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
+import { discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
 import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker-provider.js";
@@ -57,6 +58,48 @@ describe("Crane as an MCP server (POST /mcp)", () => {
       expect(body.jsonrpc).toBeUndefined();
     }
     expect((await exports.default.fetch(new Request("http://crane.test/mcp", { headers: { authorization: `Bearer ${DEV_KEY}` } }))).status).toBe(405);
+  });
+
+  it("answers a bad key with a Bearer challenge that points to its resource metadata and carries the real error", async () => {
+    const missing = await post(initialize);
+    expect(missing.headers.get("www-authenticate")).toBe(
+      'Bearer realm="crane", resource_metadata="http://crane.test/.well-known/oauth-protected-resource/mcp"',
+    );
+    const wrong = await post(initialize, { authorization: "Bearer crane_wrong" });
+    const challenge = wrong.headers.get("www-authenticate")!;
+    expect(challenge).toContain('resource_metadata="http://crane.test/.well-known/oauth-protected-resource/mcp"');
+    expect(challenge).toContain('error="invalid_token"');
+    expect(challenge).toContain('error_description="invalid_api_key: This API key is not valid."');
+    // The SDK reads the challenge as a client would.
+    const { resourceMetadataUrl, error } = extractWWWAuthenticateParams(wrong);
+    expect([resourceMetadataUrl?.href, error]).toEqual(["http://crane.test/.well-known/oauth-protected-resource/mcp", "invalid_token"]);
+  });
+
+  it("serves resource metadata that names no authorization server: the key is set by hand", async () => {
+    const fetchFn = (url: string | URL, init?: RequestInit) => exports.default.fetch(new Request(url, init));
+    for (const at of ["/.well-known/oauth-protected-resource/mcp", "/.well-known/oauth-protected-resource"]) {
+      const res = await fetchFn(`http://crane.test${at}`);
+      expect(res.status, at).toBe(200);
+    }
+    // As the SDK's client discovers it from the server's URL (path-specific address first).
+    const metadata = await discoverOAuthProtectedResourceMetadata("http://crane.test/mcp", {}, fetchFn);
+    expect(metadata).toEqual({
+      resource: "http://crane.test/mcp",
+      resource_name: "Crane",
+      bearer_methods_supported: ["header"],
+      resource_documentation: "http://crane.test/docs",
+    });
+  });
+
+  it("shows a client without OAuth the real error, invalid_api_key, not an authorization flow", async () => {
+    await expect(client("crane_wrong")).rejects.toThrow(/invalid_api_key/);
+  });
+
+  it("advertises only what a stateless server delivers: tools, without listChanged", async () => {
+    const res = await post(initialize, { authorization: `Bearer ${DEV_KEY}` });
+    const { result } = (await res.json()) as { result: { capabilities: Record<string, unknown> } };
+    expect(result.capabilities.tools).toEqual({ listChanged: false });
+    expect((await client()).getServerCapabilities()?.tools?.listChanged).toBe(false);
   });
 
   it("lists its tools, each with an input and an output schema", async () => {

@@ -18,8 +18,10 @@ describe("GET /api/v1/openapi.json", () => {
     const served = app.routes
       // Middleware (ALL), the HTML pages (the console and the API reference), the tab icon, and
       // the console's own layout service, which is not part of the public API, and /mcp, whose
-      // protocol the MCP specification describes (JSON-RPC over Streamable HTTP), not this document.
+      // protocol the MCP specification describes (JSON-RPC over Streamable HTTP), not this document,
+      // with its resource metadata (RFC 9728).
       .filter((r) => r.method !== "ALL" && !["/", "/docs", "/favicon.ico", "/console/layout", "/mcp"].includes(r.path))
+      .filter((r) => !r.path.startsWith("/.well-known/"))
       .map((r) => `${r.method} ${r.path.replace(/:(\w+)/g, "{$1}")}`);
     expect([...new Set(served)].sort()).toEqual([...new Set(documented)].sort());
     expect(documented).not.toContain("POST /console/layout");

@@ -17,6 +17,7 @@ const { security } = ACCESS.admin;
 
 const createKey = createRoute({
   method: "post",
+  operationId: "createApiKey",
   path: "/keys",
   tags,
   summary: "Make an API key for a tenant; its secret is in this response only",
@@ -54,6 +55,7 @@ adminKeysApi.openapi(createKey, async (c) => {
 
 const listKeys = createRoute({
   method: "get",
+  operationId: "listApiKeys",
   path: "/keys",
   tags,
   summary: "API keys (never their secrets), newest first",
@@ -80,6 +82,7 @@ adminKeysApi.openapi(listKeys, async (c) => {
 /** Revoking is idempotent: a key already revoked keeps its first revocation time. */
 const revokeKey = createRoute({
   method: "delete",
+  operationId: "revokeApiKey",
   path: "/keys/{key_id}",
   tags,
   summary: "Revoke an API key (idempotent)",

@@ -47,6 +47,7 @@ async function retentionOf(env: Env, tenant: string): Promise<z.infer<typeof ret
 
 const getRetention = createRoute({
   method: "get",
+  operationId: "getTenantRetention",
   path,
   tags,
   summary: "A tenant's run retention",
@@ -59,6 +60,7 @@ adminTenantsApi.openapi(getRetention, async (c) => c.json(await retentionOf(c.en
 
 const setRetention = createRoute({
   method: "put",
+  operationId: "setTenantRetention",
   path,
   tags,
   summary: "Set a tenant's run retention (for runs created from now on)",
@@ -83,6 +85,7 @@ adminTenantsApi.openapi(setRetention, async (c) => {
 
 const resetRetention = createRoute({
   method: "delete",
+  operationId: "resetTenantRetention",
   path,
   tags,
   summary: "Give a tenant the default run retention again (idempotent)",

@@ -16,6 +16,7 @@ export const guardedTools = () => [...tools.values()].filter((t) => t.executor =
 
 const listBreakers = createRoute({
   method: "get",
+  operationId: "listBreakers",
   path: "/breakers",
   tags,
   summary: "The caller's tenant's circuit breaker for every queue tool",
@@ -31,6 +32,7 @@ breakersApi.openapi(listBreakers, async (c) => {
 
 const resetBreaker = createRoute({
   method: "post",
+  operationId: "resetBreaker",
   path: "/breakers/{tool}/reset",
   tags,
   summary: "Close one of the caller's tenant's breakers by hand",

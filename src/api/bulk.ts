@@ -64,6 +64,7 @@ export const bulkJobSchema = z
 
 const createBulk = createRoute({
   method: "post",
+  operationId: "createBulkJob",
   path: "/runs/bulk",
   tags,
   summary: "Cancel, resume or rerun every matching run, in the background",
@@ -97,6 +98,7 @@ bulkApi.openapi(createBulk, async (c) => {
 
 const getJob = createRoute({
   method: "get",
+  operationId: "getBulkJob",
   path: "/jobs/{job_id}",
   tags,
   summary: "A bulk job's progress",

@@ -108,6 +108,7 @@ export function compensationLayout(steps: readonly LayoutStep[], nodes: readonly
 
 const layoutRoute = createRoute({
   method: "post",
+  operationId: "layOutConsoleGraph",
   path: "/layout",
   hide: true,
   middleware: jsonBody,

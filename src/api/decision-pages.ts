@@ -76,6 +76,7 @@ const refusals = {
 
 const showLink = createRoute({
   method: "get",
+  operationId: "showDecisionPage",
   path: "/decide/{run_id}/{token}",
   tags: ["Decision links"],
   summary: "The confirmation page a decision link opens; changes nothing",
@@ -88,6 +89,7 @@ const showLink = createRoute({
 
 const decide = createRoute({
   method: "post",
+  operationId: "submitDecisionPage",
   path: "/decide/{run_id}/{token}",
   tags: ["Decision links"],
   summary: "Records the link's decision (once), from its confirmation page",

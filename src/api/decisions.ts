@@ -24,6 +24,7 @@ const stepNotFound = (runId: string, step: string) => new ApiError(404, "step_no
 
 const decide = createRoute({
   method: "post",
+  operationId: "decideStep",
   path: "/runs/{run_id}/steps/{step}/decision",
   tags: ["Runs"],
   summary: "Approve or reject a waiting approval step",
@@ -61,6 +62,7 @@ export const decisionPagePath = (runId: string, token: string) => `/decide/${run
 
 const issueLinks = createRoute({
   method: "post",
+  operationId: "createDecisionLinks",
   path: "/runs/{run_id}/steps/{step}/decision-link",
   tags: ["Runs"],
   summary: "Single-use links that approve or reject a waiting approval step without an API key",

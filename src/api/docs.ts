@@ -9,6 +9,7 @@ export function openApiJsonApi(document: () => OpenApiDocument) {
   const api = createApi();
   const getDocument = createRoute({
     method: "get",
+    operationId: "getOpenApiDocument",
     path: "/openapi.json",
     tags: ["Docs"],
     summary: "This document",

@@ -21,6 +21,7 @@ async function check(name: string, probe: () => Promise<unknown>): Promise<[stri
 
 const getHealth = createRoute({
   method: "get",
+  operationId: "getHealth",
   path: "/health",
   tags: ["Health"],
   summary: "Dependency checks",

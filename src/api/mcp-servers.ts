@@ -57,6 +57,7 @@ const notFound = (name: string) => new ApiError(404, "mcp_server_not_found", `No
 
 const register = createRoute({
   method: "post",
+  operationId: "registerMcpServer",
   path: "/mcp-servers",
   tags: ["MCP servers"],
   summary: "Register an MCP server: its tools join the catalogue",
@@ -82,6 +83,7 @@ mcpServersApi.openapi(register, async (c) => {
 
 const list = createRoute({
   method: "get",
+  operationId: "listMcpServers",
   path: "/mcp-servers",
   tags: ["MCP servers"],
   summary: "The tenant's MCP servers",
@@ -93,6 +95,7 @@ mcpServersApi.openapi(list, async (c) => c.json({ servers: (await listServers(c.
 
 const get = createRoute({
   method: "get",
+  operationId: "getMcpServer",
   path: "/mcp-servers/{name}",
   tags: ["MCP servers"],
   summary: "One MCP server: its tools, last refresh and last error",
@@ -110,6 +113,7 @@ mcpServersApi.openapi(get, async (c) => {
 
 const refresh = createRoute({
   method: "post",
+  operationId: "refreshMcpServer",
   path: "/mcp-servers/{name}/refresh",
   tags: ["MCP servers"],
   summary: "List the server's tools again",
@@ -127,6 +131,7 @@ mcpServersApi.openapi(refresh, async (c) => {
 
 const remove = createRoute({
   method: "delete",
+  operationId: "deleteMcpServer",
   path: "/mcp-servers/{name}",
   tags: ["MCP servers"],
   summary: "Remove an MCP server and its tools",

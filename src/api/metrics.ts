@@ -32,6 +32,7 @@ const num = (v: Row[string] | undefined) => Number(v ?? 0);
 
 const getMetrics = createRoute({
   method: "get",
+  operationId: "getMetrics",
   path: "/metrics",
   tags: ["Metrics"],
   summary: "Prometheus metrics, across all tenants",

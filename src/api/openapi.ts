@@ -5,6 +5,7 @@ import { OpenAPIHono, type z } from "@hono/zod-openapi";
 import pkg from "../../package.json";
 import type { AppEnv } from "./app-env";
 import { errorBodySchema } from "./error-shape";
+import { markExclusiveBranches } from "./openapi-exclusive";
 import { validationHook } from "./middleware/validation-hook";
 
 /** A router whose zod validators answer invalid input with our 400 (see validation-hook.ts). */
@@ -87,6 +88,8 @@ const SECURITY_SCHEMES = {
 /** The OpenAPI 3.1 document of every route `app` mounts (hidden ones aside). */
 export function buildDocument(app: OpenAPIHono<AppEnv>) {
   for (const [name, scheme] of Object.entries(SECURITY_SCHEMES)) app.openAPIRegistry.registerComponent("securitySchemes", name, scheme);
-  return app.getOpenAPI31Document(DOCUMENT);
+  const doc = app.getOpenAPI31Document(DOCUMENT);
+  markExclusiveBranches(doc);
+  return doc;
 }
 export type OpenApiDocument = ReturnType<typeof buildDocument>;

@@ -11,6 +11,7 @@ export const plansApi = createApi();
 
 const previewPlan = createRoute({
   method: "post",
+  operationId: "previewPlan",
   path: "/plans",
   tags: ["Plans"],
   summary: "The plan a prompt would run, without running it",

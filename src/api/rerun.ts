@@ -30,6 +30,7 @@ export const rerunBodySchema = z
 
 const rerunRoute = createRoute({
   method: "post",
+  operationId: "rerunRun",
   path: "/runs/{run_id}/rerun",
   tags: ["Runs"],
   summary: "Rerun an ended run from a step, as a new run",

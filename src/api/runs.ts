@@ -52,6 +52,7 @@ const runAnswer = (description: string) => ({ ...jsonResponse(runSchema, descrip
  */
 const createRun = createRoute({
   method: "post",
+  operationId: "createRun",
   path: "/runs",
   tags,
   summary: "Plan and start a run",
@@ -124,6 +125,7 @@ function decodeCursor(raw: string): Cursor {
 
 const listRuns = createRoute({
   method: "get",
+  operationId: "listRuns",
   path: "/runs",
   tags,
   summary: "Run history from D1, newest first",
@@ -175,6 +177,7 @@ runsApi.openapi(listRuns, async (c) => {
 
 const getRun = createRoute({
   method: "get",
+  operationId: "getRun",
   path: "/runs/{run_id}",
   tags,
   summary: "The whole run, live from its run object",
@@ -192,6 +195,7 @@ runsApi.openapi(getRun, async (c) => {
 
 const listEvents = createRoute({
   method: "get",
+  operationId: "listRunEvents",
   path: "/runs/{run_id}/events",
   tags,
   summary: "The run's event log, in order",
@@ -212,6 +216,7 @@ runsApi.openapi(listEvents, async (c) => {
 // What the run has cost in billable operations so far (see RunUsage); the benchmark prices these.
 const getUsage = createRoute({
   method: "get",
+  operationId: "getRunUsage",
   path: "/runs/{run_id}/usage",
   tags,
   summary: "Billable operations the run has made",
@@ -240,6 +245,7 @@ function controlAnswer(c: Context<AppEnv>, runId: string, result: ControlAnswer)
 
 const cancelRun = createRoute({
   method: "post",
+  operationId: "cancelRun",
   path: "/runs/{run_id}/cancel",
   tags,
   summary: "Cancel a run that has not ended",
@@ -260,6 +266,7 @@ runsApi.openapi(cancelRun, async (c) => {
 
 const pauseRun = createRoute({
   method: "post",
+  operationId: "pauseRun",
   path: "/runs/{run_id}/pause",
   tags,
   summary: "Pause a run: nothing new is dispatched until it is resumed",
@@ -277,6 +284,7 @@ runsApi.openapi(pauseRun, async (c) => {
 
 const resumeRun = createRoute({
   method: "post",
+  operationId: "resumeRun",
   path: "/runs/{run_id}/resume",
   tags,
   summary:

@@ -56,6 +56,7 @@ async function withLiveStatuses(env: Env, tenant: string, s: ScheduleResource): 
 
 const createSchedule = createRoute({
   method: "post",
+  operationId: "createSchedule",
   path: "/schedules",
   tags,
   summary: "Create a schedule: a prompt or plan started by cron",
@@ -116,6 +117,7 @@ schedulesApi.openapi(createSchedule, async (c) => {
 
 const listSchedules = createRoute({
   method: "get",
+  operationId: "listSchedules",
   path: "/schedules",
   tags,
   summary: "The tenant's schedules, newest first",
@@ -130,6 +132,7 @@ schedulesApi.openapi(listSchedules, async (c) => c.json({ schedules: await listI
 
 const getSchedule = createRoute({
   method: "get",
+  operationId: "getSchedule",
   path: "/schedules/{schedule_id}",
   tags,
   summary: "One schedule, with its last 20 occurrences",
@@ -148,6 +151,7 @@ schedulesApi.openapi(getSchedule, async (c) => {
 
 const updateSchedule = createRoute({
   method: "patch",
+  operationId: "updateSchedule",
   path: "/schedules/{schedule_id}",
   tags,
   summary: "Pause, resume, or change a schedule's cron, time zone or what it runs",
@@ -186,6 +190,7 @@ schedulesApi.openapi(updateSchedule, async (c) => {
 
 const deleteSchedule = createRoute({
   method: "delete",
+  operationId: "deleteSchedule",
   path: "/schedules/{schedule_id}",
   tags,
   summary: "Delete a schedule (the runs it started go on)",
@@ -204,6 +209,7 @@ schedulesApi.openapi(deleteSchedule, async (c) => {
 
 const triggerSchedule = createRoute({
   method: "post",
+  operationId: "triggerSchedule",
   path: "/schedules/{schedule_id}/trigger",
   tags,
   summary: "Run the schedule now",

@@ -31,6 +31,7 @@ const signalAcceptedSchema = z
 
 const send = createRoute({
   method: "post",
+  operationId: "sendSignal",
   path: "/runs/{run_id}/signals/{name}",
   tags: ["Runs"],
   summary: "Send a signal to a run",

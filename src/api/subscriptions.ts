@@ -56,6 +56,7 @@ const watchTokenInvalid = (runId: string) =>
 /** Trades the API key for a watch token, for clients (browsers) that cannot send headers on a WebSocket. */
 const issueWatchToken = createRoute({
   method: "post",
+  operationId: "createWatchToken",
   path: "/runs/{run_id}/watch-token",
   tags,
   summary: "A token (10 min) that opens the run's WebSocket or stream without a header, for browsers; reconnections may reuse it until it expires",
@@ -92,6 +93,7 @@ const requireUpgrade = createMiddleware<AppEnv>(async (c, next) => {
 // each message or `data:` line carries.
 const watchSocket = createRoute({
   method: "get",
+  operationId: "watchRunWebSocket",
   path: "/runs/{run_id}/ws",
   tags,
   summary: "Watch the run over a WebSocket: the events after `after`, then live ones",
@@ -110,6 +112,7 @@ watchApi.openapi(watchSocket, async (c) => {
 
 const watchStream = createRoute({
   method: "get",
+  operationId: "streamRunEvents",
   path: "/runs/{run_id}/stream",
   tags,
   summary: "Watch the run as Server-Sent Events (resumable with Last-Event-ID); the stream ends after the run's terminal event",

@@ -12,6 +12,7 @@ export const toolsApi = createApi();
 
 const listTools = createRoute({
   method: "get",
+  operationId: "listTools",
   path: "/tools",
   tags: ["Tools"],
   summary: "Every tool the tenant's plans may use, with its input JSON Schema",

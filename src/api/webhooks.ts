@@ -76,6 +76,7 @@ const webhookNotFound = (id: string) => new ApiError(404, "webhook_not_found", `
 
 const createWebhook = createRoute({
   method: "post",
+  operationId: "createWebhook",
   path: "/webhooks",
   tags,
   summary: "Subscribe a URL to run events",
@@ -98,6 +99,7 @@ webhooksApi.openapi(createWebhook, async (c) => {
 
 const listWebhooks = createRoute({
   method: "get",
+  operationId: "listWebhooks",
   path: "/webhooks",
   tags,
   summary: "The tenant's webhooks (without their secrets)",
@@ -109,6 +111,7 @@ webhooksApi.openapi(listWebhooks, async (c) => c.json({ webhooks: await outbox(c
 
 const deleteWebhook = createRoute({
   method: "delete",
+  operationId: "deleteWebhook",
   path: "/webhooks/{webhook_id}",
   tags,
   summary: "Unsubscribe; deliveries still pending are cancelled",
@@ -126,6 +129,7 @@ webhooksApi.openapi(deleteWebhook, async (c) => {
 
 const listDeliveries = createRoute({
   method: "get",
+  operationId: "listWebhookDeliveries",
   path: "/webhooks/{webhook_id}/deliveries",
   tags,
   summary: "A webhook's deliveries, newest first, each with every attempt",
@@ -144,6 +148,7 @@ webhooksApi.openapi(listDeliveries, async (c) => {
 
 const rotateSigningSecret = createRoute({
   method: "post",
+  operationId: "rotateRunWebhookSecret",
   path: "/webhooks/signing-secret",
   tags,
   summary: "Create or rotate the secret that signs runs' own webhooks",

@@ -319,4 +319,132 @@ describe("web console", () => {
     await expect.poll(() => page.textContent("#message")).toContain("invalid_api_key");
     expect(await page.locator("#runs li").count()).toBe(0);
   });
+
+  describe("what a new user sees at a glance (screenshots at 1280 and 420 px)", () => {
+    type Run = { run_id: string; status: string; execution_log: { status: string }[]; compensation: { status: string } | null };
+    // The whole page as a person sees it: the window is made as tall as the page, rather than a
+    // fullPage capture, which leaves out the scrollbars of boxes that scroll (the DAG's).
+    const shot = async (page: Page, name: string) => {
+      mkdirSync("test-results", { recursive: true });
+      const width = page.viewportSize()!.width;
+      await page.setViewportSize({ width, height: await page.evaluate(() => document.documentElement.scrollHeight) });
+      await page.screenshot({ path: `test-results/${name}.png` });
+    };
+    const untilRun = async (runId: string, done: (r: Run) => boolean) => {
+      await expect.poll(async () => done(await api<Run>(`/runs/${runId}`)), { timeout: 20_000 }).toBe(true);
+    };
+
+    for (const width of [1280, 420]) {
+      it(`at ${width} px: a sleeping step says when it wakes, and the time axis moves with the clock`, async () => {
+        const run = await api<{ run_id: string }>("/runs", {
+          method: "POST",
+          body: JSON.stringify({ plan: { steps: [{ step_number: 1, tool: "Wait.sleep", input: { seconds: 600 } }] } }),
+        });
+        const page = await browser.newPage({ viewport: { width, height: 900 } });
+        try {
+          await page.goto(url);
+          await useKey(page);
+          await openRun(page, run.run_id);
+          await expect.poll(() => page.textContent('#steps tr[data-step="1"] .wake')).toMatch(/^wakes at \d{1,2}:\d\d:\d\d/);
+          expect(await page.textContent('#run-dag .node[data-step="1"] text.status')).toMatch(/^wakes at /);
+          // No event arrives while it sleeps, yet the axis grows.
+          const first = await page.textContent("#gantt .axis");
+          await expect.poll(() => page.textContent("#gantt .axis")).not.toBe(first);
+          if (width === 420) {
+            // Every column of the steps table is on screen: nothing cut off at the right edge.
+            const right = await page.$$eval("#steps td", (cells) => Math.max(...cells.map((c) => c.getBoundingClientRect().right)));
+            expect(right).toBeLessThanOrEqual(420);
+            expect(await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth)).toBe(0);
+          }
+          await shot(page, `console-sleep-${width}`);
+        } finally {
+          await api(`/runs/${run.run_id}/cancel`, { method: "POST" });
+        }
+      });
+
+      it(`at ${width} px: an undone step is marked, with what undid it`, async () => {
+        const title = `undo me ${Date.now()}`;
+        const plan = {
+          steps: [
+            { step_number: 1, tool: "TodoStore.add", input: { title } },
+            { step_number: 2, tool: "Human.approve", input: { message: "keep it?" }, depends_on: [1] },
+          ],
+        };
+        const run = await api<{ run_id: string }>("/runs", { method: "POST", body: JSON.stringify({ plan }) });
+        await untilRun(run.run_id, (r) => r.execution_log[0]!.status === "succeeded");
+        await api(`/runs/${run.run_id}/cancel`, { method: "POST", body: JSON.stringify({ compensate: true }) });
+        await untilRun(run.run_id, (r) => r.status === "cancelled" && r.compensation?.status === "completed");
+        const page = await browser.newPage({ viewport: { width, height: 900 } });
+        await page.goto(url);
+        await useKey(page);
+        await openRun(page, run.run_id);
+        await expect.poll(() => page.textContent("#run-status")).toBe("cancelled");
+        const row = page.locator('#steps tr[data-step="1"]');
+        await expect.poll(() => row.getAttribute("class")).toBe("undone");
+        expect(await row.locator('.badge[data-status="undone"]').textContent()).toBe("undone");
+        expect(await row.locator(".undo-note").textContent()).toContain("undone by TodoStore.delete");
+        await shot(page, `console-undone-${width}`);
+      });
+
+      it(`at ${width} px: recent runs show when they started and a short id; a waiting run is flagged without emoji`, async () => {
+        const prompt = "calculate 3 + 4";
+        const runs = [];
+        for (let i = 0; i < 2; i++) runs.push(await api<{ run_id: string }>("/runs?wait=10", { method: "POST", body: JSON.stringify({ prompt }) }));
+        const waiting = await api<{ run_id: string }>("/runs", {
+          method: "POST",
+          body: JSON.stringify({ plan: { steps: [{ step_number: 1, tool: "Human.approve", input: { message: "ship it?" } }] } }),
+        });
+        const page = await browser.newPage({ viewport: { width, height: 900 } });
+        try {
+          await page.goto(url);
+          await useKey(page);
+          for (const r of runs) await page.waitForSelector(`#runs li[data-run="${r.run_id}"]`);
+          const metas = await Promise.all(runs.map((r) => page.textContent(`#runs li[data-run="${r.run_id}"] .meta`)));
+          for (const [i, m] of metas.entries()) expect(m).toMatch(new RegExp(`^\\d+ (s|min) ago ${runs[i]!.run_id.slice(0, 10)}$`));
+          expect(metas[0]).not.toBe(metas[1]);
+          const flag = page.locator(`#runs li[data-run="${waiting.run_id}"] .flag`);
+          await expect.poll(() => flag.textContent(), { timeout: 20_000 }).toBe("needs you");
+          expect(await flag.locator("svg").count()).toBe(1);
+          expect(await page.textContent("body")).not.toMatch(/[\u{1F300}-\u{1FAFF}\u{2300}-\u{23FF}\u{2600}-\u{27BF}\u{21A9}]/u);
+          await shot(page, `console-runs-${width}`);
+        } finally {
+          await api(`/runs/${waiting.run_id}/cancel`, { method: "POST" });
+        }
+      });
+
+      it(`at ${width} px: a wide plan preview scrolls with a visible scrollbar; an unplannable prompt leaves no empty box`, async () => {
+        const page = await browser.newPage({ viewport: { width, height: 900 } });
+        await page.goto(url);
+        await useKey(page);
+        // The page's own example: two calculations side by side, then a list, wider than the panel.
+        await page.fill("#prompt", "calculate 2 + 3 and calculate 4 * 5, then list my todos");
+        await expect.poll(() => page.locator("#preview-dag .node").count()).toBe(3);
+        const wrap = await page.$eval("#preview-wrap", (w) => ({
+          scroll: w.scrollWidth - w.clientWidth,
+          bar: (w as HTMLElement).offsetHeight - w.clientHeight,
+        }));
+        // Wider than the panel: it scrolls inside its box, and the scrollbar is drawn (it takes height).
+        expect(wrap.scroll).toBeGreaterThan(0);
+        expect(wrap.bar).toBeGreaterThan(0);
+        await shot(page, `console-preview-${width}`);
+        await page.fill("#prompt", "what is the meaning of life");
+        await expect.poll(() => page.textContent("#preview-info")).toContain("unplannable_prompt");
+        expect(await page.isHidden("#preview-wrap")).toBe(true);
+        await shot(page, `console-unplannable-${width}`);
+      });
+    }
+
+    it("at 420 px: pressing Run brings the run into view", async () => {
+      const page = await browser.newPage({ viewport: { width: 420, height: 800 } });
+      await page.goto(url);
+      await useKey(page);
+      await page.fill("#prompt", "calculate 6 * 7");
+      await page.click("#run");
+      await page.waitForSelector("#run-dag .node");
+      await expect.poll(() => page.textContent("#run-status")).toBe("completed");
+      await expect.poll(() => page.$eval("#run-view", (v) => Math.round(v.getBoundingClientRect().top))).toBeLessThan(800 - 80);
+      expect(await page.$eval("#run-view", (v) => v.getBoundingClientRect().top)).toBeGreaterThanOrEqual(-1);
+      await shot(page, "console-run-420");
+    });
+  });
 });

@@ -118,9 +118,17 @@ describe("following a run through dropped connections", () => {
     expect(out.join("")).toContain("connection lost, retrying… (the run continues on the server)");
     expect(out.join("").match(/connection lost/g)).toHaveLength(1);
     expect(warned.join("")).toContain("Pick it up again with:\n  crane watch run_x --url http://crane.test\n");
+    expect(warned.join("")).toContain("for 1 min 0 s; the run continues on the server");
     // It kept trying for the whole minute and no longer.
     expect(time.now()).toBe(60_000);
     expect(time.slept.length).toBeGreaterThan(5);
+  });
+
+  it("says how long it tried in the unit it was given: --reconnect-timeout 5 is 5 s, not 0.1 min", async () => {
+    const server = flakyServer(runEvents(), [{ cut: 1, down: Number.POSITIVE_INFINITY }]);
+    const err = await follow(server.client, "run_x", () => {}, { ...fakeTime(), reconnectTimeoutMs: 5_000 }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ReconnectTimeout);
+    expect((err as Error).message).toBe("Could not reach run run_x at http://crane.test for 5 s; the run continues on the server.");
   });
 
   it("stops at once on a refusal another try cannot fix", async () => {

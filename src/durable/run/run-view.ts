@@ -33,7 +33,8 @@ export function runView(state: RunState): RunResource {
       completed_at: s.completed_at,
       duration_ms: s.duration_ms,
       next_attempt_at: iso(s.retry_at),
-      waiting_until: iso(s.wait_until),
+      // A decision's deadline, or when a sleeping (timer) step wakes.
+      waiting_until: iso(s.wait_until ?? (s.status === "running" ? s.wake_at : null)),
       skip_reason: s.skip_reason,
       compensate: compensationOf(s),
     })),
