@@ -22,6 +22,7 @@ interface __BaseEnv_Env {
 	CORS_ORIGINS: string;
 	OTEL_EXPORTER_OTLP_ENDPOINT: string;
 	RUN_RETENTION_DAYS: string;
+	LLM_PRICES: string;
 	HTTP_TOOL_ALLOWLIST: string;
 	ADMIN_TOKEN: string;
 	DEV_API_KEY: string;
@@ -33,11 +34,12 @@ interface __BaseEnv_Env {
 	SCHEDULES: DurableObjectNamespace<import("./src/index").ScheduleObject>;
 	WEBHOOKS: DurableObjectNamespace<import("./src/index").WebhookOutbox>;
 	BULK_JOBS: DurableObjectNamespace<import("./src/index").BulkJob>;
+	LLM_BUDGET: DurableObjectNamespace<import("./src/index").LlmBudget>;
 }
 declare namespace Cloudflare {
 	interface GlobalProps {
 		mainModule: typeof import("./src/index");
-		durableNamespaces: "RunObject" | "ToolBreaker" | "TenantLimiter" | "ScheduleObject" | "WebhookOutbox" | "BulkJob";
+		durableNamespaces: "RunObject" | "ToolBreaker" | "TenantLimiter" | "ScheduleObject" | "WebhookOutbox" | "BulkJob" | "LlmBudget";
 	}
 	interface Env extends __BaseEnv_Env {}
 }
@@ -46,7 +48,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "LOG_LEVEL" | "APPROVAL_REQUIRED_TOOLS" | "BREAKER_ENABLED" | "BREAKER_CONFIG" | "LLM_BASE_URL" | "LLM_MODEL" | "PLANNER_BUDGET_MS" | "PLAN_CACHE_TTL_S" | "API_RATE_LIMIT_PERIOD_S" | "MAX_RUNS_IN_FLIGHT" | "MAX_SCHEDULES" | "SCHEDULE_MIN_INTERVAL_S" | "BULK_PAGE_DELAY_MS" | "MAX_RUN_DEPTH" | "CORS_ORIGINS" | "OTEL_EXPORTER_OTLP_ENDPOINT" | "RUN_RETENTION_DAYS" | "HTTP_TOOL_ALLOWLIST" | "ADMIN_TOKEN" | "DEV_API_KEY" | "MCP_HEADER_KEY" | "METRICS_TOKEN">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "LLM_PRICES" | "LOG_LEVEL" | "APPROVAL_REQUIRED_TOOLS" | "BREAKER_ENABLED" | "BREAKER_CONFIG" | "LLM_BASE_URL" | "LLM_MODEL" | "PLANNER_BUDGET_MS" | "PLAN_CACHE_TTL_S" | "API_RATE_LIMIT_PERIOD_S" | "MAX_RUNS_IN_FLIGHT" | "MAX_SCHEDULES" | "SCHEDULE_MIN_INTERVAL_S" | "BULK_PAGE_DELAY_MS" | "MAX_RUN_DEPTH" | "CORS_ORIGINS" | "OTEL_EXPORTER_OTLP_ENDPOINT" | "RUN_RETENTION_DAYS" | "HTTP_TOOL_ALLOWLIST" | "ADMIN_TOKEN" | "DEV_API_KEY" | "MCP_HEADER_KEY" | "METRICS_TOKEN">> {}
 }
 declare module "*.txt" {
 	const value: string;

@@ -7,6 +7,7 @@
 import { OpenAPIHono } from "@hono/zod-openapi";
 import { adminKeysApi } from "./api/admin-keys";
 import { adminTenantsApi } from "./api/admin-tenants";
+import { adminLlmBudgetApi } from "./api/admin-llm-budget";
 import type { AppEnv } from "./api/app-env";
 import { breakersApi } from "./api/breakers";
 import { bulkApi } from "./api/bulk";
@@ -54,6 +55,7 @@ v1.route(
 v1.use("/admin/*", requireAdmin);
 v1.route("/admin", adminKeysApi);
 v1.route("/admin", adminTenantsApi);
+v1.route("/admin", adminLlmBudgetApi);
 v1.all("/admin/*", noRoute);
 
 // A run's WebSocket and event stream: an API key, or a watch token (`?token=`) for browsers.

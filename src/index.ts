@@ -18,6 +18,7 @@ export { TenantLimiter } from "./durable/tenant/tenant-limiter";
 export { ScheduleObject } from "./durable/schedule/schedule-object";
 export { WebhookOutbox } from "./durable/webhooks/webhook-outbox";
 export { BulkJob } from "./durable/bulk/bulk-job";
+export { LlmBudget } from "./durable/llm-budget/llm-budget";
 
 export default {
   fetch: app.fetch,
