@@ -2,7 +2,8 @@
 // inside them splits; the prompt is then cut into clauses (rules/clauses.ts): "then" makes a clause
 // wait for the group before it, "and" and "," let it run beside it. Each clause goes through the
 // recognisers (rules/parse-clause.ts), which may look at the steps planned so far ("the result",
-// "it", "the first one"). A step depends on the group before its clause and on every step whose
+// "it", "the first one"). After a todo's title, "," ";" and "and" split off only what is harmless
+// (rules/boundaries.ts): a prompt that adds a todo never plans a delete from its title. A step depends on the group before its clause and on every step whose
 // output it uses, and on nothing it already waits for through another dependency.
 //
 // The planner either returns a plan that passes validatePlan or refuses, naming each part of the
@@ -11,6 +12,7 @@
 import { MAX_PLAN_STEPS, type PlanInput } from "../execution/plan-schema";
 import { findReferences } from "./references";
 import { expandApprovals, followingText, isApproval } from "./rules/approvals";
+import { clauseStarts } from "./rules/boundaries";
 import { planChildren } from "./rules/children";
 import { splitClauses } from "./rules/clauses";
 import { ClauseContext, excerpt, type PlannedStep } from "./rules/context";
@@ -62,7 +64,7 @@ export function planFromPrompt(prompt: string): RulePlan {
   const { text: masked, spans } = maskQuotes(prompt);
   const text = trimEnd(masked.replace(/\s+/g, " ").trim());
   const probe = new ClauseContext(PROBE, spans);
-  const clauses = expandApprovals(splitClauses(text, (piece) => parseClause(piece, probe) !== undefined));
+  const clauses = expandApprovals(splitClauses(text, clauseStarts(probe)));
 
   const steps: Step[] = [];
   /** Every step each step waits for, directly or not (index: step_number - 1). */

@@ -10,8 +10,11 @@ export const OPERAND = `(?:${NUMBER}|${REFERENCE}|${GROUP})`;
 export const LIST_SEPARATOR = String.raw`(?:\s*,\s*(?:and\s+)?|\s+and\s+)`;
 const LIST = `${OPERAND}(?:${LIST_SEPARATOR}${OPERAND})+`;
 
-/** Words that stand for the previous result. */
-export const RESULT_WORDS = String.raw`(?:the\s+(?:previous\s+|last\s+|above\s+)?(?:result|answer|value|output)|it|that|this)`;
+/**
+ * Words that stand for the previous result: "it", "the result", "the answer", "that result", "the
+ * final number". "The number of todos" is a count, not a result.
+ */
+export const RESULT_WORDS = String.raw`(?:(?:the|that|this)\s+(?:(?:previous|last|above|final|latest|new|resulting)\s+)?(?:result|answer|value|output|number(?!\s+of\b))|it|that|this)`;
 
 const NUMBER_WORDS: Readonly<Record<string, number>> = {
   zero: 0,

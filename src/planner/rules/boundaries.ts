@@ -1,0 +1,48 @@
+// Where a todo's title ends. A title is free text: "buy paint and finish the fence", "remove the old
+// shelf; drop off the boxes", "'; DROP TABLE todos; --" are titles a person may type, and each holds
+// a separator followed by words the planner also reads as a command ("finish the fence" completes a
+// todo titled "the fence"). So after a clause that adds a todo from free text:
+//
+// - "then", "after that" and a sentence's end followed by a command are clear boundaries: what
+//   follows is a clause of its own, whatever it does.
+// - ",", ";" and "and" are ambiguous: the title may run on across them. What follows is split off
+//   only when it plans nothing with a side effect but adding todos ("and list my todos", "and a
+//   todo to call mom", "and wait 5 seconds", "but ask me first"). Otherwise the safe reading wins and
+//   it stays in the title: a prompt that asks to add never plans a delete or a complete from a title.
+// - A quoted title is closed by its quote mark, so what follows a quote is not part of it.
+//
+// The rule reads separators and commands only, never the script the title is written in:
+// `add todo: 买牛奶 🥛 and review` keeps "and review" in its title exactly as `add todo: buy milk and
+// review` does. "review" on its own is not a command anyone could run, so splitting it off (as the
+// original project did) would either drop words the user typed or refuse the whole prompt for a
+// clause they never meant as one; and "and" inside a title is common in any language. The same
+// prompt ending "and list my todos" splits in every script alike.
+import { isApproval } from "./approvals";
+import type { StartsClause } from "./clauses";
+import type { ClauseContext, ClauseResult } from "./context";
+import { parseClause } from "./parse-clause";
+import { hasQuote } from "./quotes";
+
+/** What a clause split off a title may plan: adding more todos, or nothing that changes anything. */
+const HARMLESS = new Set(["TodoStore.add", "TodoStore.list", "TodoStore.get", "Calculator.evaluate", "Wait.sleep"]);
+
+const SENTENCE_END = /^[.!?]+\s+$/;
+/** The clause so far ends in a quoted span (a token by now): its title is closed. */
+const ENDS_QUOTED = /\uFDD1[\s.,;:!?]*$/;
+
+const onlyAdds = (r: ClauseResult): boolean => Array.isArray(r) && r.length > 0 && r.every((d) => d.tool === "TodoStore.add");
+
+/** How the planner decides, with `probe` standing for the plan so far, whether a piece starts a clause. */
+export function clauseStarts(probe: ClauseContext): StartsClause {
+  return (piece, joint, before) => {
+    const alone = parseClause(piece, probe);
+    if (alone === undefined) return false;
+    if (SENTENCE_END.test(joint)) return true;
+    // Does the piece read as more of a title? Only then is the joint ambiguous.
+    const titleRunsOn =
+      onlyAdds(parseClause(before, probe)) && onlyAdds(parseClause(before + joint + piece, probe)) && !(hasQuote(before) && ENDS_QUOTED.test(before));
+    if (!titleRunsOn) return true;
+    if (isApproval(piece)) return true;
+    return Array.isArray(alone) && alone.every((d) => HARMLESS.has(d.tool));
+  };
+}
