@@ -3,8 +3,9 @@
 // wait for the group before it, "and" and "," let it run beside it. Each clause goes through the
 // recognisers (rules/parse-clause.ts), which may look at the steps planned so far ("the result",
 // "it", "the first one"). After a todo's title, "," ";" and "and" split off only what is harmless
-// (rules/boundaries.ts): a prompt that adds a todo never plans a delete from its title. A step depends on the group before its clause and on every step whose
-// output it uses, and on nothing it already waits for through another dependency.
+// (rules/boundaries.ts): a prompt that adds a todo never plans a delete from its title. A step
+// depends on the group before its clause and on every step whose output it uses, and on nothing it
+// already waits for through another dependency.
 //
 // The planner either returns a plan that passes validatePlan or refuses, naming each part of the
 // prompt it will not plan and why: it never hands on a plan whose error would be about a field the
@@ -40,6 +41,9 @@ const PROBE: PlannedStep[] = [
   { step_number: 3, tool: "TodoStore.list", input: {} },
 ];
 
+/** The plan a todo's title leaves: a piece split off a title is judged in it (rules/boundaries.ts). */
+const AFTER_TITLE: PlannedStep[] = [{ step_number: 1, tool: "TodoStore.add", input: {} }];
+
 /** `deps` without duplicates and without any step another of them already waits for. */
 function direct(deps: number[], ancestors: readonly ReadonlySet<number>[]): number[] {
   const unique = [...new Set(deps)];
@@ -64,7 +68,7 @@ export function planFromPrompt(prompt: string): RulePlan {
   const { text: masked, spans } = maskQuotes(prompt);
   const text = trimEnd(masked.replace(/\s+/g, " ").trim());
   const probe = new ClauseContext(PROBE, spans);
-  const clauses = expandApprovals(splitClauses(text, clauseStarts(probe)));
+  const clauses = expandApprovals(splitClauses(text, clauseStarts(probe, new ClauseContext(AFTER_TITLE, spans))));
 
   const steps: Step[] = [];
   /** Every step each step waits for, directly or not (index: step_number - 1). */

@@ -9,7 +9,9 @@
 //   only when it plans nothing with a side effect but adding todos ("and list my todos", "and a
 //   todo to call mom", "and wait 5 seconds", "but ask me first"). Otherwise the safe reading wins and
 //   it stays in the title: a prompt that asks to add never plans a delete or a complete from a title.
+//   A clause split off this way ends the title, and what follows it is read as after any clause.
 // - A quoted title is closed by its quote mark, so what follows a quote is not part of it.
+// - "add todo" with nothing after it but a separator takes what follows as its title.
 //
 // The rule reads separators and commands only, never the script the title is written in:
 // `add todo: 买牛奶 🥛 and review` keeps "and review" in its title exactly as `add todo: buy milk and
@@ -32,17 +34,24 @@ const ENDS_QUOTED = /\uFDD1[\s.,;:!?]*$/;
 
 const onlyAdds = (r: ClauseResult): boolean => Array.isArray(r) && r.length > 0 && r.every((d) => d.tool === "TodoStore.add");
 
-/** How the planner decides, with `probe` standing for the plan so far, whether a piece starts a clause. */
-export function clauseStarts(probe: ClauseContext): StartsClause {
+/**
+ * How the planner decides whether a piece starts a clause: `probe` stands for any plan so far, and
+ * `afterTitle` for the plan a title leaves (one new todo), in which a piece that splits off a title
+ * must be harmless: "double it" there works on no result, so "add todo x, double it" is one title.
+ */
+export function clauseStarts(probe: ClauseContext, afterTitle: ClauseContext): StartsClause {
   return (piece, joint, before) => {
     const alone = parseClause(piece, probe);
     if (alone === undefined) return false;
     if (SENTENCE_END.test(joint)) return true;
     // Does the piece read as more of a title? Only then is the joint ambiguous.
-    const titleRunsOn =
-      onlyAdds(parseClause(before, probe)) && onlyAdds(parseClause(before + joint + piece, probe)) && !(hasQuote(before) && ENDS_QUOTED.test(before));
-    if (!titleRunsOn) return true;
+    if (!onlyAdds(parseClause(before + joint + piece, probe)) || (hasQuote(before) && ENDS_QUOTED.test(before))) return true;
+    const earlier = parseClause(before, probe);
+    // "add todo; check off buy milk": without the piece the todo has no title at all, so it is the title.
+    if (earlier === undefined) return false;
+    if (!onlyAdds(earlier)) return true;
     if (isApproval(piece)) return true;
-    return Array.isArray(alone) && alone.every((d) => HARMLESS.has(d.tool));
+    const next = parseClause(piece, afterTitle);
+    return Array.isArray(next) && next.every((d) => HARMLESS.has(d.tool));
   };
 }
