@@ -87,6 +87,8 @@ const PLANS: Record<string, [string, Expected[]][]> = {
     ["add todos: a, b and delete todo 3", [add("a"), add("b", [1]), add("delete todo 3", [2])]],
     ["add todo 'X; DROP TABLE todos; --' then list my todos", [add("X; DROP TABLE todos; --"), list([1])]],
     ["add todo `rm -rf /; drop table todos`", [add("rm -rf /; drop table todos")]],
+    // "it --" is no calculation (the calculator cannot read "x --"), so it is no clause to split off.
+    ["add todo delete todo 3; it --", [add("delete todo 3; it --")]],
     // Dropping todos the user asked for in so many words is a clause, not a title.
     [
       "add a todo to buy milk, then delete the last one",
@@ -114,6 +116,12 @@ describe("planFromPrompt (issue 32)", () => {
       });
     });
   }
+});
+
+describe("an expression the calculator cannot read", () => {
+  it.each(["calculate 5 --", "calculate 5 * 3 -", "what is 2 + 3)"])("is not planned as a calculation sure to fail: %s", (prompt) => {
+    expect(planFromPrompt(prompt).ok).toBe(false);
+  });
 });
 
 describe("a title with a value in it", () => {

@@ -40,18 +40,31 @@ const onlyAdds = (r: ClauseResult): boolean => Array.isArray(r) && r.length > 0 
  * must be harmless: "double it" there works on no result, so "add todo x, double it" is one title.
  */
 export function clauseStarts(probe: ClauseContext, afterTitle: ClauseContext): StartsClause {
-  return (piece, joint, before) => {
+  // The clause as the last piece glued onto a title left it. A title that runs on across many
+  // joints is then judged by its first piece (`head`) and not parsed whole again at each joint,
+  // which would cost quadratic time on a long prompt.
+  let title: string | undefined;
+  const runOn = (text: string) => {
+    title = text;
+    return false;
+  };
+  return (piece, joint, before, head) => {
     const alone = parseClause(piece, probe);
-    if (alone === undefined) return false;
+    if (alone === undefined) return before === title ? runOn(before + joint + piece) : false;
     if (SENTENCE_END.test(joint)) return true;
+    if (hasQuote(before) && ENDS_QUOTED.test(before)) return true;
     // Does the piece read as more of a title? Only then is the joint ambiguous.
-    if (!onlyAdds(parseClause(before + joint + piece, probe)) || (hasQuote(before) && ENDS_QUOTED.test(before))) return true;
-    const earlier = parseClause(before, probe);
-    // "add todo; check off buy milk": without the piece the todo has no title at all, so it is the title.
-    if (earlier === undefined) return false;
-    if (!onlyAdds(earlier)) return true;
+    if (before === title) {
+      if (!onlyAdds(parseClause(head + joint + piece, probe))) return true;
+    } else {
+      if (!onlyAdds(parseClause(before + joint + piece, probe))) return true;
+      const earlier = parseClause(before, probe);
+      // "add todo; check off buy milk": without the piece the todo has no title at all, so it is the title.
+      if (earlier === undefined) return runOn(before + joint + piece);
+      if (!onlyAdds(earlier)) return true;
+    }
     if (isApproval(piece)) return true;
     const next = parseClause(piece, afterTitle);
-    return Array.isArray(next) && next.every((d) => HARMLESS.has(d.tool));
+    return Array.isArray(next) && next.every((d) => HARMLESS.has(d.tool)) ? true : runOn(before + joint + piece);
   };
 }

@@ -40,16 +40,20 @@ const WAITS = /then|after|;|[.!?]/i;
 const USE_RESULT = new RegExp(String.raw`${WORD_START}(?:use|take|using|with)\s+${RESULT_WORDS}\s*,?\s+(?:and|to)\s+`, "giu");
 
 /** Whether `piece`, after the separator `joint`, starts a clause rather than continuing `before`. */
-export type StartsClause = (piece: string, joint: string, before: string) => boolean;
+export type StartsClause = (piece: string, joint: string, before: string, head: string) => boolean;
 
 export function splitClauses(text: string, startsClause: StartsClause): Clause[] {
   const parts = text.replace(USE_RESULT, "").split(SEPARATOR);
   const clauses: Clause[] = [{ text: parts[0] ?? "", sequential: false }];
+  /** The piece the current clause began with. */
+  let head = clauses[0]!.text;
   for (let i = 1; i < parts.length; i += 2) {
     const sep = parts[i]!;
     const piece = parts[i + 1] ?? "";
-    if (ALWAYS_SPLITS.test(sep) || (piece.trim() && startsClause(piece, sep, clauses.at(-1)!.text))) clauses.push({ text: piece, sequential: WAITS.test(sep) });
-    else clauses[clauses.length - 1]!.text += sep + piece;
+    if (ALWAYS_SPLITS.test(sep) || (piece.trim() && startsClause(piece, sep, clauses.at(-1)!.text, head))) {
+      clauses.push({ text: piece, sequential: WAITS.test(sep) });
+      head = piece;
+    } else clauses[clauses.length - 1]!.text += sep + piece;
   }
   return clauses.filter((c) => c.text.trim());
 }
