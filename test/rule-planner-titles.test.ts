@@ -95,7 +95,10 @@ const PLANS: Record<string, [string, Expected[]][]> = {
       [add("buy milk"), { tool: "TodoStore.list", input: { status: "all" }, depends_on: [1] }, remove({ id: R(2, ".todos.-1.id") }, [2])],
     ],
     ["add todo x. Delete todo 3", [add("x"), remove({ id: 3 }, [1])]],
-    ["add todo 'x', delete todo 3", [add("x"), remove({ id: 3 })]],
+    ["add todo 'x'. Delete todo 3", [add("x"), remove({ id: 3 }, [1])]],
+    // Quoted or not, the same rule: at "," what follows stays in the title unless it is harmless.
+    ["add todo 'x', delete todo 3", [add("'x', delete todo 3")]],
+    ['add todo "x" and list my todos', [add("x"), list()]],
     ["add buy milk as a todo and complete todo 3", [add("buy milk"), complete({ id: 3 })]],
   ],
 
@@ -227,7 +230,7 @@ const HOSTILE = [
   "it",
   "the result",
 ];
-// "add todo it" adds "the result", and is refused when nothing computes one: that title is not free text.
+// "add todo it" (or "add todo -- it") adds "the result", and is refused when nothing computes one: that title is not free text.
 const ONLY_RESULT = new RegExp(`^${RESULT_WORDS}$`, "i");
 const BOUNDARY = /(?<![\p{L}\p{M}\p{N}_])(?:then|after that|after this|afterwards)(?![\p{L}\p{M}\p{N}_])|[.!?]\s/iu;
 // Random text without digits: "2 * 3" after a ";" is a calculation, which may split off (below).
@@ -242,7 +245,7 @@ const titleText = (pieces: fc.Arbitrary<string>) =>
         // Words in it besides "and" (a title of separators only is none), no clear boundary, not only "it".
         /[\p{L}\p{N}]/u.test(t.replace(/(?<!\p{L})and(?!\p{L})/giu, "")) &&
         !BOUNDARY.test(t) &&
-        !ONLY_RESULT.test(t.replace(/[\s.,;:!?]+$/u, "")) &&
+        !ONLY_RESULT.test(t.replace(/^(?:(?:to|for|about|called|named|titled|saying|reading)(?!\p{L})|[\s:\-–—])+|[\s.,;:!?]+$/giu, "")) &&
         findReferences(t).length === 0 &&
         t.length <= 400,
     );

@@ -10,7 +10,10 @@
 //   todo to call mom", "and wait 5 seconds", "but ask me first"). Otherwise the safe reading wins and
 //   it stays in the title: a prompt that asks to add never plans a delete or a complete from a title.
 //   A clause split off this way ends the title, and what follows it is read as after any clause.
-// - A quoted title is closed by its quote mark, so what follows a quote is not part of it.
+// - A quoted title is no exception: `add todo 'x', delete todo 3` is one title, as the same prompt
+//   without quotes is. One rule is easier to predict than two, and "then" or a new sentence says
+//   "delete" for sure. A form that closes its own title ("add X as a todo", "put X on my list")
+//   leaves nothing ambiguous: what follows it is a clause.
 // - "add todo" with nothing after it but a separator takes what follows as its title.
 //
 // The rule reads separators and commands only, never the script the title is written in:
@@ -23,14 +26,11 @@ import { isApproval } from "./approvals";
 import type { StartsClause } from "./clauses";
 import type { ClauseContext, ClauseResult } from "./context";
 import { parseClause } from "./parse-clause";
-import { hasQuote } from "./quotes";
 
 /** What a clause split off a title may plan: adding more todos, or nothing that changes anything. */
 const HARMLESS = new Set(["TodoStore.add", "TodoStore.list", "TodoStore.get", "Calculator.evaluate", "Wait.sleep"]);
 
 const SENTENCE_END = /^[.!?]+\s+$/;
-/** The clause so far ends in a quoted span (a token by now): its title is closed. */
-const ENDS_QUOTED = /\uFDD1[\s.,;:!?]*$/;
 
 const onlyAdds = (r: ClauseResult): boolean => Array.isArray(r) && r.length > 0 && r.every((d) => d.tool === "TodoStore.add");
 
@@ -52,7 +52,6 @@ export function clauseStarts(probe: ClauseContext, afterTitle: ClauseContext): S
     const alone = parseClause(piece, probe);
     if (alone === undefined) return before === title ? runOn(before + joint + piece) : false;
     if (SENTENCE_END.test(joint)) return true;
-    if (hasQuote(before) && ENDS_QUOTED.test(before)) return true;
     // Does the piece read as more of a title? Only then is the joint ambiguous.
     if (before === title) {
       if (!onlyAdds(parseClause(head + joint + piece, probe))) return true;
