@@ -62,6 +62,7 @@ async function run(prompt: string, key: string): Promise<RunResource> {
   return body;
 }
 
+const stepOutputs = (r: RunResource) => r.execution_log.map((e) => e.output);
 const titles = (r: RunResource, step: number) =>
   (r.execution_log[step - 1]!.output as { todos: { title: string; status: string }[] }).todos.map((t) => t.title);
 
@@ -97,6 +98,57 @@ describe("positions and recency in a run", () => {
     expect(r.status).toBe("failed");
     expect(r.execution_log[1]!.error).toMatchObject({ code: "reference_unresolved" });
     expect(r.execution_log[1]!.error!.message).toContain("output.todos has no items");
+  });
+});
+
+describe("the original project's headline prompts, run", () => {
+  it("computes 15, then 0, adds a todo titled 0 and lists it", async () => {
+    const { secret } = await newApiKey(`headline-${uniq()}`);
+    const r = await run("Calculate 10 + 5, then use the result and subtract it by 15, then add the final number as a todo, then show me all my tasks", secret);
+    expect(r.status).toBe("completed");
+    expect(r.plan!.steps.map((s) => [s.tool, s.depends_on])).toEqual([
+      ["Calculator.evaluate", []],
+      ["Calculator.evaluate", [1]],
+      ["TodoStore.add", [2]],
+      ["TodoStore.list", [3]],
+    ]);
+    const [fifteen, zero, added] = stepOutputs(r);
+    expect([fifteen, zero]).toEqual([15, 0]);
+    expect(added).toMatchObject({ todo: { title: "0", status: "open" } });
+    expect(titles(r, 4)).toEqual(["0"]);
+  });
+
+  it("titles the todo from the template with step 2's output in place of x", async () => {
+    const { secret } = await newApiKey(`headline-${uniq()}`);
+    const r = await run(
+      "Calculate 10 + 5, then use the result and subtract it by 15, then add the final number as a todo item like `I have x bugs to fix` (where x is the output of step 2), then show me all my tasks",
+      secret,
+    );
+    expect(r.status).toBe("completed");
+    expect(stepOutputs(r).slice(0, 2)).toEqual([15, 0]);
+    expect(stepOutputs(r)[2]).toMatchObject({ todo: { title: "I have 0 bugs to fix" } });
+    expect(titles(r, 4)).toEqual(["I have 0 bugs to fix"]);
+  });
+
+  it("computes (42 * 8) + 15 = 351, doubles it and adds 702 as a todo", async () => {
+    const { secret } = await newApiKey(`headline-${uniq()}`);
+    const r = await run("Calculate (42 * 8) + 15, multiply by 2, add as todo", secret);
+    expect(r.status).toBe("completed");
+    expect(stepOutputs(r).slice(0, 2)).toEqual([351, 702]);
+    expect(stepOutputs(r)[2]).toMatchObject({ todo: { title: "702" } });
+  });
+});
+
+describe("a hostile unquoted title", () => {
+  it("adds one todo and deletes nothing", async () => {
+    const { secret } = await newApiKey(`hostile-${uniq()}`);
+    await run("add todo TABLE todos; --", secret);
+    const r = await run("add todo '; DROP TABLE todos; --", secret);
+    expect(r.status).toBe("completed");
+    expect(r.plan!.steps.map((s) => s.tool)).toEqual(["TodoStore.add"]);
+    expect(stepOutputs(r)).toEqual([expect.objectContaining({ todo: expect.objectContaining({ title: "'; DROP TABLE todos; --" }) })]);
+    const listed = await run("list my todos", secret);
+    expect(titles(listed, 1)).toEqual(["TABLE todos; --", "'; DROP TABLE todos; --"]);
   });
 });
 

@@ -2,8 +2,10 @@
 // inside them splits; the prompt is then cut into clauses (rules/clauses.ts): "then" makes a clause
 // wait for the group before it, "and" and "," let it run beside it. Each clause goes through the
 // recognisers (rules/parse-clause.ts), which may look at the steps planned so far ("the result",
-// "it", "the first one"). A step depends on the group before its clause and on every step whose
-// output it uses, and on nothing it already waits for through another dependency.
+// "it", "the first one"). After a todo's title, "," ";" and "and" split off only what is harmless
+// (rules/boundaries.ts): a prompt that adds a todo never plans a delete from its title. A step
+// depends on the group before its clause and on every step whose output it uses, and on nothing it
+// already waits for through another dependency.
 //
 // The planner either returns a plan that passes validatePlan or refuses, naming each part of the
 // prompt it will not plan and why: it never hands on a plan whose error would be about a field the
@@ -11,6 +13,7 @@
 import { MAX_PLAN_STEPS, type PlanInput } from "../execution/plan-schema";
 import { findReferences } from "./references";
 import { expandApprovals, followingText, isApproval } from "./rules/approvals";
+import { clauseStarts } from "./rules/boundaries";
 import { planChildren } from "./rules/children";
 import { splitClauses } from "./rules/clauses";
 import { ClauseContext, excerpt, type PlannedStep } from "./rules/context";
@@ -38,6 +41,9 @@ const PROBE: PlannedStep[] = [
   { step_number: 3, tool: "TodoStore.list", input: {} },
 ];
 
+/** The plan a todo's title leaves: a piece split off a title is judged in it (rules/boundaries.ts). */
+const AFTER_TITLE: PlannedStep[] = [{ step_number: 1, tool: "TodoStore.add", input: {} }];
+
 /** `deps` without duplicates and without any step another of them already waits for. */
 function direct(deps: number[], ancestors: readonly ReadonlySet<number>[]): number[] {
   const unique = [...new Set(deps)];
@@ -62,7 +68,7 @@ export function planFromPrompt(prompt: string): RulePlan {
   const { text: masked, spans } = maskQuotes(prompt);
   const text = trimEnd(masked.replace(/\s+/g, " ").trim());
   const probe = new ClauseContext(PROBE, spans);
-  const clauses = expandApprovals(splitClauses(text, (piece) => parseClause(piece, probe) !== undefined));
+  const clauses = expandApprovals(splitClauses(text, clauseStarts(probe, new ClauseContext(AFTER_TITLE, spans))));
 
   const steps: Step[] = [];
   /** Every step each step waits for, directly or not (index: step_number - 1). */

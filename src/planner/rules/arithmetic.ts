@@ -17,9 +17,9 @@ const asked: Arithmetic = (c, ctx) => {
   return m ? (spelled(m[1]!, ctx) ?? toExpression(m[1]!, ctx)) : undefined;
 };
 
-/** "multiply 6 by 7", "subtract 3 from 10", "add 2 to 5", "divide 4 into 10", "take 3 away from 10". */
+/** "multiply 6 by 7", "subtract 3 from 10", "add 2 to 5", "divide 4 into 10", "take 3 away from 10", "take away 3 from 10". */
 const twoOperands: Arithmetic = (c, ctx) => {
-  const m = /^(multiply|divide|subtract|add|take)\s+(.+?)\s+(by|from|to|into|away from|off)\s+(.+)$/i.exec(c);
+  const m = /^(multiply|divide|subtract|deduct|add|take away|take)\s+(.+?)\s+(by|from|to|into|away from|off)\s+(.+)$/i.exec(c);
   if (!m) return undefined;
   const [verb, prep] = [m[1]!.toLowerCase(), m[3]!.toLowerCase()];
   const [a, b] = [operand(m[2]!, ctx), operand(m[4]!, ctx)];
@@ -27,7 +27,7 @@ const twoOperands: Arithmetic = (c, ctx) => {
   if (verb === "multiply" && prep === "by") return `${a} * ${b}`;
   if (verb === "divide" && prep === "by") return `${a} / ${b}`;
   if (verb === "divide" && prep === "into") return `${b} / ${a}`;
-  if ((verb === "subtract" || verb === "take") && ["from", "away from", "off"].includes(prep)) return `${b} - ${a}`;
+  if (["subtract", "deduct", "take", "take away"].includes(verb) && ["from", "away from", "off"].includes(prep)) return `${b} - ${a}`;
   if (verb === "add" && prep === "to") return `${b} + ${a}`;
   return undefined;
 };
@@ -59,6 +59,7 @@ const FOLLOW_UP_OPERATORS: Readonly<Record<string, string>> = {
   subtract: "-",
   minus: "-",
   "take away": "-",
+  deduct: "-",
   decrease: "-",
   reduce: "-",
   lower: "-",
@@ -70,12 +71,17 @@ const FOLLOW_UP_OPERATORS: Readonly<Record<string, string>> = {
 };
 
 const FOLLOW_UP = new RegExp(
-  `^(add|plus|subtract|minus|take away|times|multiplied by|divided by|(?:multiply|divide|increase|decrease|reduce|lower)(?:\\s+${RESULT_WORDS})?\\s+by)\\s+(.+)$`,
+  // "subtract it by 15" before "subtract 15": a regex alternation does not come back to try another.
+  `^((?:multiply|divide|increase|decrease|reduce|lower|subtract|minus|deduct)(?:\\s+${RESULT_WORDS})?\\s+by|add|plus|subtract|minus|take away|deduct|times|multiplied by|divided by)\\s+(.+)$`,
   "i",
 );
 const MENTIONS_RESULT = new RegExp(`\\b${RESULT_WORDS}\\b`, "i");
 
-/** "then add 3", "then subtract 15", "then multiply by 2", "then increase it by 5": the previous result is the left operand. */
+/**
+ * "then add 3", "then subtract 15", "then multiply by 2", "then increase it by 5", "then subtract it
+ * by 15" (the original project's own wording, read as "decrease it by 15"): the previous result is
+ * the left operand.
+ */
 const followUp: Arithmetic = (c, ctx) => {
   const m = FOLLOW_UP.exec(c);
   const result = ctx.result();

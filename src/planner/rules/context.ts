@@ -60,6 +60,20 @@ export class ClauseContext {
   }
 
   /**
+   * "The output of step 2": that step's value when it computes one, else why it cannot be used.
+   * Steps are numbered as planned, which is the order the user asked for them in.
+   */
+  resultOf(step: number): string | Refuse {
+    const s = step >= 1 ? this.steps[step - 1] : undefined;
+    if (!s)
+      return refuse(
+        `this prompt plans ${this.steps.length === 1 ? "1 step" : `${this.steps.length} steps`} before it, so there is no step ${step} for it to use.`,
+      );
+    if (!Object.hasOwn(RESULT_PATH, s.tool)) return refuse(`step ${step} (${s.tool}) does not compute a value; only a calculation or a fetch does.`);
+    return ref(s.step_number, RESULT_PATH[s.tool]);
+  }
+
+  /**
    * "It" as a todo: the id of the latest todo a step added, read or completed; "deleted" when the
    * latest step about one todo deleted it, since acting on it then is sure to fail.
    */

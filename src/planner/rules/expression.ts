@@ -1,6 +1,7 @@
 // Arithmetic written in words becomes an expression the calculator reads: "5 plus the result" →
 // "5 + {{steps.1.output}}", "the sum of 1, 2 and 3" → "1 + 2 + 3", "15% of 80" → "15 / 100 * 80".
 // Anything that still holds a word afterwards is not arithmetic.
+import { CalculationError, evaluateExpression } from "../../tools/calculator/parser";
 import type { ClauseContext } from "./context";
 
 const NUMBER = String.raw`(?<![\d.])-?\d+(?:\.\d+)?(?:e[+-]?\d+)?`;
@@ -10,8 +11,11 @@ export const OPERAND = `(?:${NUMBER}|${REFERENCE}|${GROUP})`;
 export const LIST_SEPARATOR = String.raw`(?:\s*,\s*(?:and\s+)?|\s+and\s+)`;
 const LIST = `${OPERAND}(?:${LIST_SEPARATOR}${OPERAND})+`;
 
-/** Words that stand for the previous result. */
-export const RESULT_WORDS = String.raw`(?:the\s+(?:previous\s+|last\s+|above\s+)?(?:result|answer|value|output)|it|that|this)`;
+/**
+ * Words that stand for the previous result: "it", "the result", "the answer", "that result", "the
+ * final number". "The number of todos" is a count, not a result.
+ */
+export const RESULT_WORDS = String.raw`(?:(?:the|that|this)\s+(?:(?:previous|last|above|final|latest|new|resulting)\s+)?(?:result|answer|value|output|number(?!\s+of\b))|it|that|this)`;
 
 const NUMBER_WORDS: Readonly<Record<string, number>> = {
   zero: 0,
@@ -90,7 +94,21 @@ const RESULT_WORD = new RegExp(`\\b${RESULT_WORDS}\\b`, "gi");
 /** True when `text` is numbers, references, operators and parentheses only. */
 function isArithmetic(text: string): boolean {
   const plain = text.replace(ANY_REFERENCE, "1").replace(/(\d)e[+-]?(?=\d)/gi, "$1");
-  return /\d/.test(plain) && /^[\d\s+\-*/%().]+$/.test(plain);
+  return /\d/.test(plain) && /^[\d\s+\-*/%().]+$/.test(plain) && parses(text.replace(ANY_REFERENCE, "1"));
+}
+
+/**
+ * Whether the calculator can read it at all: "5 --" or "2 + 3)" is no calculation, and planning one
+ * would plan a step sure to fail. A value it cannot compute (1 / 0, a result too large) is the
+ * calculator's to report; this asks only about the form.
+ */
+function parses(expression: string): boolean {
+  try {
+    evaluateExpression(expression);
+    return true;
+  } catch (error) {
+    return !(error instanceof CalculationError && (error.code === "syntax_error" || error.code === "invalid_character" || error.code === "empty_expression"));
+  }
 }
 
 /** An expression with an operator between two operands (not a lone, maybe negative, number). */

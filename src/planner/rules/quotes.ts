@@ -11,7 +11,8 @@ const TOKEN = /\uFDD0(\d+)\uFDD1/g;
 const WHOLE_TOKEN = /^\uFDD0(\d+)\uFDD1$/;
 
 /** Which closing marks end a span opened by each quote mark. */
-const CLOSERS: Readonly<Record<string, string>> = { '"': '"', "“": '”"', "”": "”", "„": "“”", "'": "'", "‘": "’'", "«": "»" };
+// Backticks too: people paste titles the way they write code ("like `I have x bugs to fix`").
+const CLOSERS: Readonly<Record<string, string>> = { '"': '"', "“": '”"', "”": "”", "„": "“”", "'": "'", "‘": "’'", "«": "»", "`": "`" };
 /** A quote opens a span at the start or after a space or an opening punctuation mark ... */
 const OPENS_AFTER = /[\s:([{=,;]/;
 /** ... and closes it before the end, a space or punctuation, so "don't" and "kids' toys" stay words. */

@@ -1,7 +1,7 @@
 // Clauses that add or list todos: "add a todo to buy milk", "add todos for a, b and c", "add buy
 // milk as a todo", "put X on my list", "remind me to X", "add the result as a todo", "add the
 // result of 42 * 8 as a todo", "show me my open tasks".
-import { because, refuse, type ClauseContext, type ClauseResult, type Draft } from "./context";
+import { because, refuse, type ClauseContext, type ClauseResult, type Draft, type Refuse } from "./context";
 import { RESULT_WORDS, toExpression } from "./expression";
 import { MANY_TODOS, ONE_TODO, TITLE_PARTICLE, cleanTitle, splitTitles } from "./todo-titles";
 
@@ -22,6 +22,8 @@ const add = (ctx: ClauseContext, clause: string, title: unknown, what: string): 
 const ONLY_RESULT = new RegExp(`^${RESULT_WORDS}$`, "i");
 
 function addWhat(what: string, clause: string, ctx: ClauseContext, many: boolean): ClauseResult {
+  const templated = many ? undefined : titleTemplate(what, ctx);
+  if (templated) return "refuse" in templated ? templated : [add(ctx, clause, templated.title, "adds a todo titled with a value from an earlier step.")];
   if (ONLY_RESULT.test(what)) {
     const result = ctx.result();
     return result ? [add(ctx, clause, result, "adds the previous result as a todo.")] : refuse(NO_RESULT);
@@ -48,17 +50,72 @@ function addWhat(what: string, clause: string, ctx: ClauseContext, many: boolean
     : undefined;
 }
 
+/** A value an earlier step computed, as the user names it: "the result", "the output of step 2", "step 2's result". */
+const STEP_VALUE =
+  /^(?:the\s+)?(?:output|result|value|answer|number)\s+(?:of|from)\s+step\s+(\d{1,3})$|^step\s+(\d{1,3})(?:['’]s)?(?:\s+(?:output|result|value|answer))?$/i;
+
+function namedValue(text: string, ctx: ClauseContext): string | Refuse | undefined {
+  const step = STEP_VALUE.exec(text);
+  if (step) return ctx.resultOf(Number(step[1] ?? step[2]));
+  if (!ONLY_RESULT.test(text)) return undefined;
+  return ctx.result() ?? refuse(NO_RESULT);
+}
+
+// "… like `I have x bugs to fix` (where x is the output of step 2)": a title with a placeholder and
+// the value it stands for. Only a where-clause that names a value counts, so "go where it is warm"
+// stays a plain title.
+const TEMPLATE =
+  /^(?:(?:like|such as|saying|that says|reading|titled|called|named|in the form|of the form)\s*:?\s+|:\s*)?(.+?)\s*[,(]?\s*\(?where\s+(\S+)\s+(?:is|=|stands for|means|being)\s+(.+?)\s*\)?$/i;
+
+/** A title made from a template: undefined when `text` is not one, a refusal when its value is not there. */
+function titleTemplate(text: string, ctx: ClauseContext): { title: string } | Refuse | undefined {
+  const m = TEMPLATE.exec(text);
+  const value = m ? namedValue(m[3]!.trim(), ctx) : undefined;
+  if (!m || value === undefined) return undefined;
+  if (typeof value !== "string") return value;
+  const template = cleanTitle(m[1]!, ctx);
+  const placeholder = m[2]!.replace(/^[`'"{]+|[`'"}]+$/g, "");
+  // A placeholder is a whole word in any script: "x" in "I have x bugs to fix", never the x in "fix".
+  const at = new RegExp(`(?<![\\p{L}\\p{M}\\p{N}_])\\{?${placeholder.replace(/[\\^$.*+?()[\]{}|/]/g, "\\\\$&")}\\}?(?![\\p{L}\\p{M}\\p{N}_])`, "gu");
+  if (!placeholder || !at.test(template))
+    return refuse(
+      `"${placeholder}" does not appear in the title "${template}", so there is nowhere to put the value. Write the title with it, e.g. "like 'I have x bugs to fix' (where x is the result)".`,
+    );
+  return { title: template.replace(at, () => value) };
+}
+
 // Longer phrasings first: "note down X" must not read as "note" + "down X".
 const PUT = String.raw`(?:write down|note down|jot down|add|put|save|store|record|write|note|stick|place|append|create|make|set)`;
 const LIST_NOUN = String.raw`(?:(?:my|the|our)\s+)?(?:(?:todo|to-do|to do|task|shopping|reminders?)\s+)?(?:list|todos|tasks|to-dos|reminders)`;
 
 type TodoParser = (clause: string, ctx: ClauseContext) => ClauseResult;
 
-const AS_TODO = new RegExp(`^${PUT}\\s+(.+?)\\s+as\\s+(?:a\\s+|an\\s+|my\\s+|one\\s+|the\\s+)?(?:new\\s+)?(${MANY_TODOS}|${ONE_TODO})(?:\\s+item)?$`, "i");
+const AS_NOUN = String.raw`as\s+(?:a\s+|an\s+|my\s+|one\s+|the\s+)?(?:new\s+)?(${MANY_TODOS}|${ONE_TODO})(?:\s+item)?`;
+const AS_TODO = new RegExp(`^${PUT}\\s+(.+?)\\s+${AS_NOUN}$`, "i");
+const AS_TODO_LIKE = new RegExp(
+  `^${PUT}\\s+(.+?)\\s+${AS_NOUN}\\s+((?:like|such as|saying|that says|reading|titled|called|named|in the form|of the form)\\b.+|:.+)$`,
+  "i",
+);
+/** "add as todo", "save as a task": the verb's object left out, which after a calculation is its result. */
+const AS_TODO_ALONE = new RegExp(`^${PUT}\\s+${AS_NOUN}$`, "i");
 const PLURAL = new RegExp(`^${MANY_TODOS}$`, "i");
 
-/** "add buy milk as a todo", "save the result as a task", "add milk and bread as todos". */
+/**
+ * "add buy milk as a todo", "save the result as a task", "add milk and bread as todos", "add as
+ * todo", "add the final number as a todo item like `I have x bugs to fix` (where x is the output
+ * of step 2)".
+ */
 const asTodo: TodoParser = (c, ctx) => {
+  if (AS_TODO_ALONE.test(c)) return addWhat("it", c, ctx, false);
+  const like = AS_TODO_LIKE.exec(c);
+  if (like && !PLURAL.test(like[2]!)) {
+    // The value is named twice, "the final number" and "(where x is …)": the where-clause says
+    // which, and without one the planner cannot tell which word of the title the value replaces.
+    const t = titleTemplate(like[3]!, ctx);
+    if (!t)
+      return refuse(`it gives a title to fill in but not which word the value replaces. Say so: "… like 'I have x bugs to fix' (where x is the result)".`);
+    return "refuse" in t ? t : [add(ctx, c, t.title, "adds a todo titled with a value from an earlier step.")];
+  }
   const m = AS_TODO.exec(c);
   return m ? addWhat(m[1]!, c, ctx, PLURAL.test(m[2]!)) : undefined;
 };
