@@ -52,6 +52,17 @@ async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: E
   }
 }
 
+/** Whether the tool may change something, asked of the tool when it decides per tenant (an MCP server's annotations). */
+async function hasEffects(tool: QueueTool, env: Env, tenant: string, fields: Record<string, unknown>): Promise<boolean> {
+  if (!tool.effectsFor) return tool.effects;
+  try {
+    return await tool.effectsFor(env, tenant);
+  } catch (err) {
+    log.warn("step.effects_unknown", { ...fields, ...errorFields(err) });
+    return tool.effects;
+  }
+}
+
 /** Runs the step; reports through `reporter`, or tells it the message ended without a report. */
 /** `queueMs`: how long the message waited for a consumer, reported with the outcome. */
 export async function executeStep(msg: StepMessage, env: Env, reporter: ReportBatcher, queueMs?: number): Promise<void> {
@@ -99,7 +110,7 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     log.info("step.deferred", { ...fields, retry_at: new Date(gate.retry_at).toISOString() });
     return false;
   }
-  if (tool.effects) {
+  if (await hasEffects(tool, env, msg.tenant, fields)) {
     // A tool with side effects asks first, so a cancelled run or a duplicate delivery does nothing.
     const go = await run.preflight(msg.step, msg.dispatch);
     if (!go.go) {
