@@ -97,10 +97,31 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     await reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
     return true;
   }
-  if (Date.now() >= msg.lease_until) {
+  const leaseLeft = msg.lease_until - Date.now();
+  if (leaseLeft <= 0) {
     // The run object has taken this dispatch back already (or is about to): running it would be wasted.
     log.warn("step.message_expired", fields);
     return false;
+  }
+  if (leaseLeft < msg.timeout_ms) {
+    // The message waited so long that the run object could take the step back (and dispatch it
+    // again) while the tool is still within its timeout: two attempts of one step at once, and
+    // a side effect's pre-flight would not stop the second (it has a dispatch of its own). So it
+    // is not started. It is reported as a failed attempt rather than left to its lease: the run
+    // object retries it now, under a fresh lease, by its retry policy, instead of after the rest
+    // of the lease (up to the step's timeout); the attempt is spent either way, as it would be
+    // had the message been lost. `lease_expired` is retryable and does not count against the
+    // tool's breaker (the tool was never called), so the breaker is not asked either.
+    log.warn("step.lease_too_short", { ...fields, lease_left_ms: leaseLeft, timeout_ms: msg.timeout_ms });
+    const outcome: Outcome = {
+      success: false,
+      error: stepError(
+        "lease_expired",
+        `Attempt ${msg.attempt} reached a consumer ${leaseLeft} ms before its lease ends, less than the step's timeout (${msg.timeout_ms} ms); it was not started, so that no two attempts run at once.`,
+      ),
+    };
+    await reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
+    return true;
   }
   // The tool's breaker first: while it is open the step waits without calling the tool or using up an attempt.
   const breaker = tool.breaker ?? msg.tool;
