@@ -9,6 +9,7 @@
 // for anyone else. Commands run one at a time (see `serially`), so an alarm, a trigger and a change
 // never interleave at the awaits in between.
 import { DurableObject } from "cloudflare:workers";
+import { guardAlarm } from "../alarm-guard";
 import type { RunOptions } from "../../execution/run-options";
 import { log } from "../../lib/log";
 import type { PlanSource } from "../../planner/make-plan";
@@ -186,7 +187,10 @@ export class ScheduleObject extends DurableObject<Env> {
 
   /** The alarm: the due occurrence (at most one after downtime; the rest are missed). */
   override async alarm(): Promise<void> {
-    await this.serially(() => this.fire());
+    // Guarded: a throw (its storage, a D1 read) is logged and retried with backoff, never left to
+    // the runtime's few retries. A retry of an occurrence finds its run by the occurrence's key.
+    const fields = { schedule_id: this.record?.schedule_id, tenant: this.record?.tenant };
+    await this.serially(() => guardAlarm(this.ctx, "schedule", fields, () => this.fire()));
   }
 
   private async fire(): Promise<void> {
