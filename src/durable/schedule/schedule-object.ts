@@ -41,7 +41,11 @@ interface ScheduleRecord extends ScheduleSpec {
   last_run: { run_id: string; status: string } | null;
 }
 
-export type TriggerResult = { ok: true; result: StartRunResult } | { ok: false; code: "schedule_not_found" };
+export type TriggerResult =
+  | { ok: true; result: StartRunResult }
+  | { ok: false; code: "schedule_not_found" }
+  /** The start threw (logged, and recorded as a not_started occurrence): worth trying again. */
+  | { ok: false; code: "start_failed" };
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -180,7 +184,7 @@ export class ScheduleObject extends DurableObject<Env> {
         manual: true,
       });
       this.finish(r, [occurrence], r.next_run_at);
-      if (!result) throw new Error(`schedule ${r.schedule_id}: the run could not be started`);
+      if (!result) return { ok: false, code: "start_failed" };
       return { ok: true, result };
     });
   }
