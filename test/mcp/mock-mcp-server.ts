@@ -11,6 +11,7 @@ import { z } from "zod";
  *   POST /s/<id>/mcp          Streamable HTTP (stateless: a server and transport per request)
  *   GET  /sse/<id>/sse, POST /sse/<id>/messages   the older HTTP+SSE transport only
  *   POST /auth/<id>/mcp       Streamable HTTP that wants `Authorization: Bearer mcp-secret`
+ *   POST /redirect/<id>/mcp   307 to /auth/<id>/mcp on this same origin
  * Tools: add {a, b} → structured {sum} (pure); echo {text} → text content; slow {ms}; flaky
  * {key, failures} answers HTTP 503 to its first `failures` calls per key, then succeeds; broken
  * {} returns isError: true; record {text} (no annotations: it may change things) and lookup {text}
@@ -90,6 +91,11 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const [, kind, id, action] = url.pathname.split("/");
   if (!kind || !id) return json(res, 404, { error: "not found" });
   const inst = instance(id);
+
+  if (kind === "redirect") {
+    res.writeHead(307, { location: `/auth/${id}/mcp` });
+    return res.end();
+  }
 
   if (kind === "control") {
     if (action === "down") inst.down = true;

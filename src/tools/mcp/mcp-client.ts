@@ -30,7 +30,7 @@ export interface Connection {
 }
 
 function transportFor(kind: McpTransportKind, target: McpTarget, env: Env): Transport {
-  const options = { requestInit: { headers: target.headers }, fetch: guardedFetch(env) };
+  const options = { requestInit: { headers: target.headers }, fetch: guardedFetch(env, Object.keys(target.headers)) };
   return kind === "streamable-http"
     ? new StreamableHTTPClientTransport(new URL(target.url), {
         ...options,
