@@ -94,7 +94,8 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
 
   if (kind === "redirect") {
     res.writeHead(307, { location: `/auth/${id}/mcp` });
-    return res.end();
+    res.end();
+    return;
   }
 
   if (kind === "control") {
