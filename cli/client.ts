@@ -15,6 +15,23 @@ export interface ClientOptions {
   fetch?: typeof fetch;
   /** Defaults to `new WebSocket(url)`; tests pass a fake. */
   openSocket?: (url: string) => EventSocket;
+  /**
+   * How long a request that is safe to repeat keeps being retried across lost connections and
+   * 5xx answers (a server restarting, a deploy), in ms. Default 2 minutes; 0 never retries.
+   */
+  retryBudgetMs?: number;
+  /** Waits between retries; tests pass a fast one. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const DEFAULT_RETRY_BUDGET_MS = 120_000;
+const FIRST_RETRY_MS = 250;
+const MAX_RETRY_MS = 4000;
+
+/** What a request may do when it fails without an answer: repeat it (GETs, and POSTs made safe by an Idempotency-Key) or not. */
+interface SendOptions {
+  retry?: boolean;
+  headers?: Record<string, string>;
 }
 
 export class CraneError extends Error {
@@ -72,28 +89,54 @@ export class CraneClient {
   private readonly apiKey: string | undefined;
   private readonly fetch: typeof fetch;
   private readonly openSocket: (url: string) => EventSocket;
+  private readonly retryBudgetMs: number;
+  private readonly sleep: (ms: number) => Promise<void>;
   constructor(opts: ClientOptions) {
     this.url = opts.url.replace(/\/+$/, "");
     this.apiKey = opts.apiKey;
     this.fetch = opts.fetch ?? ((input, init) => fetch(input, init));
     this.openSocket = opts.openSocket ?? ((url) => new WebSocket(url));
+    this.retryBudgetMs = opts.retryBudgetMs ?? DEFAULT_RETRY_BUDGET_MS;
+    this.sleep = opts.sleep ?? ((ms) => new Promise((r) => setTimeout(r, ms)));
   }
 
   private headers(extra: Record<string, string> = {}): Record<string, string> {
     return { ...(this.apiKey ? { authorization: `Bearer ${this.apiKey}` } : {}), ...extra };
   }
 
-  private async send(method: string, path: string, body?: unknown): Promise<{ status: number; data: unknown }> {
-    let res: Response;
-    try {
-      res = await this.fetch(`${this.url}/api/v1${path}`, {
-        method,
-        headers: this.headers(body === undefined ? {} : { "content-type": "application/json" }),
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
-    } catch (err) {
-      throw new CraneError(0, "unreachable", `Cannot reach Crane at ${this.url}: ${(err as Error).message}`);
+  /**
+   * One request. GETs, and requests the caller marks safe to repeat (`retry`), are tried again
+   * across a lost connection or a 5xx answer, with backoff, for up to the retry budget: a server
+   * that restarts mid-request (a deploy, `wrangler dev` restarted) is waited for, not reported.
+   */
+  private async send(method: string, path: string, body?: unknown, opts: SendOptions = {}): Promise<{ status: number; data: unknown }> {
+    const retry = (opts.retry ?? method === "GET") && this.retryBudgetMs > 0;
+    const giveUpAt = Date.now() + this.retryBudgetMs;
+    for (let delay = FIRST_RETRY_MS; ; delay = Math.min(delay * 2, MAX_RETRY_MS)) {
+      let res: Response;
+      try {
+        res = await this.fetch(`${this.url}/api/v1${path}`, {
+          method,
+          headers: this.headers({ ...(body === undefined ? {} : { "content-type": "application/json" }), ...opts.headers }),
+          ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+        });
+      } catch (err) {
+        if (retry && Date.now() + delay < giveUpAt) {
+          await this.sleep(delay);
+          continue;
+        }
+        throw new CraneError(0, "unreachable", `Cannot reach Crane at ${this.url}: ${(err as Error).message}`);
+      }
+      if (retry && res.status >= 500 && res.status !== 501 && Date.now() + delay < giveUpAt) {
+        await res.body?.cancel();
+        await this.sleep(delay);
+        continue;
+      }
+      return this.answer(res);
     }
+  }
+
+  private async answer(res: Response): Promise<{ status: number; data: unknown }> {
     const data: unknown = await res.json().catch(() => ({}));
     if (!res.ok) {
       const error = z.object({ error: z.object({ code: z.string(), message: z.string(), details: z.unknown().optional() }) }).safeParse(data);
@@ -123,7 +166,10 @@ export class CraneClient {
    * answer with the run already ended; a server that does not know `wait` ignores it.
    */
   async createRun(body: { prompt: string } | { agent: Record<string, unknown> }, waitS: number): Promise<Submitted> {
-    const { status, data } = await this.send("POST", waitS > 0 ? `/runs?wait=${waitS}` : "/runs", body);
+    // The key makes the POST safe to repeat: a retry after a lost connection (the server may have
+    // made the run before it went away) answers the run it made instead of making another.
+    const key = `crane-cli-${crypto.randomUUID()}`;
+    const { status, data } = await this.send("POST", waitS > 0 ? `/runs?wait=${waitS}` : "/runs", body, { retry: true, headers: { "idempotency-key": key } });
     return { httpStatus: status, run: CraneClient.parse(runSchema, data, "a run") };
   }
 
@@ -174,7 +220,8 @@ export class CraneClient {
    */
   async watch(runId: string, after = 0): Promise<EventSocket> {
     const id = encodeURIComponent(runId);
-    const { data } = await this.send("POST", `/runs/${id}/watch-token`);
+    // Not retried here: follow.ts reconnects (token and socket together) with a backoff of its own.
+    const { data } = await this.send("POST", `/runs/${id}/watch-token`, undefined, { retry: false });
     const { token } = CraneClient.parse(z.object({ token: z.string() }), data, "a watch token");
     return this.openSocket(`${this.url.replace(/^http/, "ws")}/api/v1/runs/${id}/ws?after=${after}&token=${encodeURIComponent(token)}`);
   }

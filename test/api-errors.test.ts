@@ -1,6 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, errorOf } from "./helpers";
+import { forgetHealth } from "../src/api/health";
 
 const runCount = async () => (await env.DB.prepare("SELECT count(*) AS n FROM runs").first<{ n: number }>())!.n;
 
@@ -180,12 +181,14 @@ describe("read-only endpoints", () => {
 
   it("GET /health answers 503 when D1 fails", async () => {
     await env.DB.exec("ALTER TABLE runs RENAME TO runs_away");
+    forgetHealth(); // answers are cached for a few seconds (test/health.test.ts)
     try {
       const res = await api("/health");
       expect(res.status).toBe(503);
       expect(await res.json()).toMatchObject({ status: "degraded", checks: { d1: "failing" } });
     } finally {
       await env.DB.exec("ALTER TABLE runs_away RENAME TO runs");
+      forgetHealth();
     }
   });
 });

@@ -36,10 +36,46 @@ function fromHttpException(err: HTTPException): HTTPException {
   return new ApiError(err.status, HTTP_CODES[err.status] ?? "http_error", err.message || "The request could not be handled.");
 }
 
+/** A property the platform sets on its errors (Durable Object overload, a reset object). */
+const flag = (err: unknown, name: "overloaded" | "retryable"): boolean =>
+  typeof err === "object" && err !== null && (err as Record<string, unknown>)[name] === true;
+
+/** workerd's refusal of an RPC argument or return value over its size limit ("Serialized RPC arguments or return values are limited to 32MiB, …"). */
+const RPC_TOO_LARGE = /^Serialized RPC [a-z ]+ (?:are|is) (?:limited|too large)/i;
+
+/**
+ * The platform's own errors that are not our bug, as the answer they deserve. A Durable Object
+ * that is overloaded says so (`overloaded`): the client should back off, not retry at once, so
+ * 503 with a longer Retry-After. One that was reset or lost its connection (`retryable`) can be
+ * asked again: 503 with a short one. An answer (or an argument) too large for RPC will not get
+ * smaller by retrying: 422, asking for less.
+ */
+function platformError(err: unknown): ApiError | undefined {
+  if (flag(err, "overloaded"))
+    return new ApiError(503, "overloaded", "Crane is overloaded for this resource right now; try again after the Retry-After delay.", undefined, {
+      "Retry-After": "5",
+    });
+  if (err instanceof Error && RPC_TOO_LARGE.test(err.message))
+    return new ApiError(
+      422,
+      "answer_too_large",
+      "The answer is larger than Crane can pass between its parts in one piece (32 MiB); ask for less, for example a smaller page of events (?limit=).",
+    );
+  if (flag(err, "retryable"))
+    return new ApiError(503, "temporarily_unavailable", "Crane could not reach part of itself just now; the request can be repeated.", undefined, {
+      "Retry-After": "1",
+    });
+  return undefined;
+}
+
 export const onError: ErrorHandler = (err, c) => {
-  if (!(err instanceof HTTPException)) log.error("http.unhandled_error", { method: c.req.method, path: c.req.path, ...errorFields(err) });
+  const platform = err instanceof HTTPException ? undefined : platformError(err);
+  if (platform) log.warn("http.platform_error", { method: c.req.method, path: c.req.path, code: platform.code, ...errorFields(err) });
+  else if (!(err instanceof HTTPException)) log.error("http.unhandled_error", { method: c.req.method, path: c.req.path, ...errorFields(err) });
   const error =
-    err instanceof HTTPException ? fromHttpException(err) : new ApiError(500, "internal_error", "Something went wrong on our side; the error was logged.");
+    err instanceof HTTPException
+      ? fromHttpException(err)
+      : (platform ?? new ApiError(500, "internal_error", "Something went wrong on our side; the error was logged."));
   const res = error.getResponse();
   // Through the context, so headers middleware already set (CORS) stay on the answer.
   return c.newResponse(res.body, res);

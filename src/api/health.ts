@@ -4,10 +4,28 @@ import { errorFields, log } from "../lib/log";
 import { llmConfig } from "../planner/llm/llm-config";
 import { llmHealth } from "../planner/llm/llm-errors";
 import { ACCESS, createApi, jsonResponse } from "./openapi";
-import { healthSchema } from "./response-schemas";
+import { healthSchema, type Health } from "./response-schemas";
 
-/** GET /health: each dependency checked for real; 503 when one fails. Public. */
+/**
+ * GET /health: each dependency checked for real; 503 when one fails. Public, so it is cached: an
+ * isolate answers from its last check for HEALTH_CACHE_MS (and requests that arrive while a check
+ * runs share it), so a flood of unauthenticated requests costs one D1 read, one Durable Object
+ * request and one queue request per isolate every few seconds, not one each.
+ *
+ * What is checked: D1 (a read), the run objects (a request to one that never writes), the step
+ * queue (its metrics: the queue service answers, with its backlog and the age of its oldest
+ * message). What cannot be checked from here is named in `not_checked`.
+ */
 export const healthApi = createApi();
+
+export const HEALTH_CACHE_MS = 5000;
+
+/** What a producer cannot see, said rather than reported as "ok". */
+const NOT_CHECKED = {
+  queue_consumer:
+    "Whether a consumer is taking messages is not visible to a producer; a backlog whose oldest message keeps ageing (queue_oldest_message_age_ms) is the sign of a stalled one.",
+  llm_provider: "The model provider is not called (it costs money); llm says only whether it is configured.",
+} as const;
 
 async function check(name: string, probe: () => Promise<unknown>): Promise<[string, string]> {
   try {
@@ -19,12 +37,55 @@ async function check(name: string, probe: () => Promise<unknown>): Promise<[stri
   }
 }
 
+async function checkAll(env: Env): Promise<{ body: Health; ok: boolean }> {
+  let backlog: QueueMetrics | undefined;
+  const checks = Object.fromEntries(
+    await Promise.all([
+      check("d1", () => env.DB.prepare("SELECT 1 FROM runs LIMIT 1").all()),
+      // A run id that can never be a real one: the object answers null without writing anything.
+      check("durable_objects", () => env.RUNS.getByName("health-probe").status()),
+      check("queue", async () => {
+        backlog = await env.STEPS.metrics();
+      }),
+    ]),
+  );
+  const ok = Object.values(checks).every((v) => v === "ok");
+  // The LLM planner is reported but never fails health: without it, the rule planner plans.
+  const llm = llmHealth(llmConfig(env) !== null);
+  const oldest = backlog?.oldestMessageTimestamp;
+  const body: Health = {
+    status: ok ? "ok" : "degraded",
+    version: pkg.version,
+    checks: { ...checks, llm },
+    ...(backlog
+      ? {
+          queue: {
+            backlog_count: backlog.backlogCount,
+            backlog_bytes: backlog.backlogBytes,
+            oldest_message_age_ms: oldest ? Math.max(0, Date.now() - new Date(oldest).getTime()) : null,
+          },
+        }
+      : {}),
+    not_checked: NOT_CHECKED,
+    checked_at: new Date().toISOString(),
+  };
+  return { body, ok };
+}
+
+let cached: { answer: Promise<{ body: Health; ok: boolean }>; until: number } | undefined;
+
+/** Forgets this isolate's cached answer (tests that change a dependency between two checks). */
+export function forgetHealth(): void {
+  cached = undefined;
+}
+
 const getHealth = createRoute({
   method: "get",
   operationId: "getHealth",
   path: "/health",
   tags: ["Health"],
   summary: "Dependency checks",
+  description: `Checked at most every ${HEALTH_CACHE_MS / 1000} s per isolate (checked_at says when); not_checked names what cannot be checked from here.`,
   security: ACCESS.public.security,
   responses: {
     200: jsonResponse(healthSchema, "Every dependency answers"),
@@ -34,18 +95,14 @@ const getHealth = createRoute({
 });
 
 healthApi.openapi(getHealth, async (c) => {
-  const checks = Object.fromEntries(
-    await Promise.all([
-      check("d1", () => c.env.DB.prepare("SELECT 1 FROM runs LIMIT 1").all()),
-      // A run id that can never be a real one: the object answers null without writing anything.
-      check("durable_objects", () => c.env.RUNS.getByName("health-probe").status()),
-      check("queue", async () => {
-        if (typeof c.env.STEPS?.send !== "function") throw new Error("STEPS queue binding missing");
-      }),
-    ]),
-  );
-  const ok = Object.values(checks).every((v) => v === "ok");
-  // The LLM planner is reported but never fails health: without it, the rule planner plans.
-  const llm = llmHealth(llmConfig(c.env) !== null);
-  return c.json({ status: ok ? ("ok" as const) : ("degraded" as const), version: pkg.version, checks: { ...checks, llm } }, ok ? 200 : 503);
+  const now = Date.now();
+  if (!cached || cached.until <= now) {
+    const answer = checkAll(c.env);
+    cached = { answer, until: now + HEALTH_CACHE_MS };
+    // A check that throws outright is not remembered.
+    answer.catch(() => (cached = undefined));
+  }
+  const { body, ok } = await cached.answer;
+  c.header("Cache-Control", `public, max-age=${HEALTH_CACHE_MS / 1000}`);
+  return c.json(body, ok ? 200 : 503);
 });

@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { HeaderKeyMissingError } from "../tools/mcp/header-crypto";
+import { HeaderKeyError } from "../tools/mcp/header-crypto";
 import { listServers, findServer, deleteServer } from "../tools/mcp/mcp-server-store";
 import { refreshServer, registerServer, serverView, type McpOutcome } from "../tools/mcp/mcp-registration";
 import { MCP_SERVER_NAME } from "../tools/mcp/mcp-types";
@@ -53,6 +53,9 @@ function fail(outcome: Extract<McpOutcome<unknown>, { ok: false }>): never {
   throw new ApiError(status, outcome.code, outcome.message);
 }
 
+/** MCP_HEADER_KEY missing or malformed is the deployment's problem: 503, saying what to set. */
+const headerKeyProblem = (err: unknown): unknown => (err instanceof HeaderKeyError ? new ApiError(503, "mcp_headers_unavailable", err.message) : err);
+
 const notFound = (name: string) => new ApiError(404, "mcp_server_not_found", `No MCP server is named "${name}".`);
 
 const register = createRoute({
@@ -74,8 +77,7 @@ mcpServersApi.openapi(register, async (c) => {
   try {
     outcome = await registerServer(c.env, c.var.principal.tenant, c.req.valid("json"));
   } catch (err) {
-    if (err instanceof HeaderKeyMissingError) throw new ApiError(503, "mcp_headers_unavailable", err.message);
-    throw err;
+    throw headerKeyProblem(err);
   }
   if (!outcome.ok) fail(outcome);
   return c.json(outcome.value, 201);
@@ -120,11 +122,13 @@ const refresh = createRoute({
   description: "On failure the tools stay as they were, the server's last_error says why, and the answer is 502.",
   security: ACCESS.apiKey.security,
   request: { params: nameParams },
-  responses: { 200: jsonResponse(mcpServerSchema, "The server with its tools now"), ...errors(404, 502), ...ACCESS.apiKey.responses },
+  responses: { 200: jsonResponse(mcpServerSchema, "The server with its tools now"), ...errors(404, 502, 503), ...ACCESS.apiKey.responses },
 });
 
 mcpServersApi.openapi(refresh, async (c) => {
-  const outcome = await refreshServer(c.env, c.var.principal.tenant, c.req.valid("param").name);
+  const outcome = await refreshServer(c.env, c.var.principal.tenant, c.req.valid("param").name).catch((err: unknown) => {
+    throw headerKeyProblem(err);
+  });
   if (!outcome.ok) fail(outcome);
   return c.json(outcome.value, 200);
 });

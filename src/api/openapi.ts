@@ -40,7 +40,10 @@ const ERRORS = {
   502: {
     description: "Something Crane depends on did not answer as needed: the run object refused a subscription (try again), or an MCP server could not be used",
   },
-  503: { description: "A feature is not configured: the admin API (no ADMIN_TOKEN), or headers for MCP servers (no MCP_HEADER_KEY)" },
+  503: {
+    description:
+      "A feature is not configured: the admin API (no ADMIN_TOKEN), or headers for MCP servers (MCP_HEADER_KEY missing or malformed); or a part of Crane is overloaded or briefly unreachable (with Retry-After: try again then)",
+  },
 } as const;
 type ErrorStatus = keyof typeof ERRORS;
 type ErrorResponse<S extends ErrorStatus> = (typeof ERRORS)[S] & { content: { "application/json": { schema: typeof errorBodySchema } } };

@@ -62,8 +62,15 @@ export const healthSchema = z
     checks: z
       .record(z.string(), z.string())
       .describe("d1, durable_objects, queue: ok or failing; llm (ok, not_configured or misconfigured: …) is reported and never fails health"),
+    queue: z
+      .object({ backlog_count: z.number(), backlog_bytes: z.number(), oldest_message_age_ms: z.number().nullable() })
+      .optional()
+      .describe("The step queue's backlog, as its metrics said (absent when the queue check failed)"),
+    not_checked: z.record(z.string(), z.string()).describe("What this check cannot see, and why"),
+    checked_at: z.string().describe("When the checks ran: answers are cached for a few seconds per isolate"),
   })
   .openapi("Health");
+export type Health = z.infer<typeof healthSchema>;
 
 export const breakerSchema = z
   .object({

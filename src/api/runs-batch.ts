@@ -4,6 +4,7 @@ import { errorFields, log } from "../lib/log";
 import { errorBody, errorBodySchema } from "./error-shape";
 import { ApiError, zodDetails } from "./errors";
 import { jsonBody } from "./middleware/json-body";
+import { takeUnits } from "./middleware/rate-limit";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse } from "./openapi";
 import { runSchema } from "./response-schemas";
 import { IDEMPOTENCY_KEY, planRunSchema, promptRunSchema } from "./schemas";
@@ -98,10 +99,20 @@ runsBatchApi.openapi(createBatch, async (c) => {
     }
   };
   const results: BatchResult[] = new Array(runs.length);
+  // Each item counts against the key's rate limit, as the POST /runs it stands for would: the
+  // request itself paid for the first; items past the key's budget are answered 429-like in
+  // their result (the others stand) and start nothing.
+  const { granted, retryAfterS } = await takeUnits(c, `key:${c.var.principal.key_id}`, runs.length - 1, tenant);
+  const refused = new Set(granted.flatMap((ok, i) => (ok ? [] : [i + 1])));
+  for (const i of refused)
+    results[i] = errorBody("rate_limited", `Too many runs for this API key; this item was not started. Try again in ${retryAfterS} s.`, {
+      retry_after_s: retryAfterS,
+    });
+  const todo = runs.flatMap((_, i) => (refused.has(i) ? [] : [i]));
   let next = 0;
   const worker = async () => {
-    for (let i = next++; i < runs.length; i = next++) results[i] = await one(runs[i]);
+    for (let k = next++; k < todo.length; k = next++) results[todo[k]!] = await one(runs[todo[k]!]);
   };
-  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, runs.length) }, worker));
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, todo.length) }, worker));
   return c.json({ results }, 207);
 });

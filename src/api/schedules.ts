@@ -219,7 +219,7 @@ const triggerSchedule = createRoute({
   request: { params: scheduleIdParamsSchema },
   responses: {
     201: { ...jsonResponse(runSchema, "The run it started"), headers: LOCATION },
-    ...errors(400, 404, 409),
+    ...errors(400, 404, 409, 503),
     ...ACCESS.apiKey.responses,
   },
 });
@@ -227,6 +227,14 @@ const triggerSchedule = createRoute({
 schedulesApi.openapi(triggerSchedule, async (c) => {
   const { schedule_id: id } = c.req.valid("param");
   const answer = await scheduleStub(c.env, id).trigger(c.var.principal.tenant);
+  if (!answer.ok && answer.code === "start_failed")
+    throw new ApiError(
+      503,
+      "run_not_started",
+      "The run could not be started just now (the error was logged, and the occurrence is recorded as not_started); try again.",
+      { schedule_id: id },
+      { "Retry-After": "5" },
+    );
   if (!answer.ok) throw notFound(id);
   if (!answer.result.ok) throw startRefusal(answer.result);
   c.header("Location", `/api/v1/runs/${answer.result.run.run_id}`);

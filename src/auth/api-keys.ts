@@ -2,7 +2,9 @@ import { eq } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { apiKeys, tenantSettings, type ApiKeyRow } from "../db/schema";
 import { sha256Hex } from "../lib/hash";
+import { log } from "../lib/log";
 import { sameToken } from "../lib/same-token";
+import { isLocalHost } from "./local-host";
 
 /**
  * API keys: `crane_` + 32 random bytes (base64url). D1 keeps only the secret's SHA-256, so the
@@ -24,7 +26,7 @@ export interface Principal {
   retention_days?: number;
 }
 
-type Verdict = { principal: Principal } | { rejected: "unknown" | "revoked" };
+type Verdict = { principal: Principal } | { rejected: "unknown" | "revoked" | "dev_key_not_local" };
 
 const cache = new Map<string, { verdict: Verdict; until: number }>();
 
@@ -51,11 +53,16 @@ export const newKeyId = () => `key_${crypto.randomUUID().replaceAll("-", "").sli
 
 /**
  * The principal a bearer secret stands for. DEV_API_KEY (local development only: it is set in
- * .dev.vars, never in wrangler.toml) is the `dev` tenant's key.
+ * .dev.vars, never in wrangler.toml) is the `dev` tenant's key, and only for a request that
+ * reached a local host (see local-host.ts): were it deployed by mistake, it would open nothing.
  */
-export async function authenticate(env: Env, secret: string): Promise<Verdict> {
+export async function authenticate(env: Env, secret: string, requestUrl: string): Promise<Verdict> {
   const dev = env.DEV_API_KEY?.trim();
-  if (dev && sameToken(secret, dev)) return devPrincipal(env);
+  if (dev && sameToken(secret, dev)) {
+    if (isLocalHost(requestUrl)) return devPrincipal(env);
+    log.warn("auth.dev_key_refused", { host: new URL(requestUrl).host });
+    return { rejected: "dev_key_not_local" };
+  }
   const hash = await hashSecret(secret);
   const hit = cache.get(hash);
   if (hit && hit.until > Date.now()) return hit.verdict;

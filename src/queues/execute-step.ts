@@ -52,6 +52,17 @@ async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: E
   }
 }
 
+/** Whether the tool may change something, asked of the tool when it decides per tenant (an MCP server's annotations). */
+async function hasEffects(tool: QueueTool, env: Env, tenant: string, fields: Record<string, unknown>): Promise<boolean> {
+  if (!tool.effectsFor) return tool.effects;
+  try {
+    return await tool.effectsFor(env, tenant);
+  } catch (err) {
+    log.warn("step.effects_unknown", { ...fields, ...errorFields(err) });
+    return tool.effects;
+  }
+}
+
 /** Runs the step; reports through `reporter`, or tells it the message ended without a report. */
 /** `queueMs`: how long the message waited for a consumer, reported with the outcome. */
 export async function executeStep(msg: StepMessage, env: Env, reporter: ReportBatcher, queueMs?: number): Promise<void> {
@@ -86,10 +97,31 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     await reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
     return true;
   }
-  if (Date.now() >= msg.lease_until) {
+  const leaseLeft = msg.lease_until - Date.now();
+  if (leaseLeft <= 0) {
     // The run object has taken this dispatch back already (or is about to): running it would be wasted.
     log.warn("step.message_expired", fields);
     return false;
+  }
+  if (leaseLeft < msg.timeout_ms) {
+    // The message waited so long that the run object could take the step back (and dispatch it
+    // again) while the tool is still within its timeout: two attempts of one step at once, and
+    // a side effect's pre-flight would not stop the second (it has a dispatch of its own). So it
+    // is not started. It is reported as a failed attempt rather than left to its lease: the run
+    // object retries it now, under a fresh lease, by its retry policy, instead of after the rest
+    // of the lease (up to the step's timeout); the attempt is spent either way, as it would be
+    // had the message been lost. `lease_expired` is retryable and does not count against the
+    // tool's breaker (the tool was never called), so the breaker is not asked either.
+    log.warn("step.lease_too_short", { ...fields, lease_left_ms: leaseLeft, timeout_ms: msg.timeout_ms });
+    const outcome: Outcome = {
+      success: false,
+      error: stepError(
+        "lease_expired",
+        `Attempt ${msg.attempt} reached a consumer ${leaseLeft} ms before its lease ends, less than the step's timeout (${msg.timeout_ms} ms); it was not started, so that no two attempts run at once.`,
+      ),
+    };
+    await reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
+    return true;
   }
   // The tool's breaker first: while it is open the step waits without calling the tool or using up an attempt.
   const breaker = tool.breaker ?? msg.tool;
@@ -99,7 +131,7 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     log.info("step.deferred", { ...fields, retry_at: new Date(gate.retry_at).toISOString() });
     return false;
   }
-  if (tool.effects) {
+  if (await hasEffects(tool, env, msg.tenant, fields)) {
     // A tool with side effects asks first, so a cancelled run or a duplicate delivery does nothing.
     const go = await run.preflight(msg.step, msg.dispatch);
     if (!go.go) {

@@ -55,6 +55,11 @@ export interface QueueTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> 
    * does nothing. Tools that only read skip that request.
    */
   effects: boolean;
+  /**
+   * When whether it has effects is known only at run time (an MCP tool: its server's annotations),
+   * this answers for the tenant, and `effects` is what to assume if the answer cannot be had.
+   */
+  effectsFor?(env: Env, tenant: string): Promise<boolean>;
   /** The circuit breaker its calls go through, when not its own name (an MCP server's tools share one). */
   breaker?: string;
   execute(input: z.output<S>, ctx: ToolContext): Promise<ToolResult>;

@@ -11,17 +11,20 @@ import { z } from "zod";
  *   POST /s/<id>/mcp          Streamable HTTP (stateless: a server and transport per request)
  *   GET  /sse/<id>/sse, POST /sse/<id>/messages   the older HTTP+SSE transport only
  *   POST /auth/<id>/mcp       Streamable HTTP that wants `Authorization: Bearer mcp-secret`
+ *   POST /redirect/<id>/mcp   307 to /auth/<id>/mcp on this same origin
  * Tools: add {a, b} → structured {sum} (pure); echo {text} → text content; slow {ms}; flaky
  * {key, failures} answers HTTP 503 to its first `failures` calls per key, then succeeds; broken
- * {} returns isError: true; plus whatever POST /control/<id>/tools added ({name}: an echo).
+ * {} returns isError: true; record {text} (no annotations: it may change things) and lookup {text}
+ * (annotated `readOnlyHint: true`) both echo; plus whatever POST /control/<id>/tools added ({name}: an echo).
  *   POST /control/<id>/down, /up   the instance answers every request with 503, or again normally
- *   GET  /control/<id>/requests   what the instance was sent: method, JSON-RPC method, authorization
+ *   GET  /control/<id>/requests   what the instance was sent: method, JSON-RPC method, the tool a
+ *                                 tools/call named and its `_meta`, authorization
  */
 interface Instance {
   down: boolean;
   flaky: Map<string, number>;
   extraTools: string[];
-  requests: { method: string; rpc: string | undefined; authorization: string | undefined }[];
+  requests: { method: string; rpc: string | undefined; tool?: string; meta?: unknown; authorization: string | undefined }[];
 }
 
 const instances = new Map<string, Instance>();
@@ -55,6 +58,12 @@ function mcpServer(inst: Instance): McpServer {
     content: [{ type: "text", text: "the widget is jammed" }],
     isError: true,
   }));
+  server.registerTool("record", { description: "Records the text (says nothing about its effects).", inputSchema: { text: z.string() } }, ({ text }) => ({
+    content: [{ type: "text", text: `recorded ${text}` }],
+  }));
+  server.registerTool("lookup", { description: "Looks the text up.", inputSchema: { text: z.string() }, annotations: { readOnlyHint: true } }, ({ text }) => ({
+    content: [{ type: "text", text: `found ${text}` }],
+  }));
   for (const name of inst.extraTools) {
     server.registerTool(name, { description: `A tool added later (${name}).`, inputSchema: { text: z.string() } }, ({ text }) => ({
       content: [{ type: "text", text: `${name}: ${text}` }],
@@ -83,6 +92,12 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   if (!kind || !id) return json(res, 404, { error: "not found" });
   const inst = instance(id);
 
+  if (kind === "redirect") {
+    res.writeHead(307, { location: `/auth/${id}/mcp` });
+    res.end();
+    return;
+  }
+
   if (kind === "control") {
     if (action === "down") inst.down = true;
     else if (action === "up") inst.down = false;
@@ -99,7 +114,13 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     body = undefined;
   }
   const rpc = body && typeof body === "object" && "method" in body ? String((body as { method: unknown }).method) : undefined;
-  inst.requests.push({ method: req.method ?? "", rpc, authorization: req.headers.authorization });
+  const params = rpc === "tools/call" ? (body as { params?: { name?: string; _meta?: unknown } }).params : undefined;
+  inst.requests.push({
+    method: req.method ?? "",
+    rpc,
+    ...(params ? { tool: params.name, meta: params._meta } : {}),
+    authorization: req.headers.authorization,
+  });
   if (inst.down) return json(res, 503, { error: "down for the test" });
 
   if (kind === "sse") {

@@ -9,7 +9,7 @@ import type { AddressInfo } from "node:net";
  *   /ok?delay_ms=N              200 JSON after N ms
  *   /flaky/KEY?fail=N&status=S  S (default 503) for the first N hits of KEY, then 200
  *   /status/S                   always S (with Retry-After: 0 for 429)
- *   /redirect?to=URL            302 to URL
+ *   /redirect?to=URL&status=S   S (default 302) to URL
  *   /big?bytes=N                N bytes of text
  *   /hits/KEY                   how many times KEY was hit
  *   /headers                    the request's headers, as JSON
@@ -55,7 +55,7 @@ export function startUpstream(port = 0): Promise<Server> {
           return send(status, { status }, status === 429 ? { "retry-after": "0" } : {});
         }
         case "redirect":
-          res.writeHead(302, { location: url.searchParams.get("to") ?? "/ok" });
+          res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: url.searchParams.get("to") ?? "/ok" });
           return res.end();
         case "big":
           return send(200, "x".repeat(Number(url.searchParams.get("bytes") ?? 0)));

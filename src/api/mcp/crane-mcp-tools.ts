@@ -17,7 +17,7 @@ import { runEnded, RUN_STATUSES, type RunStatus } from "../../execution/statuses
 import { makePlan } from "../../planner/make-plan";
 import { MAX_PROMPT_LENGTH, planInputSchema } from "../../execution/plan-schema";
 import { runClient } from "../../durable/run/run-client";
-import { RUN_ID } from "../schemas";
+import { IDEMPOTENCY_KEY, RUN_ID } from "../schemas";
 
 const MAX_WAIT_SECONDS = 30;
 const errorInfo = z.object({ code: z.string(), message: z.string() });
@@ -56,6 +56,13 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
         prompt: z.string().max(MAX_PROMPT_LENGTH).optional().describe("The task in plain words"),
         plan: planInputSchema.optional().describe("An explicit plan: { steps: [{ step_number, tool, input, depends_on }] }"),
         wait_seconds: z.number().min(0).max(MAX_WAIT_SECONDS).optional(),
+        idempotency_key: z
+          .string()
+          .regex(IDEMPOTENCY_KEY)
+          .optional()
+          .describe(
+            "Makes the call safe to repeat (after a lost connection, say): the same key with the same prompt or plan answers the run it started, as POST /runs' Idempotency-Key does",
+          ),
       },
       outputSchema: {
         run_id: z.string(),
@@ -68,18 +75,22 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
     async (args) => {
       if ((args.prompt === undefined) === (args.plan === undefined)) return refused("validation_failed", 'Give exactly one of "prompt" or "plan".');
       const waitMs = Math.round((args.wait_seconds ?? 10) * 1000);
+      const { idempotency_key: key, wait_seconds: _wait, ...what } = args;
       const result = await startRun(env, {
         tenant,
         ...(principal.retention_days ? { retention_days: principal.retention_days } : {}),
-        body: { ...args, via: "mcp" },
+        // What a repeat with the same key must match: the task, not how long this call waits.
+        body: { ...what, via: "mcp" },
         source: args.plan !== undefined ? { plan: args.plan } : { prompt: args.prompt! },
         options: {},
         ...(waitMs > 0 ? { wait_ms: waitMs } : {}),
+        ...(key ? { idempotency_key: key } : {}),
       });
       if (!result.ok) {
         if (result.code === "too_many_runs_in_flight")
           return refused(result.code, `This tenant has ${result.in_flight} runs in flight, its limit (${result.cap}).`);
-        if (result.code === "idempotency_conflict") return refused(result.code, "The run id is taken.");
+        if (result.code === "idempotency_conflict")
+          return refused(result.code, "This idempotency_key was used for a different prompt or plan; use a new key for a new run.");
         const details = result.details ? ` ${JSON.stringify(result.details)}` : "";
         return refused(result.code, `${result.message}${details}`);
       }

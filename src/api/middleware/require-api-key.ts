@@ -20,9 +20,14 @@ export const requireApiKey = createMiddleware<AppEnv>(async (c, next) => {
   if (!secret) {
     throw unauthorized(header ? "invalid_authorization" : "missing_api_key", "Send an API key as Authorization: Bearer <key>.");
   }
-  const verdict = await authenticate(c.env, secret);
+  const verdict = await authenticate(c.env, secret, c.req.url);
   if ("rejected" in verdict) {
     await enforceRateLimit(c, `auth-failures:${clientAddress(c)}`, "with invalid API keys from this address", "failed_auth");
+    if (verdict.rejected === "dev_key_not_local")
+      throw unauthorized(
+        "dev_key_not_local",
+        "DEV_API_KEY is accepted only in local development (a request to localhost, a loopback address or a .test host); use an API key from POST /api/v1/admin/keys.",
+      );
     throw verdict.rejected === "revoked"
       ? unauthorized("api_key_revoked", "This API key was revoked.")
       : unauthorized("invalid_api_key", "This API key is not valid.");

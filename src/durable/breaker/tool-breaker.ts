@@ -2,6 +2,7 @@
 // breaker half-opens on time even after eviction or a restart. Runs whose steps it turned away
 // are remembered and told when it half-opens or closes, so they retry at once instead of polling.
 import { DurableObject } from "cloudflare:workers";
+import { guardAlarm } from "../alarm-guard";
 import { errorFields, log } from "../../lib/log";
 import { UsageMeter } from "../run/storage/usage-meter";
 import { breakerSettings, type BreakerSettings } from "./breaker-config";
@@ -185,6 +186,19 @@ export class ToolBreaker extends DurableObject<Env> {
 
   /** The cooldown is over: half-open. The alarm is only ever set for the end of the cooldown. */
   override async alarm(): Promise<void> {
-    this.save(cooldownOver(this.state, Math.max(Date.now(), this.state.open_until ?? 0)));
+    // Guarded: a breaker whose half-open failed to save would otherwise stay open until a request
+    // came; retried with backoff instead (an early retry half-opens all the same).
+    await guardAlarm(this.ctx, "breaker", { tool: this.tool }, async () => {
+      // On a copy: if the save throws, memory stays as the disk has it, so the retry makes the
+      // same transition (and tells the waiting runs) rather than finding it made already.
+      const before = this.state;
+      this.state = structuredClone(before);
+      try {
+        this.save(cooldownOver(this.state, Math.max(Date.now(), this.state.open_until ?? 0)));
+      } catch (err) {
+        this.state = before;
+        throw err;
+      }
+    });
   }
 }

@@ -3,8 +3,15 @@
 // ask each run's object to act (cancel, resume, or start a rerun), save the progress and the
 // cursor, and arm itself for the next page at once. No request ever waits on the whole job, and a
 // job of any size costs each page the same.
+//
+// A page that throws (D1 unavailable) is retried by the alarm guard with backoff; after
+// MAX_PAGE_FAILURES consecutive failures (about 8 minutes of trying) the job ends `failed` with
+// the error, rather than staying `running` forever. A job that ended is kept for
+// BULK_JOB_RETENTION_MS, so its outcome can be read, then its object deletes its own storage
+// (its alarm is set for that moment when it ends) and GET /jobs/{id} answers 404.
 import { DurableObject } from "cloudflare:workers";
 import { errorFields, log } from "../../lib/log";
+import { guardAlarm } from "../alarm-guard";
 import { runClient } from "../run/run-client";
 import { startRerun } from "../run/rerun";
 import type { RunResource } from "../run/run-view";
@@ -14,6 +21,12 @@ import { matchingRuns, type BulkAction, type BulkFilter, type PageCursor } from 
 export const BULK_PAGE_SIZE = 25;
 /** The last failures kept for GET /jobs/{id}, so a person can see why. */
 const KEPT_FAILURES = 20;
+/** Consecutive failed pages after which the job ends `failed` (the guard's backoff: 1 s … 2 min apart). */
+export const MAX_PAGE_FAILURES = 8;
+/** How long an ended job stays readable before its object deletes itself: a week. */
+export const BULK_JOB_RETENTION_MS = 7 * 24 * 3600_000;
+
+type JobStatus = "running" | "completed" | "failed";
 
 export interface BulkJobSpec {
   job_id: string;
@@ -27,7 +40,9 @@ export interface BulkJobSpec {
 }
 
 interface Progress {
-  status: "running" | "completed";
+  status: JobStatus;
+  /** Why a `failed` job stopped. */
+  error?: { code: string; message: string };
   matched: number;
   done: number;
   failed: number;
@@ -41,7 +56,8 @@ export interface BulkJobView {
   job_id: string;
   action: BulkAction;
   filter: BulkFilter;
-  status: "running" | "completed";
+  status: JobStatus;
+  error: { code: string; message: string } | null;
   matched: number;
   done: number;
   failed: number;
@@ -61,6 +77,8 @@ export function firstStepToRerun(run: RunResource): number | null {
 export class BulkJob extends DurableObject<Env> {
   private spec: BulkJobSpec | null = null;
   private progress: Progress | null = null;
+  /** Injectable for tests (set through runInDurableObject): retention is measured by this clock. */
+  clock: () => number = Date.now;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -70,7 +88,18 @@ export class BulkJob extends DurableObject<Env> {
     if (row) {
       this.spec = JSON.parse(row.spec) as BulkJobSpec;
       this.progress = JSON.parse(row.progress) as Progress;
+      // A job that ended before retention was kept has no alarm: it gets the one that deletes it.
+      if (this.progress.status !== "running")
+        void ctx.blockConcurrencyWhile(async () => {
+          if ((await ctx.storage.getAlarm()) === null) await ctx.storage.setAlarm(this.deleteAt());
+        });
     }
+  }
+
+  /** When an ended job's object deletes itself. */
+  private deleteAt(): number {
+    const ended = this.progress?.completed_at ? Date.parse(this.progress.completed_at) : this.clock();
+    return ended + BULK_JOB_RETENTION_MS;
   }
 
   private nextPageAt(): number {
@@ -91,6 +120,7 @@ export class BulkJob extends DurableObject<Env> {
       action: spec.action,
       filter: spec.filter,
       status: p.status,
+      error: p.error ?? null,
       matched: p.matched,
       done: p.done,
       failed: p.failed,
@@ -127,11 +157,41 @@ export class BulkJob extends DurableObject<Env> {
     return this.spec && this.spec.tenant === tenant ? this.view() : null;
   }
 
-  /** One page: read it, act on each run, save the progress, and arm the next page if there may be one. */
+  /** The next page, guarded; or, for a job that ended, its deletion once retention has passed. */
   override async alarm(): Promise<void> {
     const spec = this.spec;
     const p = this.progress;
-    if (!spec || !p || p.status === "completed") return;
+    if (!spec || !p) return;
+    if (p.status !== "running") return this.expire(spec);
+    const failures = await guardAlarm(this.ctx, "bulk", { job_id: spec.job_id, tenant: spec.tenant }, () => this.page(spec, p));
+    if (failures >= MAX_PAGE_FAILURES) {
+      const message = `The job stopped after ${failures} pages in a row failed to read or record (the errors were logged); ${p.done} runs were done.`;
+      this.end({ ...p, status: "failed", error: { code: "bulk_page_failed", message } });
+      log.error("bulk.failed", { job_id: spec.job_id, tenant: spec.tenant, failures, done: p.done });
+    }
+  }
+
+  /** Ends the job: saved with its end time, and its alarm set for its deletion. */
+  private end(progress: Progress): void {
+    this.save({ ...progress, completed_at: new Date(this.clock()).toISOString() });
+    void this.ctx.storage.setAlarm(this.deleteAt());
+  }
+
+  /** An ended job past its retention deletes everything it stored (an early alarm re-arms). */
+  private async expire(spec: BulkJobSpec): Promise<void> {
+    if (this.clock() < this.deleteAt()) {
+      await this.ctx.storage.setAlarm(this.deleteAt());
+      return;
+    }
+    await this.ctx.storage.deleteAlarm();
+    await this.ctx.storage.deleteAll();
+    this.spec = null;
+    this.progress = null;
+    log.info("bulk.deleted", { job_id: spec.job_id, tenant: spec.tenant });
+  }
+
+  /** One page: read it, act on each run, save the progress, and arm the next page if there may be one. */
+  private async page(spec: BulkJobSpec, p: Progress): Promise<void> {
     const page = await matchingRuns(this.env.DB, {
       tenant: spec.tenant,
       action: spec.action,
@@ -144,18 +204,21 @@ export class BulkJob extends DurableObject<Env> {
     const failures = outcomes.flatMap((o, i) => (o.ok ? [] : [{ run_id: page[i]!.run_id, code: o.code }]));
     const last = page.at(-1);
     const more = page.length === BULK_PAGE_SIZE;
-    this.save({
+    const next: Progress = {
       ...p,
       matched: p.matched + page.length,
       done: p.done + outcomes.filter((o) => o.ok).length,
       failed: p.failed + failures.length,
       failures: [...p.failures, ...failures].slice(-KEPT_FAILURES),
       cursor: last ? { created_at: last.created_at, run_id: last.run_id } : p.cursor,
-      status: more ? "running" : "completed",
-      completed_at: more ? null : new Date().toISOString(),
-    });
-    if (more) await this.ctx.storage.setAlarm(this.nextPageAt());
-    else log.info("bulk.completed", { job_id: spec.job_id, tenant: spec.tenant, matched: this.progress!.matched, failed: this.progress!.failed });
+    };
+    if (more) {
+      this.save(next);
+      await this.ctx.storage.setAlarm(this.nextPageAt());
+    } else {
+      this.end({ ...next, status: "completed" });
+      log.info("bulk.completed", { job_id: spec.job_id, tenant: spec.tenant, matched: next.matched, failed: next.failed });
+    }
   }
 
   /** One run: never throws, so one run's trouble neither repeats the page nor stops the job. */

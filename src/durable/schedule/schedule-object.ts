@@ -9,6 +9,7 @@
 // for anyone else. Commands run one at a time (see `serially`), so an alarm, a trigger and a change
 // never interleave at the awaits in between.
 import { DurableObject } from "cloudflare:workers";
+import { guardAlarm } from "../alarm-guard";
 import type { RunOptions } from "../../execution/run-options";
 import { log } from "../../lib/log";
 import type { PlanSource } from "../../planner/make-plan";
@@ -40,7 +41,11 @@ interface ScheduleRecord extends ScheduleSpec {
   last_run: { run_id: string; status: string } | null;
 }
 
-export type TriggerResult = { ok: true; result: StartRunResult } | { ok: false; code: "schedule_not_found" };
+export type TriggerResult =
+  | { ok: true; result: StartRunResult }
+  | { ok: false; code: "schedule_not_found" }
+  /** The start threw (logged, and recorded as a not_started occurrence): worth trying again. */
+  | { ok: false; code: "start_failed" };
 
 const iso = (ms: number) => new Date(ms).toISOString();
 
@@ -179,14 +184,17 @@ export class ScheduleObject extends DurableObject<Env> {
         manual: true,
       });
       this.finish(r, [occurrence], r.next_run_at);
-      if (!result) throw new Error(`schedule ${r.schedule_id}: the run could not be started`);
+      if (!result) return { ok: false, code: "start_failed" };
       return { ok: true, result };
     });
   }
 
   /** The alarm: the due occurrence (at most one after downtime; the rest are missed). */
   override async alarm(): Promise<void> {
-    await this.serially(() => this.fire());
+    // Guarded: a throw (its storage, a D1 read) is logged and retried with backoff, never left to
+    // the runtime's few retries. A retry of an occurrence finds its run by the occurrence's key.
+    const fields = { schedule_id: this.record?.schedule_id, tenant: this.record?.tenant };
+    await this.serially(() => guardAlarm(this.ctx, "schedule", fields, () => this.fire()));
   }
 
   private async fire(): Promise<void> {

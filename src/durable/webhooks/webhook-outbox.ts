@@ -9,6 +9,7 @@
 // the subscriptions change), so a run learns it from the slot it takes anyway, and a tenant
 // without subscriptions pays nothing at a run's end.
 import { DurableObject } from "cloudflare:workers";
+import { guardAlarm } from "../alarm-guard";
 import { sha256Hex } from "../../lib/hash";
 import { errorFields, log } from "../../lib/log";
 import { verdictOf, type Verdict } from "./delivery-policy";
@@ -142,13 +143,17 @@ export class WebhookOutbox extends DurableObject<Env> {
 
   /** Attempts every due delivery, then sets the alarm for the next one. */
   override async alarm(): Promise<void> {
-    try {
-      const now = this.clock();
-      this.store.prune(now - RETENTION_MS);
-      await Promise.all(this.store.due(now, BATCH).map((d) => this.attempt(d)));
-    } finally {
-      this.arm();
-    }
+    // Guarded: a throw (its storage) is logged and the alarm re-armed with backoff, replacing the
+    // one arm() set for deliveries already due, so failing work does not spin.
+    await guardAlarm(this.ctx, "webhook_outbox", { tenant: this.store.tenant() ?? null }, async () => {
+      try {
+        const now = this.clock();
+        this.store.prune(now - RETENTION_MS);
+        await Promise.all(this.store.due(now, BATCH).map((d) => this.attempt(d)));
+      } finally {
+        this.arm();
+      }
+    });
   }
 
   private arm(): void {

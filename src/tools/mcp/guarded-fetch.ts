@@ -3,6 +3,13 @@
 // HTTP_TOOL_ALLOWLIST lists that exact host:port; public hosts need no listing (a tenant registers
 // a server on purpose, unlike a URL a prompt made up). Redirects are followed by hand so every hop
 // is checked.
+//
+// The headers a tenant registered with a server (a token, an API key) are for that server's
+// origin only. Once a redirect leaves the origin (another host, port or scheme, so an http to
+// https upgrade too), they are dropped for that hop and every later one, with Authorization,
+// Cookie and Proxy-Authorization whatever was registered: what browsers' fetch does with
+// Authorization, applied to every secret the tenant gave us. The server at the new origin gets
+// the protocol's own headers only; if it needs credentials it answers 401, which says so.
 import { effectivePort, isAllowed, parseAllowlist } from "../http-get/allowlist";
 import { nonPublicAddress } from "../http-get/private-address";
 
@@ -24,18 +31,28 @@ export function checkAddress(url: URL, env: Env, redirected = false): void {
   }
 }
 
-export function guardedFetch(env: Env): typeof fetch {
+/** Headers never carried to another origin, registered or not. */
+const ALWAYS_SECRET = ["authorization", "cookie", "proxy-authorization"];
+
+/** `secretHeaders`: the names of the headers registered with the server, dropped across origins. */
+export function guardedFetch(env: Env, secretHeaders: readonly string[] = []): typeof fetch {
+  const secret = new Set([...ALWAYS_SECRET, ...secretHeaders.map((h) => h.toLowerCase())]);
   return async (input, init) => {
     const first = new Request(input, init);
     // Read once, so a 307/308 can send the same JSON-RPC message to the next hop.
     const body = first.body ? await first.arrayBuffer() : undefined;
     let url = new URL(first.url);
     let method = first.method;
+    const origin = url.origin;
+    let headers = new Headers(first.headers);
     for (let hop = 0; ; hop++) {
       checkAddress(url, env, hop > 0);
+      if (url.origin !== origin && [...headers.keys()].some((h) => secret.has(h))) {
+        headers = new Headers([...headers].filter(([name]) => !secret.has(name.toLowerCase())));
+      }
       const res = await fetch(url, {
         method,
-        headers: first.headers,
+        headers,
         body: method === "GET" || method === "HEAD" ? undefined : body,
         signal: first.signal,
         redirect: "manual",

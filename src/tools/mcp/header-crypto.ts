@@ -8,12 +8,23 @@ import { z } from "zod";
 export const sealedHeadersSchema = z.object({ names: z.array(z.string()), iv: z.string(), sealed: z.string() });
 export type SealedHeaders = z.infer<typeof sealedHeadersSchema>;
 
-export class HeaderKeyMissingError extends Error {
+/** MCP_HEADER_KEY cannot be used: the deployment's configuration, never the request's fault. */
+export class HeaderKeyError extends Error {
+  override name = "HeaderKeyError";
+}
+
+export class HeaderKeyMissingError extends HeaderKeyError {
   override name = "HeaderKeyMissingError";
   constructor() {
     super("MCP_HEADER_KEY is not set, so headers for MCP servers cannot be stored; set it with `wrangler secret put MCP_HEADER_KEY`.");
   }
 }
+
+export class HeaderKeyInvalidError extends HeaderKeyError {
+  override name = "HeaderKeyInvalidError";
+}
+
+const INVALID_KEY = "MCP_HEADER_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32); set it again with `wrangler secret put MCP_HEADER_KEY`.";
 
 const toBase64 = (bytes: Uint8Array) => btoa(String.fromCharCode(...bytes));
 const fromBase64 = (text: string) => Uint8Array.from(atob(text), (c) => c.charCodeAt(0));
@@ -25,8 +36,13 @@ function key(env: Env): Promise<CryptoKey> {
   if (!raw) throw new HeaderKeyMissingError();
   let imported = keys.get(raw);
   if (!imported) {
-    const bytes = fromBase64(raw);
-    if (bytes.length !== 32) throw new Error("MCP_HEADER_KEY must be 32 bytes, base64-encoded (openssl rand -base64 32).");
+    let bytes: Uint8Array;
+    try {
+      bytes = fromBase64(raw);
+    } catch {
+      throw new HeaderKeyInvalidError(INVALID_KEY);
+    }
+    if (bytes.length !== 32) throw new HeaderKeyInvalidError(INVALID_KEY);
     imported = crypto.subtle.importKey("raw", bytes, "AES-GCM", false, ["encrypt", "decrypt"]);
     keys.set(raw, imported);
   }
@@ -43,10 +59,19 @@ export async function sealHeaders(env: Env, tenant: string, server: string, head
 }
 
 export async function openHeaders(env: Env, tenant: string, server: string, sealed: SealedHeaders): Promise<Record<string, string>> {
-  const plaintext = await crypto.subtle.decrypt(
-    { name: "AES-GCM", iv: fromBase64(sealed.iv), additionalData: additionalData(tenant, server) },
-    await key(env),
-    fromBase64(sealed.sealed),
-  );
+  const k = await key(env);
+  let plaintext: ArrayBuffer;
+  try {
+    plaintext = await crypto.subtle.decrypt(
+      { name: "AES-GCM", iv: fromBase64(sealed.iv), additionalData: additionalData(tenant, server) },
+      k,
+      fromBase64(sealed.sealed),
+    );
+  } catch {
+    // Sealed under another key: MCP_HEADER_KEY was changed since the server was registered.
+    throw new HeaderKeyInvalidError(
+      `The headers of the MCP server "${server}" cannot be opened with the current MCP_HEADER_KEY (was it changed?); register the server again.`,
+    );
+  }
   return z.record(z.string(), z.string()).parse(JSON.parse(new TextDecoder().decode(plaintext)));
 }

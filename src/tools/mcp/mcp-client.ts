@@ -30,7 +30,7 @@ export interface Connection {
 }
 
 function transportFor(kind: McpTransportKind, target: McpTarget, env: Env): Transport {
-  const options = { requestInit: { headers: target.headers }, fetch: guardedFetch(env) };
+  const options = { requestInit: { headers: target.headers }, fetch: guardedFetch(env, Object.keys(target.headers)) };
   return kind === "streamable-http"
     ? new StreamableHTTPClientTransport(new URL(target.url), {
         ...options,
@@ -101,5 +101,11 @@ export async function listTools(conn: Connection, signal: AbortSignal, timeoutMs
   }
   return tools
     .filter((t) => TOOL_NAME.test(t.name))
-    .map((t) => ({ name: t.name, description: t.description ?? t.title ?? "", input_schema: t.inputSchema as Record<string, unknown> }));
+    .map((t) => ({
+      name: t.name,
+      description: t.description ?? t.title ?? "",
+      input_schema: t.inputSchema as Record<string, unknown>,
+      ...(t.annotations?.readOnlyHint !== undefined ? { read_only: t.annotations.readOnlyHint } : {}),
+      ...(t.annotations?.idempotentHint !== undefined ? { idempotent: t.annotations.idempotentHint } : {}),
+    }));
 }

@@ -14,7 +14,14 @@ import { checkJsonSchema } from "./json-schema-check";
 import { connect, listTools, type Connection } from "./mcp-client";
 import { mcpStepError } from "./mcp-errors";
 import { findServer, updateTools, type McpServerRecord } from "./mcp-server-store";
-import { mcpBreakerName, parseMcpToolName, type McpToolInfo } from "./mcp-types";
+import { mcpBreakerName, mcpToolHasEffects, parseMcpToolName, type McpToolInfo } from "./mcp-types";
+
+/**
+ * Where a call with effects carries the step's idempotency key: MCP has no such field, so it rides
+ * in the request's `_meta` (a prefixed key, as the specification asks of implementation metadata).
+ * A server that dedupes by it makes a call after a lost report harmless too.
+ */
+export const IDEMPOTENCY_META_KEY = "crane/idempotency_key";
 
 export const mcpInputSchema = z.record(z.string(), z.unknown());
 
@@ -50,7 +57,11 @@ async function call(server: McpServerRecord, tool: string, input: Record<string,
       const detail = issues.map((i) => `${i.path.join(".") || "input"}: ${i.message}`).join("; ");
       return fail(stepError("invalid_input", `mcp.${server.name}.${tool} got an input it cannot use after resolving references: ${detail}`));
     }
-    const result = (await conn.client.callTool({ name: tool, arguments: input }, undefined, { signal: ctx.signal, timeout: ctx.timeout_ms })) as CallToolResult;
+    const meta = mcpToolHasEffects(info) ? { _meta: { [IDEMPOTENCY_META_KEY]: ctx.idempotency_key } } : {};
+    const result = (await conn.client.callTool({ name: tool, arguments: input, ...meta }, undefined, {
+      signal: ctx.signal,
+      timeout: ctx.timeout_ms,
+    })) as CallToolResult;
     if (conn.toolsChanged()) {
       // The server said its tools changed while we were connected: keep the catalogue current.
       await updateTools(ctx.env, server.tenant, server.name, { tools: await listTools(conn, ctx.signal, ctx.timeout_ms) }).catch((err: unknown) =>
@@ -78,9 +89,13 @@ export function mcpTool(name: string): QueueTool<typeof mcpInputSchema> | undefi
       name,
       description: `Tool "${parts.tool}" of the tenant's MCP server "${parts.server}".`,
       input_schema: mcpInputSchema,
-      // Whether an MCP tool changes anything is the server's business: calls are at-least-once,
-      // as they are for any client, and the step's idempotency key is not part of MCP.
-      effects: false,
+      // Taken from the server's annotations per call (mcpToolHasEffects); when they cannot be
+      // read, assume effects: a needless pre-flight costs one request, a skipped one a double call.
+      effects: true,
+      async effectsFor(env, tenant) {
+        const server = await findServer(env, tenant, parts.server);
+        return mcpToolHasEffects(server?.tools.find((t) => t.name === parts.tool));
+      },
       breaker: mcpBreakerName(parts.server),
       async execute(input, ctx) {
         const server = await findServer(ctx.env, ctx.tenant, parts.server);

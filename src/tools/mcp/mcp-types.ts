@@ -11,8 +11,24 @@ export const mcpToolInfoSchema = z.object({
   name: z.string(),
   description: z.string(),
   input_schema: z.record(z.string(), z.unknown()),
+  /**
+   * The server's annotations `readOnlyHint` and `idempotentHint`, as it listed them; absent when it
+   * did not say (and for tools stored before they were kept), which means "may change things".
+   */
+  read_only: z.boolean().optional(),
+  idempotent: z.boolean().optional(),
 });
 export type McpToolInfo = z.infer<typeof mcpToolInfoSchema>;
+
+/**
+ * Whether a call may change something outside the run, so the consumer asks the run object first
+ * (the pre-flight that stops a duplicate delivery or a cancelled step) and the server gets the
+ * step's idempotency key. Per the MCP specification's tool annotations, only `readOnlyHint: true`
+ * says a tool changes nothing; a tool that does not say is taken to have effects (the spec's own
+ * default for `readOnlyHint` is false). `idempotentHint: true` makes a repeat harmless but not a
+ * call for a step that was cancelled while its message waited, so it keeps the pre-flight too.
+ */
+export const mcpToolHasEffects = (tool: McpToolInfo | undefined): boolean => tool?.read_only !== true;
 
 /** `mcp.<server>.<tool>` → its parts, or undefined for any other name. */
 export function parseMcpToolName(name: string): { server: string; tool: string } | undefined {
