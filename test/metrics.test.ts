@@ -303,8 +303,9 @@ describe("GET /metrics", () => {
     expect(large.value("crane_step_duration_seconds_sum", { tenant, tool: "Http.get" })).toBeCloseTo(505 * 0.04, 6);
     expect(large.value("crane_projection_lag_seconds_bucket", { tenant, le: "1" })).toBe(505);
 
-    // Retention deletes old run rows; the counters do not go back.
-    await env.DB.prepare("DELETE FROM runs WHERE tenant = ?").bind(tenant).run();
+    // Retention deletes old run rows (those the rollup has taken, and not the one at its watermark,
+    // as the sweep does); the counters do not go back.
+    await env.DB.prepare("DELETE FROM runs WHERE tenant = ? AND seq < (SELECT seq FROM metric_watermark)").bind(tenant).run();
     const after = await scrape();
     expect(mine(after)).toEqual(mine(large));
     expect(rowsRead(after)).toBe(rowsRead(large));
@@ -313,6 +314,8 @@ describe("GET /metrics", () => {
   it("counts each run once across rollup boundaries: in the tail, in a partial rollup, in flight and after", async () => {
     const tenant = `boundary-${uniq()}`;
     const inFlight = Array.from({ length: 4 }, () => `run_${crypto.randomUUID()}`);
+    // Everything before is taken, so the batches below fall on this test's rows.
+    await rollUpMetrics(env);
     await env.DB.batch([
       ...Array.from({ length: 7 }, () => endedRow(tenant)),
       ...inFlight.map((id) =>
@@ -340,7 +343,9 @@ describe("GET /metrics", () => {
       await rollUpMetrics(env, { batch: 3, maxBatches: 1 });
       expect(await counts()).toEqual(before);
     }
-    // Two of the in-flight runs end, one taken by the rollup already, one maybe not: still once each.
+    // Two of the in-flight runs end, one the rollup has taken (pending), one it has not: once each.
+    const pending = await env.DB.prepare("SELECT count(*) AS n FROM metric_pending WHERE run_id IN (?, ?)").bind(inFlight[0], inFlight[3]).first<{ n: number }>();
+    expect(pending?.n).toBe(1);
     const end = (id: string) =>
       env.DB.prepare(
         `UPDATE runs SET status = 'failed', completed_at = '2026-01-01T00:00:01.000Z', steps = ?, projected_seq = 9,
@@ -356,6 +361,48 @@ describe("GET /metrics", () => {
     expect(await counts()).toEqual(ended);
     await rollUpMetrics(env);
     expect(await counts()).toEqual(ended);
+  });
+
+  it("counts a resumed run's endings once each, whether or not the rollup took the first before the resume", async () => {
+    const tenant = `reopen-${uniq()}`;
+    const [rolled, unrolled] = [endedRow(tenant), endedRow(tenant)];
+    await rolled.run();
+    await rollUpMetrics(env);
+    await unrolled.run();
+    const ids = (await env.DB.prepare("SELECT run_id FROM runs WHERE tenant = ? ORDER BY seq").bind(tenant).all<{ run_id: string }>()).results.map((r) => r.run_id);
+    const set = (status: string, completedAt: string | null, steps: string | null) =>
+      env.DB.batch(
+        ids.map((id) =>
+          env.DB.prepare("UPDATE runs SET status = ?, completed_at = ?, steps = coalesce(?, steps), projected_seq = projected_seq + 1 WHERE run_id = ?").bind(
+            status,
+            completedAt,
+            steps,
+            id,
+          ),
+        ),
+      );
+    const counts = async () => {
+      const { value } = await scrape();
+      return [
+        value("crane_runs_started_total", { tenant }),
+        value("crane_runs_resumed_total", { tenant }),
+        value("crane_runs_ended_total", { tenant, status: "failed" }),
+        value("crane_runs_ended_total", { tenant, status: "completed" }),
+        value("crane_runs_in_flight", { tenant }),
+        value("crane_steps_total", { tenant, tool: "Calculator.evaluate", outcome: "succeeded" }),
+        value("crane_steps_total", { tenant, tool: "Http.get", outcome: "succeeded" }),
+      ];
+    };
+    await set("running", null, null);
+    expect(await counts()).toEqual([2, 2, 2, 0, 2, 2, 0]);
+    await rollUpMetrics(env);
+    expect(await counts()).toEqual([2, 2, 2, 0, 2, 2, 0]);
+    // The second endings: step 2 ran again and succeeded; step 1 did not run again.
+    const again = JSON.stringify(JSON.parse(STEPS).map((s: { step_number: number }) => (s.step_number === 2 ? { ...s, status: "succeeded", error_code: null } : s)));
+    await set("completed", "2026-01-01T00:00:09.000Z", again);
+    expect(await counts()).toEqual([2, 2, 2, 2, 0, 2, 2]);
+    await rollUpMetrics(env);
+    expect(await counts()).toEqual([2, 2, 2, 2, 0, 2, 2]);
   });
 
   it("writes no metric rows on a run's path: a calculation writes 4 D1 rows, a 2-step plan through the queue 6", async () => {

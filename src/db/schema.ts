@@ -11,7 +11,7 @@ export const runs = sqliteTable(
     // The row's place in write order, D1's rowid under an explicit name so that no VACUUM, export
     // or import renumbers it. The metric rollup (src/scheduled/roll-up-metrics.ts) has taken every
     // row up to its watermark; a new row always gets a larger seq than any row there is, and the
-    // retention sweep never deletes the largest, so a row above the watermark is one not yet taken.
+    // retention sweep never deletes the row at the watermark, so a new row is always above it.
     seq: integer("seq").primaryKey(),
     run_id: text("run_id").notNull().unique(),
     // The tenant whose API key created the run; lists only ever show a tenant its own runs.

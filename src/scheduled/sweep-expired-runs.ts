@@ -20,7 +20,7 @@ export async function sweepExpiredRuns(env: Env, now: number): Promise<SweepResu
   const cutoff = new Date(now).toISOString();
   const statement = env.DB.prepare(
     `DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs WHERE expires_at IS NOT NULL AND expires_at <= ?
-       AND seq <= (SELECT seq FROM metric_watermark) AND seq < (SELECT max(seq) FROM runs)
+       AND seq < (SELECT seq FROM metric_watermark)
        AND run_id NOT IN (SELECT run_id FROM metric_pending) ORDER BY expires_at LIMIT ?)`,
   );
   let deleted = 0;
