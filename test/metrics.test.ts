@@ -344,7 +344,9 @@ describe("GET /metrics", () => {
       expect(await counts()).toEqual(before);
     }
     // Two of the in-flight runs end, one the rollup has taken (pending), one it has not: once each.
-    const pending = await env.DB.prepare("SELECT count(*) AS n FROM metric_pending WHERE run_id IN (?, ?)").bind(inFlight[0], inFlight[3]).first<{ n: number }>();
+    const pending = await env.DB.prepare("SELECT count(*) AS n FROM metric_pending WHERE run_id IN (?, ?)")
+      .bind(inFlight[0], inFlight[3])
+      .first<{ n: number }>();
     expect(pending?.n).toBe(1);
     const end = (id: string) =>
       env.DB.prepare(
@@ -369,7 +371,9 @@ describe("GET /metrics", () => {
     await rolled.run();
     await rollUpMetrics(env);
     await unrolled.run();
-    const ids = (await env.DB.prepare("SELECT run_id FROM runs WHERE tenant = ? ORDER BY seq").bind(tenant).all<{ run_id: string }>()).results.map((r) => r.run_id);
+    const ids = (await env.DB.prepare("SELECT run_id FROM runs WHERE tenant = ? ORDER BY seq").bind(tenant).all<{ run_id: string }>()).results.map(
+      (r) => r.run_id,
+    );
     const set = (status: string, completedAt: string | null, steps: string | null) =>
       env.DB.batch(
         ids.map((id) =>
@@ -398,7 +402,9 @@ describe("GET /metrics", () => {
     await rollUpMetrics(env);
     expect(await counts()).toEqual([2, 2, 2, 0, 2, 2, 0]);
     // The second endings: step 2 ran again and succeeded; step 1 did not run again.
-    const again = JSON.stringify(JSON.parse(STEPS).map((s: { step_number: number }) => (s.step_number === 2 ? { ...s, status: "succeeded", error_code: null } : s)));
+    const again = JSON.stringify(
+      JSON.parse(STEPS).map((s: { step_number: number }) => (s.step_number === 2 ? { ...s, status: "succeeded", error_code: null } : s)),
+    );
     await set("completed", "2026-01-01T00:00:09.000Z", again);
     expect(await counts()).toEqual([2, 2, 2, 2, 0, 2, 2]);
     await rollUpMetrics(env);
