@@ -13,11 +13,12 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { serverUrl, startUpstream } from "../test/upstream/server.ts";
-import { PRICES_PER_MILLION } from "./lib/pricing.ts";
+import { EXTRA_PRICES_PER_MILLION, PRICES_PER_MILLION } from "./lib/pricing.ts";
 import { barChart, markdownTable } from "./lib/report.ts";
 import { SYSTEM_NAMES, freePort, start, type SystemName } from "./lib/runtimes.ts";
 import { round } from "./lib/stats.ts";
-import { operations, ratios as ratiosOf, rows, type Result } from "./lib/summary.ts";
+import { cpuOf } from "./lib/cpu.ts";
+import { costs, operations, ratios as ratiosOf, rows, type Result } from "./lib/summary.ts";
 import { POLL_MS, runOnce } from "./lib/systems.ts";
 import { measureUsage } from "./lib/usage.ts";
 import { dag, dagUrls, fanout, throughput, type Sizes } from "./lib/workloads.ts";
@@ -29,11 +30,13 @@ const { values } = parseArgs({
     fanout: { type: "string", default: "1000" },
     "fanout-connections": { type: "string", default: "64" },
     "fanout-timeout-s": { type: "string", default: "1800" },
-    "fanout-stall-s": { type: "string", default: "120" },
+    // 0: no run is abandoned for a stall, only at the timeout (see workloads.ts fanout()).
+    "fanout-stall-s": { type: "string", default: "0" },
     "delay-ms": { type: "string", default: "100" },
     "dag-repeats": { type: "string", default: "5" },
     systems: { type: "string", default: SYSTEM_NAMES.join(",") },
     quick: { type: "boolean", default: false },
+    "port-base": { type: "string", default: "9510" },
     out: { type: "string", default: "bench/results" },
   },
 });
@@ -70,8 +73,10 @@ async function measure(name: SystemName, port: number): Promise<Result> {
   try {
     // Warm-up: the first runs pay for module loading and object creation.
     for (let i = 0; i < 3; i++) await runOnce(system, { kind: "calc" });
-    const t = await throughput(system, sizes);
-    console.log("throughput", t);
+    let lines = rt.logLines();
+    const { result: t, cpu_s: calcCpu } = await cpuOf(rt.pgid, () => throughput(system, sizes));
+    const calcLines = rt.logLines() - lines;
+    console.log("throughput", t, `cpu ${round(calcCpu, 2)} s`);
     const d = await dag(system, sizes, name.startsWith("crane"));
     console.log("dag", d);
     // Operations are sampled before the fan-out, whose backlog would still be draining after it.
@@ -82,10 +87,19 @@ async function measure(name: SystemName, port: number): Promise<Result> {
         }
       : undefined;
     if (usage) console.log("usage per run", JSON.stringify(usage));
-    const f = await fanout(system, sizes);
-    console.log("fan-out", f);
+    lines = rt.logLines();
+    const { result: f, cpu_s: dagCpu } = await cpuOf(rt.pgid, () => fanout(system, sizes));
+    const dagLines = rt.logLines() - lines;
+    console.log("fan-out", f, `cpu ${round(dagCpu, 2)} s`);
     console.log(`${name} took ${round((performance.now() - t0) / 1000)} s`);
-    return { throughput: t, dag: d, fanout: f, ...(usage ? { usage } : {}) };
+    return {
+      throughput: t,
+      dag: d,
+      fanout: f,
+      ...(usage ? { usage } : {}),
+      cpu: { calc_s_per_1000_runs: round((calcCpu * 1000) / t.runs, 2), dag_s_per_1000_runs: round((dagCpu * 1000) / f.runs, 2) },
+      log_lines: { calc_per_run: round(calcLines / t.runs, 2), dag_per_run: round(dagLines / f.runs, 2) },
+    };
   } catch (err) {
     console.error(`${name} failed; the runtime's last output:\n${rt.output.join("").slice(-4000)}`);
     throw err;
@@ -96,7 +110,8 @@ async function measure(name: SystemName, port: number): Promise<Result> {
 
 const began = performance.now();
 const results: Record<string, Result> = {};
-for (const [i, name] of systems.entries()) results[name] = await measure(name, await freePort(8810 + i));
+// Ports from --port-base (default 9510), so a benchmark does not collide with other runtimes.
+for (const [i, name] of systems.entries()) results[name] = await measure(name, await freePort(Number(values["port-base"]) + i));
 upstream.close();
 
 const version = (pkg: string) => (JSON.parse(readFileSync(`node_modules/${pkg}/package.json`, "utf8")) as { version: string }).version;
@@ -127,10 +142,26 @@ const params = {
 const ratios = ratiosOf(results);
 const withUsage = Object.entries(results).flatMap(([s, r]) => (r.usage ? [{ s, usage: r.usage }] : []));
 const ops = Object.fromEntries(Object.entries(results).flatMap(([s, r]) => (r.usage ? [[s, operations(r)]] : [])));
+const usd = Object.fromEntries(Object.entries(results).flatMap(([s, r]) => (costs(s, r) ? [[s, costs(s, r)]] : [])));
 
 mkdirSync(values.out, { recursive: true });
 const base = `${values.out}/${quick ? "quick" : "latest"}`;
-writeFileSync(`${base}.json`, JSON.stringify({ machine, params, results, ratios, operations: ops, prices_usd_per_million: PRICES_PER_MILLION }, null, 2));
+writeFileSync(
+  `${base}.json`,
+  JSON.stringify(
+    {
+      machine,
+      params,
+      results,
+      ratios,
+      operations: ops,
+      usd_per_million_runs: usd,
+      prices_usd_per_million: { ...PRICES_PER_MILLION, ...EXTRA_PRICES_PER_MILLION },
+    },
+    null,
+    2,
+  ),
+);
 const attemptSources = withUsage.map(({ s, usage }) => `${s}: ${usage.dag.counters.queued_attempts_from}`).join(", ") || "no system counted";
 const billableLines = withUsage
   .map(({ s, usage }) => `Billable operations per run (${s}): calc ${JSON.stringify(usage.calc.billable)}; DAG ${JSON.stringify(usage.dag.billable)}.`)
@@ -139,7 +170,7 @@ const reproduceArgs = [...(quick ? ["--quick"] : []), ...(systems.length < SYSTE
 const md = `# Crane benchmark${quick ? " (quick, CI sizes)" : ""}
 
 Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB; Node ${machine.node}; workerd ${machine.workerd} (wrangler ${machine.wrangler}); ${machine.date}; the whole benchmark took ${machine.bench_minutes} min.
-Everything ran locally under \`wrangler dev\` (log level warn) on this one machine, load generator included, so the numbers compare systems in the same runtime; they are not production figures. Expect ±15 % between runs on 2 cores: compare the ratios within one run.
+Everything ran locally under \`wrangler dev\` in each system's shipped configuration (Crane at its default \`LOG_LEVEL\`, info; no log level set for any system; Crane's per-key rate limit and run cap raised so that one client can load it, the checks still made) on this one machine, load generator included, so the numbers compare systems in the same runtime; they are not production figures. Expect ±15 % between runs on 2 cores: compare the ratios within one run.
 Parameters: ${JSON.stringify(params)}.
 
 ${markdownTable(rows(results, sizes.fanout, sizes.delayMs), systems)}
@@ -151,10 +182,18 @@ Ratios (same run): ${
 }.
 
 The floor makes one request per run to one SQLite Durable Object, which writes the run's events and runs the whole run inside that request (a calc step computed in place; a DAG's fetches in parallel, then its join), so its POST answers once the run has ended; only its read-model row goes to D1 after the answer. No queue, no leases, no retries: it is a lower bound, not a peer.
-The fan-out client hands all ${sizes.fanout} DAGs over at once and keeps at most ${sizes.fanoutConnections} requests in flight (POSTs first, then the polls); its wall time runs from the first POST to the last run seen finished ("all submitted after": the last POST's answer). A run whose POST or poll goes unanswered for ${sizes.fanoutStallMs / 1000} s fails, and once nothing moves for ${sizes.fanoutStallMs / 1000} s (no POST answered, no upstream fetch, no run ending) the runs left are abandoned; neither counts as completed nor in the wall time.
+The queue floor is the least a design can do when its I/O steps travel by queue, as Crane's do: one request to a per-run object writes the run's first events and sends one message per fetch step (a calc step is computed in place, as Crane does), a consumer fetches and reports once per message, and the object ends the run on the last report. No lease, retry, breaker or validation.
+CPU is user + system time of each system's whole process group (wrangler dev and workerd) from /proc, over the calc throughput and over the fan-out (until it idles), per 1,000 runs. Log lines are the JSON lines the Worker wrote over the same spans, per run.
+The fan-out client hands all ${sizes.fanout} DAGs over at once and keeps at most ${sizes.fanoutConnections} requests in flight (POSTs first, then the polls); its wall time runs from the first POST to the last run seen finished ("all submitted after": the last POST's answer). ${
+  sizes.fanoutStallMs > 0
+    ? `A run whose POST or poll goes unanswered for ${sizes.fanoutStallMs / 1000} s fails, and once nothing moves for ${sizes.fanoutStallMs / 1000} s (no POST answered, no upstream fetch, no run ending) the runs left are abandoned; neither counts as completed nor in the wall time.`
+    : `No run is abandoned for a stall (a Workflows step waits up to 160 s between retries): a run counts once it is finished, and only the ${sizes.fanoutTimeoutMs / 1000} s timeout gives one up.`
+} Upstream fetches per fan-out run: ${Object.entries(results)
+  .map(([s, r]) => `${s} ${r.fanout.upstream_fetches_per_run}`)
+  .join(", ")} (8 when no fetch was tried twice).
 Operations per run: the run's \`GET …/usage\` counters (${USAGE_SAMPLES} runs of each workload, one at a time), plus, with breakers on, the change in the breakers' request and row counts over those runs. "DO requests per calc run" is run object + breaker requests. "DO requests per queued step attempt" is (run object DO requests + breaker DO requests) ÷ queued step attempts for one DAG run, where queued step attempts is the run's \`queued_attempts\` counter, or its \`queue_messages\` where the system does not count attempts (${attemptSources}); GET polls are not counted.
 ${billableLines}
-Prices (USD per million): ${JSON.stringify(PRICES_PER_MILLION)}. The Workflows peer's cost is not counted (its billing is CPU time and storage, not comparable operation by operation).
+Prices (USD per million): ${JSON.stringify({ ...PRICES_PER_MILLION, ...EXTRA_PRICES_PER_MILLION })}. Costs include each log line as a Workers Logs event ($0.60 per million beyond the 20 million a month Workers Paid includes; invocation logs, one per request for every system, are not counted). Workflows counts no operations: its cost is 2 requests (the POST and the instance) and its steps at $0.80 per 100,000 (1 per calc run, 9 per DAG run; storage of its state not counted). "+ CPU" adds the CPU measured here at $0.02 per million ms: wrangler dev and workerd under load on a shared machine, an upper bound.
 
 Reproduce: \`npm run bench${reproduceArgs.length ? ` -- ${reproduceArgs.join(" ")}` : ""}\`.
 `;

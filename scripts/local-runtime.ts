@@ -46,9 +46,12 @@ export async function startRuntime(opts: {
   unlimited?: boolean;
   healthPath?: string;
   logLevel?: "warn" | "info";
+  /** Where wrangler dev serves the V8 inspector (bench/profile.ts takes a CPU profile there). */
+  inspectorPort?: number;
 }): Promise<Runtime> {
   const args = ["dev", "--port", String(opts.port), "--persist-to", opts.persistTo, "--ip", "127.0.0.1", "--show-interactive-dev-session=false"];
   if (opts.logLevel) args.push("--log-level", opts.logLevel);
+  if (opts.inspectorPort) args.push("--inspector-port", String(opts.inspectorPort));
   const config = opts.config ?? (opts.unlimited ? unlimitedConfig() : undefined);
   if (config) args.push("--config", config);
   // Crane's own credentials, whether or not .dev.vars exists (it does not on a clean checkout).

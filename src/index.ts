@@ -2,7 +2,7 @@
  * Crane's Worker. It exposes:
  * - the HTTP API under /api/v1 (Hono, src/app.ts),
  * - the consumer of the crane-steps queue and its dead-letter queue (src/queues/),
- * - the retention sweep, on a Cron Trigger (src/scheduled/),
+ * - the metric rollup and the retention sweep, on a Cron Trigger (src/scheduled/),
  * - the Durable Object classes (src/durable/): RunObject, one per run; ToolBreaker, one per tenant
  *   and tool; TenantLimiter, one per tenant (its runs in flight); ScheduleObject, one per schedule
  *   (its alarm starts the schedule's runs); WebhookOutbox, one per tenant (its webhook
@@ -10,7 +10,7 @@
  */
 import { app } from "./app";
 import { consumeSteps } from "./queues/step-consumer";
-import { sweepExpiredRuns } from "./scheduled/sweep-expired-runs";
+import { scheduled } from "./scheduled/scheduled";
 
 export { RunObject } from "./durable/run/run-object";
 export { ToolBreaker } from "./durable/breaker/tool-breaker";
@@ -23,5 +23,5 @@ export { LlmBudget } from "./durable/llm-budget/llm-budget";
 export default {
   fetch: app.fetch,
   queue: (batch, env) => consumeSteps(batch, env),
-  scheduled: async (controller, env) => void (await sweepExpiredRuns(env, controller.scheduledTime)),
+  scheduled: (controller, env) => scheduled(env, controller.scheduledTime),
 } satisfies ExportedHandler<Env>;

@@ -3,6 +3,7 @@ import parsePrometheusTextFormat, { type Family } from "parse-prometheus-text-fo
 import { beforeAll, describe, expect, inject, it } from "vitest";
 import { app } from "../src/app";
 import { METRIC_BOUNDS } from "../src/db/metric-rollups";
+import { rollUpMetrics } from "../src/scheduled/roll-up-metrics";
 import type { RunResource } from "../src/durable/run/run-view";
 import { ADMIN_TOKEN, api, createRun, DEV_KEY, newApiKey, pause, uniq, waitForRun } from "./helpers";
 
@@ -58,6 +59,19 @@ async function runAs(key: string, body: unknown): Promise<RunResource> {
   expect(res.status).toBeLessThan(300);
   return (await res.json()) as RunResource;
 }
+
+const STEPS = JSON.stringify([
+  { step_number: 1, tool: "Calculator.evaluate", status: "succeeded", attempts: 1, error_code: null, skip_reason: null, duration_ms: 2 },
+  { step_number: 2, tool: "Http.get", status: "failed", attempts: 2, error_code: "upstream_error", skip_reason: null, duration_ms: 40, queue_ms: 3 },
+]);
+
+/** A run's row as its end projection writes it when it ends inside its create: failed at its second step. */
+const endedRow = (tenant: string) =>
+  env.DB.prepare(
+    `INSERT INTO runs (run_id, tenant, status, planner, fallback_reason, step_count, created_at, started_at, completed_at, projected_seq, steps, projected_at)
+     VALUES (?, ?, 'failed', 'rules', 'not_configured', 2, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 9, ?,
+       '2026-01-01T00:00:01.500Z')`,
+  ).bind(`run_${crypto.randomUUID()}`, tenant, STEPS);
 
 let families: Family[];
 
@@ -260,31 +274,26 @@ describe("GET /metrics", () => {
     await projected([run_id], () => "cancelled");
   });
 
-  it("reads the same rows per scrape however long the history, and keeps its counts when old runs are deleted", async () => {
+  it("reads the same rows per scrape however long the history, once rolled up, and keeps its counts when old runs are deleted", async () => {
     const tenant = `history-${uniq()}`;
-    // History as the run objects project it: rows reaching D1 in their final state (the triggers
-    // count them on insert). Fixed times make every run land in the same buckets, so the only
-    // thing that grows between the scrapes is the number of runs.
-    const steps = JSON.stringify([
-      { step_number: 1, tool: "Calculator.evaluate", status: "succeeded", attempts: 1, error_code: null, skip_reason: null, duration_ms: 2 },
-      { step_number: 2, tool: "Http.get", status: "failed", attempts: 2, error_code: "upstream_error", skip_reason: null, duration_ms: 40, queue_ms: 3 },
-    ]);
-    const history = (n: number) =>
-      env.DB.batch(
-        Array.from({ length: n }, () =>
-          env.DB.prepare(
-            `INSERT INTO runs (run_id, tenant, status, planner, fallback_reason, step_count, created_at, started_at, completed_at, projected_seq, steps)
-             VALUES (?, ?, 'failed', 'rules', 'not_configured', 2, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 9, ?)`,
-          ).bind(`run_${crypto.randomUUID()}`, tenant, steps),
-        ),
-      );
+    // History as the run objects project it: rows reaching D1 in their final state. Fixed times
+    // make every run land in the same buckets, so the only thing that grows between the scrapes is
+    // the number of runs.
+    const history = (n: number) => env.DB.batch(Array.from({ length: n }, () => endedRow(tenant)));
     await history(5);
+    await rollUpMetrics(env);
     const small = await scrape();
     await history(500);
+    const tailed = await scrape();
+    await rollUpMetrics(env, { batch: 200 });
     const large = await scrape();
     const rowsRead = (s: typeof small) => s.value("crane_metrics_rows_read")!;
     expect(rowsRead(small)).toBeGreaterThan(0);
+    // Before the rollup takes them, the new rows are read (the tail); after, they are not.
+    expect(rowsRead(tailed)).toBeGreaterThan(rowsRead(small) + 500);
     expect(rowsRead(large)).toBe(rowsRead(small));
+    const mine = (s: typeof small) => s.all.filter((x) => x.labels.tenant === tenant).map((x) => `${x.name}${JSON.stringify(x.labels)} ${x.value}`);
+    expect(mine(large)).toEqual(mine(tailed));
     expect(large.value("crane_runs_ended_total", { tenant, status: "failed" })).toBe(505);
     expect(large.value("crane_step_failures_total", { tenant, tool: "Http.get", code: "upstream_error" })).toBe(505);
     expect(large.value("crane_step_retries_total", { tenant, tool: "Http.get" })).toBe(505);
@@ -292,13 +301,134 @@ describe("GET /metrics", () => {
     expect(large.value("crane_queue_dispatch_lag_seconds_bucket", { tenant, tool: "Http.get", le: "0.001" })).toBe(0);
     expect(large.value("crane_step_duration_seconds_bucket", { tenant, tool: "Http.get", le: "0.05" })).toBe(505);
     expect(large.value("crane_step_duration_seconds_sum", { tenant, tool: "Http.get" })).toBeCloseTo(505 * 0.04, 6);
+    expect(large.value("crane_projection_lag_seconds_bucket", { tenant, le: "1" })).toBe(505);
 
-    // Retention deletes old run rows; the counters do not go back.
-    await env.DB.prepare("DELETE FROM runs WHERE tenant = ?").bind(tenant).run();
+    // Retention deletes old run rows (those the rollup has taken, and not the one at its watermark,
+    // as the sweep does); the counters do not go back.
+    await env.DB.prepare("DELETE FROM runs WHERE tenant = ? AND seq < (SELECT seq FROM metric_watermark)").bind(tenant).run();
     const after = await scrape();
-    const mine = (s: typeof small) => s.all.filter((x) => x.labels.tenant === tenant).map((x) => `${x.name}${JSON.stringify(x.labels)} ${x.value}`);
     expect(mine(after)).toEqual(mine(large));
     expect(rowsRead(after)).toBe(rowsRead(large));
+  });
+
+  it("counts each run once across rollup boundaries: in the tail, in a partial rollup, in flight and after", async () => {
+    const tenant = `boundary-${uniq()}`;
+    const inFlight = Array.from({ length: 4 }, () => `run_${crypto.randomUUID()}`);
+    // Everything before is taken, so the batches below fall on this test's rows.
+    await rollUpMetrics(env);
+    await env.DB.batch([
+      ...Array.from({ length: 7 }, () => endedRow(tenant)),
+      ...inFlight.map((id) =>
+        env.DB.prepare(
+          `INSERT INTO runs (run_id, tenant, status, planner, fallback_reason, step_count, created_at, started_at, projected_seq, projected_at)
+           VALUES (?, ?, 'running', 'rules', 'not_configured', 2, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 2, '2026-01-01T00:00:00.000Z')`,
+        ).bind(id, tenant),
+      ),
+      ...Array.from({ length: 6 }, () => endedRow(tenant)),
+    ]);
+    const counts = async () => {
+      const { value } = await scrape();
+      return {
+        started: value("crane_runs_started_total", { tenant }),
+        failed: value("crane_runs_ended_total", { tenant, status: "failed" }),
+        in_flight: value("crane_runs_in_flight", { tenant }),
+        http_failed: value("crane_steps_total", { tenant, tool: "Http.get", outcome: "failed" }),
+        run_duration: value("crane_run_duration_seconds_count", { tenant }),
+      };
+    };
+    const before = { started: 17, failed: 13, in_flight: 4, http_failed: 13, run_duration: 13 };
+    expect(await counts()).toEqual(before);
+    // Batches of 3 end inside the first rows and between the in-flight ones.
+    for (let i = 0; i < 3; i++) {
+      await rollUpMetrics(env, { batch: 3, maxBatches: 1 });
+      expect(await counts()).toEqual(before);
+    }
+    // Two of the in-flight runs end, one the rollup has taken (pending), one it has not: once each.
+    const pending = await env.DB.prepare("SELECT count(*) AS n FROM metric_pending WHERE run_id IN (?, ?)")
+      .bind(inFlight[0], inFlight[3])
+      .first<{ n: number }>();
+    expect(pending?.n).toBe(1);
+    const end = (id: string) =>
+      env.DB.prepare(
+        `UPDATE runs SET status = 'failed', completed_at = '2026-01-01T00:00:01.000Z', steps = ?, projected_seq = 9,
+         projected_at = '2026-01-01T00:00:01.000Z' WHERE run_id = ?`,
+      )
+        .bind(STEPS, id)
+        .run();
+    await end(inFlight[0]!);
+    await end(inFlight[3]!);
+    const ended = { started: 17, failed: 15, in_flight: 2, http_failed: 15, run_duration: 15 };
+    expect(await counts()).toEqual(ended);
+    await rollUpMetrics(env, { batch: 3 });
+    expect(await counts()).toEqual(ended);
+    await rollUpMetrics(env);
+    expect(await counts()).toEqual(ended);
+  });
+
+  it("counts a resumed run's endings once each, whether or not the rollup took the first before the resume", async () => {
+    const tenant = `reopen-${uniq()}`;
+    const [rolled, unrolled] = [endedRow(tenant), endedRow(tenant)];
+    await rolled.run();
+    await rollUpMetrics(env);
+    await unrolled.run();
+    const ids = (await env.DB.prepare("SELECT run_id FROM runs WHERE tenant = ? ORDER BY seq").bind(tenant).all<{ run_id: string }>()).results.map(
+      (r) => r.run_id,
+    );
+    const set = (status: string, completedAt: string | null, steps: string | null) =>
+      env.DB.batch(
+        ids.map((id) =>
+          env.DB.prepare("UPDATE runs SET status = ?, completed_at = ?, steps = coalesce(?, steps), projected_seq = projected_seq + 1 WHERE run_id = ?").bind(
+            status,
+            completedAt,
+            steps,
+            id,
+          ),
+        ),
+      );
+    const counts = async () => {
+      const { value } = await scrape();
+      return [
+        value("crane_runs_started_total", { tenant }),
+        value("crane_runs_resumed_total", { tenant }),
+        value("crane_runs_ended_total", { tenant, status: "failed" }),
+        value("crane_runs_ended_total", { tenant, status: "completed" }),
+        value("crane_runs_in_flight", { tenant }),
+        value("crane_steps_total", { tenant, tool: "Calculator.evaluate", outcome: "succeeded" }),
+        value("crane_steps_total", { tenant, tool: "Http.get", outcome: "succeeded" }),
+      ];
+    };
+    await set("running", null, null);
+    expect(await counts()).toEqual([2, 2, 2, 0, 2, 2, 0]);
+    await rollUpMetrics(env);
+    expect(await counts()).toEqual([2, 2, 2, 0, 2, 2, 0]);
+    // The second endings: step 2 ran again and succeeded; step 1 did not run again.
+    const again = JSON.stringify(
+      JSON.parse(STEPS).map((s: { step_number: number }) => (s.step_number === 2 ? { ...s, status: "succeeded", error_code: null } : s)),
+    );
+    await set("completed", "2026-01-01T00:00:09.000Z", again);
+    expect(await counts()).toEqual([2, 2, 2, 2, 0, 2, 2]);
+    await rollUpMetrics(env);
+    expect(await counts()).toEqual([2, 2, 2, 2, 0, 2, 2]);
+  });
+
+  it("writes no metric rows on a run's path: a calculation writes 4 D1 rows, a 2-step plan through the queue 6", async () => {
+    const calc = await createRun({ prompt: "calculate 6 * 7" });
+    expect(calc.status).toBe("completed");
+    const queued = await createRun({
+      plan: {
+        steps: [
+          { step_number: 1, tool: "TodoStore.list", input: {} },
+          { step_number: 2, tool: "TodoStore.list", input: {} },
+        ],
+      },
+    });
+    expect((await waitForRun(queued.run_id)).status).toBe("completed");
+    await projected([queued.run_id], () => "completed");
+    const usage = async (id: string) => (await (await api(`/runs/${id}/usage`)).json()) as { d1_statements: number; d1_rows_written: number };
+    // The runs row, its run_id index and its tenant index; at the end, the row's expiry index too
+    // (retention's, one entry per end). The metric triggers this replaces added 5 and 9 rows more.
+    expect(await usage(calc.run_id)).toMatchObject({ d1_statements: 1, d1_rows_written: 4 });
+    expect(await usage(queued.run_id)).toMatchObject({ d1_statements: 2, d1_rows_written: 6 });
   });
 
   it("stores the bucket bounds the exposition uses", async () => {

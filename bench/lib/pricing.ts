@@ -22,3 +22,15 @@ export interface Usage {
 export function costPerMillionRuns(u: Usage): number {
   return (Object.keys(PRICES_PER_MILLION) as (keyof Usage)[]).reduce((sum, k) => sum + u[k] * PRICES_PER_MILLION[k], 0);
 }
+
+/**
+ * Prices of what the operation counts above leave out, in USD per million units (same pages,
+ * November 2026): Workers Logs events beyond the 20 million a month Workers Paid includes (each
+ * log line a Worker writes is one event), CPU milliseconds on Workers Standard, and Workflows
+ * steps ($0.80 per 100,000 since August 2026; sleeps and waits count as steps).
+ */
+export const EXTRA_PRICES_PER_MILLION = {
+  log_events: 0.6,
+  cpu_ms: 0.02,
+  workflow_steps: 8.0,
+} as const;

@@ -1,14 +1,16 @@
 /**
  * Starts each system under `wrangler dev` on fresh local state (its D1 migrated first, where it
- * has one), logging at warn: a local runtime's stdout is not free, and Crane logs a JSON line per
- * event where the peers log nothing.
+ * has one), in its shipped configuration: no log level or other setting a default deployment does
+ * not have. The one exception, reported with the results: Crane's per-key rate limit and run cap
+ * are raised (scripts/local-runtime.ts `unlimited`), since the benchmark's one client would hit
+ * them; the checks themselves still run on every request.
  */
 import { rmSync } from "node:fs";
 import { createServer } from "node:net";
-import { applyMigrations, killRuntime, startRuntime } from "../../scripts/local-runtime.ts";
+import { applyMigrations, killRuntime, startRuntime, type Runtime } from "../../scripts/local-runtime.ts";
 import { crane, floor, workflows, type System } from "./systems.ts";
 
-export const SYSTEM_NAMES = ["floor", "crane", "crane-no-breakers", "workflows"] as const;
+export const SYSTEM_NAMES = ["floor", "queue-floor", "crane", "crane-no-breakers", "workflows"] as const;
 export type SystemName = (typeof SYSTEM_NAMES)[number];
 
 export interface Started {
@@ -16,9 +18,34 @@ export interface Started {
   stop(): Promise<void>;
   /** The runtime's last output, for when a workload fails. */
   output: string[];
+  /** The process group of wrangler dev and its workerd (for CPU time, from /proc). */
+  pgid: number;
+  /** JSON log lines the Worker has written so far (Crane's logger writes one JSON object a line). */
+  logLines(): number;
+}
+
+/** Counts the JSON log lines a runtime writes to stdout and stderr. */
+function countLogLines(rt: Runtime): () => number {
+  let lines = 0;
+  const counter = () => {
+    let partial = "";
+    return (chunk: Buffer | string) => {
+      const parts = (partial + String(chunk)).split("\n");
+      partial = parts.pop()!;
+      for (const line of parts) if (line.includes('{"level":')) lines++;
+    };
+  };
+  rt.child.stdout?.on("data", counter());
+  rt.child.stderr?.on("data", counter());
+  return () => lines;
+}
+
+function started(system: System, rt: Runtime): Started {
+  return { system, stop: () => killRuntime(rt), output: rt.output, pgid: rt.child.pid!, logLines: countLogLines(rt) };
 }
 
 const FLOOR_CONFIG = "bench/peers/floor/wrangler.toml";
+const QUEUE_FLOOR_CONFIG = "bench/peers/queue-floor/wrangler.toml";
 const WORKFLOWS_CONFIG = "bench/peers/workflows/wrangler.toml";
 
 function freshState(name: SystemName): string {
@@ -31,12 +58,17 @@ export async function start(name: SystemName, port: number): Promise<Started> {
   const persistTo = freshState(name);
   if (name === "floor") {
     applyMigrations(persistTo, { database: "crane-bench-floor", config: FLOOR_CONFIG });
-    const rt = await startRuntime({ port, persistTo, config: FLOOR_CONFIG, healthPath: "/health", logLevel: "warn" });
-    return { system: floor(rt.url), stop: () => killRuntime(rt), output: rt.output };
+    const rt = await startRuntime({ port, persistTo, config: FLOOR_CONFIG, healthPath: "/health" });
+    return started(floor(rt.url), rt);
+  }
+  if (name === "queue-floor") {
+    applyMigrations(persistTo, { database: "crane-bench-queue-floor", config: QUEUE_FLOOR_CONFIG });
+    const rt = await startRuntime({ port, persistTo, config: QUEUE_FLOOR_CONFIG, healthPath: "/health" });
+    return started(floor(rt.url, "queue-floor"), rt);
   }
   if (name === "workflows") {
-    const rt = await startRuntime({ port, persistTo, config: WORKFLOWS_CONFIG, healthPath: "/health", logLevel: "warn" });
-    return { system: workflows(rt.url), stop: () => killRuntime(rt), output: rt.output };
+    const rt = await startRuntime({ port, persistTo, config: WORKFLOWS_CONFIG, healthPath: "/health" });
+    return started(workflows(rt.url), rt);
   }
   const breakers = name === "crane";
   applyMigrations(persistTo);
@@ -45,10 +77,10 @@ export async function start(name: SystemName, port: number): Promise<Started> {
     port,
     persistTo,
     unlimited: true,
-    vars: { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", BREAKER_ENABLED: String(breakers), LOG_LEVEL: "warn" },
-    logLevel: "warn",
+    // The allowlist lets Http.get reach the local upstream (deployed, it is closed until configured).
+    vars: { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", BREAKER_ENABLED: String(breakers) },
   });
-  return { system: crane(name, rt.url, breakers), stop: () => killRuntime(rt), output: rt.output };
+  return started(crane(name, rt.url, breakers), rt);
 }
 
 /**

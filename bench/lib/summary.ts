@@ -2,16 +2,49 @@
  * Turns the per-system results into the ratios, the per-run operation counts and the markdown
  * table: a ratio or a cell only appears when the systems it needs ran (`--systems` may pick a few).
  */
+import { EXTRA_PRICES_PER_MILLION, PRICES_PER_MILLION } from "./pricing.ts";
 import type { UsageResult } from "./usage.ts";
 import type { Row } from "./report.ts";
 import { round } from "./stats.ts";
-import type { DagResult, FanoutResult, ThroughputResult } from "./workloads.ts";
+import { DAG_STEPS, type DagResult, type FanoutResult, type ThroughputResult } from "./workloads.ts";
 
 export interface Result {
   throughput: ThroughputResult;
   dag: DagResult;
   fanout: FanoutResult;
   usage?: { calc: UsageResult; dag: UsageResult };
+  /** CPU seconds of the system's process group per 1,000 runs: calc (throughput), DAG (fan-out). */
+  cpu: { calc_s_per_1000_runs: number; dag_s_per_1000_runs: number };
+  /** JSON log lines written per run: during the calc throughput and during the fan-out. */
+  log_lines: { calc_per_run: number; dag_per_run: number };
+}
+
+/**
+ * USD per million runs of each workload, logs included: the counted operations at list prices,
+ * plus each log line as a Workers Logs event. For Workflows, which counts no operations: its
+ * requests (the POST and the instance's invocation) and its steps (1 for calc, 9 for the DAG).
+ * `with_cpu` adds the CPU measured here (wrangler dev and workerd, so an upper bound) at the
+ * Workers Standard price.
+ */
+export function costs(name: string, r: Result): { calc: number; dag: number; calc_with_cpu: number; dag_with_cpu: number } | undefined {
+  const logs = (lines: number) => lines * EXTRA_PRICES_PER_MILLION.log_events;
+  const cpu = (sPer1000: number) => sPer1000 * EXTRA_PRICES_PER_MILLION.cpu_ms; // s per 1,000 runs = ms per run
+  let calc: number;
+  let dag: number;
+  if (r.usage) {
+    calc = r.usage.calc.usd_per_million_runs + logs(r.log_lines.calc_per_run);
+    dag = r.usage.dag.usd_per_million_runs + logs(r.log_lines.dag_per_run);
+  } else if (name === "workflows") {
+    const perRun = (steps: number, lines: number) => 2 * PRICES_PER_MILLION.worker_requests + steps * EXTRA_PRICES_PER_MILLION.workflow_steps + logs(lines);
+    calc = perRun(1, r.log_lines.calc_per_run);
+    dag = perRun(DAG_STEPS, r.log_lines.dag_per_run);
+  } else return undefined;
+  return {
+    calc: round(calc, 2),
+    dag: round(dag, 2),
+    calc_with_cpu: round(calc + cpu(r.cpu.calc_s_per_1000_runs), 2),
+    dag_with_cpu: round(dag + cpu(r.cpu.dag_s_per_1000_runs), 2),
+  };
 }
 
 /** The per-run operation counts the issue asks for, from the sampled usage. */
@@ -45,6 +78,7 @@ export function operations(r: Result): Operations | undefined {
 
 export function ratios(results: Record<string, Result>): Record<string, number> {
   const { crane: c, workflows: w, floor: f } = results;
+  const q = results["queue-floor"];
   const off = results["crane-no-breakers"];
   const out: Record<string, number> = {};
   const put = (name: string, value: number | undefined) => {
@@ -58,6 +92,14 @@ export function ratios(results: Record<string, Result>): Record<string, number> 
     put("dag_wall_crane_over_workflows", c.dag.wall_ms / w.dag.wall_ms);
     put("fanout_steps_per_s_crane_over_workflows", c.fanout.steps_per_s / w.fanout.steps_per_s);
   }
+  // The issue's targets (31), in its terms.
+  if (c && f) put("post_p99_crane_over_floor", c.throughput.post_p99 / f.throughput.post_p99);
+  if (c && q) {
+    put("dag_wall_crane_over_queue_floor", c.dag.wall_ms / q.dag.wall_ms);
+    put("fanout_steps_per_s_crane_over_queue_floor", c.fanout.steps_per_s / q.fanout.steps_per_s);
+    put("cpu_per_dag_run_crane_over_queue_floor", c.cpu.dag_s_per_1000_runs / q.cpu.dag_s_per_1000_runs);
+  }
+  if (c && f) put("cpu_per_calc_run_crane_over_floor", c.cpu.calc_s_per_1000_runs / f.cpu.calc_s_per_1000_runs);
   if (c) {
     put("dag_wall_over_critical_path", c.dag.wall_ms / c.dag.critical_path_ms);
     put("dag_parallel_speedup", c.dag.speedup);
@@ -71,6 +113,11 @@ export function ratios(results: Record<string, Result>): Record<string, number> 
 
 export function rows(results: Record<string, Result>, fanout: number, delayMs: number): Row[] {
   const systems = Object.keys(results);
+  const cost = (pick: (c: NonNullable<ReturnType<typeof costs>>) => string) => (r: Result) => {
+    const name = systems.find((s) => results[s] === r)!;
+    const c = costs(name, r);
+    return c ? pick(c) : undefined;
+  };
   const row = (metric: string, cell: (r: Result) => number | string | null | undefined): Row => ({
     metric,
     values: Object.fromEntries(systems.map((s) => [s, cell(results[s]!) ?? "—"])),
@@ -112,13 +159,17 @@ export function rows(results: Record<string, Result>, fanout: number, delayMs: n
       "D1 statements per DAG run",
       ops((o) => o.dag_d1_statements_per_run),
     ),
+    row("CPU s per 1,000 calc runs (process group)", (r) => r.cpu.calc_s_per_1000_runs),
+    row(`CPU s per 1,000 DAG runs (process group, fan-out)`, (r) => r.cpu.dag_s_per_1000_runs),
+    row("log lines per calc run", (r) => r.log_lines.calc_per_run),
+    row("log lines per DAG run (fan-out)", (r) => r.log_lines.dag_per_run),
     row(
-      "cost per million calc runs, USD",
-      ops((o) => o.usd_per_million_calc_runs),
+      "cost per million calc runs, USD, logs included (+ CPU)",
+      cost((c) => `${c.calc} (${c.calc_with_cpu})`),
     ),
     row(
-      "cost per million DAG runs, USD",
-      ops((o) => o.usd_per_million_dag_runs),
+      "cost per million DAG runs, USD, logs included (+ CPU)",
+      cost((c) => `${c.dag} (${c.dag_with_cpu})`),
     ),
   ];
 }

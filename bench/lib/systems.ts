@@ -81,8 +81,8 @@ export function workflows(url: string): System {
   return { name: "workflows", url, headers: {}, createPath: "/runs", statusPath: (id) => `/runs/${id}`, body: peerBody };
 }
 
-export function floor(url: string): System {
-  return { name: "floor", url, headers: {}, createPath: "/runs", statusPath: (id) => `/runs/${id}`, usagePath: (id) => `/runs/${id}/usage`, body: peerBody };
+export function floor(url: string, name = "floor"): System {
+  return { name, url, headers: {}, createPath: "/runs", statusPath: (id) => `/runs/${id}`, usagePath: (id) => `/runs/${id}/usage`, body: peerBody };
 }
 
 export interface Observed {

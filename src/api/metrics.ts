@@ -1,5 +1,6 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { DEV_TENANT } from "../auth/api-keys";
+import { ALL_ROWS, contributions, tail, withTail } from "../db/metric-rollup-sql";
 import { METRIC_BOUNDS, RATE_LIMIT_REASONS, STEP_OUTCOMES, type HistogramFamily } from "../db/metric-rollups";
 import { breakerName, type BreakerMetrics } from "../durable/breaker/tool-breaker";
 import { runCap } from "../durable/run/start-run";
@@ -12,10 +13,13 @@ import { ACCESS, createApi } from "./openapi";
 
 /**
  * GET /metrics: Prometheus text exposition. Every number comes from shared state, never from
- * isolate memory, so it does not depend on which isolate answers: the rollups D1 keeps as runs
- * are projected (src/db/metric-rollups.ts) and the breaker objects. A scrape reads the rollup
- * tables, whose rows grow with tenants, tools and error codes but not with runs, so it costs the
- * same on day 1 and day 1,000, and deleting old runs changes none of its counters.
+ * isolate memory, so it does not depend on which isolate answers: the rollups in D1, which a Cron
+ * Trigger keeps every minute (src/scheduled/roll-up-metrics.ts), plus the runs rows it has not
+ * taken yet, and the breaker objects. The rollup tables' rows grow with tenants, tools and error
+ * codes, not with runs; the rows not yet taken are at most a minute of runs plus the runs in
+ * flight. So a scrape costs the same on day 1 and day 1,000, is exact at any moment (a row is in
+ * the rollup or in the tail, never both: the rollup moves it in one transaction), and deleting old
+ * runs changes none of its counters.
  */
 export const metricsApi = createApi();
 
@@ -50,11 +54,13 @@ const getMetrics = createRoute({
 
 metricsApi.openapi(getMetrics, async (c) => {
   const db = c.env.DB;
+  // One D1 batch is one transaction: the rollup and the tail are read at the same instant.
+  const add = contributions(tail(ALL_ROWS));
   const results = await db.batch<Row>([
-    db.prepare("SELECT * FROM metric_runs"),
-    db.prepare("SELECT * FROM metric_steps"),
-    db.prepare("SELECT * FROM metric_step_failures"),
-    db.prepare("SELECT * FROM metric_histograms"),
+    db.prepare(withTail("metric_runs", add.metric_runs)),
+    db.prepare(withTail("metric_steps", add.metric_steps)),
+    db.prepare(withTail("metric_step_failures", add.metric_step_failures)),
+    db.prepare(withTail("metric_histograms", add.metric_histograms)),
     db.prepare("SELECT * FROM metric_rate_limited"),
     db.prepare("SELECT DISTINCT tenant FROM api_keys WHERE revoked_at IS NULL"),
   ]);

@@ -8,7 +8,12 @@ import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlit
 export const runs = sqliteTable(
   "runs",
   {
-    run_id: text("run_id").primaryKey(),
+    // The row's place in write order, D1's rowid under an explicit name so that no VACUUM, export
+    // or import renumbers it. The metric rollup (src/scheduled/roll-up-metrics.ts) has taken every
+    // row up to its watermark; a new row always gets a larger seq than any row there is, and the
+    // retention sweep never deletes the row at the watermark, so a new row is always above it.
+    seq: integer("seq").primaryKey(),
+    run_id: text("run_id").notNull().unique(),
     // The tenant whose API key created the run; lists only ever show a tenant its own runs.
     // Rows from before tenants existed get "" and belong to nobody.
     tenant: text("tenant").notNull().default(""),
@@ -40,6 +45,9 @@ export const runs = sqliteTable(
     tools: text("tools"),
     // A rerun: the run it was forked from (POST /runs/{id}/rerun).
     rerun_of: text("rerun_of"),
+    // When D1 took the row's latest projection (D1's clock, in the same statement): the metric
+    // rollup measures projection lag from the run's end to here.
+    projected_at: text("projected_at"),
   },
   // Lists are per tenant, newest first. A status filter walks that index and skips: rows read
   // cost a thousandth of rows written, and a second index was two more rows written per run end.

@@ -19,7 +19,9 @@ export interface SweepResult {
 export async function sweepExpiredRuns(env: Env, now: number): Promise<SweepResult> {
   const cutoff = new Date(now).toISOString();
   const statement = env.DB.prepare(
-    "DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs WHERE expires_at IS NOT NULL AND expires_at <= ? ORDER BY expires_at LIMIT ?)",
+    `DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs WHERE expires_at IS NOT NULL AND expires_at <= ?
+       AND seq < (SELECT seq FROM metric_watermark)
+       AND run_id NOT IN (SELECT run_id FROM metric_pending) ORDER BY expires_at LIMIT ?)`,
   );
   let deleted = 0;
   let batches = 0;
@@ -37,6 +39,7 @@ export async function sweepExpiredRuns(env: Env, now: number): Promise<SweepResu
     log.error("retention.sweep_failed", { deleted, batches, ...errorFields(err) });
     return { deleted, batches, more: true };
   }
-  log.info("retention.swept", { deleted, batches, more, cutoff });
+  // Every minute, so a sweep that found nothing says nothing.
+  if (deleted > 0) log.info("retention.swept", { deleted, batches, more, cutoff });
   return { deleted, batches, more };
 }

@@ -2,8 +2,8 @@
 // resume), never per event, because one D1 database serves every run. An ended run's steps ride
 // in the same row as JSON, so the end of a run is one statement too. Each row carries the
 // `projected_seq` it reflects and only moves forward, so replaying a projection changes nothing
-// and a late write can never overwrite a newer one. Triggers on `runs` (src/db/metric-rollups.ts)
-// add a run to the metric rollups in this same statement, when its row first appears and when it ends.
+// and a late write can never overwrite a newer one. The metric rollups take the row later, off this
+// path (src/scheduled/roll-up-metrics.ts); the row carries D1's time of writing for their projection lag.
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { runs } from "../../../db/schema";
@@ -54,6 +54,7 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
     expires_at: expiresAtIso(state),
     tools: state.plan ? `,${[...new Set(state.plan.steps.map((s) => s.tool))].join(",")},` : null,
     rerun_of: state.rerun_of,
+    projected_at: sql`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`,
   };
   const { run_id: _id, ...update } = row;
   // A row of another run with the same id (an Idempotency-Key used again after its first run was
