@@ -8,7 +8,7 @@
  */
 import { DurableObject } from "cloudflare:workers";
 import { evaluateExpression } from "../../../../src/tools/calculator/parser";
-import type { RunUsage } from "../../../../src/durable/usage-meter";
+import type { RunUsage } from "../../../../src/durable/run/storage/usage-meter";
 
 export interface StepMessage {
   run_id: string;
