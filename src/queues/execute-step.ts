@@ -128,14 +128,14 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
   const gate = await admit(env, msg.tenant, breaker, msg.run_id);
   if (!gate.allowed) {
     await run.defer(msg.step, msg.dispatch, gate.retry_at, gate.error);
-    log.info("step.deferred", { ...fields, retry_at: new Date(gate.retry_at).toISOString() });
+    log.debug("step.deferred", { ...fields, retry_at: new Date(gate.retry_at).toISOString() });
     return false;
   }
   if (await hasEffects(tool, env, msg.tenant, fields)) {
     // A tool with side effects asks first, so a cancelled run or a duplicate delivery does nothing.
     const go = await run.preflight(msg.step, msg.dispatch);
     if (!go.go) {
-      log.info("step.preflight_refused", { ...fields, reason: go.reason });
+      log.debug("step.preflight_refused", { ...fields, reason: go.reason });
       if (gate.probe) await recordOutcome(env, msg.tenant, breaker, "released", true);
       return false;
     }
@@ -149,7 +149,9 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
   }
   const started = Date.now();
   const outcome = await runTool(tool, input, msg, env, trace);
-  log.info(outcome.success ? "tool.succeeded" : "tool.failed", {
+  // One line per attempt repeats what the run's log holds durably (and each is a billed Workers
+  // Logs event): a success is debug; a failure is a warning, as the run's own failure lines are.
+  (outcome.success ? log.debug : log.warn)(outcome.success ? "tool.succeeded" : "tool.failed", {
     ...fields,
     duration_ms: Date.now() - started,
     ...(outcome.success ? {} : { code: outcome.error.code }),
