@@ -8,6 +8,7 @@
 // first report for the current dispatch wins and every other one is acknowledged and ignored.
 import { z } from "zod";
 import { stepErrorSchema, type StepError } from "./step-error";
+import { jsonBytes } from "../lib/bytes";
 import type { Json } from "../lib/json";
 import type { SpanData } from "../lib/otel/span";
 
@@ -79,6 +80,6 @@ export type PreflightResult =
 
 /** How the run object sends a step to the queue: the message, without the envelope's JSON size. */
 export function stepMessage(fields: Omit<StepMessage, "v" | "input">, input: Json): StepMessage {
-  const fits = JSON.stringify(input ?? null).length <= MAX_MESSAGE_INPUT_BYTES;
+  const fits = jsonBytes(input) <= MAX_MESSAGE_INPUT_BYTES;
   return { v: 2, ...fields, ...(fits ? { input } : {}) };
 }

@@ -194,37 +194,28 @@ describe("Run.start", () => {
     expect(done.error!.message).toContain("run_depth_exceeded");
   });
 
-  it("a child refused by the tenant's cap waits, not fails, and starts when a slot frees", async () => {
+  it("children count against their root's slot: three parents at the last three slots all start their children and complete", async () => {
     const tenant = `cap-${uniq()}`;
     const { secret } = await newApiKey(tenant);
     const limiter = env.TENANTS.getByName(tenant);
-    // 99 of the tenant's 100 slots are taken; the parent takes the last, so its child meets a full cap.
-    for (let i = 0; i < 99; i++) expect((await limiter.acquire(`placeholder_${i}`, 100)).ok).toBe(true);
-    const key = `cap-${uniq()}`;
-    const parentId = await runIdFor(tenant, key);
-    // The parent's clock runs an hour ahead, so its retries are due only when the test says.
-    await setClock(parentId, HOUR);
+    // 97 of the tenant's 100 slots are taken: three parents take the last three, and their children take none.
+    for (let i = 0; i < 97; i++) expect((await limiter.acquire(`placeholder_${i}`, 100)).ok).toBe(true);
     const body = { plan: { steps: [{ step_number: 1, tool: "Run.start", input: { plan: waitsFor("s") } }] } };
-    const res = await api("/runs", { method: "POST", key: secret, json: body, headers: { "idempotency-key": key } });
-    expect(res.status).toBe(201);
-    let refused = await waitForRun(parentId, (r) => r.execution_log[0]!.deferrals === 1, 20_000, secret);
-    expect(refused.status).toBe("running");
-    expect(refused.execution_log[0]).toMatchObject({ status: "pending", error: { code: "child_at_capacity" }, attempts: 0 });
-    expect(refused.children).toEqual([]);
-    // Still full when the watchdog tries again: refused again, and it backs off further.
-    await setClock(parentId, 2 * HOUR);
-    expect(await runDurableObjectAlarm(stub(parentId))).toBe(true);
-    refused = await waitForRun(parentId, (r) => r.execution_log[0]!.deferrals === 2, 20_000, secret);
-    expect(refused.execution_log[0]).toMatchObject({ status: "pending", attempts: 0 });
-    // A slot frees; the next try admits the child.
-    await limiter.release("placeholder_0");
-    await setClock(parentId, 3 * HOUR);
-    expect(await runDurableObjectAlarm(stub(parentId))).toBe(true);
-    const admitted = await waitForRun(parentId, (r) => r.children.length === 1, 20_000, secret);
-    expect(admitted.execution_log[0]).toMatchObject({ status: "running", attempts: 1, deferrals: 2 });
-    await signal(admitted.children[0]!.run_id, "s", "in", secret);
-    expect(await waitForRun(parentId, undefined, 20_000, secret)).toMatchObject({ status: "completed", result: { result: "in" } });
-    for (let i = 1; i < 99; i++) await limiter.release(`placeholder_${i}`);
+    const parents: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await api("/runs", { method: "POST", key: secret, json: body });
+      expect(res.status).toBe(201);
+      parents.push(((await res.json()) as { run_id: string }).run_id);
+    }
+    // The cap is full: a fourth top-level run is refused, and no child was.
+    expect((await api("/runs", { method: "POST", key: secret, json: body })).status).toBe(429);
+    for (const id of parents) {
+      const started = await waitForRun(id, (r) => r.children.length === 1, 20_000, secret);
+      expect(started.execution_log[0]).toMatchObject({ status: "running", deferrals: 0 });
+      await signal(started.children[0]!.run_id, "s", id, secret);
+    }
+    for (const id of parents) expect(await waitForRun(id, undefined, 20_000, secret)).toMatchObject({ status: "completed", result: { result: id } });
+    for (let i = 0; i < 97; i++) await limiter.release(`placeholder_${i}`);
   });
 
   it("a child retries telling its parent of its end until the parent has it", async () => {

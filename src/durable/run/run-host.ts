@@ -7,6 +7,7 @@
 // milestone the alarm projects. RunObject (run-object.ts) puts the RPC API on top of it.
 import { DurableObject } from "cloudflare:workers";
 import type { StepMessage } from "../../execution/step-protocol";
+import { errorFields, log } from "../../lib/log";
 import { newSpanId } from "../../lib/trace";
 import type * as C from "./contract";
 import { nextDeadline, type Machine } from "./domain/decide";
@@ -144,17 +145,30 @@ export abstract class RunHost extends DurableObject<Env> {
     if (request) this.meter.request();
     this.span = newSpanId();
     this.emitted = [];
-    const result = decide({
-      state: this.state,
-      now: this.clock(),
-      clock: this.clock,
-      random: this.random,
-      emit: (type, data) => this.append(type, data),
-      send: (message) => sends.push(this.tracing ? this.tracing.stamp(message, this.span) : message),
-    });
+    let result: R;
+    try {
+      result = decide({
+        state: this.state,
+        now: this.clock(),
+        clock: this.clock,
+        random: this.random,
+        emit: (type, data) => this.append(type, data),
+        send: (message) => sends.push(this.tracing ? this.tracing.stamp(message, this.span) : message),
+      });
+      // A command's rows commit together or not at all.
+      this.ctx.storage.transactionSync(() => this.log.flush());
+    } catch (err) {
+      // Events were folded into memory that may not be on disk: serving that state, re-throwing the
+      // same staged rows on every later command, with no alarm re-armed, would strand the run. The
+      // object is reset instead, and the next request rebuilds it from the log.
+      if (this.emitted.length > 0) {
+        log.error("command.write_failed", { run_id: this.state.run_id, command: name, events: this.emitted.length, ...errorFields(err) });
+        this.ctx.abort(`the ${name} command failed after emitting events`);
+      }
+      throw err;
+    }
     const events = this.emitted;
     this.emitted = [];
-    this.log.flush();
     this.webhooks.notice(this.state, statusBefore, events);
     broadcast(this.ctx, events);
     // Armed before any await, so the alarm commits atomically with the events that need it: a

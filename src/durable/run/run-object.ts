@@ -4,7 +4,8 @@
 // the host (run-host.ts) over a decision of the pure domain (domain/), or a read of its storage.
 import type { StepError } from "../../execution/step-error";
 import type { PreflightResult, ReportResult, StepReport } from "../../execution/step-protocol";
-import { log } from "../../lib/log";
+import { Backoff, BACKGROUND_RETRY } from "../../execution/backoff";
+import { errorFields, log } from "../../lib/log";
 import type * as C from "./contract";
 import { childEnded, type ChildNotice } from "./domain/children";
 import { cancel, pause, resume, type ControlResult } from "./domain/control";
@@ -26,6 +27,8 @@ const NOT_FOUND = { ok: false, code: "run_not_found" } as const;
 import { RunHost } from "./run-host";
 
 export class RunObject extends RunHost implements C.RunRpc {
+  private readonly alarmFailures = new Backoff(BACKGROUND_RETRY);
+
   /**
    * Creates the run, or answers a replay. Without a plan it only tells a replay from a new run,
    * so a replay is never planned again. A run that will stay in flight takes its tenant's slot
@@ -167,7 +170,7 @@ export class RunObject extends RunHost implements C.RunRpc {
   /** A resumed failed or cancelled run is in flight again, so it takes a slot first (a paused one still holds its slot). */
   async resume(tenant: string, cap: number): Promise<C.ControlAnswer> {
     if (!this.owns(tenant)) return NOT_FOUND;
-    if (this.state.status === "failed" || this.state.status === "cancelled") {
+    if ((this.state.status === "failed" || this.state.status === "cancelled") && this.state.parent === null) {
       const slot = await takeSlot(this.env, this.meter, this.state.run_id, tenant, cap, this.clock());
       if (!slot.ok) return { ok: false, code: "at_capacity", in_flight: slot.in_flight, cap: slot.cap };
     }
@@ -234,6 +237,20 @@ export class RunObject extends RunHost implements C.RunRpc {
   override async alarm(): Promise<void> {
     this.alarmSlot.fired();
     if (this.state.last_seq === 0) return;
+    try {
+      await this.watch();
+      this.alarmFailures.succeeded();
+    } catch (err) {
+      // One throw would spend the runtime's alarm retries and leave the run with no watchdog
+      // until a request woke it: the alarm is re-armed with backoff instead.
+      const delay = this.alarmFailures.failed(this.clock());
+      log.error("run.alarm_failed", { run_id: this.state.run_id, retry_in_ms: delay, ...errorFields(err) });
+      this.alarmSlot.arm([this.alarmFailures.retryAt]);
+    }
+  }
+
+  /** The watchdog's work: whatever is due, in the order a failure would least hurt. */
+  private async watch(): Promise<void> {
     if (this.webhooks.due) await this.webhooks.handOff(this.state);
     if (this.family.owesNow(this.clock())) await this.family.settle();
     if ((expiresAt(this.state) ?? Infinity) <= this.clock()) return this.forget();

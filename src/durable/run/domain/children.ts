@@ -33,7 +33,8 @@ export interface ChildNotice extends ChildOutcome {
 export type ChildStart = { ok: true; child: ChildOutcome } | { ok: false; reason: "at_capacity" | "not_started" | "unreachable"; error: StepError };
 
 /** The key the child's run id derives from: a step re-run after its effect was undone starts a new child. */
-export const childKey = (state: RunState, s: StepState): string => `child:${state.run_id}:${s.step_number}:${s.undone}`;
+export const childKey = (state: RunState, s: StepState): string =>
+  `child:${state.run_id}:${s.step_number}:${s.undone}${s.generation ? `:g${s.generation}` : ""}`;
 
 /** Does this step wait for its child (Run.start's `wait`, true unless given false)? */
 export const waitsForChild = (s: StepState): boolean => (s.resolved_input as { wait?: unknown } | null)?.wait !== false;

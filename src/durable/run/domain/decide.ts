@@ -5,16 +5,23 @@
 // asks which kind a step is.
 import type { BreakerOpened, PreflightResult, ReportResult, StepReport } from "../../../execution/step-protocol";
 import { stepError, waitsOnBreaker, type StepError } from "../../../execution/step-error";
-import { breakerOf } from "../../../tools/registry";
+import { breakerOf, getTool } from "../../../tools/registry";
+import { traitsOf } from "../../../tools/tool";
 import { advanceCompensation, beginCompensation, timeOutUndos } from "./compensation";
 import type { RunError } from "./events";
 import type { Machine } from "./machine";
 import { anyFailed, inFlight, ordered } from "./queries";
 import { TERMINAL_RUN, TERMINAL_STEP, type RunState, type StepState } from "./state";
-import { allWork, deadlineOf, defer as deferWork, expire, fail, findWork, start, succeed } from "./work";
+import { allWork, deadlineOf, defer as deferWork, expire, fail, failIfWaitedTooLong, findWork, start, succeed } from "./work";
 
 export type { Machine } from "./machine";
 export { ordered } from "./queries";
+
+/** Is a consumer perhaps running this step's tool now? Only a queued attempt's effect can be under way outside the run. */
+function effectInFlight(s: StepState): boolean {
+  const tool = getTool(s.tool);
+  return tool !== undefined && traitsOf(tool).queued;
+}
 
 /** A pending step may start when its retry time (if any) has come and its dependencies succeeded. */
 function ready(m: Machine, s: StepState): boolean {
@@ -28,7 +35,7 @@ function ready(m: Machine, s: StepState): boolean {
 function dispatchReady(m: Machine): void {
   for (const s of ordered(m.state)) {
     if (inFlight(m.state) >= m.state.options.max_parallelism) return;
-    if (ready(m, s)) start(m, { kind: "step", s });
+    if (ready(m, s) && !failIfWaitedTooLong(m, { kind: "step", s })) start(m, { kind: "step", s });
   }
 }
 
@@ -56,6 +63,11 @@ export function advance(m: Machine): void {
       // to decide for a run that failed.
       const reason = state.cancelling !== null ? "cancelled" : "run_failed";
       for (const s of ordered(state)) if (s.status === "pending" || s.status === "waiting") m.emit("step.skipped", { step: s.step_number, reason });
+      // A cancel waits only for work that may have an effect in flight (a queued attempt whose
+      // consumer may be running the tool). A timer, a wait or a child's creation ends now, skipped;
+      // a child already started is cancelled with the run (effects/family.ts).
+      if (state.cancelling !== null)
+        for (const s of ordered(state)) if (s.status === "running" && !effectInFlight(s)) m.emit("step.skipped", { step: s.step_number, reason: "cancelled" });
     } else {
       dispatchReady(m);
     }

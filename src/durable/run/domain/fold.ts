@@ -23,6 +23,7 @@ function newStep(s: Plan["steps"][number]): StepState {
     dispatch_deadline: null,
     succeeded_seq: null,
     undone: 0,
+    generation: 0,
   };
 }
 
@@ -204,7 +205,7 @@ const handlers: Handlers = {
   "run.resumed": (state, d, at) => {
     state.status = "running";
     // A resumed run is in flight again under its tenant's cap, with its whole run_timeout_ms.
-    state.holds_slot = state.tenant !== "";
+    state.holds_slot = state.tenant !== "" && state.parent === null;
     state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.error = null;
     state.result = null;
@@ -215,7 +216,7 @@ const handlers: Handlers = {
       // names the effect that was undone).
       const undone = s.undone + (state.compensation?.steps.some((u) => u.step_number === n && u.status === "succeeded") ? 1 : 0);
       // The attempt number keeps counting, so a message from before the resume stays stale.
-      Object.assign(s, newStep(s), { attempt: s.attempt, undone });
+      Object.assign(s, newStep(s), { attempt: s.attempt, undone, generation: s.generation + 1 });
     }
     state.compensation = null;
     state.cancelling = null;

@@ -63,6 +63,8 @@ export interface StepState extends AttemptState {
   succeeded_seq: number | null;
   /** How often its effect was undone and the step reset by a resume: keys its next attempts apart. */
   undone: number;
+  /** How often a resume reset the step: a child run it starts after that is a new child, not the one that failed. */
+  generation: number;
 }
 
 /** Undoing one succeeded step: attempt-bearing work of its own, like a step. */

@@ -3,7 +3,7 @@
 // functions. What differs between kinds of work is only which events record it (WORK_EVENTS);
 // what differs between kinds of step is the executor (executors/), asked through one interface.
 import { decideRetry } from "../../../execution/retry-policy";
-import { invalidInput, stepError, type StepError } from "../../../execution/step-error";
+import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../../execution/step-error";
 import { UnresolvedReferenceError, referenceMismatch, resolveStepInput } from "../../../planner/references";
 import { getTool } from "../../../tools/registry";
 import { traitsOf, type Tool } from "../../../tools/tool";
@@ -129,14 +129,37 @@ export function failForGood(m: Machine, work: Work, attempt: number, error: Step
  */
 export function defer(m: Machine, work: Work, retryAt: number, error: StepError): void {
   const w = work.s;
+  const limit = deferralLimit(m, work);
+  if (limit !== null && m.now >= limit) return giveUpWaiting(m, work);
+  // The retry comes at the breaker's transition, or at the limit if that is sooner: a cooldown
+  // that doubles up to minutes must not carry a step past its max_deferral_ms.
+  events(work).defer(m, w.step_number, w.attempt, error, Math.max(Math.min(retryAt, limit ?? Infinity), m.now));
+}
+
+/** When a step waiting on an open breaker must give up (epoch ms; null: it may wait until the run's deadline). */
+function deferralLimit(m: Machine, work: Work): number | null {
   const limit = work.kind === "step" ? m.state.options.max_deferral_ms : null;
+  return limit === null ? null : (work.s.deferred_since ?? m.now) + limit;
+}
+
+function giveUpWaiting(m: Machine, work: Work): void {
+  const w = work.s;
   const waited = m.now - (w.deferred_since ?? m.now);
-  if (limit !== null && waited >= limit) {
-    const message = `${w.tool} stayed unavailable for ${waited} ms, past this run's max_deferral_ms (${limit}).`;
-    failForGood(m, work, w.attempt, stepError("tool_unavailable", message));
-    return;
-  }
-  events(work).defer(m, w.step_number, w.attempt, error, Math.max(retryAt, m.now));
+  const message = `${w.tool} stayed unavailable for ${waited} ms, past this run's max_deferral_ms (${m.state.options.max_deferral_ms}).`;
+  failForGood(m, work, w.attempt, stepError("tool_unavailable", message));
+}
+
+/**
+ * A step that waited on an open breaker and whose retry has come: past its max_deferral_ms it
+ * fails now (tool_unavailable) instead of being dispatched to be turned away again. Answers
+ * whether it did.
+ */
+export function failIfWaitedTooLong(m: Machine, work: Work): boolean {
+  if (!waitsOnBreaker(work.s.error)) return false;
+  const limit = deferralLimit(m, work);
+  if (limit === null || m.now < limit) return false;
+  giveUpWaiting(m, work);
+  return true;
 }
 
 /** When the watchdog must look at this work's current attempt (null: it is not running or waiting). */

@@ -10,6 +10,7 @@
 // run's alarm with backoff; the outbox ignores a milestone it already has.
 import { RUN_END_EVENTS, RESULT_LIMIT_BYTES, type RunNotice, type WebhookEventType, type WebhookRun } from "../../webhooks/notice";
 import { Backoff, BACKGROUND_RETRY } from "../../../execution/backoff";
+import { jsonBytes } from "../../../lib/bytes";
 import { errorFields, log } from "../../../lib/log";
 import type { RunEvent } from "../domain/events";
 import type { RunState, RunStatus } from "../domain/state";
@@ -43,7 +44,7 @@ export async function webhookEventsOf(env: Env, tenant: string, now: number): Pr
 /** The run as a delivery carries it (see WebhookRun). */
 export function webhookRun(state: RunState): WebhookRun {
   const result = state.status === "completed" ? (state.result ?? null) : null;
-  const tooBig = result !== null && JSON.stringify(result).length > RESULT_LIMIT_BYTES;
+  const tooBig = result !== null && jsonBytes(result) > RESULT_LIMIT_BYTES;
   return {
     run_id: state.run_id,
     prompt: state.prompt,

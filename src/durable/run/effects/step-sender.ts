@@ -2,19 +2,19 @@
 // call for them. A message that never arrives is a lease the watchdog takes back, so a failed send
 // is logged, not retried here.
 import type { StepMessage } from "../../../execution/step-protocol";
+import { jsonBytes } from "../../../lib/bytes";
 import { errorFields, log } from "../../../lib/log";
 
 /** Queues' limits on one sendBatch, with room for the envelope. */
 const MAX_BATCH_MESSAGES = 100;
 const MAX_BATCH_BYTES = 240 * 1024;
-const encoder = new TextEncoder();
 
 /** Splits messages into batches under the queue's count and byte limits (bytes, not characters). */
 export function batches(messages: readonly StepMessage[]): StepMessage[][] {
   const out: StepMessage[][] = [];
   let size = Infinity;
   for (const m of messages) {
-    const bytes = encoder.encode(JSON.stringify(m)).byteLength;
+    const bytes = jsonBytes(m);
     if (size + bytes > MAX_BATCH_BYTES || out.at(-1)!.length >= MAX_BATCH_MESSAGES) {
       out.push([]);
       size = 0;

@@ -33,12 +33,14 @@ export async function releaseSlot(env: Env, meter: UsageMeter, state: RunState):
 export type Admission = { ok: true; holds_slot: boolean; webhook_events: string[] } | { ok: false; in_flight: number; cap: number };
 
 /**
- * Admits a new run: one that will stay in flight takes its tenant's slot first; one whose steps
- * all run inline ends in the command that creates it and needs none. Either way, which events the
+ * Admits a new run: a top-level run that will stay in flight takes its tenant's slot first; one
+ * whose steps all run inline ends in the command that creates it and needs none. A child run
+ * (Run.start) counts against its root's slot and takes none: with N parents at a cap of N, a
+ * child that had to wait for a slot could never start, and every parent would wait for its deadline. Either way, which events the
  * tenant's webhooks want: from the slot's answer, or (no slot) a cached copy.
  */
 export async function admit(env: Env, meter: UsageMeter, input: CreateRunInput & { plan: Plan }, now: number): Promise<Admission> {
-  if (endsInline(stepsToRun(input.plan.steps, input.rerun)))
+  if (input.parent || endsInline(stepsToRun(input.plan.steps, input.rerun)))
     return { ok: true, holds_slot: false, webhook_events: await webhookEventsOf(env, input.tenant, now) };
   const slot = await takeSlot(env, meter, input.run_id, input.tenant, input.cap, now);
   return slot.ok ? { ok: true, holds_slot: true, webhook_events: slot.webhook_events } : slot;

@@ -8,6 +8,7 @@
 // present are the version: each is created by its first write, so a new run object pays for
 // the two tables it uses and nothing else, and a request for a run that does not exist writes
 // nothing at all.
+import { jsonBytes } from "../../../lib/bytes";
 import { parseEvent, type RunEvent, type RunEventData, type RunEventType } from "../domain/events";
 
 /** SQLite in Durable Objects caps a row at 2 MB; step outputs can approach 1 MiB each. */
@@ -79,7 +80,7 @@ export class EventLog {
       bytes = 0;
     };
     for (const event of this.staged) {
-      const size = JSON.stringify(event).length;
+      const size = jsonBytes(event);
       if (bytes + size > ROW_LIMIT_BYTES) write();
       chunk.push(event);
       bytes += size;
