@@ -175,8 +175,10 @@ try {
     const result = await work();
     // Let queued work (acks, projections, slot releases) finish inside the profile.
     await new Promise((r) => setTimeout(r, 3000));
-    const { profile } = (await cdp.send("Profiler.stop")) as { profile: Profile };
-    return { result, profile };
+    // Under heavy load the inspector has been seen to answer stop without a profile: say so.
+    const stopped = (await cdp.send("Profiler.stop")) as { profile?: Profile } | undefined;
+    if (!stopped?.profile) throw new Error("Profiler.stop answered without a profile");
+    return { result, profile: stopped.profile };
   };
   await throughput(system, { ...sizes, runs: 30, concurrency: 4 }); // warm-up
   const calc = await profileOf(() => throughput(system, sizes));
