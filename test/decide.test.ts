@@ -450,7 +450,8 @@ describe("defer", () => {
   });
 
   it.each([
-    { waited: 4999, outcome: "is deferred again", expected: [deferred(1, 1, at(20_000))] },
+    // Deferred again, its retry at the limit (6000 ms), not at the breaker's later transition.
+    { waited: 4999, outcome: "is deferred again", expected: [deferred(1, 1, at(6000))] },
     {
       waited: 5000,
       outcome: "fails with tool_unavailable",
