@@ -57,7 +57,9 @@ describe("resuming a parent whose child failed", () => {
   it("keys the step's next child apart from the failed one, so a resume starts a new child", () => {
     const { run } = begin([{ step_number: 1, tool: "Run.start", input: { prompt: "calculate 1 + 1" } }], options({ on_failure: "stop" }));
     const before = childKey(run.state, run.step(1));
-    run.command(at(100), (m) => report(m, [{ step: 1, dispatch: run.step(1).dispatch_seq!, outcome: { success: false, error: stepError("child_failed", "no") } }]));
+    run.command(at(100), (m) =>
+      report(m, [{ step: 1, dispatch: run.step(1).dispatch_seq!, outcome: { success: false, error: stepError("child_failed", "no") } }]),
+    );
     expect(run.state.status).toBe("failed");
     run.command(at(200), (m) => resume(m));
     expect(run.step(1).status).toBe("running");

@@ -40,7 +40,7 @@ const send = createRoute({
   middleware: jsonBody,
   security: ACCESS.apiKey.security,
   request: { params: signalParamsSchema, body: jsonRequest(signalBodySchema, "The signal's payload") },
-  responses: { 202: jsonResponse(signalAcceptedSchema, "Recorded"), ...errors(400, 404, 409, 413, 415), ...ACCESS.apiKey.responses },
+  responses: { 202: jsonResponse(signalAcceptedSchema, "Recorded"), ...errors(400, 404, 409, 413, 415, 429), ...ACCESS.apiKey.responses },
 });
 
 signalsApi.openapi(send, async (c) => {
@@ -49,5 +49,6 @@ signalsApi.openapi(send, async (c) => {
   const result = await runStub(c.env, runId).signal(c.var.principal.tenant, name, payload);
   if (result.ok) return c.json({ run_id: runId, name, seq: result.seq, delivered_to: result.delivered_to }, 202);
   if (result.code === "run_not_found") throw runNotFound(runId);
+  if (result.code === "too_many_signals") throw new ApiError(429, result.code, result.message, { limit: result.limit });
   throw new ApiError(409, result.code, result.message);
 });

@@ -23,6 +23,11 @@ export const runOptionsSchema = z.strictObject({
    * compensation, in reverse order of completion, before the run ends failed; "stop" ends it as is.
    */
   on_failure: z.enum(["compensate", "stop"]).optional(),
+  /**
+   * The largest output (as JSON, in UTF-8 bytes) a step may record. A larger one fails the step
+   * with output_too_large: it would outgrow the event row, the RPC answers that carry the run, and D1.
+   */
+  max_output_bytes: z.number().int().min(1024).max(1_048_576).optional(),
 });
 export type RunOptions = z.infer<typeof runOptionsSchema>;
 
@@ -35,6 +40,7 @@ export interface ResolvedOptions {
   run_timeout_ms: number;
   max_deferral_ms: number | null;
   on_failure: "compensate" | "stop";
+  max_output_bytes: number;
 }
 
 export const DEFAULT_OPTIONS: ResolvedOptions = {
@@ -46,6 +52,7 @@ export const DEFAULT_OPTIONS: ResolvedOptions = {
   run_timeout_ms: DEFAULT_RUN_TIMEOUT_MS,
   max_deferral_ms: null,
   on_failure: "compensate",
+  max_output_bytes: 256 * 1024,
 };
 
 export function resolveOptions(options: RunOptions | undefined): ResolvedOptions {
@@ -58,6 +65,7 @@ export function resolveOptions(options: RunOptions | undefined): ResolvedOptions
     run_timeout_ms: options?.run_timeout_ms ?? DEFAULT_OPTIONS.run_timeout_ms,
     max_deferral_ms: options?.max_deferral_ms ?? DEFAULT_OPTIONS.max_deferral_ms,
     on_failure: options?.on_failure ?? DEFAULT_OPTIONS.on_failure,
+    max_output_bytes: options?.max_output_bytes ?? DEFAULT_OPTIONS.max_output_bytes,
   };
 }
 

@@ -27,6 +27,8 @@ export const STEP_ERRORS = {
   invalid_input: final,
   reference_unresolved: final,
   step_failed: final,
+  // A step's output over the run's max_output_bytes: it would not fit the log, an RPC or D1 (and running it again gives the same)
+  output_too_large: final,
   // Human.approve: a decision is final, whoever made it
   approval_rejected: final,
   approval_timeout: final,

@@ -99,6 +99,7 @@ export function requestOptions(o: ResolvedOptions): RunOptions {
     run_timeout_ms: o.run_timeout_ms,
     ...(o.max_deferral_ms !== null ? { max_deferral_ms: o.max_deferral_ms } : {}),
     on_failure: o.on_failure,
+    max_output_bytes: o.max_output_bytes,
   };
 }
 

@@ -124,7 +124,11 @@ const handlers: Handlers = {
     s.succeeded_seq = seq;
     if (d.signal !== undefined) {
       const signal = state.signals.find((g) => g.seq === d.signal);
-      if (signal) signal.taken_by = d.step;
+      // The step's output holds the payload now: memory keeps one copy, not two.
+      if (signal) {
+        signal.taken_by = d.step;
+        signal.payload = null;
+      }
     }
     s.deferred_since = null;
     s.status = "succeeded";

@@ -6,7 +6,16 @@ import { takeSignal } from "./executors/await";
 import type { Machine } from "./machine";
 import { TERMINAL_RUN, type StepState } from "./state";
 
-export type SignalResult = { ok: true; seq: number; delivered_to: number | null } | { ok: false; code: "run_finished"; message: string };
+export type SignalResult =
+  | { ok: true; seq: number; delivered_to: number | null }
+  | { ok: false; code: "run_finished"; message: string }
+  | { ok: false; code: "too_many_signals"; message: string; limit: number };
+
+/**
+ * Signals kept for steps that have not waited yet, at most: each may be 64 KiB and lives in the
+ * object's memory until a step takes it, so a run waiting 30 days could otherwise be pushed past it.
+ */
+export const MAX_BUFFERED_SIGNALS = 100;
 
 /**
  * A signal sent to the run. It is always recorded; the waiting Wait.signal step for its name (the
@@ -14,9 +23,12 @@ export type SignalResult = { ok: true; seq: number; delivered_to: number | null 
  */
 export function signal(m: Machine, name: string, payload: unknown): SignalResult {
   if (TERMINAL_RUN.has(m.state.status)) return { ok: false, code: "run_finished", message: `The run is already ${m.state.status}; it takes no signals.` };
+  const buffered = m.state.signals.filter((g) => g.taken_by === null).length;
+  const waiting = ordered(m.state).find((s) => s.status === "waiting" && waitsForSignal(s, name));
+  if (!waiting && buffered >= MAX_BUFFERED_SIGNALS)
+    return { ok: false, code: "too_many_signals", message: `The run keeps ${buffered} signals no step has taken yet, its limit.`, limit: MAX_BUFFERED_SIGNALS };
   const seq = m.emit("signal.received", { name, payload });
   const received = m.state.signals.find((g) => g.seq === seq)!;
-  const waiting = ordered(m.state).find((s) => s.status === "waiting" && waitsForSignal(s, name));
   if (!waiting) return { ok: true, seq, delivered_to: null };
   takeSignal(m, waiting, received);
   advance(m);

@@ -78,6 +78,7 @@ export const runResourceSchema = z
         run_timeout_ms: z.number().int(),
         max_deferral_ms: z.number().int().nullable(),
         on_failure: z.enum(["compensate", "stop"]),
+        max_output_bytes: z.number().int(),
       })
       .describe("The options in force, defaults filled in"),
     execution_log: z.array(executionLogEntrySchema).describe("One entry per step of the plan"),

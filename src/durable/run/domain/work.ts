@@ -3,6 +3,7 @@
 // functions. What differs between kinds of work is only which events record it (WORK_EVENTS);
 // what differs between kinds of step is the executor (executors/), asked through one interface.
 import { decideRetry } from "../../../execution/retry-policy";
+import { jsonBytes } from "../../../lib/bytes";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../../execution/step-error";
 import { UnresolvedReferenceError, referenceMismatch, resolveStepInput } from "../../../planner/references";
 import { getTool } from "../../../tools/registry";
@@ -103,6 +104,12 @@ export function start(m: Machine, work: Work, attempt = work.s.attempt + 1): voi
 /** The attempt succeeded. */
 export function succeed(m: Machine, work: Work, output: unknown, extra: Extra & { duration_ms?: number; signal?: number } = {}): void {
   const { duration_ms, ...rest } = extra;
+  const bytes = jsonBytes(output);
+  const cap = m.state.options.max_output_bytes;
+  if (bytes > cap) {
+    const message = `${work.s.tool} returned ${bytes} bytes, over this run's max_output_bytes (${cap}).`;
+    return failForGood(m, work, work.s.attempt, stepError("output_too_large", message), extra.queue_ms === undefined ? {} : { queue_ms: extra.queue_ms });
+  }
   events(work).succeed(m, work.s.step_number, work.s.attempt, output, duration_ms ?? since(m, work.s), rest);
 }
 

@@ -11,6 +11,8 @@
 import { jsonBytes } from "../../../lib/bytes";
 import { parseEvent, type RunEvent, type RunEventData, type RunEventType } from "../domain/events";
 
+/** A page of events (GET /runs/{id}/events, a subscriber's backlog) holds about this much at most. */
+const MAX_PAGE_BYTES = 2 * 1024 * 1024;
 /** SQLite in Durable Objects caps a row at 2 MB; step outputs can approach 1 MiB each. */
 const ROW_LIMIT_BYTES = 1_500_000;
 
@@ -97,7 +99,11 @@ export class EventLog {
     yield* this.staged;
   }
 
-  after(seq: number, limit: number): RunEvent[] {
+  /**
+   * Up to `limit` events after `seq`, and at most about `maxBytes` of them (always at least one):
+   * a page of large outputs must fit the RPC answer and the HTTP response that carry it.
+   */
+  after(seq: number, limit: number, maxBytes = MAX_PAGE_BYTES): RunEvent[] {
     const legacy = this.tables.has("events")
       ? this.sql.exec<Row>(`SELECT seq, type, at, data FROM events WHERE seq > ? ORDER BY seq LIMIT ?`, seq, limit).toArray().map(fromRow)
       : [];
@@ -106,7 +112,10 @@ export class EventLog {
       ? this.sql.exec<{ events: string }>(`SELECT events FROM event_rows WHERE last_seq > ? ORDER BY first_seq LIMIT ?`, seq, limit).toArray()
       : [];
     const batched = rows.flatMap((r) => (JSON.parse(r.events) as Stored[]).map(parseEvent));
-    return [...legacy, ...batched, ...this.staged].filter((e) => e.seq > seq).slice(0, limit);
+    const page = [...legacy, ...batched, ...this.staged].filter((e) => e.seq > seq).slice(0, limit);
+    let bytes = 0;
+    const fits = page.findIndex((e) => (bytes += jsonBytes(e)) > maxBytes);
+    return fits === -1 ? page : page.slice(0, Math.max(1, fits));
   }
 
   /** The run object's own bookkeeping (projection progress, usage), saved as one row. */

@@ -31,7 +31,8 @@ export function subscribe(ctx: DurableObjectState, log: EventLog, after: number,
   for (let seq = after; ;) {
     const page = log.after(seq, BACKLOG_PAGE);
     for (const event of page) server.send(wire(event));
-    if (page.length < BACKLOG_PAGE) break;
+    // A page may be cut short by its size in bytes: the backlog ends at the run's last event.
+    if (page.length === 0 || page.at(-1)!.seq >= at.last_seq) break;
     seq = page.at(-1)!.seq;
   }
   return new Response(null, { status: 101, webSocket: client, headers: { [LAST_SEQ_HEADER]: String(at.last_seq), [ENDED_HEADER]: String(at.ended) } });
