@@ -40,6 +40,7 @@ const path = "/tenants/{tenant}/llm-budget";
 
 const getLlmBudget = createRoute({
   method: "get",
+  operationId: "getTenantLlmBudget",
   path,
   tags,
   summary: "A tenant's daily LLM spend cap, and today's spend",
@@ -56,6 +57,7 @@ adminLlmBudgetApi.openapi(getLlmBudget, async (c) => {
 
 const setLlmBudget = createRoute({
   method: "put",
+  operationId: "setTenantLlmBudget",
   path,
   tags,
   summary: "Set a tenant's daily LLM spend cap",
