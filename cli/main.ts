@@ -16,7 +16,6 @@ import { DEFAULT_RECONNECT_TIMEOUT_MS } from "./follow.ts";
 import { dim, green, plural, red, runLines, yellow } from "./render.ts";
 import { DEFAULT_WAIT_S, MAX_WAIT_S, parseWait, runCommand, watchAndRender, type RunCommandIO } from "./run-command.ts";
 import { addScheduleCommands } from "./schedules.ts";
-import { addAgentCommand } from "./agent-command.ts";
 
 interface Globals {
   url: string;
@@ -258,7 +257,8 @@ program
   });
 
 addScheduleCommands(program, { client, json: () => globals().json === true, print, palette: { green, red, yellow, dim } });
-addAgentCommand(program, io, () => globals().json === true);
+// `crane agent` (cli/agent-command.ts) is registered once the server runs Agent.run steps: until
+// then POST /runs refuses an `agent` body, and a command that can only fail is not offered.
 
 /** An error's `details` as lines: zod issues one per line, anything else as JSON. */
 function detailLines(details: unknown): string[] {
