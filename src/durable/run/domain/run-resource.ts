@@ -25,7 +25,9 @@ export const executionLogEntrySchema = z
     completed_at: isoTime.nullable(),
     duration_ms: z.number().nullable(),
     next_attempt_at: isoTime.nullable(),
-    waiting_until: isoTime.nullable().describe("While the step waits for a decision: when its on_timeout decides instead"),
+    waiting_until: isoTime
+      .nullable()
+      .describe("While the step waits for a decision: when its on_timeout decides instead; while it sleeps (Wait.sleep): when it wakes"),
     skip_reason: z.string().nullable(),
     compensate: z
       .object({ tool: z.string(), input: z.record(z.string(), z.unknown()) })
