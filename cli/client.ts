@@ -91,6 +91,8 @@ export class CraneClient {
   private readonly openSocket: (url: string) => EventSocket;
   private readonly retryBudgetMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
+  /** Crane has answered (or accepted a connection) in this process: a refused connection now is a restart, not a wrong URL. */
+  private reached = false;
   constructor(opts: ClientOptions) {
     this.url = opts.url.replace(/\/+$/, "");
     this.apiKey = opts.apiKey;
@@ -121,12 +123,17 @@ export class CraneClient {
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
       } catch (err) {
-        if (retry && Date.now() + delay < giveUpAt) {
+        // Refused before Crane was ever reached: most likely a wrong --url or a server not started,
+        // which waiting two minutes would only hide. Refused after it was reached: a restart.
+        const refused = (err as { cause?: { code?: string } }).cause?.code === "ECONNREFUSED";
+        if (!refused) this.reached = true;
+        if (retry && this.reached && Date.now() + delay < giveUpAt) {
           await this.sleep(delay);
           continue;
         }
         throw new CraneError(0, "unreachable", `Cannot reach Crane at ${this.url}: ${(err as Error).message}`);
       }
+      this.reached = true;
       if (retry && res.status >= 500 && res.status !== 501 && Date.now() + delay < giveUpAt) {
         await res.body?.cancel();
         await this.sleep(delay);
