@@ -25,6 +25,8 @@ export interface ClientOptions {
 }
 
 const DEFAULT_RETRY_BUDGET_MS = 120_000;
+/** Errors of a connection that was open and then went away (Node's fetch puts the code on `cause`). */
+const LOST_CONNECTION: ReadonlySet<string> = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "UND_ERR_SOCKET", "UND_ERR_CLOSED"]);
 const FIRST_RETRY_MS = 250;
 const MAX_RETRY_MS = 4000;
 
@@ -91,7 +93,7 @@ export class CraneClient {
   private readonly openSocket: (url: string) => EventSocket;
   private readonly retryBudgetMs: number;
   private readonly sleep: (ms: number) => Promise<void>;
-  /** Crane has answered (or accepted a connection) in this process: a refused connection now is a restart, not a wrong URL. */
+  /** Crane has answered, or held a connection that then dropped, in this process: a failure now is a restart, not a wrong URL. */
   private reached = false;
   constructor(opts: ClientOptions) {
     this.url = opts.url.replace(/\/+$/, "");
@@ -123,10 +125,10 @@ export class CraneClient {
           ...(body === undefined ? {} : { body: JSON.stringify(body) }),
         });
       } catch (err) {
-        // Refused before Crane was ever reached: most likely a wrong --url or a server not started,
-        // which waiting two minutes would only hide. Refused after it was reached: a restart.
-        const refused = (err as { cause?: { code?: string } }).cause?.code === "ECONNREFUSED";
-        if (!refused) this.reached = true;
+        // A connection that was open and then lost means Crane was there: a restart, waited for.
+        // Anything else before Crane ever answered (refused, a bad port, an unknown host) is most
+        // likely a wrong --url or a server not started, which waiting two minutes would only hide.
+        if (LOST_CONNECTION.has((err as { cause?: { code?: string } }).cause?.code ?? "")) this.reached = true;
         if (retry && this.reached && Date.now() + delay < giveUpAt) {
           await this.sleep(delay);
           continue;

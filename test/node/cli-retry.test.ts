@@ -48,4 +48,16 @@ describe("the CLI across a server restart", () => {
     await expect(decide.client.decide("run_1", 1, "approve")).rejects.toSatisfy((e) => e instanceof CraneError && e.code === "unreachable");
     expect(decide.seen).toHaveLength(1);
   });
+
+  it("fails at once when Crane was never reached (refused, a bad port): a wrong --url is not waited on", async () => {
+    // A port nobody listens on: the connection is refused before any answer.
+    const probe = createServer();
+    await new Promise<void>((r) => probe.listen(0, "127.0.0.1", () => r()));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise<void>((r) => probe.close(() => r()));
+    let waits = 0;
+    const client = new CraneClient({ url: `http://127.0.0.1:${port}`, apiKey: "k", sleep: async () => void waits++ });
+    await expect(client.getRun("run_1")).rejects.toSatisfy((e) => e instanceof CraneError && e.code === "unreachable");
+    expect(waits).toBe(0);
+  });
 });
