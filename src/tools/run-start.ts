@@ -1,5 +1,5 @@
 // Run.start: a step that starts another run (a child) for the same tenant, planned the way POST
-// /runs plans one. The run object creates the child itself (src/durable/run/children.ts); this file
+// /runs plans one. The run object creates the child itself (src/durable/run/domain/children.ts); this file
 // owns only the input a plan may give it. Run.collect gathers the children's results into one
 // output, so a parent that fans out ends with all of them.
 import { z } from "zod";
