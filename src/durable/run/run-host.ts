@@ -98,7 +98,12 @@ export abstract class RunHost extends DurableObject<Env> {
   /** The object's tables: as found on wake, or none after its storage was deleted. */
   protected open(tables: Set<string>): void {
     const sql = this.ctx.storage.sql;
-    this.log = new EventLog(sql, tables, (c) => this.meter.wrote(c));
+    this.log = new EventLog(
+      sql,
+      tables,
+      (c) => this.meter.wrote(c),
+      (write) => this.ctx.storage.transactionSync(write),
+    );
     this.watchTokens = new WatchTokens(sql, tables);
     this.decisionLinks = new DecisionLinks(sql, tables);
     this.webhooks = new RunWebhooks(sql, tables, this.env, () => this.clock(), { request: () => this.meter.request(), wrote: (c) => this.meter.wrote(c) });
@@ -155,8 +160,8 @@ export abstract class RunHost extends DurableObject<Env> {
         emit: (type, data) => this.append(type, data),
         send: (message) => sends.push(this.tracing ? this.tracing.stamp(message, this.span) : message),
       });
-      // A command's rows commit together or not at all.
-      this.ctx.storage.transactionSync(() => this.log.flush());
+      // A command's rows commit together or not at all (the log wraps several rows in one transaction).
+      this.log.flush();
     } catch (err) {
       // Events were folded into memory that may not be on disk: serving that state, re-throwing the
       // same staged rows on every later command, with no alarm re-armed, would strand the run. The

@@ -8,7 +8,7 @@
 // present are the version: each is created by its first write, so a new run object pays for
 // the two tables it uses and nothing else, and a request for a run that does not exist writes
 // nothing at all.
-import { jsonBytes } from "../../../lib/bytes";
+import { byteLength } from "../../../lib/bytes";
 import { parseEvent, type RunEvent, type RunEventData, type RunEventType } from "../domain/events";
 
 /** A page of events (GET /runs/{id}/events, a subscriber's backlog) holds about this much at most. */
@@ -46,6 +46,8 @@ export class EventLog {
     tables: ReadonlySet<string>,
     /** Told of every statement that writes, for the usage meter. */
     private readonly onWrite: (cursor: Written) => void = () => {},
+    /** Runs writes as one transaction (the object's `transactionSync`). */
+    private readonly atomically: (write: () => void) => void = (write) => write(),
   ) {
     this.tables = new Set(tables);
   }
@@ -70,25 +72,36 @@ export class EventLog {
 
   /** Writes the staged events: one row, or a few when their outputs are large. */
   flush(): void {
-    let chunk: RunEvent[] = [];
+    // Each event is serialised once: its text is measured and then joined into its row.
+    const rows: string[][] = [[]];
     let bytes = 0;
-    const write = () => {
-      if (chunk.length === 0) return;
-      this.ensure("event_rows");
-      this.onWrite(
-        this.sql.exec(`INSERT INTO event_rows (first_seq, last_seq, events) VALUES (?, ?, ?)`, chunk[0]!.seq, chunk.at(-1)!.seq, JSON.stringify(chunk)),
-      );
-      chunk = [];
-      bytes = 0;
-    };
     for (const event of this.staged) {
-      const size = jsonBytes(event);
-      if (bytes + size > ROW_LIMIT_BYTES) write();
-      chunk.push(event);
+      const text = JSON.stringify(event);
+      // Exact bytes only where it matters: a small event's UTF-16 length times 3 bounds its UTF-8 size.
+      const size = text.length > 65_536 ? byteLength(text) : text.length * 3;
+      if (bytes + size > ROW_LIMIT_BYTES && rows.at(-1)!.length > 0) {
+        rows.push([]);
+        bytes = 0;
+      }
+      rows.at(-1)!.push(text);
       bytes += size;
     }
-    write();
+    const staged = this.staged;
     this.staged = [];
+    if (staged.length === 0) return;
+    this.ensure("event_rows");
+    let at = 0;
+    const write = () => {
+      for (const row of rows) {
+        const first = staged[at]!.seq;
+        at += row.length;
+        const last = staged[at - 1]!.seq;
+        this.onWrite(this.sql.exec(`INSERT INTO event_rows (first_seq, last_seq, events) VALUES (?, ?, ?)`, first, last, `[${row.join(",")}]`));
+      }
+    };
+    // One row is one statement, atomic by itself; several (large outputs) commit together or not at all.
+    if (rows.length > 1) this.atomically(write);
+    else write();
   }
 
   *all(): Iterable<RunEvent> {
@@ -111,11 +124,13 @@ export class EventLog {
     const rows = this.tables.has("event_rows")
       ? this.sql.exec<{ events: string }>(`SELECT events FROM event_rows WHERE last_seq > ? ORDER BY first_seq LIMIT ?`, seq, limit).toArray()
       : [];
-    const batched = rows.flatMap((r) => (JSON.parse(r.events) as Stored[]).map(parseEvent));
-    const page = [...legacy, ...batched, ...this.staged].filter((e) => e.seq > seq).slice(0, limit);
+    // Rows are read whole until the page's bytes pass `maxBytes` (measured on the stored text, never
+    // serialised again); the first row always comes, so a page is never empty while events remain.
     let bytes = 0;
-    const fits = page.findIndex((e) => (bytes += jsonBytes(e)) > maxBytes);
-    return fits === -1 ? page : page.slice(0, Math.max(1, fits));
+    const kept = rows.filter((r, i) => (bytes += byteLength(r.events)) <= maxBytes || i === 0);
+    const batched = kept.flatMap((r) => (JSON.parse(r.events) as Stored[]).map(parseEvent));
+    const tail = kept.length < rows.length ? [] : this.staged;
+    return [...legacy, ...batched, ...tail].filter((e) => e.seq > seq).slice(0, limit);
   }
 
   /** The run object's own bookkeeping (projection progress, usage), saved as one row. */
