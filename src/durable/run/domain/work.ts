@@ -3,7 +3,7 @@
 // functions. What differs between kinds of work is only which events record it (WORK_EVENTS);
 // what differs between kinds of step is the executor (executors/), asked through one interface.
 import { decideRetry } from "../../../execution/retry-policy";
-import { jsonBytes } from "../../../lib/bytes";
+import { byteLength } from "../../../lib/bytes";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../../execution/step-error";
 import { UnresolvedReferenceError, referenceMismatch, resolveStepInput } from "../../../planner/references";
 import { getTool } from "../../../tools/registry";
@@ -104,8 +104,10 @@ export function start(m: Machine, work: Work, attempt = work.s.attempt + 1): voi
 /** The attempt succeeded. */
 export function succeed(m: Machine, work: Work, output: unknown, extra: Extra & { duration_ms?: number; signal?: number } = {}): void {
   const { duration_ms, ...rest } = extra;
-  const bytes = jsonBytes(output);
+  // Measured exactly only when it could be over: a UTF-16 length times 3 bounds the UTF-8 size.
   const cap = m.state.options.max_output_bytes;
+  const text = JSON.stringify(output ?? null);
+  const bytes = text.length * 3 <= cap ? 0 : byteLength(text);
   if (bytes > cap) {
     const message = `${work.s.tool} returned ${bytes} bytes, over this run's max_output_bytes (${cap}).`;
     return failForGood(m, work, work.s.attempt, stepError("output_too_large", message), extra.queue_ms === undefined ? {} : { queue_ms: extra.queue_ms });
