@@ -11,7 +11,7 @@ import { childEnded, type ChildNotice } from "./domain/children";
 import { cancel, pause, resume, type ControlResult } from "./domain/control";
 import { createRun } from "./domain/create";
 import { breakerChanged, defer, fireDue, preflight, report, skipCancelled, type Machine } from "./domain/decide";
-import { emptyState } from "./domain/fold";
+import { emptyState } from "./domain/state";
 import { decideApproval, signal, type Decision } from "./domain/human-input";
 import { findWork } from "./domain/work";
 import { childRunId } from "./effects/family";

@@ -3,7 +3,8 @@
 import { DEFAULT_RUN_TIMEOUT_MS, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../../../execution/run-options";
 import { getTool } from "../../../tools/registry";
 import { traitsOf } from "../../../tools/tool";
-import { advance, ordered } from "./decide";
+import { advance } from "./decide";
+import { ordered } from "./queries";
 import type { Machine } from "./machine";
 import { TERMINAL_RUN, TERMINAL_STEP } from "./state";
 

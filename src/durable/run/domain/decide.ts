@@ -15,7 +15,6 @@ import { TERMINAL_RUN, TERMINAL_STEP, type RunState, type StepState } from "./st
 import { allWork, deadlineOf, defer as deferWork, expire, fail, failIfWaitedTooLong, findWork, start, succeed } from "./work";
 
 export type { Machine } from "./machine";
-export { ordered } from "./queries";
 
 /** Is a consumer perhaps running this step's tool now? Only a queued attempt's effect can be under way outside the run. */
 function effectInFlight(s: StepState): boolean {

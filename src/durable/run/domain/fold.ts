@@ -246,8 +246,6 @@ export function applyEvent(state: RunState, event: RunEvent): RunState {
   return state;
 }
 
-export { emptyState };
-
 export function foldEvents(events: Iterable<RunEvent>): RunState {
   const state = emptyState();
   for (const e of events) applyEvent(state, e);

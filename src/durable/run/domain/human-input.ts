@@ -1,7 +1,8 @@
 // What people and other systems send a waiting run: a decision on an approval, a signal for a
 // Wait.signal step. Each is one command on the run object; these are its decisions.
 import { getTool } from "../../../tools/registry";
-import { advance, fireDue, ordered } from "./decide";
+import { advance, fireDue } from "./decide";
+import { ordered } from "./queries";
 import { takeSignal } from "./executors/await";
 import type { Machine } from "./machine";
 import { TERMINAL_RUN, type StepState } from "./state";

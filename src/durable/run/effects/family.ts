@@ -189,7 +189,6 @@ export class Family {
 
   /** Whether the ended run owes anything now. */
   owesNow(now: number): boolean {
-    const state = this.host.state();
-    return TERMINAL_RUN.has(state.status) && !this.debts.busy && this.debts.due(state, now) !== null;
+    return this.nextDue(now) !== null;
   }
 }
