@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import type { PlanInput } from "../src/execution/plan-schema";
 import { planFromPrompt, refusalMessage } from "../src/planner/rule-planner";
 import { validatePlan } from "../src/planner/validate-plan";
+import { R, add, approve, calc, complete, remove, sleep, type Expected } from "./plan-rows";
 
 /**
  * What people actually type (issue 15), by kind: each row is a prompt and the whole plan it must
@@ -10,29 +11,12 @@ import { validatePlan } from "../src/planner/validate-plan";
  */
 
 type Step = PlanInput["steps"][number];
-interface Expected {
-  tool: string;
-  input: Record<string, unknown>;
-  depends_on: number[];
-}
-
-const R = (step: number, path = "") => `{{steps.${step}.output${path}}}`;
-const calc = (expression: string, depends_on: number[] = []): Expected => ({ tool: "Calculator.evaluate", input: { expression }, depends_on });
-const add = (title: unknown, depends_on: number[] = []): Expected => ({ tool: "TodoStore.add", input: { title }, depends_on });
 /** Todos added from one list: each after the one before it, so they keep the order they were typed in. */
 const inOrder = (...titles: unknown[]): Expected[] => titles.map((t, i) => add(t, i ? [i] : []));
 const list = (status: "all" | "open" | "done" = "all", depends_on: number[] = []): Expected => ({ tool: "TodoStore.list", input: { status }, depends_on });
-const complete = (input: Record<string, unknown>, depends_on: number[] = []): Expected => ({ tool: "TodoStore.complete", input, depends_on });
-const remove = (input: Record<string, unknown>, depends_on: number[] = []): Expected => ({ tool: "TodoStore.delete", input, depends_on });
 const read = (input: Record<string, unknown>, depends_on: number[] = []): Expected => ({ tool: "TodoStore.get", input, depends_on });
-const sleep = (seconds: number, depends_on: number[] = []): Expected => ({ tool: "Wait.sleep", input: { seconds }, depends_on });
 const get = (url: string, depends_on: number[] = []): Expected => ({ tool: "Http.get", input: { url }, depends_on });
 /** A Human.approve step whose message names what it guards. */
-const approve = (guards: string, depends_on: number[] = []): Expected => ({
-  tool: "Human.approve",
-  input: { message: `Go ahead with "${guards}"?` },
-  depends_on,
-});
 /** The id of a todo at a position of step `step`'s list (negative: from the end). */
 const at = (step: number, position: number) => ({ id: R(step, `.todos.${position}.id`) });
 /** The id of the todo step `step` added, read or completed. */

@@ -4,6 +4,7 @@ import { findReferences } from "../src/planner/references";
 import { planFromPrompt, refusalMessage } from "../src/planner/rule-planner";
 import { RESULT_WORDS } from "../src/planner/rules/expression";
 import { validatePlan } from "../src/planner/validate-plan";
+import { R, add, approve, calc, complete, remove, sleep, type Expected } from "./plan-rows";
 
 /**
  * Issue 32: the original project's own headline prompts plan to what their words mean, a todo's
@@ -11,24 +12,7 @@ import { validatePlan } from "../src/planner/validate-plan";
  * Each row is a prompt and its whole plan: every step's tool, input and dependencies.
  */
 
-interface Expected {
-  tool: string;
-  input: Record<string, unknown>;
-  depends_on: number[];
-}
-
-const R = (step: number, path = "") => `{{steps.${step}.output${path}}}`;
-const calc = (expression: string, depends_on: number[] = []): Expected => ({ tool: "Calculator.evaluate", input: { expression }, depends_on });
-const add = (title: string, depends_on: number[] = []): Expected => ({ tool: "TodoStore.add", input: { title }, depends_on });
 const list = (depends_on: number[] = []): Expected => ({ tool: "TodoStore.list", input: { status: "all" }, depends_on });
-const remove = (input: Record<string, unknown>, depends_on: number[] = []): Expected => ({ tool: "TodoStore.delete", input, depends_on });
-const complete = (input: Record<string, unknown>, depends_on: number[] = []): Expected => ({ tool: "TodoStore.complete", input, depends_on });
-const sleep = (seconds: number, depends_on: number[] = []): Expected => ({ tool: "Wait.sleep", input: { seconds }, depends_on });
-const approve = (guards: string, depends_on: number[] = []): Expected => ({
-  tool: "Human.approve",
-  input: { message: `Go ahead with "${guards}"?` },
-  depends_on,
-});
 
 function planned(prompt: string) {
   const result = planFromPrompt(prompt);
