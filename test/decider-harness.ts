@@ -14,6 +14,8 @@ export const at = (ms: number) => T0 + ms;
 export const STEP_TIMEOUT = 1000;
 export const LEASE = leaseFor(STEP_TIMEOUT);
 export const RUN_TIMEOUT = 3_600_000;
+/** Agent steps' model: the default, and one with a price (USD per million tokens). */
+export const LLM = { model: "test-model", prices: { "priced-model": { input_per_million: 100, output_per_million: 200 } } };
 
 // With the machine's random at 0.5 (Run.random) the backoff after attempt n is half its cap: 500, 1000, 2000 ms.
 export const BASE_OPTIONS = {
@@ -47,7 +49,15 @@ export class Run {
   static create(steps: StepSpec[], runOptions: RunOptions = options()): Run {
     const run = new Run();
     run.command(T0, (m) => {
-      m.emit("run.created", { run_id: "run_test", tenant: "tenant_test", prompt: null, options: runOptions, request_hash: "hash", trace_id: "trace_test" });
+      m.emit("run.created", {
+        run_id: "run_test",
+        tenant: "tenant_test",
+        prompt: null,
+        options: runOptions,
+        request_hash: "hash",
+        trace_id: "trace_test",
+        llm: LLM,
+      });
       m.emit("plan.accepted", { plan: { plan_id: "plan_test", planner: "explicit", steps: steps.map((s) => ({ reasoning: "", depends_on: [], ...s })) } });
     });
     return run;

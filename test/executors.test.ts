@@ -18,6 +18,8 @@ interface Row {
   sends: number;
   /** The attempt's deadline, as an offset from T0 (null: none; the run's own deadline then). */
   deadline: number | null;
+  /** When the step's own work has deadlines of its own (an agent's model call): the watchdog's, if not the attempt's. */
+  watchdog?: number;
   /** What the watchdog records when that deadline passes (null: nothing to wait for). */
   expires: { type: string; data: Record<string, unknown> } | null;
   /** The step's status after expiry. */
@@ -70,6 +72,17 @@ const ROWS: Row[] = [
     expires: { type: "step.retry_scheduled", data: { step: 1, attempt: 1, error: { code: "lease_expired" } } },
     after: "pending",
   },
+  {
+    // The agent step has no deadline of its own: its model call (queued, with a lease) has one.
+    kind: "agent",
+    step: { step_number: 1, tool: "Agent.run", input: { goal: "add 2 and 3" } },
+    starts: ["run.started", "step.started", "agent.turn_started", "llm.call_started"],
+    sends: 1,
+    deadline: null,
+    watchdog: LEASE,
+    expires: { type: "llm.call_failed", data: { step: 1, turn: 1, attempt: 1, error: { code: "lease_expired" } } },
+    after: "running",
+  },
 ];
 
 describe("executors, through the one interface", () => {
@@ -86,11 +99,12 @@ describe("executors, through the one interface", () => {
     const s = run.step(1);
     // The executor's own answer, and the watchdog's, which takes the earliest of every attempt's.
     expect(executorOf(tool).deadline(s)).toBe(row.deadline === null ? null : at(row.deadline));
-    expect(nextDeadline(run.state, T0)).toBe(row.deadline === null ? null : at(Math.min(row.deadline, RUN_TIMEOUT)));
-    if (row.deadline === null) return;
+    const due = row.watchdog ?? row.deadline;
+    expect(nextDeadline(run.state, T0)).toBe(due === null ? null : at(Math.min(due, RUN_TIMEOUT)));
+    if (due === null) return;
     // Not yet: a watchdog a millisecond early changes nothing.
-    expect(run.command(at(row.deadline - 1), fireDue).events).toEqual([]);
-    const out = run.command(at(row.deadline), fireDue);
+    expect(run.command(at(due - 1), fireDue).events).toEqual([]);
+    const out = run.command(at(due), fireDue);
     expect(out.events[0]).toMatchObject(row.expires!);
     expect(run.step(1).status).toBe(row.after);
   });

@@ -29,6 +29,7 @@ export function toolContext(overrides: Partial<ToolContext> & { envOverrides?: P
     tenant: "dev",
     step_number: 1,
     attempt: 1,
+    dispatch: 1,
     signal: new AbortController().signal,
     timeout_ms: 30_000,
     idempotency_key: `run_test:${crypto.randomUUID()}`,

@@ -15,10 +15,13 @@ import type { AppEnv } from "./app-env";
 import type { ControlAnswer } from "../durable/run/contract";
 import type { z } from "@hono/zod-openapi";
 import { countRateLimited } from "./rate-limited-counter";
+import type { PlanSource } from "../planner/make-plan";
+import { AGENT_TOOL } from "../tools/agent-run/tool-patterns";
 import { runNotFound, runStub } from "./run-lookup";
 import {
   cancelRunBodySchema,
   createRunBodySchema,
+  type CreateRunBody,
   createRunHeadersSchema,
   createRunQuerySchema,
   listEventsQuerySchema,
@@ -78,7 +81,7 @@ runsApi.openapi(createRun, async (c) => {
     tenant: c.var.principal.tenant,
     ...(c.var.principal.retention_days ? { retention_days: c.var.principal.retention_days } : {}),
     body,
-    source: "plan" in body ? { plan: body.plan } : { prompt: body.prompt },
+    source: runSource(body),
     options: body.options ?? {},
     ...(body.webhook ? { webhook: body.webhook } : {}),
     // Honour the caller's trace (W3C traceparent) or start one.
@@ -93,6 +96,13 @@ runsApi.openapi(createRun, async (c) => {
   c.header("Location", `/api/v1/runs/${result.run.run_id}`);
   return c.json(result.run, wait && !runEnded(result.run.status) ? 202 : result.outcome === "created" ? 201 : 200);
 });
+
+/** What POST /runs asks to run: a prompt to plan, a plan, or one Agent.run step. */
+export function runSource(body: CreateRunBody): PlanSource {
+  if ("plan" in body) return { plan: body.plan };
+  if ("agent" in body) return { plan: { steps: [{ step_number: 1, tool: AGENT_TOOL, input: body.agent, depends_on: [] }] } };
+  return { prompt: body.prompt };
+}
 
 /** A run that could not start, in the API's error shape. */
 export function startRefusal(result: Exclude<StartRunResult, { ok: true }>): ApiError {

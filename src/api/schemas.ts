@@ -4,6 +4,7 @@ import { runOptionsSchema } from "../execution/run-options";
 import { RUN_STATUSES } from "../execution/statuses";
 import { MAX_PROMPT_LENGTH, planInputSchema } from "../execution/plan-schema";
 import { webhookUrlSchema } from "../durable/webhooks/webhook-url";
+import { agentInputSchema } from "../tools/agent-run/agent-input";
 
 /**
  * A prompt. The planner refuses an empty or blank one (`empty_prompt`) and one over
@@ -38,8 +39,16 @@ export const planRunSchema = z.strictObject({
   options: runOptionsRequestSchema.optional(),
   webhook: runWebhookSchema.optional(),
 });
+/** POST /runs with `agent`: a one-step plan whose step is an Agent.run with this input. */
+export const agentRunSchema = z.strictObject({
+  agent: agentInputSchema.openapi("AgentInput").describe("An Agent.run step's input: the run is a plan of that one step"),
+  options: runOptionsRequestSchema.optional(),
+  webhook: runWebhookSchema.optional(),
+});
 export const createRunBodySchema = z
-  .union([promptRunSchema.openapi("PromptRun"), planRunSchema.openapi("PlanRun")], { error: 'Give exactly one of "prompt" or "plan".' })
+  .union([promptRunSchema.openapi("PromptRun"), planRunSchema.openapi("PlanRun"), agentRunSchema.openapi("AgentRun")], {
+    error: 'Give exactly one of "prompt", "plan" or "agent".',
+  })
   .openapi("CreateRun", {}, { unionPreferredType: "oneOf" });
 export type CreateRunBody = z.infer<typeof createRunBodySchema>;
 

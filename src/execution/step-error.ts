@@ -23,6 +23,8 @@ export const STEP_ERRORS = {
   lease_expired: retry(false),
   tool_unavailable: { retryable: true, countsAgainstDependency: false, waitsOnBreaker: true },
   run_timeout: final,
+  // The run was cancelled before the work began
+  cancelled: final,
   unknown_tool: final,
   invalid_input: final,
   reference_unresolved: final,
@@ -58,6 +60,14 @@ export const STEP_ERRORS = {
   mcp_tool_error: final,
   mcp_unknown_tool: final,
   mcp_server_not_found: final,
+  // Agent.run: its loop's own ends, and its model calls'
+  model_not_configured: final,
+  // The tenant's daily LLM cap turned a model call away before it was made: it waits, like a step on an open breaker
+  llm_budget_exhausted: { retryable: true, countsAgainstDependency: false, waitsOnBreaker: true },
+  budget_exceeded: final,
+  max_turns_exceeded: final,
+  invalid_output: final,
+  tool_not_allowed: final,
   // TodoStore.*
   todo_not_found: final,
   ambiguous_title: final,

@@ -15,7 +15,10 @@ import { attemptSpans, SpanList, type AttemptTrace } from "./attempt-span";
 import { admit, recordOutcome } from "./breaker-gate";
 import type { ReportBatcher } from "./report-batcher";
 
-async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: Env, trace: AttemptTrace): Promise<Outcome> {
+/** A tool's outcome; `retry_at`: it was turned away before it acted, and the attempt is given back (see ToolResult). */
+type RunOutcome = Outcome & { retry_at?: number };
+
+async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: Env, trace: AttemptTrace): Promise<RunOutcome> {
   const parsed = tool.input_schema.safeParse(input);
   if (!parsed.success) return { success: false, error: invalidInput(tool.name, parsed.error.issues) };
   const controller = new AbortController();
@@ -34,12 +37,17 @@ async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: E
       tenant: msg.tenant,
       step_number: msg.step,
       attempt: msg.attempt,
+      dispatch: msg.dispatch,
       signal: controller.signal,
       timeout_ms: msg.timeout_ms,
       idempotency_key: msg.idempotency_key ?? `${msg.run_id}:${msg.step}`,
       ...trace,
     })
-    .then((r): Outcome => (r.success ? { success: true, output: r.output as Json } : { success: false, error: r.error }))
+    .then((r): RunOutcome =>
+      r.success
+        ? { success: true, output: r.output as Json }
+        : { success: false, error: r.error, ...(r.retry_at !== undefined ? { retry_at: r.retry_at } : {}) },
+    )
     .catch((err: unknown): Outcome => {
       // A tool that throws is a bug or an infrastructure hiccup, not bad input: worth another try.
       log.error("tool.threw", { run_id: msg.run_id, step: msg.step, tool: tool.name, ...errorFields(err) });
@@ -148,7 +156,14 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     input = JSON.parse(fetched);
   }
   const started = Date.now();
-  const outcome = await runTool(tool, input, msg, env, trace);
+  const { retry_at: retryAt, ...outcome } = await runTool(tool, input, msg, env, trace);
+  if (!outcome.success && retryAt !== undefined) {
+    // Turned away before it acted (a model call over its tenant's cap): it waits, as on an open breaker.
+    if (gate.probe) await recordOutcome(env, msg.tenant, breaker, "released", true);
+    await run.defer(msg.step, msg.dispatch, retryAt, outcome.error);
+    log.debug("step.deferred", { ...fields, code: outcome.error.code, retry_at: new Date(retryAt).toISOString() });
+    return false;
+  }
   // One line per attempt repeats what the run's log holds durably (and each is a billed Workers
   // Logs event): a success is debug; a failure is a warning, as the run's own failure lines are.
   (outcome.success ? log.debug : log.warn)(outcome.success ? "tool.succeeded" : "tool.failed", {

@@ -1,4 +1,6 @@
 import { z } from "zod";
+import { agentRun } from "./agent-run/agent-run";
+import { llmCall } from "./llm-call/llm-call";
 import { calculator } from "./calculator/calculator";
 import { httpGet } from "./http-get/http-get";
 import { humanApprove } from "./human-approve";
@@ -24,9 +26,13 @@ const all: Tool[] = [
   humanApprove,
   runStart,
   runCollect,
+  agentRun,
 ] as Tool[];
 
 export const tools: ReadonlyMap<string, Tool> = new Map(all.map((t) => [t.name, t]));
+
+/** Tools only the engine dispatches (an agent's model call): never in the catalogue, never planned. */
+const internal: ReadonlyMap<string, Tool> = new Map([[llmCall.name, llmCall as Tool]]);
 
 /**
  * The tool a step names. `mcp.<server>.<tool>` names resolve to the generic MCP queue tool: whether
@@ -34,7 +40,7 @@ export const tools: ReadonlyMap<string, Tool> = new Map(all.map((t) => [t.name, 
  * checked again by the consumer against the server's tool list.
  */
 export function getTool(name: string): Tool | undefined {
-  return tools.get(name) ?? mcpTool(name);
+  return tools.get(name) ?? internal.get(name) ?? mcpTool(name);
 }
 
 /** The circuit breaker a tool's calls go through: its own name, or its MCP server's. */

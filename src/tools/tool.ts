@@ -21,6 +21,8 @@ export interface ToolContext {
   tenant: string;
   step_number: number;
   attempt: number;
+  /** The dispatch this attempt is (the seq of the event that began it): what reports to the run name. */
+  dispatch: number;
   /** Aborted when the step's timeout passes; tools pass it on to their I/O. */
   signal: AbortSignal;
   /** The step's timeout, for I/O that takes a timeout of its own (an MCP request). */
@@ -34,7 +36,11 @@ export interface ToolContext {
   spans?: { record(span: SpanData): void };
 }
 
-export type ToolResult = { success: true; output: unknown; error?: undefined } | { success: false; output?: undefined; error: StepError };
+/**
+ * What a tool's run came to. A failure with `retry_at` was turned away before the tool acted (a
+ * model call over its tenant's daily cap): the attempt is given back and tried again then.
+ */
+export type ToolResult = { success: true; output: unknown; error?: undefined } | { success: false; output?: undefined; error: StepError; retry_at?: number };
 
 interface ToolBase<S extends z.ZodType> {
   name: string;
@@ -95,13 +101,22 @@ export interface ChildTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> 
   executor: "child";
 }
 
-export type Tool<S extends z.ZodType = z.ZodType> = QueueTool<S> | InlineTool<S> | TimerTool<S> | AwaitTool<S> | ChildTool<S>;
+/**
+ * A step a model drives (Agent.run): the run object keeps its loop, and each model call and each
+ * tool call the model asks for is work of its own (see durable/run/domain/agent/).
+ */
+export interface AgentTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> {
+  executor: "agent";
+}
+
+export type Tool<S extends z.ZodType = z.ZodType> = QueueTool<S> | InlineTool<S> | TimerTool<S> | AwaitTool<S> | ChildTool<S> | AgentTool<S>;
 
 export const queueTool = <S extends z.ZodType>(tool: Omit<QueueTool<S>, "executor">): QueueTool<S> => ({ ...tool, executor: "queue" });
 export const inlineTool = <S extends z.ZodType>(tool: Omit<InlineTool<S>, "executor">): InlineTool<S> => ({ ...tool, executor: "inline" });
 export const timerTool = <S extends z.ZodType>(tool: Omit<TimerTool<S>, "executor">): TimerTool<S> => ({ ...tool, executor: "timer" });
 
 export const childTool = <S extends z.ZodType>(tool: Omit<ChildTool<S>, "executor">): ChildTool<S> => ({ ...tool, executor: "child" });
+export const agentTool = <S extends z.ZodType>(tool: Omit<AgentTool<S>, "executor">): AgentTool<S> => ({ ...tool, executor: "agent" });
 export const awaitTool = <S extends z.ZodType>(tool: Omit<AwaitTool<S>, "executor">): AwaitTool<S> => ({ ...tool, executor: "await" });
 
 export const ok = (output: unknown): ToolResult => ({ success: true, output });
@@ -127,6 +142,7 @@ export const EXECUTOR_TRAITS: { readonly [K in Tool["executor"]]: ExecutorTraits
   timer: { endsInCommand: false, undoable: false, queued: false },
   await: { endsInCommand: false, undoable: false, queued: false },
   child: { endsInCommand: false, undoable: false, queued: false },
+  agent: { endsInCommand: false, undoable: false, queued: false },
 };
 
 export const traitsOf = (tool: Tool): ExecutorTraits => EXECUTOR_TRAITS[tool.executor];

@@ -15,6 +15,10 @@ import type { RunUsage } from "./storage/usage-meter";
 import type { WatchToken } from "./storage/watch-tokens";
 
 export type { ChildNotice, Decision, RunResource, SignalResult };
+import type { RunLlm } from "./domain/events";
+
+/** GET /runs/{id}/usage: what the run cost in requests and rows, and what its agents' model calls used. */
+export type RunUsageAnswer = RunUsage & { llm: { calls: number; input_tokens: number; output_tokens: number; cost_usd: number } };
 
 export interface CreateRunInput {
   run_id: string;
@@ -37,6 +41,8 @@ export interface CreateRunInput {
   schedule?: RunSchedule;
   /** The run's own webhook, called when it ends (POST /runs `webhook`). */
   webhook?: { url: string };
+  /** A run with Agent.run steps: its default model and prices, as configured at creation. */
+  llm?: RunLlm;
   /** A rerun: the run it is forked from and the steps it takes over from it (see rerun.ts). */
   rerun?: RerunSeed;
   /** A child run (Run.start): where it comes from. */
@@ -62,7 +68,7 @@ export interface RunRpc {
   status(): Promise<RunResource["status"] | null>;
   listEvents(tenant: string, after: number, limit: number): Promise<{ events: RunEvent[]; last_seq: number } | null>;
   issueWatchToken(tenant: string): Promise<WatchToken | "not_found" | "too_many">;
-  getUsage(tenant: string): Promise<RunUsage | null>;
+  getUsage(tenant: string): Promise<RunUsageAnswer | null>;
   cancel(tenant: string, options?: { compensate?: boolean; reason?: string }): Promise<ControlAnswer>;
   resume(tenant: string, cap: number): Promise<ControlAnswer>;
   pause(tenant: string, reason?: string): Promise<ControlAnswer>;
@@ -79,6 +85,7 @@ export interface RunRpc {
   preflight(step: number, dispatch: number): Promise<PreflightResult>;
   /** A dispatched attempt's input as JSON text, for a consumer whose message could not carry it. */
   stepInput(step: number, dispatch: number): Promise<string | null>;
+  llmDelta(step: number, dispatch: number, text: string): Promise<void>;
   /** The tool's breaker is open: the dispatch waits until `retryAt` without using up an attempt. */
   defer(step: number, dispatch: number, retryAt: number, error: StepError): Promise<ReportResult>;
   /** A ToolBreaker half-opened or closed, for runs it turned away. */

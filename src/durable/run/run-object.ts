@@ -13,13 +13,15 @@ import { createRun } from "./domain/create";
 import { breakerChanged, defer, fireDue, preflight, report, skipCancelled, type Machine } from "./domain/decide";
 import { emptyState } from "./domain/state";
 import { decideApproval, signal, type Decision } from "./domain/human-input";
-import { findWork } from "./domain/work";
+import { recordDelta } from "./domain/agent/deltas";
+import { attemptInput, findWork } from "./domain/work";
+import { llmUsage } from "./run-view";
 import { childRunId } from "./effects/family";
 import { deleteRunStorage, expiresAt } from "./effects/retention";
 import { admit, takeSlot } from "./effects/tenant-slot";
 import { linkHash } from "./storage/decision-links";
 import { closed, upgrade } from "./storage/subscriptions";
-import { UsageMeter, type RunUsage } from "./storage/usage-meter";
+import { UsageMeter } from "./storage/usage-meter";
 
 /** How long a projection under way gets before the watchdog would write it instead. */
 const NOT_FOUND = { ok: false, code: "run_not_found" } as const;
@@ -75,8 +77,8 @@ export class RunObject extends RunHost implements C.RunRpc {
     return (await this.watchTokens.issue(tenant)) ?? ("too_many" as const);
   }
 
-  async getUsage(tenant: string): Promise<RunUsage | null> {
-    return this.owns(tenant) ? { ...this.meter.usage } : null;
+  async getUsage(tenant: string): Promise<C.RunUsageAnswer | null> {
+    return this.owns(tenant) ? { ...this.meter.usage, llm: llmUsage(this.state) } : null;
   }
 
   async listEvents(tenant: string, after: number, limit: number) {
@@ -115,7 +117,13 @@ export class RunObject extends RunHost implements C.RunRpc {
   async stepInput(step: number, dispatch: number): Promise<string | null> {
     this.meter.request();
     const found = findWork(this.state, step, dispatch);
-    return "work" in found ? JSON.stringify(found.work.s.resolved_input ?? null) : null;
+    return "work" in found ? JSON.stringify(attemptInput(this.state, found.work) ?? null) : null;
+  }
+
+  /** Text an agent's model call is writing, streamed by its consumer: one llm.delta while the call runs. */
+  async llmDelta(step: number, dispatch: number, text: string): Promise<void> {
+    this.meter.request();
+    await this.command((m) => recordDelta(m, step, dispatch, text), "llmDelta");
   }
 
   /** A command on the whole run, answered with the run as it now stands. */

@@ -1,8 +1,8 @@
 // The run resource served by GET /runs/{id}: a read-only view of the folded state.
 import { TERMINAL_RUN_STATUSES } from "../../execution/statuses";
 import { compensationOf } from "./domain/compensation";
-import type { RunResource } from "./domain/run-resource";
-import type { CompensationState, RunState } from "./domain/state";
+import type { ExecutionLogEntry, RunResource } from "./domain/run-resource";
+import type { AgentTurn, CompensationState, RunState } from "./domain/state";
 
 export type { ExecutionLogEntry, RunResource } from "./domain/run-resource";
 
@@ -37,6 +37,7 @@ export function runView(state: RunState): RunResource {
       waiting_until: iso(s.wait_until ?? (s.status === "running" ? s.wake_at : null)),
       skip_reason: s.skip_reason,
       compensate: compensationOf(s),
+      ...(s.agent ? { turns: s.agent.turns.map(turnView), usage: { ...s.agent.usage } } : {}),
     })),
     compensation: state.compensation ? compensationView(state.compensation) : null,
     result: state.status === "completed" ? state.result : null,
@@ -54,6 +55,37 @@ export function runView(state: RunState): RunResource {
   };
 }
 
+function turnView(t: AgentTurn): NonNullable<ExecutionLogEntry["turns"]>[number] {
+  return {
+    turn: t.turn,
+    status: t.model.status,
+    text: t.text,
+    usage: t.usage,
+    attempts: t.model.attempts,
+    calls: t.calls.map((c) => ({
+      call: c.call,
+      tool: c.tool,
+      input: c.input,
+      status: c.status,
+      output: c.status === "succeeded" ? c.output : null,
+      error: c.error && c.status === "failed" ? { code: c.error.code, message: c.error.message } : null,
+      comment: c.comment,
+      attempts: c.attempts,
+    })),
+  };
+}
+
+/** What a run's agent steps' model calls used, for GET /runs/{id}/usage. */
+export function llmUsage(state: RunState): { calls: number; input_tokens: number; output_tokens: number; cost_usd: number } {
+  const agents = [...state.steps.values()].flatMap((s) => (s.agent ? [s.agent] : []));
+  return {
+    calls: agents.reduce((n, a) => n + a.turns.reduce((k, t) => k + t.model.attempts, 0), 0),
+    input_tokens: agents.reduce((n, a) => n + a.usage.input_tokens, 0),
+    output_tokens: agents.reduce((n, a) => n + a.usage.output_tokens, 0),
+    cost_usd: agents.reduce((n, a) => n + a.usage.cost_usd, 0),
+  };
+}
+
 function compensationView(c: CompensationState): NonNullable<RunResource["compensation"]> {
   const failed = c.steps.filter((u) => u.status === "failed");
   return {
@@ -68,6 +100,7 @@ function compensationView(c: CompensationState): NonNullable<RunResource["compen
         : null,
     steps: c.steps.map((u) => ({
       step_number: u.step_number,
+      ...(u.call !== null ? { call: u.call } : {}),
       tool: u.tool,
       input: u.attempts > 0 ? u.resolved_input : u.input,
       status: u.status,

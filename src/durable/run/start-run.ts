@@ -7,6 +7,7 @@ import { canonicalJson, sha256Hex } from "../../lib/hash";
 import { otlpExporter } from "../../lib/otel/exporter";
 import { SpanKind } from "../../lib/otel/span";
 import { newSpanId, newTraceId } from "../../lib/trace";
+import { runLlmFor } from "../../llm/run-llm";
 import { makePlan, type PlanOutcome, type PlanSource, type PlanTrace } from "../../planner/make-plan";
 import { defaultRetentionDays } from "./effects/retention";
 import { runWebhookRefusal, type RunWebhookRefusal } from "../webhooks/run-webhook";
@@ -66,6 +67,7 @@ export type StartRunResult =
   | { ok: false; code: "idempotency_conflict"; run_id: string }
   | { ok: false; code: "too_many_runs_in_flight"; in_flight: number; cap: number }
   | { ok: false; code: PlanRefusal["code"]; message: string; details?: PlanRefusal["details"] }
+  | { ok: false; code: "model_not_configured"; message: string; details?: undefined }
   | ({ ok: false; details?: undefined } & RunWebhookRefusal);
 
 /**
@@ -122,7 +124,14 @@ async function start(env: Env, req: StartRunRequest, trace?: PlanTrace): Promise
   if (!result || result.outcome === "needs_plan") {
     const planned = await makePlan(req.source, env, req.tenant, trace);
     if (!planned.ok) return planned;
-    result = await stub.create({ ...input, plan: planned.plan, ...(req.rerun ? { rerun: { of: req.rerun.of, reused: req.rerun.reused } } : {}) });
+    const llm = runLlmFor(env, planned.plan);
+    if (!llm.ok) return llm;
+    result = await stub.create({
+      ...input,
+      plan: planned.plan,
+      ...(llm.llm ? { llm: llm.llm } : {}),
+      ...(req.rerun ? { rerun: { of: req.rerun.of, reused: req.rerun.reused } } : {}),
+    });
   }
   switch (result.outcome) {
     case "conflict":

@@ -9,7 +9,7 @@ import { stepError } from "../../../execution/step-error";
 import { getTool } from "../../../tools/registry";
 import type { RunError } from "./events";
 import type { Machine } from "./machine";
-import type { RunState, StepState } from "./state";
+import type { RunState } from "./state";
 import { failForGood, start } from "./work";
 
 /** The call that undoes a step: the plan's own (null: none), else its tool's default. */
@@ -18,15 +18,31 @@ export function compensationOf(step: Pick<PlanStep, "step_number" | "tool" | "co
   return getTool(step.tool)?.compensation?.(step.step_number) ?? null;
 }
 
-/** Succeeded steps with something to undo, in the order they are undone: the last to succeed first. */
-function toUndo(state: RunState): { step: StepState; call: Compensation }[] {
-  return [...state.steps.values()]
-    .filter((s) => s.status === "succeeded")
-    .sort((a, b) => (b.succeeded_seq ?? 0) - (a.succeeded_seq ?? 0))
-    .flatMap((s) => {
-      const call = compensationOf(s);
-      return call ? [{ step: s, call }] : [];
-    });
+interface ToUndo {
+  step: number;
+  /** An agent step's call (absent: the step itself). */
+  agentCall?: number;
+  succeeded_seq: number;
+  call: Compensation;
+}
+
+/**
+ * Succeeded steps with something to undo, and the succeeded calls agents made with something to
+ * undo (whatever became of their agent step), in the order they are undone: the last to succeed first.
+ */
+function toUndo(state: RunState): ToUndo[] {
+  const steps = [...state.steps.values()].flatMap((s): ToUndo[] => {
+    const call = s.status === "succeeded" ? compensationOf(s) : null;
+    const own: ToUndo[] = call ? [{ step: s.step_number, succeeded_seq: s.succeeded_seq ?? 0, call }] : [];
+    const calls = (s.agent?.turns ?? []).flatMap((t) => t.calls).filter((c) => c.status === "succeeded");
+    return own.concat(
+      calls.flatMap((c): ToUndo[] => {
+        const undo = getTool(c.tool)?.compensation?.(s.step_number);
+        return undo ? [{ step: s.step_number, agentCall: c.call, succeeded_seq: c.succeeded_seq ?? 0, call: undo }] : [];
+      }),
+    );
+  });
+  return steps.sort((a, b) => b.succeeded_seq - a.succeeded_seq);
 }
 
 /**
@@ -39,7 +55,7 @@ export function beginCompensation(m: Machine, reason: "run_failed" | "cancelled"
   m.emit("compensation.started", {
     reason,
     ...(error ? { error } : {}),
-    steps: steps.map(({ step, call }) => ({ step: step.step_number, tool: call.tool, input: call.input })),
+    steps: steps.map(({ step, agentCall, call }) => ({ step, ...(agentCall !== undefined ? { call: agentCall } : {}), tool: call.tool, input: call.input })),
   });
   return true;
 }

@@ -4,7 +4,7 @@ import type { Plan } from "../../../execution/plan-schema";
 import type { RunOptions } from "../../../execution/run-options";
 import { optionsFor } from "./control";
 import { advance } from "./decide";
-import type { ParentLink, RunSchedule } from "./events";
+import type { ParentLink, RunLlm, RunSchedule } from "./events";
 import type { Machine } from "./machine";
 import { emitReused, type RerunSeed } from "./rerun-seed";
 
@@ -26,6 +26,8 @@ export interface NewRun {
   holds_slot: boolean;
   /** The event types its tenant's webhooks want. */
   webhook_events: string[];
+  /** A run with Agent.run steps: its default model and prices. */
+  llm?: RunLlm;
 }
 
 export function createRun(m: Machine, r: NewRun): void {
@@ -44,6 +46,7 @@ export function createRun(m: Machine, r: NewRun): void {
     ...(r.webhook_events.length ? { webhook_events: r.webhook_events } : {}),
     ...(r.rerun ? { rerun_of: r.rerun.of } : {}),
     ...(r.parent ? { parent: r.parent } : {}),
+    ...(r.llm ? { llm: r.llm } : {}),
   });
   m.emit("plan.accepted", { plan: r.plan });
   emitReused(m, r.rerun);

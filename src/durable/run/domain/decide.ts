@@ -12,14 +12,33 @@ import type { RunError } from "./events";
 import type { Machine } from "./machine";
 import { anyFailed, inFlight, ordered } from "./queries";
 import { TERMINAL_RUN, TERMINAL_STEP, type RunState, type StepState } from "./state";
-import { allWork, deadlineOf, defer as deferWork, expire, fail, failIfWaitedTooLong, findWork, start, succeed } from "./work";
+import { executorOf, type WorkOps } from "./executors/index";
+import { allWork, deadlineOf, defer as deferWork, expire, fail, failForGood, failIfWaitedTooLong, findWork, start, succeed } from "./work";
 
 export type { Machine } from "./machine";
 
-/** Is a consumer perhaps running this step's tool now? Only a queued attempt's effect can be under way outside the run. */
+/** Is a consumer perhaps running this step's tool now (or, for an agent, one of its calls)? Only a queued attempt's effect can be under way outside the run. */
 function effectInFlight(s: StepState): boolean {
   const tool = getTool(s.tool);
-  return tool !== undefined && traitsOf(tool).queued;
+  return tool !== undefined && (traitsOf(tool).queued || (executorOf(tool).effectInFlight?.(s) ?? false));
+}
+
+/** The attempt protocol, for step kinds that start work of their own (an agent's calls). */
+const OPS: WorkOps = { start: (m, w) => start(m, w), succeed: (m, w, output) => succeed(m, w, output), failForGood };
+
+/** Steps that run work of their own (an agent's loop) move it on. */
+function advanceLongSteps(m: Machine): void {
+  for (const s of ordered(m.state)) {
+    if (s.status !== "running" && s.status !== "waiting") continue;
+    const tool = getTool(s.tool);
+    if (tool) executorOf(tool).advance?.(m, s, OPS);
+  }
+}
+
+/** A step whose executor runs work of its own (an agent): it ends with the run, once nothing of it acts outside. */
+function longRunning(s: StepState): boolean {
+  const tool = getTool(s.tool);
+  return tool !== undefined && executorOf(tool).advance !== undefined;
 }
 
 /** A pending step may start when its retry time (if any) has come and its dependencies succeeded. */
@@ -67,8 +86,12 @@ export function advance(m: Machine): void {
       // a child already started is cancelled with the run (effects/family.ts).
       if (state.cancelling !== null)
         for (const s of ordered(state)) if (s.status === "running" && !effectInFlight(s)) m.emit("step.skipped", { step: s.step_number, reason: "cancelled" });
+      // An agent's loop starts no new turn once the run failed: it ends when its calls in flight have.
+      for (const s of ordered(state))
+        if (s.status === "running" && longRunning(s) && !effectInFlight(s)) m.emit("step.skipped", { step: s.step_number, reason });
     } else {
       dispatchReady(m);
+      advanceLongSteps(m);
     }
   }
   if (!ordered(state).every((s) => TERMINAL_STEP.has(s.status))) return;
@@ -135,16 +158,18 @@ export function preflight(state: RunState, step: number, dispatch: number): Pref
   if (TERMINAL_RUN.has(state.status)) return { go: false, reason: "run_finished" };
   const found = findWork(state, step, dispatch);
   if (!("work" in found)) return { go: false, reason: "stale_dispatch" };
-  // Cancelled asking for compensation: a step that has not begun does not begin (skipCancelled records it).
-  if (found.work.kind === "step" && state.cancelling !== null) return { go: false, reason: "cancelling" };
+  // Cancelled asking for compensation: a step (or an agent's call) that has not begun does not begin (skipCancelled records it).
+  if (found.work.kind !== "undo" && state.cancelling !== null) return { go: false, reason: "cancelling" };
   return { go: true };
 }
 
 /** A dispatch the pre-flight check stopped because the run is being cancelled: it will never run. */
 export function skipCancelled(m: Machine, step: number, dispatch: number): void {
-  const s = m.state.steps.get(step);
-  if (!s || s.dispatch_seq !== dispatch || s.status !== "running" || m.state.cancelling === null) return;
-  m.emit("step.skipped", { step, reason: "cancelled" });
+  const found = findWork(m.state, step, dispatch);
+  if (!("work" in found) || m.state.cancelling === null || found.work.kind === "undo") return;
+  const { work } = found;
+  if (work.kind === "step") m.emit("step.skipped", { step, reason: "cancelled" });
+  else failForGood(m, work, work.s.attempt, stepError("cancelled", "The run was cancelled before this call began."));
   advance(m);
 }
 
@@ -217,10 +242,10 @@ export function nextDeadline(state: RunState, now: number): number | null {
   };
   for (const work of allWork(state)) {
     const w = work.s;
-    if (work.kind === "undo" && state.paused) continue;
+    if (work.kind !== "step" && state.paused) continue;
     consider(deadlineOf(w));
     if (work.kind === "step") consider(work.s.dispatch_deadline);
-    if (w.status === "pending" && w.retry_at !== null && (work.kind === "undo" || w.retry_at > now || slotFree)) consider(w.retry_at);
+    if (w.status === "pending" && w.retry_at !== null && (work.kind !== "step" || w.retry_at > now || slotFree)) consider(w.retry_at);
   }
   return next;
 }

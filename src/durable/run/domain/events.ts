@@ -33,7 +33,20 @@ export const parentLinkSchema = z.object({ run_id: z.string(), step, depth: z.nu
 export type ParentLink = z.infer<typeof parentLinkSchema>;
 
 /** The executors a step.started may name (absent in logs older than the field). */
-export const EXECUTOR_KINDS = ["queue", "inline", "timer", "await", "child"] as const;
+export const EXECUTOR_KINDS = ["queue", "inline", "timer", "await", "child", "agent"] as const;
+
+/** What a run's agent steps use: the default model and the prices in force when the run was created. */
+export const runLlmSchema = z.object({
+  model: z.string().describe("LLM_MODEL when the run was created: an Agent.run step's model unless it names one"),
+  prices: z
+    .record(z.string(), z.object({ input_per_million: z.number(), output_per_million: z.number() }))
+    .describe("USD per million tokens of the models the run's agent steps use (LLM_PRICES), as they were at creation"),
+});
+export type RunLlm = z.infer<typeof runLlmSchema>;
+
+const turn = z.number().int().positive().describe("An agent step's turn: one model call and the tool calls it asked for");
+const call = z.number().int().positive().describe("An agent step's tool call, numbered 1, 2, … across its turns");
+const usage = z.object({ input_tokens: z.number().int(), output_tokens: z.number().int() });
 
 export const EVENT_DATA = {
   "run.created": z.object({
@@ -51,6 +64,7 @@ export const EVENT_DATA = {
     retention_days: z.number().int().optional().describe("Days the run is kept once it ended"),
     rerun_of: z.string().optional().describe("A rerun: the run it was forked from"),
     parent: parentLinkSchema.optional().describe("The run and Run.start step that started this run; absent for a top-level run"),
+    llm: runLlmSchema.optional().describe("A run with an Agent.run step: its model and prices"),
   }),
   "plan.accepted": z.object({ plan: planResourceSchema }),
   "run.started": z.object({}),
@@ -104,12 +118,15 @@ export const EVENT_DATA = {
     .object({
       reason: z.enum(["run_failed", "cancelled"]),
       error: runErrorSchema.optional().describe("What the run fails with once compensation has ended"),
-      steps: z.array(z.object({ step, tool: z.string(), input: z.record(z.string(), z.unknown()) })).describe("In the order they are undone"),
+      steps: z
+        .array(z.object({ step, call: call.optional().describe("An agent's call this undoes"), tool: z.string(), input: z.record(z.string(), z.unknown()) }))
+        .describe("In the order they are undone"),
     })
     .describe("The run undoes its succeeded steps that have a compensation, one at a time, in reverse order of completion"),
   "compensation.step_started": z
     .object({
       step,
+      call: call.optional(),
       attempt,
       input: z.unknown().describe("The compensation's resolved input"),
       executor: z.enum(["inline", "queue"]),
@@ -117,9 +134,9 @@ export const EVENT_DATA = {
       idempotency_key: z.string().optional().describe("A queued undo: the key its effects are recorded under"),
     })
     .describe("An attempt to undo a step begins; its seq names the dispatch, as step.started's does"),
-  "step.compensated": z.object({ step, attempt, output: z.unknown(), duration_ms: z.number() }).describe("A step's effect was undone"),
+  "step.compensated": z.object({ step, call: call.optional(), attempt, output: z.unknown(), duration_ms: z.number() }).describe("A step's effect was undone"),
   "step.compensation_failed": z
-    .object({ step, attempt, error: stepError, retry_at: epochMs.optional(), deferred: z.boolean().optional() })
+    .object({ step, call: call.optional(), attempt, error: stepError, retry_at: epochMs.optional(), deferred: z.boolean().optional() })
     .describe("An attempt to undo a step failed: tried again at retry_at (deferred: an open breaker turned it away), or, without it, failed for good"),
   "compensation.completed": z.object({}),
   "compensation.failed": z.object({ steps: z.array(z.number().int()).describe("The steps that could not be undone") }),
@@ -140,6 +157,75 @@ export const EVENT_DATA = {
     .describe("A Run.start step's child run exists; with wait the step waits for the child's end"),
   "child.ended": z.object({ step, run_id: z.string(), status: z.string() }).describe("A child run ended and told this run"),
   "parent.notified": z.object({ status: z.string() }).describe("This run's parent acknowledged its end"),
+  "agent.turn_started": z.object({ step, turn }).describe("An Agent.run step begins a turn: a model call, then the tool calls it asks for"),
+  "llm.call_started": z
+    .object({
+      step,
+      turn,
+      attempt,
+      model: z.string(),
+      max_tokens: z.number().int().describe("The call's output cap: what the step's budget has left, at most"),
+      prompt_bytes: z.number().int().describe("The prompt's size, to calibrate the next call's token estimate"),
+      reservation_usd: z.number().optional().describe("Held back against the tenant's daily cap"),
+      lease_until: epochMs,
+    })
+    .describe("A model call's attempt begins (run by a queue consumer; its seq names the dispatch). The messages are rebuilt from the log, not stored"),
+  "llm.delta": z.object({ step, turn, attempt, text: z.string() }).describe("Text the model wrote, streamed: at most one event per call every 100 ms or 2 KiB"),
+  "llm.call_succeeded": z
+    .object({
+      step,
+      turn,
+      attempt,
+      text: z.string(),
+      tool_calls: z.array(z.object({ tool: z.string(), input: z.unknown() })),
+      usage,
+      cost_usd: z.number().describe("From the run's price table; 0 for a model with no price"),
+      usage_estimated: z.boolean().optional(),
+      finish_reason: z.string(),
+      duration_ms: z.number(),
+      queue_ms: queueMs,
+    })
+    .describe("A model call's answer, recorded: it is never made again"),
+  "llm.call_failed": z
+    .object({ step, turn, attempt, error: stepError, retry_at: epochMs.optional(), deferred: z.boolean().optional(), queue_ms: queueMs })
+    .describe("A model call's attempt failed: tried again at retry_at (deferred: the tenant's daily cap turned it away), or, without it, the step fails"),
+  "agent.call_started": z
+    .object({
+      step,
+      turn,
+      call,
+      attempt,
+      tool: z.string(),
+      input,
+      executor: z.enum(EXECUTOR_KINDS),
+      lease_until: epochMs.optional(),
+      wake_at: epochMs.optional(),
+      idempotency_key: z.string().optional(),
+    })
+    .describe("An attempt of a tool call the model asked for begins; its seq names the dispatch, as step.started's does"),
+  "agent.call_waiting": z
+    .object({ step, turn, call, tool: z.string(), input })
+    .describe("A tool call waits for a person's decision (POST …/steps/{step}/decision with its call number)"),
+  "agent.call_decided": z
+    .object({ step, call, decision: z.enum(["approve", "reject"]), comment: z.string().nullable(), decided_by: z.string() })
+    .describe("A waiting call was decided: approve runs it; reject gives the model the person's comment as its result"),
+  "agent.call_forbidden": z
+    .object({ step, turn, call, tool: z.string(), input, reason: z.string() })
+    .describe("The model asked for a tool this agent may not call: it is not run, and the model is told so"),
+  "agent.call_succeeded": z.object({ step, call, attempt, output: z.unknown(), duration_ms: z.number(), queue_ms: queueMs }),
+  "agent.call_failed": z
+    .object({ step, call, attempt, error: stepError, retry_at: epochMs.optional(), deferred: z.boolean().optional(), queue_ms: queueMs })
+    .describe("A tool call's attempt failed: tried again at retry_at, or, without it, the error is given to the model as the call's result"),
+  "agent.repair_requested": z
+    .object({ step, turn, repair: z.string() })
+    .describe("The answer did not validate against output_schema: the next turn asks the model to repair it (once)"),
+  "agent.finished": z
+    .object({ step, turns: z.number().int(), tool_calls: z.number().int() })
+    .describe("The model answered without tool calls: the step succeeds with the answer"),
+  "agent.budget_exceeded": z
+    .object({ step, reason: z.enum(["tokens", "cost"]), detail: z.string() })
+    .describe("The step's budget cannot afford its next model call: no call is made, and the step fails"),
+  "agent.max_turns_exceeded": z.object({ step, turns: z.number().int() }).describe("The step used its max_turns without an answer, and fails"),
 };
 
 export type RunEventType = keyof typeof EVENT_DATA;

@@ -4,13 +4,14 @@
 import { beginAttempt, giveBack, waitToRetry } from "./fold-attempt";
 import { noAttempt, type Handlers, type RunState, type UndoState } from "./state";
 
-function newUndo(d: { step: number; tool: string; input: Record<string, unknown> }): UndoState {
-  return { step_number: d.step, tool: d.tool, input: d.input, status: "pending", ...noAttempt() };
+function newUndo(d: { step: number; call?: number | undefined; tool: string; input: Record<string, unknown> }): UndoState {
+  return { step_number: d.step, call: d.call ?? null, tool: d.tool, input: d.input, status: "pending", ...noAttempt() };
 }
 
-const undo = (state: RunState, n: number): UndoState => {
-  const u = state.compensation?.steps.find((c) => c.step_number === n);
-  if (!u) throw new Error(`event refers to no compensation of step ${n}`);
+/** The undo of a step, or of one of an agent step's calls. */
+const undo = (state: RunState, d: { step: number; call?: number | undefined }): UndoState => {
+  const u = state.compensation?.steps.find((c) => c.step_number === d.step && c.call === (d.call ?? null));
+  if (!u) throw new Error(`event refers to no compensation of step ${d.step}${d.call ? ` call ${d.call}` : ""}`);
   return u;
 };
 
@@ -34,13 +35,13 @@ export const compensationHandlers: Pick<Handlers, CompensationEvents> = {
     state.deadline = Date.parse(at) + state.options.run_timeout_ms;
   },
   "compensation.step_started": (state, d, at, seq) => {
-    const u = undo(state, d.step);
+    const u = undo(state, d);
     beginAttempt(u, d, at, seq);
     u.status = "running";
     u.lease_until = d.lease_until ?? null;
   },
   "step.compensated": (state, d, at) => {
-    const u = undo(state, d.step);
+    const u = undo(state, d);
     u.status = "succeeded";
     u.output = d.output;
     u.error = null;
@@ -48,7 +49,7 @@ export const compensationHandlers: Pick<Handlers, CompensationEvents> = {
     u.lease_until = null;
   },
   "step.compensation_failed": (state, d, at) => {
-    const u = undo(state, d.step);
+    const u = undo(state, d);
     if (d.retry_at === undefined) {
       u.error = d.error;
       u.lease_until = null;

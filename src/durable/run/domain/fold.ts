@@ -5,6 +5,7 @@ import { stepError } from "../../../execution/step-error";
 import { resolveOptions } from "../../../execution/run-options";
 import type { Plan } from "../../../execution/plan-schema";
 import type { RunEvent } from "./events";
+import { agentHandlers, newAgent } from "./fold-agent";
 import { compensationHandlers } from "./fold-compensation";
 import { childrenHandlers } from "./fold-family";
 import { rerunHandlers } from "./fold-rerun";
@@ -24,6 +25,7 @@ function newStep(s: Plan["steps"][number]): StepState {
     succeeded_seq: null,
     undone: 0,
     generation: 0,
+    agent: null,
   };
 }
 
@@ -75,6 +77,7 @@ const handlers: Handlers = {
     state.status = "pending";
     state.rerun_of = d.rerun_of ?? null;
     state.parent = d.parent ?? null;
+    state.llm = d.llm ?? null;
   },
   "plan.accepted": (state, d) => {
     state.plan = d.plan;
@@ -98,6 +101,13 @@ const handlers: Handlers = {
     const s = begin(step(state, d.step), "running", d, at, seq);
     s.lease_until = d.lease_until ?? null;
     s.wake_at = d.wake_at ?? null;
+    if (d.executor === "agent") {
+      // A resumed agent goes on from its recorded turns: a model call that failed is made again,
+      // every one that answered is not.
+      s.agent ??= newAgent();
+      const last = s.agent.turns.at(-1);
+      if (last?.model.status === "failed") Object.assign(last.model, { status: "pending", retry_at: null });
+    }
   },
   "step.waiting": (state, d, at, seq) => {
     begin(step(state, d.step), "waiting", d, at, seq).wait_until = d.until;
@@ -206,6 +216,7 @@ const handlers: Handlers = {
   ...compensationHandlers,
   ...rerunHandlers,
   ...childrenHandlers,
+  ...agentHandlers,
   "run.resumed": (state, d, at) => {
     state.status = "running";
     // A resumed run is in flight again under its tenant's cap, with its whole run_timeout_ms.
@@ -220,7 +231,7 @@ const handlers: Handlers = {
       // names the effect that was undone).
       const undone = s.undone + (state.compensation?.steps.some((u) => u.step_number === n && u.status === "succeeded") ? 1 : 0);
       // The attempt number keeps counting, so a message from before the resume stays stale.
-      Object.assign(s, newStep(s), { attempt: s.attempt, undone, generation: s.generation + 1 });
+      Object.assign(s, newStep(s), { attempt: s.attempt, undone, generation: s.generation + 1, agent: s.agent });
     }
     state.compensation = null;
     state.cancelling = null;

@@ -46,6 +46,8 @@ export interface Decision {
   comment: string | null;
   /** Who decided: the API key's id. */
   by: string;
+  /** An agent step's tool call waiting for a person: its number (absent: the step is a Human.approve). */
+  call?: number | undefined;
 }
 
 export type DecisionResult =
@@ -61,6 +63,7 @@ export type DecisionResult =
 export function decideApproval(m: Machine, step: number, d: Decision): DecisionResult {
   const s = m.state.steps.get(step);
   if (!s) return { ok: false, code: "step_not_found", message: `This run has no step ${step}.` };
+  if (d.call !== undefined || s.agent) return decideCall(m, s, d);
   const tool = getTool(s.tool);
   if (tool?.executor !== "await" || tool.kind !== "approval")
     return { ok: false, code: "step_not_waiting", message: `Step ${step} is ${s.tool}, not an approval.` };
@@ -78,6 +81,26 @@ export function decideApproval(m: Machine, step: number, d: Decision): DecisionR
     };
   }
   m.emit("step.decided", { step, attempt: s.attempt, decision: d.decision, comment: d.comment, decided_by: d.by });
+  advance(m);
+  return { ok: true };
+}
+
+/**
+ * A person's decision on a tool call an agent step's model asked for: approve runs the call;
+ * reject gives the model the person's comment as the call's result. It counts once.
+ */
+function decideCall(m: Machine, s: StepState, d: Decision): DecisionResult {
+  const step = s.step_number;
+  if (!s.agent) return { ok: false, code: "step_not_waiting", message: `Step ${step} is ${s.tool}, not an agent; a decision on it names no call.` };
+  if (d.call === undefined) return { ok: false, code: "step_not_waiting", message: `Step ${step} is an agent: name the call the decision is for ("call": n).` };
+  if (TERMINAL_RUN.has(m.state.status)) return { ok: false, code: "run_finished", message: `The run is already ${m.state.status}.` };
+  const c = s.agent.turns.flatMap((t) => t.calls).find((x) => x.call === d.call);
+  if (!c) return { ok: false, code: "step_not_found", message: `Step ${step} has no call ${d.call}.` };
+  if (c.status !== "waiting") {
+    const what = c.approved || c.status === "rejected" ? "was decided already" : `is ${c.status}; only a waiting call takes a decision`;
+    return { ok: false, code: "step_not_waiting", message: `Call ${d.call} of step ${step} ${what}.` };
+  }
+  m.emit("agent.call_decided", { step, call: c.call, decision: d.decision, comment: d.comment, decided_by: d.by });
   advance(m);
   return { ok: true };
 }

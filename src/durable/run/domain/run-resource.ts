@@ -11,6 +11,31 @@ const errorInfo = z.object({ code: z.string(), message: z.string() });
 export const planStepResourceSchema = planStepSchema.meta({ id: "PlanStep" });
 export const planResourceSchema = planSchema.extend({ steps: z.array(planStepResourceSchema) }).meta({ id: "Plan" });
 
+const llmUsageSchema = z.object({ input_tokens: z.number().int(), output_tokens: z.number().int(), cost_usd: z.number() });
+
+/** One turn of an Agent.run step: its model call's text and usage, and the tool calls it asked for. */
+export const agentTurnSchema = z
+  .object({
+    turn: z.number().int(),
+    status: z.enum(["pending", "running", "succeeded", "failed"]).describe("Its model call's"),
+    text: z.string().describe("What the model wrote: as streamed while the call runs, then as answered"),
+    usage: llmUsageSchema.nullable(),
+    attempts: z.number().int().describe("Attempts of its model call"),
+    calls: z.array(
+      z.object({
+        call: z.number().int().describe("Numbered across the step's turns: a decision on a waiting call names it"),
+        tool: z.string(),
+        input: z.unknown(),
+        status: z.enum(["pending", "running", "waiting", "succeeded", "failed", "rejected", "forbidden"]),
+        output: z.unknown(),
+        error: errorInfo.nullable(),
+        comment: z.string().nullable().describe("A person's comment on the decision, or why the call may not run"),
+        attempts: z.number().int(),
+      }),
+    ),
+  })
+  .meta({ id: "AgentTurn" });
+
 export const executionLogEntrySchema = z
   .object({
     step_number: z.number().int(),
@@ -33,6 +58,8 @@ export const executionLogEntrySchema = z
       .object({ tool: z.string(), input: z.record(z.string(), z.unknown()) })
       .nullable()
       .describe("What undoes this step if the run fails after it succeeded: the plan's compensation, else its tool's default; null: nothing"),
+    turns: z.array(agentTurnSchema).optional().describe("An Agent.run step: its turns so far"),
+    usage: llmUsageSchema.optional().describe("An Agent.run step: what its model calls used"),
   })
   .meta({ id: "Step" });
 export type ExecutionLogEntry = z.infer<typeof executionLogEntrySchema>;
@@ -40,6 +67,7 @@ export type ExecutionLogEntry = z.infer<typeof executionLogEntrySchema>;
 export const undoEntrySchema = z
   .object({
     step_number: z.number().int().describe("The step this undoes"),
+    call: z.number().int().optional().describe("An agent step's call this undoes"),
     tool: z.string(),
     input: z.unknown().describe("Resolved once the undo starts; before that, as written"),
     status: z.enum(UNDO_STATUSES),

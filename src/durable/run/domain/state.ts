@@ -11,7 +11,7 @@ import {
   type StepStatus,
   type UndoStatus,
 } from "../../../execution/statuses";
-import type { ParentLink, RunError, RunEventData, RunEventType, RunSchedule } from "./events";
+import type { ParentLink, RunError, RunEventData, RunEventType, RunLlm, RunSchedule } from "./events";
 
 export type { RunStatus, StepStatus };
 
@@ -65,11 +65,68 @@ export interface StepState extends AttemptState {
   undone: number;
   /** How often a resume reset the step: a child run it starts after that is a new child, not the one that failed. */
   generation: number;
+  /** An Agent.run step's loop (null for every other step, and before it starts). */
+  agent: AgentState | null;
 }
 
-/** Undoing one succeeded step: attempt-bearing work of its own, like a step. */
+/** Undoing one succeeded step (or one call an agent step made): attempt-bearing work of its own, like a step. */
 export interface UndoState extends AttemptState {
   status: UndoStatus;
+  /** The agent's call this undoes (null: the step itself). */
+  call: number | null;
+}
+
+/** Tokens and dollars an agent's model calls used, as reported (cost from the run's price table). */
+export interface LlmUsage {
+  input_tokens: number;
+  output_tokens: number;
+  cost_usd: number;
+}
+
+/** One model call of an agent's turn: work like a step (tool LLM.call, run by a consumer). */
+export interface ModelCallState extends AttemptState {
+  turn: number;
+  status: "pending" | "running" | "succeeded" | "failed";
+}
+
+export type AgentCallStatus = "pending" | "running" | "waiting" | "succeeded" | "failed" | "rejected" | "forbidden";
+
+/** One tool call the model asked for: work like a step, through the executor of its tool. */
+export interface AgentCallState extends AttemptState {
+  /** Numbered 1, 2, … across the step's turns: a decision names it. */
+  call: number;
+  turn: number;
+  status: AgentCallStatus;
+  /** A person's comment on it (rejected or approved), or why it may not run (forbidden). */
+  comment: string | null;
+  /** Whether a person approved it (it waited for one). */
+  approved: boolean;
+  /** The seq of the event that succeeded it: undone in reverse order of it, with the plan's steps. */
+  succeeded_seq: number | null;
+  duration_ms: number | null;
+}
+
+export interface AgentTurn {
+  turn: number;
+  model: ModelCallState;
+  /** The model's text: as streamed while the call runs, then as answered. */
+  text: string;
+  usage: LlmUsage | null;
+  /** The calls the model asked for in this turn. */
+  calls: AgentCallState[];
+  /** After an answer that failed output_schema: the repair request the next turn sends. */
+  repair: string | null;
+  /** The size of the prompt its model call was sent: with the reported input tokens, it calibrates the next estimate. */
+  prompt_bytes: number;
+}
+
+export interface AgentState {
+  turns: AgentTurn[];
+  usage: LlmUsage;
+  /** Calls asked for so far (the last call's number). */
+  calls: number;
+  /** The last answered call's reported input tokens and its prompt's size: calibrates the next estimate. */
+  calibration: { input_tokens: number; prompt_bytes: number } | null;
 }
 
 export interface CompensationState {
@@ -146,6 +203,8 @@ export interface RunState extends FamilyState {
   webhook_events: string[];
   /** The run this one was forked from (POST /runs/{id}/rerun); null: none. */
   rerun_of: string | null;
+  /** For agent steps: the default model and the prices in force when the run was created (null: no model was configured). */
+  llm: RunLlm | null;
 }
 
 /** How each event changes the state; fold.ts and its sibling folds each provide some of them. */
@@ -209,6 +268,7 @@ export function emptyState(): RunState {
     webhook_url: null,
     webhook_events: [],
     rerun_of: null,
+    llm: null,
     parent: null,
     children: [],
     parent_notified: false,

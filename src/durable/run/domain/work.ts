@@ -1,10 +1,11 @@
-// The one attempt protocol. Everything a run attempts durably, a plan step or the undo of one (and
-// next a model call), begins, leases, reports, fails, retries, defers and expires through these
-// functions. What differs between kinds of work is only which events record it (WORK_EVENTS);
+// The one attempt protocol. Everything a run attempts durably (a plan step, the undo of one, and
+// an agent step's model calls and tool calls) begins, leases, reports, fails, retries, defers and
+// expires through these functions. What differs between kinds of work is only which events record it (WORK_EVENTS);
 // what differs between kinds of step is the executor (executors/), asked through one interface.
 import { decideRetry } from "../../../execution/retry-policy";
 import { byteLength } from "../../../lib/bytes";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../../execution/step-error";
+import type { ModelCallResult } from "../../../llm/model-call";
 import { UnresolvedReferenceError, referenceMismatch, resolveStepInput } from "../../../planner/references";
 import { getTool } from "../../../tools/registry";
 import { traitsOf, type Tool } from "../../../tools/tool";
@@ -12,55 +13,171 @@ import type { BeginFields } from "./executors/executor";
 import { executorOf, type Attempt, type Work } from "./executors/index";
 import type { Machine } from "./machine";
 import { stepKey } from "./queries";
-import { TERMINAL_RUN, stepOutputs, type AttemptState, type RunState } from "./state";
+import { callCost, modelCallInput, type LlmCallInput } from "./agent/model-input";
+import { TERMINAL_RUN, stepOutputs, type AttemptState, type RunState, type StepState } from "./state";
 
 export type { Work } from "./executors/index";
 
 type Extra = { queue_ms?: number };
+type Of<K extends Work["kind"]> = Extract<Work, { kind: K }>;
 
-/** How each kind of work is recorded: the same protocol, told in its own events. */
-const WORK_EVENTS = {
+/** How one kind of work is recorded: the same protocol, told in its own events. */
+interface WorkEvents<W extends Work> {
+  begin(m: Machine, w: W, attempt: number, input: unknown, executor: Tool["executor"], f: BeginFields): number;
+  succeed(m: Machine, w: W, output: unknown, duration_ms: number, x: Extra & { signal?: number }): void;
+  retry(m: Machine, w: W, error: StepError, delay_ms: number, x: Extra): void;
+  fail(m: Machine, w: W, attempt: number, error: StepError, x: Extra): void;
+  defer(m: Machine, w: W, error: StepError, retry_at: number): void;
+}
+
+const call = (u: { s: { call: number | null } }) => (u.s.call === null ? {} : { call: u.s.call });
+
+const WORK_EVENTS: { [K in Work["kind"]]: WorkEvents<Of<K>> } = {
   step: {
-    begin: (m: Machine, step: number, attempt: number, input: unknown, executor: Tool["executor"], f: BeginFields) =>
-      m.emit("step.started", { step, attempt, input, executor, ...f }),
-    succeed: (m: Machine, step: number, attempt: number, output: unknown, duration_ms: number, x: Extra & { signal?: number }) =>
-      m.emit("step.succeeded", { step, attempt, output, duration_ms, ...x }),
-    retry: (m: Machine, step: number, attempt: number, error: StepError, delay_ms: number, x: Extra) =>
-      m.emit("step.retry_scheduled", { step, attempt, error, delay_ms, retry_at: m.now + delay_ms, ...x }),
-    fail: (m: Machine, step: number, attempt: number, error: StepError, x: Extra) => m.emit("step.failed", { step, attempt, error, ...x }),
-    defer: (m: Machine, step: number, attempt: number, error: StepError, retry_at: number) => m.emit("step.deferred", { step, attempt, error, retry_at }),
+    begin: (m, w, attempt, input, executor, f) => m.emit("step.started", { step: w.s.step_number, attempt, input, executor, ...f }),
+    succeed: (m, w, output, duration_ms, x) => m.emit("step.succeeded", { step: w.s.step_number, attempt: w.s.attempt, output, duration_ms, ...x }),
+    retry: (m, w, error, delay_ms, x) =>
+      m.emit("step.retry_scheduled", { step: w.s.step_number, attempt: w.s.attempt, error, delay_ms, retry_at: m.now + delay_ms, ...x }),
+    fail: (m, w, attempt, error, x) => m.emit("step.failed", { step: w.s.step_number, attempt, error, ...x }),
+    defer: (m, w, error, retry_at) => m.emit("step.deferred", { step: w.s.step_number, attempt: w.s.attempt, error, retry_at }),
   },
   undo: {
-    begin: (m: Machine, step: number, attempt: number, input: unknown, executor: Tool["executor"], f: BeginFields) =>
-      m.emit("compensation.step_started", { step, attempt, input, executor: executor as "inline" | "queue", ...f }),
-    succeed: (m: Machine, step: number, attempt: number, output: unknown, duration_ms: number) =>
-      m.emit("step.compensated", { step, attempt, output, duration_ms }),
-    retry: (m: Machine, step: number, attempt: number, error: StepError, delay_ms: number) =>
-      m.emit("step.compensation_failed", { step, attempt, error, retry_at: m.now + delay_ms }),
-    fail: (m: Machine, step: number, attempt: number, error: StepError) => m.emit("step.compensation_failed", { step, attempt, error }),
-    defer: (m: Machine, step: number, attempt: number, error: StepError, retry_at: number) =>
-      m.emit("step.compensation_failed", { step, attempt, error, retry_at, deferred: true }),
+    begin: (m, w, attempt, input, executor, f) =>
+      m.emit("compensation.step_started", { step: w.s.step_number, ...call(w), attempt, input, executor: executor as "inline" | "queue", ...f }),
+    succeed: (m, w, output, duration_ms) => m.emit("step.compensated", { step: w.s.step_number, ...call(w), attempt: w.s.attempt, output, duration_ms }),
+    retry: (m, w, error, delay_ms) =>
+      m.emit("step.compensation_failed", { step: w.s.step_number, ...call(w), attempt: w.s.attempt, error, retry_at: m.now + delay_ms }),
+    fail: (m, w, attempt, error) => m.emit("step.compensation_failed", { step: w.s.step_number, ...call(w), attempt, error }),
+    defer: (m, w, error, retry_at) =>
+      m.emit("step.compensation_failed", { step: w.s.step_number, ...call(w), attempt: w.s.attempt, error, retry_at, deferred: true }),
   },
-} as const;
+  model: {
+    begin: (m, w, attempt, input, _executor, f) => {
+      const i = input as LlmCallInput;
+      const reservation = (i.reservation_usd ?? 0) > 0 ? { reservation_usd: i.reservation_usd } : {};
+      const { step_number: step } = w.step;
+      const lease_until = f.lease_until ?? m.now;
+      return m.emit("llm.call_started", {
+        step,
+        turn: w.s.turn,
+        attempt,
+        model: i.model,
+        max_tokens: i.max_tokens,
+        prompt_bytes: i.prompt_bytes ?? 0,
+        ...reservation,
+        lease_until,
+      });
+    },
+    succeed: (m, w, output, duration_ms, x) => {
+      const r = output as ModelCallResult;
+      m.emit("llm.call_succeeded", {
+        step: w.step.step_number,
+        turn: w.s.turn,
+        attempt: w.s.attempt,
+        text: r.text,
+        tool_calls: r.tool_calls.map((c) => ({ tool: c.name, input: c.input })),
+        usage: r.usage,
+        cost_usd: callCost(m.state, w.step, r.usage),
+        ...(r.usage_estimated ? { usage_estimated: true } : {}),
+        finish_reason: r.finish_reason,
+        duration_ms,
+        ...(x.queue_ms !== undefined ? { queue_ms: x.queue_ms } : {}),
+      });
+    },
+    retry: (m, w, error, delay_ms, x) =>
+      m.emit("llm.call_failed", { step: w.step.step_number, turn: w.s.turn, attempt: w.s.attempt, error, retry_at: m.now + delay_ms, ...x }),
+    fail: (m, w, attempt, error, x) => m.emit("llm.call_failed", { step: w.step.step_number, turn: w.s.turn, attempt, error, ...x }),
+    defer: (m, w, error, retry_at) =>
+      m.emit("llm.call_failed", { step: w.step.step_number, turn: w.s.turn, attempt: w.s.attempt, error, retry_at, deferred: true }),
+  },
+  call: {
+    begin: (m, w, attempt, input, executor, f) =>
+      m.emit("agent.call_started", { step: w.step.step_number, turn: w.s.turn, call: w.s.call, attempt, tool: w.s.tool, input, executor, ...f }),
+    succeed: (m, w, output, duration_ms, x) =>
+      m.emit("agent.call_succeeded", {
+        step: w.step.step_number,
+        call: w.s.call,
+        attempt: w.s.attempt,
+        output,
+        duration_ms,
+        ...(x.queue_ms !== undefined ? { queue_ms: x.queue_ms } : {}),
+      }),
+    retry: (m, w, error, delay_ms, x) =>
+      m.emit("agent.call_failed", { step: w.step.step_number, call: w.s.call, attempt: w.s.attempt, error, retry_at: m.now + delay_ms, ...x }),
+    fail: (m, w, attempt, error, x) => m.emit("agent.call_failed", { step: w.step.step_number, call: w.s.call, attempt, error, ...x }),
+    defer: (m, w, error, retry_at) =>
+      m.emit("agent.call_failed", { step: w.step.step_number, call: w.s.call, attempt: w.s.attempt, error, retry_at, deferred: true }),
+  },
+};
 
-const events = (work: Work) => WORK_EVENTS[work.kind];
+const events = <W extends Work>(work: W) => WORK_EVENTS[work.kind] as unknown as WorkEvents<W>;
 const since = (m: Machine, w: AttemptState) => Math.max(0, m.now - (w.started_ms ?? m.now));
 
-/** The key an attempt's side effects are recorded under: a step's own after an undo, an undo's always. */
+/** The key an attempt's side effects are recorded under: a step's own after an undo, an undo's and an agent call's always. */
 function idempotencyKey(m: Machine, work: Work): string | undefined {
-  if (work.kind === "undo") return `${stepKey(m.state.run_id, m.state.steps.get(work.s.step_number)!)}:undo`;
-  return work.s.undone ? stepKey(m.state.run_id, work.s) : undefined;
+  const id = m.state.run_id;
+  switch (work.kind) {
+    case "undo": {
+      const undone = m.state.steps.get(work.s.step_number)!;
+      return `${
+        work.s.call === null
+          ? stepKey(id, undone)
+          : callKey(
+              id,
+              undone,
+              undone.agent?.turns.flatMap((t) => t.calls).find((c) => c.call === work.s.call),
+            )
+      }:undo`;
+    }
+    case "call":
+      return callKey(id, work.step, work.s);
+    case "model":
+      return undefined;
+    case "step":
+      return work.s.undone ? stepKey(id, work.s) : undefined;
+  }
+}
+
+/** The input a dispatched attempt was given, for a consumer that could not get it in its message (a model call's is rebuilt). */
+export const attemptInput = (state: RunState, work: Work): unknown => (work.kind === "model" ? inputOf({ state }, work) : work.s.resolved_input);
+
+/** An agent's tool call acts under a key of its own: one per (run, step, turn, call). */
+const callKey = (runId: string, step: StepState, c: { turn: number; call: number } | undefined) => `${stepKey(runId, step)}:t${c?.turn ?? 0}c${c?.call ?? 0}`;
+
+/**
+ * The input an attempt is given, before its tool's schema checks it: a step's or an undo's with
+ * its references resolved against the outputs so far (an agent call's undo, against that call's
+ * output); a model call's, rebuilt from the recorded turns; a tool call's, as the model wrote it.
+ */
+export function inputOf(m: Pick<Machine, "state">, work: Work): unknown {
+  switch (work.kind) {
+    case "step":
+      return resolveStepInput(work.s.tool, work.s.input, stepOutputs(m.state));
+    case "undo": {
+      if (work.s.call === null) return resolveStepInput(work.s.tool, work.s.input, stepOutputs(m.state));
+      const undone = m.state.steps
+        .get(work.s.step_number)!
+        .agent?.turns.flatMap((t) => t.calls)
+        .find((c) => c.call === work.s.call);
+      return resolveStepInput(work.s.tool, work.s.input, new Map([[work.s.step_number, undone?.output]]));
+    }
+    case "model": {
+      const next = modelCallInput(m.state, work.step);
+      return next.ok ? next.input : null;
+    }
+    case "call":
+      return work.s.input;
+  }
 }
 
 /** The protocol's operations bound to one attempt: what an executor is handed. */
 function attemptOf(m: Machine, work: Work, attempt: number, input: unknown, tool: Tool): Attempt {
-  const step = work.s.step_number;
   return {
     m,
     work,
     attempt,
     timeoutMs: m.state.options.step_timeout_ms,
-    begin: (fields = {}) => events(work).begin(m, step, attempt, input, tool.executor, fields),
+    begin: (fields = {}) => events(work).begin(m, work, attempt, input, tool.executor, fields),
     succeed: (output, extra = {}) => succeed(m, work, output, extra),
     fail: (error) => fail(m, work, error),
     failForGood: (error) => failForGood(m, work, attempt, error),
@@ -77,7 +194,7 @@ export function start(m: Machine, work: Work, attempt = work.s.attempt + 1): voi
   const w = work.s;
   let resolved: unknown;
   try {
-    resolved = resolveStepInput(w.tool, w.input, stepOutputs(m.state));
+    resolved = inputOf(m, work);
   } catch (err) {
     if (!(err instanceof UnresolvedReferenceError)) throw err;
     failForGood(m, work, attempt, stepError("reference_unresolved", err.message));
@@ -91,7 +208,7 @@ export function start(m: Machine, work: Work, attempt = work.s.attempt + 1): voi
   }
   const parsed = tool.input_schema.safeParse(resolved);
   if (!parsed.success) {
-    events(work).begin(m, w.step_number, attempt, resolved, tool.executor, {});
+    events(work).begin(m, work, attempt, resolved, tool.executor, {});
     // Said in the plan's terms when a reference brought the wrong kind of value.
     const issues = parsed.error.issues.map((i) => ({ path: i.path, message: referenceMismatch(w.tool, w.input, resolved, i) ?? i.message }));
     fail(m, work, invalidInput(w.tool, issues));
@@ -112,7 +229,7 @@ export function succeed(m: Machine, work: Work, output: unknown, extra: Extra & 
     const message = `${work.s.tool} returned ${bytes} bytes, over this run's max_output_bytes (${cap}).`;
     return failForGood(m, work, work.s.attempt, stepError("output_too_large", message), extra.queue_ms === undefined ? {} : { queue_ms: extra.queue_ms });
   }
-  events(work).succeed(m, work.s.step_number, work.s.attempt, output, duration_ms ?? since(m, work.s), rest);
+  events(work).succeed(m, work, output, duration_ms ?? since(m, work.s), rest);
 }
 
 /** The attempt failed: the run's retry policy tries it again later, or it fails for good. */
@@ -120,15 +237,15 @@ export function fail(m: Machine, work: Work, error: StepError, extra: Extra = {}
   const w = work.s;
   const decision = decideRetry(error, w.attempts, m.state.options, m.random);
   if (decision.retry) {
-    events(work).retry(m, w.step_number, w.attempt, error, decision.delay_ms, extra);
+    events(work).retry(m, work, error, decision.delay_ms, extra);
     return;
   }
   const message = decision.reason === "attempts_exhausted" ? `${error.message} (gave up after ${w.attempts} attempts)` : error.message;
-  events(work).fail(m, w.step_number, w.attempt, { ...error, message }, extra);
+  events(work).fail(m, work, w.attempt, { ...error, message }, extra);
 }
 
 export function failForGood(m: Machine, work: Work, attempt: number, error: StepError, extra: Extra = {}): void {
-  events(work).fail(m, work.s.step_number, attempt, error, extra);
+  events(work).fail(m, work, attempt, error, extra);
 }
 
 /**
@@ -137,12 +254,11 @@ export function failForGood(m: Machine, work: Work, attempt: number, error: Step
  * as compensation's own deadline allows).
  */
 export function defer(m: Machine, work: Work, retryAt: number, error: StepError): void {
-  const w = work.s;
   const limit = deferralLimit(m, work);
   if (limit !== null && m.now >= limit) return giveUpWaiting(m, work);
   // The retry comes at the breaker's transition, or at the limit if that is sooner: a cooldown
   // that doubles up to minutes must not carry a step past its max_deferral_ms.
-  events(work).defer(m, w.step_number, w.attempt, error, Math.max(Math.min(retryAt, limit ?? Infinity), m.now));
+  events(work).defer(m, work, error, Math.max(Math.min(retryAt, limit ?? Infinity), m.now));
 }
 
 /** When a step waiting on an open breaker must give up (epoch ms; null: it may wait until the run's deadline). */
@@ -190,21 +306,29 @@ export type Found = { work: Work } | { reason: "unknown_step" | "stale_dispatch"
 
 /**
  * The work a consumer's dispatch belongs to, if it is that work's current attempt and still
- * running: a step's attempt or an undo's, told apart by the dispatch (every dispatch is the seq of
- * the event that began it, so no two pieces of work share one).
+ * running: a step's attempt, an undo's, or an agent step's model call or tool call, told apart by
+ * the dispatch (every dispatch is the seq of the event that began it, so no two share one).
  */
 export function findWork(state: RunState, step: number, dispatch: number): Found {
   const u = state.compensation?.steps.find((c) => c.step_number === step && c.dispatch_seq === dispatch);
   const s = state.steps.get(step);
-  const work: Work | undefined = u ? { kind: "undo", s: u } : s ? { kind: "step", s } : undefined;
+  const work: Work | undefined = u ? { kind: "undo", s: u } : s ? (agentWork(s).find((w) => w.s.dispatch_seq === dispatch) ?? { kind: "step", s }) : undefined;
   if (!work) return { reason: "unknown_step" };
   if (work.s.dispatch_seq !== dispatch) return { reason: "stale_dispatch" };
   if (work.s.status !== "running" || TERMINAL_RUN.has(state.status)) return { reason: "not_running" };
   return { work };
 }
 
-/** Every piece of work of the run: its steps, then the undos of a compensation under way. */
+/** An agent step's own work: each turn's model call and the tool calls it asked for. */
+function agentWork(s: StepState): Work[] {
+  return (s.agent?.turns ?? []).flatMap((t): Work[] => [
+    { kind: "model", s: t.model, step: s },
+    ...t.calls.map((c): Work => ({ kind: "call", s: c, step: s })),
+  ]);
+}
+
+/** Every piece of work of the run: its steps and their agents' calls, then the undos of a compensation under way. */
 export function allWork(state: RunState): Work[] {
-  const steps: Work[] = [...state.steps.values()].map((s) => ({ kind: "step", s }));
+  const steps: Work[] = [...state.steps.values()].flatMap((s): Work[] => [{ kind: "step", s }, ...(s.agent ? agentWork(s) : [])]);
   return steps.concat((state.compensation?.steps ?? []).map((u) => ({ kind: "undo", s: u })));
 }

@@ -5,10 +5,24 @@ import type { z } from "zod";
 import type { StepError } from "../../../../execution/step-error";
 import type { Tool } from "../../../../tools/tool";
 import type { Machine } from "../machine";
-import type { AttemptState, StepState, UndoState } from "../state";
+import type { AgentCallState, AttemptState, ModelCallState, StepState, UndoState } from "../state";
 
-/** Attempt-bearing work: a plan step, or the undo of one. */
-export type Work = { kind: "step"; s: StepState } | { kind: "undo"; s: UndoState };
+/**
+ * Attempt-bearing work: a plan step, the undo of one, and inside an agent step, each model call
+ * and each tool call the model asked for (`step` is the agent step they belong to).
+ */
+export type Work =
+  | { kind: "step"; s: StepState }
+  | { kind: "undo"; s: UndoState }
+  | { kind: "model"; s: ModelCallState; step: StepState }
+  | { kind: "call"; s: AgentCallState; step: StepState };
+
+/** The attempt protocol's operations, handed to a step kind that starts work of its own (the agent loop). */
+export interface WorkOps {
+  start(m: Machine, work: Work): void;
+  succeed(m: Machine, work: Work, output: unknown): void;
+  failForGood(m: Machine, work: Work, attempt: number, error: StepError): void;
+}
 
 /** The fields an executor adds to the event that begins an attempt. */
 export interface BeginFields {
@@ -48,4 +62,11 @@ export interface Executor<T extends Tool = Tool> {
   deadline(w: AttemptState): number | null;
   /** The deadline passed. */
   expire(a: Attempt & { tool: T }): void;
+  /**
+   * A step that runs work of its own (an agent's loop) moves it on: the decider calls this for
+   * each of its steps that runs or waits, after anything changed, until nothing does.
+   */
+  advance?(m: Machine, s: StepState, ops: WorkOps): void;
+  /** Whether the step has work in flight whose effect a cancel must wait for (beyond its own queued attempt). */
+  effectInFlight?(s: StepState): boolean;
 }

@@ -1,0 +1,115 @@
+// What an agent step's next model call is sent, rebuilt from the recorded turns: the same log
+// builds the same input byte for byte (transcript.ts), so a retried or replayed call asks the
+// model the same thing and the log never stores a transcript (it would grow with the square of
+// the turns). Also which tools the model is offered, and what a call cost.
+import { z } from "zod";
+import { prepareNextCall, llmReservationKey } from "../../../../llm/next-call";
+import { costOf } from "../../../../llm/prices";
+import type { CallOutcome, RecordedTurn } from "../../../../llm/transcript";
+import type { Usage } from "../../../../llm/usage";
+import type { AgentInput } from "../../../../tools/agent-run/agent-input";
+import { allowsTool, AGENT_TOOL, offeredTools } from "../../../../tools/agent-run/tool-patterns";
+import type { llmCallInputSchema } from "../../../../tools/llm-call/llm-call";
+import { describeTools } from "../../../../tools/registry";
+import { getTool } from "../../../../tools/registry";
+import type { AgentCallState, AgentTurn, RunState, StepState } from "../state";
+
+export type LlmCallInput = z.input<typeof llmCallInputSchema>;
+
+/** The next model call's input, or why the step's budget cannot afford it. */
+export type ModelCallPlan = { ok: true; input: LlmCallInput } | { ok: false; reason: "tokens" | "cost"; detail: string };
+
+/** The executors a model's call may run under: what ends in the run or in a consumer on its own. */
+const CALLABLE = new Set(["inline", "queue", "timer"]);
+
+let described: ReturnType<typeof describeTools> | null = null;
+/** The built-in catalogue's JSON Schemas, made once: they do not change while the code runs. */
+const catalogue = () => (described ??= describeTools());
+
+/** Why the model may not call `tool` in this step (null: it may). */
+export function refusal(input: AgentInput, tool: string): string | null {
+  const t = getTool(tool);
+  if (!t) return `there is no tool named ${tool}`;
+  if (input.tools ? !allowsTool(input.tools, tool) : !offered(input).some((o) => o.name === tool)) return `${tool} is not among the tools this agent may call`;
+  if (tool === AGENT_TOOL) return "a nested agent is not available to an agent yet";
+  if (!CALLABLE.has(t.executor)) return `${tool} waits for the outside or starts a run, which an agent's call cannot do`;
+  return null;
+}
+
+/** The tools the model is offered, with their input as JSON Schema. */
+export function offered(input: AgentInput) {
+  const all = catalogue().filter((d) => {
+    const t = getTool(d.name);
+    return t !== undefined && CALLABLE.has(t.executor);
+  });
+  const entries = all.map((d) => {
+    const t = getTool(d.name)!;
+    return { name: d.name, effects: t.executor === "queue" && t.effects };
+  });
+  const names = new Set(offeredTools(input.tools, entries));
+  return all
+    .filter((d) => names.has(d.name))
+    .map((d) => ({ name: d.name, description: d.description, input_schema: d.input_schema as Record<string, unknown> }));
+}
+
+function outcomeOf(c: AgentCallState): CallOutcome {
+  switch (c.status) {
+    case "succeeded":
+      return { status: "succeeded", output: c.output };
+    case "rejected":
+      return { status: "rejected", ...(c.comment ? { comment: c.comment } : {}) };
+    case "forbidden":
+      return { status: "forbidden" };
+    default:
+      return { status: "failed", error: { code: c.error?.code ?? "step_failed", message: c.error?.message ?? "The call did not finish." } };
+  }
+}
+
+/** The turns whose model answered, as the transcript records them. */
+export function recordedTurns(turns: readonly AgentTurn[]): RecordedTurn[] {
+  return turns
+    .filter((t) => t.model.status === "succeeded")
+    .map((t) => ({
+      text: t.text,
+      calls: t.calls.map((c) => ({ tool: c.tool, input: c.input, outcome: outcomeOf(c) })),
+      ...(t.repair ? { repair: t.repair } : {}),
+    }));
+}
+
+export const modelOf = (state: RunState, input: AgentInput): string => input.model ?? state.llm?.model ?? "";
+
+/** The next model call of an agent step (its current turn's), or why its budget cannot afford it. */
+export function modelCallInput(state: RunState, step: StepState): ModelCallPlan {
+  const input = step.resolved_input as AgentInput;
+  const agent = step.agent!;
+  const model = modelOf(state, input);
+  const price = state.llm?.prices[model];
+  const next = prepareNextCall({
+    goal: input.goal,
+    system: input.system,
+    turns: recordedTurns(agent.turns),
+    model,
+    tools: offered(input),
+    budget: input.budget,
+    spent: agent.usage,
+    price,
+    calibration: agent.calibration ?? undefined,
+    timeout_ms: state.options.step_timeout_ms,
+  });
+  if (!next.ok) return next;
+  const turn = agent.turns.filter((t) => t.model.status === "succeeded").length + 1;
+  const reservation =
+    next.reservation_usd > 0
+      ? { reservation_usd: next.reservation_usd, reservation_key: llmReservationKey(state.run_id, step.step_number, turn) }
+      : { reservation_usd: 0 };
+  return {
+    ok: true,
+    input: { ...next.input, timeout_ms: state.options.step_timeout_ms, ...reservation, ...(price ? { price } : {}), prompt_bytes: next.prompt_bytes },
+  };
+}
+
+/** What a call's reported usage cost, by the run's price table (0 for a model with no price). */
+export function callCost(state: RunState, step: StepState, usage: Usage): number {
+  const price = state.llm?.prices[modelOf(state, step.resolved_input as AgentInput)];
+  return price ? costOf(price, usage) : 0;
+}
