@@ -5,10 +5,31 @@ import tseslint from "typescript-eslint";
 import { createNodeResolver, importX } from "eslint-plugin-import-x";
 
 // The layers, as imports may run: down only. Each entry: the folder, and what its files may not import.
-const layer = (files, patterns, message) => ({
+// When two entries match a file, the later one's options replace the earlier's, so a narrower
+// entry repeats the broader one's groups (`also`).
+const layer = (files, patterns, message, { ignores = [], also = [] } = {}) => ({
   files,
-  rules: { "no-restricted-imports": ["error", { patterns: [{ group: patterns, message }] }] },
+  ignores,
+  rules: { "no-restricted-imports": ["error", { patterns: [{ group: patterns, message }, ...also] }] },
 });
+
+// Libraries that do I/O or belong to a host: nothing pure may load them.
+const ioPackages = ["drizzle-orm", "drizzle-orm/*", "@modelcontextprotocol/*", "cloudflare:workers", "ai", "@ai-sdk/*", "hono", "hono/*"];
+// What runs a queue tool, as opposed to what it is (its spec): each tool's execute.ts, gathered by
+// implementations.ts, their types (tool-impl.ts), and the MCP modules that talk to servers and D1.
+// Patterns match relative specifiers from anywhere ("./execute", "../../../tools/mcp/mcp-client").
+const toolImplementations = [
+  "**/execute",
+  "**/implementations",
+  "**/tool-impl",
+  "**/mcp-client",
+  "**/mcp-server-store",
+  "**/mcp-registration",
+  "**/mcp-errors",
+  "**/header-crypto",
+  "**/guarded-fetch",
+];
+const toolsLayer = { group: ["**/durable/**", "**/api/**", "**/queues/**"], message: "Tools know nothing of who runs them." };
 
 export default tseslint.config(
   { ignores: ["node_modules/", "dist/", ".wrangler/", "worker-configuration.d.ts", "bench/results/", "test-results/", "**/*.mjs", "**/*.js"] },
@@ -69,14 +90,7 @@ export default tseslint.config(
   layer(
     ["src/durable/run/domain/**/*.ts"],
     [
-      "drizzle-orm",
-      "drizzle-orm/*",
-      "@modelcontextprotocol/*",
-      "cloudflare:workers",
-      "ai",
-      "@ai-sdk/*",
-      "hono",
-      "hono/*",
+      ...ioPackages,
       "**/effects/*",
       "**/storage/*",
       "**/run-object",
@@ -85,11 +99,10 @@ export default tseslint.config(
       "**/api/**",
       "**/queues/**",
       "**/db/**",
-      "**/tools/mcp/**",
-      "**/tools/http-get/**",
-      "**/tools/todo-store",
+      ...toolImplementations,
+      "**/mcp-catalogue",
     ],
-    "The run's domain is pure: it decides from the state and does no I/O (effects/ and storage/ do).",
+    "The run's domain is pure: it decides from the state and does no I/O (effects/ and storage/ do); it knows tools by their specs (src/tools/registry.ts), never by what runs them.",
   ),
   layer(
     ["src/durable/run/storage/**/*.ts"],
@@ -107,7 +120,25 @@ export default tseslint.config(
     ["**/api/**", "**/durable/run/domain/**", "**/durable/run/effects/**", "**/durable/run/run-object"],
     "Consumers speak the step protocol (src/execution/) to the run object's contract.",
   ),
-  layer(["src/tools/**/*.ts"], ["**/durable/**", "**/api/**", "**/queues/**"], "Tools know nothing of who runs them."),
+  layer(["src/tools/**/*.ts"], toolsLayer.group, toolsLayer.message),
+  // A tool's spec is what the planner, the API and the run's domain import, so it stays as pure as
+  // they are: every file of src/tools/ but the implementations and their helpers.
+  // (test/node/domain-imports.test.ts follows the whole chain of imports from the domain as well.)
+  layer(
+    ["src/tools/**/*.ts"],
+    [...ioPackages, ...toolImplementations, "**/db/**"],
+    "A tool's spec stays pure: what runs it (execute.ts, implementations.ts, tool-impl.ts, the MCP client and store) is imported only by the queue consumer.",
+    {
+      ignores: [
+        "src/tools/**/execute.ts",
+        "src/tools/implementations.ts",
+        "src/tools/tool-impl.ts",
+        "src/tools/http-get/http-span.ts",
+        "src/tools/mcp/{mcp-client,mcp-server-store,mcp-registration,mcp-errors,header-crypto,guarded-fetch,mcp-catalogue}.ts",
+      ],
+      also: [toolsLayer],
+    },
+  ),
   layer(
     ["src/execution/**/*.ts", "src/lib/**/*.ts"],
     ["**/durable/**", "**/api/**", "**/queues/**", "**/tools/**", "**/planner/**"],

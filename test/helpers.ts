@@ -1,6 +1,6 @@
 import { env, exports } from "cloudflare:workers";
 import { expect, vi } from "vitest";
-import type { ToolContext } from "../src/tools/tool";
+import type { ToolContext } from "../src/tools/tool-impl";
 import type { RunResource } from "../src/durable/run/run-view";
 import { TERMINAL_RUN_STATUSES } from "../src/execution/statuses";
 

@@ -1,8 +1,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import type { RunResource } from "../src/durable/run/run-view";
-import { getTool } from "../src/tools/registry";
-import type { QueueTool } from "../src/tools/tool";
+import { implementationOf } from "../src/tools/implementations";
 import { api, createRun, errorOf, newApiKey, toolContext, uniq, waitForRun } from "./helpers";
 
 // The MCP server is real (the official SDK's, test/mcp/mock-mcp-server.ts, started with the test
@@ -198,14 +197,14 @@ describe("MCP servers as tools", () => {
     await registered(name, `${MCP}/s/${name}/mcp`);
     await fetch(`${MCP}/control/${name}/tools`, { method: "POST", body: JSON.stringify({ name: "late" }) });
     // A step that names it before the catalogue knows it: the consumer lists the tools again.
-    const tool = getTool(`mcp.${name}.late`) as QueueTool;
+    const tool = implementationOf(`mcp.${name}.late`)!;
     const r = await tool.execute({ text: "x" }, toolContext());
     expect(r).toMatchObject({ success: true, output: [{ type: "text", text: "late: x" }] });
     const after = (await (await api(`/mcp-servers/${name}`)).json()) as ServerView;
     expect(after.tools.map((t) => t.name)).toContain(`mcp.${name}.late`);
     // A tool the server does not have either: a clear error after one more listing.
     const listsBefore = ((await (await fetch(`${MCP}/control/${name}/requests`)).json()) as { rpc?: string }[]).filter((q) => q.rpc === "tools/list").length;
-    const missing = await (getTool(`mcp.${name}.ghost`) as QueueTool).execute({}, toolContext());
+    const missing = await implementationOf(`mcp.${name}.ghost`)!.execute({}, toolContext());
     expect(missing).toMatchObject({ success: false, error: { code: "mcp_unknown_tool", retryable: false } });
     const listsAfter = ((await (await fetch(`${MCP}/control/${name}/requests`)).json()) as { rpc?: string }[]).filter((q) => q.rpc === "tools/list").length;
     expect(listsAfter).toBe(listsBefore + 1);

@@ -5,7 +5,7 @@ import { makePlan } from "../src/planner/make-plan";
 import { findReferences } from "../src/planner/references";
 import { planFromPrompt, refusalMessage } from "../src/planner/rule-planner";
 import { validatePlan } from "../src/planner/validate-plan";
-import { normalizeTitle } from "../src/tools/todo-store";
+import { normalizeTitle } from "../src/tools/todo-store/spec";
 import { api, errorOf } from "./helpers";
 import { anyPrompt, wordSoup } from "./planner-prompts";
 

@@ -2,9 +2,9 @@ import { env } from "cloudflare:workers";
 import { describe, expect, inject, it } from "vitest";
 import { TOOL_OUTPUTS, type Shape } from "../src/planner/tool-outputs";
 import { calculator } from "../src/tools/calculator/calculator";
-import { httpGet } from "../src/tools/http-get/http-get";
+import { httpGetImpl } from "../src/tools/http-get/execute";
 import { tools } from "../src/tools/registry";
-import { todoAdd, todoComplete, todoDelete, todoGet, todoList } from "../src/tools/todo-store";
+import { todoAddImpl, todoCompleteImpl, todoDeleteImpl, todoGetImpl, todoListImpl } from "../src/tools/todo-store/execute";
 import type { RunResource } from "../src/durable/run/run-view";
 import { api, errorOf, newApiKey, toolContext, uniq } from "./helpers";
 
@@ -35,14 +35,14 @@ describe("the output shapes the planner relies on", () => {
     // Each call its own step: writes are idempotent per step.
     const same = () => toolContext({ tenant, idempotency_key: `run_shapes:${crypto.randomUUID()}` });
     const outputs: [string, unknown][] = [["Calculator.evaluate", calculator.run({ expression: "6 * 7" }).output]];
-    const added = await todoAdd.execute({ title: "shape check" }, same());
+    const added = await todoAddImpl.execute({ title: "shape check" }, same());
     const id = (added.output as { todo: { id: number } }).todo.id;
     outputs.push(["TodoStore.add", added.output]);
-    outputs.push(["TodoStore.get", (await todoGet.execute({ id }, same())).output]);
-    outputs.push(["TodoStore.list", (await todoList.execute({ status: "all" }, same())).output]);
-    outputs.push(["TodoStore.complete", (await todoComplete.execute({ id }, same())).output]);
-    outputs.push(["TodoStore.delete", (await todoDelete.execute({ id }, same())).output]);
-    outputs.push(["Http.get", (await httpGet.execute({ url: `${upstream}/ok` }, same())).output]);
+    outputs.push(["TodoStore.get", (await todoGetImpl.execute({ id }, same())).output]);
+    outputs.push(["TodoStore.list", (await todoListImpl.execute({ status: "all" }, same())).output]);
+    outputs.push(["TodoStore.complete", (await todoCompleteImpl.execute({ id }, same())).output]);
+    outputs.push(["TodoStore.delete", (await todoDeleteImpl.execute({ id }, same())).output]);
+    outputs.push(["Http.get", (await httpGetImpl.execute({ url: `${upstream}/ok` }, same())).output]);
     for (const [tool, output] of outputs) expect(conforms(output, TOOL_OUTPUTS[tool]!), `${tool}: ${JSON.stringify(output)}`).toBe(true);
   });
 

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { todoAdd, todoComplete, todoDelete, todoGet, todoList, todoReopen } from "../src/tools/todo-store";
+import { todoAddImpl, todoCompleteImpl, todoDeleteImpl, todoGetImpl, todoListImpl, todoReopenImpl } from "../src/tools/todo-store/execute";
 import { toolContext } from "./helpers";
 
 const ctx = (key = crypto.randomUUID(), tenant = "todo-tests") => toolContext({ idempotency_key: key, tenant });
@@ -10,8 +10,8 @@ interface TodoOut {
 }
 
 async function add(title: unknown, key?: string) {
-  const input = todoAdd.input_schema.parse({ title });
-  const r = await todoAdd.execute(input, ctx(key));
+  const input = todoAddImpl.input_schema.parse({ title });
+  const r = await todoAddImpl.execute(input, ctx(key));
   expect(r.success).toBe(true);
   return (r.output as TodoOut).todo;
 }
@@ -29,10 +29,10 @@ describe("TodoStore", () => {
   });
 
   it("rejects empty and over-long titles", () => {
-    expect(todoAdd.input_schema.safeParse({ title: "  ...  " }).success).toBe(false);
-    expect(todoAdd.input_schema.safeParse({ title: "" }).success).toBe(false);
-    expect(todoAdd.input_schema.safeParse({ title: "x".repeat(501) }).success).toBe(false);
-    expect(todoAdd.input_schema.safeParse({ title: "x".repeat(500) }).success).toBe(true);
+    expect(todoAddImpl.input_schema.safeParse({ title: "  ...  " }).success).toBe(false);
+    expect(todoAddImpl.input_schema.safeParse({ title: "" }).success).toBe(false);
+    expect(todoAddImpl.input_schema.safeParse({ title: "x".repeat(501) }).success).toBe(false);
+    expect(todoAddImpl.input_schema.safeParse({ title: "x".repeat(500) }).success).toBe(true);
   });
 
   it("adds once per idempotency key, however often the step re-runs", async () => {
@@ -47,8 +47,9 @@ describe("TodoStore", () => {
   it("lists todos by status", async () => {
     const a = await add("list-a");
     const b = await add("list-b");
-    await todoComplete.execute({ id: b.id }, ctx());
-    const list = async (status: "open" | "done" | "all") => (await todoList.execute({ status }, ctx())).output as { todos: { id: number }[]; count: number };
+    await todoCompleteImpl.execute({ id: b.id }, ctx());
+    const list = async (status: "open" | "done" | "all") =>
+      (await todoListImpl.execute({ status }, ctx())).output as { todos: { id: number }[]; count: number };
     expect((await list("open")).todos.map((t) => t.id)).toContain(a.id);
     expect((await list("open")).todos.map((t) => t.id)).not.toContain(b.id);
     expect((await list("done")).todos.map((t) => t.id)).toContain(b.id);
@@ -59,44 +60,44 @@ describe("TodoStore", () => {
 
   it("gets a todo by id, and says when there is none", async () => {
     const t = await add("get me");
-    expect(((await todoGet.execute({ id: t.id }, ctx())).output as TodoOut).todo.title).toBe("get me");
-    expect((await todoGet.execute({ id: 999_999 }, ctx())).error).toMatchObject({ code: "todo_not_found", retryable: false });
+    expect(((await todoGetImpl.execute({ id: t.id }, ctx())).output as TodoOut).todo.title).toBe("get me");
+    expect((await todoGetImpl.execute({ id: 999_999 }, ctx())).error).toMatchObject({ code: "todo_not_found", retryable: false });
   });
 
   it("completes by id or title; a second completion is an error, a repeated step is not", async () => {
     const t = await add("complete me");
     const key = crypto.randomUUID();
-    const done = await todoComplete.execute(todoComplete.input_schema.parse({ title: "Complete Me" }), ctx(key));
+    const done = await todoCompleteImpl.execute(todoCompleteImpl.input_schema.parse({ title: "Complete Me" }), ctx(key));
     expect((done.output as TodoOut).todo).toMatchObject({ id: t.id, status: "done" });
-    const replay = await todoComplete.execute({ id: t.id }, ctx(key));
+    const replay = await todoCompleteImpl.execute({ id: t.id }, ctx(key));
     expect(replay.success).toBe(true);
-    const again = await todoComplete.execute({ id: t.id }, ctx());
+    const again = await todoCompleteImpl.execute({ id: t.id }, ctx());
     expect(again.error?.code).toBe("already_completed");
-    expect((await todoComplete.execute({ id: 999_999 }, ctx())).error?.code).toBe("todo_not_found");
+    expect((await todoCompleteImpl.execute({ id: 999_999 }, ctx())).error?.code).toBe("todo_not_found");
   });
 
   it("needs exactly one of id or title to pick a todo", () => {
-    expect(todoComplete.input_schema.safeParse({}).success).toBe(false);
-    expect(todoComplete.input_schema.safeParse({ id: 1, title: "x" }).success).toBe(false);
-    expect(todoDelete.input_schema.safeParse({ id: -1 }).success).toBe(false);
+    expect(todoCompleteImpl.input_schema.safeParse({}).success).toBe(false);
+    expect(todoCompleteImpl.input_schema.safeParse({ id: 1, title: "x" }).success).toBe(false);
+    expect(todoDeleteImpl.input_schema.safeParse({ id: -1 }).success).toBe(false);
   });
 
   it("refuses an ambiguous title", async () => {
     const title = `twin ${crypto.randomUUID()}`;
     await add(title);
     await add(title);
-    expect((await todoComplete.execute({ title }, ctx())).error?.code).toBe("ambiguous_title");
+    expect((await todoCompleteImpl.execute({ title }, ctx())).error?.code).toBe("ambiguous_title");
   });
 
   it("deletes by id or title, idempotently per step", async () => {
     const t = await add("delete me");
     const key = crypto.randomUUID();
-    const del = await todoDelete.execute({ title: "delete me" }, ctx(key));
+    const del = await todoDeleteImpl.execute({ title: "delete me" }, ctx(key));
     expect((del.output as { deleted: { id: number } }).deleted.id).toBe(t.id);
-    expect((await todoDelete.execute({ title: "delete me" }, ctx(key))).success).toBe(true);
-    expect((await todoDelete.execute({ id: t.id }, ctx())).error?.code).toBe("todo_not_found");
-    expect((await todoGet.execute({ id: t.id }, ctx())).error?.code).toBe("todo_not_found");
-    const all = (await todoList.execute({ status: "all" }, ctx())).output as { todos: { id: number }[] };
+    expect((await todoDeleteImpl.execute({ title: "delete me" }, ctx(key))).success).toBe(true);
+    expect((await todoDeleteImpl.execute({ id: t.id }, ctx())).error?.code).toBe("todo_not_found");
+    expect((await todoGetImpl.execute({ id: t.id }, ctx())).error?.code).toBe("todo_not_found");
+    const all = (await todoListImpl.execute({ status: "all" }, ctx())).output as { todos: { id: number }[] };
     expect(all.todos.map((x) => x.id)).not.toContain(t.id);
   });
 
@@ -104,31 +105,31 @@ describe("TodoStore", () => {
     const title = `private ${crypto.randomUUID()}`;
     const mine = await add(title);
     const other = (key = crypto.randomUUID()) => ctx(key, "someone-else");
-    const theirs = (await todoList.execute({ status: "all" }, other())).output as { todos: { id: number }[] };
+    const theirs = (await todoListImpl.execute({ status: "all" }, other())).output as { todos: { id: number }[] };
     expect(theirs.todos.map((x) => x.id)).not.toContain(mine.id);
-    expect((await todoGet.execute({ id: mine.id }, other())).error?.code).toBe("todo_not_found");
-    expect((await todoComplete.execute({ title }, other())).error?.code).toBe("todo_not_found");
-    expect((await todoDelete.execute({ id: mine.id }, other())).error?.code).toBe("todo_not_found");
+    expect((await todoGetImpl.execute({ id: mine.id }, other())).error?.code).toBe("todo_not_found");
+    expect((await todoCompleteImpl.execute({ title }, other())).error?.code).toBe("todo_not_found");
+    expect((await todoDeleteImpl.execute({ id: mine.id }, other())).error?.code).toBe("todo_not_found");
     // A todo of the same title in the other tenant does not make the first one ambiguous.
-    const r = await todoAdd.execute(todoAdd.input_schema.parse({ title }), other());
+    const r = await todoAddImpl.execute(todoAddImpl.input_schema.parse({ title }), other());
     expect(r.success).toBe(true);
-    const done = await todoComplete.execute({ title }, ctx());
+    const done = await todoCompleteImpl.execute({ title }, ctx());
     expect((done.output as TodoOut).todo.id).toBe(mine.id);
-    expect((await todoGet.execute({ id: mine.id }, ctx())).output).toMatchObject({ todo: { status: "done" } });
+    expect((await todoGetImpl.execute({ id: mine.id }, ctx())).output).toMatchObject({ todo: { status: "done" } });
   });
 
   it("reopens a done todo (TodoStore.complete's undo), and the step that completed it can complete it again", async () => {
     const t = await add(`reopen ${crypto.randomUUID()}`);
     const key = crypto.randomUUID();
-    expect((await todoComplete.execute({ id: t.id }, ctx(key))).success).toBe(true);
-    const reopened = await todoReopen.execute({ id: t.id }, ctx());
+    expect((await todoCompleteImpl.execute({ id: t.id }, ctx(key))).success).toBe(true);
+    const reopened = await todoReopenImpl.execute({ id: t.id }, ctx());
     expect(reopened.output).toMatchObject({ todo: { id: t.id, status: "open", completed_at: null } });
     // Reopening an open todo is no error: the wanted state holds (a repeated undo).
-    expect((await todoReopen.execute({ id: t.id }, ctx())).output).toMatchObject({ todo: { status: "open" } });
+    expect((await todoReopenImpl.execute({ id: t.id }, ctx())).output).toMatchObject({ todo: { status: "open" } });
     // The completing step's key no longer names an effect that stands, so it completes again.
-    expect((await todoComplete.execute({ id: t.id }, ctx(key))).output).toMatchObject({ todo: { status: "done" } });
-    await todoDelete.execute({ id: t.id }, ctx());
-    expect((await todoReopen.execute({ id: t.id }, ctx())).error?.code).toBe("todo_not_found");
-    expect((await todoReopen.execute({ id: t.id }, ctx(undefined, "someone-else"))).error?.code).toBe("todo_not_found");
+    expect((await todoCompleteImpl.execute({ id: t.id }, ctx(key))).output).toMatchObject({ todo: { status: "done" } });
+    await todoDeleteImpl.execute({ id: t.id }, ctx());
+    expect((await todoReopenImpl.execute({ id: t.id }, ctx())).error?.code).toBe("todo_not_found");
+    expect((await todoReopenImpl.execute({ id: t.id }, ctx(undefined, "someone-else"))).error?.code).toBe("todo_not_found");
   });
 });

@@ -6,46 +6,24 @@
  * a failure comes back as a StepError whose code says whether the step's retry policy may try again.
  */
 import { jsonSchema, streamText, tool, type ToolSet } from "ai";
-import { z } from "zod";
-import type { StepError } from "../execution/step-error";
 import { languageModel, llmConfig, type LlmConfig } from "../planner/llm/llm-config";
-import { chatMessageSchema, toModelMessages, toolCallSchema, type ToolCall } from "./chat-messages";
+import { toModelMessages, type ToolCall } from "./chat-messages";
+import { modelCallInputSchema, type ModelCallInput, type ModelCallOutcome, type ModelCallResult } from "./model-call-schema";
 import { deltaCoalescer } from "./delta-coalescer";
 import { classifyModelError } from "./model-errors";
 import { estimateTokens } from "./token-estimate";
 import { toolNameCodec } from "./tool-names";
-import { usageSchema } from "./usage";
 
-export const DEFAULT_MODEL_CALL_TIMEOUT_MS = 120_000;
-
-export const offeredToolSchema = z.object({
-  name: z.string().min(1),
-  description: z.string(),
-  /** The tool's input as JSON Schema (an object schema). */
-  input_schema: z.record(z.string(), z.unknown()),
-});
-export type OfferedTool = z.infer<typeof offeredToolSchema>;
-
-export const modelCallInputSchema = z.object({
-  model: z.string().min(1),
-  system: z.string(),
-  messages: z.array(chatMessageSchema).min(1),
-  tools: z.array(offeredToolSchema),
-  max_tokens: z.number().int().positive(),
-  timeout_ms: z.number().int().positive().default(DEFAULT_MODEL_CALL_TIMEOUT_MS),
-});
-export type ModelCallInput = z.input<typeof modelCallInputSchema>;
-
-export const modelCallResultSchema = z.object({
-  text: z.string(),
-  tool_calls: z.array(toolCallSchema),
-  usage: usageSchema,
-  /** True when the provider reported no usage and it was estimated (see token-estimate.ts). */
-  usage_estimated: z.boolean(),
-  finish_reason: z.enum(["stop", "length", "tool_calls", "content_filter", "other"]),
-});
-export type ModelCallResult = z.infer<typeof modelCallResultSchema>;
-export type ModelCallOutcome = { ok: true; result: ModelCallResult } | { ok: false; error: StepError };
+export {
+  DEFAULT_MODEL_CALL_TIMEOUT_MS,
+  modelCallInputSchema,
+  modelCallResultSchema,
+  offeredToolSchema,
+  type ModelCallInput,
+  type ModelCallOutcome,
+  type ModelCallResult,
+  type OfferedTool,
+} from "./model-call-schema";
 
 export interface ModelCallOptions {
   /** The model's text as it streams, coalesced (at most one call per 100 ms, or per 2 KiB). */

@@ -4,7 +4,7 @@
 // provider sent one); any other 4xx (bad key, unknown model, a request it refuses) will not.
 import { APICallError } from "ai";
 import { stepError, type StepError } from "../execution/step-error";
-import { parseRetryAfter } from "../tools/http-get/http-get";
+import { parseRetryAfter } from "../lib/retry-after";
 
 function header(headers: Record<string, string> | undefined, name: string): string | null {
   if (!headers) return null;

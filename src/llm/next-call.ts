@@ -4,7 +4,7 @@
 // reserves (LlmBudget.reserve), sends the input to a consumer (callModel), records the result and
 // settles the reservation with the actual cost.
 import { planCall, estimatePromptTokens, reservationUsd, type StepBudget } from "./budget";
-import type { ModelCallInput, OfferedTool } from "./model-call";
+import type { ModelCallInput, OfferedTool } from "./model-call-schema";
 import type { ModelPrice } from "./prices";
 import { buildMessages, type RecordedTurn } from "./transcript";
 import type { Usage } from "./usage";

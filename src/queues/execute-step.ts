@@ -9,8 +9,8 @@ import { errorFields, log } from "../lib/log";
 import { invalidInput, stepError } from "../execution/step-error";
 import { otlpExporter } from "../lib/otel/exporter";
 import { newSpanId } from "../lib/trace";
-import { getTool } from "../tools/registry";
-import type { QueueTool } from "../tools/tool";
+import { implementationOf } from "../tools/implementations";
+import type { QueueToolImpl } from "../tools/tool-impl";
 import { attemptSpans, SpanList, type AttemptTrace } from "./attempt-span";
 import { admit, recordOutcome } from "./breaker-gate";
 import type { ReportBatcher } from "./report-batcher";
@@ -18,7 +18,7 @@ import type { ReportBatcher } from "./report-batcher";
 /** A tool's outcome; `retry_at`: it was turned away before it acted, and the attempt is given back (see ToolResult). */
 type RunOutcome = Outcome & { retry_at?: number };
 
-async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: Env, trace: AttemptTrace): Promise<RunOutcome> {
+async function runTool(tool: QueueToolImpl, input: unknown, msg: StepMessage, env: Env, trace: AttemptTrace): Promise<RunOutcome> {
   const parsed = tool.input_schema.safeParse(input);
   if (!parsed.success) return { success: false, error: invalidInput(tool.name, parsed.error.issues) };
   const controller = new AbortController();
@@ -61,7 +61,7 @@ async function runTool(tool: QueueTool, input: unknown, msg: StepMessage, env: E
 }
 
 /** Whether the tool may change something, asked of the tool when it decides per tenant (an MCP server's annotations). */
-async function hasEffects(tool: QueueTool, env: Env, tenant: string, fields: Record<string, unknown>): Promise<boolean> {
+async function hasEffects(tool: QueueToolImpl, env: Env, tenant: string, fields: Record<string, unknown>): Promise<boolean> {
   if (!tool.effectsFor) return tool.effects;
   try {
     return await tool.effectsFor(env, tenant);
@@ -99,8 +99,8 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     trace_id: trace.trace_id,
     span_id: trace.span_id,
   };
-  const tool = getTool(msg.tool);
-  if (tool?.executor !== "queue") {
+  const tool = implementationOf(msg.tool);
+  if (!tool) {
     const outcome: Outcome = { success: false, error: stepError("unknown_tool", `No queue tool is named "${msg.tool}".`) };
     await reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
     return true;

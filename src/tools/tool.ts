@@ -9,32 +9,13 @@
 //   is "waiting": it holds no consumer, no message and no slot, only its deadline on the alarm.
 // - "child": starts another run (Run.start). The run object creates it with one call to the child's
 //   object and, when asked to wait, learns of its end from the child: no consumer, no polling.
+//
+// These are the tools' specs: what the planner, the API and the run's (pure) domain need to know.
+// What a queue tool does when a consumer runs it is its implementation (`tool-impl.ts`, each
+// tool's `execute.ts`, gathered in `implementations.ts`), which only the queue consumer imports:
+// so the decider's imports never reach D1, the MCP SDK or fetch helpers.
 import type { z } from "zod";
 import type { StepError } from "../execution/step-error";
-import type { SpanData } from "../lib/otel/span";
-
-/** What a queue tool learns about the step it runs for. */
-export interface ToolContext {
-  env: Env;
-  run_id: string;
-  /** The run's tenant: tools with stored state (TodoStore) keep each tenant's apart. */
-  tenant: string;
-  step_number: number;
-  attempt: number;
-  /** The dispatch this attempt is (the seq of the event that began it): what reports to the run name. */
-  dispatch: number;
-  /** Aborted when the step's timeout passes; tools pass it on to their I/O. */
-  signal: AbortSignal;
-  /** The step's timeout, for I/O that takes a timeout of its own (an MCP request). */
-  timeout_ms: number;
-  /** Stable per (run, step) across attempts: side effects keyed by it happen once. */
-  idempotency_key: string;
-  /** The run's trace and this attempt's span, for outbound `traceparent` headers. */
-  trace_id: string;
-  span_id: string;
-  /** Where a tool records spans of its own (outbound requests), when spans are exported. */
-  spans?: { record(span: SpanData): void };
-}
 
 /**
  * What a tool's run came to. A failure with `retry_at` was turned away before the tool acted (a
@@ -58,17 +39,13 @@ export interface QueueTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> 
   /**
    * The tool changes something outside the run (a todo): the consumer asks the run object once
    * before running it, so a step cancelled while its message waited, or a duplicate delivery,
-   * does nothing. Tools that only read skip that request.
+   * does nothing. Tools that only read skip that request. When it is known only at run time
+   * (an MCP tool: its server's annotations), the implementation's `effectsFor` answers, and this
+   * is what to assume if the answer cannot be had.
    */
   effects: boolean;
-  /**
-   * When whether it has effects is known only at run time (an MCP tool: its server's annotations),
-   * this answers for the tenant, and `effects` is what to assume if the answer cannot be had.
-   */
-  effectsFor?(env: Env, tenant: string): Promise<boolean>;
   /** The circuit breaker its calls go through, when not its own name (an MCP server's tools share one). */
   breaker?: string;
-  execute(input: z.output<S>, ctx: ToolContext): Promise<ToolResult>;
 }
 
 export interface InlineTool<S extends z.ZodType = z.ZodType> extends ToolBase<S> {

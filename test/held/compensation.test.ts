@@ -4,7 +4,7 @@
 import { env } from "cloudflare:workers";
 import { evictDurableObject } from "cloudflare:test";
 import { describe, expect, inject, it } from "vitest";
-import { todoDelete } from "../../src/tools/todo-store";
+import { todoDeleteImpl } from "../../src/tools/todo-store/execute";
 import { api, createRun, errorOf, getRun, uniq } from "../helpers";
 import { advanceClock, deliver, events, eventTypes, executions, projectedRow, sentMessages, watchdog } from "./harness";
 
@@ -85,7 +85,7 @@ describe("a run that fails after adding a todo", () => {
   });
 
   it("undoes once when the undo's message is delivered twice in one batch", async () => {
-    const deletes = executions(todoDelete);
+    const deletes = executions(todoDeleteImpl);
     const title = `saga dup ${uniq()}`;
     const run = await createRun(addThenFail(title));
     const done = new Set<number>();

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { todoAdd } from "../../src/tools/todo-store";
+import { todoAddImpl } from "../../src/tools/todo-store/execute";
 import { api, createRun, getRun, uniq } from "../helpers";
 import { advanceClock, deliver, deliverTo, eventTypes, events, executions, projectedRow, sentMessages, watchdog } from "./harness";
 
@@ -9,7 +9,7 @@ const todoCount = async (runId: string) =>
 
 describe("queue deliveries: duplicates, reordering, loss", () => {
   it("runs a step once when its message is delivered twice in one batch", async () => {
-    const adds = executions(todoAdd);
+    const adds = executions(todoAddImpl);
     const run = await createRun({ prompt: "add a todo to water the plants" });
     const [msg] = await sentMessages(run.run_id);
     const result = await deliver(msg!, msg!);
@@ -24,7 +24,7 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
   });
 
   it("ignores a redelivery of a step that already finished", async () => {
-    const adds = executions(todoAdd);
+    const adds = executions(todoAddImpl);
     const run = await createRun({ prompt: "add a todo to call mom, then list my todos" });
     const [first] = await sentMessages(run.run_id);
     await deliver(first!);
@@ -67,7 +67,7 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
   });
 
   it("ignores a message whose dispatch is not the step's current one", async () => {
-    const adds = executions(todoAdd);
+    const adds = executions(todoAddImpl);
     const run = await createRun({ prompt: `add a todo to first ${uniq()}, then add a todo to second ${uniq()}` });
     const [first] = await sentMessages(run.run_id);
     // A forged (or very stale) message for step 2, which has not been dispatched.
@@ -78,7 +78,7 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
   });
 
   it("dispatches a step again when its message is lost, and runs it once", async () => {
-    const adds = executions(todoAdd);
+    const adds = executions(todoAddImpl);
     const run = await createRun({ prompt: "add a todo to find the lost message", options: { step_timeout_ms: 100, retry: { initial_delay_ms: 0 } } });
     const [lost] = await sentMessages(run.run_id);
     await advanceClock(run.run_id, lost!.lease_until - Date.now() + 1);
@@ -110,7 +110,7 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
 
 describe("usage counters", () => {
   it("count the billable operations a run made", async () => {
-    const adds = executions(todoAdd);
+    const adds = executions(todoAddImpl);
     const run = await createRun({
       plan: {
         steps: [
@@ -150,7 +150,7 @@ describe("usage counters", () => {
 
 describe("the dead-letter queue", () => {
   it("wakes the run object's watchdog for a dead-lettered message instead of running the step", async () => {
-    const adds = executions(todoAdd);
+    const adds = executions(todoAddImpl);
     const run = await createRun({ prompt: "add a todo to come back from the dead letters", options: { retry: { initial_delay_ms: 0 } } });
     const [msg] = await sentMessages(run.run_id);
     // The consumer crashed on it until the queue gave up; by now its lease has run out.

@@ -8,7 +8,7 @@ import { resolveOptions } from "../../src/execution/run-options";
 import { stepMessage, type StepMessage } from "../../src/execution/step-protocol";
 import type { Json } from "../../src/lib/json";
 import { DEV_TENANT } from "../../src/auth/api-keys";
-import type { QueueTool } from "../../src/tools/tool";
+import type { QueueToolImpl } from "../../src/tools/tool-impl";
 import { SETTLE } from "../helpers";
 
 /**
@@ -36,11 +36,11 @@ export async function deliverTo(queue: string, ...messages: StepMessage[]) {
 /**
  * Counts a queue tool's executions for one run, from now to the end of the test. deliver() calls
  * the Worker's queue handler in this isolate, and the consumer takes its tools from the same
- * registry module the test imports, so a spy on the tool object (which calls through to the real
+ * implementation modules the test imports, so a spy on the tool object (which calls through to the real
  * tool) sees every execution: a duplicate that got past the pre-flight counts here even when the
  * tool's idempotency key leaves no trace of it in the data.
  */
-export function executions(tool: QueueTool): (runId: string) => number {
+export function executions(tool: QueueToolImpl): (runId: string) => number {
   const spy = vi.spyOn(tool, "execute");
   onTestFinished(() => spy.mockRestore());
   return (runId) => spy.mock.calls.filter(([, ctx]) => ctx.run_id === runId).length;

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { IDEMPOTENCY_META_KEY } from "../../src/tools/mcp/mcp-tool";
+import { IDEMPOTENCY_META_KEY } from "../../src/tools/mcp/execute";
 import { api, createRun, getRun, uniq } from "../helpers";
 import { deliver, sentMessages } from "./harness";
 

@@ -2,7 +2,7 @@
 // `standardwebhooks` library: `v1,` + base64 HMAC-SHA256 over `id.timestamp.body`), POSTed with
 // a deadline, redirects not followed, the answer's body discarded unread.
 import { Webhook } from "standardwebhooks";
-import { parseRetryAfter } from "../../tools/http-get/http-get";
+import { parseRetryAfter } from "../../lib/retry-after";
 import type { AttemptResult } from "./delivery-policy";
 import { webhookUrlRefusal } from "./webhook-url";
 

@@ -1,7 +1,7 @@
 // The client span of one outbound request of Http.get (a redirect is a request of its own), a
 // child of the step attempt's span; its id is the one the request's `traceparent` names.
 import { SpanKind, type SpanData } from "../../lib/otel/span";
-import type { ToolContext } from "../tool";
+import type { ToolContext } from "../tool-impl";
 
 export function httpClientSpan(ctx: ToolContext, spanId: string, url: URL, startMs: number, outcome: { status: number } | { error: string }): SpanData {
   const status = "status" in outcome ? outcome.status : undefined;

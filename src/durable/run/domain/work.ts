@@ -5,7 +5,7 @@
 import { decideRetry } from "../../../execution/retry-policy";
 import { byteLength } from "../../../lib/bytes";
 import { invalidInput, stepError, waitsOnBreaker, type StepError } from "../../../execution/step-error";
-import type { ModelCallResult } from "../../../llm/model-call";
+import type { ModelCallResult } from "../../../llm/model-call-schema";
 import { UnresolvedReferenceError, referenceMismatch, resolveStepInput } from "../../../planner/references";
 import { getTool } from "../../../tools/registry";
 import { traitsOf, type Tool } from "../../../tools/tool";

@@ -9,7 +9,7 @@ import type { CallOutcome, RecordedTurn } from "../../../../llm/transcript";
 import type { Usage } from "../../../../llm/usage";
 import type { AgentInput } from "../../../../tools/agent-run/agent-input";
 import { allowsTool, AGENT_TOOL, offeredTools } from "../../../../tools/agent-run/tool-patterns";
-import type { llmCallInputSchema } from "../../../../tools/llm-call/llm-call";
+import type { llmCallInputSchema } from "../../../../tools/llm-call/spec";
 import { describeTools } from "../../../../tools/registry";
 import { getTool } from "../../../../tools/registry";
 import type { AgentCallState, AgentTurn, RunState, StepState } from "../state";

@@ -1,33 +1,13 @@
-// TodoStore.* tools, persisted in D1. Every write is keyed by the step's idempotency key, so an
+// TodoStore.*, persisted in D1. Every write is keyed by the step's idempotency key, so an
 // attempt that re-runs after a crash finds what its earlier attempt did instead of doing it twice.
+// Run by the queue consumer only; the specs (spec.ts) are what the planner and the run's domain import.
 import { and, asc, eq, isNull, sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
-import { z } from "zod";
-import { todos, type TodoRow } from "../db/schema";
-import { stepError } from "../execution/step-error";
-import { queueTool, fail, ok, type ToolContext } from "./tool";
-
-/** Titles are kept as typed, minus surrounding whitespace and trailing punctuation. */
-export function normalizeTitle(raw: string): string {
-  return raw
-    .trim()
-    .replace(/[\s.,;:!?]+$/u, "")
-    .trim();
-}
-
-// A title may arrive from an earlier step's numeric output ("add the result as a todo").
-const titleSchema = z
-  .union([z.string(), z.number().finite()])
-  .transform((v) => normalizeTitle(String(v)))
-  .pipe(z.string().min(1, "The title is empty.").max(500, "The title is longer than 500 characters."))
-  .describe("The todo's title, 1-500 characters");
-
-const idSchema = z.number().int().positive().describe("The todo's id");
-
-/** A todo picked by id, or by its exact title (case-insensitive) among todos not deleted. */
-const selectorSchema = z
-  .strictObject({ id: idSchema.optional(), title: z.string().min(1).max(500).optional() })
-  .refine((s) => (s.id === undefined) !== (s.title === undefined), { message: "Give exactly one of id or title." });
+import { todos, type TodoRow } from "../../db/schema";
+import { stepError } from "../../execution/step-error";
+import { fail, ok } from "../tool";
+import { implement, type ToolContext } from "../tool-impl";
+import { normalizeTitle, todoAdd, todoComplete, todoDelete, todoGet, todoList, todoReopen } from "./spec";
 
 export interface Todo {
   id: number;
@@ -76,15 +56,7 @@ async function findTodo(ctx: ToolContext, selector: { id?: number | undefined; t
   return { row: open[0] ?? rows[0]! };
 }
 
-/** Undoing an add or a complete acts on the todo the step returned. */
-const itsTodo = (step: number) => ({ id: `{{steps.${step}.output.todo.id}}` });
-
-export const todoAdd = queueTool({
-  name: "TodoStore.add",
-  description: "Adds a todo with the given title and returns it as { todo }.",
-  input_schema: z.strictObject({ title: titleSchema }),
-  effects: true,
-  compensation: (step) => ({ tool: "TodoStore.delete", input: itsTodo(step) }),
+export const todoAddImpl = implement(todoAdd, {
   async execute({ title }, ctx) {
     const now = new Date().toISOString();
     // INSERT OR IGNORE on the unique created_by key: a repeated attempt adds nothing.
@@ -103,11 +75,7 @@ export const todoAdd = queueTool({
   },
 });
 
-export const todoList = queueTool({
-  name: "TodoStore.list",
-  description: 'Lists todos, oldest first, as { todos, count }. status: "open", "done" or "all" (default).',
-  input_schema: z.strictObject({ status: z.enum(["open", "done", "all"]).default("all") }),
-  effects: false,
+export const todoListImpl = implement(todoList, {
   async execute({ status }, ctx) {
     const where = status === "all" ? and(mine(ctx), notDeleted) : and(mine(ctx), notDeleted, eq(todos.status, status));
     const rows = await db(ctx).select().from(todos).where(where).orderBy(asc(todos.id)).all();
@@ -115,11 +83,7 @@ export const todoList = queueTool({
   },
 });
 
-export const todoGet = queueTool({
-  name: "TodoStore.get",
-  description: "Returns one todo by id as { todo }.",
-  input_schema: z.strictObject({ id: idSchema }),
-  effects: false,
+export const todoGetImpl = implement(todoGet, {
   async execute({ id }, ctx) {
     const found = await findTodo(ctx, { id });
     if (found.error) return fail(found.error);
@@ -128,12 +92,7 @@ export const todoGet = queueTool({
   },
 });
 
-export const todoComplete = queueTool({
-  name: "TodoStore.complete",
-  description: "Marks a todo done, by id or by exact title, and returns it as { todo }.",
-  input_schema: selectorSchema,
-  effects: true,
-  compensation: (step) => ({ tool: "TodoStore.reopen", input: itsTodo(step) }),
+export const todoCompleteImpl = implement(todoComplete, {
   async execute(selector, ctx) {
     // Done by this very step in an earlier attempt: that is success, not a conflict.
     const replay = await db(ctx)
@@ -161,11 +120,7 @@ export const todoComplete = queueTool({
   },
 });
 
-export const todoDelete = queueTool({
-  name: "TodoStore.delete",
-  description: "Deletes a todo, by id or by exact title, and returns it as { deleted }.",
-  input_schema: selectorSchema,
-  effects: true,
+export const todoDeleteImpl = implement(todoDelete, {
   async execute(selector, ctx) {
     const replay = await db(ctx)
       .select()
@@ -190,11 +145,7 @@ export const todoDelete = queueTool({
   },
 });
 
-export const todoReopen = queueTool({
-  name: "TodoStore.reopen",
-  description: "Marks a done todo open again, by id or by exact title, and returns it as { todo }. Undoes TodoStore.complete.",
-  input_schema: selectorSchema,
-  effects: true,
+export const todoReopenImpl = implement(todoReopen, {
   async execute(selector, ctx) {
     const found = await findTodo(ctx, selector);
     if (found.error) return fail(found.error);

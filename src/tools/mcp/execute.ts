@@ -1,20 +1,20 @@
-// `mcp.<server>.<tool>`: one generic queue tool for every tool of every registered MCP server.
-// Its input was checked against the tool's JSON Schema when the plan was made (the zod schema
-// here only says "an object"); it is checked again once references are resolved. A step connects
-// with the server's stored transport and headers, calls the tool under the step's abort signal,
-// and closes. Calls go through the server's own breaker (`mcp.<server>`, per tenant).
+// What `mcp.<server>.<tool>` does when the queue consumer runs it (its spec is spec.ts). Its
+// input, checked against the tool's JSON Schema when the plan was made, is checked again once
+// references are resolved. A step connects with the server's stored transport and headers, calls
+// the tool under the step's abort signal, and closes.
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { z } from "zod";
 import { stepError } from "../../execution/step-error";
 import type { Json } from "../../lib/json";
 import { errorFields, log } from "../../lib/log";
-import { fail, ok, queueTool, type QueueTool, type ToolContext, type ToolResult } from "../tool";
+import { fail, ok, type ToolResult } from "../tool";
+import { implement, type QueueToolImpl, type ToolContext } from "../tool-impl";
 import { openHeaders } from "./header-crypto";
 import { checkJsonSchema } from "./json-schema-check";
 import { connect, listTools, type Connection } from "./mcp-client";
 import { mcpStepError } from "./mcp-errors";
 import { findServer, updateTools, type McpServerRecord } from "./mcp-server-store";
-import { mcpBreakerName, mcpToolHasEffects, parseMcpToolName, type McpToolInfo } from "./mcp-types";
+import { mcpToolHasEffects, parseMcpToolName, type McpToolInfo } from "./mcp-types";
+import { mcpTool, type mcpInputSchema } from "./spec";
 
 /**
  * Where a call with effects carries the step's idempotency key: MCP has no such field, so it rides
@@ -22,8 +22,6 @@ import { mcpBreakerName, mcpToolHasEffects, parseMcpToolName, type McpToolInfo }
  * A server that dedupes by it makes a call after a lost report harmless too.
  */
 export const IDEMPOTENCY_META_KEY = "crane/idempotency_key";
-
-export const mcpInputSchema = z.record(z.string(), z.unknown());
 
 /** What a failed call says: the text of its content, cut short. */
 function errorText(result: CallToolResult): string {
@@ -77,26 +75,20 @@ async function call(server: McpServerRecord, tool: string, input: Record<string,
   }
 }
 
-const made = new Map<string, QueueTool<typeof mcpInputSchema>>();
+const made = new Map<string, QueueToolImpl<typeof mcpInputSchema>>();
 
-/** The queue tool for an `mcp.<server>.<tool>` name, or undefined for any other name. */
-export function mcpTool(name: string): QueueTool<typeof mcpInputSchema> | undefined {
+/** The runnable tool for an `mcp.<server>.<tool>` name, or undefined for any other name. */
+export function mcpToolImpl(name: string): QueueToolImpl<typeof mcpInputSchema> | undefined {
+  const spec = mcpTool(name);
   const parts = parseMcpToolName(name);
-  if (!parts) return undefined;
+  if (!spec || !parts) return undefined;
   let tool = made.get(name);
   if (!tool) {
-    tool = queueTool({
-      name,
-      description: `Tool "${parts.tool}" of the tenant's MCP server "${parts.server}".`,
-      input_schema: mcpInputSchema,
-      // Taken from the server's annotations per call (mcpToolHasEffects); when they cannot be
-      // read, assume effects: a needless pre-flight costs one request, a skipped one a double call.
-      effects: true,
+    tool = implement(spec, {
       async effectsFor(env, tenant) {
         const server = await findServer(env, tenant, parts.server);
         return mcpToolHasEffects(server?.tools.find((t) => t.name === parts.tool));
       },
-      breaker: mcpBreakerName(parts.server),
       async execute(input, ctx) {
         const server = await findServer(ctx.env, ctx.tenant, parts.server);
         if (!server) return fail(stepError("mcp_server_not_found", `This tenant has no MCP server named "${parts.server}".`));

@@ -1,30 +1,19 @@
-// Http.get: a real outbound GET, bounded in time, size and reach.
-import { z } from "zod";
+// Http.get: a real outbound GET, bounded in time, size and reach. Run by the queue consumer only;
+// the spec (spec.ts) is what the planner and the run's domain import.
 import { readCapped } from "../../lib/read-capped";
+import { parseRetryAfter } from "../../lib/retry-after";
 import { newSpanId, traceparent } from "../../lib/trace";
 import { stepError, type StepError } from "../../execution/step-error";
+import { fail, ok } from "../tool";
+import { implement } from "../tool-impl";
 import { effectivePort, isAllowed, parseAllowlist } from "./allowlist";
 import { httpClientSpan } from "./http-span";
 import { nonPublicAddress } from "./private-address";
-import { queueTool, fail, ok } from "../tool";
+import { httpGet } from "./spec";
 
 export const HTTP_MAX_BYTES = 1024 * 1024;
 export const HTTP_TIMEOUT_MS = 10_000;
 const MAX_REDIRECTS = 5;
-
-const urlSchema = z
-  .string()
-  .max(2048)
-  .refine((u) => URL.canParse(u) && /^https?:$/.test(new URL(u).protocol), { message: "Give an absolute http:// or https:// URL." })
-  .describe("Absolute http(s) URL; its host:port must be in HTTP_TOOL_ALLOWLIST");
-
-/** Retry-After as seconds or an HTTP date, in milliseconds; absent or unreadable → undefined. */
-export function parseRetryAfter(value: string | null, now = Date.now()): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
-  const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
-}
 
 async function readResponse(res: Response): Promise<{ text: string } | { error: StepError }> {
   const declared = Number(res.headers.get("content-length") ?? "0");
@@ -37,13 +26,7 @@ async function readResponse(res: Response): Promise<{ text: string } | { error: 
   return { text: new TextDecoder().decode(bytes) };
 }
 
-export const httpGet = queueTool({
-  name: "Http.get",
-  description:
-    "Fetches a URL with GET and returns { status, content_type, body } (body parsed when JSON). Only hosts in HTTP_TOOL_ALLOWLIST are reachable; private, loopback and link-local addresses only when listed exactly.",
-  input_schema: z.strictObject({ url: urlSchema }),
-  // Reads only: a duplicate delivery costs a second GET, which is what a retry does anyway.
-  effects: false,
+export const httpGetImpl = implement(httpGet, {
   async execute({ url }, ctx) {
     const rules = parseAllowlist(ctx.env.HTTP_TOOL_ALLOWLIST);
     const signal = AbortSignal.any([ctx.signal, AbortSignal.timeout(HTTP_TIMEOUT_MS)]);

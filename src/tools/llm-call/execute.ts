@@ -1,31 +1,17 @@
-// LLM.call: one model call of an Agent.run step, run by a queue consumer like any step that does
-// I/O (a model answers in seconds or minutes, and a run object waiting on it would be billed for
-// the wait). It is never planned: only the agent loop dispatches it. It counts as a tool with
-// effects, so a duplicate delivery is turned away by the pre-flight and a model call whose answer
-// is recorded is never made again. Before the call, the tenant's daily cap holds back the call's
-// worst case (LlmBudget); after it, the reservation is settled to what the call cost.
-import { z } from "zod";
+// What LLM.call does in a queue consumer. Before the call, the tenant's daily cap holds back the
+// call's worst case (LlmBudget, one object per tenant, so reservations are exact under
+// concurrency); after it, the reservation is settled to what the call cost. The model's text
+// streams to the run as it is written (coalesced, see delta-coalescer.ts).
 import { stepError } from "../../execution/step-error";
 import { errorFields, log } from "../../lib/log";
-import { callModel, modelCallConfig, modelCallInputSchema } from "../../llm/model-call";
+import { callModel, modelCallConfig } from "../../llm/model-call";
 import { costOf } from "../../llm/prices";
-import { fail, ok, queueTool, type ToolContext, type ToolResult } from "../tool";
-
-export const LLM_CALL_TOOL = "LLM.call";
+import { fail, ok, type ToolResult } from "../tool";
+import { implement, type ToolContext } from "../tool-impl";
+import { llmCall } from "./spec";
 
 /** How often a call the tenant's cap turned away asks again (the cap may be raised before the day ends). */
 export const BUDGET_RECHECK_MS = 60_000;
-
-export const llmCallInputSchema = modelCallInputSchema.extend({
-  /** The call's worst case in USD, held back against the tenant's daily cap (0: the model has no price). */
-  reservation_usd: z.number().nonnegative().default(0),
-  /** The reservation's key: one per (run, step, turn), so a retry of the turn reuses it. */
-  reservation_key: z.string().min(1).optional(),
-  /** USD per million tokens, to settle the reservation to the call's actual cost. */
-  price: z.object({ input_per_million: z.number().nonnegative(), output_per_million: z.number().nonnegative() }).optional(),
-  /** The prompt's size in bytes, recorded with the call to calibrate the next estimate. */
-  prompt_bytes: z.number().int().nonnegative().optional(),
-});
 
 /** The tenant's daily cap (LlmBudget, one object per tenant: reservations are taken in one strongly consistent place). */
 const budgetOf = (ctx: ToolContext) => ctx.env.LLM_BUDGET.getByName(ctx.tenant);
@@ -43,11 +29,7 @@ async function reserve(ctx: ToolContext, key: string, usd: number): Promise<Tool
   return { success: false, error: stepError("llm_budget_exhausted", message), retry_at: retryAt };
 }
 
-export const llmCall = queueTool({
-  name: LLM_CALL_TOOL,
-  description: "One model call of an Agent.run step (dispatched by the agent loop, never planned).",
-  input_schema: llmCallInputSchema,
-  effects: true,
+export const llmCallImpl = implement(llmCall, {
   async execute(input, ctx) {
     const config = modelCallConfig(ctx.env, input.model);
     if (!config)
