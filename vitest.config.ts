@@ -42,6 +42,17 @@ const breakerBindings = {
   BREAKER_CONFIG: JSON.stringify({ "*": { failure_threshold: 3, window_min_calls: 6, cooldown_ms: 5000, max_cooldown_ms: 12_000 } }),
 };
 
+// Agent tests: the model is the scripted server; prices for the models dollar budgets name.
+const agentBindings = {
+  ...bindings,
+  LLM_BASE_URL: `${scriptedModelUrl(scriptedModel)}/v1`,
+  LLM_MODEL: "agent-default",
+  LLM_PRICES: JSON.stringify({
+    "priced-budget": { input_per_million: 1000, output_per_million: 2000 },
+    "priced-cap": { input_per_million: 1000, output_per_million: 2000 },
+  }),
+};
+
 // Tests poll runs every few milliseconds with one key: only the "limits" project meets a real limit.
 const unlimited = { API_RATE_LIMIT: { namespace_id: "1001", simple: { limit: 100_000_000, period: 60 as const } } };
 
@@ -128,6 +139,21 @@ export default defineConfig({
           }),
         ],
         test: { ...perProject, name: "otel", include: ["test/otel/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+      },
+      // Agent.run against the scripted model server (the script is picked by the model's name), with the real queue and consumer.
+      {
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: agentBindings, ratelimits: unlimited } })],
+        test: { ...perProject, name: "agent", include: ["test/agent/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+      },
+      // The same, with the queue held: the tests deliver, duplicate and drop the messages themselves.
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: agentBindings, ratelimits: unlimited, queueProducers: { STEPS: { queueName: "crane-steps-held" } } },
+          }),
+        ],
+        test: { ...perProject, name: "agent-held", include: ["test/agent-held/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       // The tenant's daily LLM spend cap (LlmBudget), in a Worker of its own until the object is in wrangler.toml.
       {

@@ -17,6 +17,12 @@ export const decisionBodySchema = z
   .strictObject({
     decision: z.enum(["approve", "reject"]),
     comment: z.string().max(2000).optional().describe("Why; kept in the step's output and the run's log"),
+    call: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe("An Agent.run step: the number of its waiting tool call this decides (approve runs it; reject gives the model the comment)"),
   })
   .openapi("DecisionRequest");
 
@@ -27,9 +33,9 @@ const decide = createRoute({
   operationId: "decideStep",
   path: "/runs/{run_id}/steps/{step}/decision",
   tags: ["Runs"],
-  summary: "Approve or reject a waiting approval step",
+  summary: "Approve or reject a waiting approval step, or an agent's waiting tool call",
   description:
-    "Approve: the step succeeds and its dependants run. Reject: the step fails (not retryable) and the run fails. Counts once: a second decision, a step that is not a waiting approval, or a decision after the timeout answers 409.",
+    'Approve: the step succeeds and its dependants run. Reject: the step fails (not retryable) and the run fails. For an Agent.run step, `call` names the waiting tool call: approve runs it, reject gives the model "rejected by a person: COMMENT" as its result. Counts once: a second decision, a step or call that is not waiting, or a decision after the timeout answers 409.',
   middleware: jsonBody,
   security: ACCESS.apiKey.security,
   request: { params: stepParamsSchema, body: jsonRequest(decisionBodySchema, "The decision") },
@@ -42,7 +48,12 @@ decisionsApi.openapi(decide, async (c) => {
   // Step numbers are small positive integers; anything else is a step no plan has.
   if (!/^[1-9]\d{0,5}$/.test(step)) throw stepNotFound(runId, step);
   const { tenant, key_id } = c.var.principal;
-  const result = await runStub(c.env, runId).decide(tenant, Number(step), { decision: body.decision, comment: body.comment ?? null, by: key_id });
+  const result = await runStub(c.env, runId).decide(tenant, Number(step), {
+    decision: body.decision,
+    comment: body.comment ?? null,
+    by: key_id,
+    ...(body.call !== undefined ? { call: body.call } : {}),
+  });
   if (result.ok) return c.json(result.step, 200);
   if (result.code === "run_not_found") throw runNotFound(runId);
   if (result.code === "step_not_found") throw stepNotFound(runId, step);

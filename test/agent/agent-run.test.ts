@@ -1,0 +1,209 @@
+// Agent.run end to end under workerd: POST /runs, the real queue and consumer, the run object, and a
+// model server speaking OpenAI chat completions at the wire level (test/llm/scripted-model.ts),
+// scripted per test. The script is picked by the model's name, so each test names its own model.
+import { env } from "cloudflare:workers";
+import { describe, expect, inject, it } from "vitest";
+import { registerScript, scriptRecord } from "../llm/scripted-model-client";
+import type { ScriptedTurn } from "../llm/scripted-model";
+import { api, errorOf, uniq, waitForRun } from "../helpers";
+
+const upstream = inject("upstreamUrl");
+const modelUrl = env.SCRIPTED_MODEL_URL;
+
+async function script(turns: ScriptedTurn[]): Promise<string> {
+  const model = `agent-${uniq()}`;
+  await registerScript(modelUrl, model, turns);
+  return model;
+}
+
+async function startAgent(agent: Record<string, unknown>, options?: Record<string, unknown>) {
+  const res = await api("/runs", { method: "POST", json: { agent, ...(options ? { options } : {}) } });
+  expect(res.status, await res.clone().text()).toBe(201);
+  return (await res.json()) as { run_id: string };
+}
+
+const eventsOf = async (runId: string) => {
+  const res = await api(`/runs/${runId}/events?limit=1000`);
+  return ((await res.json()) as { events: { type: string; data: Record<string, unknown> }[] }).events;
+};
+
+const call = (name: string, args: unknown) => ({ name, arguments: args });
+
+describe("Agent.run", () => {
+  it("runs a three-turn loop in which turn 2 uses turn 1's result, and makes each model call once", async () => {
+    const model = await script([
+      { tool_calls: [call("Calculator.evaluate", { expression: "(2+3)*7" })] },
+      { tool_calls: [call("TodoStore.add", { title: "buy 35 apples" })] },
+      { text: "Added a todo to buy 35 apples." },
+    ]);
+    const run = await startAgent({ goal: "work out (2+3)*7 and add a todo to buy that many apples", model });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    const entry = done.execution_log[0]!;
+    expect(entry.output).toMatchObject({ answer: "Added a todo to buy 35 apples.", turns: 3, tool_calls: 2 });
+    expect(entry.turns?.map((t) => t.calls.map((c) => [c.tool, c.status]))).toEqual([
+      [["Calculator.evaluate", "succeeded"]],
+      [["TodoStore.add", "succeeded"]],
+      [],
+    ]);
+    const record = await scriptRecord(modelUrl, model);
+    expect(record.calls).toEqual({ "0": 1, "1": 1, "2": 1 });
+    // Turn 2's request carried turn 1's result, as the tool message for its call.
+    const second = record.requests.find((r) => r.turn === 1)!;
+    expect(second.messages.at(-1)).toMatchObject({ role: "tool", content: "35" });
+    expect(second.stream).toBe(true);
+    const usage = (await (await api(`/runs/${run.run_id}/usage`)).json()) as { llm: { calls: number; input_tokens: number } };
+    expect(usage.llm.calls).toBe(3);
+    expect(usage.llm.input_tokens).toBeGreaterThan(0);
+    const types = (await eventsOf(run.run_id)).map((e) => e.type);
+    expect(types.filter((t) => t === "llm.call_succeeded")).toHaveLength(3);
+    expect(types).toContain("agent.finished");
+  });
+
+  it("runs a turn's calls in parallel within max_parallelism, as the upstream counts them", async () => {
+    const key = uniq();
+    const urls = [1, 2, 3, 4].map((i) => `${upstream}/counted/${key}?delay_ms=300&fail=0&i=${i}`);
+    const model = await script([{ tool_calls: urls.map((url) => call("Http.get", { url })) }, { text: "fetched" }]);
+    const run = await startAgent({ goal: "fetch these", model, tools: ["Http.get"] }, { max_parallelism: 3 });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    const most = (await (await fetch(`${upstream}/max/${key}`)).json()) as { max: number };
+    expect(most.max).toBeGreaterThan(1);
+    expect(most.max).toBeLessThanOrEqual(3);
+  });
+
+  it("gives a tool's failure to the model, which goes on", async () => {
+    const model = await script([{ tool_calls: [call("Http.get", { url: `${upstream}/status/404` })] }, { text: "that page is gone" }]);
+    const run = await startAgent({ goal: "fetch it", model, tools: ["Http.get"] });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]!.turns![0]!.calls[0]).toMatchObject({ status: "failed", error: { code: "upstream_rejected" } });
+    const second = (await scriptRecord(modelUrl, model)).requests.find((r) => r.turn === 1)!;
+    expect(JSON.stringify(second.messages.at(-1))).toContain("upstream_rejected");
+  });
+
+  it("never runs a tool outside its tools, and tells the model", async () => {
+    const model = await script([{ tool_calls: [call("TodoStore.add", { title: "not allowed" })] }, { text: "ok, I cannot" }]);
+    const run = await startAgent({ goal: "add a todo", model, tools: ["Calculator.evaluate"] });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]!.turns![0]!.calls[0]).toMatchObject({ tool: "TodoStore.add", status: "forbidden" });
+    const todos = await env.DB.prepare("SELECT count(*) AS n FROM todos WHERE title = 'not allowed'").first<{ n: number }>();
+    expect(todos!.n).toBe(0);
+  });
+
+  it("fails with max_turns_exceeded and makes no call past max_turns", async () => {
+    const loop = { tool_calls: [call("Calculator.evaluate", { expression: "1+1" })] };
+    const model = await script([loop, loop, loop, loop]);
+    const run = await startAgent({ goal: "loop", model, max_turns: 2 });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("failed");
+    expect(done.error?.code).toBe("max_turns_exceeded");
+    expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1, "1": 1 });
+  });
+
+  it("never sends the model a call that would cross the step's token budget", async () => {
+    const loop = { tool_calls: [call("Calculator.evaluate", { expression: "1+1" })], usage: { completion_tokens: 200 } };
+    const model = await script([loop, loop, loop, loop, loop, loop]);
+    const budget = 3000;
+    const run = await startAgent({ goal: "loop", model, tools: ["Calculator.evaluate"], budget: { max_tokens: budget } });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("failed");
+    expect(done.error?.code).toBe("budget_exceeded");
+    const record = await scriptRecord(modelUrl, model);
+    // Each request's worst case (its prompt as reported, plus the output it allowed) fit in what was left.
+    let spent = 0;
+    for (const [i, r] of record.requests.entries()) {
+      expect(r.max_tokens).not.toBeNull();
+      const turn = done.execution_log[0]!.turns![i]!;
+      expect(spent + turn.usage!.input_tokens + r.max_tokens!).toBeLessThanOrEqual(budget);
+      spent += turn.usage!.input_tokens + turn.usage!.output_tokens;
+    }
+    expect(spent).toBeLessThanOrEqual(budget);
+  });
+
+  it("never sends the model a call that would cross the step's dollar budget", async () => {
+    // priced-budget: $1000 per million in, $2000 out (LLM_PRICES in the test config).
+    await registerScript(modelUrl, "priced-budget", [
+      { tool_calls: [call("Calculator.evaluate", { expression: "1+1" })], usage: { completion_tokens: 100 } },
+      { tool_calls: [call("Calculator.evaluate", { expression: "1+1" })], usage: { completion_tokens: 100 } },
+      { tool_calls: [call("Calculator.evaluate", { expression: "1+1" })], usage: { completion_tokens: 100 } },
+      { text: "done" },
+    ]);
+    const run = await startAgent({ goal: "loop", model: "priced-budget", tools: ["Calculator.evaluate"], budget: { max_cost_usd: 1.5 } });
+    const done = await waitForRun(run.run_id);
+    const usage = done.execution_log[0]!.usage!;
+    expect(usage.cost_usd).toBeLessThanOrEqual(1.5);
+    if (done.status === "failed") expect(done.error?.code).toBe("budget_exceeded");
+    const record = await scriptRecord(modelUrl, "priced-budget");
+    let spent = 0;
+    for (const [i, r] of record.requests.entries()) {
+      const u = done.execution_log[0]!.turns![i]!.usage!;
+      expect(spent + (u.input_tokens * 1000 + r.max_tokens! * 2000) / 1e6).toBeLessThanOrEqual(1.5 + 1e-9);
+      spent += u.cost_usd;
+    }
+  });
+
+  it("refuses an agent at creation when its dollar budget names a model with no price, or no model is configured", async () => {
+    const res = await api("/runs", { method: "POST", json: { agent: { goal: "x", model: "unpriced", budget: { max_cost_usd: 1 } } } });
+    expect(res.status).toBe(400);
+    expect((await errorOf(res)).message).toContain("LLM_PRICES");
+    const bad = await api("/runs", { method: "POST", json: { agent: { goal: "x".repeat(9000) } } });
+    expect(bad.status).toBe(400);
+  });
+
+  it("waits for a person on a call in approve; approve runs it and reject tells the model", async () => {
+    const model = await script([
+      { tool_calls: [call("TodoStore.add", { title: `approved ${model0}` }), call("TodoStore.add", { title: `rejected ${model0}` })] },
+      { text: "one added" },
+    ]);
+    const run = await startAgent({ goal: "add two todos", model, approve: ["TodoStore.*"] });
+    const waiting = await waitForRun(run.run_id, (r) => r.status === "waiting");
+    const calls = waiting.execution_log[0]!.turns![0]!.calls;
+    expect(calls.map((c) => [c.call, c.status])).toEqual([
+      [1, "waiting"],
+      [2, "waiting"],
+    ]);
+    const ok = await api(`/runs/${run.run_id}/steps/1/decision`, { method: "POST", json: { decision: "approve", call: 1 } });
+    expect(ok.status).toBe(200);
+    const no = await api(`/runs/${run.run_id}/steps/1/decision`, { method: "POST", json: { decision: "reject", call: 2, comment: "no thanks" } });
+    expect(no.status).toBe(200);
+    const twice = await api(`/runs/${run.run_id}/steps/1/decision`, { method: "POST", json: { decision: "reject", call: 2 } });
+    expect(twice.status).toBe(409);
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    const second = (await scriptRecord(modelUrl, model)).requests.find((r) => r.turn === 1)!;
+    expect(JSON.stringify(second.messages)).toContain("rejected by a person: no thanks");
+    const rows = await env.DB.prepare("SELECT title FROM todos WHERE title LIKE ?").bind(`%${model0}`).all<{ title: string }>();
+    expect(rows.results.map((r) => r.title)).toEqual([`approved ${model0}`]);
+  });
+
+  it("repairs an answer that does not match output_schema once", async () => {
+    const model = await script([{ text: "fifty" }, { text: '{"n": 50}' }]);
+    const run = await startAgent({ goal: "a number", model, output_schema: { type: "object", properties: { n: { type: "number" } }, required: ["n"] } });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]!.output).toMatchObject({ answer: { n: 50 }, turns: 2 });
+  });
+
+  it("undoes the todo an agent added when the run fails", async () => {
+    const title = `undo me ${uniq()}`;
+    const model = await script([{ tool_calls: [call("TodoStore.add", { title })] }, { tool_calls: [call("TodoStore.add", { title: `${title} too` })] }]);
+    const run = await startAgent({ goal: "add todos", model, max_turns: 1 });
+    const done = await waitForRun(run.run_id, (r) => r.status === "failed" && r.compensation?.status === "completed");
+    expect(done.compensation!.steps.map((u) => [u.step_number, u.call, u.tool, u.status])).toEqual([[1, 1, "TodoStore.delete", "succeeded"]]);
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM todos WHERE title = ? AND deleted_at IS NULL").bind(title).first<{ n: number }>();
+    expect(rows!.n).toBe(0);
+  });
+
+  it("retries a model call the server refused with 429, and records both attempts", async () => {
+    const model = await script([[{ error: { status: 429, retry_after: "0" } }, { text: "fine" }]]);
+    const run = await startAgent({ goal: "hello", model }, { retry: { max_attempts: 3, initial_delay_ms: 10, max_delay_ms: 20 } });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]!.turns![0]!.attempts).toBe(2);
+    expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 2 });
+  });
+});
+
+const model0 = uniq();
