@@ -47,6 +47,8 @@ const agentBindings = {
   ...bindings,
   LLM_BASE_URL: `${scriptedModelUrl(scriptedModel)}/v1`,
   LLM_MODEL: "agent-default",
+  // A call the tenant's cap turned away looks again this soon, so a test sees the cap raised.
+  LLM_BUDGET_RECHECK_MS: "1000",
   LLM_PRICES: JSON.stringify({
     "priced-budget": { input_per_million: 1000, output_per_million: 2000 },
     "priced-cap": { input_per_million: 1000, output_per_million: 2000 },

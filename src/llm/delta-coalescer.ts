@@ -14,14 +14,21 @@ export interface DeltaCoalescer {
   flush(): void;
 }
 
-export function deltaCoalescer(emit: (text: string) => void, opts: { now?: () => number; intervalMs?: number; maxBytes?: number } = {}): DeltaCoalescer {
+/**
+ * `quietStart`: the first delta waits its interval too, so a model that answers within it streams
+ * nothing at all (its text comes with the answer): a fast call costs the run no request for deltas.
+ */
+export function deltaCoalescer(
+  emit: (text: string) => void,
+  opts: { now?: () => number; intervalMs?: number; maxBytes?: number; quietStart?: boolean } = {},
+): DeltaCoalescer {
   const now = opts.now ?? Date.now;
   const interval = opts.intervalMs ?? DELTA_INTERVAL_MS;
   const maxBytes = opts.maxBytes ?? DELTA_MAX_BYTES;
   let pending = "";
   let pendingBytes = 0;
   // The first delta goes out at once (a watcher sees the model start), later ones at the interval.
-  let lastEmit = -Infinity;
+  let lastEmit = opts.quietStart ? now() : -Infinity;
   const flush = () => {
     if (!pending) return;
     const text = pending;

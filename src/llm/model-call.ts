@@ -31,6 +31,12 @@ export interface ModelCallOptions {
   /** Aborts the call (the step was cancelled, or its lease is gone). */
   signal?: AbortSignal;
   now?: () => number;
+  /**
+   * For a consumer streaming into a run's log: no delta before the first interval, and none at the
+   * end of an answer (the recorded answer has the whole text), so a call nobody could watch costs
+   * no request beyond its report.
+   */
+  streamToLog?: boolean;
 }
 
 /** The configuration for an agent's model: the deployment's (LLM_BASE_URL or Workers AI) with the step's model, or null when none is configured. */
@@ -58,7 +64,7 @@ export async function callModel(config: LlmConfig, env: Env, rawInput: ModelCall
   );
   const timeout = AbortSignal.timeout(input.timeout_ms);
   const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
-  const coalescer = deltaCoalescer((text) => opts.onDelta?.(text), opts.now ? { now: opts.now } : {});
+  const coalescer = deltaCoalescer((text) => opts.onDelta?.(text), { ...(opts.now ? { now: opts.now } : {}), quietStart: opts.streamToLog ?? false });
   let text = "";
   const calls: ToolCall[] = [];
   let usage: { input?: number; output?: number } = {};
@@ -94,7 +100,7 @@ export async function callModel(config: LlmConfig, env: Env, rawInput: ModelCall
           throw new DOMException(part.reason ?? "aborted", "AbortError");
       }
     }
-    coalescer.flush();
+    if (!opts.streamToLog) coalescer.flush();
     // A stream that ended without the model finishing (a dropped connection) is not an answer.
     if (finish === undefined || finish === "error" || finish === "interrupted" || finish === "other") {
       throw new Error(`the stream ended before the model finished (${finish ?? "no finish"})`);

@@ -2,10 +2,10 @@
 // model server speaking OpenAI chat completions at the wire level (test/llm/scripted-model.ts),
 // scripted per test. The script is picked by the model's name, so each test names its own model.
 import { env } from "cloudflare:workers";
-import { describe, expect, inject, it } from "vitest";
+import { describe, expect, inject, it, vi } from "vitest";
 import { registerScript, scriptRecord } from "../llm/scripted-model-client";
 import type { ScriptedTurn } from "../llm/scripted-model";
-import { api, errorOf, uniq, waitForRun } from "../helpers";
+import { ADMIN_TOKEN, api, errorOf, getRun, newApiKey, SETTLE, uniq, waitForRun } from "../helpers";
 
 const upstream = inject("upstreamUrl");
 const modelUrl = env.SCRIPTED_MODEL_URL;
@@ -207,3 +207,47 @@ describe("Agent.run", () => {
 });
 
 const model0 = uniq();
+
+describe("a tenant's daily LLM cap", () => {
+  it("holds under 20 concurrent agent steps: spend never passes the cap, and the rest wait until it is raised", async () => {
+    const tenant = `cap-${uniq()}`;
+    const { secret } = await newApiKey(tenant);
+    const setCap = (usd: number) => api(`/admin/tenants/${tenant}/llm-budget`, { method: "PUT", json: { usd_per_day: usd }, key: ADMIN_TOKEN });
+    const cap = 3;
+    expect((await setCap(cap)).status).toBe(200);
+    // priced-cap: $1000 per million in, $2000 out. Each call reserves its worst case (about $1.7
+    // with this budget) and settles to what it cost (about $0.3), so only a few fit under $3.
+    await registerScript(modelUrl, "priced-cap", [{ text: "done" }]);
+    const ids: string[] = [];
+    await Promise.all(
+      Array.from({ length: 20 }, async () => {
+        const res = await api("/runs", {
+          method: "POST",
+          key: secret,
+          json: { agent: { goal: "say done", model: "priced-cap", tools: ["Calculator.evaluate"], budget: { max_tokens: 1000 } } },
+        });
+        expect(res.status).toBe(201);
+        ids.push(((await res.json()) as { run_id: string }).run_id);
+      }),
+    );
+    const settled = async () => Promise.all(ids.map((id) => getRun(id, secret)));
+    let runs = await settled();
+    // Some complete; the others wait (between two looks at the cap, a call is briefly dispatched).
+    await vi.waitFor(async () => {
+      runs = await settled();
+      expect(runs.filter((r) => r.status === "completed").length).toBeGreaterThan(0);
+      expect(runs.filter((r) => r.status === "waiting").length).toBeGreaterThan(0);
+    }, SETTLE);
+    expect(runs.filter((r) => !["completed", "waiting", "running"].includes(r.status))).toEqual([]);
+    const spent = () => runs.reduce((n, r) => n + (r.execution_log[0]!.usage?.cost_usd ?? 0), 0);
+    expect(spent()).toBeLessThanOrEqual(cap);
+    const waiting = runs.filter((r) => r.status === "waiting");
+    expect(waiting.length).toBeGreaterThan(0);
+    expect(waiting[0]!.execution_log[0]!.status).toBe("waiting");
+    const status = (await (await api(`/admin/tenants/${tenant}/llm-budget`, { key: ADMIN_TOKEN })).json()) as { committed_usd: number };
+    expect(status.committed_usd).toBeLessThanOrEqual(cap);
+    // Raised: the waiting steps go on at their next look (LLM_BUDGET_RECHECK_MS, 1 s here).
+    expect((await setCap(1000)).status).toBe(200);
+    for (const id of ids) expect((await waitForRun(id, undefined, 20_000, secret)).status).toBe("completed");
+  });
+});

@@ -10,8 +10,12 @@ import { fail, ok, type ToolResult } from "../tool";
 import { implement, type ToolContext } from "../tool-impl";
 import { llmCall } from "./spec";
 
-/** How often a call the tenant's cap turned away asks again (the cap may be raised before the day ends). */
-export const BUDGET_RECHECK_MS = 60_000;
+/** How often a call the tenant's cap turned away asks again (the cap may be raised before the day ends); LLM_BUDGET_RECHECK_MS. */
+const DEFAULT_BUDGET_RECHECK_MS = 60_000;
+function recheckMs(env: Env): number {
+  const n = Number(env.LLM_BUDGET_RECHECK_MS);
+  return Number.isFinite(n) && n > 0 ? n : DEFAULT_BUDGET_RECHECK_MS;
+}
 
 /** The tenant's daily cap (LlmBudget, one object per tenant: reservations are taken in one strongly consistent place). */
 const budgetOf = (ctx: ToolContext) => ctx.env.LLM_BUDGET.getByName(ctx.tenant);
@@ -24,7 +28,7 @@ async function reserve(ctx: ToolContext, key: string, usd: number): Promise<Tool
   if ("invalid" in answer) return fail(stepError("tool_crashed", `The tenant's LLM budget refused the reservation: ${answer.invalid}`));
   // The cap is reached: the call waits (it is given back, not failed) until the next day, asking
   // again every minute in case the cap is raised; the run's deadline bounds the wait.
-  const retryAt = Math.min(Date.parse(answer.retry_at), now + BUDGET_RECHECK_MS);
+  const retryAt = Math.min(Date.parse(answer.retry_at), now + recheckMs(ctx.env));
   const message = `The tenant's daily LLM budget ($${answer.cap_usd}) has $${Math.max(0, answer.cap_usd - answer.spent_usd).toFixed(6)} left, less than this call's worst case ($${usd.toFixed(6)}).`;
   return { success: false, error: stepError("llm_budget_exhausted", message), retry_at: retryAt };
 }
@@ -43,6 +47,7 @@ export const llmCallImpl = implement(llmCall, {
     const run = ctx.env.RUNS.getByName(ctx.run_id);
     const outcome = await callModel(config, ctx.env, input, {
       signal: ctx.signal,
+      streamToLog: true,
       // Streamed text goes to the run's log as it comes; a delta that fails to arrive is only a
       // gap in what a watcher saw (the whole text is in the recorded answer).
       onDelta: (text) => deltas.push(run.llmDelta(ctx.step_number, ctx.dispatch, text).catch((err: unknown) => log.debug("llm.delta_lost", errorFields(err)))),
