@@ -3,6 +3,7 @@
 // the model is read from the model call's message (LLM.call), so these tests see what the model
 // would see. The same loop against a real model server and queue is in test/agent/.
 import { describe, expect, it } from "vitest";
+import { recordDelta } from "../src/durable/run/domain/agent/deltas";
 import { cancel } from "../src/durable/run/domain/control";
 import { fireDue, report } from "../src/durable/run/domain/decide";
 import { decideApproval } from "../src/durable/run/domain/human-input";
@@ -242,5 +243,20 @@ describe("the agent loop", () => {
     expect(run.step(1).status).toBe("skipped");
     expect(modelMessages(run)).toHaveLength(1);
     expect(toolMessages(run, "TodoStore.delete")[0]!.input).toMatchObject({ id: 41 });
+  });
+});
+
+describe("streamed text", () => {
+  it("records a running model call's deltas, and drops one that comes after its answer", () => {
+    const run = start({ goal: "write" });
+    const msg = lastModel(run);
+    run.command(at(50), (m) => recordDelta(m, 1, msg.dispatch, "Hel"));
+    run.command(at(150), (m) => recordDelta(m, 1, msg.dispatch, "lo"));
+    expect(run.step(1).agent!.turns[0]!.text).toBe("Hello");
+    answer(run, at(200), "Hello, world");
+    const late = run.command(at(210), (m) => recordDelta(m, 1, msg.dispatch, "!"));
+    expect(late.events).toEqual([]);
+    expect(run.log.filter((e) => e.type === "llm.delta").map((e) => (e.data as { text: string }).text)).toEqual(["Hel", "lo"]);
+    expect(run.step(1).output).toMatchObject({ answer: "Hello, world" });
   });
 });

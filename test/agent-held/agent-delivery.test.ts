@@ -1,0 +1,121 @@
+// An agent's model calls and tool calls as queue messages the test delivers itself (the "held"
+// queue): duplicated, lost, late. A model call whose answer is recorded is never made again (the
+// scripted model server counts calls per turn), and a tool call's effect happens once.
+import { env } from "cloudflare:workers";
+import { describe, expect, it } from "vitest";
+import type { RunEventData } from "../../src/durable/run/domain/events";
+import { resolveOptions } from "../../src/execution/run-options";
+import { stepMessage, type StepMessage } from "../../src/execution/step-protocol";
+import type { Json } from "../../src/lib/json";
+import { todoAddImpl } from "../../src/tools/todo-store/execute";
+import { api, createRun, getRun, uniq, waitForRun } from "../helpers";
+import { advanceClock, deliver, events, executions, watchdog } from "../held/harness";
+import { registerScript, scriptRecord } from "../llm/scripted-model-client";
+import type { ScriptedTurn } from "../llm/scripted-model";
+
+const modelUrl = env.SCRIPTED_MODEL_URL;
+
+async function script(turns: ScriptedTurn[]): Promise<string> {
+  const model = `held-${uniq()}`;
+  await registerScript(modelUrl, model, turns);
+  return model;
+}
+
+/**
+ * The messages the run object has sent for its agents' work, rebuilt from the log: a model call's
+ * without its input (the consumer then fetches it, rebuilt from the log), a tool call's with it.
+ */
+async function agentMessages(runId: string): Promise<StepMessage[]> {
+  const log = await events(runId);
+  const created = log.find((e) => e.type === "run.created")!.data as RunEventData["run.created"];
+  const base = { run_id: runId, tenant: created.tenant ?? "dev", timeout_ms: resolveOptions(created.options).step_timeout_ms, trace_id: created.trace_id };
+  return log.flatMap((e): StepMessage[] => {
+    if (e.type === "llm.call_started") {
+      const d = e.data as RunEventData["llm.call_started"];
+      return [{ v: 2, ...base, step: d.step, attempt: d.attempt, dispatch: e.seq, tool: "LLM.call", lease_until: d.lease_until }];
+    }
+    if (e.type === "agent.call_started") {
+      const d = e.data as RunEventData["agent.call_started"];
+      if (d.lease_until === undefined) return [];
+      const key = d.idempotency_key ? { idempotency_key: d.idempotency_key } : {};
+      return [stepMessage({ ...base, step: d.step, attempt: d.attempt, dispatch: e.seq, tool: d.tool, lease_until: d.lease_until, ...key }, d.input as Json)];
+    }
+    return [];
+  });
+}
+
+const lastOf = async (runId: string, tool: string) => (await agentMessages(runId)).filter((m) => m.tool === tool).at(-1)!;
+const agent = (input: Record<string, unknown>) => createRun({ agent: input });
+
+describe("an agent's work under duplicate, lost and late deliveries", () => {
+  it("makes a model call once when its message is delivered twice", async () => {
+    const model = await script([{ text: "hello" }]);
+    const run = await agent({ goal: "say hello", model });
+    const msg = await lastOf(run.run_id, "LLM.call");
+    await deliver(msg, msg);
+    expect((await getRun(run.run_id)).status).toBe("completed");
+    expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1 });
+    // Delivered again after its answer was recorded: refused before the model is asked.
+    await deliver(msg);
+    expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1 });
+  });
+
+  it("runs a tool call once when its message is delivered twice", async () => {
+    const adds = executions(todoAddImpl);
+    const title = `once ${uniq()}`;
+    const model = await script([{ tool_calls: [{ name: "TodoStore.add", arguments: { title } }] }, { text: "added" }]);
+    const run = await agent({ goal: "add a todo", model });
+    await deliver(await lastOf(run.run_id, "LLM.call"));
+    const add = await lastOf(run.run_id, "TodoStore.add");
+    expect(add.idempotency_key).toBe(`${run.run_id}:1:t1c1`);
+    await deliver(add, add);
+    expect(adds(run.run_id)).toBe(1);
+    await deliver(await lastOf(run.run_id, "LLM.call"));
+    expect((await getRun(run.run_id)).status).toBe("completed");
+    const rows = await env.DB.prepare("SELECT count(*) AS n FROM todos WHERE title = ?").bind(title).first<{ n: number }>();
+    expect(rows!.n).toBe(1);
+    expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1, "1": 1 });
+  });
+
+  it("makes a model call again when its message was lost, as a second attempt, and never the answered ones", async () => {
+    const model = await script([{ tool_calls: [{ name: "Calculator.evaluate", arguments: { expression: "6*7" } }] }, { text: "42" }]);
+    const run = await agent({ goal: "6 times 7", model });
+    await deliver(await lastOf(run.run_id, "LLM.call"));
+    // Turn 2's message is lost (never delivered): its lease passes, and the watchdog sends it again.
+    const lost = await lastOf(run.run_id, "LLM.call");
+    await advanceClock(run.run_id, 10 * 60_000);
+    await watchdog(run.run_id);
+    await advanceClock(run.run_id, 11 * 60_000);
+    await watchdog(run.run_id);
+    const again = await lastOf(run.run_id, "LLM.call");
+    expect(again.dispatch).not.toBe(lost.dispatch);
+    expect(again.attempt).toBe(2);
+    await deliver(again);
+    const done = await getRun(run.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]!.turns![1]!.attempts).toBe(2);
+    expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1, "1": 1 });
+  });
+
+  it("makes no model call again on a rerun from a later step: the agent's answer is taken over", async () => {
+    const model = await script([{ text: "21" }]);
+    const run = await createRun({
+      plan: {
+        steps: [
+          { step_number: 1, tool: "Agent.run", input: { goal: "pick a number", model } },
+          { step_number: 2, tool: "Calculator.evaluate", input: { expression: "{{steps.1.output.answer}} * 2" }, depends_on: [1] },
+        ],
+      },
+    });
+    await deliver(await lastOf(run.run_id, "LLM.call"));
+    expect((await getRun(run.run_id)).result).toBe(42);
+    const res = await api(`/runs/${run.run_id}/rerun`, { method: "POST", json: { from_step: 2, input: { expression: "{{steps.1.output.answer}} * 3" } } });
+    expect(res.status, await res.clone().text()).toBe(201);
+    const rerun = (await res.json()) as { run_id: string };
+    const done = await waitForRun(rerun.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.result).toBe(63);
+    expect((await agentMessages(rerun.run_id)).filter((m) => m.tool === "LLM.call")).toHaveLength(0);
+    expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1 });
+  });
+});
