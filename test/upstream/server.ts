@@ -10,7 +10,7 @@ import type { AddressInfo } from "node:net";
  *   /flaky/KEY?fail=N&status=S  S (default 503) for the first N hits of KEY, then 200
  *   /status/S                   always S (with Retry-After: 0 for 429)
  *   /redirect?to=URL&status=S   S (default 302) to URL
- *   /big?bytes=N                N bytes of text
+ *   /big?bytes=N&char=C         N bytes of text: C repeated (default "x"; "中" is 3 bytes, so N/3 of it)
  *   /hits/KEY                   how many times KEY was hit
  *   /headers                    the request's headers, as JSON
  *   /counted/KEY?fail=N&delay_ms=D  like /flaky, and counts KEY's requests in flight at once
@@ -76,8 +76,10 @@ export function startUpstream(port = 0): Promise<Server> {
         case "redirect":
           res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: url.searchParams.get("to") ?? "/ok" });
           return res.end();
-        case "big":
-          return send(200, "x".repeat(Number(url.searchParams.get("bytes") ?? 0)));
+        case "big": {
+          const char = url.searchParams.get("char") || "x";
+          return send(200, char.repeat(Math.floor(Number(url.searchParams.get("bytes") ?? 0) / Buffer.byteLength(char))));
+        }
         case "headers":
           return send(200, req.headers);
         case "counted": {
