@@ -67,7 +67,7 @@ export function limitRuns(perKind: number, upstreamUrl: string, lookupTool: stri
 
 interface EndedRun {
   status: string;
-  error: { code: string } | null;
+  error: { code: string; message: string } | null;
   execution_log: { output: unknown }[];
 }
 
@@ -82,10 +82,13 @@ export function checkLimitRun(run: LimitRun, ended: EndedRun): { ok: true; bytes
         ? { ok: true, bytes: size }
         : { ok: false, why: `${ended.status}, output ${size} bytes` };
     }
-    case "output_over":
-      return ended.status === "failed" && ended.error?.code === "output_too_large"
-        ? { ok: true, bytes: run.chars * CHAR_BYTES + OUTPUT_FRAME }
-        : { ok: false, why: `${ended.status} ${ended.error?.code ?? ""}` };
+    case "output_over": {
+      // The error names the size the run object measured.
+      const measured = Number(/returned (\d+) bytes/.exec(ended.error?.message ?? "")?.[1]);
+      return ended.status === "failed" && ended.error?.code === "output_too_large" && measured > OUTPUT_CAP
+        ? { ok: true, bytes: measured }
+        : { ok: false, why: `${ended.status} ${ended.error?.code ?? ""} ${ended.error?.message ?? ""}` };
+    }
     default: {
       // The echo says "found <text>": the whole input arrived when its length is the text's.
       const out = ended.execution_log[1]?.output as { type: string; text: string }[] | undefined;
