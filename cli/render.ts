@@ -324,7 +324,15 @@ export function endedRunLines(run: Run, c: Palette): string[] {
 
 /** A run resource as `crane get` shows it. */
 export function runLines(run: Run, c: Palette): string[] {
-  const colour = run.status === "completed" ? c.green : run.status === "failed" ? c.red : (s: string) => s;
+  // A run being cancelled or undoing its steps is on its way to an end it was not going to have.
+  const colour =
+    run.status === "completed"
+      ? c.green
+      : run.status === "failed"
+        ? c.red
+        : run.status === "cancelling" || run.status === "compensating"
+          ? c.yellow
+          : (s: string) => s;
   const lines = [`${run.run_id}  ${colour(run.status)}`];
   for (const s of run.execution_log) {
     const facts = [

@@ -99,3 +99,14 @@ export async function killRuntime(rt: Runtime, signal: NodeJS.Signals = "SIGTERM
   kill("SIGKILL"); // workerd may outlive wrangler: make sure the port is free for the next runtime
   await new Promise((r) => setTimeout(r, 200));
 }
+
+/** Makes an API key for `tenant` on a running runtime (the admin route); answers the headers that use it. */
+export async function tenantKey(rt: Runtime, tenant: string): Promise<Record<string, string>> {
+  const res = await fetch(`${rt.url}/api/v1/admin/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${LOCAL_ADMIN_TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ name: `${tenant} key`, tenant }),
+  });
+  if (res.status !== 201) throw new Error(`POST /admin/keys answered ${res.status}: ${await res.text()}`);
+  return { authorization: `Bearer ${((await res.json()) as { secret: string }).secret}` };
+}

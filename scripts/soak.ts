@@ -1,5 +1,5 @@
 /**
- * npm run soak [-- --runs 300 --kill-after-ms 2500 --approvals 100 --compensations 50 --parents 0 --port 8799]
+ * npm run soak [-- --runs 300 --kill-after-ms 2500 --approvals 100 --compensations 50 --parents 0 --limits 5 --cap 0 --wait-ms 600000 --port 8799]
  *
  * Starts `wrangler dev` on a fresh local state with a local slow upstream, submits runs that add
  * a todo and call the slow upstream, SIGKILLs the runtime while they are in flight, starts it
@@ -14,13 +14,26 @@
  * todo and calls the slow upstream) and collect their results: across the crash every parent and
  * every child ends, no child is left running, each step made exactly one child and each child's
  * todo exists once.
+ * With --limits N (default 5), 4N more runs sit at the byte limits in 3-byte characters
+ * (scripts/soak-limits.ts): outputs just under 256 KiB (they complete) and just over (they must fail
+ * with output_too_large, an expected ending), and inputs just under and just over the queue
+ * message's 96 KiB (both complete, the echo says the whole input arrived).
+ * With --cap N every tenant may have N runs in flight (MAX_RUNS_IN_FLIGHT): submissions answered 429
+ * are retried with the same Idempotency-Key, parents (--parents, 20 by default under a cap) start
+ * their children under their own slot, and the approval runs, which hold a slot while they wait,
+ * are spread over tenants of their own so that all of them can wait at once.
+ * After the restart it prints the recovery (scripts/soak-recovery.ts): how long from the restart
+ * until every run in flight at the kill had ended, and the longest gap the crash made in a run's log.
  * Exits non-zero on any loss, duplicate or disagreement.
  */
 import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { serverUrl, startUpstream } from "../test/upstream/server.ts";
-import { applyMigrations, authHeaders, killRuntime, startRuntime, type Runtime } from "./local-runtime.ts";
+import { mcpMockUrl, startMockMcp } from "../test/mcp/mock-mcp-server.ts";
+import { applyMigrations, authHeaders, killRuntime, startRuntime, tenantKey, type Runtime } from "./local-runtime.ts";
+import { checkLimitRun, LIMIT_KINDS, limitRuns, summarizeLimits, type LimitKind } from "./soak-limits.ts";
+import { measureRecovery } from "./soak-recovery.ts";
 import { TERMINAL_RUN_STATUSES } from "../src/execution/statuses.ts";
 
 const { values } = parseArgs({
@@ -31,7 +44,11 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "16" },
     compensations: { type: "string", default: "50" },
     approvals: { type: "string", default: "100" },
-    parents: { type: "string", default: "0" },
+    // No default: 0, or 20 under a cap.
+    parents: { type: "string" },
+    limits: { type: "string", default: "5" },
+    cap: { type: "string", default: "0" },
+    "wait-ms": { type: "string", default: "600000" },
   },
 });
 const COMPENSATIONS = Number(values.compensations);
@@ -40,7 +57,10 @@ const KILL_AFTER = Number(values["kill-after-ms"]);
 const PORT = Number(values.port);
 const CONCURRENCY = Number(values.concurrency);
 const APPROVALS = Number(values.approvals);
-const PARENTS = Number(values.parents);
+const CAP = Number(values.cap);
+const PARENTS = values.parents !== undefined ? Number(values.parents) : CAP > 0 ? 20 : 0;
+const LIMITS = Number(values.limits);
+const WAIT_MS = Number(values["wait-ms"]);
 const CHILDREN_PER_PARENT = 2;
 const STATE = ".wrangler/soak-state";
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
@@ -54,15 +74,31 @@ interface RunInfo {
   saga?: boolean;
   /** It starts child runs (their todos are titled `${title} child ${j}`) and adds none itself. */
   parent?: boolean;
+  /** It sits at a byte limit (soak-limits.ts) and adds no todo. */
+  limit?: LimitKind;
+  chars?: number;
+  /** Its tenant's key (the dev tenant's unless said). */
+  auth?: Record<string, string>;
 }
+const authOf = (r: { auth?: Record<string, string> }) => r.auth ?? authHeaders;
 
 const upstream = await startUpstream();
 const upstreamUrl = serverUrl(upstream);
 rmSync(STATE, { recursive: true, force: true });
 applyMigrations(STATE);
-const vars = { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*" };
-// Unlimited: the soak test is about crashes, not about one client's rate limit or run cap.
+// The MCP server the input-limit runs call (its read-only echo); on loopback, so listed.
+const mcp = await startMockMcp();
+const vars: Record<string, string> = { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", ...(CAP > 0 ? { MAX_RUNS_IN_FLIGHT: String(CAP) } : {}) };
+// Unlimited: the soak test is about crashes, not about one client's rate limit (nor its run cap, unless --cap).
 let rt: Runtime = await startRuntime({ port: PORT, persistTo: STATE, vars, unlimited: true });
+if (LIMITS > 0) {
+  const res = await fetch(`${rt.url}/api/v1/mcp-servers`, {
+    method: "POST",
+    headers: { ...authHeaders, "content-type": "application/json" },
+    body: JSON.stringify({ name: "soak", url: `${mcpMockUrl(mcp)}/s/soak/mcp` }),
+  });
+  if (res.status !== 201) throw new Error(`registering the soak's MCP server answered ${res.status}: ${await res.text()}`);
+}
 
 const runs: RunInfo[] = Array.from({ length: RUNS }, (_, i) => {
   const title = `soak todo ${i}`;
@@ -114,7 +150,11 @@ for (let i = 0; i < PARENTS; i++) {
   runs.splice(Math.min(runs.length, i * 4 + 2), 0, { key: `soak-parent-${i}`, title, body, parent: true });
 }
 
+// Runs at the byte limits, interleaved too.
+for (const [i, r] of limitRuns(LIMITS, upstreamUrl, "mcp.soak.lookup").entries()) runs.splice(Math.min(runs.length, i * 5 + 3), 0, r);
+
 const parents = runs.filter((r) => r.parent);
+const atLimits = runs.filter((r) => r.limit);
 
 // Runs that wait for approval before they add their todo; a wait far longer than the soak.
 const approvalRuns: RunInfo[] = Array.from({ length: APPROVALS }, (_, i) => {
@@ -129,14 +169,34 @@ const approvalRuns: RunInfo[] = Array.from({ length: APPROVALS }, (_, i) => {
 });
 const allRuns = [...runs, ...approvalRuns];
 
-/** Submits with the run's Idempotency-Key; a crash mid-request is retried safely with the same key. */
+// Under a cap, a waiting approval run holds one of its tenant's slots: spread them over tenants of
+// their own, CAP to a tenant, so every one of them can wait at the kill.
+if (CAP > 0) {
+  for (let t = 0; t * CAP < approvalRuns.length; t++) {
+    const auth = await tenantKey(rt, `soak-approvals-${t}`);
+    for (const r of approvalRuns.slice(t * CAP, (t + 1) * CAP)) r.auth = auth;
+  }
+}
+
+/**
+ * Submits with the run's Idempotency-Key; a crash mid-request is retried safely with the same key,
+ * and so is a 429 at the tenant's cap (after its Retry-After, at most a second: the soak measures
+ * the runtime, and a slot frees within a second or so).
+ */
 async function submit(run: RunInfo): Promise<boolean> {
   try {
-    const res = await fetch(`${rt.url}/api/v1/runs`, {
-      method: "POST",
-      body: run.body,
-      headers: { ...authHeaders, "content-type": "application/json", "idempotency-key": run.key },
-    });
+    let res: Response;
+    for (;;) {
+      res = await fetch(`${rt.url}/api/v1/runs`, {
+        method: "POST",
+        body: run.body,
+        headers: { ...authOf(run), "content-type": "application/json", "idempotency-key": run.key },
+      });
+      if (res.status !== 429) break;
+      capRefusals++;
+      await res.body?.cancel();
+      await new Promise((r) => setTimeout(r, Math.min(1000, Number(res.headers.get("retry-after") ?? 1) * 1000)));
+    }
     if (res.status !== 201 && res.status !== 200) throw new Error(`POST /runs answered ${res.status}: ${await res.text()}`);
     run.run_id = ((await res.json()) as { run_id: string }).run_id;
     return true;
@@ -145,6 +205,8 @@ async function submit(run: RunInfo): Promise<boolean> {
     return false; // connection refused or reset: the runtime is down
   }
 }
+
+let capRefusals = 0;
 
 async function submitAll(list: RunInfo[]): Promise<void> {
   let next = 0;
@@ -164,30 +226,33 @@ const waitingAtKill = approvalRuns.filter((r) => r.run_id).length;
 const started = Date.now();
 const submitting = submitAll(runs);
 await new Promise((r) => setTimeout(r, KILL_AFTER));
+const killedAt = Date.now();
 await killRuntime(rt, "SIGKILL");
 const acceptedBeforeKill = runs.filter((r) => r.run_id).length;
 await submitting;
 console.log(`killed the runtime with SIGKILL after ${Date.now() - started} ms; ${acceptedBeforeKill} runs accepted before the kill`);
 
 rt = await startRuntime({ port: PORT, persistTo: STATE, vars, unlimited: true });
-console.log("restarted on the same local state");
+const restartedAt = Date.now();
+console.log(`restarted on the same local state, ${restartedAt - killedAt} ms after the kill`);
 // Runs whose POST never got an answer are submitted again with the same Idempotency-Key.
 for (let round = 0; allRuns.some((r) => !r.run_id) && round < 5; round++) await submitAll(allRuns.filter((r) => !r.run_id));
 
-async function getJson<T>(path: string): Promise<T> {
-  const res = await fetch(`${rt.url}/api/v1${path}`, { headers: authHeaders });
+async function getJson<T>(path: string, auth: Record<string, string> = authHeaders): Promise<T> {
+  const res = await fetch(`${rt.url}/api/v1${path}`, { headers: auth });
   if (!res.ok) throw new Error(`GET ${path}: ${res.status}`);
   return (await res.json()) as T;
 }
 
-async function post(path: string, init: RequestInit = {}): Promise<Response> {
-  return fetch(`${rt.url}${path}`, { method: "POST", ...init, headers: { ...authHeaders, "content-type": "application/json", ...init.headers } });
+async function post(path: string, auth: Record<string, string>, init: RequestInit = {}): Promise<Response> {
+  return fetch(`${rt.url}${path}`, { method: "POST", ...init, headers: { ...auth, "content-type": "application/json", ...init.headers } });
 }
 
 /** Approves one waiting run: even ones through the decision route, odd ones through a decision link's page. */
 async function approve(run: RunInfo, i: number): Promise<boolean> {
-  if (i % 2 === 0) return (await post(`/api/v1/runs/${run.run_id}/steps/1/decision`, { body: JSON.stringify({ decision: "approve" }) })).status === 200;
-  const issued = await post(`/api/v1/runs/${run.run_id}/steps/1/decision-link`);
+  if (i % 2 === 0)
+    return (await post(`/api/v1/runs/${run.run_id}/steps/1/decision`, authOf(run), { body: JSON.stringify({ decision: "approve" }) })).status === 200;
+  const issued = await post(`/api/v1/runs/${run.run_id}/steps/1/decision-link`, authOf(run));
   if (issued.status !== 201) return false;
   const { approve_url } = (await issued.json()) as { approve_url: string };
   const page = await fetch(`${rt.url}${new URL(approve_url).pathname}`, {
@@ -208,7 +273,7 @@ await Promise.all(
       const i = next++;
       const run = approvalRuns[i]!;
       if (!run.run_id) continue;
-      if ((await getJson<{ status: string }>(`/runs/${run.run_id}`)).status === "waiting") waitingAfterRestart++;
+      if ((await getJson<{ status: string }>(`/runs/${run.run_id}`, authOf(run))).status === "waiting") waitingAfterRestart++;
       if (await approve(run, i)) approved++;
     }
   }),
@@ -216,26 +281,31 @@ await Promise.all(
 console.log(`${waitingAfterRestart} of ${approvalRuns.length} approval runs still waiting after the restart; ${approved} approved`);
 
 const statuses = new Map<string, string>();
-const deadline = Date.now() + 180_000;
+// Long enough for a step lost in the crash to be retried when its lease ends.
+const deadline = Date.now() + WAIT_MS;
 while (Date.now() < deadline) {
   const pending = allRuns.filter((r) => r.run_id && !TERMINAL.has(statuses.get(r.run_id) ?? ""));
   if (pending.length === 0) break;
-  await Promise.all(pending.slice(0, 64).map(async (r) => statuses.set(r.run_id!, (await getJson<{ status: string }>(`/runs/${r.run_id}`)).status)));
+  await Promise.all(pending.slice(0, 64).map(async (r) => statuses.set(r.run_id!, (await getJson<{ status: string }>(`/runs/${r.run_id}`, authOf(r))).status)));
   await new Promise((r) => setTimeout(r, 250));
 }
 
-// D1 history against the run objects (the projection may trail the object by a retry).
+// D1 history against the run objects (the projection may trail the object by a retry), tenant by tenant.
+const tenantAuths = [...new Set(allRuns.map(authOf))];
 let mismatches: string[] = [];
 for (let i = 0; i < 20; i++) {
   const history = new Map<string, string>();
-  let cursor: string | null = null;
-  do {
-    const page: { runs: { run_id: string; status: string }[]; next_cursor: string | null } = await getJson(
-      `/runs?limit=100${cursor ? `&cursor=${cursor}` : ""}`,
-    );
-    for (const r of page.runs) history.set(r.run_id, r.status);
-    cursor = page.next_cursor;
-  } while (cursor);
+  for (const auth of tenantAuths) {
+    let cursor: string | null = null;
+    do {
+      const page: { runs: { run_id: string; status: string }[]; next_cursor: string | null } = await getJson(
+        `/runs?limit=100${cursor ? `&cursor=${cursor}` : ""}`,
+        auth,
+      );
+      for (const r of page.runs) history.set(r.run_id, r.status);
+      cursor = page.next_cursor;
+    } while (cursor);
+  }
   mismatches = allRuns
     .map((r) => r.run_id)
     .filter((id): id is string => id !== undefined && history.get(id) !== statuses.get(id))
@@ -246,6 +316,7 @@ for (let i = 0; i < 20; i++) {
 // Families: every child of every parent ended (none left running), each Run.start step made exactly
 // one child, each child names its parent, and the parent heard of each child's end.
 const family = { parents_completed: 0, children: 0, children_ended: 0, steps_with_one_child: 0, children_told_parent: 0 };
+const children: { run_id: string; auth: Record<string, string> }[] = [];
 for (const p of parents) {
   if (!p.run_id) continue;
   const run = await getJson<{ status: string; children: { run_id: string; step: number; status: string }[] }>(`/runs/${p.run_id}`);
@@ -256,8 +327,26 @@ for (const p of parents) {
     const child = await getJson<{ status: string; parent_run_id: string | null }>(`/runs/${c.run_id}`);
     if (TERMINAL.has(child.status) && child.parent_run_id === p.run_id) family.children_ended++;
     if (TERMINAL.has(c.status)) family.children_told_parent++;
+    children.push({ run_id: c.run_id, auth: authOf(p) });
   }
 }
+
+// The runs at the byte limits ended as their limit says, and how near the limit each was.
+const limitChecks: { limit: LimitKind; check: ReturnType<typeof checkLimitRun> }[] = [];
+for (const r of atLimits.filter((x) => x.run_id)) {
+  const check = checkLimitRun({ ...r, limit: r.limit!, chars: r.chars! }, await getJson(`/runs/${r.run_id}`));
+  if (!check.ok) console.log(`at the limit: ${r.key} (${r.run_id}) ended wrong: ${check.why}`);
+  limitChecks.push({ limit: r.limit!, check });
+}
+const limits = summarizeLimits(limitChecks);
+
+// The approval runs wait for a person by design; every other run (and child) in flight at the kill counts.
+const recovery = await measureRecovery(
+  rt.url,
+  [...runs.filter((r) => r.run_id).map((r) => ({ run_id: r.run_id!, auth: authOf(r) })), ...children],
+  killedAt,
+  restartedAt,
+);
 await killRuntime(rt);
 
 const rows = JSON.parse(
@@ -283,7 +372,7 @@ const rows = JSON.parse(
 const todos = new Map(rows[0]!.results.map((r) => [r.title, r]));
 
 const todoCounts = new Map(rows[0]!.results.map((r) => [r.title, r.n]));
-const plain = allRuns.filter((r) => !r.saga && !r.parent);
+const plain = allRuns.filter((r) => !r.saga && !r.parent && !r.limit);
 const sagas = runs.filter((r) => r.saga);
 
 const counts = {
@@ -310,10 +399,20 @@ const counts = {
     0,
   ),
   approval_runs_completed_once: approvalRuns.filter((r) => statuses.get(r.run_id ?? "") === "completed" && todoCounts.get(r.title) === 1).length,
+  cap: CAP || "none",
+  cap_refusals_retried: capRefusals,
+  ...limits,
 };
 console.table(counts);
+const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+console.log(
+  `recovery: ${recovery.in_flight_at_kill} runs in flight at the kill; every one had ended ${seconds(recovery.recovered_ms)} after the restart; ` +
+    `per-run stall max ${seconds(recovery.max_stall_ms)}, median ${seconds(recovery.median_stall_ms)}` +
+    (recovery.worst ? ` (longest: ${recovery.worst.run_id}, ${recovery.worst.before} → ${recovery.worst.after})` : ""),
+);
 for (const m of mismatches.slice(0, 10)) console.log("mismatch:", m);
 upstream.close();
+mcp.close();
 const approvalsOk = [counts.waiting_at_kill, counts.waiting_after_restart, counts.approved, counts.approval_runs_completed_once].every((n) => n === APPROVALS);
 const expectedChildren = parents.length * CHILDREN_PER_PARENT;
 const familiesOk =
@@ -331,6 +430,7 @@ const ok =
   counts.sagas_undone_once === sagas.length &&
   counts.wrongly_deleted === 0 &&
   approvalsOk &&
-  familiesOk;
+  familiesOk &&
+  LIMIT_KINDS.every((k) => limits[`${k}_as_expected`] === LIMITS);
 console.log(ok ? "soak: OK" : "soak: FAILED");
 process.exit(ok ? 0 : 1);

@@ -276,10 +276,12 @@ describe("cancel with compensate", () => {
       ["run.cancelling", { reason: "stop" }],
       ["step.skipped", { step: 3, reason: "cancelled" }],
     ]);
-    expect(run.state.status).toBe("running");
+    // The run says a cancel is under way until its undoing starts.
+    expect(run.state.status).toBe("cancelling");
     // Step 4 (nothing to undo) finishes and is recorded.
     reportAt(run, at(300), 4, ok({ status: 200 }));
     expect(run.step(4).status).toBe("succeeded");
+    expect(run.state.status).toBe("cancelling");
     expect(run.command(at(310), (m) => cancel(m, "twice", true)).events).toEqual([]);
     // Step 2's pre-flight check refuses: it has not begun and never will, so it is skipped now,
     // and step 1's todo is undone.

@@ -6,6 +6,7 @@ import { breakerName, type BreakerMetrics } from "../durable/breaker/tool-breake
 import { runCap } from "../durable/run/start-run";
 import { TERMINAL_RUN_STATUSES } from "../execution/statuses";
 import { planSchema, plannerNameSchema } from "../execution/plan-schema";
+import { mcpBreakerName } from "../tools/mcp/mcp-types";
 import { guardedTools } from "./breakers";
 import { Exposition, PROMETHEUS_TEXT, type StoredHistogram } from "./metrics-exposition";
 import { operatorToken } from "./middleware/operator-token";
@@ -63,8 +64,11 @@ metricsApi.openapi(getMetrics, async (c) => {
     db.prepare(withTail("metric_histograms", add.metric_histograms)),
     db.prepare("SELECT * FROM metric_rate_limited"),
     db.prepare("SELECT DISTINCT tenant FROM api_keys WHERE revoked_at IS NULL"),
+    // Each registered MCP server has a breaker per tenant (mcp.<server>), whether or not a run that
+    // called it has ended yet: a server that went down shows its open breaker at once.
+    db.prepare("SELECT tenant, name FROM mcp_servers ORDER BY tenant, name"),
   ]);
-  const [runs, steps, failures, histograms, limited, keyTenants] = results.map((r) => r.results);
+  const [runs, steps, failures, histograms, limited, keyTenants, mcpServers] = results.map((r) => r.results);
   const rowsRead = results.reduce((n, r) => n + (r.meta.rows_read ?? 0), 0);
 
   // Tenants with a key, or with runs, have every run series from zero, so rate() sees their first
@@ -73,14 +77,16 @@ metricsApi.openapi(getMetrics, async (c) => {
     ...new Set([...(c.env.DEV_API_KEY?.trim() ? [DEV_TENANT] : []), ...keyTenants!.map((r) => str(r.tenant)), ...runs!.map((r) => str(r.tenant))]),
   ].sort();
   const guarded = new Set(guardedTools());
+  const breakerSeries = [
+    ...steps!.filter((r) => guarded.has(str(r.tool))).map((r) => ({ tenant: str(r.tenant), tool: str(r.tool) })),
+    ...mcpServers!.map((r) => ({ tenant: str(r.tenant), tool: mcpBreakerName(str(r.name)) })),
+  ];
   const breakers = await Promise.all(
-    steps!
-      .filter((r) => guarded.has(str(r.tool)))
-      .map(async (r) => ({
-        tenant: str(r.tenant),
-        tool: str(r.tool),
-        ...((await c.env.BREAKERS.getByName(breakerName(str(r.tenant), str(r.tool))).metrics(str(r.tool))) as BreakerMetrics),
-      })),
+    breakerSeries.map(async ({ tenant, tool }) => ({
+      tenant,
+      tool,
+      ...((await c.env.BREAKERS.getByName(breakerName(tenant, tool)).metrics(tool)) as BreakerMetrics),
+    })),
   );
 
   const m = new Exposition();
@@ -135,7 +141,7 @@ metricsApi.openapi(getMetrics, async (c) => {
   );
   histogram("crane_projection_lag_seconds", "projection_lag", "From a run's end to its row in D1, by tenant.", tenantSeries);
 
-  m.family("crane_breaker_state", "gauge", "Circuit breaker state by tenant and tool: 0 closed, 1 half-open, 2 open.");
+  m.family("crane_breaker_state", "gauge", "Circuit breaker state by tenant and tool (mcp.<server> for an MCP server's): 0 closed, 1 half-open, 2 open.");
   for (const b of breakers) m.sample("crane_breaker_state", { tenant: b.tenant, tool: b.tool }, BREAKER_STATE[b.state]);
   m.family("crane_breaker_transitions_total", "counter", "Circuit breaker transitions by tenant, tool and the state entered.");
   for (const b of breakers)

@@ -4,7 +4,10 @@
 // A run is "compensating" while it undoes what its succeeded steps did, after a failure or a cancel
 // that asked for it; it then ends failed or cancelled.
 // A "paused" run dispatches nothing new until it is resumed; what is in flight finishes and is recorded.
-export const RUN_STATUSES = ["pending", "running", "waiting", "paused", "compensating", "completed", "failed", "cancelled"] as const;
+// A run is "cancelling" from a cancel that asked to compensate until its undoing starts: nothing new
+// starts, and it waits for the steps in flight that may have an effect; then it is "compensating"
+// (or, with nothing to undo, cancelled).
+export const RUN_STATUSES = ["pending", "running", "waiting", "paused", "cancelling", "compensating", "completed", "failed", "cancelled"] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 export const TERMINAL_RUN_STATUSES = ["completed", "failed", "cancelled"] as const satisfies readonly RunStatus[];
 

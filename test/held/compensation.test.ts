@@ -238,7 +238,7 @@ describe("POST /runs/{id}/cancel with compensate", () => {
     const inFlight = (await sentMessages(run.run_id)).find((m) => m.step === 2)!;
     done.add(inFlight.dispatch);
     const res = await api(`/runs/${run.run_id}/cancel`, { method: "POST", json: { compensate: true } });
-    expect(((await res.json()) as { status: string }).status).toBe("running");
+    expect(((await res.json()) as { status: string }).status).toBe("cancelling");
     await deliver(inFlight); // its pre-flight check refuses it, and it is skipped
     await deliverNew(run.run_id, done);
     const ended = await getRun(run.run_id);

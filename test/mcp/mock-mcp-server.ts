@@ -72,11 +72,13 @@ function mcpServer(inst: Instance): McpServer {
   return server;
 }
 
+// Decoded once, whole: a chunk may end inside a multi-byte character, which decoding chunk by
+// chunk would turn into replacement characters (a 96 KiB input of Chinese text came back longer).
 const readBody = (req: IncomingMessage) =>
   new Promise<string>((resolve) => {
-    let body = "";
-    req.on("data", (c: Buffer) => (body += c.toString()));
-    req.on("end", () => resolve(body));
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")));
   });
 
 const sseSessions = new Map<string, SSEServerTransport>();

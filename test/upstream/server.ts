@@ -10,16 +10,21 @@ import type { AddressInfo } from "node:net";
  *   /flaky/KEY?fail=N&status=S  S (default 503) for the first N hits of KEY, then 200
  *   /status/S                   always S (with Retry-After: 0 for 429)
  *   /redirect?to=URL&status=S   S (default 302) to URL
- *   /big?bytes=N                N bytes of text
+ *   /big?bytes=N&char=C         N bytes of text: C repeated (default "x"; "中" is 3 bytes, so N/3 of it)
  *   /hits/KEY                   how many times KEY was hit
  *   /headers                    the request's headers, as JSON
  *   /counted/KEY?fail=N&delay_ms=D  like /flaky, and counts KEY's requests in flight at once
  *   /max/KEY                    the most requests of KEY that were in flight at once
+ *   /gate/KEY                   200 JSON once /open/KEY is called (at once if it already was),
+ *                               so a test holds a step in flight for as long as it needs, with no timing
+ *   /open/KEY                   opens KEY's gate; answers how many requests it let through
  */
 export function startUpstream(port = 0): Promise<Server> {
   const hits = new Map<string, number>();
   const active = new Map<string, number>();
   const most = new Map<string, number>();
+  const gates = new Map<string, { open: boolean; waiting: (() => void)[] }>();
+  const gate = (key: string) => gates.get(key) ?? gates.set(key, { open: false, waiting: [] }).get(key)!;
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? "/", "http://127.0.0.1");
     const send = (status: number, body: unknown, headers: Record<string, string> = {}) => {
@@ -39,6 +44,20 @@ export function startUpstream(port = 0): Promise<Server> {
       most.set(key, Math.max(most.get(key) ?? 0, now));
       res.on("close", () => active.set(key, (active.get(key) ?? 1) - 1));
     }
+    if (parts[0] === "gate") {
+      const g = gate(key);
+      const answer = () => send(200, { ok: true, gate: key, at: Date.now() });
+      if (g.open) answer();
+      else g.waiting.push(answer);
+      return;
+    }
+    if (parts[0] === "open") {
+      const g = gate(key);
+      const waiting = g.waiting.splice(0);
+      g.open = true;
+      for (const answer of waiting) answer();
+      return send(200, { released: waiting.length });
+    }
     setTimeout(() => {
       switch (parts[0]) {
         case "ok":
@@ -57,8 +76,10 @@ export function startUpstream(port = 0): Promise<Server> {
         case "redirect":
           res.writeHead(Number(url.searchParams.get("status") ?? 302), { location: url.searchParams.get("to") ?? "/ok" });
           return res.end();
-        case "big":
-          return send(200, "x".repeat(Number(url.searchParams.get("bytes") ?? 0)));
+        case "big": {
+          const char = url.searchParams.get("char") || "x";
+          return send(200, char.repeat(Math.floor(Number(url.searchParams.get("bytes") ?? 0) / Buffer.byteLength(char))));
+        }
         case "headers":
           return send(200, req.headers);
         case "counted": {

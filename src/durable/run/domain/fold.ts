@@ -249,10 +249,18 @@ const handlers: Handlers = {
 export function applyEvent(state: RunState, event: RunEvent): RunState {
   (handlers[event.type] as (s: RunState, d: unknown, at: string, seq: number) => void)(state, event.data, event.at, event.seq);
   state.last_seq = event.seq;
-  // "waiting" and "paused" are derived, never written: a run in flight is paused while it is,
-  // and otherwise waits exactly while one of its steps does.
-  if (state.status === "running" || state.status === "waiting" || state.status === "paused") {
-    state.status = state.paused ? "paused" : [...state.steps.values()].some((s) => s.status === "waiting") ? "waiting" : "running";
+  // "cancelling", "waiting" and "paused" are derived, never written: a run in flight is cancelling
+  // from a cancel that compensates until its undoing starts, else paused while it is, and otherwise
+  // waits exactly while one of its steps does.
+  if (state.status === "running" || state.status === "waiting" || state.status === "paused" || state.status === "cancelling") {
+    state.status =
+      state.cancelling !== null
+        ? "cancelling"
+        : state.paused
+          ? "paused"
+          : [...state.steps.values()].some((s) => s.status === "waiting")
+            ? "waiting"
+            : "running";
   }
   return state;
 }

@@ -94,7 +94,11 @@ export const runResourceSchema = z
     run_id: z.string(),
     tenant: z.string(),
     prompt: z.string().nullable(),
-    status: z.enum(RUN_STATUSES),
+    status: z
+      .enum(RUN_STATUSES)
+      .describe(
+        "waiting: a step waits for a decision or a signal; paused: nothing new starts until it is resumed; cancelling: a cancel with compensate waits for the steps in flight that may have an effect, then compensating (undoing what succeeded) and cancelled",
+      ),
     // A union with null, not .nullable(): the document generator makes a named schema's
     // component itself nullable when its first use is .nullable().
     plan: z.union([planResourceSchema, z.null()]),

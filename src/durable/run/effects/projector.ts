@@ -12,6 +12,7 @@ import { projectRun } from "./projection";
 /** Events after which the D1 read model is rewritten. */
 const MILESTONES: ReadonlySet<RunEventType> = new Set([
   "plan.accepted",
+  "run.cancelling",
   "compensation.started",
   "run.completed",
   "run.failed",
