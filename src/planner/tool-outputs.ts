@@ -30,6 +30,10 @@ export const TOOL_OUTPUTS: Readonly<Record<string, Shape>> = {
   // With wait (the default); without, only { run_id }. The result is whatever the child's was.
   "Run.start": { object: { run_id: "string", status: "string", result: "unknown" } },
   "Run.collect": { list: "unknown" },
+  // The answer is text, or JSON when output_schema is set.
+  "Agent.run": {
+    object: { answer: "unknown", turns: "number", tool_calls: "number", usage: { object: { input_tokens: "number", output_tokens: "number", cost_usd: "number" } } },
+  },
 };
 
 /**

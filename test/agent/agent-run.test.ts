@@ -208,6 +208,21 @@ describe("Agent.run", () => {
 
 const model0 = uniq();
 
+describe("an agent with a tenant's MCP tools", () => {
+  it("offers the MCP tools its tools patterns name, and runs the model's call to one", async () => {
+    const server = `srv${uniq().slice(0, 6)}`;
+    const reg = await api("/mcp-servers", { method: "POST", json: { name: server, url: `${env.MCP_TEST_URL}/s/${server}/mcp` } });
+    expect(reg.status, await reg.clone().text()).toBe(201);
+    const model = await script([{ tool_calls: [call(`mcp.${server}.lookup`, { text: "crane" })] }, { text: "found it" }]);
+    const run = await startAgent({ goal: "look crane up", model, tools: [`mcp.${server}.*`] });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    const first = (await scriptRecord(modelUrl, model)).requests[0]!;
+    expect(first.tools.map((t) => t.name).some((n) => n.includes("lookup"))).toBe(true);
+    expect(JSON.stringify(done.execution_log[0]!.turns![0]!.calls[0]!.output)).toContain("found crane");
+  });
+});
+
 describe("a tenant's daily LLM cap", () => {
   it("holds under 20 concurrent agent steps: spend never passes the cap, and the rest wait until it is raised", async () => {
     const tenant = `cap-${uniq()}`;

@@ -8,6 +8,9 @@ import { callModel, modelCallConfig } from "../../llm/model-call";
 import { costOf } from "../../llm/prices";
 import { fail, ok, type ToolResult } from "../tool";
 import { implement, type ToolContext } from "../tool-impl";
+import { allowsTool } from "../agent-run/tool-patterns";
+import { EMPTY_CATALOGUE, mcpCatalogue } from "../mcp/mcp-catalogue";
+import type { OfferedTool } from "../../llm/model-call-schema";
 import { llmCall } from "./spec";
 
 /** How often a call the tenant's cap turned away asks again (the cap may be raised before the day ends); LLM_BUDGET_RECHECK_MS. */
@@ -33,6 +36,16 @@ async function reserve(ctx: ToolContext, key: string, usd: number): Promise<Tool
   return { success: false, error: stepError("llm_budget_exhausted", message), retry_at: retryAt };
 }
 
+/** The tools offered, plus the tenant's MCP tools the agent's patterns allow (read from the server store, cached per isolate). */
+async function withMcpTools(ctx: ToolContext, tools: OfferedTool[], patterns: readonly string[]): Promise<OfferedTool[]> {
+  const catalogue = await mcpCatalogue(ctx.env, ctx.tenant).catch((err: unknown) => {
+    log.warn("llm.mcp_catalogue_unavailable", { run_id: ctx.run_id, ...errorFields(err) });
+    return EMPTY_CATALOGUE;
+  });
+  const extra = [...catalogue.values()].filter((t) => allowsTool(patterns, t.name) && !tools.some((o) => o.name === t.name));
+  return [...tools, ...extra];
+}
+
 export const llmCallImpl = implement(llmCall, {
   async execute(input, ctx) {
     const config = modelCallConfig(ctx.env, input.model);
@@ -43,15 +56,22 @@ export const llmCallImpl = implement(llmCall, {
       const refused = await reserve(ctx, key, input.reservation_usd);
       if (refused) return refused;
     }
+    const offered = input.mcp_patterns?.length ? await withMcpTools(ctx, input.tools, input.mcp_patterns) : input.tools;
     const deltas: Promise<unknown>[] = [];
     const run = ctx.env.RUNS.getByName(ctx.run_id);
-    const outcome = await callModel(config, ctx.env, input, {
-      signal: ctx.signal,
-      streamToLog: true,
-      // Streamed text goes to the run's log as it comes; a delta that fails to arrive is only a
-      // gap in what a watcher saw (the whole text is in the recorded answer).
-      onDelta: (text) => deltas.push(run.llmDelta(ctx.step_number, ctx.dispatch, text).catch((err: unknown) => log.debug("llm.delta_lost", errorFields(err)))),
-    });
+    const outcome = await callModel(
+      config,
+      ctx.env,
+      { ...input, tools: offered },
+      {
+        signal: ctx.signal,
+        streamToLog: true,
+        // Streamed text goes to the run's log as it comes; a delta that fails to arrive is only a
+        // gap in what a watcher saw (the whole text is in the recorded answer).
+        onDelta: (text) =>
+          deltas.push(run.llmDelta(ctx.step_number, ctx.dispatch, text).catch((err: unknown) => log.debug("llm.delta_lost", errorFields(err)))),
+      },
+    );
     await Promise.all(deltas);
     if (input.reservation_usd > 0 && key && input.price) {
       // What the call cost replaces what was held back; a failed call cost what it reported (nothing here).

@@ -16,6 +16,12 @@ export const llmCallInputSchema = modelCallInputSchema.extend({
   reservation_key: z.string().min(1).optional(),
   /** USD per million tokens, to settle the reservation to the call's actual cost. */
   price: z.object({ input_per_million: z.number().nonnegative(), output_per_million: z.number().nonnegative() }).optional(),
+  /**
+   * The agent's `tools` patterns that may name a tenant's MCP tools ("mcp.github.*"): the consumer
+   * adds the tools of the tenant's MCP servers they match to the offered ones (the run object
+   * cannot read the tenant's catalogue; calls to them are checked against the patterns there).
+   */
+  mcp_patterns: z.array(z.string()).optional(),
   /** The prompt's size in bytes, recorded with the call to calibrate the next estimate. */
   prompt_bytes: z.number().int().nonnegative().optional(),
 });

@@ -98,13 +98,22 @@ export function modelCallInput(state: RunState, step: StepState): ModelCallPlan 
   });
   if (!next.ok) return next;
   const turn = agent.turns.filter((t) => t.model.status === "succeeded").length + 1;
+  // Patterns that may name the tenant's MCP tools: the consumer adds those tools to the offered ones.
+  const mcp = (input.tools ?? []).filter((p) => p === "*" || p.startsWith("mcp"));
   const reservation =
     next.reservation_usd > 0
       ? { reservation_usd: next.reservation_usd, reservation_key: llmReservationKey(state.run_id, step.step_number, turn) }
       : { reservation_usd: 0 };
   return {
     ok: true,
-    input: { ...next.input, timeout_ms: state.options.step_timeout_ms, ...reservation, ...(price ? { price } : {}), prompt_bytes: next.prompt_bytes },
+    input: {
+      ...next.input,
+      timeout_ms: state.options.step_timeout_ms,
+      ...reservation,
+      ...(price ? { price } : {}),
+      ...(mcp.length ? { mcp_patterns: mcp } : {}),
+      prompt_bytes: next.prompt_bytes,
+    },
   };
 }
 
