@@ -53,7 +53,7 @@ describe("bad input gets a 4xx with the error shape, and creates nothing", () =>
       expect.objectContaining({ path: ["options", "retry", "max_attempts"] }),
     ]);
     for (const json of [{}, { prompt: "x", plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: {} }] } }])
-      expect((await detailsOf(json))[0]!.message).toBe('Give exactly one of "prompt" or "plan".');
+      expect((await detailsOf(json))[0]!.message).toBe('Give exactly one of "prompt", "plan" or "agent".');
     expect(await detailsOf([1, 2])).toEqual([expect.objectContaining({ path: [], code: "invalid_type" })]);
   });
 
@@ -142,6 +142,7 @@ describe("read-only endpoints", () => {
     const { tools } = (await res.json()) as { tools: { name: string; description: string; input_schema: { type: string; properties: object } }[] };
     expect(tools.map((t) => t.name).sort()).toEqual(
       [
+        "Agent.run",
         "Calculator.evaluate",
         "Http.get",
         "Human.approve",

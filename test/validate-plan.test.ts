@@ -53,6 +53,7 @@ describe("validatePlan: a valid plan", () => {
       "Human.approve": { message: "ok?", timeout_seconds: 60, on_timeout: "approve" },
       "Run.start": { prompt: "calculate 2 + 3" },
       "Run.collect": { values: [1, 2] },
+      "Agent.run": { goal: "pick the cheapest page and add it as a todo", tools: ["Http.get", "TodoStore.*"], max_turns: 5 },
     };
     expect(new Set(tools.keys())).toEqual(new Set(Object.keys(inputs)));
     expectValid({ steps: Object.entries(inputs).map(([tool, input], i) => ({ step_number: i + 1, tool, input })) });

@@ -54,19 +54,19 @@ describe("the OpenAPI document", () => {
     expect(doc.paths["/api/v1/runs/{run_id}/events"]!.get!.operationId).toBe("listRunEvents");
   });
 
-  it("describes POST /runs as a prompt or a plan, each a strict object", () => {
+  it("describes POST /runs as a prompt, a plan or an agent, each a strict object", () => {
     const body = deref(doc.paths["/api/v1/runs"]!.post!.requestBody!.content["application/json"]!.schema);
     const branches = body.oneOf!.map(deref);
-    expect(branches.map((b) => Object.keys(b.properties ?? {}))).toEqual([
-      ["prompt", "options", "webhook", "plan"],
-      ["plan", "options", "webhook", "prompt"],
-    ]);
-    // Each branch forbids the other's key with a `false` schema, so a client generated from the
+    const own = ["prompt", "plan", "agent"];
+    expect(branches.map((b) => b.required)).toEqual([["prompt"], ["plan"], ["agent"]]);
+    // Each branch forbids the others' keys with a `false` schema, so a client generated from the
     // document refuses `{ prompt, plan }` too (openapi-typescript writes it as `plan?: never`).
-    expect([branches[0]!.properties!.plan, branches[1]!.properties!.prompt]).toEqual([false, false]);
-    expect(branches.map((b) => b.required)).toEqual([["prompt"], ["plan"]]);
-    // Unknown fields are rejected, as the API does; so `{}` and `{prompt, plan}` match neither branch.
-    expect(branches.map((b) => b.additionalProperties)).toEqual([false, false]);
+    branches.forEach((b, i) => {
+      expect(Object.keys(b.properties ?? {}).sort()).toEqual(["agent", "options", "plan", "prompt", "webhook"]);
+      for (const other of own.filter((_, j) => j !== i)) expect(b.properties![other], `${own[i]} forbids ${other}`).toBe(false);
+    });
+    // Unknown fields are rejected, as the API does; so `{}` and `{prompt, plan}` match no branch.
+    expect(branches.map((b) => b.additionalProperties)).toEqual([false, false, false]);
     expect(branches[0]!.properties!.prompt).toMatchObject({ minLength: 1, pattern: "\\S" });
   });
 
