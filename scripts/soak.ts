@@ -166,10 +166,15 @@ const submitting = submitAll(runs);
 await new Promise((r) => setTimeout(r, KILL_AFTER));
 await killRuntime(rt, "SIGKILL");
 const acceptedBeforeKill = runs.filter((r) => r.run_id).length;
+// The runs the kill may have caught in flight: how long after the restart each one ends is the
+// recovery time (a step whose message the kill lost waits for its run object's watchdog).
+const acceptedBeforeKillIds = new Set(runs.flatMap((r) => (r.run_id ? [r.run_id] : [])));
 await submitting;
 console.log(`killed the runtime with SIGKILL after ${Date.now() - started} ms; ${acceptedBeforeKill} runs accepted before the kill`);
 
 rt = await startRuntime({ port: PORT, persistTo: STATE, vars, unlimited: true });
+const restartedAt = Date.now();
+const inFlightAtKill = runs.filter((r) => r.run_id !== undefined && acceptedBeforeKillIds.has(r.run_id));
 console.log("restarted on the same local state");
 // Runs whose POST never got an answer are submitted again with the same Idempotency-Key.
 for (let round = 0; allRuns.some((r) => !r.run_id) && round < 5; round++) await submitAll(allRuns.filter((r) => !r.run_id));
@@ -216,13 +221,31 @@ await Promise.all(
 console.log(`${waitingAfterRestart} of ${approvalRuns.length} approval runs still waiting after the restart; ${approved} approved`);
 
 const statuses = new Map<string, string>();
+/** When each run was first seen ended (ms after the restart). */
+const endedAfterRestart = new Map<string, number>();
+// Generous: a lost step is retried within seconds, but a backlog after the restart, or the
+// earlier fixed lease (about 95 s), must show up as a slow recovery rather than as lost runs.
 const deadline = Date.now() + 180_000;
 while (Date.now() < deadline) {
   const pending = allRuns.filter((r) => r.run_id && !TERMINAL.has(statuses.get(r.run_id) ?? ""));
   if (pending.length === 0) break;
-  await Promise.all(pending.slice(0, 64).map(async (r) => statuses.set(r.run_id!, (await getJson<{ status: string }>(`/runs/${r.run_id}`)).status)));
+  await Promise.all(
+    pending.slice(0, 64).map(async (r) => {
+      const { status } = await getJson<{ status: string }>(`/runs/${r.run_id}`);
+      statuses.set(r.run_id!, status);
+      if (TERMINAL.has(status)) endedAfterRestart.set(r.run_id!, Date.now() - restartedAt);
+    }),
+  );
   await new Promise((r) => setTimeout(r, 250));
 }
+const recovery = inFlightAtKill.map((r) => endedAfterRestart.get(r.run_id!) ?? Infinity).sort((a, b) => a - b);
+const pct = (p: number) => recovery[Math.min(recovery.length - 1, Math.floor((p / 100) * recovery.length))] ?? 0;
+const secs = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : "never");
+console.log(
+  `recovery: of ${recovery.length} runs accepted before the kill, after the restart ` +
+    `p50 ${secs(pct(50))}, p90 ${secs(pct(90))}, last ${secs(recovery.at(-1) ?? 0)}; ` +
+    [15, 30, 60, 90].map((s) => `${recovery.filter((ms) => ms > s * 1000).length} still running at ${s} s`).join(", "),
+);
 
 // D1 history against the run objects (the projection may trail the object by a retry).
 let mismatches: string[] = [];
