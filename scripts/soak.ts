@@ -172,10 +172,34 @@ const acceptedBeforeKillIds = new Set(runs.flatMap((r) => (r.run_id ? [r.run_id]
 await submitting;
 console.log(`killed the runtime with SIGKILL after ${Date.now() - started} ms; ${acceptedBeforeKill} runs accepted before the kill`);
 
+const statuses = new Map<string, string>();
+let restartedAt = 0;
+/** When each run was first seen ended (ms after the restart). */
+const endedAfterRestart = new Map<string, number>();
+/** Polls the given runs' statuses until every one has ended or the deadline passes. */
+async function pollUntilEnded(list: RunInfo[]): Promise<void> {
+  // Generous: a lost step is sent again within seconds, but a backlog after the restart, or a step
+  // left to its whole lease (about 95 s), must show up as a slow recovery rather than as lost runs.
+  while (Date.now() < restartedAt + 180_000) {
+    const pending = list.filter((r) => r.run_id && !TERMINAL.has(statuses.get(r.run_id) ?? ""));
+    if (pending.length === 0) break;
+    await Promise.all(
+      pending.slice(0, 64).map(async (r) => {
+        const { status } = await getJson<{ status: string }>(`/runs/${r.run_id}`);
+        statuses.set(r.run_id!, status);
+        if (TERMINAL.has(status) && !endedAfterRestart.has(r.run_id!)) endedAfterRestart.set(r.run_id!, Date.now() - restartedAt);
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
 rt = await startRuntime({ port: PORT, persistTo: STATE, vars, unlimited: true });
-const restartedAt = Date.now();
+restartedAt = Date.now();
 const inFlightAtKill = runs.filter((r) => r.run_id !== undefined && acceptedBeforeKillIds.has(r.run_id));
 console.log("restarted on the same local state");
+// Watched from the restart on, while the rest of the soak goes on, so their recovery time is measured.
+const recovering = pollUntilEnded(inFlightAtKill);
 // Runs whose POST never got an answer are submitted again with the same Idempotency-Key.
 for (let round = 0; allRuns.some((r) => !r.run_id) && round < 5; round++) await submitAll(allRuns.filter((r) => !r.run_id));
 
@@ -220,24 +244,8 @@ await Promise.all(
 );
 console.log(`${waitingAfterRestart} of ${approvalRuns.length} approval runs still waiting after the restart; ${approved} approved`);
 
-const statuses = new Map<string, string>();
-/** When each run was first seen ended (ms after the restart). */
-const endedAfterRestart = new Map<string, number>();
-// Generous: a lost step is retried within seconds, but a backlog after the restart, or the
-// earlier fixed lease (about 95 s), must show up as a slow recovery rather than as lost runs.
-const deadline = Date.now() + 180_000;
-while (Date.now() < deadline) {
-  const pending = allRuns.filter((r) => r.run_id && !TERMINAL.has(statuses.get(r.run_id) ?? ""));
-  if (pending.length === 0) break;
-  await Promise.all(
-    pending.slice(0, 64).map(async (r) => {
-      const { status } = await getJson<{ status: string }>(`/runs/${r.run_id}`);
-      statuses.set(r.run_id!, status);
-      if (TERMINAL.has(status)) endedAfterRestart.set(r.run_id!, Date.now() - restartedAt);
-    }),
-  );
-  await new Promise((r) => setTimeout(r, 250));
-}
+await recovering;
+await pollUntilEnded(allRuns);
 const recovery = inFlightAtKill.map((r) => endedAfterRestart.get(r.run_id!) ?? Infinity).sort((a, b) => a - b);
 const pct = (p: number) => recovery[Math.min(recovery.length - 1, Math.floor((p / 100) * recovery.length))] ?? 0;
 const secs = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : "never");
