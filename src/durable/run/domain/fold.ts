@@ -8,7 +8,7 @@ import type { RunEvent } from "./events";
 import { compensationHandlers } from "./fold-compensation";
 import { childrenHandlers } from "./fold-family";
 import { rerunHandlers } from "./fold-rerun";
-import { beginAttempt, clearDeadlines, giveBack, waitToRetry } from "./fold-attempt";
+import { beginAttempt, clearDeadlines, giveBack, resent, waitToRetry } from "./fold-attempt";
 import { emptyState, noAttempt, type Handlers, type RunState, type StepState } from "./state";
 
 function newStep(s: Plan["steps"][number]): StepState {
@@ -97,6 +97,7 @@ const handlers: Handlers = {
   "step.started": (state, d, at, seq) => {
     const s = begin(step(state, d.step), "running", d, at, seq);
     s.lease_until = d.lease_until ?? null;
+    s.resend_at = d.resend_at ?? null;
     s.wake_at = d.wake_at ?? null;
   },
   "step.waiting": (state, d, at, seq) => {
@@ -146,6 +147,12 @@ const handlers: Handlers = {
     s.queue_ms = d.queue_ms ?? s.queue_ms;
     waitToRetry(s, d.error, d.retry_at);
     s.dispatch_deadline = null;
+  },
+  // A step's attempt or an undo's, named by its dispatch.
+  "step.resent": (state, d) => {
+    const s = state.steps.get(d.step);
+    const w = s?.dispatch_seq === d.dispatch ? s : state.compensation?.steps.find((u) => u.step_number === d.step && u.dispatch_seq === d.dispatch);
+    if (w) resent(w, d.next_resend_at);
   },
   // Turned away by an open breaker before the tool ran: waits without using up an attempt. Under
   // the earlier protocol the step was still queued (no attempt counted yet); now it was running.

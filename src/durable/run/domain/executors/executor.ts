@@ -13,6 +13,7 @@ export type Work = { kind: "step"; s: StepState } | { kind: "undo"; s: UndoState
 /** The fields an executor adds to the event that begins an attempt. */
 export interface BeginFields {
   lease_until?: number;
+  resend_at?: number;
   wake_at?: number;
   idempotency_key?: string;
 }
