@@ -254,6 +254,18 @@ console.log(
     `p50 ${secs(pct(50))}, p90 ${secs(pct(90))}, last ${secs(recovery.at(-1) ?? 0)}; ` +
     [15, 30, 60, 90].map((s) => `${recovery.filter((ms) => ms > s * 1000).length} still running at ${s} s`).join(", "),
 );
+// The slowest to recover, told by its log: which step waited, and for what.
+const slowest = inFlightAtKill.filter((r) => (endedAfterRestart.get(r.run_id!) ?? Infinity) > 15_000).slice(0, 3);
+for (const r of slowest) {
+  const page = await getJson<{ events: { type: string; at: string; data: { step?: number; error?: { code: string } } }[] }>(
+    `/runs/${r.run_id}/events?limit=100`,
+  );
+  const told = page.events.map(
+    (e) =>
+      `${((Date.parse(e.at) - restartedAt) / 1000).toFixed(1)}s ${e.type}${e.data.step ? ` ${e.data.step}` : ""}${e.data.error ? ` ${e.data.error.code}` : ""}`,
+  );
+  console.log(`slow to recover: ${r.key} (${r.run_id}): ${told.join(", ")}`);
+}
 
 // D1 history against the run objects (the projection may trail the object by a retry).
 let mismatches: string[] = [];

@@ -47,7 +47,7 @@ describe("a queued attempt with no report", () => {
   it("a report of a slow original after a copy went out still counts, once, as the first attempt", () => {
     const { run } = begin([get(1)], defaults);
     const dispatch = run.step(1).dispatch_seq!;
-    run.command(at(12_000), fireDue);
+    expect(run.command(at(12_000), fireDue).sent).toMatchObject([{ dispatch, copy: 1 }]);
     // Http.get took 20 s of its 30 s: the original reports; the copy's report comes after and is ignored.
     const original = run.command(at(20_500), (m) => report(m, [{ step: 1, dispatch, outcome: ok, queue_ms: 5 }]));
     expect(original.result).toEqual([{ accepted: true }]);

@@ -63,6 +63,7 @@ describe("a step whose message was lost", () => {
     // Slow, not lost: the resend time passes before the original reaches a consumer.
     await watchdogAt(run.run_id, (await firstStart(run.run_id)).resend_at!);
     const copy = (await sentMessages(run.run_id)).find((m) => m.copy === 1)!;
+    expect(copy).toMatchObject({ dispatch: original!.dispatch, lease_until: original!.lease_until });
     await deliver(original!);
     expect((await getRun(run.run_id)).status).toBe("completed");
     await deliver(copy);
@@ -75,6 +76,7 @@ describe("a step whose message was lost", () => {
     const [original] = await sentMessages(run.run_id);
     await watchdogAt(run.run_id, (await firstStart(run.run_id)).resend_at!);
     const copy = (await sentMessages(run.run_id)).find((m) => m.copy === 1)!;
+    expect(copy).toMatchObject({ dispatch: original!.dispatch, lease_until: original!.lease_until });
     // The original's consumer passed its pre-flight check and is running the tool (a slow step).
     expect(await stub(run.run_id).preflight(original!.step, original!.dispatch)).toEqual({ go: true });
     await deliver(copy);
