@@ -165,6 +165,7 @@ const started = Date.now();
 const submitting = submitAll(runs);
 await new Promise((r) => setTimeout(r, KILL_AFTER));
 await killRuntime(rt, "SIGKILL");
+const killedAt = Date.now();
 const acceptedBeforeKill = runs.filter((r) => r.run_id).length;
 // The runs the kill may have caught in flight: how long after the restart each one ends is the
 // recovery time (a step whose message the kill lost waits for its run object's watchdog).
@@ -250,7 +251,7 @@ const recovery = inFlightAtKill.map((r) => endedAfterRestart.get(r.run_id!) ?? I
 const pct = (p: number) => recovery[Math.min(recovery.length - 1, Math.floor((p / 100) * recovery.length))] ?? 0;
 const secs = (ms: number) => (Number.isFinite(ms) ? `${(ms / 1000).toFixed(1)} s` : "never");
 console.log(
-  `recovery: of ${recovery.length} runs accepted before the kill, after the restart ` +
+  `recovery: of ${recovery.length} runs accepted before the kill, after the restart (${secs(restartedAt - killedAt)} after the kill) ` +
     `p50 ${secs(pct(50))}, p90 ${secs(pct(90))}, last ${secs(recovery.at(-1) ?? 0)}; ` +
     [15, 30, 60, 90].map((s) => `${recovery.filter((ms) => ms > s * 1000).length} still running at ${s} s`).join(", "),
 );
