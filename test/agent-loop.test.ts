@@ -9,7 +9,7 @@ import { fireDue, report } from "../src/durable/run/domain/decide";
 import { decideApproval } from "../src/durable/run/domain/human-input";
 import type { Outcome, StepMessage } from "../src/execution/step-protocol";
 import type { Json } from "../src/lib/json";
-import { LEASE, T0, at, options, Run } from "./decider-harness";
+import { LEASE, RESEND, T0, at, options, Run } from "./decider-harness";
 
 type Call = { tool: string; input: unknown };
 
@@ -232,6 +232,19 @@ describe("the agent loop", () => {
     const second = lastModel(run);
     expect(second.dispatch).not.toBe(first.dispatch);
     expect(second.input).toEqual(first.input);
+  });
+
+  it("sends a model call's message again at its resend time, as the same dispatch with the same messages", () => {
+    const run = start({ goal: "hello" });
+    const first = lastModel(run);
+    const out = run.command(at(RESEND), fireDue);
+    expect(out.events.map((e) => e.type)).toEqual(["step.resent"]);
+    const copy = lastModel(run);
+    expect(copy).toMatchObject({ dispatch: first.dispatch, attempt: 1, copy: 1 });
+    expect(copy.input).toEqual(first.input);
+    // The copy's report counts like the original's would.
+    answer(run, at(RESEND + 100), "hi");
+    expect(run.step(1).status).toBe("succeeded");
   });
 
   it("on cancel with compensate, waits for a queued call in flight, then undoes it", () => {

@@ -10,7 +10,7 @@ import type { RunEventType } from "../src/durable/run/domain/events";
 import { runView } from "../src/durable/run/run-view";
 import { stepError } from "../src/execution/step-error";
 import type { Outcome } from "../src/execution/step-protocol";
-import { at, begin, LEASE, options, RUN_TIMEOUT, type Run, type StepSpec } from "./decider-harness";
+import { at, begin, LEASE, options, RESEND, RUN_TIMEOUT, type Run, type StepSpec } from "./decider-harness";
 
 const add = (step_number: number, title: string, more: Partial<StepSpec> = {}): StepSpec => ({ step_number, tool: "TodoStore.add", input: { title }, ...more });
 const get = (step_number: number, url: string, depends_on: number[] = []): StepSpec => ({ step_number, tool: "Http.get", input: { url }, depends_on });
@@ -216,6 +216,10 @@ describe("an undo that fails", () => {
     const run = twoAddsThenFetch();
     reportAt(run, at(300), 3, permanent);
     const lost = dispatchOf(run, 2, "compensation.step_started");
+    // Its message is sent again at its resend time (the same dispatch), and then the lease decides.
+    const resent = run.command(at(300 + RESEND), fireDue);
+    expect(resent.events).toMatchObject([{ type: "step.resent", data: { step: 2, dispatch: lost } }]);
+    expect(resent.sent).toMatchObject([{ step: 2, dispatch: lost, copy: 1, idempotency_key: expect.stringMatching(/:undo$/) }]);
     expect(run.command(at(300 + LEASE - 1), fireDue).events).toEqual([]);
     const expired = run.command(at(300 + LEASE), fireDue);
     expect(expired.events[0]).toMatchObject({ type: "step.compensation_failed", data: { step: 2, error: { code: "lease_expired" } } });

@@ -12,7 +12,7 @@ import { TERMINAL_RUN, type StepStatus } from "../src/durable/run/domain/state";
 import { DEFAULT_RUN_TIMEOUT_MS, MAX_RUN_TIMEOUT_MS, type RunOptions } from "../src/execution/run-options";
 import type { BreakerOpened, Outcome } from "../src/execution/step-protocol";
 import { stepError, type StepError } from "../src/execution/step-error";
-import { at, begin, LEASE, options, Run, RUN_TIMEOUT, STEP_TIMEOUT, T0, type StepSpec } from "./decider-harness";
+import { at, begin, LEASE, options, RESEND, Run, RUN_TIMEOUT, STEP_TIMEOUT, T0, type StepSpec } from "./decider-harness";
 
 /** A dispatch this run never made. */
 const NEVER = 999;
@@ -144,7 +144,7 @@ describe("advance", () => {
     const { events, sent } = begin([get(1, "https://example.com/one")]);
     expect(events).toMatchObject([
       ev("run.started", {}),
-      started(1, 1, { input: { url: "https://example.com/one" }, lease_until: at(LEASE), executor: "queue" }),
+      started(1, 1, { input: { url: "https://example.com/one" }, lease_until: at(LEASE), resend_at: at(RESEND), executor: "queue" }),
     ]);
     expect(sent).toEqual([
       {
@@ -591,8 +591,8 @@ describe("max_parallelism", () => {
     expect([...run.state.steps.values()].every((s) => s.status === "pending" && s.retry_at !== null)).toBe(true);
     const out = run.command(at(10_000), fireDue);
     expect(startedIn(out.events)).toBe(limit);
-    // The retries left waiting for a slot are no deadline: the next one is a running step's lease.
-    expect(nextDeadline(run.state, at(10_000))).toBe(at(10_000 + LEASE));
+    // The retries left waiting for a slot are no deadline: the next one is a running step's resend time.
+    expect(nextDeadline(run.state, at(10_000))).toBe(at(10_000 + RESEND));
     drain(run, at(11_000));
   });
 
@@ -794,7 +794,7 @@ describe("resume", () => {
     run.command(at(RUN_TIMEOUT), fireDue);
     const out = run.command(at(RUN_TIMEOUT + 1000), resume);
     expect(out.events).toMatchObject([ev("run.resumed", { steps: [1, 2] }), startedOnQueue(1, 2, at(RUN_TIMEOUT + 1000))]);
-    expect(nextDeadline(run.state, at(RUN_TIMEOUT + 1000))).toBe(at(RUN_TIMEOUT + 1000 + LEASE));
+    expect(nextDeadline(run.state, at(RUN_TIMEOUT + 1000))).toBe(at(RUN_TIMEOUT + 1000 + RESEND));
     const late = reportAt(run, at(RUN_TIMEOUT + 2000), 1, 4, ok({ status: 200 }));
     expect(late.result).toEqual([{ accepted: false, reason: "stale_dispatch" }]);
   });
@@ -804,17 +804,17 @@ describe("resume", () => {
 
 describe("nextDeadline", () => {
   it.each([
-    { state: "pending, never run (waits on its dependency)", expected: at(LEASE), what: "step 1's lease" },
+    { state: "pending, never run (waits on its dependency)", expected: at(RESEND), what: "step 1's resend time" },
     { state: "pending, retry not yet due", expected: at(1500), what: "the retry" },
     { state: "pending, retry due", expected: at(1500), what: "the due retry itself (a slot is free: the watchdog must fire now)" },
     { state: "pending, deferred by an open breaker", expected: at(6000), what: "the end of the deferral" },
-    { state: "running on the queue (attempt 2)", expected: at(1500 + LEASE), what: "the lease" },
+    { state: "running on the queue (attempt 2)", expected: at(1500 + RESEND), what: "the resend time" },
     { state: "running a timer", expected: at(5000), what: "the wake time" },
     { state: "waiting for approval", expected: at(APPROVAL_MS), what: "the approval's timeout" },
     { state: "waiting for a signal", expected: at(APPROVAL_MS), what: "the signal's timeout" },
-    { state: "succeeded", expected: at(1000 + LEASE), what: "step 2's lease" },
-    { state: "failed", expected: at(LEASE), what: "step 3's lease" },
-    { state: "skipped", expected: at(LEASE), what: "step 3's lease" },
+    { state: "succeeded", expected: at(1000 + RESEND), what: "step 2's resend time" },
+    { state: "failed", expected: at(RESEND), what: "step 3's resend time" },
+    { state: "skipped", expected: at(RESEND), what: "step 3's resend time" },
     { state: "queued (earlier protocol)", expected: at(30_000), what: "the dispatch deadline" },
   ] satisfies { state: StateName; expected: number; what: string }[])("$state: is $what", ({ state, expected }) => {
     const { run, now } = states[state]();
@@ -829,7 +829,7 @@ describe("nextDeadline", () => {
     run.command(at(100), (m) => report(m, [{ step: 1, dispatch: first, outcome: retryable }]));
     const retryAt = run.state.steps.get(1)!.retry_at!;
     expect(run.state.steps.get(2)!.status).toBe("running");
-    expect(nextDeadline(run.state, retryAt + 1)).toBe(run.state.steps.get(2)!.lease_until);
+    expect(nextDeadline(run.state, retryAt + 1)).toBe(run.state.steps.get(2)!.resend_at);
   });
 
   it("is null for a finished run", () => {

@@ -5,7 +5,7 @@ import type { RunEvent, RunEventData, RunEventType } from "../src/durable/run/do
 import { advance, nextDeadline, type Machine } from "../src/durable/run/domain/decide";
 import { applyEvent } from "../src/durable/run/domain/fold";
 import { emptyState, type RunState, type StepState } from "../src/durable/run/domain/state";
-import { leaseFor, type RunOptions } from "../src/execution/run-options";
+import { leaseFor, resendAfter, type RunOptions } from "../src/execution/run-options";
 import type { StepMessage } from "../src/execution/step-protocol";
 
 export const T0 = Date.UTC(2025, 0, 1);
@@ -13,6 +13,8 @@ export const T0 = Date.UTC(2025, 0, 1);
 export const at = (ms: number) => T0 + ms;
 export const STEP_TIMEOUT = 1000;
 export const LEASE = leaseFor(STEP_TIMEOUT);
+/** When a queued attempt with no report has its message sent again, in a run that has heard no report's queue_ms. */
+export const RESEND = resendAfter(null, STEP_TIMEOUT);
 export const RUN_TIMEOUT = 3_600_000;
 /** Agent steps' model: the default, and one with a price (USD per million tokens). */
 export const LLM = { model: "test-model", prices: { "priced-model": { input_per_million: 100, output_per_million: 200 } } };

@@ -7,7 +7,7 @@ import { executorOf } from "../src/durable/run/domain/executors/index";
 import { CHILD_START_LEASE_MS } from "../src/durable/run/domain/executors/child";
 import { getTool } from "../src/tools/registry";
 import { EXECUTOR_TRAITS, type Tool } from "../src/tools/tool";
-import { LEASE, RUN_TIMEOUT, T0, at, begin, type StepSpec } from "./decider-harness";
+import { RESEND, RUN_TIMEOUT, T0, at, begin, type StepSpec } from "./decider-harness";
 
 interface Row {
   kind: Tool["executor"];
@@ -41,9 +41,10 @@ const ROWS: Row[] = [
     step: { step_number: 1, tool: "Http.get", input: { url: "https://example.com/" } },
     starts: ["run.started", "step.started"],
     sends: 1,
-    deadline: LEASE,
-    expires: { type: "step.retry_scheduled", data: { step: 1, attempt: 1, error: { code: "lease_expired" } } },
-    after: "pending",
+    // Its first deadline is the resend time: the same dispatch is sent again; the lease comes later (resend.test.ts).
+    deadline: RESEND,
+    expires: { type: "step.resent", data: { step: 1, dispatch: 4 } },
+    after: "running",
   },
   {
     kind: "timer",
@@ -79,8 +80,8 @@ const ROWS: Row[] = [
     starts: ["run.started", "step.started", "agent.turn_started", "llm.call_started"],
     sends: 1,
     deadline: null,
-    watchdog: LEASE,
-    expires: { type: "llm.call_failed", data: { step: 1, turn: 1, attempt: 1, error: { code: "lease_expired" } } },
+    watchdog: RESEND,
+    expires: { type: "step.resent", data: { step: 1, dispatch: 6 } },
     after: "running",
   },
 ];

@@ -69,7 +69,12 @@ export function resolveOptions(options: RunOptions | undefined): ResolvedOptions
   };
 }
 
-/** How long past its timeout a started step's lease lasts before the watchdog takes it back. */
+/**
+ * How long a queued attempt's message is valid: the consumer never starts it later than this
+ * minus the step's timeout, and the run object fails the attempt (lease_expired) when it passes
+ * with no report. Long on purpose, so that a backlogged queue does not fail steps; a message lost
+ * outright is caught much sooner, by its resend deadline (resendAfter).
+ */
 export function leaseFor(timeoutMs: number): number {
   return dispatchTimeout(timeoutMs) + timeoutMs + leaseMargin(timeoutMs);
 }
@@ -85,4 +90,22 @@ export function leaseMargin(timeoutMs: number): number {
  */
 export function dispatchTimeout(timeoutMs: number): number {
   return Math.min(300_000, Math.max(30_000, 2 * timeoutMs));
+}
+
+/** The queue's dispatch lag assumed before a run has heard any report (its first steps). */
+export const DEFAULT_QUEUE_LAG_MS = 1_000;
+/** What a queued attempt may take from dispatch to report before its message is suspected lost, on top of the lag. */
+export const RESEND_FLOOR_MS = 8_000;
+/** How many times one attempt's message is sent again (at resendAfter, then twice as long after that). */
+export const MAX_RESENDS = 2;
+
+/**
+ * How long after dispatch a queued attempt with no report has its message sent again, the same
+ * dispatch under the same lease (docs/architecture.md, "A message lost in a crash"): a floor that
+ * most steps finish within, plus four times the queue's dispatch lag as the run has seen it
+ * (`lagMs`, the largest `queue_ms` its reports carried; null: none yet). Never later than the
+ * dispatch allowance, so that a copy can still start within the lease.
+ */
+export function resendAfter(lagMs: number | null, timeoutMs: number): number {
+  return Math.min(dispatchTimeout(timeoutMs), RESEND_FLOOR_MS + 4 * (lagMs ?? DEFAULT_QUEUE_LAG_MS));
 }

@@ -41,6 +41,13 @@ export const stepMessageSchema = z.object({
    * after compensation undid it, and each undo, act under keys of their own.
    */
   idempotency_key: z.string().min(1).optional(),
+  /**
+   * A copy the run object sent again (1, 2, …) because no report had come by the attempt's resend
+   * time: the original may have been lost. The consumer asks the pre-flight check before running
+   * a copy, whatever the tool, so a copy whose original already ran (or is running a tool with side
+   * effects) does nothing.
+   */
+  copy: z.number().int().positive().optional(),
   /** The span of the run object command that dispatched it, when spans are exported: the parent of the attempt's span. */
   parent_span_id: z.string().optional(),
 });

@@ -32,7 +32,12 @@ export const TOOL_OUTPUTS: Readonly<Record<string, Shape>> = {
   "Run.collect": { list: "unknown" },
   // The answer is text, or JSON when output_schema is set.
   "Agent.run": {
-    object: { answer: "unknown", turns: "number", tool_calls: "number", usage: { object: { input_tokens: "number", output_tokens: "number", cost_usd: "number" } } },
+    object: {
+      answer: "unknown",
+      turns: "number",
+      tool_calls: "number",
+      usage: { object: { input_tokens: "number", output_tokens: "number", cost_usd: "number" } },
+    },
   },
 };
 

@@ -96,6 +96,7 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     tool: msg.tool,
     attempt: msg.attempt,
     dispatch: msg.dispatch,
+    ...(msg.copy !== undefined ? { copy: msg.copy } : {}),
     trace_id: trace.trace_id,
     span_id: trace.span_id,
   };
@@ -139,8 +140,10 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     log.debug("step.deferred", { ...fields, retry_at: new Date(gate.retry_at).toISOString() });
     return false;
   }
-  if (await hasEffects(tool, env, msg.tenant, fields)) {
+  if (msg.copy !== undefined || (await hasEffects(tool, env, msg.tenant, fields))) {
     // A tool with side effects asks first, so a cancelled run or a duplicate delivery does nothing.
+    // So does a copy the run object sent again: if its original did arrive and has reported, the
+    // copy does nothing; a copy is rare (a step with no report by its resend time), the check cheap.
     const go = await run.preflight(msg.step, msg.dispatch);
     if (!go.go) {
       log.debug("step.preflight_refused", { ...fields, reason: go.reason });

@@ -53,7 +53,8 @@ export async function events(runId: string): Promise<RunEvent[]> {
 
 /**
  * The messages the run object has sent so far, in order: one per queued dispatch (a step.started
- * or compensation.step_started event with a lease), rebuilt from the log exactly as the object built them.
+ * or compensation.step_started event with a lease), and one per copy of one (step.resent), rebuilt
+ * from the log exactly as the object built them.
  */
 export async function sentMessages(runId: string): Promise<StepMessage[]> {
   const log = await events(runId);
@@ -63,6 +64,12 @@ export async function sentMessages(runId: string): Promise<StepMessage[]> {
   let undoTools = new Map<number, string>();
   const sent: StepMessage[] = [];
   for (const e of log) {
+    if (e.type === "step.resent") {
+      const { dispatch } = e.data as RunEventData["step.resent"];
+      const original = sent.find((m) => m.dispatch === dispatch && m.copy === undefined)!;
+      sent.push({ ...original, copy: sent.filter((m) => m.dispatch === dispatch).length });
+      continue;
+    }
     if (e.type === "compensation.started") undoTools = new Map((e.data as RunEventData["compensation.started"]).steps.map((s) => [s.step, s.tool]));
     if (e.type !== "step.started" && e.type !== "compensation.step_started") continue;
     const d = e.data as RunEventData["step.started"] | RunEventData["compensation.step_started"];

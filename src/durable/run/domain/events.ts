@@ -76,6 +76,7 @@ export const EVENT_DATA = {
       attempt,
       input,
       lease_until: epochMs.optional(),
+      resend_at: epochMs.optional().describe("A queued step: when its message is sent again if no report has come by then"),
       wake_at: epochMs.optional(),
       executor: z.enum(EXECUTOR_KINDS).optional(),
       idempotency_key: z.string().optional().describe("A step run again after compensation undid it: the key its effects are recorded under"),
@@ -131,6 +132,7 @@ export const EVENT_DATA = {
       input: z.unknown().describe("The compensation's resolved input"),
       executor: z.enum(["inline", "queue"]),
       lease_until: epochMs.optional(),
+      resend_at: epochMs.optional().describe("A queued undo: when its message is sent again if no report has come by then"),
       idempotency_key: z.string().optional().describe("A queued undo: the key its effects are recorded under"),
     })
     .describe("An attempt to undo a step begins; its seq names the dispatch, as step.started's does"),
@@ -143,6 +145,13 @@ export const EVENT_DATA = {
   "run.resumed": z.object({ steps: z.array(z.number().int()) }),
   "run.paused": z.object({ reason: z.string() }).describe("Nothing new is dispatched until run.unpaused; steps in flight finish and are recorded"),
   "run.unpaused": z.object({}).describe("A paused run goes on"),
+  "step.resent": z
+    .object({
+      step,
+      dispatch: z.number().int().describe("The attempt whose message was sent again: a step's, or an undo's"),
+      next_resend_at: epochMs.optional().describe("When it is sent again if still no report has come; absent: not again (its lease decides)"),
+    })
+    .describe("A queued attempt had no report by its resend time (its message may have been lost): the same dispatch was sent again, under the same lease"),
   "step.deferred": z
     .object({ step, attempt, error: stepError, retry_at: epochMs })
     .describe("An open breaker turned the dispatch away; the attempt is given back"),
@@ -168,6 +177,7 @@ export const EVENT_DATA = {
       prompt_bytes: z.number().int().describe("The prompt's size, to calibrate the next call's token estimate"),
       reservation_usd: z.number().optional().describe("Held back against the tenant's daily cap"),
       lease_until: epochMs,
+      resend_at: epochMs.optional().describe("When its message is sent again if no report has come (a message lost in a crash)"),
     })
     .describe("A model call's attempt begins (run by a queue consumer; its seq names the dispatch). The messages are rebuilt from the log, not stored"),
   "llm.delta": z.object({ step, turn, attempt, text: z.string() }).describe("Text the model wrote, streamed: at most one event per call every 100 ms or 2 KiB"),
@@ -199,6 +209,7 @@ export const EVENT_DATA = {
       input,
       executor: z.enum(EXECUTOR_KINDS),
       lease_until: epochMs.optional(),
+      resend_at: epochMs.optional(),
       wake_at: epochMs.optional(),
       idempotency_key: z.string().optional(),
     })

@@ -3,7 +3,7 @@
 // fold-attempt.ts). Part of the run's fold (fold.ts spreads these handlers).
 import { waitsOnBreaker } from "../../../execution/step-error";
 import { beginAttempt, clearDeadlines, giveBack, waitToRetry } from "./fold-attempt";
-import { noAttempt, type AgentCallState, type AgentState, type AgentTurn, type Handlers, type RunState, type StepState } from "./state";
+import { noAttempt, type AttemptState, type AgentCallState, type AgentState, type AgentTurn, type Handlers, type RunState, type StepState } from "./state";
 
 export const LLM_CALL = "LLM.call";
 
@@ -34,6 +34,16 @@ function callOf(state: RunState, n: number, c: number): AgentCallState {
  * An agent step waits (and its run with it) while nothing of it runs and something of it waits
  * for the outside: a call for a person's decision, or its model call for the tenant's daily cap.
  */
+/** An agent step's model call or tool call whose current attempt is `dispatch` (for step.resent). */
+export function agentWorkByDispatch(s: StepState, dispatch: number): AttemptState | undefined {
+  for (const t of s.agent?.turns ?? []) {
+    if (t.model.dispatch_seq === dispatch) return t.model;
+    const c = t.calls.find((x) => x.dispatch_seq === dispatch);
+    if (c) return c;
+  }
+  return undefined;
+}
+
 export function syncAgentStatus(s: StepState): void {
   if (!s.agent || (s.status !== "running" && s.status !== "waiting")) return;
   const turn = s.agent.turns.at(-1);
@@ -88,6 +98,7 @@ const handlers: Pick<Handlers, AgentEvents> = {
     beginAttempt(turn.model, { attempt: d.attempt, input: null }, at, seq);
     turn.model.status = "running";
     turn.model.lease_until = d.lease_until;
+    turn.model.resend_at = d.resend_at ?? null;
     turn.text = "";
     turn.prompt_bytes = d.prompt_bytes;
   },
@@ -135,6 +146,7 @@ const handlers: Pick<Handlers, AgentEvents> = {
     beginAttempt(c, d, at, seq);
     c.status = "running";
     c.lease_until = d.lease_until ?? null;
+    c.resend_at = d.resend_at ?? null;
     c.wake_at = d.wake_at ?? null;
   },
   "agent.call_waiting": (state, d) => {

@@ -5,6 +5,7 @@ import type { AttemptState } from "./state";
 
 export function clearDeadlines(w: AttemptState): void {
   w.lease_until = null;
+  w.resend_at = null;
   w.retry_at = null;
   w.wake_at = null;
   w.wait_until = null;
@@ -19,7 +20,14 @@ export function beginAttempt(w: AttemptState, d: { attempt: number; input: unkno
   w.started_at = at;
   w.started_ms = Date.parse(at);
   w.completed_at = null;
+  w.resends = 0;
   clearDeadlines(w);
+}
+
+/** The attempt's message was sent again (step.resent): the next copy is due at `next`, or none is. */
+export function resent(w: AttemptState, next: number | undefined): void {
+  w.resends += 1;
+  w.resend_at = next ?? null;
 }
 
 /** Back to pending, with the error that sent it there, until `retryAt`. */

@@ -39,6 +39,7 @@ export const compensationHandlers: Pick<Handlers, CompensationEvents> = {
     beginAttempt(u, d, at, seq);
     u.status = "running";
     u.lease_until = d.lease_until ?? null;
+    u.resend_at = d.resend_at ?? null;
   },
   "step.compensated": (state, d, at) => {
     const u = undo(state, d);

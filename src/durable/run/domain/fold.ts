@@ -5,11 +5,11 @@ import { stepError } from "../../../execution/step-error";
 import { resolveOptions } from "../../../execution/run-options";
 import type { Plan } from "../../../execution/plan-schema";
 import type { RunEvent } from "./events";
-import { agentHandlers, newAgent } from "./fold-agent";
+import { agentHandlers, agentWorkByDispatch, newAgent } from "./fold-agent";
 import { compensationHandlers } from "./fold-compensation";
 import { childrenHandlers } from "./fold-family";
 import { rerunHandlers } from "./fold-rerun";
-import { beginAttempt, clearDeadlines, giveBack, waitToRetry } from "./fold-attempt";
+import { beginAttempt, clearDeadlines, giveBack, resent, waitToRetry } from "./fold-attempt";
 import { emptyState, noAttempt, type Handlers, type RunState, type StepState } from "./state";
 
 function newStep(s: Plan["steps"][number]): StepState {
@@ -100,6 +100,7 @@ const handlers: Handlers = {
   "step.started": (state, d, at, seq) => {
     const s = begin(step(state, d.step), "running", d, at, seq);
     s.lease_until = d.lease_until ?? null;
+    s.resend_at = d.resend_at ?? null;
     s.wake_at = d.wake_at ?? null;
     if (d.executor === "agent") {
       // A resumed agent goes on from its recorded turns: a model call that failed is made again,
@@ -156,6 +157,15 @@ const handlers: Handlers = {
     s.queue_ms = d.queue_ms ?? s.queue_ms;
     waitToRetry(s, d.error, d.retry_at);
     s.dispatch_deadline = null;
+  },
+  // A step's attempt, an undo's, or an agent's model call or tool call, named by its dispatch.
+  "step.resent": (state, d) => {
+    const s = state.steps.get(d.step);
+    const w =
+      s?.dispatch_seq === d.dispatch
+        ? s
+        : (state.compensation?.steps.find((u) => u.step_number === d.step && u.dispatch_seq === d.dispatch) ?? (s && agentWorkByDispatch(s, d.dispatch)));
+    if (w) resent(w, d.next_resend_at);
   },
   // Turned away by an open breaker before the tool ran: waits without using up an attempt. Under
   // the earlier protocol the step was still queued (no attempt counted yet); now it was running.

@@ -40,8 +40,15 @@ export interface AttemptState {
   started_at: string | null;
   started_ms: number | null;
   completed_at: string | null;
-  /** Watchdog deadlines, epoch ms: at most one is set while an attempt runs or waits. */
+  /** Watchdog deadlines, epoch ms: at most one is set while an attempt runs or waits (resend_at aside). */
   lease_until: number | null;
+  /**
+   * A queued attempt with no report by then has its message sent again (same dispatch, same
+   * lease): it may have been lost. Earlier than lease_until; null once no copy is due.
+   */
+  resend_at: number | null;
+  /** Copies of the current attempt's message sent again so far. */
+  resends: number;
   retry_at: number | null;
   wake_at: number | null;
   wait_until: number | null;
@@ -227,6 +234,8 @@ export const noAttempt = (): Omit<AttemptState, "step_number" | "tool" | "input"
   started_ms: null,
   completed_at: null,
   lease_until: null,
+  resend_at: null,
+  resends: 0,
   retry_at: null,
   wake_at: null,
   wait_until: null,

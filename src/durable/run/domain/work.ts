@@ -57,6 +57,7 @@ const WORK_EVENTS: { [K in Work["kind"]]: WorkEvents<Of<K>> } = {
       const reservation = (i.reservation_usd ?? 0) > 0 ? { reservation_usd: i.reservation_usd } : {};
       const { step_number: step } = w.step;
       const lease_until = f.lease_until ?? m.now;
+      const resend = f.resend_at !== undefined ? { resend_at: f.resend_at } : {};
       return m.emit("llm.call_started", {
         step,
         turn: w.s.turn,
@@ -66,6 +67,7 @@ const WORK_EVENTS: { [K in Work["kind"]]: WorkEvents<Of<K>> } = {
         prompt_bytes: i.prompt_bytes ?? 0,
         ...reservation,
         lease_until,
+        ...resend,
       });
     },
     succeed: (m, w, output, duration_ms, x) => {
@@ -177,6 +179,7 @@ function attemptOf(m: Machine, work: Work, attempt: number, input: unknown, tool
     work,
     attempt,
     timeoutMs: m.state.options.step_timeout_ms,
+    input,
     begin: (fields = {}) => events(work).begin(m, work, attempt, input, tool.executor, fields),
     succeed: (output, extra = {}) => succeed(m, work, output, extra),
     fail: (error) => fail(m, work, error),
@@ -298,7 +301,7 @@ export function deadlineOf(w: AttemptState & { status: string }): number | null 
 export function expire(m: Machine, work: Work): void {
   const tool = getTool(work.s.tool);
   if (!tool) return;
-  const a = attemptOf(m, work, work.s.attempt, work.s.resolved_input, tool);
+  const a = attemptOf(m, work, work.s.attempt, attemptInput(m.state, work), tool);
   executorOf(tool).expire({ ...a, tool });
 }
 

@@ -27,6 +27,7 @@ export interface WorkOps {
 /** The fields an executor adds to the event that begins an attempt. */
 export interface BeginFields {
   lease_until?: number;
+  resend_at?: number;
   wake_at?: number;
   idempotency_key?: string;
 }
@@ -38,6 +39,8 @@ export interface Attempt {
   attempt: number;
   /** The run's step timeout. */
   timeoutMs: number;
+  /** The input the attempt was (or is) given, resolved: what a message sent again carries. */
+  input: unknown;
   /** Emits the event that begins the attempt, with the executor's own fields; answers the dispatch (its seq). */
   begin(fields?: BeginFields): number;
   /** The attempt succeeded. `duration_ms` defaults to the time since it began. */
@@ -51,7 +54,7 @@ export interface Attempt {
 }
 
 /** An attempt about to start: its tool and its input, parsed by the tool's schema (what the tool gets). */
-export interface Start<T extends Tool> extends Attempt {
+export interface Start<T extends Tool> extends Omit<Attempt, "input"> {
   tool: T;
   input: T extends { input_schema: infer S extends z.ZodType } ? z.output<S> : never;
 }

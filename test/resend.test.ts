@@ -1,0 +1,79 @@
+// A queued attempt with no report by its resend time has its message sent again: the same dispatch,
+// under the same lease. The decider, with the clock the test sets.
+import { describe, expect, it } from "vitest";
+import { fireDue, report } from "../src/durable/run/domain/decide";
+import { dispatchTimeout, leaseFor, RESEND_FLOOR_MS } from "../src/execution/run-options";
+import type { Outcome } from "../src/execution/step-protocol";
+import { at, begin, options, type StepSpec } from "./decider-harness";
+
+const DEFAULT_TIMEOUT = 30_000;
+const get = (step_number: number, depends_on: number[] = []): StepSpec => ({
+  step_number,
+  tool: "Http.get",
+  input: { url: `https://example.com/${step_number}` },
+  depends_on,
+});
+const ok: Outcome = { success: true, output: { status: 200 } };
+/** A run with the default step timeout (30 s): a lease of about 95 s. */
+const defaults = options({ step_timeout_ms: DEFAULT_TIMEOUT, retry: { max_attempts: 3, initial_delay_ms: 0, max_delay_ms: 0 } });
+
+describe("a queued attempt with no report", () => {
+  it("is sent again at 12 s and at 36 s, the same message each time, and only its lease (about 95 s) fails it", () => {
+    const { run, sent } = begin([get(1)], defaults);
+    const lease = leaseFor(DEFAULT_TIMEOUT);
+    expect(lease).toBeGreaterThan(90_000);
+    const s = run.step(1);
+    expect(s).toMatchObject({ lease_until: at(lease), resend_at: at(12_000) });
+
+    expect(run.command(at(11_999), fireDue).events).toEqual([]);
+    const first = run.command(at(12_000), fireDue);
+    expect(first.events).toMatchObject([{ type: "step.resent", data: { step: 1, dispatch: s.dispatch_seq, next_resend_at: at(36_000) } }]);
+    expect(first.sent).toEqual([{ ...sent[0], copy: 1 }]);
+    expect(run.step(1)).toMatchObject({ status: "running", attempts: 1, resends: 1 });
+
+    const second = run.command(at(36_000), fireDue);
+    // The last copy: none is due after it (MAX_RESENDS), so the next deadline is the lease.
+    expect(second.events).toEqual([expect.objectContaining({ type: "step.resent", data: { step: 1, dispatch: s.dispatch_seq } })]);
+    expect(second.sent).toEqual([{ ...sent[0], copy: 2 }]);
+    expect(run.step(1).resend_at).toBeNull();
+
+    expect(run.command(at(lease - 1), fireDue).events).toEqual([]);
+    const expired = run.command(at(lease), fireDue);
+    expect(expired.events[0]).toMatchObject({ type: "step.retry_scheduled", data: { step: 1, attempt: 1, error: { code: "lease_expired" } } });
+    // The next attempt has a dispatch, a lease and a resend time of its own.
+    expect(expired.events[1]).toMatchObject({ type: "step.started", data: { step: 1, attempt: 2, resend_at: at(lease + 12_000) } });
+  });
+
+  it("a report of a slow original after a copy went out still counts, once, as the first attempt", () => {
+    const { run } = begin([get(1)], defaults);
+    const dispatch = run.step(1).dispatch_seq!;
+    expect(run.command(at(12_000), fireDue).sent).toMatchObject([{ dispatch, copy: 1 }]);
+    // Http.get took 20 s of its 30 s: the original reports; the copy's report comes after and is ignored.
+    const original = run.command(at(20_500), (m) => report(m, [{ step: 1, dispatch, outcome: ok, queue_ms: 5 }]));
+    expect(original.result).toEqual([{ accepted: true }]);
+    expect(run.step(1)).toMatchObject({ status: "succeeded", attempts: 1, resend_at: null });
+    const copy = run.command(at(32_000), (m) => report(m, [{ step: 1, dispatch, outcome: ok, queue_ms: 5 }]));
+    expect(copy.result).toEqual([{ accepted: false, reason: "not_running" }]);
+    expect(copy.events).toEqual([]);
+  });
+
+  it("learns the queue's lag from the reports: a run whose messages waited 5 s gives its next steps 28 s", () => {
+    const { run } = begin([get(1), get(2, [1]), get(3, [2])], defaults);
+    const late: Outcome = { success: true, output: {} };
+    run.command(at(6_000), (m) => report(m, [{ step: 1, dispatch: run.step(1).dispatch_seq!, outcome: late, queue_ms: 5_000 }]));
+    expect(run.step(2).resend_at! - at(6_000)).toBe(RESEND_FLOOR_MS + 4 * 5_000);
+    // A backlog seen once keeps the run patient; never past the dispatch allowance, so a copy can still start.
+    run.command(at(90_000), (m) => report(m, [{ step: 2, dispatch: run.step(2).dispatch_seq!, outcome: late, queue_ms: 80_000 }]));
+    expect(run.step(3).resend_at! - at(90_000)).toBe(dispatchTimeout(DEFAULT_TIMEOUT));
+  });
+
+  it("whose watchdog comes too late for a copy to start (the runtime was down) fails now, as lease_expired", () => {
+    const { run } = begin([get(1)], defaults);
+    const lease = leaseFor(DEFAULT_TIMEOUT);
+    // A consumer never starts a message with less than the step's timeout of lease left.
+    const out = run.command(at(lease - DEFAULT_TIMEOUT + 1), fireDue);
+    expect(out.events[0]).toMatchObject({ type: "step.retry_scheduled", data: { step: 1, attempt: 1, error: { code: "lease_expired" } } });
+    expect(out.sent).toMatchObject([{ step: 1, attempt: 2 }]);
+    expect(out.sent[0]).not.toHaveProperty("copy");
+  });
+});
