@@ -5,9 +5,9 @@ import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
 import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker-provider.js";
 import { env, exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import { registerScript, scriptRecord } from "../llm/scripted-model-client";
-import { DEV_KEY, uniq, waitForRun } from "../helpers";
+import { api, DEV_KEY, uniq, waitForRun } from "../helpers";
 
 const modelUrl = env.SCRIPTED_MODEL_URL;
 const open: Client[] = [];
@@ -44,6 +44,26 @@ describe("crane_run with an agent", () => {
     expect(run.execution_log.map((s) => [s.tool, (s.input as { goal: string }).goal])).toEqual([["Agent.run", "work out 6*7"]]);
     expect(run.result).toMatchObject({ answer: "It is 42.", turns: 2, tool_calls: 1 });
     expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1, "1": 1 });
+  });
+
+  it("decides an agent's waiting tool call with crane_decide and its call number", async () => {
+    const model = `mcp-approve-${uniq()}`;
+    await registerScript(modelUrl, model, [{ tool_calls: [{ name: "TodoStore.add", arguments: { title: "from mcp" } }] }, { text: "added" }]);
+    const c = await client();
+    const started = await crane_run(c, { agent: { goal: "add a todo", model, tools: ["TodoStore.add"], approve: ["TodoStore.add"] }, wait_seconds: 0 });
+    const { run_id } = started.structuredContent as { run_id: string };
+    await vi.waitFor(
+      async () => {
+        const run = await (await api(`/runs/${run_id}`)).json<{ execution_log: { turns?: { calls: { status: string }[] }[] }[] }>();
+        expect(run.execution_log[0]!.turns?.[0]?.calls[0]?.status).toBe("waiting");
+      },
+      { timeout: 10_000, interval: 50 },
+    );
+    const decided = await c.callTool({ name: "crane_decide", arguments: { run_id, step: 1, decision: "approve", call: 1, comment: "ok" } });
+    expect(decided.isError, JSON.stringify(decided.content)).toBeFalsy();
+    const run = await waitForRun(run_id);
+    expect(run.status).toBe("completed");
+    expect(run.execution_log[0]!.turns![0]!.calls[0]).toMatchObject({ call: 1, status: "succeeded", comment: "ok" });
   });
 
   it("refuses an agent input Agent.run's schema refuses, before anything runs", async () => {

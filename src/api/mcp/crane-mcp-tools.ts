@@ -188,14 +188,20 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
   server.registerTool(
     "crane_decide",
     {
-      description: "Approves or rejects a run's waiting approval step (Human.approve). Counts once.",
-      inputSchema: { run_id: runId, step: z.number().int().min(1), decision: z.enum(["approve", "reject"]), comment: z.string().max(2000).optional() },
+      description: "Approves or rejects a run's waiting approval step (Human.approve), or with `call` an agent step's waiting tool call. Counts once.",
+      inputSchema: {
+        run_id: runId,
+        step: z.number().int().min(1),
+        decision: z.enum(["approve", "reject"]),
+        comment: z.string().max(2000).optional(),
+        call: z.number().int().positive().optional().describe("An Agent.run step: the number of its waiting tool call (approve runs it; reject gives the model the comment)"),
+      },
       outputSchema: { step: executionLogEntrySchema },
     },
-    async ({ run_id, step, decision, comment }) => {
+    async ({ run_id, step, decision, comment, call }) => {
       const stub = stubFor(env, run_id);
       if (!stub) return notFound(run_id);
-      const result = await stub.decide(tenant, step, { decision, comment: comment ?? null, by: principal.key_id });
+      const result = await stub.decide(tenant, step, { decision, comment: comment ?? null, by: principal.key_id, ...(call !== undefined ? { call } : {}) });
       if (result.ok) return answer({ step: result.step });
       if (result.code === "run_not_found") return notFound(run_id);
       return refused(result.code, result.message);
