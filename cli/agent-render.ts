@@ -105,7 +105,10 @@ export class AgentLines {
         return this.settle(callKey, this.callLine(c.red("✗"), d.call, call, `rejected ${by}`));
       }
       case "agent.call_forbidden":
-        return this.settle(callKey, this.callLine(c.red("✗"), d.call, { turn: num(d.turn), tool: String(d.tool), input: d.input }, `not allowed: ${String(d.reason)}`));
+        return this.settle(
+          callKey,
+          this.callLine(c.red("✗"), d.call, { turn: num(d.turn), tool: String(d.tool), input: d.input }, `not allowed: ${String(d.reason)}`),
+        );
       case "agent.call_succeeded":
         return this.settle(callKey, this.callLine(c.green("✓"), d.call, this.call(callKey), `${String(d.duration_ms)} ms`));
       case "agent.call_failed": {

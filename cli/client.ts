@@ -69,7 +69,15 @@ const stepEntrySchema = z.looseObject({
       z.looseObject({
         turn: z.number(),
         text: z.string().nullable().optional(),
-        calls: z.array(z.looseObject({ call: z.number(), tool: z.string(), input: z.unknown(), status: z.string(), error: z.looseObject({ message: z.string() }).nullable().optional() })),
+        calls: z.array(
+          z.looseObject({
+            call: z.number(),
+            tool: z.string(),
+            input: z.unknown(),
+            status: z.string(),
+            error: z.looseObject({ message: z.string() }).nullable().optional(),
+          }),
+        ),
       }),
     )
     .optional(),

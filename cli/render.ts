@@ -311,19 +311,21 @@ export function endedRunLines(run: Run, c: Palette): string[] {
   const last = "\uffff"; // steps that never finished sort after the rest
   const order = [...run.execution_log].sort((a, b) => (a.completed_at ?? last).localeCompare(b.completed_at ?? last) || a.step_number - b.step_number);
   let done = 0;
-  const lines = order.map((s) => {
-    if (DONE.has(s.status)) done += 1;
-    const icon =
-      s.status === "succeeded"
-        ? c.green(ICON.succeeded!)
-        : s.status === "failed"
-          ? c.red(ICON.failed!)
-          : s.status === "skipped"
-            ? c.dim(ICON.skipped!)
-            : (ICON[s.status] ?? "?");
-    const line = stepLine(c, icon, s.step_number, s.tool, entryExtra(s), done, run.execution_log.length);
-    return [...(s.turns ? turnLines(s.turns as TurnEntry[], c) : []), line];
-  }).flat();
+  const lines = order
+    .map((s) => {
+      if (DONE.has(s.status)) done += 1;
+      const icon =
+        s.status === "succeeded"
+          ? c.green(ICON.succeeded!)
+          : s.status === "failed"
+            ? c.red(ICON.failed!)
+            : s.status === "skipped"
+              ? c.dim(ICON.skipped!)
+              : (ICON[s.status] ?? "?");
+      const line = stepLine(c, icon, s.step_number, s.tool, entryExtra(s), done, run.execution_log.length);
+      return [...(s.turns ? turnLines(s.turns as TurnEntry[], c) : []), line];
+    })
+    .flat();
   if (run.status === "completed") lines.push(completedLine(c, run.result));
   else if (run.status === "failed") lines.push(failedLine(c, run.error ?? "unknown error"));
   else if (run.status === "cancelled") lines.push(cancelledLine(c));

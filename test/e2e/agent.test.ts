@@ -71,7 +71,10 @@ afterAll(async () => {
 });
 
 async function api<T>(path: string, init: RequestInit = {}): Promise<T> {
-  const res = await fetch(`${url}/api/v1${path}`, { ...init, headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", ...init.headers } });
+  const res = await fetch(`${url}/api/v1${path}`, {
+    ...init,
+    headers: { authorization: `Bearer ${KEY}`, "content-type": "application/json", ...init.headers },
+  });
   if (!res.ok) throw new Error(`${init.method ?? "GET"} ${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;
 }
@@ -107,8 +110,9 @@ async function readStream(runId: string, lastEventId: number | null, stop: (e: S
   const decoder = new TextDecoder();
   let buffer = "";
   try {
-    for await (const chunk of res.body!) {
-      buffer += decoder.decode(chunk as Uint8Array, { stream: true });
+    const reader = res.body!.getReader();
+    for (let r = await reader.read(); !r.done; r = await reader.read()) {
+      buffer += decoder.decode(r.value, { stream: true });
       for (let end = buffer.indexOf("\n\n"); end !== -1; end = buffer.indexOf("\n\n")) {
         const block = buffer.slice(0, end);
         buffer = buffer.slice(end + 2);
@@ -178,9 +182,13 @@ describe("Agent.run under wrangler dev", () => {
     const decide = /crane approve (run_\w+) 1 --call (\d+)/.exec(waiting);
     expect(decide, waiting).not.toBeNull();
     // Not execFileSync: the conformance proxy it talks to runs in this process.
-    const approved = await promisify(execFile)(process.execPath, ["bin/crane.js", "--url", url, "approve", decide![1]!, "1", "--call", decide![2]!, "--comment", "fine"], {
-      env: { ...process.env, CRANE_API_KEY: KEY },
-    });
+    const approved = await promisify(execFile)(
+      process.execPath,
+      ["bin/crane.js", "--url", url, "approve", decide![1]!, "1", "--call", decide![2]!, "--comment", "fine"],
+      {
+        env: { ...process.env, CRANE_API_KEY: KEY },
+      },
+    );
     expect(approved.stdout).toContain("step 1 call 2 approved");
 
     await expect.poll(() => screen("agent").some((l) => l.startsWith("EXIT=")), { timeout: 60_000 }).toBe(true);

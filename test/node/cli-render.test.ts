@@ -29,7 +29,6 @@ const fiveDeferrals = [0, 1, 2, 3, 4].flatMap(deferral);
 /** The breaker let the step through at last, and it succeeded: that ends the wait. */
 const started = ev("step.succeeded", { step: 2, attempt: 1, output: { status: 200 }, duration_ms: 40 }, T0 + 25_000);
 
-
 /** Lines about step 2's wait: its first dispatch ("▶ step 2 … attempt 1") prints before the wait begins. */
 const isFold = (l: string) => l.includes("step 2") && !/^▶ step 2/.test(l);
 

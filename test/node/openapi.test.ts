@@ -84,8 +84,20 @@ describe("the OpenAPI document", () => {
   it("documents the agent loop's events, turns and model usage", () => {
     const schemas = doc.components.schemas;
     const event = deref(schemas.Event!);
-    const types = event.oneOf!.map((b) => (deref(b).properties!.type as { const?: string; enum?: string[] }).const ?? (deref(b).properties!.type as { enum: string[] }).enum[0]);
-    for (const t of ["agent.turn_started", "llm.call_started", "llm.delta", "llm.call_succeeded", "llm.call_failed", "agent.call_waiting", "agent.finished", "agent.budget_exceeded", "agent.max_turns_exceeded"])
+    const types = event.oneOf!.map(
+      (b) => (deref(b).properties!.type as { const?: string; enum?: string[] }).const ?? (deref(b).properties!.type as { enum: string[] }).enum[0],
+    );
+    for (const t of [
+      "agent.turn_started",
+      "llm.call_started",
+      "llm.delta",
+      "llm.call_succeeded",
+      "llm.call_failed",
+      "agent.call_waiting",
+      "agent.finished",
+      "agent.budget_exceeded",
+      "agent.max_turns_exceeded",
+    ])
       expect(types, t).toContain(t);
     expect(Object.keys(deref(schemas.Step!).properties ?? {})).toEqual(expect.arrayContaining(["turns", "usage"]));
     expect(deref(schemas.Usage!).required).toContain("llm");

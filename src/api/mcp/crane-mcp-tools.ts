@@ -59,7 +59,9 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
         plan: planInputSchema.optional().describe("An explicit plan: { steps: [{ step_number, tool, input, depends_on }] }"),
         agent: agentInputSchema
           .optional()
-          .describe("An agent: { goal, tools?, approve?, max_turns?, budget?, model?, system?, output_schema? }, as POST /runs' agent; the run is that one Agent.run step"),
+          .describe(
+            "An agent: { goal, tools?, approve?, max_turns?, budget?, model?, system?, output_schema? }, as POST /runs' agent; the run is that one Agent.run step",
+          ),
         wait_seconds: z.number().min(0).max(MAX_WAIT_SECONDS).optional(),
         idempotency_key: z
           .string()
@@ -194,7 +196,12 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
         step: z.number().int().min(1),
         decision: z.enum(["approve", "reject"]),
         comment: z.string().max(2000).optional(),
-        call: z.number().int().positive().optional().describe("An Agent.run step: the number of its waiting tool call (approve runs it; reject gives the model the comment)"),
+        call: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe("An Agent.run step: the number of its waiting tool call (approve runs it; reject gives the model the comment)"),
       },
       outputSchema: { step: executionLogEntrySchema },
     },
