@@ -83,6 +83,9 @@ export function addAgentCommand(program: Command, io: () => RunCommandIO, json: 
     .option("--system <text>", "added to the agent's system prompt")
     .option("--no-follow", "print the run as submitted instead of following it")
     .action(async (goal: string, opts: AgentOptions & { follow: boolean }) => {
-      process.exitCode = await submitRun({ agent: agentBody(goal, opts) }, { follow: opts.follow, wait: DEFAULT_WAIT_S, json: json() }, io());
+      // Followed, it is watched from its first event, so the model's text shows as it is written;
+      // not followed, the server may hold the answer a few seconds, as `crane run` lets it.
+      const wait = opts.follow ? 0 : DEFAULT_WAIT_S;
+      process.exitCode = await submitRun({ agent: agentBody(goal, opts) }, { follow: opts.follow, wait, json: json() }, io());
     });
 }

@@ -63,6 +63,24 @@ const stepEntrySchema = z.looseObject({
   skip_reason: z.string().nullable().optional(),
   /** How often an open breaker turned the step away (servers that count it). */
   deferrals: z.number().optional(),
+  /** An Agent.run step's turns: its text and the tool calls the model asked for. */
+  turns: z
+    .array(
+      z.looseObject({
+        turn: z.number(),
+        text: z.string().nullable().optional(),
+        calls: z.array(
+          z.looseObject({
+            call: z.number(),
+            tool: z.string(),
+            input: z.unknown(),
+            status: z.string(),
+            error: z.looseObject({ message: z.string() }).nullable().optional(),
+          }),
+        ),
+      }),
+    )
+    .optional(),
 });
 
 export const runSchema = z.looseObject({
@@ -194,10 +212,10 @@ export class CraneClient {
     return CraneClient.parse(runSchema, data, "a run");
   }
 
-  /** POST /runs/{id}/steps/{step}/decision: approves or rejects a waiting approval; the step afterwards. */
-  async decide(runId: string, step: number, decision: "approve" | "reject", comment?: string): Promise<unknown> {
+  /** POST /runs/{id}/steps/{step}/decision: approves or rejects a waiting approval (an agent step's: its call); the step afterwards. */
+  async decide(runId: string, step: number, decision: "approve" | "reject", comment?: string, call?: number): Promise<unknown> {
     const path = `/runs/${encodeURIComponent(runId)}/steps/${step}/decision`;
-    return (await this.send("POST", path, { decision, ...(comment !== undefined ? { comment } : {}) })).data;
+    return (await this.send("POST", path, { decision, ...(comment !== undefined ? { comment } : {}), ...(call !== undefined ? { call } : {}) })).data;
   }
 
   /** POST /runs/{id}/signals/{name}: which step took it (null: kept for a step that waits later). */

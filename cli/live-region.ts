@@ -14,26 +14,26 @@ function rowsOf(line: string, columns: number | undefined): number {
 }
 
 export class LiveRegion {
-  private readonly lines = new Map<number, string>();
+  private readonly lines = new Map<string | number, string>();
   private rows = 0;
   private readonly columns: number | undefined;
   constructor(columns?: number) {
     this.columns = columns;
   }
 
-  has(key: number): boolean {
+  has(key: string | number): boolean {
     return this.lines.has(key);
   }
 
-  keys(): number[] {
+  keys(): (string | number)[] {
     return [...this.lines.keys()];
   }
 
-  set(key: number, text: string): void {
+  set(key: string | number, text: string): void {
     this.lines.set(key, text);
   }
 
-  delete(key: number): void {
+  delete(key: string | number): void {
     this.lines.delete(key);
   }
 

@@ -4,7 +4,8 @@
  *       holds its answer up to --wait seconds, and a run that ended by then needs no WebSocket
  *   crane get <id> | crane list [--status s] [--cursor c] | crane watch <id> | crane tools
  *   crane cancel <id> | crane resume <id> | crane rerun <id> --from N [--input json] | crane plan "<prompt>"
- *   crane approve|reject <id> <step> [--comment] | crane signal <id> <name> [--payload json]
+ *   crane agent "<goal>" [--tools a,b] [--max-turns N] [--max-tokens N] [--approve tool] [--model M]
+ *   crane approve|reject <id> <step> [--comment] [--call n] | crane signal <id> <name> [--payload json]
  *   crane schedules [list] | create "<cron>" "<prompt>" | get | pause | resume | trigger | delete <id>
  * Base URL and API key from --url/--api-key or CRANE_URL/CRANE_API_KEY; --json for machine output.
  * Exit codes: 0 done, 1 the run failed or was cancelled, 2 an API or usage error, 3 the connection
@@ -12,6 +13,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import { CraneClient, CraneError, type Run } from "./client.ts";
+import { addAgentCommand } from "./agent-command.ts";
 import { DEFAULT_RECONNECT_TIMEOUT_MS } from "./follow.ts";
 import { dim, green, plural, red, runLines, yellow } from "./render.ts";
 import { DEFAULT_WAIT_S, MAX_WAIT_S, parseWait, runCommand, watchAndRender, type RunCommandIO } from "./run-command.ts";
@@ -30,6 +32,8 @@ Examples:
   export CRANE_API_KEY=crane_dev_key
   crane run "calculate 2 + 3 and calculate 4 * 5, then list my todos" --follow
   crane plan "add a todo to buy milk, then list my todos"     preview the plan, run nothing
+  crane agent "fetch https://example.com and add a todo about it" --tools Http.get,TodoStore.add --approve TodoStore.add
+  crane approve RUN_ID 1 --call 2                              approve an agent's waiting tool call
   crane watch RUN_ID                                           follow a run until it ends
   crane list --status failed                                   then: crane resume RUN_ID
   crane cancel RUN_ID [--compensate]
@@ -176,14 +180,16 @@ program
 for (const decision of ["approve", "reject"] as const) {
   program
     .command(decision)
-    .description(`${decision} a step waiting for approval (Human.approve)`)
+    .description(`${decision} a step waiting for approval (Human.approve), or an agent's tool call (--call)`)
     .argument("<run_id>")
-    .argument("<step>", "the approval step's number", stepOption)
+    .argument("<step>", "the approval step's number (or the agent step's)", stepOption)
     .option("-c, --comment <text>", "a note kept with the decision")
-    .action(async (runId: string, step: number, opts: { comment?: string }) => {
-      const answer = await client().decide(runId, step, decision, opts.comment);
+    .option("--call <n>", "an Agent.run step's waiting tool call, by its number", stepOption)
+    .action(async (runId: string, step: number, opts: { comment?: string; call?: number }) => {
+      const answer = await client().decide(runId, step, decision, opts.comment, opts.call);
       if (globals().json) return printJson(answer);
-      print(decision === "approve" ? green(`step ${step} approved`) : yellow(`step ${step} rejected`));
+      const what = opts.call !== undefined ? `step ${step} call ${opts.call}` : `step ${step}`;
+      print(decision === "approve" ? green(`${what} approved`) : yellow(`${what} rejected`));
     });
 }
 
@@ -257,8 +263,7 @@ program
   });
 
 addScheduleCommands(program, { client, json: () => globals().json === true, print, palette: { green, red, yellow, dim } });
-// `crane agent` (cli/agent-command.ts) is registered once the server runs Agent.run steps: until
-// then POST /runs refuses an `agent` body, and a command that can only fail is not offered.
+addAgentCommand(program, io, () => globals().json === true);
 
 /** An error's `details` as lines: zod issues one per line, anything else as JSON. */
 function detailLines(details: unknown): string[] {

@@ -3,6 +3,7 @@
  * returns text; the caller writes it, so tests read exactly what a terminal would get.
  */
 import type { Run, StepEntry, WireEvent } from "./client.ts";
+import { AgentLines, turnLines, type TurnEntry } from "./agent-render.ts";
 import { LiveRegion } from "./live-region.ts";
 import { labelled } from "./result-format.ts";
 import { runEnded } from "../src/execution/statuses.ts";
@@ -102,6 +103,8 @@ export class RunProgress {
   private readonly c: Palette;
   private readonly live: LiveRegion | undefined;
   private readonly waiting = new Map<number, Deferrals>();
+  /** Agent steps' streamed text and tool calls. */
+  private readonly agent: AgentLines;
   private last_at = Date.now();
   /** Printed on the plan's line, so a followed run has one header. */
   runId: string | undefined;
@@ -110,6 +113,7 @@ export class RunProgress {
     const tty = opts.tty ?? stdoutTty;
     this.c = palette(opts.color ?? tty);
     this.live = tty ? new LiveRegion(opts.columns ?? process.stdout.columns) : undefined;
+    this.agent = new AgentLines(this.c, this.live);
   }
 
   apply(e: WireEvent): string {
@@ -123,6 +127,9 @@ export class RunProgress {
     if (n !== undefined && this.waiting.has(n) && WAIT_LOOP.has(e.type)) return this.write(lines, ended);
     if (n !== undefined && this.waiting.has(n) && !WAIT_LOOP.has(e.type)) ended = this.endWait(n, lines);
     if (TERMINAL_EVENTS.has(e.type)) for (const k of this.waiting.keys()) ended = this.endWait(k, lines) || ended;
+    this.agent.runId = this.runId;
+    const agent = this.agent.apply(e);
+    if (agent) return this.write([...lines, ...agent.lines], ended || agent.redraw);
     const line = this.line(e, n);
     if (line !== undefined) lines.push(line);
     return this.write(lines, ended);
@@ -304,18 +311,21 @@ export function endedRunLines(run: Run, c: Palette): string[] {
   const last = "\uffff"; // steps that never finished sort after the rest
   const order = [...run.execution_log].sort((a, b) => (a.completed_at ?? last).localeCompare(b.completed_at ?? last) || a.step_number - b.step_number);
   let done = 0;
-  const lines = order.map((s) => {
-    if (DONE.has(s.status)) done += 1;
-    const icon =
-      s.status === "succeeded"
-        ? c.green(ICON.succeeded!)
-        : s.status === "failed"
-          ? c.red(ICON.failed!)
-          : s.status === "skipped"
-            ? c.dim(ICON.skipped!)
-            : (ICON[s.status] ?? "?");
-    return stepLine(c, icon, s.step_number, s.tool, entryExtra(s), done, run.execution_log.length);
-  });
+  const lines = order
+    .map((s) => {
+      if (DONE.has(s.status)) done += 1;
+      const icon =
+        s.status === "succeeded"
+          ? c.green(ICON.succeeded!)
+          : s.status === "failed"
+            ? c.red(ICON.failed!)
+            : s.status === "skipped"
+              ? c.dim(ICON.skipped!)
+              : (ICON[s.status] ?? "?");
+      const line = stepLine(c, icon, s.step_number, s.tool, entryExtra(s), done, run.execution_log.length);
+      return [...(s.turns ? turnLines(s.turns as TurnEntry[], c) : []), line];
+    })
+    .flat();
   if (run.status === "completed") lines.push(completedLine(c, run.result));
   else if (run.status === "failed") lines.push(failedLine(c, run.error ?? "unknown error"));
   else if (run.status === "cancelled") lines.push(cancelledLine(c));

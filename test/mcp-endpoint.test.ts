@@ -166,7 +166,10 @@ describe("Crane as an MCP server (POST /mcp)", () => {
     const c = await client();
     const planned = structured<{ plan: { steps: { tool: string }[] } }>(await call(c, "crane_plan", { prompt: "calculate 2 + 3" }));
     expect(planned.plan.steps.map((s) => s.tool)).toEqual(["Calculator.evaluate"]);
-    expect(errorText(await call(c, "crane_run", {}))).toContain('"prompt" or "plan"');
+    expect(errorText(await call(c, "crane_run", {}))).toContain('"prompt", "plan" or "agent"');
+    expect(errorText(await call(c, "crane_run", { prompt: "calculate 1 + 1", agent: { goal: "g" } }))).toContain('exactly one of "prompt", "plan" or "agent"');
+    // This project configures no model: an agent is refused at creation, as POST /runs refuses it.
+    expect(errorText(await call(c, "crane_run", { agent: { goal: "add a todo" } }))).toMatch(/^model_not_configured: /);
     expect(errorText(await call(c, "crane_run", { plan: { steps: [{ step_number: 1, tool: "Nope.tool", input: {} }] } }))).toContain("invalid_plan");
     expect(errorText(await call(c, "crane_get_run", { run_id: "run_nope" }))).toContain("run_not_found");
   });

@@ -59,10 +59,15 @@ const createRun = createRoute({
   path: "/runs",
   tags,
   summary: "Plan and start a run",
-  description: "Idempotency-Key makes retries safe; `?wait=N` answers once the run has ended, or after N seconds with the run as it stands (202).",
+  description:
+    "Idempotency-Key makes retries safe; `?wait=N` answers once the run has ended, or after N seconds with the run as it stands (202). `agent` is shorthand for a plan of one Agent.run step: a model that calls tools, sees their results and answers (its text streams as `llm.delta` events). A plan with an Agent.run step needs a model (LLM_MODEL with LLM_BASE_URL, or the AI binding): without one it is refused with 400 `model_not_configured`; a `budget.max_cost_usd` for a model with no price in LLM_PRICES is refused with 400 too.",
   middleware: jsonBody,
   security,
-  request: { query: createRunQuerySchema, headers: createRunHeadersSchema, body: jsonRequest(createRunBodySchema, "A prompt or a plan, and options") },
+  request: {
+    query: createRunQuerySchema,
+    headers: createRunHeadersSchema,
+    body: jsonRequest(createRunBodySchema, "A prompt, a plan or an agent (one Agent.run step), and options"),
+  },
   responses: {
     201: runAnswer("The run, created (with ?wait, as it ended if it ended within the wait)"),
     200: runAnswer("A replay of the Idempotency-Key: the run it created"),

@@ -52,6 +52,23 @@ describe("the scripted model server", () => {
     expect((await scriptRecord(url, model)).requests[0]!.include_usage).toBe(false);
   });
 
+  it("paces a stream's chunks with chunk_delay_ms: the first text arrives while the response is still open", async () => {
+    const model = key();
+    await registerScript(url, model, [{ text: "one two three four five six", chunk_size: 4, chunk_delay_ms: 40 }]);
+    const result = streamText({ model: provider(true).chatModel(model), prompt: "go", maxRetries: 0 });
+    const openAtDelta: number[] = [];
+    const deltas: string[] = [];
+    for await (const part of result.fullStream)
+      if (part.type === "text-delta") {
+        deltas.push(part.text);
+        openAtDelta.push((await scriptRecord(url, model)).in_flight);
+      }
+    expect(deltas.join("")).toBe("one two three four five six");
+    // Paced: the first pieces came while the server was still writing the rest.
+    expect(openAtDelta[0]).toBe(1);
+    expect(openAtDelta.length).toBeGreaterThan(2);
+  });
+
   it("answers generateText without streaming, with tool calls and usage, and counts turns by the transcript", async () => {
     const model = key();
     await registerScript(url, model, [

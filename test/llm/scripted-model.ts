@@ -46,6 +46,8 @@ export interface ScriptedReply {
   end_after_chunks?: number;
   /** Streaming only: code points per content chunk (default 8). */
   chunk_size?: number;
+  /** Streaming only: wait this long between chunks, so the text arrives over time as a real model writes it. */
+  chunk_delay_ms?: number;
 }
 
 export type ScriptedTurn = ScriptedReply | ScriptedReply[];
@@ -246,6 +248,17 @@ function streamReply(res: ServerResponse, request: ChatRequest, reply: ScriptedR
         .map((c) => `data: ${JSON.stringify(c)}\n\n`)
         .join(""),
     );
+    return;
+  }
+  if (cut === undefined && reply.chunk_delay_ms) {
+    const delay = reply.chunk_delay_ms;
+    const next = (i: number) => {
+      if (res.destroyed) return;
+      if (i === chunks.length) return void res.end("data: [DONE]\n\n");
+      res.write(`data: ${JSON.stringify(chunks[i])}\n\n`);
+      setTimeout(() => next(i + 1), delay);
+    };
+    next(0);
     return;
   }
   if (cut === undefined) {

@@ -45,7 +45,8 @@ describe("crane agent", () => {
     );
     expect(crane.posts).toEqual([
       {
-        url: "http://crane.test/api/v1/runs?wait=10",
+        // Followed from its first event (no ?wait), so the model's text shows as it is written.
+        url: "http://crane.test/api/v1/runs",
         body: {
           agent: {
             goal: "find the cheapest of three pages",

@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { CraneClient, type EventSocket, type WireEvent } from "../../cli/client.ts";
 import { RunProgress } from "../../cli/render.ts";
 import { parseWait, runCommand } from "../../cli/run-command.ts";
+import { screen } from "./terminal-screen.ts";
 
 // The CLI's rendering and its `?wait` decision, without a server: events are made up here, and
 // the client gets a fake fetch and a fake WebSocket.
@@ -27,37 +28,6 @@ const deferral = (i: number) => [
 const fiveDeferrals = [0, 1, 2, 3, 4].flatMap(deferral);
 /** The breaker let the step through at last, and it succeeded: that ends the wait. */
 const started = ev("step.succeeded", { step: 2, attempt: 1, output: { status: 200 }, duration_ms: 40 }, T0 + 25_000);
-
-/** Enough of a terminal to see what is on screen: text, \n, \r, cursor up (A), clear to end (J). */
-function screen(bytes: string): string[] {
-  const rows = [""];
-  let row = 0;
-  let col = 0;
-  for (let i = 0; i < bytes.length;) {
-    const esc = /^\x1b\[(\d*)([A-Za-z])/.exec(bytes.slice(i));
-    if (esc) {
-      if (esc[2] === "A") row = Math.max(0, row - Number(esc[1] || 1));
-      if (esc[2] === "J") {
-        rows[row] = rows[row]!.slice(0, col);
-        rows.length = row + 1;
-      }
-      i += esc[0].length;
-      continue;
-    }
-    const ch = bytes[i++]!;
-    if (ch === "\r") col = 0;
-    else if (ch === "\n") {
-      row += 1;
-      col = 0;
-      rows[row] ??= "";
-    } else {
-      const line = rows[row]!.padEnd(col);
-      rows[row] = line.slice(0, col) + ch + line.slice(col + 1);
-      col += 1;
-    }
-  }
-  return rows.filter((r, i) => i < rows.length - 1 || r !== "");
-}
 
 /** Lines about step 2's wait: its first dispatch ("▶ step 2 … attempt 1") prints before the wait begins. */
 const isFold = (l: string) => l.includes("step 2") && !/^▶ step 2/.test(l);

@@ -57,17 +57,52 @@ describe("the OpenAPI document", () => {
   it("describes POST /runs as a prompt, a plan or an agent, each a strict object", () => {
     const body = deref(doc.paths["/api/v1/runs"]!.post!.requestBody!.content["application/json"]!.schema);
     const branches = body.oneOf!.map(deref);
-    const own = ["prompt", "plan", "agent"];
-    expect(branches.map((b) => b.required)).toEqual([["prompt"], ["plan"], ["agent"]]);
+    expect(branches.map((b) => Object.keys(b.properties ?? {}))).toEqual([
+      ["prompt", "options", "webhook", "plan", "agent"],
+      ["plan", "options", "webhook", "prompt", "agent"],
+      ["agent", "options", "webhook", "prompt", "plan"],
+    ]);
     // Each branch forbids the others' keys with a `false` schema, so a client generated from the
     // document refuses `{ prompt, plan }` too (openapi-typescript writes it as `plan?: never`).
-    branches.forEach((b, i) => {
-      expect(Object.keys(b.properties ?? {}).sort()).toEqual(["agent", "options", "plan", "prompt", "webhook"]);
-      for (const other of own.filter((_, j) => j !== i)) expect(b.properties![other], `${own[i]} forbids ${other}`).toBe(false);
-    });
+    expect([branches[0]!.properties!.plan, branches[0]!.properties!.agent, branches[1]!.properties!.prompt, branches[1]!.properties!.agent]).toEqual([
+      false,
+      false,
+      false,
+      false,
+    ]);
+    expect([branches[2]!.properties!.prompt, branches[2]!.properties!.plan]).toEqual([false, false]);
+    expect(branches.map((b) => b.required)).toEqual([["prompt"], ["plan"], ["agent"]]);
     // Unknown fields are rejected, as the API does; so `{}` and `{prompt, plan}` match no branch.
     expect(branches.map((b) => b.additionalProperties)).toEqual([false, false, false]);
     expect(branches[0]!.properties!.prompt).toMatchObject({ minLength: 1, pattern: "\\S" });
+    // The agent branch is Agent.run's input, documented as its own component.
+    const agent = deref(branches[2]!.properties!.agent as Schema);
+    expect(Object.keys(agent.properties ?? {})).toEqual(expect.arrayContaining(["goal", "tools", "approve", "max_turns", "budget", "model", "output_schema"]));
+    expect(agent.required).toEqual(["goal"]);
+  });
+
+  it("documents the agent loop's events, turns and model usage", () => {
+    const schemas = doc.components.schemas;
+    const event = deref(schemas.Event!);
+    const types = event.oneOf!.map(
+      (b) => (deref(b).properties!.type as { const?: string; enum?: string[] }).const ?? (deref(b).properties!.type as { enum: string[] }).enum[0],
+    );
+    for (const t of [
+      "agent.turn_started",
+      "llm.call_started",
+      "llm.delta",
+      "llm.call_succeeded",
+      "llm.call_failed",
+      "agent.call_waiting",
+      "agent.finished",
+      "agent.budget_exceeded",
+      "agent.max_turns_exceeded",
+    ])
+      expect(types, t).toContain(t);
+    expect(Object.keys(deref(schemas.Step!).properties ?? {})).toEqual(expect.arrayContaining(["turns", "usage"]));
+    expect(deref(schemas.Usage!).required).toContain("llm");
+    expect(Object.keys(deref(schemas.DecisionRequest!).properties ?? {})).toContain("call");
+    expect(doc.paths["/api/v1/admin/tenants/{tenant}/llm-budget"]).toBeDefined();
   });
 
   // What a validating proxy (Prism) does with a request: validate the body against the document's

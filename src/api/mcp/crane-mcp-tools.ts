@@ -18,6 +18,8 @@ import { makePlan } from "../../planner/make-plan";
 import { MAX_PROMPT_LENGTH, planInputSchema } from "../../execution/plan-schema";
 import { runClient } from "../../durable/run/run-client";
 import { IDEMPOTENCY_KEY, RUN_ID } from "../schemas";
+import { runSource } from "../runs";
+import { agentInputSchema } from "../../tools/agent-run/agent-input";
 
 const MAX_WAIT_SECONDS = 30;
 const errorInfo = z.object({ code: z.string(), message: z.string() });
@@ -51,17 +53,22 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
   server.registerTool(
     "crane_run",
     {
-      description: `Starts a Crane run from a task in plain words (prompt) or an explicit plan, and waits up to wait_seconds (default 10, at most ${MAX_WAIT_SECONDS}) for it to end: the answer has its result when it ended, else its id and status (follow it with crane_get_run).`,
+      description: `Starts a Crane run from a task in plain words (prompt), an explicit plan, or an agent (one Agent.run step: a model that calls tools, sees their results and answers), and waits up to wait_seconds (default 10, at most ${MAX_WAIT_SECONDS}) for it to end: the answer has its result when it ended, else its id and status (follow it with crane_get_run).`,
       inputSchema: {
         prompt: z.string().max(MAX_PROMPT_LENGTH).optional().describe("The task in plain words"),
         plan: planInputSchema.optional().describe("An explicit plan: { steps: [{ step_number, tool, input, depends_on }] }"),
+        agent: agentInputSchema
+          .optional()
+          .describe(
+            "An agent: { goal, tools?, approve?, max_turns?, budget?, model?, system?, output_schema? }, as POST /runs' agent; the run is that one Agent.run step",
+          ),
         wait_seconds: z.number().min(0).max(MAX_WAIT_SECONDS).optional(),
         idempotency_key: z
           .string()
           .regex(IDEMPOTENCY_KEY)
           .optional()
           .describe(
-            "Makes the call safe to repeat (after a lost connection, say): the same key with the same prompt or plan answers the run it started, as POST /runs' Idempotency-Key does",
+            "Makes the call safe to repeat (after a lost connection, say): the same key with the same prompt, plan or agent answers the run it started, as POST /runs' Idempotency-Key does",
           ),
       },
       outputSchema: {
@@ -73,7 +80,8 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
       },
     },
     async (args) => {
-      if ((args.prompt === undefined) === (args.plan === undefined)) return refused("validation_failed", 'Give exactly one of "prompt" or "plan".');
+      const given = [args.prompt, args.plan, args.agent].filter((v) => v !== undefined).length;
+      if (given !== 1) return refused("validation_failed", 'Give exactly one of "prompt", "plan" or "agent".');
       const waitMs = Math.round((args.wait_seconds ?? 10) * 1000);
       const { idempotency_key: key, wait_seconds: _wait, ...what } = args;
       const result = await startRun(env, {
@@ -81,7 +89,7 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
         ...(principal.retention_days ? { retention_days: principal.retention_days } : {}),
         // What a repeat with the same key must match: the task, not how long this call waits.
         body: { ...what, via: "mcp" },
-        source: args.plan !== undefined ? { plan: args.plan } : { prompt: args.prompt! },
+        source: args.agent !== undefined ? runSource({ agent: args.agent }) : args.plan !== undefined ? { plan: args.plan } : { prompt: args.prompt! },
         options: {},
         ...(waitMs > 0 ? { wait_ms: waitMs } : {}),
         ...(key ? { idempotency_key: key } : {}),
@@ -90,7 +98,7 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
         if (result.code === "too_many_runs_in_flight")
           return refused(result.code, `This tenant has ${result.in_flight} runs in flight, its limit (${result.cap}).`);
         if (result.code === "idempotency_conflict")
-          return refused(result.code, "This idempotency_key was used for a different prompt or plan; use a new key for a new run.");
+          return refused(result.code, "This idempotency_key was used for a different prompt, plan or agent; use a new key for a new run.");
         const details = result.details ? ` ${JSON.stringify(result.details)}` : "";
         return refused(result.code, `${result.message}${details}`);
       }
@@ -182,14 +190,25 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
   server.registerTool(
     "crane_decide",
     {
-      description: "Approves or rejects a run's waiting approval step (Human.approve). Counts once.",
-      inputSchema: { run_id: runId, step: z.number().int().min(1), decision: z.enum(["approve", "reject"]), comment: z.string().max(2000).optional() },
+      description: "Approves or rejects a run's waiting approval step (Human.approve), or with `call` an agent step's waiting tool call. Counts once.",
+      inputSchema: {
+        run_id: runId,
+        step: z.number().int().min(1),
+        decision: z.enum(["approve", "reject"]),
+        comment: z.string().max(2000).optional(),
+        call: z
+          .number()
+          .int()
+          .positive()
+          .optional()
+          .describe("An Agent.run step: the number of its waiting tool call (approve runs it; reject gives the model the comment)"),
+      },
       outputSchema: { step: executionLogEntrySchema },
     },
-    async ({ run_id, step, decision, comment }) => {
+    async ({ run_id, step, decision, comment, call }) => {
       const stub = stubFor(env, run_id);
       if (!stub) return notFound(run_id);
-      const result = await stub.decide(tenant, step, { decision, comment: comment ?? null, by: principal.key_id });
+      const result = await stub.decide(tenant, step, { decision, comment: comment ?? null, by: principal.key_id, ...(call !== undefined ? { call } : {}) });
       if (result.ok) return answer({ step: result.step });
       if (result.code === "run_not_found") return notFound(run_id);
       return refused(result.code, result.message);
