@@ -13,7 +13,7 @@ import { createRun } from "./domain/create";
 import { breakerChanged, defer, fireDue, preflight, report, skipCancelled, type Machine } from "./domain/decide";
 import { emptyState } from "./domain/state";
 import { decideApproval, signal, type Decision } from "./domain/human-input";
-import { recordDelta } from "./domain/agent/deltas";
+import { beginModelCall, recordDelta } from "./domain/agent/deltas";
 import { attemptInput, findWork } from "./domain/work";
 import { llmUsage } from "./run-view";
 import { childRunId } from "./effects/family";
@@ -97,8 +97,9 @@ export class RunObject extends RunHost implements C.RunRpc {
   }
 
   /**
-   * Writes nothing: a cancelled run or a superseded dispatch answers no, and so does a second
-   * delivery of a dispatch already let through here.
+   * A cancelled run or a superseded dispatch answers no, and so does a second delivery of a
+   * dispatch already let through here. Writes only for a model call (llm.call_began, see
+   * domain/agent/deltas.ts) and for a dispatch a cancel stops.
    */
   async preflight(step: number, dispatch: number): Promise<PreflightResult> {
     this.meter.request();
@@ -109,6 +110,12 @@ export class RunObject extends RunHost implements C.RunRpc {
     if (!answer.go && answer.reason === "cancelling") await this.command((m) => skipCancelled(m, step, dispatch), "skipCancelled");
     if (!answer.go) return answer;
     if (this.begun.has(dispatch)) return { go: false, reason: "already_started" };
+    // A model call is recorded as begun in the log, not only here: a delivery after a restart
+    // must not make a call the provider may already be answering (it has no idempotency key).
+    const found = findWork(this.state, step, dispatch);
+    if ("work" in found && found.work.kind === "model") {
+      if (!(await this.command((m) => beginModelCall(m, step, dispatch), "preflight", false))) return { go: false, reason: "already_started" };
+    }
     this.begun.add(dispatch);
     return answer;
   }

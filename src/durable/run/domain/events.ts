@@ -180,6 +180,9 @@ export const EVENT_DATA = {
       resend_at: epochMs.optional().describe("When its message is sent again if no report has come (a message lost in a crash)"),
     })
     .describe("A model call's attempt begins (run by a queue consumer; its seq names the dispatch). The messages are rebuilt from the log, not stored"),
+  "llm.call_began": z
+    .object({ step, turn, attempt })
+    .describe("A consumer took the model call's attempt and is making the call: another delivery of it is turned away, even after a restart"),
   "llm.delta": z.object({ step, turn, attempt, text: z.string() }).describe("Text the model wrote, streamed: at most one event per call every 100 ms or 2 KiB"),
   "llm.call_succeeded": z
     .object({

@@ -73,6 +73,7 @@ function newCall(turn: number, call: number, tool: string, input: unknown): Agen
 type AgentEvents =
   | "agent.turn_started"
   | "llm.call_started"
+  | "llm.call_began"
   | "llm.delta"
   | "llm.call_succeeded"
   | "llm.call_failed"
@@ -90,17 +91,21 @@ type AgentEvents =
 const handlers: Pick<Handlers, AgentEvents> = {
   "agent.turn_started": (state, d) => {
     const s = agentStep(state, d.step);
-    const model = { step_number: d.step, tool: LLM_CALL, input: {}, ...noAttempt(), turn: d.turn, status: "pending" as const };
+    const model = { step_number: d.step, tool: LLM_CALL, input: {}, ...noAttempt(), turn: d.turn, status: "pending" as const, began: false };
     s.agent.turns.push({ turn: d.turn, model, text: "", usage: null, calls: [], repair: null, prompt_bytes: 0 });
   },
   "llm.call_started": (state, d, at, seq) => {
     const turn = turnOf(state, d.step, d.turn);
     beginAttempt(turn.model, { attempt: d.attempt, input: null }, at, seq);
     turn.model.status = "running";
+    turn.model.began = false;
     turn.model.lease_until = d.lease_until;
     turn.model.resend_at = d.resend_at ?? null;
     turn.text = "";
     turn.prompt_bytes = d.prompt_bytes;
+  },
+  "llm.call_began": (state, d) => {
+    turnOf(state, d.step, d.turn).model.began = true;
   },
   "llm.delta": (state, d) => {
     turnOf(state, d.step, d.turn).text += d.text;

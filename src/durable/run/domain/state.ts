@@ -94,6 +94,8 @@ export interface LlmUsage {
 export interface ModelCallState extends AttemptState {
   turn: number;
   status: "pending" | "running" | "succeeded" | "failed";
+  /** A consumer is making the current attempt's call (llm.call_began): no other delivery of it may. */
+  began: boolean;
 }
 
 export type AgentCallStatus = "pending" | "running" | "waiting" | "succeeded" | "failed" | "rejected" | "forbidden";
