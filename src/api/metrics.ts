@@ -150,7 +150,7 @@ metricsApi.openapi(getMetrics, async (c) => {
   for (const { labels, r } of llmSeries) m.sample("crane_llm_input_tokens_total", labels, num(r.input_tokens));
   m.family("crane_llm_output_tokens_total", "counter", "Output tokens the models reported for the agent steps of ended runs, by tenant and model.");
   for (const { labels, r } of llmSeries) m.sample("crane_llm_output_tokens_total", labels, num(r.output_tokens));
-  m.family("crane_llm_cost_usd_total", "counter", "What the agent steps of ended runs cost in USD (LLM_PRICES; 0 for a model without a price), by tenant and model.");
+  m.family("crane_llm_cost_usd_total", "counter", "USD the agent steps of ended runs cost (LLM_PRICES; 0 without a price), by tenant and model.");
   for (const { labels, r } of llmSeries) m.sample("crane_llm_cost_usd_total", labels, num(r.cost_nano) / 1e9);
 
   m.family("crane_breaker_state", "gauge", "Circuit breaker state by tenant and tool (mcp.<server> for an MCP server's): 0 closed, 1 half-open, 2 open.");
