@@ -65,13 +65,28 @@ const STEPS = JSON.stringify([
   { step_number: 2, tool: "Http.get", status: "failed", attempts: 2, error_code: "upstream_error", skip_reason: null, duration_ms: 40, queue_ms: 3 },
 ]);
 
+/** STEPS and an agent step that made 3 model calls on model "m-h", as an end projection writes them. */
+const WITH_AGENT = JSON.stringify([
+  ...(JSON.parse(STEPS) as unknown[]),
+  {
+    step_number: 3,
+    tool: "Agent.run",
+    status: "succeeded",
+    attempts: 1,
+    error_code: null,
+    skip_reason: null,
+    duration_ms: 30,
+    llm: { model: "m-h", calls: 3, input_tokens: 700, output_tokens: 40, cost_nano: 1234 },
+  },
+]);
+
 /** A run's row as its end projection writes it when it ends inside its create: failed at its second step. */
-const endedRow = (tenant: string) =>
+const endedRow = (tenant: string, steps = STEPS) =>
   env.DB.prepare(
     `INSERT INTO runs (run_id, tenant, status, planner, fallback_reason, step_count, created_at, started_at, completed_at, projected_seq, steps, projected_at)
      VALUES (?, ?, 'failed', 'rules', 'not_configured', 2, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 9, ?,
        '2026-01-01T00:00:01.500Z')`,
-  ).bind(`run_${crypto.randomUUID()}`, tenant, STEPS);
+  ).bind(`run_${crypto.randomUUID()}`, tenant, steps);
 
 let families: Family[];
 
@@ -279,7 +294,7 @@ describe("GET /metrics", () => {
     // History as the run objects project it: rows reaching D1 in their final state. Fixed times
     // make every run land in the same buckets, so the only thing that grows between the scrapes is
     // the number of runs.
-    const history = (n: number) => env.DB.batch(Array.from({ length: n }, () => endedRow(tenant)));
+    const history = (n: number) => env.DB.batch(Array.from({ length: n }, () => endedRow(tenant, WITH_AGENT)));
     await history(5);
     await rollUpMetrics(env);
     const small = await scrape();
@@ -302,6 +317,13 @@ describe("GET /metrics", () => {
     expect(large.value("crane_step_duration_seconds_bucket", { tenant, tool: "Http.get", le: "0.05" })).toBe(505);
     expect(large.value("crane_step_duration_seconds_sum", { tenant, tool: "Http.get" })).toBeCloseTo(505 * 0.04, 6);
     expect(large.value("crane_projection_lag_seconds_bucket", { tenant, le: "1" })).toBe(505);
+    const llm = { tenant, model: "m-h" };
+    expect(["calls", "input_tokens", "output_tokens", "cost_usd"].map((c) => large.value(`crane_llm_${c}_total`, llm))).toEqual([
+      505 * 3,
+      505 * 700,
+      505 * 40,
+      (505 * 1234) / 1e9,
+    ]);
 
     // Retention deletes old run rows (those the rollup has taken, and not the one at its watermark,
     // as the sweep does); the counters do not go back.
