@@ -52,6 +52,8 @@ const agentBindings = {
   LLM_PRICES: JSON.stringify({
     "priced-budget": { input_per_million: 1000, output_per_million: 2000 },
     "priced-cap": { input_per_million: 1000, output_per_million: 2000 },
+    // test/agent/agent-metrics.test.ts's own, so its script never replaces another file's.
+    "priced-metrics": { input_per_million: 1000, output_per_million: 2000 },
   }),
 };
 

@@ -65,13 +65,28 @@ const STEPS = JSON.stringify([
   { step_number: 2, tool: "Http.get", status: "failed", attempts: 2, error_code: "upstream_error", skip_reason: null, duration_ms: 40, queue_ms: 3 },
 ]);
 
+/** STEPS and an agent step that made 3 model calls on model "m-h", as an end projection writes them. */
+const WITH_AGENT = JSON.stringify([
+  ...(JSON.parse(STEPS) as unknown[]),
+  {
+    step_number: 3,
+    tool: "Agent.run",
+    status: "succeeded",
+    attempts: 1,
+    error_code: null,
+    skip_reason: null,
+    duration_ms: 30,
+    llm: { model: "m-h", calls: 3, input_tokens: 700, output_tokens: 40, cost_nano: 1234 },
+  },
+]);
+
 /** A run's row as its end projection writes it when it ends inside its create: failed at its second step. */
-const endedRow = (tenant: string) =>
+const endedRow = (tenant: string, steps = STEPS) =>
   env.DB.prepare(
     `INSERT INTO runs (run_id, tenant, status, planner, fallback_reason, step_count, created_at, started_at, completed_at, projected_seq, steps, projected_at)
      VALUES (?, ?, 'failed', 'rules', 'not_configured', 2, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 9, ?,
        '2026-01-01T00:00:01.500Z')`,
-  ).bind(`run_${crypto.randomUUID()}`, tenant, STEPS);
+  ).bind(`run_${crypto.randomUUID()}`, tenant, steps);
 
 let families: Family[];
 
@@ -279,7 +294,7 @@ describe("GET /metrics", () => {
     // History as the run objects project it: rows reaching D1 in their final state. Fixed times
     // make every run land in the same buckets, so the only thing that grows between the scrapes is
     // the number of runs.
-    const history = (n: number) => env.DB.batch(Array.from({ length: n }, () => endedRow(tenant)));
+    const history = (n: number) => env.DB.batch(Array.from({ length: n }, () => endedRow(tenant, WITH_AGENT)));
     await history(5);
     await rollUpMetrics(env);
     const small = await scrape();
@@ -302,6 +317,13 @@ describe("GET /metrics", () => {
     expect(large.value("crane_step_duration_seconds_bucket", { tenant, tool: "Http.get", le: "0.05" })).toBe(505);
     expect(large.value("crane_step_duration_seconds_sum", { tenant, tool: "Http.get" })).toBeCloseTo(505 * 0.04, 6);
     expect(large.value("crane_projection_lag_seconds_bucket", { tenant, le: "1" })).toBe(505);
+    const llm = { tenant, model: "m-h" };
+    expect(["calls", "input_tokens", "output_tokens", "cost_usd"].map((c) => large.value(`crane_llm_${c}_total`, llm))).toEqual([
+      505 * 3,
+      505 * 700,
+      505 * 40,
+      (505 * 1234) / 1e9,
+    ]);
 
     // Retention deletes old run rows (those the rollup has taken, and not the one at its watermark,
     // as the sweep does); the counters do not go back.
@@ -409,6 +431,62 @@ describe("GET /metrics", () => {
     expect(await counts()).toEqual([2, 2, 2, 2, 0, 2, 2]);
     await rollUpMetrics(env);
     expect(await counts()).toEqual([2, 2, 2, 2, 0, 2, 2]);
+  });
+
+  it("counts an agent step's model usage once across a resume, whether or not the rollup took the first ending before it", async () => {
+    const tenant = `llm-reopen-${uniq()}`;
+    // A resume keeps an agent step's recorded turns, so each ending's summary holds its usage so far.
+    const agentSteps = (calls: number, input_tokens: number, output_tokens: number, cost_nano: number) =>
+      JSON.stringify([
+        {
+          step_number: 1,
+          tool: "Agent.run",
+          status: "failed",
+          attempts: 1,
+          error_code: "max_turns_exceeded",
+          skip_reason: null,
+          duration_ms: 9,
+          llm: { model: "m-1", calls, input_tokens, output_tokens, cost_nano },
+        },
+        // A step a rerun took over used its tokens in the run it forks, and counted there.
+        {
+          step_number: 2,
+          tool: "Agent.run",
+          status: "succeeded",
+          attempts: 1,
+          error_code: null,
+          skip_reason: null,
+          duration_ms: 9,
+          reused: true,
+          llm: { model: "m-1", calls: 50, input_tokens: 5000, output_tokens: 500, cost_nano: 50 },
+        },
+      ]);
+    const row = () =>
+      env.DB.prepare(
+        `INSERT INTO runs (run_id, tenant, status, planner, step_count, created_at, started_at, completed_at, projected_seq, steps, projected_at)
+         VALUES (?, ?, 'failed', 'given', 2, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 9, ?, '2026-01-01T00:00:01.500Z')`,
+      ).bind(`run_${crypto.randomUUID()}`, tenant, agentSteps(2, 100, 10, 1500));
+    await row().run();
+    await rollUpMetrics(env);
+    await row().run();
+    const set = (status: string, completedAt: string | null, steps: string | null) =>
+      env.DB.prepare("UPDATE runs SET status = ?, completed_at = ?, steps = coalesce(?, steps), projected_seq = projected_seq + 1 WHERE tenant = ?")
+        .bind(status, completedAt, steps, tenant)
+        .run();
+    const counts = async () => {
+      const { value } = await scrape();
+      const labels = { tenant, model: "m-1" };
+      return ["calls", "input_tokens", "output_tokens", "cost_usd"].map((c) => value(`crane_llm_${c}_total`, labels));
+    };
+    expect(await counts()).toEqual([4, 200, 20, 3e-6]);
+    await set("running", null, null);
+    expect(await counts()).toEqual([4, 200, 20, 3e-6]);
+    await rollUpMetrics(env);
+    // The second endings: one more model call, and its tokens.
+    await set("failed", "2026-01-01T00:00:09.000Z", agentSteps(3, 180, 25, 2750));
+    expect(await counts()).toEqual([6, 360, 50, 5.5e-6]);
+    await rollUpMetrics(env);
+    expect(await counts()).toEqual([6, 360, 50, 5.5e-6]);
   });
 
   it("writes no metric rows on a run's path: a calculation writes 4 D1 rows, a 2-step plan through the queue 6", async () => {

@@ -62,13 +62,14 @@ metricsApi.openapi(getMetrics, async (c) => {
     db.prepare(withTail("metric_steps", add.metric_steps)),
     db.prepare(withTail("metric_step_failures", add.metric_step_failures)),
     db.prepare(withTail("metric_histograms", add.metric_histograms)),
+    db.prepare(withTail("metric_llm", add.metric_llm)),
     db.prepare("SELECT * FROM metric_rate_limited"),
     db.prepare("SELECT DISTINCT tenant FROM api_keys WHERE revoked_at IS NULL"),
     // Each registered MCP server has a breaker per tenant (mcp.<server>), whether or not a run that
     // called it has ended yet: a server that went down shows its open breaker at once.
     db.prepare("SELECT tenant, name FROM mcp_servers ORDER BY tenant, name"),
   ]);
-  const [runs, steps, failures, histograms, limited, keyTenants, mcpServers] = results.map((r) => r.results);
+  const [runs, steps, failures, histograms, llm, limited, keyTenants, mcpServers] = results.map((r) => r.results);
   const rowsRead = results.reduce((n, r) => n + (r.meta.rows_read ?? 0), 0);
 
   // Tenants with a key, or with runs, have every run series from zero, so rate() sees their first
@@ -140,6 +141,17 @@ metricsApi.openapi(getMetrics, async (c) => {
     stepSeries.filter((s) => guarded.has(s.tool)),
   );
   histogram("crane_projection_lag_seconds", "projection_lag", "From a run's end to its row in D1, by tenant.", tenantSeries);
+
+  // A (tenant, model) series appears once an ended run of the tenant has an agent step on the model.
+  const llmSeries = llm!.map((r) => ({ labels: { tenant: str(r.tenant), model: str(r.model) }, r }));
+  m.family("crane_llm_calls_total", "counter", "Model calls made by the agent steps of ended runs (attempts included), by tenant and model.");
+  for (const { labels, r } of llmSeries) m.sample("crane_llm_calls_total", labels, num(r.calls));
+  m.family("crane_llm_input_tokens_total", "counter", "Input tokens the models reported for the agent steps of ended runs, by tenant and model.");
+  for (const { labels, r } of llmSeries) m.sample("crane_llm_input_tokens_total", labels, num(r.input_tokens));
+  m.family("crane_llm_output_tokens_total", "counter", "Output tokens the models reported for the agent steps of ended runs, by tenant and model.");
+  for (const { labels, r } of llmSeries) m.sample("crane_llm_output_tokens_total", labels, num(r.output_tokens));
+  m.family("crane_llm_cost_usd_total", "counter", "USD the agent steps of ended runs cost (LLM_PRICES; 0 without a price), by tenant and model.");
+  for (const { labels, r } of llmSeries) m.sample("crane_llm_cost_usd_total", labels, num(r.cost_nano) / 1e9);
 
   m.family("crane_breaker_state", "gauge", "Circuit breaker state by tenant and tool (mcp.<server> for an MCP server's): 0 closed, 1 half-open, 2 open.");
   for (const b of breakers) m.sample("crane_breaker_state", { tenant: b.tenant, tool: b.tool }, BREAKER_STATE[b.state]);

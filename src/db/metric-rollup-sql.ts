@@ -37,6 +37,7 @@ export const ROLLUPS = {
   metric_steps: { keys: ["tenant", "tool"], values: ["succeeded", "failed", "skipped", "cancelled", "retries"] },
   metric_step_failures: { keys: ["tenant", "tool", "code"], values: ["n"] },
   metric_histograms: { keys: ["family", "tenant", "tool", "le"], values: ["count", "sum"] },
+  metric_llm: { keys: ["tenant", "model"], values: ["calls", "input_tokens", "output_tokens", "cost_nano"] },
 } as const;
 export type RollupTable = keyof typeof ROLLUPS;
 
@@ -56,6 +57,27 @@ const stepsOf = (src: string) => `SELECT r.tenant AS tenant, ${j("tool")} AS too
   WHERE r.status IN ${TERMINAL} AND coalesce(${j("reused")}, 0) = 0 AND NOT EXISTS (
     SELECT 1 FROM json_each(r.prev) AS p
     WHERE json_extract(p.value, '$.step_number') = ${j("step_number")} AND json_extract(p.value, '$.status') = 'succeeded')`;
+
+const LLM_VALUES = ROLLUPS.metric_llm.values;
+
+/**
+ * What an ending's agent steps used, by model: each step's usage (`llm` in its summary), less the
+ * usage the run's previous ending counted (`prev`, for a resumed run). A resume keeps an agent
+ * step's recorded turns and their usage, so the difference is what its model calls used since.
+ * Steps a rerun took over used their tokens in the run it forks, and counted there.
+ */
+const llmOf = (src: string) =>
+  [
+    ["r.steps", "1"],
+    ["r.prev", "-1"],
+  ]
+    .map(
+      ([summaries, sign]) => `SELECT r.tenant AS tenant, json_extract(j.value, '$.llm.model') AS model,
+    ${LLM_VALUES.map((v) => `${sign} * json_extract(j.value, '$.llm.${v}') AS ${v}`).join(", ")}
+  FROM ${src} AS r, json_each(${summaries}) AS j
+  WHERE r.status IN ${TERMINAL} AND coalesce(${j("reused")}, 0) = 0 AND ${j("llm")} IS NOT NULL`,
+    )
+    .join("\n  UNION ALL ");
 
 /** The stored bucket of a value `v` (seconds) in a family: its smallest bound at or above it. */
 const bucket = (family: string, v: string) =>
@@ -90,6 +112,7 @@ export const contributions = (src: string): Record<RollupTable, string> => ({
     ),
     histogram("projection_lag", `SELECT tenant, '' AS tool, lag AS v FROM ${src} WHERE status IN ${TERMINAL} AND lag IS NOT NULL`),
   ].join("\n  UNION ALL "),
+  metric_llm: `SELECT tenant, model, ${LLM_VALUES.map((v) => `sum(${v}) AS ${v}`).join(", ")} FROM (${llmOf(src)}) GROUP BY tenant, model`,
 });
 
 /** Adds a SELECT's rows (columns in ROLLUPS order) to a rollup table. */

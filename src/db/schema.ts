@@ -30,7 +30,8 @@ export const runs = sqliteTable(
     completed_at: text("completed_at"),
     projected_seq: integer("projected_seq").notNull(),
     // The ended run's steps as JSON ([{ step_number, tool, status, attempts, error_code, started_at,
-    // completed_at, duration_ms }]): one row per run keeps the end-of-run projection one statement.
+    // completed_at, duration_ms, llm? }]; an agent step's `llm` is its model usage, for GET /metrics):
+    // one row per run keeps the end-of-run projection one statement.
     // Runs projected before this column existed have their steps in the `steps` table instead.
     steps: text("steps"),
     // The schedule occurrence that started the run (null for runs started otherwise).

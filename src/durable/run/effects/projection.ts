@@ -7,8 +7,26 @@
 import { sql } from "drizzle-orm";
 import { drizzle } from "drizzle-orm/d1";
 import { runs } from "../../../db/schema";
+import type { AgentInput } from "../../../tools/agent-run/agent-input";
 import { expiresAtIso } from "./retention";
-import { TERMINAL_RUN, type RunState } from "../domain/state";
+import { modelOf } from "../domain/agent/model-input";
+import { TERMINAL_RUN, type RunState, type StepState } from "../domain/state";
+
+/**
+ * What an agent step's model calls used, for GET /metrics' token and cost counters: the step's
+ * whole usage so far (a resume keeps it), so the rollup counts only what grew since the ending it
+ * counted before. Cost in nano-dollars, an integer, so sums are exact in any order.
+ */
+function llmSummary(state: RunState, s: StepState) {
+  const agent = s.agent!;
+  return {
+    model: modelOf(state, (s.resolved_input ?? s.input) as AgentInput),
+    calls: agent.turns.reduce((n, t) => n + t.model.attempts, 0),
+    input_tokens: agent.usage.input_tokens,
+    output_tokens: agent.usage.output_tokens,
+    cost_nano: Math.round(agent.usage.cost_usd * 1e9),
+  };
+}
 
 /** Returns what the write cost in D1: statements run and rows written. */
 export async function projectRun(db: D1Database, state: RunState): Promise<{ statements: number; rows_written: number }> {
@@ -30,6 +48,7 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
           queue_ms: s.queue_ms,
           // GET /metrics does not count a step a rerun took over: it ran, and counted, in the original.
           ...(s.reused ? { reused: true } : {}),
+          ...(s.agent ? { llm: llmSummary(state, s) } : {}),
         })),
       )
     : null;
