@@ -22,6 +22,9 @@
  * are retried with the same Idempotency-Key, parents (--parents, 20 by default under a cap) start
  * their children under their own slot, and the approval runs, which hold a slot while they wait,
  * are spread over tenants of their own so that all of them can wait at once.
+ * With --agents N, N more runs are Agent.run steps, each with its own scripted model
+ * (scripts/soak-agents.ts): across the crash each completes, no recorded model call is made again,
+ * and each todo its model asked for exists exactly once.
  * After the restart it prints the recovery (scripts/soak-recovery.ts): how long from the restart
  * until every run in flight at the kill had ended, and the longest gap the crash made in a run's log.
  * Exits non-zero on any loss, duplicate or disagreement.
@@ -34,6 +37,8 @@ import { mcpMockUrl, startMockMcp } from "../test/mcp/mock-mcp-server.ts";
 import { applyMigrations, authHeaders, killRuntime, startRuntime, tenantKey, type Runtime } from "./local-runtime.ts";
 import { checkLimitRun, LIMIT_KINDS, limitRuns, summarizeLimits, type LimitKind } from "./soak-limits.ts";
 import { measureRecovery } from "./soak-recovery.ts";
+import { agentRuns, agentsOk, inspectAgentRun, prepareAgents, summarizeAgents, warmUpAgents, type AgentFindings, type AgentSpec } from "./soak-agents.ts";
+import { scriptedModelUrl, startScriptedModel } from "../test/llm/scripted-model.ts";
 import { TERMINAL_RUN_STATUSES } from "../src/execution/statuses.ts";
 
 const { values } = parseArgs({
@@ -47,6 +52,7 @@ const { values } = parseArgs({
     // No default: 0, or 20 under a cap.
     parents: { type: "string" },
     limits: { type: "string", default: "5" },
+    agents: { type: "string", default: "0" },
     cap: { type: "string", default: "0" },
     "wait-ms": { type: "string", default: "600000" },
   },
@@ -61,6 +67,7 @@ const CAP = Number(values.cap);
 const PARENTS = values.parents !== undefined ? Number(values.parents) : CAP > 0 ? 20 : 0;
 const LIMITS = Number(values.limits);
 const WAIT_MS = Number(values["wait-ms"]);
+const AGENTS = Number(values.agents);
 const CHILDREN_PER_PARENT = 2;
 const STATE = ".wrangler/soak-state";
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
@@ -77,6 +84,8 @@ interface RunInfo {
   /** It sits at a byte limit (soak-limits.ts) and adds no todo. */
   limit?: LimitKind;
   chars?: number;
+  /** An Agent.run step whose model asks for todos (soak-agents.ts); its title names no todo. */
+  agent?: AgentSpec;
   /** Its tenant's key (the dev tenant's unless said). */
   auth?: Record<string, string>;
 }
@@ -88,7 +97,13 @@ rmSync(STATE, { recursive: true, force: true });
 applyMigrations(STATE);
 // The MCP server the input-limit runs call (its read-only echo); on loopback, so listed.
 const mcp = await startMockMcp();
-const vars: Record<string, string> = { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", ...(CAP > 0 ? { MAX_RUNS_IN_FLIGHT: String(CAP) } : {}) };
+// The agents' model server: each run names its own model, LLM_MODEL only makes a model configured.
+const model = AGENTS > 0 ? await startScriptedModel() : undefined;
+const vars: Record<string, string> = {
+  HTTP_TOOL_ALLOWLIST: "127.0.0.1:*",
+  ...(CAP > 0 ? { MAX_RUNS_IN_FLIGHT: String(CAP) } : {}),
+  ...(model ? { LLM_BASE_URL: `${scriptedModelUrl(model)}/v1`, LLM_MODEL: "soak-agent-default" } : {}),
+};
 // Unlimited: the soak test is about crashes, not about one client's rate limit (nor its run cap, unless --cap).
 let rt: Runtime = await startRuntime({ port: PORT, persistTo: STATE, vars, unlimited: true });
 if (LIMITS > 0) {
@@ -152,6 +167,11 @@ for (let i = 0; i < PARENTS; i++) {
 
 // Runs at the byte limits, interleaved too.
 for (const [i, r] of limitRuns(LIMITS, upstreamUrl, "mcp.soak.lookup").entries()) runs.splice(Math.min(runs.length, i * 5 + 3), 0, r);
+
+// Agent runs, interleaved too, so the kill finds them at every turn.
+const agents = agentRuns(AGENTS);
+const requestTimes = model ? await prepareAgents(model, scriptedModelUrl(model), agents) : new Map();
+for (const [i, r] of agents.entries()) runs.splice(Math.min(runs.length, i * 3 + 1), 0, r);
 
 const parents = runs.filter((r) => r.parent);
 const atLimits = runs.filter((r) => r.limit);
@@ -223,6 +243,7 @@ async function submitAll(list: RunInfo[]): Promise<void> {
 // The waiting runs go first, so every one of them is waiting when the runtime is killed.
 for (let round = 0; approvalRuns.some((r) => !r.run_id) && round < 5; round++) await submitAll(approvalRuns.filter((r) => !r.run_id));
 const waitingAtKill = approvalRuns.filter((r) => r.run_id).length;
+if (model) await warmUpAgents(rt.url, scriptedModelUrl(model), authHeaders);
 const started = Date.now();
 const submitting = submitAll(runs);
 await new Promise((r) => setTimeout(r, KILL_AFTER));
@@ -347,6 +368,11 @@ const recovery = await measureRecovery(
   killedAt,
   restartedAt,
 );
+const agentFindings: AgentFindings[] = [];
+for (const r of runs.filter((x) => x.agent && x.run_id)) {
+  const input = { baseUrl: rt.url, modelUrl: scriptedModelUrl(model!), auth: authOf(r), times: requestTimes, killedAt };
+  agentFindings.push(await inspectAgentRun(input, { ...r, agent: r.agent!, run_id: r.run_id! }));
+}
 await killRuntime(rt);
 
 const rows = JSON.parse(
@@ -372,7 +398,8 @@ const rows = JSON.parse(
 const todos = new Map(rows[0]!.results.map((r) => [r.title, r]));
 
 const todoCounts = new Map(rows[0]!.results.map((r) => [r.title, r.n]));
-const plain = allRuns.filter((r) => !r.saga && !r.parent && !r.limit);
+const plain = allRuns.filter((r) => !r.saga && !r.parent && !r.limit && !r.agent);
+const agentSummary = summarizeAgents(agents, agentFindings, (title) => todos.get(title)?.made ?? 0);
 const sagas = runs.filter((r) => r.saga);
 
 const counts = {
@@ -402,6 +429,7 @@ const counts = {
   cap: CAP || "none",
   cap_refusals_retried: capRefusals,
   ...limits,
+  ...(AGENTS > 0 ? agentSummary : {}),
 };
 console.table(counts);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -411,8 +439,17 @@ console.log(
     (recovery.worst ? ` (longest: ${recovery.worst.run_id}, ${recovery.worst.before} → ${recovery.worst.after})` : ""),
 );
 for (const m of mismatches.slice(0, 10)) console.log("mismatch:", m);
+for (const f of agentFindings.filter((x) => x.problems.length > 0).slice(0, 10)) console.log(`agent ${f.key} (${f.run_id}):`, f.problems.join("; "));
+if (AGENTS > 0)
+  console.log(
+    `agents: ${agentSummary.agents_completed}/${AGENTS} completed; ${agentSummary.agents_mid_loop_at_kill} mid-loop at the kill, ` +
+      `${agentSummary.agent_model_calls_in_flight_at_kill} model calls in flight then (${agentSummary.agent_model_second_attempts} second attempts, ` +
+      `${agentSummary.agent_model_attempts_unsent} never reached the model); ${agentSummary.agent_turns_recorded_before_kill} turns recorded before the kill, ` +
+      `runs with a problem (a recorded call made again, a call without an attempt, a todo not made once, …): ${agentSummary.agent_runs_with_problems}; todos once: ${agentSummary.agent_todos_once}/${agentSummary.agent_todos_expected}`,
+  );
 upstream.close();
 mcp.close();
+model?.close();
 const approvalsOk = [counts.waiting_at_kill, counts.waiting_after_restart, counts.approved, counts.approval_runs_completed_once].every((n) => n === APPROVALS);
 const expectedChildren = parents.length * CHILDREN_PER_PARENT;
 const familiesOk =
@@ -431,6 +468,7 @@ const ok =
   counts.wrongly_deleted === 0 &&
   approvalsOk &&
   familiesOk &&
+  (AGENTS === 0 || agentsOk(agentSummary)) &&
   LIMIT_KINDS.every((k) => limits[`${k}_as_expected`] === LIMITS);
 console.log(ok ? "soak: OK" : "soak: FAILED");
 process.exit(ok ? 0 : 1);
