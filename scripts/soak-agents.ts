@@ -144,7 +144,7 @@ export interface AgentFindings {
 
 async function eventsOf(baseUrl: string, runId: string, auth: Record<string, string>): Promise<Event[]> {
   const events: Event[] = [];
-  for (let after = 0; ; ) {
+  for (let after = 0; ;) {
     const res = await fetch(`${baseUrl}/api/v1/runs/${runId}/events?after=${after}&limit=1000`, { headers: auth });
     if (!res.ok) throw new Error(`GET /runs/${runId}/events: ${res.status}`);
     const page = ((await res.json()) as { events: Event[] }).events;
@@ -154,9 +154,20 @@ async function eventsOf(baseUrl: string, runId: string, auth: Record<string, str
   }
 }
 
-export async function inspectAgentRun(
+/** Inspects every accepted agent run, one after another (each reads its whole log). */
+export async function inspectAgentRuns(
+  opts: { baseUrl: string; modelUrl: string; times: RequestTimes; killedAt: number },
+  runs: readonly { key: string; agent?: AgentSpec; run_id?: string; auth: Record<string, string> }[],
+): Promise<AgentFindings[]> {
+  const findings: AgentFindings[] = [];
+  for (const r of runs)
+    if (r.agent && r.run_id) findings.push(await inspectAgentRun({ ...opts, auth: r.auth }, { key: r.key, agent: r.agent, run_id: r.run_id }));
+  return findings;
+}
+
+async function inspectAgentRun(
   opts: { baseUrl: string; modelUrl: string; auth: Record<string, string>; times: RequestTimes; killedAt: number },
-  run: AgentRun & { run_id: string },
+  run: { key: string; agent: AgentSpec; run_id: string },
 ): Promise<AgentFindings> {
   const res = await fetch(`${opts.baseUrl}/api/v1/runs/${run.run_id}`, { headers: opts.auth });
   if (!res.ok) throw new Error(`GET /runs/${run.run_id}: ${res.status}`);
@@ -237,6 +248,20 @@ export function summarizeAgents(runs: readonly AgentRun[], findings: readonly Ag
     agent_todos_once: runs.reduce((n, r) => n + r.agent.titles.filter((t) => made(t) === 1).length, 0),
     agent_todos_expected: runs.length * 3,
   };
+}
+
+/** The summary line, then each run with a problem (ten at most). */
+export function describeAgents(s: AgentSummary, findings: readonly AgentFindings[]): string[] {
+  return [
+    `agents: ${s.agents_completed}/${s.agents} completed; ${s.agents_mid_loop_at_kill} mid-loop at the kill, with ${s.agent_model_calls_in_flight_at_kill} model calls in flight ` +
+      `(then ${s.agent_model_second_attempts} second attempts; ${s.agent_model_attempts_unsent} attempts never reached the model); ` +
+      `${s.agent_turns_recorded_before_kill} turns recorded before the kill; runs with a problem (a recorded call made again, a call with no attempt, ` +
+      `a todo not made once, …): ${s.agent_runs_with_problems}; todos once: ${s.agent_todos_once}/${s.agent_todos_expected}`,
+    ...findings
+      .filter((f) => f.problems.length > 0)
+      .slice(0, 10)
+      .map((f) => `agent ${f.key} (${f.run_id}): ${f.problems.join("; ")}`),
+  ];
 }
 
 export const agentsOk = (s: AgentSummary) =>

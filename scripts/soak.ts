@@ -29,7 +29,6 @@
  * until every run in flight at the kill had ended, and the longest gap the crash made in a run's log.
  * Exits non-zero on any loss, duplicate or disagreement.
  */
-import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { serverUrl, startUpstream } from "../test/upstream/server.ts";
@@ -37,7 +36,8 @@ import { mcpMockUrl, startMockMcp } from "../test/mcp/mock-mcp-server.ts";
 import { applyMigrations, authHeaders, killRuntime, startRuntime, tenantKey, type Runtime } from "./local-runtime.ts";
 import { checkLimitRun, LIMIT_KINDS, limitRuns, summarizeLimits, type LimitKind } from "./soak-limits.ts";
 import { measureRecovery } from "./soak-recovery.ts";
-import { agentRuns, agentsOk, inspectAgentRun, prepareAgents, summarizeAgents, warmUpAgents, type AgentFindings, type AgentSpec } from "./soak-agents.ts";
+import { checkFamilies, compareHistory, readTodos } from "./soak-ledger.ts";
+import { agentRuns, agentsOk, describeAgents, inspectAgentRuns, prepareAgents, summarizeAgents, warmUpAgents, type AgentSpec } from "./soak-agents.ts";
 import { scriptedModelUrl, startScriptedModel } from "../test/llm/scripted-model.ts";
 import { TERMINAL_RUN_STATUSES } from "../src/execution/statuses.ts";
 
@@ -311,46 +311,18 @@ while (Date.now() < deadline) {
   await new Promise((r) => setTimeout(r, 250));
 }
 
-// D1 history against the run objects (the projection may trail the object by a retry), tenant by tenant.
-const tenantAuths = [...new Set(allRuns.map(authOf))];
-let mismatches: string[] = [];
-for (let i = 0; i < 20; i++) {
-  const history = new Map<string, string>();
-  for (const auth of tenantAuths) {
-    let cursor: string | null = null;
-    do {
-      const page: { runs: { run_id: string; status: string }[]; next_cursor: string | null } = await getJson(
-        `/runs?limit=100${cursor ? `&cursor=${cursor}` : ""}`,
-        auth,
-      );
-      for (const r of page.runs) history.set(r.run_id, r.status);
-      cursor = page.next_cursor;
-    } while (cursor);
-  }
-  mismatches = allRuns
-    .map((r) => r.run_id)
-    .filter((id): id is string => id !== undefined && history.get(id) !== statuses.get(id))
-    .map((id) => `${id}: D1 ${history.get(id)} vs object ${statuses.get(id)}`);
-  if (mismatches.length === 0) break;
-  await new Promise((r) => setTimeout(r, 500));
-}
-// Families: every child of every parent ended (none left running), each Run.start step made exactly
-// one child, each child names its parent, and the parent heard of each child's end.
-const family = { parents_completed: 0, children: 0, children_ended: 0, steps_with_one_child: 0, children_told_parent: 0 };
-const children: { run_id: string; auth: Record<string, string> }[] = [];
-for (const p of parents) {
-  if (!p.run_id) continue;
-  const run = await getJson<{ status: string; children: { run_id: string; step: number; status: string }[] }>(`/runs/${p.run_id}`);
-  if (run.status === "completed") family.parents_completed++;
-  for (let j = 1; j <= CHILDREN_PER_PARENT; j++) if (run.children.filter((c) => c.step === j).length === 1) family.steps_with_one_child++;
-  for (const c of run.children) {
-    family.children++;
-    const child = await getJson<{ status: string; parent_run_id: string | null }>(`/runs/${c.run_id}`);
-    if (TERMINAL.has(child.status) && child.parent_run_id === p.run_id) family.children_ended++;
-    if (TERMINAL.has(c.status)) family.children_told_parent++;
-    children.push({ run_id: c.run_id, auth: authOf(p) });
-  }
-}
+// D1 history against the run objects, tenant by tenant.
+const mismatches = await compareHistory(
+  rt.url,
+  allRuns.map((r) => ({ run_id: r.run_id, auth: authOf(r) })),
+  statuses,
+);
+const { family, children } = await checkFamilies(
+  rt.url,
+  parents.map((p) => ({ run_id: p.run_id, auth: authOf(p) })),
+  CHILDREN_PER_PARENT,
+  TERMINAL,
+);
 
 // The runs at the byte limits ended as their limit says, and how near the limit each was.
 const limitChecks: { limit: LimitKind; check: ReturnType<typeof checkLimitRun> }[] = [];
@@ -368,36 +340,13 @@ const recovery = await measureRecovery(
   killedAt,
   restartedAt,
 );
-const agentFindings: AgentFindings[] = [];
-for (const r of runs.filter((x) => x.agent && x.run_id)) {
-  const input = { baseUrl: rt.url, modelUrl: scriptedModelUrl(model!), auth: authOf(r), times: requestTimes, killedAt };
-  agentFindings.push(await inspectAgentRun(input, { ...r, agent: r.agent!, run_id: r.run_id! }));
-}
+const agentFindings = await inspectAgentRuns(
+  { baseUrl: rt.url, modelUrl: model ? scriptedModelUrl(model) : "", times: requestTimes, killedAt },
+  runs.map((r) => ({ ...r, auth: authOf(r) })),
+);
 await killRuntime(rt);
 
-const rows = JSON.parse(
-  execFileSync(
-    "wrangler",
-    [
-      "d1",
-      "execute",
-      "crane",
-      "--local",
-      "--persist-to",
-      STATE,
-      "--json",
-      "--command",
-      "SELECT title, sum(deleted_at IS NULL) AS n, sum(deleted_at IS NOT NULL AND deleted_by LIKE '%:undo') AS undone, count(*) AS made FROM todos GROUP BY title",
-    ],
-    {
-      env: { ...process.env, CI: "true" },
-      encoding: "utf8",
-    },
-  ),
-) as { results: { title: string; n: number; undone: number; made: number }[] }[];
-const todos = new Map(rows[0]!.results.map((r) => [r.title, r]));
-
-const todoCounts = new Map(rows[0]!.results.map((r) => [r.title, r.n]));
+const todos = readTodos(STATE);
 const plain = allRuns.filter((r) => !r.saga && !r.parent && !r.limit && !r.agent);
 const agentSummary = summarizeAgents(agents, agentFindings, (title) => todos.get(title)?.made ?? 0);
 const sagas = runs.filter((r) => r.saga);
@@ -409,7 +358,7 @@ const counts = {
   failed: plain.filter((r) => statuses.get(r.run_id ?? "") === "failed").length,
   lost: allRuns.filter((r) => !r.run_id || !TERMINAL.has(statuses.get(r.run_id) ?? "")).length,
   duplicated_effects: allRuns.filter((r) => (todos.get(r.title)?.made ?? 0) > 1).length,
-  missing_effects: plain.filter((r) => statuses.get(r.run_id ?? "") === "completed" && (todoCounts.get(r.title) ?? 0) !== 1).length,
+  missing_effects: plain.filter((r) => statuses.get(r.run_id ?? "") === "completed" && (todos.get(r.title)?.n ?? 0) !== 1).length,
   // Each saga run failed, and its one todo was deleted by its own undo and nothing else.
   sagas_failed: sagas.filter((r) => statuses.get(r.run_id ?? "") === "failed").length,
   sagas_undone_once: sagas.filter((r) => todos.get(r.title)?.made === 1 && todos.get(r.title)?.undone === 1).length,
@@ -425,7 +374,7 @@ const counts = {
     (n, p) => n + Array.from({ length: CHILDREN_PER_PARENT }, (_, j) => todos.get(childTitle(p.title, j))?.made === 1).filter(Boolean).length,
     0,
   ),
-  approval_runs_completed_once: approvalRuns.filter((r) => statuses.get(r.run_id ?? "") === "completed" && todoCounts.get(r.title) === 1).length,
+  approval_runs_completed_once: approvalRuns.filter((r) => statuses.get(r.run_id ?? "") === "completed" && todos.get(r.title)?.n === 1).length,
   cap: CAP || "none",
   cap_refusals_retried: capRefusals,
   ...limits,
@@ -439,14 +388,7 @@ console.log(
     (recovery.worst ? ` (longest: ${recovery.worst.run_id}, ${recovery.worst.before} → ${recovery.worst.after})` : ""),
 );
 for (const m of mismatches.slice(0, 10)) console.log("mismatch:", m);
-for (const f of agentFindings.filter((x) => x.problems.length > 0).slice(0, 10)) console.log(`agent ${f.key} (${f.run_id}):`, f.problems.join("; "));
-if (AGENTS > 0)
-  console.log(
-    `agents: ${agentSummary.agents_completed}/${AGENTS} completed; ${agentSummary.agents_mid_loop_at_kill} mid-loop at the kill, ` +
-      `${agentSummary.agent_model_calls_in_flight_at_kill} model calls in flight then (${agentSummary.agent_model_second_attempts} second attempts, ` +
-      `${agentSummary.agent_model_attempts_unsent} never reached the model); ${agentSummary.agent_turns_recorded_before_kill} turns recorded before the kill, ` +
-      `runs with a problem (a recorded call made again, a call without an attempt, a todo not made once, …): ${agentSummary.agent_runs_with_problems}; todos once: ${agentSummary.agent_todos_once}/${agentSummary.agent_todos_expected}`,
-  );
+if (AGENTS > 0) for (const line of describeAgents(agentSummary, agentFindings)) console.log(line);
 upstream.close();
 mcp.close();
 model?.close();
