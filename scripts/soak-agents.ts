@@ -3,8 +3,9 @@
  * (test/llm/scripted-model.ts, started here in-process; one model name and script per run, so the
  * server counts calls per run and turn). Each run has four turns: turns 1-3 each add a todo with a
  * title of its own (turn 2 also calls Calculator.evaluate), turn 4 answers. Every reply takes
- * 300-800 ms, so the kill finds many runs with a model call in flight, others between turns or
- * with a tool call running.
+ * 300-800 ms (the first up to 2.5 s more), so the kill finds many runs with a model call in
+ * flight, others between turns or with a tool call running. Before the clock starts, one agent
+ * run warms the runtime up.
  *
  * What is checked, per run, against its own log and the server's count:
  * - it completed, with the scripted answer and four tool calls;
@@ -36,7 +37,11 @@ export interface AgentRun {
   agent: AgentSpec;
 }
 
-const latency = (i: number, turn: number) => 300 + ((i * 7 + turn * 3) % 6) * 100;
+/**
+ * 300-800 ms a reply; a run's first reply also waits up to 2.5 s more, by its number, so the runs
+ * drift apart and the kill finds them at different turns, not all in the same one.
+ */
+const latency = (i: number, turn: number) => 300 + ((i * 7 + turn * 3) % 6) * 100 + (turn === 0 ? (i % 6) * 500 : 0);
 
 export function agentRuns(n: number): AgentRun[] {
   return Array.from({ length: n }, (_, i) => {
@@ -115,7 +120,7 @@ interface Event {
   seq: number;
   type: string;
   at: string;
-  data: { turn?: number };
+  data: { turn?: number; queue_ms?: number };
 }
 interface AgentResource {
   status: string;
@@ -139,6 +144,8 @@ export interface AgentFindings {
   second_attempts: number;
   /** Attempts that never reached the server (cut off before the request left the runtime). */
   attempts_unsent: number;
+  /** How long each recorded model call's message waited for a consumer (ms), as its event says. */
+  queue_ms: number[];
   problems: string[];
 }
 
@@ -189,6 +196,7 @@ async function inspectAgentRun(
     mid_loop_at_kill: events.some((e) => e.type === "agent.turn_started" && before(e)) && !events.some((e) => e.type === "agent.finished" && before(e)),
     second_attempts: 0,
     attempts_unsent: 0,
+    queue_ms: [],
     problems,
   };
   if (!found.completed) problems.push(`status ${resource.status}`);
@@ -207,6 +215,7 @@ async function inspectAgentRun(
     if (seen > t.attempts) problems.push(`turn ${t.turn}: the model was called ${seen} times for ${t.attempts} attempts`);
     const rec = recorded[0];
     if (!rec) continue;
+    if (rec.data.queue_ms !== undefined) found.queue_ms.push(rec.data.queue_ms);
     if (started.some((e) => e.seq > rec.seq)) problems.push(`turn ${t.turn}: an attempt began after its answer was recorded`);
     const late = (times.get(t.turn - 1) ?? []).filter((at) => at > Date.parse(rec.at));
     if (late.length > 0) problems.push(`turn ${t.turn}: ${late.length} model call(s) after its answer was recorded at ${rec.at}`);
@@ -225,6 +234,9 @@ export interface AgentSummary {
   agent_model_second_attempts: number;
   agent_model_attempts_unsent: number;
   agent_runs_with_problems: number;
+  /** The model calls' wait for a consumer: a turn's cost beyond the model's own latency. */
+  agent_model_queue_ms_median: number;
+  agent_model_queue_ms_max: number;
   agent_todos_once: number;
   agent_todos_expected: number;
 }
@@ -236,6 +248,7 @@ export function summarizeAgents(runs: readonly AgentRun[], findings: readonly Ag
     for (const title of r.agent.titles) if (made(title) !== 1) f?.problems.push(`todo "${title}" made ${made(title)} times`);
   }
   const sum = (pick: (f: AgentFindings) => number) => findings.reduce((n, f) => n + pick(f), 0);
+  const waits = findings.flatMap((f) => f.queue_ms).sort((a, b) => a - b);
   return {
     agents: runs.length,
     agents_completed: findings.filter((f) => f.completed && f.answered).length,
@@ -245,6 +258,8 @@ export function summarizeAgents(runs: readonly AgentRun[], findings: readonly Ag
     agent_model_second_attempts: sum((f) => f.second_attempts),
     agent_model_attempts_unsent: sum((f) => f.attempts_unsent),
     agent_runs_with_problems: findings.filter((f) => f.problems.length > 0).length + (runs.length - findings.length),
+    agent_model_queue_ms_median: waits[Math.floor(waits.length / 2)] ?? 0,
+    agent_model_queue_ms_max: waits.at(-1) ?? 0,
     agent_todos_once: runs.reduce((n, r) => n + r.agent.titles.filter((t) => made(t) === 1).length, 0),
     agent_todos_expected: runs.length * 3,
   };
