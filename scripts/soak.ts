@@ -22,11 +22,13 @@
  * are retried with the same Idempotency-Key, parents (--parents, 20 by default under a cap) start
  * their children under their own slot, and the approval runs, which hold a slot while they wait,
  * are spread over tenants of their own so that all of them can wait at once.
+ * With --agents N, N more runs are Agent.run steps, each with its own scripted model
+ * (scripts/soak-agents.ts): across the crash each completes, no recorded model call is made again,
+ * and each todo its model asked for exists exactly once.
  * After the restart it prints the recovery (scripts/soak-recovery.ts): how long from the restart
  * until every run in flight at the kill had ended, and the longest gap the crash made in a run's log.
  * Exits non-zero on any loss, duplicate or disagreement.
  */
-import { execFileSync } from "node:child_process";
 import { rmSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { serverUrl, startUpstream } from "../test/upstream/server.ts";
@@ -34,6 +36,9 @@ import { mcpMockUrl, startMockMcp } from "../test/mcp/mock-mcp-server.ts";
 import { applyMigrations, authHeaders, killRuntime, startRuntime, tenantKey, type Runtime } from "./local-runtime.ts";
 import { checkLimitRun, LIMIT_KINDS, limitRuns, summarizeLimits, type LimitKind } from "./soak-limits.ts";
 import { measureRecovery } from "./soak-recovery.ts";
+import { checkFamilies, compareHistory, readTodos } from "./soak-ledger.ts";
+import { agentRuns, agentsOk, describeAgents, inspectAgentRuns, prepareAgents, summarizeAgents, warmUpAgents, type AgentSpec } from "./soak-agents.ts";
+import { scriptedModelUrl, startScriptedModel } from "../test/llm/scripted-model.ts";
 import { TERMINAL_RUN_STATUSES } from "../src/execution/statuses.ts";
 
 const { values } = parseArgs({
@@ -47,6 +52,7 @@ const { values } = parseArgs({
     // No default: 0, or 20 under a cap.
     parents: { type: "string" },
     limits: { type: "string", default: "5" },
+    agents: { type: "string", default: "0" },
     cap: { type: "string", default: "0" },
     "wait-ms": { type: "string", default: "600000" },
   },
@@ -61,6 +67,7 @@ const CAP = Number(values.cap);
 const PARENTS = values.parents !== undefined ? Number(values.parents) : CAP > 0 ? 20 : 0;
 const LIMITS = Number(values.limits);
 const WAIT_MS = Number(values["wait-ms"]);
+const AGENTS = Number(values.agents);
 const CHILDREN_PER_PARENT = 2;
 const STATE = ".wrangler/soak-state";
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
@@ -77,6 +84,8 @@ interface RunInfo {
   /** It sits at a byte limit (soak-limits.ts) and adds no todo. */
   limit?: LimitKind;
   chars?: number;
+  /** An Agent.run step whose model asks for todos (soak-agents.ts); its title names no todo. */
+  agent?: AgentSpec;
   /** Its tenant's key (the dev tenant's unless said). */
   auth?: Record<string, string>;
 }
@@ -88,7 +97,13 @@ rmSync(STATE, { recursive: true, force: true });
 applyMigrations(STATE);
 // The MCP server the input-limit runs call (its read-only echo); on loopback, so listed.
 const mcp = await startMockMcp();
-const vars: Record<string, string> = { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", ...(CAP > 0 ? { MAX_RUNS_IN_FLIGHT: String(CAP) } : {}) };
+// The agents' model server: each run names its own model, LLM_MODEL only makes a model configured.
+const model = AGENTS > 0 ? await startScriptedModel() : undefined;
+const vars: Record<string, string> = {
+  HTTP_TOOL_ALLOWLIST: "127.0.0.1:*",
+  ...(CAP > 0 ? { MAX_RUNS_IN_FLIGHT: String(CAP) } : {}),
+  ...(model ? { LLM_BASE_URL: `${scriptedModelUrl(model)}/v1`, LLM_MODEL: "soak-agent-default" } : {}),
+};
 // Unlimited: the soak test is about crashes, not about one client's rate limit (nor its run cap, unless --cap).
 let rt: Runtime = await startRuntime({ port: PORT, persistTo: STATE, vars, unlimited: true });
 if (LIMITS > 0) {
@@ -152,6 +167,11 @@ for (let i = 0; i < PARENTS; i++) {
 
 // Runs at the byte limits, interleaved too.
 for (const [i, r] of limitRuns(LIMITS, upstreamUrl, "mcp.soak.lookup").entries()) runs.splice(Math.min(runs.length, i * 5 + 3), 0, r);
+
+// Agent runs, interleaved too, so the kill finds them at every turn.
+const agents = agentRuns(AGENTS);
+const requestTimes = model ? await prepareAgents(model, scriptedModelUrl(model), agents) : new Map();
+for (const [i, r] of agents.entries()) runs.splice(Math.min(runs.length, i * 3 + 1), 0, r);
 
 const parents = runs.filter((r) => r.parent);
 const atLimits = runs.filter((r) => r.limit);
@@ -223,6 +243,7 @@ async function submitAll(list: RunInfo[]): Promise<void> {
 // The waiting runs go first, so every one of them is waiting when the runtime is killed.
 for (let round = 0; approvalRuns.some((r) => !r.run_id) && round < 5; round++) await submitAll(approvalRuns.filter((r) => !r.run_id));
 const waitingAtKill = approvalRuns.filter((r) => r.run_id).length;
+if (model) await warmUpAgents(rt.url, scriptedModelUrl(model), authHeaders);
 const started = Date.now();
 const submitting = submitAll(runs);
 await new Promise((r) => setTimeout(r, KILL_AFTER));
@@ -290,46 +311,18 @@ while (Date.now() < deadline) {
   await new Promise((r) => setTimeout(r, 250));
 }
 
-// D1 history against the run objects (the projection may trail the object by a retry), tenant by tenant.
-const tenantAuths = [...new Set(allRuns.map(authOf))];
-let mismatches: string[] = [];
-for (let i = 0; i < 20; i++) {
-  const history = new Map<string, string>();
-  for (const auth of tenantAuths) {
-    let cursor: string | null = null;
-    do {
-      const page: { runs: { run_id: string; status: string }[]; next_cursor: string | null } = await getJson(
-        `/runs?limit=100${cursor ? `&cursor=${cursor}` : ""}`,
-        auth,
-      );
-      for (const r of page.runs) history.set(r.run_id, r.status);
-      cursor = page.next_cursor;
-    } while (cursor);
-  }
-  mismatches = allRuns
-    .map((r) => r.run_id)
-    .filter((id): id is string => id !== undefined && history.get(id) !== statuses.get(id))
-    .map((id) => `${id}: D1 ${history.get(id)} vs object ${statuses.get(id)}`);
-  if (mismatches.length === 0) break;
-  await new Promise((r) => setTimeout(r, 500));
-}
-// Families: every child of every parent ended (none left running), each Run.start step made exactly
-// one child, each child names its parent, and the parent heard of each child's end.
-const family = { parents_completed: 0, children: 0, children_ended: 0, steps_with_one_child: 0, children_told_parent: 0 };
-const children: { run_id: string; auth: Record<string, string> }[] = [];
-for (const p of parents) {
-  if (!p.run_id) continue;
-  const run = await getJson<{ status: string; children: { run_id: string; step: number; status: string }[] }>(`/runs/${p.run_id}`);
-  if (run.status === "completed") family.parents_completed++;
-  for (let j = 1; j <= CHILDREN_PER_PARENT; j++) if (run.children.filter((c) => c.step === j).length === 1) family.steps_with_one_child++;
-  for (const c of run.children) {
-    family.children++;
-    const child = await getJson<{ status: string; parent_run_id: string | null }>(`/runs/${c.run_id}`);
-    if (TERMINAL.has(child.status) && child.parent_run_id === p.run_id) family.children_ended++;
-    if (TERMINAL.has(c.status)) family.children_told_parent++;
-    children.push({ run_id: c.run_id, auth: authOf(p) });
-  }
-}
+// D1 history against the run objects, tenant by tenant.
+const mismatches = await compareHistory(
+  rt.url,
+  allRuns.map((r) => ({ run_id: r.run_id, auth: authOf(r) })),
+  statuses,
+);
+const { family, children } = await checkFamilies(
+  rt.url,
+  parents.map((p) => ({ run_id: p.run_id, auth: authOf(p) })),
+  CHILDREN_PER_PARENT,
+  TERMINAL,
+);
 
 // The runs at the byte limits ended as their limit says, and how near the limit each was.
 const limitChecks: { limit: LimitKind; check: ReturnType<typeof checkLimitRun> }[] = [];
@@ -347,32 +340,15 @@ const recovery = await measureRecovery(
   killedAt,
   restartedAt,
 );
+const agentFindings = await inspectAgentRuns(
+  { baseUrl: rt.url, modelUrl: model ? scriptedModelUrl(model) : "", times: requestTimes, killedAt },
+  runs.map((r) => ({ ...r, auth: authOf(r) })),
+);
 await killRuntime(rt);
 
-const rows = JSON.parse(
-  execFileSync(
-    "wrangler",
-    [
-      "d1",
-      "execute",
-      "crane",
-      "--local",
-      "--persist-to",
-      STATE,
-      "--json",
-      "--command",
-      "SELECT title, sum(deleted_at IS NULL) AS n, sum(deleted_at IS NOT NULL AND deleted_by LIKE '%:undo') AS undone, count(*) AS made FROM todos GROUP BY title",
-    ],
-    {
-      env: { ...process.env, CI: "true" },
-      encoding: "utf8",
-    },
-  ),
-) as { results: { title: string; n: number; undone: number; made: number }[] }[];
-const todos = new Map(rows[0]!.results.map((r) => [r.title, r]));
-
-const todoCounts = new Map(rows[0]!.results.map((r) => [r.title, r.n]));
-const plain = allRuns.filter((r) => !r.saga && !r.parent && !r.limit);
+const todos = readTodos(STATE);
+const plain = allRuns.filter((r) => !r.saga && !r.parent && !r.limit && !r.agent);
+const agentSummary = summarizeAgents(agents, agentFindings, (title) => todos.get(title)?.made ?? 0);
 const sagas = runs.filter((r) => r.saga);
 
 const counts = {
@@ -382,7 +358,7 @@ const counts = {
   failed: plain.filter((r) => statuses.get(r.run_id ?? "") === "failed").length,
   lost: allRuns.filter((r) => !r.run_id || !TERMINAL.has(statuses.get(r.run_id) ?? "")).length,
   duplicated_effects: allRuns.filter((r) => (todos.get(r.title)?.made ?? 0) > 1).length,
-  missing_effects: plain.filter((r) => statuses.get(r.run_id ?? "") === "completed" && (todoCounts.get(r.title) ?? 0) !== 1).length,
+  missing_effects: plain.filter((r) => statuses.get(r.run_id ?? "") === "completed" && (todos.get(r.title)?.n ?? 0) !== 1).length,
   // Each saga run failed, and its one todo was deleted by its own undo and nothing else.
   sagas_failed: sagas.filter((r) => statuses.get(r.run_id ?? "") === "failed").length,
   sagas_undone_once: sagas.filter((r) => todos.get(r.title)?.made === 1 && todos.get(r.title)?.undone === 1).length,
@@ -398,10 +374,11 @@ const counts = {
     (n, p) => n + Array.from({ length: CHILDREN_PER_PARENT }, (_, j) => todos.get(childTitle(p.title, j))?.made === 1).filter(Boolean).length,
     0,
   ),
-  approval_runs_completed_once: approvalRuns.filter((r) => statuses.get(r.run_id ?? "") === "completed" && todoCounts.get(r.title) === 1).length,
+  approval_runs_completed_once: approvalRuns.filter((r) => statuses.get(r.run_id ?? "") === "completed" && todos.get(r.title)?.n === 1).length,
   cap: CAP || "none",
   cap_refusals_retried: capRefusals,
   ...limits,
+  ...(AGENTS > 0 ? agentSummary : {}),
 };
 console.table(counts);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -411,8 +388,10 @@ console.log(
     (recovery.worst ? ` (longest: ${recovery.worst.run_id}, ${recovery.worst.before} → ${recovery.worst.after})` : ""),
 );
 for (const m of mismatches.slice(0, 10)) console.log("mismatch:", m);
+if (AGENTS > 0) for (const line of describeAgents(agentSummary, agentFindings)) console.log(line);
 upstream.close();
 mcp.close();
+model?.close();
 const approvalsOk = [counts.waiting_at_kill, counts.waiting_after_restart, counts.approved, counts.approval_runs_completed_once].every((n) => n === APPROVALS);
 const expectedChildren = parents.length * CHILDREN_PER_PARENT;
 const familiesOk =
@@ -431,6 +410,7 @@ const ok =
   counts.wrongly_deleted === 0 &&
   approvalsOk &&
   familiesOk &&
+  (AGENTS === 0 || agentsOk(agentSummary)) &&
   LIMIT_KINDS.every((k) => limits[`${k}_as_expected`] === LIMITS);
 console.log(ok ? "soak: OK" : "soak: FAILED");
 process.exit(ok ? 0 : 1);
