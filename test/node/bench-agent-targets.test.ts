@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import type { AgentResult } from "../bench/lib/agent";
-import { agentTargets } from "../bench/lib/agent-report";
+import type { AgentResult } from "../../bench/lib/agent.ts";
+import { agentTargets } from "../../bench/lib/agent-report.ts";
 
 // The benchmark's verdicts on issue 30's targets: each from the numbers it was given, so a report
 // cannot say PASS for a result that misses a target.
