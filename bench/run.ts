@@ -1,13 +1,17 @@
 /**
  * npm run bench [-- --runs 1000 --concurrency 16 --fanout 1000 --delay-ms 100 --dag-repeats 5]
  * npm run bench -- --quick                      (tiny sizes: proves the benchmark still works)
- * npm run bench -- --systems floor,workflows    (a subset; default: all four)
+ * npm run bench -- --systems floor,workflows    (a subset; default: all five)
+ * npm run bench -- --workloads agent            (core: calc, DAG, fan-out; agent: issue 30's loop; default both)
  *
  * Starts a local upstream and, one after another on fresh local state, the floor (one request to
  * one SQLite Durable Object per run: the least a durable run can cost), Crane (breakers on), Crane
  * (breakers off) and the Cloudflare Workflows peer, each under `wrangler dev` on the same workerd.
  * It runs the same workloads against each and observes completion the same way (polling GET every
  * 5 ms). Writes bench/results/latest.{json,md,svg} (quick.* with --quick).
+ *
+ * The agent workload (bench/lib/agent.ts) starts each system again, with a local model: the floor
+ * is then the AI SDK's loop in a plain Worker (bench/peers/agent-floor), and the queue floor has none.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
@@ -22,6 +26,11 @@ import { costs, operations, ratios as ratiosOf, rows, type Result } from "./lib/
 import { POLL_MS, runOnce } from "./lib/systems.ts";
 import { measureUsage } from "./lib/usage.ts";
 import { dag, dagUrls, fanout, throughput, type Sizes } from "./lib/workloads.ts";
+import { agent, startBenchModel, type AgentResult, type AgentSizes } from "./lib/agent.ts";
+import { agentMarkdown, agentTargets } from "./lib/agent-report.ts";
+import { AGENT_SYSTEMS, startForAgent } from "./lib/runtimes.ts";
+
+const WORKLOAD_NAMES = ["core", "agent"] as const;
 
 const { values } = parseArgs({
   options: {
@@ -35,6 +44,13 @@ const { values } = parseArgs({
     "delay-ms": { type: "string", default: "100" },
     "dag-repeats": { type: "string", default: "5" },
     systems: { type: "string", default: SYSTEM_NAMES.join(",") },
+    workloads: { type: "string", default: WORKLOAD_NAMES.join(",") },
+    "agent-turns": { type: "string", default: "5" },
+    "model-ms": { type: "string", default: "50" },
+    "tool-ms": { type: "string", default: "20" },
+    "agent-runs": { type: "string", default: "10" },
+    "agent-burst": { type: "string", default: "200" },
+    "agent-burst-poll-ms": { type: "string", default: "100" },
     quick: { type: "boolean", default: false },
     "port-base": { type: "string", default: "9510" },
     out: { type: "string", default: "bench/results" },
@@ -47,6 +63,11 @@ const unknown = chosen.filter((s) => !isSystem(s));
 if (unknown.length) throw new Error(`--systems: unknown ${unknown.join(", ")}; choose from ${SYSTEM_NAMES.join(", ")}`);
 // Always in the canonical order, so a subset runs (and reads) like the full benchmark.
 const systems = SYSTEM_NAMES.filter((s) => chosen.includes(s));
+const chosenWorkloads = values.workloads.split(",").map((s) => s.trim());
+const unknownWorkloads = chosenWorkloads.filter((w) => !(WORKLOAD_NAMES as readonly string[]).includes(w));
+if (unknownWorkloads.length) throw new Error(`--workloads: unknown ${unknownWorkloads.join(", ")}; choose from ${WORKLOAD_NAMES.join(", ")}`);
+const runCore = chosenWorkloads.includes("core");
+const runAgent = chosenWorkloads.includes("agent");
 
 const upstream = await startUpstream();
 let upstreamHits = 0;
@@ -64,6 +85,17 @@ const sizes: Sizes = {
   upstreamHits: () => upstreamHits,
 };
 const USAGE_SAMPLES = quick ? 2 : 10;
+const agentSizes: AgentSizes = {
+  turns: Number(values["agent-turns"]),
+  modelMs: Number(values["model-ms"]),
+  toolMs: Number(values["tool-ms"]),
+  runs: quick ? 3 : Number(values["agent-runs"]),
+  burst: quick ? 10 : Number(values["agent-burst"]),
+  pollConnections: Number(values["fanout-connections"]),
+  burstPollMs: Number(values["agent-burst-poll-ms"]),
+  usageSamples: quick ? 2 : 5,
+  upstream: sizes.upstream,
+};
 
 async function measure(name: SystemName, port: number): Promise<Result> {
   console.log(`\n== ${name}`);
@@ -108,10 +140,35 @@ async function measure(name: SystemName, port: number): Promise<Result> {
   }
 }
 
+async function measureAgent(name: SystemName, port: number, model: Awaited<ReturnType<typeof startBenchModel>>): Promise<AgentResult> {
+  console.log(`\n== ${name} (agent)`);
+  const rt = await startForAgent(name, port, { baseUrl: model.baseUrl, model: "bench-agent" });
+  try {
+    return await agent(rt.system, agentSizes, model);
+  } catch (err) {
+    console.error(`${name} (agent) failed; the runtime's last output:\n${rt.output.join("").slice(-4000)}`);
+    throw err;
+  } finally {
+    await rt.stop();
+  }
+}
+
 const began = performance.now();
+const loadAtStart = os
+  .loadavg()
+  .map((l) => round(l, 2))
+  .join(", ");
 const results: Record<string, Result> = {};
 // Ports from --port-base (default 9510), so a benchmark does not collide with other runtimes.
-for (const [i, name] of systems.entries()) results[name] = await measure(name, await freePort(Number(values["port-base"]) + i));
+const portBase = Number(values["port-base"]);
+if (runCore) for (const [i, name] of systems.entries()) results[name] = await measure(name, await freePort(portBase + i));
+const agentResults: Record<string, AgentResult> = {};
+if (runAgent) {
+  const model = await startBenchModel(agentSizes);
+  const agentSystems = systems.filter((s) => AGENT_SYSTEMS.includes(s));
+  for (const [i, name] of agentSystems.entries()) agentResults[name] = await measureAgent(name, await freePort(portBase + i), model);
+  model.close();
+}
 upstream.close();
 
 const version = (pkg: string) => (JSON.parse(readFileSync(`node_modules/${pkg}/package.json`, "utf8")) as { version: string }).version;
@@ -137,6 +194,8 @@ const params = {
   poll_ms: POLL_MS,
   usage_samples: USAGE_SAMPLES,
   systems,
+  workloads: chosenWorkloads,
+  ...(runAgent ? { agent: agentSizes } : {}),
   quick,
 };
 const ratios = ratiosOf(results);
@@ -157,6 +216,7 @@ writeFileSync(
       operations: ops,
       usd_per_million_runs: usd,
       prices_usd_per_million: { ...PRICES_PER_MILLION, ...EXTRA_PRICES_PER_MILLION },
+      ...(runAgent ? { agent: { results: agentResults, targets: agentTargets(agentResults) } } : {}),
     },
     null,
     2,
@@ -166,14 +226,13 @@ const attemptSources = withUsage.map(({ s, usage }) => `${s}: ${usage.dag.counte
 const billableLines = withUsage
   .map(({ s, usage }) => `Billable operations per run (${s}): calc ${JSON.stringify(usage.calc.billable)}; DAG ${JSON.stringify(usage.dag.billable)}.`)
   .join("\n");
-const reproduceArgs = [...(quick ? ["--quick"] : []), ...(systems.length < SYSTEM_NAMES.length ? ["--systems", systems.join(",")] : [])];
-const md = `# Crane benchmark${quick ? " (quick, CI sizes)" : ""}
-
-Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB; Node ${machine.node}; workerd ${machine.workerd} (wrangler ${machine.wrangler}); ${machine.date}; the whole benchmark took ${machine.bench_minutes} min.
-Everything ran locally under \`wrangler dev\` in each system's shipped configuration (Crane at its default \`LOG_LEVEL\`, info; no log level set for any system; Crane's per-key rate limit and run cap raised so that one client can load it, the checks still made) on this one machine, load generator included, so the numbers compare systems in the same runtime; they are not production figures. Expect ±15 % between runs on 2 cores: compare the ratios within one run.
-Parameters: ${JSON.stringify(params)}.
-
-${markdownTable(rows(results, sizes.fanout, sizes.delayMs), systems)}
+const reproduceArgs = [
+  ...(quick ? ["--quick"] : []),
+  ...(systems.length < SYSTEM_NAMES.length ? ["--systems", systems.join(",")] : []),
+  ...(chosenWorkloads.length < WORKLOAD_NAMES.length ? ["--workloads", chosenWorkloads.join(",")] : []),
+];
+const reproduce = `npm run bench${reproduceArgs.length ? ` -- ${reproduceArgs.join(" ")}` : ""}`;
+const coreMd = `${markdownTable(rows(results, sizes.fanout, sizes.delayMs), systems)}
 
 Ratios (same run): ${
   Object.entries(ratios)
@@ -194,8 +253,18 @@ The fan-out client hands all ${sizes.fanout} DAGs over at once and keeps at most
 Operations per run: the run's \`GET …/usage\` counters (${USAGE_SAMPLES} runs of each workload, one at a time), plus, with breakers on, the change in the breakers' request and row counts over those runs. "DO requests per calc run" is run object + breaker requests. "DO requests per queued step attempt" is (run object DO requests + breaker DO requests) ÷ queued step attempts for one DAG run, where queued step attempts is the run's \`queued_attempts\` counter, or its \`queue_messages\` where the system does not count attempts (${attemptSources}); GET polls are not counted.
 ${billableLines}
 Prices (USD per million): ${JSON.stringify({ ...PRICES_PER_MILLION, ...EXTRA_PRICES_PER_MILLION })}. Costs include each log line as a Workers Logs event ($0.60 per million beyond the 20 million a month Workers Paid includes; invocation logs, one per request for every system, are not counted). Workflows counts no operations: its cost is 2 requests (the POST and the instance) and its steps at $0.80 per 100,000 (1 per calc run, 9 per DAG run; storage of its state not counted). "+ CPU" adds the CPU measured here at $0.02 per million ms: wrangler dev and workerd under load on a shared machine, an upper bound.
+`;
+const md = `# Crane benchmark${quick ? " (quick, CI sizes)" : ""}
 
-Reproduce: \`npm run bench${reproduceArgs.length ? ` -- ${reproduceArgs.join(" ")}` : ""}\`.
+Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB; Node ${machine.node}; workerd ${machine.workerd} (wrangler ${machine.wrangler}); ${machine.date}; load average at the start ${loadAtStart}, at the end ${os
+  .loadavg()
+  .map((l) => round(l, 2))
+  .join(", ")}; the whole benchmark took ${machine.bench_minutes} min.
+Everything ran locally under \`wrangler dev\` in each system's shipped configuration (Crane at its default \`LOG_LEVEL\`, info; no log level set for any system; Crane's per-key rate limit and run cap raised so that one client can load it, the checks still made) on this one machine, load generator included, so the numbers compare systems in the same runtime; they are not production figures. Expect ±15 % between runs on 2 cores: compare the ratios within one run.
+Parameters: ${JSON.stringify(params)}.
+
+${runCore ? coreMd : ""}${runAgent ? `${runCore ? "\n" : ""}${agentMarkdown(agentResults, agentSizes)}\n` : ""}
+Reproduce: \`${reproduce}\`.
 `;
 writeFileSync(`${base}.md`, md);
 
@@ -209,13 +278,14 @@ const ratioBars = [
   ...bar("DAG speed-up vs sequential", "dag_parallel_speedup"),
 ];
 // Without Crane there are no ratios to draw: chart each system's calc throughput instead.
-writeFileSync(
-  `${base}.svg`,
-  ratioBars.length
-    ? barChart("Crane relative to Workflows and the floor (same machine, same workerd)", ratioBars)
-    : barChart(
-        "Calc throughput (same machine, same workerd)",
-        systems.map((s) => ({ label: s, value: results[s]!.throughput.runs_per_s, unit: "runs/s" })),
-      ),
-);
+if (runCore)
+  writeFileSync(
+    `${base}.svg`,
+    ratioBars.length
+      ? barChart("Crane relative to Workflows and the floor (same machine, same workerd)", ratioBars)
+      : barChart(
+          "Calc throughput (same machine, same workerd)",
+          systems.map((s) => ({ label: s, value: results[s]!.throughput.runs_per_s, unit: "runs/s" })),
+        ),
+  );
 console.log(`\n${md}`);

@@ -8,7 +8,7 @@
 import { rmSync } from "node:fs";
 import { createServer } from "node:net";
 import { applyMigrations, killRuntime, startRuntime, type Runtime } from "../../scripts/local-runtime.ts";
-import { crane, floor, workflows, type System } from "./systems.ts";
+import { agentFloor, crane, floor, workflows, type System } from "./systems.ts";
 
 export const SYSTEM_NAMES = ["floor", "queue-floor", "crane", "crane-no-breakers", "workflows"] as const;
 export type SystemName = (typeof SYSTEM_NAMES)[number];
@@ -47,11 +47,43 @@ function started(system: System, rt: Runtime): Started {
 const FLOOR_CONFIG = "bench/peers/floor/wrangler.toml";
 const QUEUE_FLOOR_CONFIG = "bench/peers/queue-floor/wrangler.toml";
 const WORKFLOWS_CONFIG = "bench/peers/workflows/wrangler.toml";
+const AGENT_FLOOR_CONFIG = "bench/peers/agent-floor/wrangler.toml";
 
-function freshState(name: SystemName): string {
+function freshState(name: string): string {
   const state = `.wrangler/bench-${name}`;
   rmSync(state, { recursive: true, force: true });
   return state;
+}
+
+/** The systems that run the agent workload: the floor is the agent floor there, and the queue floor has no agent. */
+export const AGENT_SYSTEMS: readonly SystemName[] = ["floor", "crane", "crane-no-breakers", "workflows"];
+
+/**
+ * Starts a system for the agent workload, on fresh state, with its model at `llm` (an
+ * OpenAI-compatible base URL ending in /v1, and a model name). Crane gets its own runtime for it:
+ * with a model configured, its planner would plan the other workloads' prompts with that model.
+ */
+export async function startForAgent(name: SystemName, port: number, llm: { baseUrl: string; model: string }): Promise<Started> {
+  const vars = { LLM_BASE_URL: llm.baseUrl, LLM_MODEL: llm.model };
+  const persistTo = freshState(`${name}-agent`);
+  if (name === "floor") {
+    const rt = await startRuntime({ port, persistTo, config: AGENT_FLOOR_CONFIG, healthPath: "/health", vars });
+    return started(agentFloor(rt.url), rt);
+  }
+  if (name === "workflows") {
+    const rt = await startRuntime({ port, persistTo, config: WORKFLOWS_CONFIG, healthPath: "/health", vars });
+    return started(workflows(rt.url), rt);
+  }
+  if (name === "queue-floor") throw new Error("the queue floor has no agent loop");
+  const breakers = name === "crane";
+  applyMigrations(persistTo);
+  const rt = await startRuntime({
+    port,
+    persistTo,
+    unlimited: true,
+    vars: { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", BREAKER_ENABLED: String(breakers), ...vars },
+  });
+  return started(crane(name, rt.url, breakers), rt);
 }
 
 export async function start(name: SystemName, port: number): Promise<Started> {

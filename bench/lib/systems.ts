@@ -8,7 +8,7 @@ import { TERMINAL_RUN_STATUSES } from "../../src/execution/statuses.ts";
 export const POLL_MS = 5;
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
 
-export type Workload = { kind: "calc" } | { kind: "dag"; urls: string[]; sequential?: boolean };
+export type Workload = { kind: "calc" } | { kind: "dag"; urls: string[]; sequential?: boolean } | { kind: "agent"; goal: string; maxTurns: number };
 
 export interface System {
   name: string;
@@ -57,25 +57,32 @@ export function crane(name: string, url: string, breakers: boolean): System {
     body: (w) =>
       w.kind === "calc"
         ? { prompt: "calculate 2 + 3" }
-        : {
-            plan: {
-              steps: [
-                ...w.urls.map((u, i) => ({ step_number: i + 1, tool: "Http.get", input: { url: u } })),
-                {
-                  step_number: w.urls.length + 1,
-                  tool: "Calculator.evaluate",
-                  input: { expression: w.urls.map(() => "1").join(" + ") },
-                  depends_on: w.urls.map((_, i) => i + 1),
-                },
-              ],
+        : w.kind === "agent"
+          ? { agent: { goal: w.goal, tools: ["Http.get"], max_turns: w.maxTurns } }
+          : {
+              plan: {
+                steps: [
+                  ...w.urls.map((u, i) => ({ step_number: i + 1, tool: "Http.get", input: { url: u } })),
+                  {
+                    step_number: w.urls.length + 1,
+                    tool: "Calculator.evaluate",
+                    input: { expression: w.urls.map(() => "1").join(" + ") },
+                    depends_on: w.urls.map((_, i) => i + 1),
+                  },
+                ],
+              },
+              ...(w.sequential ? { options: { max_parallelism: 1 } } : {}),
             },
-            ...(w.sequential ? { options: { max_parallelism: 1 } } : {}),
-          },
   };
 }
 
 /** The peers take the same body; neither has a sequential mode (only Crane runs max_parallelism 1). */
-const peerBody = (w: Workload) => (w.kind === "calc" ? { workload: "calc" } : { workload: "dag", urls: w.urls });
+const peerBody = (w: Workload) =>
+  w.kind === "calc"
+    ? { workload: "calc" }
+    : w.kind === "agent"
+      ? { workload: "agent", goal: w.goal, max_turns: w.maxTurns }
+      : { workload: "dag", urls: w.urls };
 
 export function workflows(url: string): System {
   return { name: "workflows", url, headers: {}, createPath: "/runs", statusPath: (id) => `/runs/${id}`, body: peerBody };
@@ -83,6 +90,11 @@ export function workflows(url: string): System {
 
 export function floor(url: string, name = "floor"): System {
   return { name, url, headers: {}, createPath: "/runs", statusPath: (id) => `/runs/${id}`, usagePath: (id) => `/runs/${id}/usage`, body: peerBody };
+}
+
+/** The agent workload's floor (bench/peers/agent-floor): no durability, so no operations to count. */
+export function agentFloor(url: string): System {
+  return { name: "floor", url, headers: {}, createPath: "/runs", statusPath: (id) => `/runs/${id}`, body: peerBody };
 }
 
 export interface Observed {
@@ -102,6 +114,8 @@ export interface Watch {
   timeoutMs?: number;
   /** Asked before each poll: true gives the run up, as "abandoned". */
   abandon?: () => boolean;
+  /** The pause between polls of one run (default POLL_MS). */
+  pollMs?: number;
 }
 
 /** Submits one run and polls it to the end. */
@@ -146,7 +160,7 @@ export async function awaitTerminal(system: System, id: string, t0: number, watc
     const { status } = JSON.parse(r.body) as { status: string };
     if (TERMINAL.has(status)) return { status, total_ms: performance.now() - t0 };
     if (performance.now() - t0 > timeoutMs) throw new Error(`${system.name}: run ${id} not finished after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+    await new Promise((resolve) => setTimeout(resolve, watch.pollMs ?? POLL_MS));
   }
 }
 

@@ -40,13 +40,13 @@ export interface UsageResult {
   usd_per_million_runs: number;
 }
 
-async function getJson<T>(system: System, path: string, schema: z.ZodType<T>): Promise<T> {
+export async function getJson<T>(system: System, path: string, schema: z.ZodType<T>): Promise<T> {
   const res = await fetch(system.url + path, { headers: system.headers });
   if (res.status !== 200) throw new Error(`${system.name}: GET ${path} answered ${res.status}`);
   return schema.parse(await res.json());
 }
 
-async function breakerTotals(system: System): Promise<{ requests: number; rows: number }> {
+export async function breakerTotals(system: System): Promise<{ requests: number; rows: number }> {
   if (!system.breakersPath) return { requests: 0, rows: 0 };
   const { breakers } = await getJson(system, system.breakersPath, breakersSchema);
   return { requests: breakers.reduce((n, b) => n + b.requests, 0), rows: breakers.reduce((n, b) => n + b.rows_written, 0) };
@@ -57,7 +57,7 @@ async function breakerTotals(system: System): Promise<{ requests: number; rows: 
  * after heavy load, step messages sent again for runs long finished can still reach the
  * breakers, and they are not the sampled runs' cost.
  */
-async function settledBreakerTotals(system: System): Promise<{ requests: number; rows: number }> {
+export async function settledBreakerTotals(system: System): Promise<{ requests: number; rows: number }> {
   let last = await breakerTotals(system);
   const deadline = performance.now() + 60_000;
   for (;;) {

@@ -1,21 +1,24 @@
 /**
  * The benchmark peer: the same workloads as Crane's benchmark, as a Cloudflare Workflow.
- * POST /runs { workload: "calc" } or { workload: "dag", urls: [...] } creates an instance;
- * GET /runs/:id answers { status } — the same shape the benchmark polls Crane with.
+ * POST /runs { workload: "calc" }, { workload: "dag", urls: [...] } or { workload: "agent", goal,
+ * max_turns } creates an instance; GET /runs/:id answers { status } — the same shape the benchmark
+ * polls Crane with (and, once ended, the instance's output: an agent's step count).
  */
 import { WorkflowEntrypoint, type WorkflowEvent, type WorkflowStep } from "cloudflare:workers";
 import { evaluateExpression } from "../../../../src/tools/calculator/parser";
+import { agentLoop, type AgentParams, type ModelEnv } from "./agent";
 
-interface PeerEnv {
+interface PeerEnv extends ModelEnv {
   BENCH_WORKFLOW: Workflow<Params>;
 }
 
-type Params = { workload: "calc" } | { workload: "dag"; urls: string[] };
+type Params = { workload: "calc" } | { workload: "dag"; urls: string[] } | AgentParams;
 
 export class BenchWorkflow extends WorkflowEntrypoint<PeerEnv, Params> {
   override async run(event: WorkflowEvent<Params>, step: WorkflowStep): Promise<unknown> {
     const params = event.payload;
     if (params.workload === "calc") return step.do("calculate", async () => evaluateExpression("2 + 3"));
+    if (params.workload === "agent") return agentLoop(this.env, params, step);
     // Parallel steps, then a join: the same DAG Crane runs.
     const statuses = await Promise.all(
       params.urls.map((url, i) =>
@@ -46,8 +49,8 @@ export default {
     if (request.method === "GET" && match) {
       try {
         const instance = await env.BENCH_WORKFLOW.get(match[1]!);
-        const { status } = await instance.status();
-        return Response.json({ run_id: match[1], status: TERMINAL[status] ?? "running" });
+        const { status, output } = await instance.status();
+        return Response.json({ run_id: match[1], status: TERMINAL[status] ?? "running", ...(TERMINAL[status] ? { output } : {}) });
       } catch (err) {
         // Local Workflows can answer not_found for an instance created a moment ago: not yet visible.
         if (String(err).includes("instance.not_found")) return Response.json({ run_id: match[1], status: "pending" });
