@@ -151,8 +151,12 @@ describe("the agent loop", () => {
     expect(input.max_tokens).toBeLessThanOrEqual(2500);
     expect(input.reservation_usd).toBeGreaterThan(0);
     expect(input.reservation_usd).toBeLessThanOrEqual(0.5);
-    expect(input.reservation_key).toBe("run_test:1:1");
-    answer(run, at(100), "done", [], { input_tokens: 100, output_tokens: 50 });
+    expect(input.reservation_key).toBe("run_test:1:1:a1");
+    // A failed call is settled to what it cost; its retry holds back its own worst case under a key of its own.
+    reportOn(run, at(50), lastModel(run), { success: false, error: { code: "upstream_error", message: "502", retryable: true } });
+    run.command(at(50 + 500), fireDue);
+    expect((lastModel(run).input as { reservation_key: string }).reservation_key).toBe("run_test:1:1:a2");
+    answer(run, at(600), "done", [], { input_tokens: 100, output_tokens: 50 });
     expect(run.step(1).output).toMatchObject({ usage: { cost_usd: 0.02 } });
   });
 

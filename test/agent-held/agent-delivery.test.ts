@@ -1,6 +1,7 @@
 // An agent's model calls and tool calls as queue messages the test delivers itself (the "held"
 // queue): duplicated, lost, late. A model call whose answer is recorded is never made again (the
 // scripted model server counts calls per turn), and a tool call's effect happens once.
+import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { RunEventData } from "../../src/durable/run/domain/events";
@@ -9,7 +10,7 @@ import { stepMessage, type StepMessage } from "../../src/execution/step-protocol
 import type { Json } from "../../src/lib/json";
 import { todoAddImpl } from "../../src/tools/todo-store/execute";
 import { api, createRun, getRun, uniq, waitForRun } from "../helpers";
-import { advanceClock, deliver, events, executions, watchdog } from "../held/harness";
+import { advanceClock, deliver, events, executions, stub, watchdog } from "../held/harness";
 import { registerScript, scriptRecord } from "../llm/scripted-model-client";
 import type { ScriptedTurn } from "../llm/scripted-model";
 
@@ -57,6 +58,31 @@ describe("an agent's work under duplicate, lost and late deliveries", () => {
     expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1 });
     // Delivered again after its answer was recorded: refused before the model is asked.
     await deliver(msg);
+    expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1 });
+  });
+
+  it("never makes a model call twice across a restart of the run object: its pre-flight is in the log", async () => {
+    const model = await script([{ text: "hello" }]);
+    const run = await agent({ goal: "say hello", model });
+    const msg = await lastOf(run.run_id, "LLM.call");
+    // A consumer took the message and is calling the model when the object restarts (its memory
+    // is gone, its log is not); the message is then delivered again.
+    expect(await stub(run.run_id).preflight(msg.step, msg.dispatch)).toEqual({ go: true });
+    await evictDurableObject(stub(run.run_id));
+    expect(await stub(run.run_id).preflight(msg.step, msg.dispatch)).toEqual({ go: false, reason: "already_started" });
+    await deliver(msg);
+    expect((await scriptRecord(modelUrl, model)).calls).toEqual({});
+    // The call cut off by the crash is made again as a new attempt once its lease has passed.
+    await advanceClock(run.run_id, 10 * 60_000);
+    await watchdog(run.run_id);
+    await advanceClock(run.run_id, 11 * 60_000);
+    await watchdog(run.run_id);
+    const again = await lastOf(run.run_id, "LLM.call");
+    expect(again.attempt).toBe(2);
+    await deliver(again);
+    const done = await getRun(run.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]!.turns![0]!.attempts).toBe(2);
     expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1 });
   });
 

@@ -54,11 +54,11 @@ export function syncAgentStatus(s: StepState): void {
 }
 
 function newCall(turn: number, call: number, tool: string, input: unknown): AgentCallState {
-  const asInput = (input && typeof input === "object" && !Array.isArray(input) ? input : { value: input }) as Record<string, unknown>;
   return {
     step_number: 0,
     tool,
-    input: asInput,
+    // As the model wrote it: the tool's schema checks it when the call starts, and the transcript shows it as it was.
+    input: input as Record<string, unknown>,
     ...noAttempt(),
     call,
     turn,

@@ -164,7 +164,10 @@ export function inputOf(m: Pick<Machine, "state">, work: Work): unknown {
       return resolveStepInput(work.s.tool, work.s.input, new Map([[work.s.step_number, undone?.output]]));
     }
     case "model": {
-      const next = modelCallInput(m.state, work.step);
+      // One reservation per attempt: a retry after a failed call (settled to what it cost) holds
+      // back its own worst case again; a duplicate delivery of one attempt reuses its reservation.
+      const attempt = work.s.status === "running" ? work.s.attempt : work.s.attempt + 1;
+      const next = modelCallInput(m.state, work.step, attempt);
       return next.ok ? next.input : null;
     }
     case "call":

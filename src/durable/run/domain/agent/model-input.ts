@@ -79,7 +79,7 @@ export function recordedTurns(turns: readonly AgentTurn[]): RecordedTurn[] {
 export const modelOf = (state: RunState, input: AgentInput): string => input.model ?? state.llm?.model ?? "";
 
 /** The next model call of an agent step (its current turn's), or why its budget cannot afford it. */
-export function modelCallInput(state: RunState, step: StepState): ModelCallPlan {
+export function modelCallInput(state: RunState, step: StepState, attempt = 1): ModelCallPlan {
   const input = step.resolved_input as AgentInput;
   const agent = step.agent!;
   const model = modelOf(state, input);
@@ -102,7 +102,7 @@ export function modelCallInput(state: RunState, step: StepState): ModelCallPlan 
   const mcp = (input.tools ?? []).filter((p) => p === "*" || p.startsWith("mcp"));
   const reservation =
     next.reservation_usd > 0
-      ? { reservation_usd: next.reservation_usd, reservation_key: llmReservationKey(state.run_id, step.step_number, turn) }
+      ? { reservation_usd: next.reservation_usd, reservation_key: `${llmReservationKey(state.run_id, step.step_number, turn)}:a${attempt}` }
       : { reservation_usd: 0 };
   return {
     ok: true,
