@@ -8,7 +8,7 @@
  */
 import type { WireEvent } from "./client.ts";
 import type { LiveRegion } from "./live-region.ts";
-import type { Palette } from "./render.ts";
+import type { Palette } from "./palette.ts";
 
 const INDENT = "    ";
 /** Longest input shown on a call's line; the rest is cut with "…". */

@@ -8,17 +8,7 @@ import { LiveRegion } from "./live-region.ts";
 import { labelled } from "./result-format.ts";
 import { runEnded } from "../src/execution/statuses.ts";
 
-export interface Palette {
-  green(s: string): string;
-  red(s: string): string;
-  yellow(s: string): string;
-  dim(s: string): string;
-}
-
-export function palette(enabled: boolean): Palette {
-  const color = (code: number) => (s: string) => (enabled ? `\x1b[${code}m${s}\x1b[0m` : s);
-  return { green: color(32), red: color(31), yellow: color(33), dim: color(2) };
-}
+import { palette, type Palette } from "./palette.ts";
 
 const stdoutTty = process.stdout.isTTY === true;
 export const { green, red, yellow, dim } = palette(stdoutTty);

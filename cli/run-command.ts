@@ -4,7 +4,8 @@
  */
 import type { CraneClient, Run, WireEvent } from "./client.ts";
 import { EXIT_RECONNECT_TIMEOUT, follow as followRun, ReconnectTimeout, type FollowOptions } from "./follow.ts";
-import { endedRunLines, palette, plural, runLines, RunProgress, type ProgressOptions } from "./render.ts";
+import { palette } from "./palette.ts";
+import { endedRunLines, plural, runLines, RunProgress, type ProgressOptions } from "./render.ts";
 import { TERMINAL_RUN_STATUSES as TERMINAL } from "../src/execution/statuses.ts";
 
 export const TERMINAL_RUN_STATUSES: ReadonlySet<string> = new Set(TERMINAL);

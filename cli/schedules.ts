@@ -6,7 +6,7 @@
 import { type Command, InvalidArgumentError } from "commander";
 import { z } from "zod";
 import type { CraneClient } from "./client.ts";
-import type { Palette } from "./render.ts";
+import type { Palette } from "./palette.ts";
 
 // What the CLI reads of a schedule; other fields pass through to --json.
 const recentRunSchema = z.looseObject({ run_id: z.string().nullable(), scheduled_for: z.string(), status: z.string(), manual: z.boolean().optional() });

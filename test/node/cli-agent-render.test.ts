@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Run, WireEvent } from "../../cli/client.ts";
-import { endedRunLines, palette, RunProgress } from "../../cli/render.ts";
+import { palette } from "../../cli/palette.ts";
+import { endedRunLines, RunProgress } from "../../cli/render.ts";
 import { screen } from "./terminal-screen.ts";
 
 // An Agent.run step followed in the CLI: the model's streamed text (llm.delta) and each tool call

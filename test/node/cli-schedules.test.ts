@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import { describe, expect, it } from "vitest";
 import { CraneClient, CraneError } from "../../cli/client.ts";
-import { palette } from "../../cli/render.ts";
+import { palette } from "../../cli/palette.ts";
 import { addScheduleCommands, type Schedule } from "../../cli/schedules.ts";
 
 // `crane schedules …` against a fake fetch: what each command sends, and what it prints.
