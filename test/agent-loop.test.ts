@@ -4,8 +4,8 @@
 // would see. The same loop against a real model server and queue is in test/agent/.
 import { describe, expect, it } from "vitest";
 import { recordDelta } from "../src/durable/run/domain/agent/deltas";
-import { cancel } from "../src/durable/run/domain/control";
-import { fireDue, report } from "../src/durable/run/domain/decide";
+import { cancel, pause } from "../src/durable/run/domain/control";
+import { fireDue, nextDeadline, report } from "../src/durable/run/domain/decide";
 import { decideApproval } from "../src/durable/run/domain/human-input";
 import type { Outcome, StepMessage } from "../src/execution/step-protocol";
 import type { Json } from "../src/lib/json";
@@ -249,6 +249,19 @@ describe("the agent loop", () => {
     // The copy's report counts like the original's would.
     answer(run, at(RESEND + 100), "hi");
     expect(run.step(1).status).toBe("succeeded");
+  });
+
+  it("keeps watching a model call's lease while the run is paused, and starts no retry until it is resumed", () => {
+    const run = start({ goal: "hello" });
+    run.command(at(10), (m) => pause(m, "a look"));
+    // The call in flight is still watched: a lost message is still lost.
+    expect(nextDeadline(run.state, at(10))).toBe(at(RESEND));
+    run.command(at(LEASE), fireDue);
+    run.command(at(LEASE + 1), fireDue);
+    // Its retry is due, but a paused run starts nothing, and a due retry that cannot start wakes nobody.
+    expect(modelMessages(run).filter((m) => m.attempt === 2)).toHaveLength(0);
+    const next = nextDeadline(run.state, at(LEASE + 5000));
+    expect(next === null || next > at(LEASE + 5000)).toBe(true);
   });
 
   it("on cancel with compensate, waits for a queued call in flight, then undoes it", () => {

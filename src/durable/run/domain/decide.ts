@@ -242,10 +242,15 @@ export function nextDeadline(state: RunState, now: number): number | null {
   };
   for (const work of allWork(state)) {
     const w = work.s;
-    if (work.kind !== "step" && state.paused) continue;
+    if (work.kind === "undo" && state.paused) continue;
+    // A lease is watched even while paused (a lost message is still lost).
     consider(deadlineOf(w));
     if (work.kind === "step") consider(work.s.dispatch_deadline);
-    if (w.status === "pending" && w.retry_at !== null && (work.kind !== "step" || w.retry_at > now || slotFree)) consider(w.retry_at);
+    if (w.status !== "pending" || w.retry_at === null) continue;
+    // A due retry wakes the watchdog only if it can start: a step needs a free slot, an agent's
+    // call or model call a run that is not paused (an undo always can).
+    const canStart = work.kind === "undo" || (work.kind === "step" ? slotFree : !state.paused);
+    if (w.retry_at > now || canStart) consider(w.retry_at);
   }
   return next;
 }
