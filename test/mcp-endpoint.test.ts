@@ -1,29 +1,10 @@
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { discoverOAuthProtectedResourceMetadata, extractWWWAuthenticateParams } from "@modelcontextprotocol/sdk/client/auth.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker-provider.js";
 import { env, exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { api, DEV_KEY, newApiKey, uniq, waitForRun } from "./helpers";
+import { callTool as call, craneMcpClient } from "./crane-mcp-client";
 
-// Crane's own /mcp, driven by the official SDK's client, over the Worker's fetch handler.
-const open: Client[] = [];
-async function client(key: string = DEV_KEY): Promise<Client> {
-  const c = new Client({ name: "crane-test", version: "1.0.0" }, { jsonSchemaValidator: new CfWorkerJsonSchemaValidator() });
-  const transport = new StreamableHTTPClientTransport(new URL("http://crane.test/mcp"), {
-    fetch: (url, init) => exports.default.fetch(new Request(url, init)),
-    requestInit: { headers: { authorization: `Bearer ${key}` } },
-  });
-  await c.connect(transport);
-  open.push(c);
-  return c;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((c) => c.close()));
-});
-
-const call = async (c: Client, name: string, args: Record<string, unknown>) => (await c.callTool({ name, arguments: args })) as CallToolResult;
 const structured = <T>(r: CallToolResult) => {
   expect(r.isError, JSON.stringify(r.content)).toBeFalsy();
   return r.structuredContent as T;
@@ -92,18 +73,18 @@ describe("Crane as an MCP server (POST /mcp)", () => {
   });
 
   it("shows a client without OAuth the real error, invalid_api_key, not an authorization flow", async () => {
-    await expect(client("crane_wrong")).rejects.toThrow(/invalid_api_key/);
+    await expect(craneMcpClient("crane_wrong")).rejects.toThrow(/invalid_api_key/);
   });
 
   it("advertises only what a stateless server delivers: tools, without listChanged", async () => {
     const res = await post(initialize, { authorization: `Bearer ${DEV_KEY}` });
     const { result } = (await res.json()) as { result: { capabilities: Record<string, unknown> } };
     expect(result.capabilities.tools).toEqual({ listChanged: false });
-    expect((await client()).getServerCapabilities()?.tools?.listChanged).toBe(false);
+    expect((await craneMcpClient()).getServerCapabilities()?.tools?.listChanged).toBe(false);
   });
 
   it("lists its tools, each with an input and an output schema", async () => {
-    const { tools } = await (await client()).listTools();
+    const { tools } = await (await craneMcpClient()).listTools();
     expect(tools.map((t) => t.name).sort()).toEqual(["crane_cancel_run", "crane_decide", "crane_get_run", "crane_list_runs", "crane_plan", "crane_run"]);
     for (const t of tools) {
       expect(t.inputSchema.type).toBe("object");
@@ -112,7 +93,7 @@ describe("Crane as an MCP server (POST /mcp)", () => {
   });
 
   it("runs a prompt and answers with its result when it ends within the wait; reads and lists it", async () => {
-    const c = await client();
+    const c = await craneMcpClient();
     const ran = structured<{ run_id: string; status: string; ended: boolean; result: unknown }>(await call(c, "crane_run", { prompt: "calculate 6 * 7" }));
     expect(ran).toMatchObject({ status: "completed", ended: true, result: 42 });
     const got = structured<{ run: { run_id: string; plan: { steps: unknown[] } } }>(await call(c, "crane_get_run", { run_id: ran.run_id }));
@@ -131,13 +112,16 @@ describe("Crane as an MCP server (POST /mcp)", () => {
     const name = `m-${uniq()}`;
     expect((await api("/mcp-servers", { method: "POST", json: { name, url: `${env.MCP_TEST_URL}/s/${name}/mcp` } })).status).toBe(201);
     const ran = structured<{ status: string; result: unknown }>(
-      await call(await client(), "crane_run", { plan: { steps: [{ step_number: 1, tool: `mcp.${name}.add`, input: { a: 20, b: 22 } }] }, wait_seconds: 20 }),
+      await call(await craneMcpClient(), "crane_run", {
+        plan: { steps: [{ step_number: 1, tool: `mcp.${name}.add`, input: { a: 20, b: 22 } }] },
+        wait_seconds: 20,
+      }),
     );
     expect(ran).toMatchObject({ status: "completed", result: { sum: 42 } });
   });
 
   it("answers with the id and status when the run outlasts the wait, and cancels it", async () => {
-    const c = await client();
+    const c = await craneMcpClient();
     const plan = { steps: [{ step_number: 1, tool: "Human.approve", input: { message: "ship it?" } }] };
     const ran = structured<{ run_id: string; status: string; ended: boolean }>(await call(c, "crane_run", { plan, wait_seconds: 0 }));
     expect(ran.ended).toBe(false);
@@ -147,7 +131,7 @@ describe("Crane as an MCP server (POST /mcp)", () => {
   });
 
   it("decides a waiting approval", async () => {
-    const c = await client();
+    const c = await craneMcpClient();
     const plan = {
       steps: [
         { step_number: 1, tool: "Human.approve", input: { message: "ship it?" } },
@@ -163,7 +147,7 @@ describe("Crane as an MCP server (POST /mcp)", () => {
   });
 
   it("previews a plan, and refuses what REST refuses, as tool errors", async () => {
-    const c = await client();
+    const c = await craneMcpClient();
     const planned = structured<{ plan: { steps: { tool: string }[] } }>(await call(c, "crane_plan", { prompt: "calculate 2 + 3" }));
     expect(planned.plan.steps.map((s) => s.tool)).toEqual(["Calculator.evaluate"]);
     expect(errorText(await call(c, "crane_run", {}))).toContain('"prompt", "plan" or "agent"');
@@ -175,8 +159,8 @@ describe("Crane as an MCP server (POST /mcp)", () => {
   });
 
   it("keeps tenants apart: another tenant's run is not found", async () => {
-    const ran = structured<{ run_id: string }>(await call(await client(), "crane_run", { prompt: "calculate 1 + 1" }));
-    const other = await client((await newApiKey(`mcp-other-${uniq()}`)).secret);
+    const ran = structured<{ run_id: string }>(await call(await craneMcpClient(), "crane_run", { prompt: "calculate 1 + 1" }));
+    const other = await craneMcpClient((await newApiKey(`mcp-other-${uniq()}`)).secret);
     expect(errorText(await call(other, "crane_get_run", { run_id: ran.run_id }))).toContain("run_not_found");
     expect(errorText(await call(other, "crane_cancel_run", { run_id: ran.run_id }))).toContain("run_not_found");
     expect(errorText(await call(other, "crane_decide", { run_id: ran.run_id, step: 1, decision: "approve" }))).toContain("run_not_found");

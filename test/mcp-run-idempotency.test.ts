@@ -1,28 +1,10 @@
-import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker-provider.js";
-import { exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it } from "vitest";
-import { DEV_KEY, uniq } from "./helpers";
+import { describe, expect, it } from "vitest";
+import { uniq } from "./helpers";
+import { craneMcpClient } from "./crane-mcp-client";
 
 // Crane's own /mcp, driven by the official SDK's client, over the Worker's fetch handler.
-const open: Client[] = [];
-async function client(): Promise<Client> {
-  const c = new Client({ name: "crane-test", version: "1.0.0" }, { jsonSchemaValidator: new CfWorkerJsonSchemaValidator() });
-  const transport = new StreamableHTTPClientTransport(new URL("http://crane.test/mcp"), {
-    fetch: (url, init) => exports.default.fetch(new Request(url, init)),
-    requestInit: { headers: { authorization: `Bearer ${DEV_KEY}` } },
-  });
-  await c.connect(transport);
-  open.push(c);
-  return c;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((c) => c.close()));
-});
-
-const run = async (args: Record<string, unknown>) => (await (await client()).callTool({ name: "crane_run", arguments: args })) as CallToolResult;
+const run = async (args: Record<string, unknown>) => (await (await craneMcpClient()).callTool({ name: "crane_run", arguments: args })) as CallToolResult;
 
 describe("crane_run's idempotency_key", () => {
   it("answers the run it started when a client repeats the call (even with another wait), and refuses the key for another task", async () => {

@@ -1,36 +1,21 @@
 // crane_run on Crane's MCP server with `agent`: the same one-step Agent.run run POST /runs' `agent`
 // starts, against the scripted model server, driven by the official SDK's client.
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
-import { StreamableHTTPClientTransport } from "@modelcontextprotocol/sdk/client/streamableHttp.js";
 import type { CallToolResult } from "@modelcontextprotocol/sdk/types.js";
-import { CfWorkerJsonSchemaValidator } from "@modelcontextprotocol/sdk/validation/cfworker-provider.js";
-import { env, exports } from "cloudflare:workers";
-import { afterEach, describe, expect, it, vi } from "vitest";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
 import { registerScript, scriptRecord } from "../llm/scripted-model-client";
-import { api, DEV_KEY, uniq, waitForRun } from "../helpers";
+import { api, uniq, waitForRun } from "../helpers";
+import { craneMcpClient } from "../crane-mcp-client";
 
 const modelUrl = env.SCRIPTED_MODEL_URL;
-const open: Client[] = [];
-async function client(): Promise<Client> {
-  const c = new Client({ name: "crane-test", version: "1.0.0" }, { jsonSchemaValidator: new CfWorkerJsonSchemaValidator() });
-  const transport = new StreamableHTTPClientTransport(new URL("http://crane.test/mcp"), {
-    fetch: (url, init) => exports.default.fetch(new Request(url, init)),
-    requestInit: { headers: { authorization: `Bearer ${DEV_KEY}` } },
-  });
-  await c.connect(transport);
-  open.push(c);
-  return c;
-}
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((c) => c.close()));
-});
 const crane_run = async (c: Client, args: Record<string, unknown>) => (await c.callTool({ name: "crane_run", arguments: args })) as CallToolResult;
 
 describe("crane_run with an agent", () => {
   it("starts a run of one Agent.run step with the agent's input, and answers its result", async () => {
     const model = `mcp-agent-${uniq()}`;
     await registerScript(modelUrl, model, [{ tool_calls: [{ name: "Calculator.evaluate", arguments: { expression: "6*7" } }] }, { text: "It is 42." }]);
-    const c = await client();
+    const c = await craneMcpClient();
     const tools = (await c.listTools()).tools;
     // The tool says it takes an agent, with Agent.run's input schema, so an MCP client can fill it in.
     const schema = tools.find((t) => t.name === "crane_run")!.inputSchema as unknown as { properties: { agent: { properties: Record<string, unknown> } } };
@@ -49,7 +34,7 @@ describe("crane_run with an agent", () => {
   it("decides an agent's waiting tool call with crane_decide and its call number", async () => {
     const model = `mcp-approve-${uniq()}`;
     await registerScript(modelUrl, model, [{ tool_calls: [{ name: "TodoStore.add", arguments: { title: "from mcp" } }] }, { text: "added" }]);
-    const c = await client();
+    const c = await craneMcpClient();
     const started = await crane_run(c, { agent: { goal: "add a todo", model, tools: ["TodoStore.add"], approve: ["TodoStore.add"] }, wait_seconds: 0 });
     const { run_id } = started.structuredContent as { run_id: string };
     await vi.waitFor(
@@ -67,7 +52,7 @@ describe("crane_run with an agent", () => {
   });
 
   it("refuses an agent input Agent.run's schema refuses, before anything runs", async () => {
-    const c = await client();
+    const c = await craneMcpClient();
     for (const agent of [{ goal: "g", max_turns: 51 }, { tools: ["Http.get"] }]) {
       const r = await crane_run(c, { agent });
       expect(r.isError, JSON.stringify(agent)).toBe(true);
