@@ -1,6 +1,7 @@
 // The run resource served by GET /runs/{id}: a read-only view of the folded state.
 import { TERMINAL_RUN_STATUSES } from "../../execution/statuses";
 import { compensationOf } from "./domain/compensation";
+import { modelCalls } from "./domain/queries";
 import type { ExecutionLogEntry, RunResource } from "./domain/run-resource";
 import type { AgentTurn, CompensationState, RunState } from "./domain/state";
 
@@ -79,7 +80,7 @@ function turnView(t: AgentTurn): NonNullable<ExecutionLogEntry["turns"]>[number]
 export function llmUsage(state: RunState): { calls: number; input_tokens: number; output_tokens: number; cost_usd: number } {
   const agents = [...state.steps.values()].flatMap((s) => (s.agent ? [s.agent] : []));
   return {
-    calls: agents.reduce((n, a) => n + a.turns.reduce((k, t) => k + t.model.attempts, 0), 0),
+    calls: agents.reduce((n, a) => n + modelCalls(a), 0),
     input_tokens: agents.reduce((n, a) => n + a.usage.input_tokens, 0),
     output_tokens: agents.reduce((n, a) => n + a.usage.output_tokens, 0),
     cost_usd: agents.reduce((n, a) => n + a.usage.cost_usd, 0),

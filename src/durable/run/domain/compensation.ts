@@ -9,6 +9,7 @@ import { stepError } from "../../../execution/step-error";
 import { getTool } from "../../../tools/registry";
 import type { RunError } from "./events";
 import type { Machine } from "./machine";
+import { agentCalls } from "./queries";
 import type { RunState } from "./state";
 import { failForGood, start } from "./work";
 
@@ -34,7 +35,7 @@ function toUndo(state: RunState): ToUndo[] {
   const steps = [...state.steps.values()].flatMap((s): ToUndo[] => {
     const call = s.status === "succeeded" ? compensationOf(s) : null;
     const own: ToUndo[] = call ? [{ step: s.step_number, succeeded_seq: s.succeeded_seq ?? 0, call }] : [];
-    const calls = (s.agent?.turns ?? []).flatMap((t) => t.calls).filter((c) => c.status === "succeeded");
+    const calls = agentCalls(s).filter((c) => c.status === "succeeded");
     return own.concat(
       calls.flatMap((c): ToUndo[] => {
         const undo = getTool(c.tool)?.compensation?.(s.step_number);

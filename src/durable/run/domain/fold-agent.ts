@@ -2,6 +2,7 @@
 // model asked for, each with its attempts (recorded by the same helpers as a step's, see
 // fold-attempt.ts). Part of the run's fold (fold.ts spreads these handlers).
 import { waitsOnBreaker } from "../../../execution/step-error";
+import { agentAttempts, agentCall } from "./queries";
 import { beginAttempt, clearDeadlines, giveBack, waitToRetry } from "./fold-attempt";
 import { noAttempt, type AttemptState, type AgentCallState, type AgentState, type AgentTurn, type Handlers, type RunState, type StepState } from "./state";
 
@@ -23,9 +24,7 @@ function turnOf(state: RunState, n: number, t: number): AgentTurn {
 }
 
 function callOf(state: RunState, n: number, c: number): AgentCallState {
-  const found = agentStep(state, n)
-    .agent.turns.flatMap((t) => t.calls)
-    .find((x) => x.call === c);
+  const found = agentCall(agentStep(state, n), c);
   if (!found) throw new Error(`event refers to unknown call ${c} of step ${n}`);
   return found;
 }
@@ -35,14 +34,7 @@ function callOf(state: RunState, n: number, c: number): AgentCallState {
  * for the outside: a call for a person's decision, or its model call for the tenant's daily cap.
  */
 /** An agent step's model call or tool call whose current attempt is `dispatch` (for step.resent). */
-export function agentWorkByDispatch(s: StepState, dispatch: number): AttemptState | undefined {
-  for (const t of s.agent?.turns ?? []) {
-    if (t.model.dispatch_seq === dispatch) return t.model;
-    const c = t.calls.find((x) => x.dispatch_seq === dispatch);
-    if (c) return c;
-  }
-  return undefined;
-}
+export const agentWorkByDispatch = (s: StepState, dispatch: number): AttemptState | undefined => agentAttempts(s).find((w) => w.s.dispatch_seq === dispatch)?.s;
 
 export function syncAgentStatus(s: StepState): void {
   if (!s.agent || (s.status !== "running" && s.status !== "waiting")) return;

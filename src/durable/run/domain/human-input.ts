@@ -2,7 +2,7 @@
 // Wait.signal step. Each is one command on the run object; these are its decisions.
 import { getTool } from "../../../tools/registry";
 import { advance, fireDue } from "./decide";
-import { ordered } from "./queries";
+import { agentCall, ordered } from "./queries";
 import { takeSignal } from "./executors/await";
 import type { Machine } from "./machine";
 import { TERMINAL_RUN, type StepState } from "./state";
@@ -94,7 +94,7 @@ function decideCall(m: Machine, s: StepState, d: Decision): DecisionResult {
   if (!s.agent) return { ok: false, code: "step_not_waiting", message: `Step ${step} is ${s.tool}, not an agent; a decision on it names no call.` };
   if (d.call === undefined) return { ok: false, code: "step_not_waiting", message: `Step ${step} is an agent: name the call the decision is for ("call": n).` };
   if (TERMINAL_RUN.has(m.state.status)) return { ok: false, code: "run_finished", message: `The run is already ${m.state.status}.` };
-  const c = s.agent.turns.flatMap((t) => t.calls).find((x) => x.call === d.call);
+  const c = agentCall(s, d.call);
   if (!c) return { ok: false, code: "step_not_found", message: `Step ${step} has no call ${d.call}.` };
   if (c.status !== "waiting") {
     const what = c.approved || c.status === "rejected" ? "was decided already" : `is ${c.status}; only a waiting call takes a decision`;

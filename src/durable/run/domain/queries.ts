@@ -1,5 +1,5 @@
 // Questions about a run's state that several decisions ask. Pure reads.
-import type { RunState, StepState } from "./state";
+import type { AgentCallState, AgentState, ModelCallState, RunState, StepState } from "./state";
 
 export const ordered = (state: RunState): StepState[] => [...state.steps.values()].sort((a, b) => a.step_number - b.step_number);
 
@@ -10,3 +10,16 @@ export const anyFailed = (state: RunState): boolean => [...state.steps.values()]
 
 /** The idempotency key of a step's attempts: a step run again after its effect was undone gets a new one. */
 export const stepKey = (runId: string, s: Pick<StepState, "step_number" | "undone">): string => `${runId}:${s.step_number}${s.undone ? `:r${s.undone}` : ""}`;
+
+/** An agent step's calls, across its turns, in the order the model asked for them. */
+export const agentCalls = (s: Pick<StepState, "agent">): AgentCallState[] => (s.agent?.turns ?? []).flatMap((t) => t.calls);
+
+/** An agent step's call by its number (numbered across the step's turns). */
+export const agentCall = (s: Pick<StepState, "agent">, call: number): AgentCallState | undefined => agentCalls(s).find((c) => c.call === call);
+
+/** The model calls an agent step made: every attempt of every turn's call. */
+export const modelCalls = (agent: AgentState): number => agent.turns.reduce((n, t) => n + t.model.attempts, 0);
+
+/** An agent step's own attempt-bearing work: each turn's model call, then the tool calls it asked for. */
+export const agentAttempts = (s: Pick<StepState, "agent">): ({ kind: "model"; s: ModelCallState } | { kind: "call"; s: AgentCallState })[] =>
+  (s.agent?.turns ?? []).flatMap((t) => [{ kind: "model" as const, s: t.model }, ...t.calls.map((c) => ({ kind: "call" as const, s: c }))]);

@@ -12,7 +12,7 @@ import { traitsOf, type Tool } from "../../../tools/tool";
 import type { BeginFields } from "./executors/executor";
 import { executorOf, type Attempt, type Work } from "./executors/index";
 import type { Machine } from "./machine";
-import { stepKey } from "./queries";
+import { agentAttempts, agentCall, stepKey } from "./queries";
 import { callCost, modelCallInput, type LlmCallInput } from "./agent/model-input";
 import { TERMINAL_RUN, stepOutputs, type AttemptState, type RunState, type StepState } from "./state";
 
@@ -121,15 +121,7 @@ function idempotencyKey(m: Machine, work: Work): string | undefined {
   switch (work.kind) {
     case "undo": {
       const undone = m.state.steps.get(work.s.step_number)!;
-      return `${
-        work.s.call === null
-          ? stepKey(id, undone)
-          : callKey(
-              id,
-              undone,
-              undone.agent?.turns.flatMap((t) => t.calls).find((c) => c.call === work.s.call),
-            )
-      }:undo`;
+      return `${work.s.call === null ? stepKey(id, undone) : callKey(id, undone, agentCall(undone, work.s.call))}:undo`;
     }
     case "call":
       return callKey(id, work.step, work.s);
@@ -157,10 +149,7 @@ export function inputOf(m: Pick<Machine, "state">, work: Work): unknown {
       return resolveStepInput(work.s.tool, work.s.input, stepOutputs(m.state));
     case "undo": {
       if (work.s.call === null) return resolveStepInput(work.s.tool, work.s.input, stepOutputs(m.state));
-      const undone = m.state.steps
-        .get(work.s.step_number)!
-        .agent?.turns.flatMap((t) => t.calls)
-        .find((c) => c.call === work.s.call);
+      const undone = agentCall(m.state.steps.get(work.s.step_number)!, work.s.call);
       return resolveStepInput(work.s.tool, work.s.input, new Map([[work.s.step_number, undone?.output]]));
     }
     case "model": {
@@ -327,10 +316,7 @@ export function findWork(state: RunState, step: number, dispatch: number): Found
 
 /** An agent step's own work: each turn's model call and the tool calls it asked for. */
 function agentWork(s: StepState): Work[] {
-  return (s.agent?.turns ?? []).flatMap((t): Work[] => [
-    { kind: "model", s: t.model, step: s },
-    ...t.calls.map((c): Work => ({ kind: "call", s: c, step: s })),
-  ]);
+  return agentAttempts(s).map((w): Work => ({ ...w, step: s }));
 }
 
 /** Every piece of work of the run: its steps and their agents' calls, then the undos of a compensation under way. */

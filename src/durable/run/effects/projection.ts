@@ -10,6 +10,7 @@ import { runs } from "../../../db/schema";
 import type { AgentInput } from "../../../tools/agent-run/agent-input";
 import { expiresAtIso } from "./retention";
 import { modelOf } from "../domain/agent/model-input";
+import { modelCalls } from "../domain/queries";
 import { TERMINAL_RUN, type RunState, type StepState } from "../domain/state";
 
 /**
@@ -21,7 +22,7 @@ function llmSummary(state: RunState, s: StepState) {
   const agent = s.agent!;
   return {
     model: modelOf(state, (s.resolved_input ?? s.input) as AgentInput),
-    calls: agent.turns.reduce((n, t) => n + t.model.attempts, 0),
+    calls: modelCalls(agent),
     input_tokens: agent.usage.input_tokens,
     output_tokens: agent.usage.output_tokens,
     cost_nano: Math.round(agent.usage.cost_usd * 1e9),
