@@ -112,6 +112,13 @@ describe("the agent loop", () => {
     expect(sentToModel(run).at(-1)!.content).toContain("not an allowed tool");
   });
 
+  it("never lets the model call a tool only the engine dispatches, even when its tools allow every name", () => {
+    const run = start({ goal: "anything", tools: ["*"] });
+    const out = answer(run, at(100), "", [{ tool: "LLM.call", input: { model: "x", system: "", messages: [], tools: [], max_tokens: 1 } }]);
+    expect(out.events.find((e) => e.type === "agent.call_forbidden")?.data).toMatchObject({ tool: "LLM.call", reason: "there is no tool named LLM.call" });
+    expect(modelMessages(run)).toHaveLength(2);
+  });
+
   it("fails with max_turns_exceeded after max_turns, and makes no further model call", () => {
     const run = start({ goal: "loop", max_turns: 2 });
     answer(run, at(100), "", [{ tool: "Calculator.evaluate", input: { expression: "1+1" } }]);

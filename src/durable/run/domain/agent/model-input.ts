@@ -10,9 +10,9 @@ import type { Usage } from "../../../../llm/usage";
 import type { AgentInput } from "../../../../tools/agent-run/agent-input";
 import { allowsTool, AGENT_TOOL, offeredTools } from "../../../../tools/agent-run/tool-patterns";
 import type { llmCallInputSchema } from "../../../../tools/llm-call/spec";
-import { describeTools } from "../../../../tools/registry";
-import { getTool } from "../../../../tools/registry";
-import type { AgentCallState, AgentTurn, RunState, StepState } from "../state";
+import { describeTools, getTool, internalTools } from "../../../../tools/registry";
+import type { Tool } from "../../../../tools/tool";
+import type { AgentCallState, AgentState, AgentTurn, RunState, StepState } from "../state";
 
 export type LlmCallInput = z.input<typeof llmCallInputSchema>;
 
@@ -29,27 +29,32 @@ const catalogue = () => (described ??= describeTools());
 /** Why the model may not call `tool` in this step (null: it may). */
 export function refusal(input: AgentInput, tool: string): string | null {
   const t = getTool(tool);
-  if (!t) return `there is no tool named ${tool}`;
-  if (input.tools ? !allowsTool(input.tools, tool) : !offered(input).some((o) => o.name === tool)) return `${tool} is not among the tools this agent may call`;
+  // A tool only the engine dispatches (LLM.call) is no tool of the model's, whatever `tools` says.
+  if (!t || internalTools.has(tool)) return `there is no tool named ${tool}`;
+  const listed = input.tools ? allowsTool(input.tools, tool) : CALLABLE.has(t.executor) && offeredTools(undefined, [entryOf(t)]).length > 0;
+  if (!listed) return `${tool} is not among the tools this agent may call`;
   if (tool === AGENT_TOOL) return "a nested agent is not available to an agent yet";
   if (!CALLABLE.has(t.executor)) return `${tool} waits for the outside or starts a run, which an agent's call cannot do`;
   return null;
 }
 
+const entryOf = (t: Tool) => ({ name: t.name, effects: t.executor === "queue" && t.effects });
+
 /** The tools the model is offered, with their input as JSON Schema. */
 export function offered(input: AgentInput) {
-  const all = catalogue().filter((d) => {
+  const callable = catalogue().flatMap((d) => {
     const t = getTool(d.name);
-    return t !== undefined && CALLABLE.has(t.executor);
+    return t && CALLABLE.has(t.executor) ? [{ d, entry: entryOf(t) }] : [];
   });
-  const entries = all.map((d) => {
-    const t = getTool(d.name)!;
-    return { name: d.name, effects: t.executor === "queue" && t.effects };
-  });
-  const names = new Set(offeredTools(input.tools, entries));
-  return all
-    .filter((d) => names.has(d.name))
-    .map((d) => ({ name: d.name, description: d.description, input_schema: d.input_schema as Record<string, unknown> }));
+  const names = new Set(
+    offeredTools(
+      input.tools,
+      callable.map((c) => c.entry),
+    ),
+  );
+  return callable
+    .filter(({ d }) => names.has(d.name))
+    .map(({ d }) => ({ name: d.name, description: d.description, input_schema: d.input_schema as Record<string, unknown> }));
 }
 
 function outcomeOf(c: AgentCallState): CallOutcome {
@@ -78,8 +83,26 @@ export function recordedTurns(turns: readonly AgentTurn[]): RecordedTurn[] {
 
 export const modelOf = (state: RunState, input: AgentInput): string => input.model ?? state.llm?.model ?? "";
 
+/**
+ * The last input built for each agent, by what determines it: the answered turns (the transcript,
+ * the usage and the calibration change only with them) and the attempt (its reservation key). The
+ * loop checks the budget before a turn begins and the attempt protocol then starts the call with
+ * the same input (and a copy sent again, or a consumer's fetch, asks for it again): one build each.
+ */
+const built = new WeakMap<AgentState, { key: string; plan: ModelCallPlan }>();
+
 /** The next model call of an agent step (its current turn's), or why its budget cannot afford it. */
 export function modelCallInput(state: RunState, step: StepState, attempt = 1): ModelCallPlan {
+  const agent = step.agent!;
+  const key = `${agent.turns.filter((t) => t.model.status === "succeeded").length}:${attempt}`;
+  const hit = built.get(agent);
+  if (hit?.key === key) return hit.plan;
+  const plan = buildModelCallInput(state, step, attempt);
+  built.set(agent, { key, plan });
+  return plan;
+}
+
+function buildModelCallInput(state: RunState, step: StepState, attempt: number): ModelCallPlan {
   const input = step.resolved_input as AgentInput;
   const agent = step.agent!;
   const model = modelOf(state, input);
