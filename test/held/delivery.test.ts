@@ -61,8 +61,10 @@ describe("queue deliveries: duplicates, reordering, loss", () => {
     expect(done.result).toBe(4);
     expect(done.execution_log.slice(0, 3).every((s) => typeof (s.output as { count: number }).count === "number")).toBe(true);
     // One report for the three (they ended together), so one row of events for all of them.
-    const usage = (await (await api(`/runs/${run.run_id}/usage`)).json()) as { do_requests: number };
+    const usage = (await (await api(`/runs/${run.run_id}/usage`)).json()) as { do_requests: number; shared_requests: Record<string, number> };
     expect(usage.do_requests).toBe(1 + 1 + 1 + 1); // slot, create, one report, slot back
+    // Of those, the slot and its return went to the tenant's limiter, an object every run of the tenant shares.
+    expect(usage.shared_requests).toEqual({ tenant_limiter: 2 });
     expect((await events(run.run_id)).length - before).toBe(3 + 2 + 1); // 3 succeeded, the inline step, run.completed
   });
 
@@ -144,7 +146,7 @@ describe("usage counters", () => {
     expect(run).toMatchObject({ status: "completed", result: 300 });
     expect(await projectedRow(run.run_id, "completed")).not.toBeNull();
     const usage = (await (await api(`/runs/${run.run_id}/usage`)).json()) as Record<string, number>;
-    expect(usage).toMatchObject({ do_requests: 1, queue_messages: 0, d1_statements: 1 });
+    expect(usage).toMatchObject({ do_requests: 1, queue_messages: 0, d1_statements: 1, shared_requests: {} });
   });
 });
 

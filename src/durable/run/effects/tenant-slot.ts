@@ -13,7 +13,7 @@ export type Slot = { ok: true; webhook_events: string[] } | { ok: false; in_flig
 
 export async function takeSlot(env: Env, meter: UsageMeter, runId: string, tenant: string, cap: number, now: number): Promise<Slot> {
   const r = await env.TENANTS.getByName(tenant).acquire(runId, cap);
-  meter.request(r.rows_written);
+  meter.request(r.rows_written, "tenant_limiter");
   return r.ok ? { ok: true, webhook_events: rememberWebhookEvents(tenant, r.webhook_events, now) } : { ok: false, in_flight: r.in_flight, cap: r.cap };
 }
 
@@ -24,7 +24,7 @@ export async function takeSlot(env: Env, meter: UsageMeter, runId: string, tenan
 export async function releaseSlot(env: Env, meter: UsageMeter, state: RunState): Promise<void> {
   if (!state.holds_slot) return;
   try {
-    meter.request(await env.TENANTS.getByName(state.tenant).release(state.run_id));
+    meter.request(await env.TENANTS.getByName(state.tenant).release(state.run_id), "tenant_limiter");
   } catch (err) {
     log.warn("tenant.release_failed", { run_id: state.run_id, tenant: state.tenant, ...errorFields(err) });
   }

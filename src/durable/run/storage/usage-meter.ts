@@ -13,7 +13,15 @@ export interface RunUsage {
   queued_attempts: number;
   d1_statements: number;
   d1_rows_written: number;
+  /**
+   * Of `do_requests`, those made to objects many runs share, by class: what bounds how far one
+   * tenant, or all of them, can scale (docs/architecture.md, "Scale"). The rest went to the run's own object.
+   */
+  shared_requests: Partial<Record<SharedObject, number>>;
 }
+
+/** The shared Durable Object classes a run's object calls on its own behalf. */
+export type SharedObject = "tenant_limiter" | "webhook_outbox";
 
 export const emptyUsage = (): RunUsage => ({
   do_requests: 0,
@@ -22,15 +30,17 @@ export const emptyUsage = (): RunUsage => ({
   queued_attempts: 0,
   d1_statements: 0,
   d1_rows_written: 0,
+  shared_requests: {},
 });
 
 export class UsageMeter {
   constructor(public usage: RunUsage = emptyUsage()) {}
 
-  /** One billed request to a Durable Object (this one, or another on the run's behalf). */
-  request(rowsWritten = 0): void {
+  /** One billed request to a Durable Object: this one, or (`to`) a shared one on the run's behalf. */
+  request(rowsWritten = 0, to?: SharedObject): void {
     this.usage.do_requests += 1;
     this.usage.storage_rows_written += rowsWritten;
+    if (to) this.usage.shared_requests[to] = (this.usage.shared_requests[to] ?? 0) + 1;
   }
 
   /** A statement run on this object's SQLite. */
@@ -51,6 +61,11 @@ export class UsageMeter {
 
   /** Usage saved before the `queued_attempts` counter existed has none. */
   static restore(saved: Partial<RunUsage>): UsageMeter {
-    return new UsageMeter({ ...emptyUsage(), ...saved, queued_attempts: saved.queued_attempts ?? saved.queue_messages ?? 0 });
+    return new UsageMeter({
+      ...emptyUsage(),
+      ...saved,
+      queued_attempts: saved.queued_attempts ?? saved.queue_messages ?? 0,
+      shared_requests: { ...saved.shared_requests },
+    });
   }
 }
