@@ -7,8 +7,8 @@ import { jsonBody } from "./middleware/json-body";
 import { takeUnits } from "./middleware/rate-limit";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse } from "./openapi";
 import { runSchema } from "./response-schemas";
-import { IDEMPOTENCY_KEY, planRunSchema, promptRunSchema } from "./schemas";
-import { startRefusal } from "./runs";
+import { agentRunSchema, IDEMPOTENCY_KEY, planRunSchema, promptRunSchema } from "./schemas";
+import { runSource, startRefusal } from "./runs";
 
 /** POST /runs/batch: up to 100 runs in one request, each created as POST /runs would. */
 export const runsBatchApi = createApi();
@@ -25,9 +25,14 @@ const idempotencyKey = z
 
 /** One item: a body POST /runs takes, plus its own idempotency key. */
 export const batchItemSchema = z
-  .union([promptRunSchema.extend({ idempotency_key: idempotencyKey }), planRunSchema.extend({ idempotency_key: idempotencyKey })], {
-    error: 'Give exactly one of "prompt" or "plan".',
-  })
+  .union(
+    [
+      promptRunSchema.extend({ idempotency_key: idempotencyKey }),
+      planRunSchema.extend({ idempotency_key: idempotencyKey }),
+      agentRunSchema.extend({ idempotency_key: idempotencyKey }),
+    ],
+    { error: 'Give exactly one of "prompt", "plan" or "agent".' },
+  )
   .openapi("BatchRun", {}, { unionPreferredType: "oneOf" });
 
 // Items are validated one by one (a bad one does not refuse the others), so the request's own
@@ -84,7 +89,7 @@ runsBatchApi.openapi(createBatch, async (c) => {
         tenant,
         ...(retention ? { retention_days: retention } : {}),
         body,
-        source: "plan" in body ? { plan: body.plan } : { prompt: body.prompt },
+        source: runSource(body),
         options: body.options ?? {},
         ...(body.webhook ? { webhook: body.webhook } : {}),
         ...(key ? { idempotency_key: key } : {}),

@@ -204,6 +204,21 @@ describe("Agent.run", () => {
     expect(done.execution_log[0]!.turns![0]!.attempts).toBe(2);
     expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 2 });
   });
+
+  it("starts agents from POST /runs/batch, an item each, and answers a bad agent item in its place", async () => {
+    const model = await script([{ text: "batched ✓" }]);
+    const res = await api("/runs/batch", {
+      method: "POST",
+      json: { runs: [{ agent: { goal: "say hi", model }, idempotency_key: `b-${uniq()}` }, { agent: { goal: "", model } }, { prompt: "calculate 2+2" }] },
+    });
+    expect(res.status).toBe(207);
+    const { results } = (await res.json()) as { results: ({ run_id: string } | { error: { code: string } })[] };
+    expect(results[1]).toMatchObject({ error: { code: "validation_failed" } });
+    expect(results[2]).toMatchObject({ status: "completed", result: 4 });
+    const done = await waitForRun((results[0] as { run_id: string }).run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]).toMatchObject({ tool: "Agent.run", output: { answer: "batched ✓", turns: 1 } });
+  });
 });
 
 const model0 = uniq();
