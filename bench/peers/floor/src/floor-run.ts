@@ -27,7 +27,15 @@ const STATUS_AFTER: Record<string, FloorStatus> = { "run.created": "running", "r
 export class FloorRun extends DurableObject<FloorEnv> {
   private seq: number;
   private status: FloorStatus | null;
-  private usage: FloorUsage = { do_requests: 0, storage_rows_written: 0, queue_messages: 0, queued_attempts: 0, d1_statements: 0, d1_rows_written: 0, shared_requests: {} };
+  private usage: FloorUsage = {
+    do_requests: 0,
+    storage_rows_written: 0,
+    queue_messages: 0,
+    queued_attempts: 0,
+    d1_statements: 0,
+    d1_rows_written: 0,
+    shared_requests: {},
+  };
   /** The read-model write in flight, so usage() can report its rows once it lands. */
   private readModel: Promise<void> = Promise.resolve();
 

@@ -31,7 +31,15 @@ const STATUS_AFTER: Record<string, RunStatus> = { "run.created": "running", "run
 export class QueueFloorRun extends DurableObject<QueueFloorEnv> {
   private seq: number;
   private status: RunStatus | null;
-  private usage: RunUsage = { do_requests: 0, storage_rows_written: 0, queue_messages: 0, queued_attempts: 0, d1_statements: 0, d1_rows_written: 0, shared_requests: {} };
+  private usage: RunUsage = {
+    do_requests: 0,
+    storage_rows_written: 0,
+    queue_messages: 0,
+    queued_attempts: 0,
+    d1_statements: 0,
+    d1_rows_written: 0,
+    shared_requests: {},
+  };
   private readModel: Promise<void> = Promise.resolve();
 
   constructor(ctx: DurableObjectState, env: QueueFloorEnv) {
