@@ -120,6 +120,14 @@ describe("Agent.run", () => {
       spent += turn.usage!.input_tokens + turn.usage!.output_tokens;
     }
     expect(spent).toBeLessThanOrEqual(budget);
+    // The step's output says what the loop did before the budget stopped it: no answer, the transcript so far.
+    const entry = done.execution_log[0]!;
+    const output = entry.output as { answer: unknown; turns: number; tool_calls: number; usage: { input_tokens: number }; transcript: unknown[] };
+    expect(output.answer).toBeNull();
+    expect(output.turns).toBe(record.requests.length);
+    expect(output.tool_calls).toBe(record.requests.length);
+    expect(output.usage.input_tokens).toBeGreaterThan(0);
+    expect(output.transcript).toEqual(entry.turns);
   });
 
   it("never sends the model a call that would cross the step's dollar budget", async () => {
@@ -203,6 +211,60 @@ describe("Agent.run", () => {
     expect(done.status).toBe("completed");
     expect(done.execution_log[0]!.turns![0]!.attempts).toBe(2);
     expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 2 });
+  });
+
+  it("runs a nested agent as a child run when Agent.run is listed, and gives its answer to the model", async () => {
+    const child = await script([{ tool_calls: [call("Calculator.evaluate", { expression: "6*7" })] }, { text: "the child says 42" }]);
+    const parent = await script([
+      { tool_calls: [call("Agent.run", { goal: "work out 6*7", model: child, tools: ["Calculator.evaluate"] })] },
+      { text: "done: 42" },
+    ]);
+    const run = await startAgent({ goal: "delegate the sum", model: parent, tools: ["Agent.run"] });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]!.output).toMatchObject({ answer: "done: 42", turns: 2, tool_calls: 1 });
+    expect(done.children).toHaveLength(1);
+    const [link] = done.children;
+    expect(link).toMatchObject({ step: 1, call: 1, status: "completed" });
+    const kid = await getRun(link!.run_id);
+    expect(kid.parent_run_id).toBe(run.run_id);
+    expect(kid.execution_log[0]).toMatchObject({ tool: "Agent.run", output: { answer: "the child says 42", turns: 2 } });
+    // The parent's second model call saw the child's answer as the Agent.run call's result.
+    const second = (await scriptRecord(modelUrl, parent)).requests.find((r) => r.turn === 1)!;
+    expect(second.messages.at(-1)).toMatchObject({ role: "tool" });
+    expect(JSON.stringify(second.messages.at(-1))).toContain("the child says 42");
+    expect(JSON.stringify(second.messages.at(-1))).toContain(link!.run_id);
+    // Each model call was made once, the child's included.
+    expect((await scriptRecord(modelUrl, child)).calls).toEqual({ "0": 1, "1": 1 });
+  });
+
+  it("tells an agent at MAX_RUN_DEPTH that its nested agent would be too deep, and goes on", async () => {
+    const child = await script([{ text: "should never run" }]);
+    const model = await script([{ tool_calls: [call("Agent.run", { goal: "nest", model: child })] }, { text: "too deep, so I stop" }]);
+    // Five levels of Run.start around an agent: the agent runs at depth 5, the limit, so its child would be 6.
+    let plan: unknown = { steps: [{ step_number: 1, tool: "Agent.run", input: { goal: "nest once more", model, tools: ["Agent.run"] } }] };
+    for (let i = 0; i < 5; i++) plan = { steps: [{ step_number: 1, tool: "Run.start", input: { plan } }] };
+    const res = await api("/runs", { method: "POST", json: { plan } });
+    expect(res.status, await res.clone().text()).toBe(201);
+    const top = await waitForRun(((await res.json()) as { run_id: string }).run_id);
+    expect(top.status).toBe("completed");
+    let run = top;
+    for (let depth = 0; depth < 5; depth++) run = await getRun(run.children[0]!.run_id);
+    expect(run.children).toEqual([]);
+    expect(run.execution_log[0]!.output).toMatchObject({ answer: "too deep, so I stop" });
+    expect(run.execution_log[0]!.turns![0]!.calls[0]).toMatchObject({ tool: "Agent.run", status: "failed", error: { code: "run_depth_exceeded" } });
+    expect((await scriptRecord(modelUrl, child)).calls).toEqual({});
+  });
+
+  it("never starts a nested agent unless Agent.run is listed by name", async () => {
+    const child = await script([{ text: "should never run" }]);
+    const parent = await script([{ tool_calls: [call("Agent.run", { goal: "nest", model: child })] }, { text: "could not nest" }]);
+    const run = await startAgent({ goal: "try to nest", model: parent, tools: ["*"] });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]!.turns![0]!.calls[0]).toMatchObject({ tool: "Agent.run", status: "forbidden" });
+    expect(done.children).toEqual([]);
+    expect((await scriptRecord(modelUrl, child)).calls).toEqual({});
   });
 
   it("starts agents from POST /runs/batch, an item each, and answers a bad agent item in its place", async () => {

@@ -203,7 +203,7 @@ export class RunObject extends RunHost implements C.RunRpc {
 
   async childEnded(notice: ChildNotice): Promise<{ acknowledged: boolean }> {
     if (!this.owns(notice.tenant)) return { acknowledged: false };
-    const known = this.state.children.some((c) => c.run_id === notice.run_id) || (await childRunId(this.state, notice.step)) === notice.run_id;
+    const known = this.state.children.some((c) => c.run_id === notice.run_id) || (await childRunId(this.state, notice.step, notice.call)) === notice.run_id;
     if (!known) return { acknowledged: false };
     await this.command((m) => childEnded(m, notice), "childEnded");
     return { acknowledged: true };

@@ -3,7 +3,7 @@ import { TERMINAL_RUN_STATUSES } from "../../execution/statuses";
 import { compensationOf } from "./domain/compensation";
 import { modelCalls } from "./domain/queries";
 import type { ExecutionLogEntry, RunResource } from "./domain/run-resource";
-import type { AgentTurn, CompensationState, RunState } from "./domain/state";
+import type { AgentTurn, CompensationState, RunState, StepState } from "./domain/state";
 
 export type { ExecutionLogEntry, RunResource } from "./domain/run-resource";
 
@@ -26,7 +26,7 @@ export function runView(state: RunState): RunResource {
       // Resolved once the step starts; before that, the planned input with its references.
       input: s.attempts > 0 || s.status === "succeeded" ? s.resolved_input : s.input,
       status: s.status,
-      output: s.status === "succeeded" ? s.output : null,
+      output: s.status === "succeeded" ? s.output : s.agent && s.status === "failed" ? unfinishedAgent(s.agent) : null,
       error: s.error ? { code: s.error.code, message: s.error.message } : null,
       attempts: s.attempts,
       deferrals: s.deferrals,
@@ -52,8 +52,16 @@ export function runView(state: RunState): RunResource {
     completed_at: state.completed_at,
     last_event_seq: state.last_seq,
     parent_run_id: state.parent?.run_id ?? null,
-    children: state.children.map((c) => ({ run_id: c.run_id, step: c.step, status: c.status })),
+    children: state.children.map((c) => ({ run_id: c.run_id, step: c.step, ...(c.call === undefined ? {} : { call: c.call }), status: c.status })),
   };
+}
+
+/**
+ * An agent step that ended without an answer (its budget, max_turns, an invalid answer) still
+ * says what it did: no answer, and the transcript so far, so a caller can use or resume from it.
+ */
+function unfinishedAgent(agent: NonNullable<StepState["agent"]>) {
+  return { answer: null, turns: agent.turns.length, tool_calls: agent.calls, usage: { ...agent.usage }, transcript: agent.turns.map(turnView) };
 }
 
 function turnView(t: AgentTurn): NonNullable<ExecutionLogEntry["turns"]>[number] {

@@ -29,7 +29,12 @@ export const runScheduleSchema = z.object({
 export type RunSchedule = z.infer<typeof runScheduleSchema>;
 
 /** Where a child run comes from. Depth 1 is a child of a top-level run. */
-export const parentLinkSchema = z.object({ run_id: z.string(), step, depth: z.number().int().describe("1 for a child of a top-level run") });
+export const parentLinkSchema = z.object({
+  run_id: z.string(),
+  step,
+  call: z.number().int().positive().optional().describe("The parent's agent call that started this run (a nested agent)"),
+  depth: z.number().int().describe("1 for a child of a top-level run"),
+});
 export type ParentLink = z.infer<typeof parentLinkSchema>;
 
 /** The executors a step.started may name (absent in logs older than the field). */
@@ -162,9 +167,17 @@ export const EVENT_DATA = {
   "breaker.half_opened": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),
   "breaker.closed": z.object({ tool: z.string(), steps: z.array(z.number().int()).optional() }),
   "child.started": z
-    .object({ step, run_id: z.string(), wait: z.boolean(), status: z.string().describe("The child's status when it was created") })
-    .describe("A Run.start step's child run exists; with wait the step waits for the child's end"),
-  "child.ended": z.object({ step, run_id: z.string(), status: z.string() }).describe("A child run ended and told this run"),
+    .object({
+      step,
+      call: z.number().int().positive().optional().describe("The agent call that started it: a nested agent (Agent.run called by an agent)"),
+      run_id: z.string(),
+      wait: z.boolean(),
+      status: z.string().describe("The child's status when it was created"),
+    })
+    .describe("A Run.start step's child run exists (or an agent's nested agent); with wait the step (or call) waits for the child's end"),
+  "child.ended": z
+    .object({ step, call: z.number().int().positive().optional(), run_id: z.string(), status: z.string() })
+    .describe("A child run ended and told this run"),
   "parent.notified": z.object({ status: z.string() }).describe("This run's parent acknowledged its end"),
   "agent.turn_started": z.object({ step, turn }).describe("An Agent.run step begins a turn: a model call, then the tool calls it asks for"),
   "llm.call_started": z

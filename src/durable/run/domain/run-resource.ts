@@ -42,7 +42,11 @@ export const executionLogEntrySchema = z
     tool: z.string(),
     input: z.unknown().describe("Resolved once the step starts; before that, as planned"),
     status: z.enum(STEP_STATUSES),
-    output: z.unknown().describe("The tool's output once the step succeeded; null before"),
+    output: z
+      .unknown()
+      .describe(
+        "The tool's output once the step succeeded; null before. An Agent.run step that failed (budget, max_turns, invalid answer) has `{ answer: null, turns, tool_calls, usage, transcript }`: what it did so far",
+      ),
     error: errorInfo.nullable(),
     attempts: z.number().int().describe("Attempts that ran"),
     deferrals: z.number().int().describe("Dispatches an open circuit breaker turned away before the tool ran; they use no attempt"),
@@ -131,8 +135,15 @@ export const runResourceSchema = z
     last_event_seq: z.number().int(),
     parent_run_id: z.string().nullable().describe("The run whose Run.start step started this one; null for a top-level run"),
     children: z
-      .array(z.object({ run_id: z.string(), step: z.number().int().describe("The Run.start step that started it"), status: z.string() }))
-      .describe("Runs this run's Run.start steps started, with their status as this run last heard it"),
+      .array(
+        z.object({
+          run_id: z.string(),
+          step: z.number().int().describe("The Run.start step that started it, or the Agent.run step whose call did"),
+          call: z.number().int().optional().describe("The agent's call to Agent.run that started it (a nested agent)"),
+          status: z.string(),
+        }),
+      )
+      .describe("Runs this run's Run.start steps (and its agents' nested agents) started, with their status as this run last heard it"),
   })
   .meta({ id: "Run" });
 export type RunResource = z.infer<typeof runResourceSchema>;

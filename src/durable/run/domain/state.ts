@@ -150,6 +150,8 @@ export interface CompensationState {
 /** A child run, as this run last heard of it. */
 export interface ChildLink {
   step: number;
+  /** The agent's call that started it (a nested agent); absent for a Run.start step's child. */
+  call?: number;
   run_id: string;
   /** The child's status: as created, then as it reported its end. */
   status: string;

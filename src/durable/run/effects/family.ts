@@ -6,8 +6,21 @@
 import { Backoff, BACKGROUND_RETRY } from "../../../execution/backoff";
 import { stepError } from "../../../execution/step-error";
 import { errorFields, log } from "../../../lib/log";
+import { agentInputSchema } from "../../../tools/agent-run/agent-input";
+import { AGENT_TOOL } from "../../../tools/agent-run/tool-patterns";
 import { runStartInputSchema } from "../../../tools/run-start";
-import { DEFAULT_MAX_RUN_DEPTH, childCreated, childKey, childrenToCancel, type ChildNotice, type ChildStart } from "../domain/children";
+import { modelOf } from "../domain/agent/model-input";
+import {
+  DEFAULT_MAX_RUN_DEPTH,
+  childCreated,
+  childKey,
+  childrenToCancel,
+  childWorkOf,
+  type ChildNotice,
+  type ChildStart,
+  type ChildWork,
+} from "../domain/children";
+import type { PlanSource } from "../../../planner/make-plan";
 import type { Machine } from "../domain/machine";
 import { runClient } from "../run-client";
 import { TERMINAL_RUN, type RunState } from "../domain/state";
@@ -19,34 +32,51 @@ export function maxRunDepth(env: Env): number {
   return Number.isInteger(n) && n >= 0 ? n : DEFAULT_MAX_RUN_DEPTH;
 }
 
-/** The id the child of `step` has (or will have): derived from its key, as an Idempotency-Key's run is. */
-export async function childRunId(state: RunState, step: number): Promise<string | null> {
+/** The id the child of `step` (or of its agent's `call`) has or will have: derived from its key, as an Idempotency-Key's run is. */
+export async function childRunId(state: RunState, step: number, call?: number): Promise<string | null> {
   const s = state.steps.get(step);
-  return s ? runIdFor(state.tenant, childKey(state, s)) : null;
+  return s ? runIdFor(state.tenant, childKey(state, s, call)) : null;
 }
 
-/** Creates the step's child, or finds the one an earlier try created. */
-export async function createChild(env: Env, state: RunState, step: number): Promise<ChildStart> {
-  const s = state.steps.get(step)!;
+/**
+ * What the child runs: a Run.start step's prompt or plan and options; for an agent's call to
+ * Agent.run, a plan of that one step, with the calling agent's model unless the call names one.
+ */
+function childSource(state: RunState, w: ChildWork): { source: PlanSource; options: Record<string, unknown> } {
+  if (w.kind === "call") {
+    const parentInput = agentInputSchema.parse(w.step.resolved_input);
+    const input = { ...(w.s.resolved_input as Record<string, unknown>) };
+    if (input.model === undefined && modelOf(state, parentInput)) input.model = modelOf(state, parentInput);
+    return { source: { plan: { steps: [{ step_number: 1, tool: AGENT_TOOL, input, depends_on: [] }] } }, options: {} };
+  }
+  // Checked when the step started; parsed again for the defaults.
+  const input = runStartInputSchema.parse(w.s.resolved_input);
+  return { source: input.plan ? { plan: input.plan } : { prompt: input.prompt! }, options: input.options ?? {} };
+}
+
+/** Creates the child of a Run.start step's dispatch (or an agent's Agent.run call), or finds the one an earlier try created. */
+export async function createChild(env: Env, state: RunState, w: ChildWork): Promise<ChildStart> {
+  const step = w.kind === "call" ? w.step : w.s;
+  const call = w.kind === "call" ? w.s.call : undefined;
   const depth = (state.parent?.depth ?? 0) + 1;
   const limit = maxRunDepth(env);
   if (depth > limit) {
-    const message = `Run.start would start a run ${depth} levels deep; runs nest at most ${limit} deep (MAX_RUN_DEPTH).`;
+    const what = call === undefined ? "Run.start" : "This nested agent";
+    const message = `${what} would start a run ${depth} levels deep; runs nest at most ${limit} deep (MAX_RUN_DEPTH).`;
     return { ok: false, reason: "not_started", error: stepError("run_depth_exceeded", message) };
   }
-  // Checked when the step started; parsed again for the defaults.
-  const input = runStartInputSchema.parse(s.resolved_input);
+  const { source, options } = childSource(state, w);
   try {
     const result = await startRun(env, {
       tenant: state.tenant,
-      body: s.resolved_input,
-      source: input.plan ? { plan: input.plan } : { prompt: input.prompt! },
-      options: input.options ?? {},
-      idempotency_key: childKey(state, s),
+      body: w.s.resolved_input,
+      source,
+      options,
+      idempotency_key: childKey(state, step, call),
       trace_id: state.trace_id,
       // A child is kept as long as its parent: it was started under the parent's retention.
       ...(state.retention_days ? { retention_days: state.retention_days } : {}),
-      parent: { run_id: state.run_id, step, depth },
+      parent: { run_id: state.run_id, step: step.step_number, ...(call === undefined ? {} : { call }), depth },
     });
     if (result.ok) {
       const { run_id, status, result: output, error } = result.run;
@@ -62,7 +92,7 @@ export async function createChild(env: Env, state: RunState, step: number): Prom
         : `The child run could not be planned (${result.code}): ${result.message}`;
     return { ok: false, reason: "not_started", error: stepError("child_not_started", message) };
   } catch (err) {
-    log.warn("child.start_failed", { run_id: state.run_id, step, ...errorFields(err) });
+    log.warn("child.start_failed", { run_id: state.run_id, step: step.step_number, call, ...errorFields(err) });
     return { ok: false, reason: "unreachable", error: stepError("child_start_failed", "The child run's object could not be reached; trying again.") };
   }
 }
@@ -73,6 +103,7 @@ export async function notifyParent(env: Env, state: RunState): Promise<boolean> 
   await runClient(env, parent.run_id).childEnded({
     tenant: state.tenant,
     step: parent.step,
+    ...(parent.call === undefined ? {} : { call: parent.call }),
     run_id: state.run_id,
     status: state.status,
     result: state.status === "completed" ? state.result : null,
@@ -147,16 +178,16 @@ export class Family {
     return TERMINAL_RUN.has(state.status) && !this.debts.busy ? this.debts.due(state, now) : null;
   }
 
-  /** Creates the children of Run.start dispatches, one after another, recording each outcome. */
-  async startChildren(births: { step: number; dispatch: number }[]): Promise<void> {
-    for (const { step, dispatch } of births) {
-      const s = this.host.state().steps.get(step);
-      if (!s || s.dispatch_seq !== dispatch || s.status !== "running") continue;
-      const start = await createChild(this.host.env, this.host.state(), step);
+  /** Creates the children of Run.start dispatches (and of agents' Agent.run calls), one after another, recording each outcome. */
+  async startChildren(births: { step: number; dispatch: number; call?: number }[]): Promise<void> {
+    for (const { step, dispatch, call } of births) {
+      const w = childWorkOf(this.host.state(), step, dispatch);
+      if (!w || w.s.status !== "running") continue;
+      const start = await createChild(this.host.env, this.host.state(), w);
       // The replay check startRun makes first: the child's object answers it without a command, so
       // it counts it nowhere. The create itself is the child's command, counted by the child.
       this.host.counted();
-      await this.host.record((m) => childCreated(m, step, dispatch, start), "childCreated");
+      await this.host.record((m) => childCreated(m, step, dispatch, start, call), "childCreated");
     }
   }
 

@@ -64,10 +64,7 @@ function beginTurn(m: Machine, s: AgentStep, input: AgentInput, ops: WorkOps): b
       m,
       s,
       ops,
-      stepError(
-        "budget_exceeded",
-        `The step's budget cannot afford another model call: ${next.detail}. The turns so far are in the step's execution_log entry.`,
-      ),
+      stepError("budget_exceeded", `The step's budget cannot afford another model call: ${next.detail}. The transcript so far is in the step's output.`),
     );
     return false;
   }

@@ -33,7 +33,8 @@ export function refusal(input: AgentInput, tool: string): string | null {
   if (!t || internalTools.has(tool)) return `there is no tool named ${tool}`;
   const listed = input.tools ? allowsTool(input.tools, tool) : CALLABLE.has(t.executor) && offeredTools(undefined, [entryOf(t)]).length > 0;
   if (!listed) return `${tool} is not among the tools this agent may call`;
-  if (tool === AGENT_TOOL) return "a nested agent is not available to an agent yet";
+  // Listed by its exact name (a wildcard never lists it): a nested agent, run as a child run.
+  if (tool === AGENT_TOOL) return null;
   if (!CALLABLE.has(t.executor)) return `${tool} waits for the outside or starts a run, which an agent's call cannot do`;
   return null;
 }
@@ -44,7 +45,7 @@ const entryOf = (t: Tool) => ({ name: t.name, effects: t.executor === "queue" &&
 export function offered(input: AgentInput) {
   const callable = catalogue().flatMap((d) => {
     const t = getTool(d.name);
-    return t && CALLABLE.has(t.executor) ? [{ d, entry: entryOf(t) }] : [];
+    return t && (CALLABLE.has(t.executor) || t.name === AGENT_TOOL) ? [{ d, entry: entryOf(t) }] : [];
   });
   const names = new Set(
     offeredTools(

@@ -3,6 +3,7 @@
 // went (children.ts). A waiting step then holds no lease: the child says when it ends, and the
 // run's deadline bounds the wait. A lease that passes before the child was recorded is retried.
 import { stepError } from "../../../../execution/step-error";
+import { AGENT_TOOL } from "../../../../tools/agent-run/tool-patterns";
 import type { ChildTool } from "../../../../tools/tool";
 import type { RunEvent } from "../events";
 import type { Executor } from "./executor";
@@ -20,11 +21,18 @@ export const childExecutor: Executor<ChildTool> = {
   },
 };
 
-/** The Run.start dispatches a command just made: the run object creates their children after it. */
-export function childDispatches(events: readonly RunEvent[]): { step: number; dispatch: number }[] {
-  return events.flatMap((e) =>
-    e.type === "step.started" && (e as RunEvent<"step.started">).data.executor === "child"
-      ? [{ step: (e as RunEvent<"step.started">).data.step, dispatch: e.seq }]
-      : [],
-  );
+/**
+ * The dispatches a command just made that start a child: Run.start steps, and an agent's calls to
+ * Agent.run (a nested agent is a child run). The run object creates their children after it.
+ */
+export function childDispatches(events: readonly RunEvent[]): { step: number; dispatch: number; call?: number }[] {
+  return events.flatMap((e) => {
+    if (e.type === "step.started" && (e as RunEvent<"step.started">).data.executor === "child")
+      return [{ step: (e as RunEvent<"step.started">).data.step, dispatch: e.seq }];
+    if (e.type === "agent.call_started" && (e as RunEvent<"agent.call_started">).data.tool === AGENT_TOOL) {
+      const d = (e as RunEvent<"agent.call_started">).data;
+      return [{ step: d.step, dispatch: e.seq, call: d.call }];
+    }
+    return [];
+  });
 }
