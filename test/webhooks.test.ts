@@ -1,11 +1,15 @@
-// Webhooks end to end in workerd: subscriptions and a run's own webhook, delivered by the
-// tenant's WebhookOutbox to a real local receiver (test/webhooks/receiver.ts) and checked with the
-// standardwebhooks library's own verifier. Backoff and Retry-After are reached by moving the
-// outbox's clock and firing its alarm with runDurableObjectAlarm, never by sleeping.
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+// Webhooks end to end in workerd: subscriptions and a run's own webhook, sent by the run object to
+// the real crane-webhooks queue, delivered by its consumer to a real local receiver
+// (test/webhooks/receiver.ts) and checked with the standardwebhooks library's own verifier.
+// Retries are queue messages the consumer sends with the backoff as their delay; in these tests
+// they go to a queue nobody consumes, and each test delivers them through the Worker's queue
+// handler after moving the outbox's clock (which decides whether one is due), never by sleeping.
+import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, inject, it, vi } from "vitest";
+import worker from "../src/index";
+import type { RetryMessage } from "../src/durable/webhooks/notice";
 import type { WebhookBody } from "../src/durable/webhooks/notice";
 import type { DeliveryView, WebhookOutbox } from "../src/durable/webhooks/webhook-outbox";
 import { tablesOf } from "../src/durable/run/storage/event-log";
@@ -38,7 +42,7 @@ async function startRun(key: string, body: unknown): Promise<RunResource> {
   return run;
 }
 
-/** What the receiver got for `path`'s key, once it has at least `n` requests (polled: the outbox sends on its own alarm). */
+/** What the receiver got for `path`'s key, once it has at least `n` requests (polled: the queue's consumer sends in its own time). */
 async function received(key: string, n = 0): Promise<Received[]> {
   return vi.waitFor(async () => {
     const got = (await (await fetch(`${receiver}/received/${key}`)).json()) as Received[];
@@ -49,12 +53,27 @@ async function received(key: string, n = 0): Promise<Received[]> {
 
 const outbox = (name: string) => env.WEBHOOKS.getByName(name);
 
-/** Moves the outbox's clock `ms` ahead of real time and fires its alarm. */
-async function later(name: string, ms: number): Promise<void> {
-  await runInDurableObject(outbox(name), (o: WebhookOutbox) => {
+let delivered = 0;
+
+/** Delivers webhook queue messages through the Worker's queue handler, as the queue would. */
+async function deliver(...messages: unknown[]) {
+  const batch = createMessageBatch("crane-webhooks", messages.map((body) => ({ id: `wh-msg-${++delivered}`, timestamp: new Date(), attempts: 1, body })));
+  const ctx = createExecutionContext();
+  await worker.queue(batch as MessageBatch<unknown>, env);
+  return getQueueResult(batch, ctx);
+}
+
+/**
+ * Moves the outbox's clock `ms` ahead of real time and delivers the retry each pending delivery
+ * of the webhook waits for: the message the consumer sent with the backoff as its delay.
+ */
+async function later(t: { tenant: string; key: string }, webhookId: string, ms: number): Promise<void> {
+  await runInDurableObject(outbox(t.tenant), (o: WebhookOutbox) => {
     o.clock = () => Date.now() + ms;
   });
-  await runDurableObjectAlarm(outbox(name));
+  const pending = (await deliveries(t.key, webhookId)).filter((d) => d.status === "pending");
+  const retries = pending.map((d): RetryMessage => ({ kind: "retry", tenant: t.tenant, delivery_id: d.delivery_id, attempt: d.attempts.length + 1 }));
+  if (retries.length > 0) expect((await deliver(...retries)).explicitAcks).toHaveLength(retries.length);
 }
 
 async function deliveries(key: string, id: string): Promise<DeliveryView[]> {
@@ -78,7 +97,7 @@ describe("webhook subscriptions", () => {
     const run = await startRun(t.key, calc);
     expect(run.status).toBe("completed");
 
-    // The first attempt goes out on the outbox's own alarm; it fails with 503.
+    // The first attempt goes out from the queue's consumer; it fails with 503.
     await received(path, 1);
     let [d] = await deliveries(t.key, hook.webhook_id);
     expect(d).toMatchObject({ type: "run.completed", run_id: run.run_id, status: "pending" });
@@ -86,15 +105,15 @@ describe("webhook subscriptions", () => {
     expect(d!.attempts[0]).toMatchObject({ attempt: 1, status_code: 503, error: null });
     expect(waitAfter(d!, 0)).toBe(5_000);
 
-    // Not due yet: the alarm sends nothing.
-    await later(t.tenant, 2_000);
+    // Not due yet by the outbox's clock: the retry sends nothing.
+    await later(t, hook.webhook_id, 2_000);
     expect(await received(path)).toHaveLength(1);
-    await later(t.tenant, 5_000);
+    await later(t, hook.webhook_id, 5_000);
     await received(path, 2);
     [d] = await deliveries(t.key, hook.webhook_id);
     expect(d!.attempts.map((a) => a.status_code)).toEqual([503, 503]);
     expect(waitAfter(d!, 1)).toBe(15_000);
-    await later(t.tenant, 20_000);
+    await later(t, hook.webhook_id, 20_000);
     const got = await received(path, 3);
 
     [d] = await deliveries(t.key, hook.webhook_id);
@@ -125,9 +144,9 @@ describe("webhook subscriptions", () => {
     expect(d!.attempts[0]!.status_code).toBe(429);
     expect(waitAfter(d!, 0)).toBe(120_000);
     // Past the backoff's 5 s but within the receiver's 120 s: nothing.
-    await later(t.tenant, 60_000);
+    await later(t, hook.webhook_id, 60_000);
     expect(await received(path)).toHaveLength(1);
-    await later(t.tenant, 121_000);
+    await later(t, hook.webhook_id, 121_000);
     const got = await received(path, 2);
     [d] = await deliveries(t.key, hook.webhook_id);
     expect(d!.status).toBe("delivered");
@@ -147,7 +166,7 @@ describe("webhook subscriptions", () => {
       const [d] = await deliveries(t.key, hook.webhook_id);
       waits.push(waitAfter(d!, n - 1));
       offset += waitAfter(d!, n - 1) + 1_000;
-      await later(t.tenant, offset);
+      await later(t, hook.webhook_id, offset);
       await received(path, n + 1);
     }
     expect(waits).toEqual([5_000, 15_000, 45_000, 135_000, 405_000, 1_215_000, 3_600_000]);
