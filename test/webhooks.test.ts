@@ -4,89 +4,15 @@
 // Retries are queue messages the consumer sends with the backoff as their delay; in these tests
 // they go to a queue nobody consumes, and each test delivers them through the Worker's queue
 // handler after moving the outbox's clock (which decides whether one is due), never by sleeping.
-import { createExecutionContext, createMessageBatch, getQueueResult, runInDurableObject } from "cloudflare:test";
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, inject, it, vi } from "vitest";
-import worker from "../src/index";
-import type { RetryMessage } from "../src/durable/webhooks/notice";
-import type { WebhookBody } from "../src/durable/webhooks/notice";
-import type { DeliveryView, WebhookOutbox } from "../src/durable/webhooks/webhook-outbox";
+import type { WebhookOutbox } from "../src/durable/webhooks/webhook-outbox";
 import { tablesOf } from "../src/durable/run/storage/event-log";
 import type { RunEvent } from "../src/durable/run/domain/events";
-import type { RunResource } from "../src/durable/run/run-view";
-import { api, errorOf, newApiKey, SETTLE, uniq, waitForRun } from "./helpers";
-import type { Received } from "./webhooks/receiver";
-
-const receiver = inject("receiverUrl");
-const calc = { prompt: "calculate 6 * 7" };
-const failing = { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1/0" } }] } };
-const approval = { plan: { steps: [{ step_number: 1, tool: "Human.approve", input: { message: "Ship it?", timeout_seconds: 3600 } }] } };
-
-async function tenant(): Promise<{ tenant: string; key: string }> {
-  const name = `wh-${uniq()}`;
-  return { tenant: name, key: (await newApiKey(name)).secret };
-}
-
-async function subscribe(key: string, url: string, events: string[]): Promise<{ webhook_id: string; secret: string }> {
-  const res = await api("/webhooks", { method: "POST", json: { url, events }, key });
-  const body = (await res.json()) as { webhook_id: string; secret: string };
-  expect(res.status, JSON.stringify(body)).toBe(201);
-  return body;
-}
-
-async function startRun(key: string, body: unknown): Promise<RunResource> {
-  const res = await api("/runs", { method: "POST", json: body, key });
-  const run = (await res.json()) as RunResource;
-  expect(res.status, JSON.stringify(run)).toBe(201);
-  return run;
-}
-
-/** What the receiver got for `path`'s key, once it has at least `n` requests (polled: the queue's consumer sends in its own time). */
-async function received(key: string, n = 0): Promise<Received[]> {
-  return vi.waitFor(async () => {
-    const got = (await (await fetch(`${receiver}/received/${key}`)).json()) as Received[];
-    expect(got.length, `requests the receiver got for ${key}`).toBeGreaterThanOrEqual(n);
-    return got;
-  }, SETTLE);
-}
-
-const outbox = (name: string) => env.WEBHOOKS.getByName(name);
-
-let delivered = 0;
-
-/** Delivers webhook queue messages through the Worker's queue handler, as the queue would. */
-async function deliver(...messages: unknown[]) {
-  const batch = createMessageBatch("crane-webhooks", messages.map((body) => ({ id: `wh-msg-${++delivered}`, timestamp: new Date(), attempts: 1, body })));
-  const ctx = createExecutionContext();
-  await worker.queue(batch as MessageBatch<unknown>, env);
-  return getQueueResult(batch, ctx);
-}
-
-/**
- * Moves the outbox's clock `ms` ahead of real time and delivers the retry each pending delivery
- * of the webhook waits for: the message the consumer sent with the backoff as its delay.
- */
-async function later(t: { tenant: string; key: string }, webhookId: string, ms: number): Promise<void> {
-  await runInDurableObject(outbox(t.tenant), (o: WebhookOutbox) => {
-    o.clock = () => Date.now() + ms;
-  });
-  const pending = (await deliveries(t.key, webhookId)).filter((d) => d.status === "pending");
-  const retries = pending.map((d): RetryMessage => ({ kind: "retry", tenant: t.tenant, delivery_id: d.delivery_id, attempt: d.attempts.length + 1 }));
-  if (retries.length > 0) expect((await deliver(...retries)).explicitAcks).toHaveLength(retries.length);
-}
-
-async function deliveries(key: string, id: string): Promise<DeliveryView[]> {
-  const res = await api(`/webhooks/${id}/deliveries`, { key });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { deliveries: DeliveryView[] }).deliveries;
-}
-
-/** How long the outbox waits after attempt `i` ended before the next. */
-const waitAfter = (d: DeliveryView, i: number) => Date.parse(d.next_attempt_at!) - (Date.parse(d.attempts[i]!.at) + d.attempts[i]!.duration_ms);
-
-/** Verifies with the library's verifier (which also checks the timestamp is within 5 minutes) and returns the body. */
-const verified = (secret: string, r: Received) => new Webhook(secret).verify(r.body, r.headers) as WebhookBody;
+import { api, errorOf, SETTLE, uniq, waitForRun } from "./helpers";
+import { approval, calc, deliveries, failing, later, outbox, received, receiver, startRun, subscribe, tenant, verified, waitAfter } from "./webhooks/harness";
 
 describe("webhook subscriptions", () => {
   it("retries a receiver that fails twice: three attempts, one webhook-id, each validly signed", async () => {
