@@ -2,7 +2,8 @@
 // a batch's attempts in the tenant's WebhookOutbox in one request, a milestone's body is stored
 // once whatever its number of targets, and a message the queue repeats is recorded once.
 import { runInDurableObject } from "cloudflare:test";
-import { describe, expect, it, vi } from "vitest";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, onTestFinished, vi } from "vitest";
 import type { NoticeMessage, RetryMessage } from "../src/durable/webhooks/notice";
 import type { WebhookOutbox } from "../src/durable/webhooks/webhook-outbox";
 import { api, uniq } from "./helpers";
@@ -24,7 +25,18 @@ function notice(tenantName: string): NoticeMessage {
     seq: 7,
     type: "run.completed",
     at,
-    run: { run_id: "r", prompt: "calculate 6 * 7", status: "completed", planner: "rules", step_count: 1, result: 42, error: null, created_at: at, started_at: at, completed_at: at },
+    run: {
+      run_id: "r",
+      prompt: "calculate 6 * 7",
+      status: "completed",
+      planner: "rules",
+      step_count: 1,
+      result: 42,
+      error: null,
+      created_at: at,
+      started_at: at,
+      completed_at: at,
+    },
   };
 }
 
@@ -68,8 +80,8 @@ describe("webhooks through the queue", () => {
 
     // The configuration read (a miss) and one record per consumer batch: not one per run.
     const requests = (await served(t.tenant)) - before;
-    expect(requests).toBeGreaterThanOrEqual(2);
-    expect(requests).toBeLessThanOrEqual(0.2 * runs.length);
+    expect(requests, `outbox requests for ${runs.length} run ends`).toBeGreaterThanOrEqual(2);
+    expect(requests, `outbox requests for ${runs.length} run ends`).toBeLessThanOrEqual(0.2 * runs.length);
     // Each run paid one queue message (its notice) and no request to any shared object.
     for (const r of runs) {
       const usage = (await (await api(`/runs/${r.run_id}/usage`, { key: t.key })).json()) as {
@@ -86,6 +98,9 @@ describe("webhooks through the queue", () => {
     const path = `dup-${uniq()}`;
     const hook = await subscribe(t.key, `${receiver}/hook/${path}?fail=1`, ["run.completed"]);
     const n = notice(t.tenant);
+    // deliver() hands the Worker this test's env: the retries its consumer sends are seen here.
+    const sends = vi.spyOn(env.WEBHOOK_RETRIES, "sendBatch");
+    onTestFinished(() => sends.mockRestore());
 
     // Twice in one batch, then again in another: at least once on the wire, with one webhook-id.
     expect((await deliver(n, n)).explicitAcks).toHaveLength(2);
@@ -96,6 +111,14 @@ describe("webhooks through the queue", () => {
     expect(others).toEqual([]);
     expect(d!.attempts.map((a) => a.attempt)).toEqual([1]);
     expect(d!.status).toBe("pending");
+    // The 503 is retried by a queue message delayed by the first backoff (5 s), for attempt 2 only.
+    const retries = sends.mock.calls.flatMap(([batch]) => [...batch]);
+    expect(retries.length).toBeGreaterThanOrEqual(1);
+    for (const r of retries) {
+      expect(r.body).toEqual({ kind: "retry", tenant: t.tenant, delivery_id: d!.delivery_id, attempt: 2 });
+      expect(r.delaySeconds).toBeGreaterThanOrEqual(4);
+      expect(r.delaySeconds).toBeLessThanOrEqual(5);
+    }
 
     // The retry, due, delivered twice (two batches): one attempt, one request to the receiver.
     await runInDurableObject(outbox(t.tenant), (o: WebhookOutbox) => {
