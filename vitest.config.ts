@@ -65,7 +65,8 @@ const perProject = { testTimeout: 30_000, silent: "passed-only" as const };
 
 /**
  * Projects over the same Worker:
- * - "live": the real crane-steps queue and its consumer, as in production;
+ * - "live": the real crane-steps and crane-webhooks queues and their consumer, as in production
+ *   (save webhook retries, which the webhook tests deliver themselves);
  * - "held": the run objects send to a queue nobody consumes (a transport that never delivers),
  *   and each test delivers, duplicates, reorders or drops the messages itself;
  * - "breaker": the live setup with circuit breakers that trip quickly;
@@ -85,7 +86,13 @@ export default defineConfig({
     silent: "passed-only",
     projects: [
       {
-        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings, ratelimits: unlimited } })],
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            // Webhook retries go to a queue nobody consumes: test/webhooks.test.ts delivers each when it moves the clock.
+            miniflare: { bindings, ratelimits: unlimited, queueProducers: { WEBHOOK_RETRIES: { queueName: "crane-webhooks-held" } } },
+          }),
+        ],
         test: { ...perProject, name: "live", include: ["test/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
       {

@@ -4,6 +4,8 @@
 interface __BaseEnv_Env {
 	DB: D1Database;
 	STEPS: Queue;
+	WEBHOOK_NOTICES: Queue;
+	WEBHOOK_RETRIES: Queue;
 	API_RATE_LIMIT: RateLimit;
 	LOG_LEVEL: string;
 	APPROVAL_REQUIRED_TOOLS: string;

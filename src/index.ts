@@ -1,15 +1,17 @@
 /**
  * Crane's Worker. It exposes:
  * - the HTTP API under /api/v1 (Hono, src/app.ts),
- * - the consumer of the crane-steps queue and its dead-letter queue (src/queues/),
+ * - the consumer of the crane-steps queue and its dead-letter queue, and of the crane-webhooks
+ *   queue (runs' milestones, signed and POSTed to their subscribers) (src/queues/),
  * - the metric rollup and the retention sweep, on a Cron Trigger (src/scheduled/),
  * - the Durable Object classes (src/durable/): RunObject, one per run; ToolBreaker, one per tenant
  *   and tool; TenantLimiter, one per tenant (its runs in flight); ScheduleObject, one per schedule
  *   (its alarm starts the schedule's runs); WebhookOutbox, one per tenant (its webhook
- *   subscriptions and deliveries); BulkJob, one per bulk job (POST /runs/bulk).
+ *   subscriptions and the record of their deliveries); BulkJob, one per bulk job (POST /runs/bulk).
  */
 import { app } from "./app";
 import { consumeSteps } from "./queues/step-consumer";
+import { consumeWebhooks, WEBHOOK_QUEUE } from "./queues/webhook-consumer";
 import { scheduled } from "./scheduled/scheduled";
 
 export { RunObject } from "./durable/run/run-object";
@@ -22,6 +24,6 @@ export { LlmBudget } from "./durable/llm-budget/llm-budget";
 
 export default {
   fetch: app.fetch,
-  queue: (batch, env) => consumeSteps(batch, env),
+  queue: (batch, env) => (batch.queue === WEBHOOK_QUEUE ? consumeWebhooks(batch, env) : consumeSteps(batch, env)),
   scheduled: (controller, env) => scheduled(env, controller.scheduledTime),
 } satisfies ExportedHandler<Env>;

@@ -1,73 +1,18 @@
-// Webhooks end to end in workerd: subscriptions and a run's own webhook, delivered by the
-// tenant's WebhookOutbox to a real local receiver (test/webhooks/receiver.ts) and checked with the
-// standardwebhooks library's own verifier. Backoff and Retry-After are reached by moving the
-// outbox's clock and firing its alarm with runDurableObjectAlarm, never by sleeping.
-import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
+// Webhooks end to end in workerd: subscriptions and a run's own webhook, sent by the run object to
+// the real crane-webhooks queue, delivered by its consumer to a real local receiver
+// (test/webhooks/receiver.ts) and checked with the standardwebhooks library's own verifier.
+// Retries are queue messages the consumer sends with the backoff as their delay; in these tests
+// they go to a queue nobody consumes, and each test delivers them through the Worker's queue
+// handler after moving the outbox's clock (which decides whether one is due), never by sleeping.
+import { runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { Webhook } from "standardwebhooks";
 import { describe, expect, inject, it, vi } from "vitest";
-import type { WebhookBody } from "../src/durable/webhooks/notice";
-import type { DeliveryView, WebhookOutbox } from "../src/durable/webhooks/webhook-outbox";
+import type { WebhookOutbox } from "../src/durable/webhooks/webhook-outbox";
 import { tablesOf } from "../src/durable/run/storage/event-log";
 import type { RunEvent } from "../src/durable/run/domain/events";
-import type { RunResource } from "../src/durable/run/run-view";
-import { api, errorOf, newApiKey, SETTLE, uniq, waitForRun } from "./helpers";
-import type { Received } from "./webhooks/receiver";
-
-const receiver = inject("receiverUrl");
-const calc = { prompt: "calculate 6 * 7" };
-const failing = { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "1/0" } }] } };
-const approval = { plan: { steps: [{ step_number: 1, tool: "Human.approve", input: { message: "Ship it?", timeout_seconds: 3600 } }] } };
-
-async function tenant(): Promise<{ tenant: string; key: string }> {
-  const name = `wh-${uniq()}`;
-  return { tenant: name, key: (await newApiKey(name)).secret };
-}
-
-async function subscribe(key: string, url: string, events: string[]): Promise<{ webhook_id: string; secret: string }> {
-  const res = await api("/webhooks", { method: "POST", json: { url, events }, key });
-  const body = (await res.json()) as { webhook_id: string; secret: string };
-  expect(res.status, JSON.stringify(body)).toBe(201);
-  return body;
-}
-
-async function startRun(key: string, body: unknown): Promise<RunResource> {
-  const res = await api("/runs", { method: "POST", json: body, key });
-  const run = (await res.json()) as RunResource;
-  expect(res.status, JSON.stringify(run)).toBe(201);
-  return run;
-}
-
-/** What the receiver got for `path`'s key, once it has at least `n` requests (polled: the outbox sends on its own alarm). */
-async function received(key: string, n = 0): Promise<Received[]> {
-  return vi.waitFor(async () => {
-    const got = (await (await fetch(`${receiver}/received/${key}`)).json()) as Received[];
-    expect(got.length, `requests the receiver got for ${key}`).toBeGreaterThanOrEqual(n);
-    return got;
-  }, SETTLE);
-}
-
-const outbox = (name: string) => env.WEBHOOKS.getByName(name);
-
-/** Moves the outbox's clock `ms` ahead of real time and fires its alarm. */
-async function later(name: string, ms: number): Promise<void> {
-  await runInDurableObject(outbox(name), (o: WebhookOutbox) => {
-    o.clock = () => Date.now() + ms;
-  });
-  await runDurableObjectAlarm(outbox(name));
-}
-
-async function deliveries(key: string, id: string): Promise<DeliveryView[]> {
-  const res = await api(`/webhooks/${id}/deliveries`, { key });
-  expect(res.status).toBe(200);
-  return ((await res.json()) as { deliveries: DeliveryView[] }).deliveries;
-}
-
-/** How long the outbox waits after attempt `i` ended before the next. */
-const waitAfter = (d: DeliveryView, i: number) => Date.parse(d.next_attempt_at!) - (Date.parse(d.attempts[i]!.at) + d.attempts[i]!.duration_ms);
-
-/** Verifies with the library's verifier (which also checks the timestamp is within 5 minutes) and returns the body. */
-const verified = (secret: string, r: Received) => new Webhook(secret).verify(r.body, r.headers) as WebhookBody;
+import { api, errorOf, SETTLE, uniq, waitForRun } from "./helpers";
+import { approval, calc, deliveries, failing, later, outbox, received, receiver, startRun, subscribe, tenant, verified, waitAfter } from "./webhooks/harness";
 
 describe("webhook subscriptions", () => {
   it("retries a receiver that fails twice: three attempts, one webhook-id, each validly signed", async () => {
@@ -78,7 +23,7 @@ describe("webhook subscriptions", () => {
     const run = await startRun(t.key, calc);
     expect(run.status).toBe("completed");
 
-    // The first attempt goes out on the outbox's own alarm; it fails with 503.
+    // The first attempt goes out from the queue's consumer; it fails with 503.
     await received(path, 1);
     let [d] = await deliveries(t.key, hook.webhook_id);
     expect(d).toMatchObject({ type: "run.completed", run_id: run.run_id, status: "pending" });
@@ -86,15 +31,15 @@ describe("webhook subscriptions", () => {
     expect(d!.attempts[0]).toMatchObject({ attempt: 1, status_code: 503, error: null });
     expect(waitAfter(d!, 0)).toBe(5_000);
 
-    // Not due yet: the alarm sends nothing.
-    await later(t.tenant, 2_000);
+    // Not due yet by the outbox's clock: the retry sends nothing.
+    await later(t, hook.webhook_id, 2_000);
     expect(await received(path)).toHaveLength(1);
-    await later(t.tenant, 5_000);
+    await later(t, hook.webhook_id, 5_000);
     await received(path, 2);
     [d] = await deliveries(t.key, hook.webhook_id);
     expect(d!.attempts.map((a) => a.status_code)).toEqual([503, 503]);
     expect(waitAfter(d!, 1)).toBe(15_000);
-    await later(t.tenant, 20_000);
+    await later(t, hook.webhook_id, 20_000);
     const got = await received(path, 3);
 
     [d] = await deliveries(t.key, hook.webhook_id);
@@ -125,9 +70,9 @@ describe("webhook subscriptions", () => {
     expect(d!.attempts[0]!.status_code).toBe(429);
     expect(waitAfter(d!, 0)).toBe(120_000);
     // Past the backoff's 5 s but within the receiver's 120 s: nothing.
-    await later(t.tenant, 60_000);
+    await later(t, hook.webhook_id, 60_000);
     expect(await received(path)).toHaveLength(1);
-    await later(t.tenant, 121_000);
+    await later(t, hook.webhook_id, 121_000);
     const got = await received(path, 2);
     [d] = await deliveries(t.key, hook.webhook_id);
     expect(d!.status).toBe("delivered");
@@ -147,7 +92,7 @@ describe("webhook subscriptions", () => {
       const [d] = await deliveries(t.key, hook.webhook_id);
       waits.push(waitAfter(d!, n - 1));
       offset += waitAfter(d!, n - 1) + 1_000;
-      await later(t.tenant, offset);
+      await later(t, hook.webhook_id, offset);
       await received(path, n + 1);
     }
     expect(waits).toEqual([5_000, 15_000, 45_000, 135_000, 405_000, 1_215_000, 3_600_000]);

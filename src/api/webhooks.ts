@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { forgetWebhookConfig } from "../durable/webhooks/config-cache";
 import { RUN_END_EVENTS, WEBHOOK_EVENT_TYPES } from "../durable/webhooks/notice";
 import { MAX_SUBSCRIPTIONS } from "../durable/webhooks/webhook-outbox";
 import { webhookUrlRefusal, webhookUrlSchema } from "../durable/webhooks/webhook-url";
@@ -10,6 +11,8 @@ import { isoTime } from "./response-schemas";
 /**
  * /webhooks: a tenant's subscriptions to its runs' milestones, their deliveries, and the secret
  * that signs runs' own webhooks. Everything lives in the tenant's WebhookOutbox: one request each.
+ * A change drops this isolate's copy of the configuration (config-cache.ts); other isolates'
+ * copies follow within CONFIG_TTL_MS.
  */
 export const webhooksApi = createApi();
 
@@ -93,6 +96,7 @@ webhooksApi.openapi(createWebhook, async (c) => {
   if (refusal) throw new ApiError(400, "webhook_url_not_allowed", refusal, { url });
   const { tenant } = c.var.principal;
   const result = await outbox(c.env, tenant).subscribe(tenant, url, events);
+  forgetWebhookConfig(tenant);
   if (!result.ok) throw new ApiError(409, result.code, `This tenant has ${result.limit} webhooks, its limit; delete one first.`, { limit: result.limit });
   return c.json(result.webhook, 201);
 });
@@ -124,6 +128,7 @@ webhooksApi.openapi(deleteWebhook, async (c) => {
   const { webhook_id: id } = c.req.valid("param");
   const { tenant } = c.var.principal;
   if (!(await outbox(c.env, tenant).unsubscribe(tenant, id))) throw webhookNotFound(id);
+  forgetWebhookConfig(tenant);
   return c.body(null, 204);
 });
 
@@ -157,4 +162,9 @@ const rotateSigningSecret = createRoute({
   responses: { 200: jsonResponse(signingSecretSchema, "The new secret"), ...ACCESS.apiKey.responses },
 });
 
-webhooksApi.openapi(rotateSigningSecret, async (c) => c.json(await outbox(c.env, c.var.principal.tenant).rotateRunSecret(), 200));
+webhooksApi.openapi(rotateSigningSecret, async (c) => {
+  const { tenant } = c.var.principal;
+  const secret = await outbox(c.env, tenant).rotateRunSecret(tenant);
+  forgetWebhookConfig(tenant);
+  return c.json(secret, 200);
+});

@@ -1,28 +1,33 @@
 // WebhookOutbox: one per tenant (WEBHOOKS.getByName(tenant)). It holds the tenant's
-// subscriptions and run-webhook signing secret, and delivers what runs hand it: each notice
-// becomes one delivery per matching subscription (and one to the run's own URL for its end),
-// written before the handoff is answered, then attempted by the alarm, retried with backoff
-// until it is delivered, refused for good or out of attempts. A delivery keeps its webhook-id on
-// every attempt. Runs only hand notices over (one quick request); no run waits on a receiver.
+// subscriptions and run-webhook signing secret, and the record of every delivery (its attempts,
+// its status, its body stored once per milestone). It sends nothing itself and is on no run's
+// path: runs send their milestones to the crane-webhooks queue, whose consumer
+// (src/queues/webhook-consumer.ts) reads this configuration through a per-isolate cache
+// (config-cache.ts), POSTs, and writes what happened here in one request per tenant per batch.
+// Retries are queue messages delayed by the delivery policy's wait; when one is due, `claim`
+// answers with the delivery's body and current secret. A delivery keeps its webhook-id on every
+// attempt, and an attempt is recorded once whatever the queue repeats (`record`).
 //
 // The tenant's limiter keeps a copy of which events the tenant subscribes to (set here whenever
 // the subscriptions change), so a run learns it from the slot it takes anyway, and a tenant
 // without subscriptions pays nothing at a run's end.
 import { DurableObject } from "cloudflare:workers";
 import { guardAlarm } from "../alarm-guard";
-import { sha256Hex } from "../../lib/hash";
-import { errorFields, log } from "../../lib/log";
-import { verdictOf, type Verdict } from "./delivery-policy";
-import { RUN_END_EVENTS, type RunNotice, type WebhookBody, type WebhookEventType } from "./notice";
+import { log } from "../../lib/log";
+import type { WebhookConfig } from "./config-cache";
+import { verdictOf, type AttemptResult, type Verdict } from "./delivery-policy";
+import type { RetryMessage, WebhookEventType } from "./notice";
 import { OutboxStore, type Attempt, type Delivery, type Subscription } from "./outbox-store";
-import { newSigningSecret, sendAttempt } from "./send-attempt";
+import { newSigningSecret } from "./send-attempt";
 
 /** Subscriptions one tenant may have. */
 export const MAX_SUBSCRIPTIONS = 20;
-/** Deliveries attempted at once by one alarm; more due are served by the next, at once. */
-const BATCH = 25;
 /** Finished deliveries are kept this long for GET /webhooks/{id}/deliveries. */
 const RETENTION_MS = 7 * 24 * 3_600_000;
+/** Old rows are looked for at most this often (a scan of the deliveries), from `record`. */
+const PRUNE_EVERY_MS = 3_600_000;
+/** Pending rows from before the queue handed to it per alarm. */
+const LEGACY_BATCH = 100;
 
 export interface WebhookView {
   webhook_id: string;
@@ -44,6 +49,29 @@ export interface DeliveryView {
 
 export type SubscribeResult = { ok: true; webhook: WebhookView & { secret: string } } | { ok: false; code: "too_many_webhooks"; limit: number };
 
+/** One attempt the consumer made, to be recorded. */
+export interface AttemptOutcome {
+  delivery_id: string;
+  attempt: number;
+  /** On a first attempt, the delivery itself (its row is written with it). */
+  first?: { subscription_id: string | null; url: string; type: WebhookEventType; run_id: string; body_key: string; body: string; created_at: number };
+  started_at: number;
+  duration_ms: number;
+  result: AttemptResult;
+}
+
+/** After a record: the attempt the delivery waits for, if it waits for one. */
+export interface Recorded {
+  delivery_id: string;
+  next: { attempt: number; at: number } | null;
+}
+
+/** What a due retry message finds: send this, wait until then, or nothing (a duplicate, or over). */
+export type Claim =
+  | { kind: "send"; delivery_id: string; attempt: number; url: string; secret: string; body: string }
+  | { kind: "wait"; delivery_id: string; attempt: number; until: number }
+  | { kind: "skip"; delivery_id: string };
+
 const view = (s: Subscription): WebhookView => ({ webhook_id: s.id, url: s.url, events: s.events, created_at: s.created_at });
 const iso = (ms: number) => new Date(ms).toISOString();
 const deliveryView = (d: Delivery): DeliveryView => ({
@@ -59,17 +87,21 @@ const deliveryView = (d: Delivery): DeliveryView => ({
 
 export class WebhookOutbox extends DurableObject<Env> {
   private readonly store: OutboxStore;
-  /** Deliveries being attempted now, so an alarm and a test's runDurableObjectAlarm never send one twice at once. */
-  private readonly sending = new Set<string>();
-  /** Injectable for tests (set through runInDurableObject): due times and signature timestamps use it. */
+  private prunedAt = 0;
+  /** Requests this object served since it started: what the scale tests count. */
+  served = 0;
+  /** Injectable for tests (set through runInDurableObject): whether a retry is due is asked of it. */
   clock: () => number = Date.now;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
     this.store = new OutboxStore(ctx.storage.sql);
+    // Deliveries the outbox's own alarm used to attempt, written before the queue: handed to it once.
+    if (this.store.legacyPending(1).length > 0) void ctx.storage.setAlarm(Date.now());
   }
 
   async subscribe(tenant: string, url: string, events: WebhookEventType[]): Promise<SubscribeResult> {
+    this.served++;
     if (this.store.subscriptions().length >= MAX_SUBSCRIPTIONS) return { ok: false, code: "too_many_webhooks", limit: MAX_SUBSCRIPTIONS };
     const s: Subscription = {
       id: `wh_${crypto.randomUUID().replaceAll("-", "").slice(0, 24)}`,
@@ -91,10 +123,12 @@ export class WebhookOutbox extends DurableObject<Env> {
   }
 
   async list(): Promise<WebhookView[]> {
+    this.served++;
     return this.store.subscriptions().map(view);
   }
 
   async unsubscribe(tenant: string, id: string): Promise<boolean> {
+    this.served++;
     if (!this.store.removeSubscription(id, "the subscription was deleted")) return false;
     await this.shareEvents(tenant);
     return true;
@@ -102,104 +136,126 @@ export class WebhookOutbox extends DurableObject<Env> {
 
   /** A subscription's deliveries, newest first; null when there is no such subscription. */
   async deliveries(id: string, limit: number): Promise<DeliveryView[] | null> {
+    this.served++;
     if (!this.store.subscription(id)) return null;
     return this.store.deliveriesOf(id, limit).map(deliveryView);
   }
 
   /** Creates or replaces the secret that signs runs' own webhooks; shown only in this answer. */
-  async rotateRunSecret(): Promise<{ secret: string; created_at: string }> {
+  async rotateRunSecret(tenant: string): Promise<{ secret: string; created_at: string }> {
+    this.served++;
     const secret = newSigningSecret();
     const created_at = iso(this.clock());
+    this.store.setTenant(tenant);
     this.store.setRunSecret(secret, created_at);
     return { secret, created_at };
   }
 
-  async hasRunSecret(): Promise<boolean> {
-    return this.store.runSecret() !== undefined;
+  /** What the consumer needs to turn a notice into signed deliveries; it keeps a copy (config-cache.ts). */
+  async config(): Promise<WebhookConfig> {
+    this.served++;
+    return {
+      version: this.store.configVersion(),
+      subscriptions: this.store.subscriptions().map((s) => ({ id: s.id, url: s.url, events: s.events, secret: s.secret })),
+      run_secret: this.store.runSecret() ?? null,
+    };
   }
 
   /**
-   * A run's milestone: one delivery per subscription that asked for its type, and one to the
-   * run's own URL for an end. Ids derive from the run, the milestone's seq and the target, so a
-   * handoff the run repeats (it could not tell the first one landed) adds nothing.
+   * Records a consumer batch's attempts for this tenant, in one request. An attempt is recorded
+   * only if it is the one the delivery waits for, so a message the queue delivers twice, or a
+   * retry sent twice, adds nothing. Answers, per delivery, the attempt it now waits for (the
+   * consumer sends that retry) and the configuration's version (so a stale copy is dropped).
    */
-  async enqueue(notice: RunNotice): Promise<number> {
-    const targets: { subscription_id: string | null; url: string }[] = this.store
-      .subscriptions()
-      .filter((s) => s.events.includes(notice.type))
-      .map((s) => ({ subscription_id: s.id, url: s.url }));
-    if (notice.url && RUN_END_EVENTS.has(notice.type)) targets.push({ subscription_id: null, url: notice.url });
-    const body: WebhookBody = { type: notice.type, timestamp: notice.at, data: { run: notice.run } };
-    const text = JSON.stringify(body);
+  async record(tenant: string, outcomes: AttemptOutcome[]): Promise<{ version: number; recorded: Recorded[] }> {
+    this.served++;
+    this.store.setTenant(tenant);
     const now = this.clock();
-    let added = 0;
-    for (const t of targets) {
-      const id = `msg_${(await sha256Hex(`${notice.run_id}:${notice.seq}:${t.subscription_id ?? "run"}`)).slice(0, 32)}`;
-      if (this.store.addDelivery({ id, ...t, type: notice.type, run_id: notice.run_id, body: text, next_attempt_at: now, created_at: now })) added++;
+    if (now - this.prunedAt > PRUNE_EVERY_MS) {
+      this.prunedAt = now;
+      this.store.prune(now - RETENTION_MS);
     }
-    if (added) this.arm();
-    return added;
-  }
-
-  /** Attempts every due delivery, then sets the alarm for the next one. */
-  override async alarm(): Promise<void> {
-    // Guarded: a throw (its storage) is logged and the alarm re-armed with backoff, replacing the
-    // one arm() set for deliveries already due, so failing work does not spin.
-    await guardAlarm(this.ctx, "webhook_outbox", { tenant: this.store.tenant() ?? null }, async () => {
-      try {
-        const now = this.clock();
-        this.store.prune(now - RETENTION_MS);
-        await Promise.all(this.store.due(now, BATCH).map((d) => this.attempt(d)));
-      } finally {
-        this.arm();
+    const gone = new Set<string>();
+    const recorded = outcomes.map((o): Recorded => {
+      if (o.first) {
+        // A subscription deleted while the attempt was out: nothing to list it under.
+        if (o.first.subscription_id !== null && !this.store.subscription(o.first.subscription_id)) return { delivery_id: o.delivery_id, next: null };
+        this.store.addDelivery({ id: o.delivery_id, ...o.first, next_attempt_at: o.started_at });
       }
-    });
-  }
-
-  private arm(): void {
-    const next = this.store.nextDue();
-    if (next === null) void this.ctx.storage.deleteAlarm();
-    else void this.ctx.storage.setAlarm(next);
-  }
-
-  private async attempt(d: Delivery): Promise<void> {
-    if (this.sending.has(d.id)) return;
-    this.sending.add(d.id);
-    try {
-      const secret = d.subscription_id === null ? this.store.runSecret() : this.store.subscription(d.subscription_id)?.secret;
-      if (!secret) return this.store.cancel(d.id, "its subscription no longer exists");
-      const startedAt = this.clock();
-      const t0 = Date.now();
-      const result = await sendAttempt({ id: d.id, url: d.url, secret, body: d.body }, startedAt, this.env.HTTP_TOOL_ALLOWLIST);
+      const d = this.store.get(o.delivery_id);
+      if (!d || d.status !== "pending") return { delivery_id: o.delivery_id, next: null };
+      if (d.attempts.length !== o.attempt - 1)
+        return { delivery_id: d.id, next: d.attempts.length > 0 && d.next_attempt_at !== null ? { attempt: d.attempts.length + 1, at: d.next_attempt_at } : null };
       const attempt: Attempt = {
-        attempt: d.attempts.length + 1,
-        at: iso(startedAt),
-        status_code: result.status_code,
-        duration_ms: Date.now() - t0,
-        error: result.error,
+        attempt: o.attempt,
+        at: iso(o.started_at),
+        status_code: o.result.status_code,
+        duration_ms: o.duration_ms,
+        error: o.result.error,
       };
-      // Read again: the subscription may have gone while the request was out.
-      const current = this.store.get(d.id);
-      if (!current || current.status !== "pending") return;
       // The next attempt is timed from this one's end.
-      const verdict: Verdict = verdictOf(result, attempt.attempt, startedAt + attempt.duration_ms);
-      this.store.recordAttempt(current, attempt, verdict);
+      const verdict: Verdict = verdictOf(o.result, o.attempt, o.started_at + o.duration_ms);
+      this.store.recordAttempt(d, attempt, verdict);
       log[verdict.kind === "delivered" ? "info" : "warn"]("webhook.attempt", {
         delivery: d.id,
         subscription: d.subscription_id,
         run_id: d.run_id,
         type: d.type,
-        attempt: attempt.attempt,
+        attempt: o.attempt,
         status_code: attempt.status_code,
         duration_ms: attempt.duration_ms,
         outcome: verdict.kind,
       });
-      if (verdict.kind === "gone" && d.subscription_id !== null) await this.goneFor(d.subscription_id);
-    } catch (err) {
-      log.error("webhook.attempt_failed", { delivery: d.id, ...errorFields(err) });
-    } finally {
-      this.sending.delete(d.id);
-    }
+      if (verdict.kind === "gone" && d.subscription_id !== null) gone.add(d.subscription_id);
+      return { delivery_id: d.id, next: verdict.kind === "retry" ? { attempt: o.attempt + 1, at: verdict.at } : null };
+    });
+    for (const id of gone) await this.goneFor(id);
+    return { version: this.store.configVersion(), recorded };
+  }
+
+  /**
+   * Due retries: each delivery's body, target and current secret, if the message is for the
+   * attempt the delivery waits for and it is due; when it is early (a clock apart, a message
+   * delivered early), when to try; otherwise nothing to do. A delivery whose subscription or
+   * secret is gone is cancelled here.
+   */
+  async claim(retries: Pick<RetryMessage, "delivery_id" | "attempt">[]): Promise<{ now: number; claims: Claim[] }> {
+    this.served++;
+    const now = this.clock();
+    const claims = retries.map((r): Claim => {
+      const d = this.store.withBody(r.delivery_id);
+      if (!d || d.status !== "pending" || d.attempts.length !== r.attempt - 1) return { kind: "skip", delivery_id: r.delivery_id };
+      if (d.next_attempt_at !== null && d.next_attempt_at > now) return { kind: "wait", delivery_id: d.id, attempt: r.attempt, until: d.next_attempt_at };
+      const secret = d.subscription_id === null ? this.store.runSecret() : this.store.subscription(d.subscription_id)?.secret;
+      if (!secret) {
+        this.store.cancel(d.id, "its subscription no longer exists");
+        return { kind: "skip", delivery_id: d.id };
+      }
+      return { kind: "send", delivery_id: d.id, attempt: r.attempt, url: d.url, secret, body: d.body };
+    });
+    return { now, claims };
+  }
+
+  /** Hands pending deliveries written before the queue existed to it, as retries due when they were. */
+  override async alarm(): Promise<void> {
+    await guardAlarm(this.ctx, "webhook_outbox", { tenant: this.store.tenant() ?? null }, async () => {
+      const tenant = this.store.tenant();
+      const rows = this.store.legacyPending(LEGACY_BATCH);
+      if (!tenant) {
+        for (const d of rows) this.store.cancel(d.id, "written before the webhook queue, for an unknown tenant");
+        return;
+      }
+      const now = this.clock();
+      if (rows.length > 0)
+        await this.env.WEBHOOK_RETRIES.sendBatch(
+          rows.map((d) => ({
+            body: { kind: "retry", tenant, delivery_id: d.id, attempt: d.attempts.length + 1 } satisfies RetryMessage,
+            delaySeconds: Math.max(0, Math.ceil(((d.next_attempt_at ?? now) - now) / 1000)),
+          })),
+        );
+      for (const d of rows) this.store.handedToQueue(d.id);
+      if (rows.length === LEGACY_BATCH) await this.ctx.storage.setAlarm(Date.now());
+    });
   }
 
   /** 410 Gone: the receiver asks not to be called again; its subscription ends. */

@@ -1,14 +1,16 @@
 // The run object's side of webhooks: noticing a milestone someone may be called about (the run
-// ended, or began to wait), keeping it until the tenant's outbox has it, and handing it over.
+// ended, or began to wait), keeping it until the crane-webhooks queue has it, and sending it.
 //
 // Cost: the run knows from its run.created event whether anyone could be called (its own
 // `webhook.url`, or `webhook_events`, the event types the tenant subscribed to when the run was
 // created, which the tenant's limiter answered with the slot the run took anyway). A run nobody
 // is called about writes nothing and sends nothing here. One that is called about: one row
-// written with the milestone's events (so a crash cannot lose it), one request to the outbox
-// after the answer, one row deleted when it landed. A handoff that fails is retried by the
-// run's alarm with backoff; the outbox ignores a milestone it already has.
-import { RUN_END_EVENTS, RESULT_LIMIT_BYTES, type RunNotice, type WebhookEventType, type WebhookRun } from "../../webhooks/notice";
+// written with the milestone's events (so a crash cannot lose it), one queue message after the
+// answer (no request to any shared object: the queue's consumer matches it against the tenant's
+// subscriptions, src/queues/webhook-consumer.ts), one row deleted when it was sent. A send that
+// fails is retried by the run's alarm with backoff; a milestone sent twice is delivered and
+// recorded as one (its delivery ids derive from the run, the seq and the target).
+import { RUN_END_EVENTS, RESULT_LIMIT_BYTES, noticeMessage, type RunNotice, type WebhookEventType, type WebhookRun } from "../../webhooks/notice";
 import { Backoff, BACKGROUND_RETRY } from "../../../execution/backoff";
 import { jsonBytes } from "../../../lib/bytes";
 import { errorFields, log } from "../../../lib/log";
@@ -85,8 +87,8 @@ export class RunWebhooks {
     tables: ReadonlySet<string>,
     private readonly env: Env,
     private readonly clock: () => number,
-    /** Told of each request to the outbox and each row written, for the usage meter. */
-    private readonly meter: { request(): void; wrote(c: { rowsWritten: number }): void },
+    /** Told of each queue message sent and each row written, for the usage meter. */
+    private readonly meter: { sent(): void; wrote(c: { rowsWritten: number }): void },
   ) {
     this.hasTable = tables.has("webhook_handoffs");
     if (this.hasTable)
@@ -116,7 +118,7 @@ export class RunWebhooks {
     return this.pending.size > 0 && this.backoff.retryAt <= this.clock();
   }
 
-  /** Hands pending milestones over after the caller's answer; `then` re-arms the alarm. */
+  /** Sends pending milestones after the caller's answer; `then` re-arms the alarm. */
   handOffInBackground(ctx: DurableObjectState, state: RunState, then: () => void): void {
     if (this.pending.size === 0 || this.handing) return;
     this.handing = this.handOffNow(state).finally(() => {
@@ -126,16 +128,16 @@ export class RunWebhooks {
     ctx.waitUntil(this.handing);
   }
 
-  /** Hands pending milestones over now (the alarm's turn), or waits for the handoff under way. */
+  /** Sends pending milestones now (the alarm's turn), or waits for the send under way. */
   async handOff(state: RunState): Promise<void> {
     if (this.handing) return this.handing;
     if (this.pending.size > 0) await this.handOffNow(state);
   }
 
   private async handOffNow(state: RunState): Promise<void> {
-    const outbox = this.env.WEBHOOKS.getByName(state.tenant);
     for (const p of [...this.pending.values()].sort((a, b) => a.seq - b.seq)) {
       const notice: RunNotice = {
+        tenant: state.tenant,
         run_id: state.run_id,
         seq: p.seq,
         type: p.type,
@@ -144,8 +146,8 @@ export class RunWebhooks {
         ...(state.webhook_url ? { url: state.webhook_url } : {}),
       };
       try {
-        this.meter.request();
-        await outbox.enqueue(notice);
+        this.meter.sent();
+        await this.env.WEBHOOK_NOTICES.send(noticeMessage(notice));
       } catch (err) {
         const delay = this.backoff.failed(this.clock());
         log.error("webhook.handoff_failed", { run_id: state.run_id, seq: p.seq, failures: this.backoff.failing, retry_in_ms: delay, ...errorFields(err) });

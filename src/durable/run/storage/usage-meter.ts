@@ -7,7 +7,7 @@ export interface RunUsage {
   do_requests: number;
   /** SQLite rows written by the run object (and the tenant limiter on its behalf). */
   storage_rows_written: number;
-  /** Queue messages sent: exactly one per queued step attempt. */
+  /** Queue messages sent: exactly one per queued step attempt, and one per webhook notice (a milestone someone is called about). */
   queue_messages: number;
   /** Step attempts dispatched to the queue. */
   queued_attempts: number;
@@ -47,6 +47,11 @@ export class UsageMeter {
   wrote<C extends { readonly rowsWritten: number }>(cursor: C): C {
     this.usage.storage_rows_written += cursor.rowsWritten;
     return cursor;
+  }
+
+  /** Queue messages that are no step attempt: a webhook notice. */
+  sent(messages = 1): void {
+    this.usage.queue_messages += messages;
   }
 
   queued(messages: number): void {
