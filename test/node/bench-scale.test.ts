@@ -96,8 +96,9 @@ describe("the scale table", () => {
     // No markers yet: at the end of the heading's section, before the next heading.
     const fresh = spliceTable("# Doc\n\n## Scale\n\nProse.\n\n## Next\n", "T", "## Scale");
     expect(fresh).toBe("# Doc\n\n## Scale\n\nProse.\n\nT\n\n## Next\n");
-    // Neither markers nor heading: appended.
+    // Neither markers nor heading: appended, under the heading when one is named.
     expect(spliceTable("# Doc\n", "T")).toBe("# Doc\n\nT\n");
+    expect(spliceTable("# Doc\n", "T", "## Scale")).toBe("# Doc\n\n## Scale\n\nT\n");
     const files = new Map([["a.md", doc]]);
     const changed = publishScale(`${START_MARKER}\nold\n${END_MARKER}`, [{ path: "a.md" }], { read: (p) => files.get(p) ?? null, write: (p, t) => files.set(p, t) });
     expect(changed).toEqual([]);
