@@ -2,7 +2,9 @@
  * npm run bench [-- --runs 1000 --concurrency 16 --fanout 1000 --delay-ms 100 --dag-repeats 5]
  * npm run bench -- --quick                      (tiny sizes: proves the benchmark still works)
  * npm run bench -- --systems floor,workflows    (a subset; default: all five)
- * npm run bench -- --workloads agent            (core: calc, DAG, fan-out; agent: issue 30's loop; default both)
+ * npm run bench -- --workloads agent            (core: calc, DAG, fan-out; agent: issue 30's loop; default all three)
+ * npm run bench -- --workloads scale            (only the scale table: requests per run to each class of object, and the
+ *                                                ceilings they imply; into bench/results and, without --quick, the docs)
  *
  * Starts a local upstream and, one after another on fresh local state, the floor (one request to
  * one SQLite Durable Object per run: the least a durable run can cost), Crane (breakers on), Crane
@@ -12,8 +14,13 @@
  *
  * The agent workload (bench/lib/agent.ts) starts each system again, with a local model: the floor
  * is then the AI SDK's loop in a plain Worker (bench/peers/agent-floor), and the queue floor has none.
+ *
+ * The scale workload (bench/lib/scale-measure.ts, issue 33) counts what calc, DAG, approval, child
+ * and agent-turn runs ask of each shared object and of D1, and turns the counts into ceilings at
+ * Cloudflare's published limits (bench/lib/scale.ts). Its table goes between markers into the
+ * results' markdown, docs/architecture.md ("Scale") and the README (those two without --quick).
  */
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import { parseArgs } from "node:util";
 import { serverUrl, startUpstream } from "../test/upstream/server.ts";
@@ -29,8 +36,11 @@ import { dag, dagUrls, fanout, throughput, type Sizes } from "./lib/workloads.ts
 import { agent, startBenchModel, type AgentResult, type AgentSizes } from "./lib/agent.ts";
 import { agentMarkdown, agentTargets } from "./lib/agent-report.ts";
 import { AGENT_SYSTEMS, startForAgent } from "./lib/runtimes.ts";
+import { measureScale, spreadFromConfig } from "./lib/scale-measure.ts";
+import { publishScale, scaleMarkdown } from "./lib/scale-report.ts";
+import type { WorkloadCounts } from "./lib/scale.ts";
 
-const WORKLOAD_NAMES = ["core", "agent"] as const;
+const WORKLOAD_NAMES = ["core", "agent", "scale"] as const;
 
 const { values } = parseArgs({
   options: {
@@ -68,6 +78,7 @@ const unknownWorkloads = chosenWorkloads.filter((w) => !(WORKLOAD_NAMES as reado
 if (unknownWorkloads.length) throw new Error(`--workloads: unknown ${unknownWorkloads.join(", ")}; choose from ${WORKLOAD_NAMES.join(", ")}`);
 const runCore = chosenWorkloads.includes("core");
 const runAgent = chosenWorkloads.includes("agent");
+const runScale = chosenWorkloads.includes("scale");
 
 const upstream = await startUpstream();
 let upstreamHits = 0;
@@ -169,6 +180,12 @@ if (runAgent) {
   for (const [i, name] of agentSystems.entries()) agentResults[name] = await measureAgent(name, await freePort(portBase + i), model);
   model.close();
 }
+let scale: WorkloadCounts[] | undefined;
+if (runScale) {
+  console.log("\n== scale (crane, breakers on)");
+  scale = await measureScale(await freePort(portBase + systems.length), { samples: quick ? 2 : 10, sizes, agent: agentSizes });
+  console.log("scale counts per run", JSON.stringify(scale));
+}
 upstream.close();
 
 const version = (pkg: string) => (JSON.parse(readFileSync(`node_modules/${pkg}/package.json`, "utf8")) as { version: string }).version;
@@ -205,23 +222,6 @@ const usd = Object.fromEntries(Object.entries(results).flatMap(([s, r]) => (cost
 
 mkdirSync(values.out, { recursive: true });
 const base = `${values.out}/${quick ? "quick" : "latest"}`;
-writeFileSync(
-  `${base}.json`,
-  JSON.stringify(
-    {
-      machine,
-      params,
-      results,
-      ratios,
-      operations: ops,
-      usd_per_million_runs: usd,
-      prices_usd_per_million: { ...PRICES_PER_MILLION, ...EXTRA_PRICES_PER_MILLION },
-      ...(runAgent ? { agent: { results: agentResults, targets: agentTargets(agentResults) } } : {}),
-    },
-    null,
-    2,
-  ),
-);
 const attemptSources = withUsage.map(({ s, usage }) => `${s}: ${usage.dag.counters.queued_attempts_from}`).join(", ") || "no system counted";
 const billableLines = withUsage
   .map(({ s, usage }) => `Billable operations per run (${s}): calc ${JSON.stringify(usage.calc.billable)}; DAG ${JSON.stringify(usage.dag.billable)}.`)
@@ -232,6 +232,15 @@ const reproduceArgs = [
   ...(chosenWorkloads.length < WORKLOAD_NAMES.length ? ["--workloads", chosenWorkloads.join(",")] : []),
 ];
 const reproduce = `npm run bench${reproduceArgs.length ? ` -- ${reproduceArgs.join(" ")}` : ""}`;
+const { spread: scaleSpread, from: spreadFrom } = spreadFromConfig();
+const scaleBlock = scale
+  ? scaleMarkdown(scale, scaleSpread, {
+      command: reproduce,
+      date: machine.date,
+      spreadFrom,
+      setup: `${quick ? 2 : 10} runs of each workload one at a time, on Crane under \`wrangler dev\` with breakers on, for a tenant subscribed to every webhook event type`,
+    })
+  : undefined;
 const coreMd = `${markdownTable(rows(results, sizes.fanout, sizes.delayMs), systems)}
 
 Ratios (same run): ${
@@ -263,10 +272,45 @@ Machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memory_gib} GiB; Node
 Everything ran locally under \`wrangler dev\` in each system's shipped configuration (Crane at its default \`LOG_LEVEL\`, info; no log level set for any system; Crane's per-key rate limit and run cap raised so that one client can load it, the checks still made) on this one machine, load generator included, so the numbers compare systems in the same runtime; they are not production figures. Expect ±15 % between runs on 2 cores: compare the ratios within one run.
 Parameters: ${JSON.stringify(params)}.
 
-${runCore ? coreMd : ""}${runAgent ? `${runCore ? "\n" : ""}${agentMarkdown(agentResults, agentSizes)}\n` : ""}
+${runCore ? coreMd : ""}${runAgent ? `${runCore ? "\n" : ""}${agentMarkdown(agentResults, agentSizes)}\n` : ""}${scaleBlock ? `\n## Scale\n\n${scaleBlock}\n` : ""}
 Reproduce: \`${reproduce}\`.
 `;
-writeFileSync(`${base}.md`, md);
+const io = { read: (p: string) => (existsSync(p) ? readFileSync(p, "utf8") : null), write: (p: string, text: string) => writeFileSync(p, text) };
+if (runCore || runAgent) {
+  writeFileSync(
+    `${base}.json`,
+    JSON.stringify(
+      {
+        machine,
+        params,
+        results,
+        ratios,
+        operations: ops,
+        usd_per_million_runs: usd,
+        prices_usd_per_million: { ...PRICES_PER_MILLION, ...EXTRA_PRICES_PER_MILLION },
+        ...(runAgent ? { agent: { results: agentResults, targets: agentTargets(agentResults) } } : {}),
+        ...(scale ? { scale } : {}),
+      },
+      null,
+      2,
+    ),
+  );
+  writeFileSync(`${base}.md`, md);
+} else if (scale && scaleBlock) {
+  // Only the scale table: the results of the last full run stay, with this table in place of theirs.
+  writeFileSync(`${values.out}/scale${quick ? "-quick" : ""}.json`, JSON.stringify({ machine, spread: scaleSpread, scale }, null, 2));
+  publishScale(scaleBlock, [{ path: `${base}.md`, heading: "## Scale" }], io);
+}
+// The docs show the table of a full-size run, never CI's quick one.
+if (scaleBlock && !quick)
+  publishScale(
+    scaleBlock,
+    [
+      { path: "docs/architecture.md", heading: "## Scale" },
+      { path: "README.md", heading: "## Scale" },
+    ],
+    io,
+  );
 
 const bar = (label: string, key: string) => (ratios[key] === undefined ? [] : [{ label, value: ratios[key], unit: "×" }]);
 const ratioBars = [
@@ -288,4 +332,4 @@ if (runCore)
           systems.map((s) => ({ label: s, value: results[s]!.throughput.runs_per_s, unit: "runs/s" })),
         ),
   );
-console.log(`\n${md}`);
+console.log(`\n${runCore || runAgent ? md : (scaleBlock ?? "")}`);

@@ -4,6 +4,7 @@
  * local D1 once the runtime is stopped.
  */
 import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 /** Every todo title's rows: live (`n`), deleted by an undo (`undone`), and made in all (`made`). */
 export interface TodoRow {
@@ -13,15 +14,34 @@ export interface TodoRow {
   made: number;
 }
 
+/**
+ * The D1 databases wrangler.toml configures (the read model may be split across shards, each a
+ * `[[d1_databases]]` entry): a tenant's todos are on one of them, so the soak reads them all.
+ */
+export function d1DatabaseNames(toml = readFileSync("wrangler.toml", "utf8")): string[] {
+  const names = toml
+    .split(/^(?=\[)/m)
+    .filter((section) => section.startsWith("[[d1_databases]]"))
+    .flatMap((section) => /^database_name\s*=\s*"([^"]+)"/m.exec(section)?.[1] ?? []);
+  return names.length ? names : ["crane"];
+}
+
 export function readTodos(persistTo: string): Map<string, TodoRow> {
   const sql =
     "SELECT title, sum(deleted_at IS NULL) AS n, sum(deleted_at IS NOT NULL AND deleted_by LIKE '%:undo') AS undone, count(*) AS made FROM todos GROUP BY title";
-  const out = execFileSync("wrangler", ["d1", "execute", "crane", "--local", "--persist-to", persistTo, "--json", "--command", sql], {
-    env: { ...process.env, CI: "true" },
-    encoding: "utf8",
-  });
-  const rows = JSON.parse(out) as { results: TodoRow[] }[];
-  return new Map(rows[0]!.results.map((r) => [r.title, r]));
+  const todos = new Map<string, TodoRow>();
+  for (const db of d1DatabaseNames()) {
+    const out = execFileSync("wrangler", ["d1", "execute", db, "--local", "--persist-to", persistTo, "--json", "--command", sql], {
+      env: { ...process.env, CI: "true" },
+      encoding: "utf8",
+    });
+    // One title's rows are on one shard, unless a bug wrote them to two: adding them up shows that as a duplicate.
+    for (const r of (JSON.parse(out) as { results: TodoRow[] }[])[0]!.results) {
+      const had = todos.get(r.title);
+      todos.set(r.title, had ? { title: r.title, n: had.n + r.n, undone: had.undone + r.undone, made: had.made + r.made } : r);
+    }
+  }
+  return todos;
 }
 
 /**

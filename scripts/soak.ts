@@ -1,5 +1,5 @@
 /**
- * npm run soak [-- --runs 300 --kill-after-ms 2500 --approvals 100 --compensations 50 --parents 0 --limits 5 --cap 0 --wait-ms 600000 --port 8799]
+ * npm run soak [-- --runs 300 --kill-after-ms 2500 --approvals 100 --compensations 50 --parents 0 --limits 5 --cap 0 --webhooks --wait-ms 600000 --port 8799]
  *
  * Starts `wrangler dev` on a fresh local state with a local slow upstream, submits runs that add
  * a todo and call the slow upstream, SIGKILLs the runtime while they are in flight, starts it
@@ -25,6 +25,8 @@
  * With --agents N, N more runs are Agent.run steps, each with its own scripted model
  * (scripts/soak-agents.ts): across the crash each completes, no recorded model call is made again,
  * and each todo its model asked for exists exactly once.
+ * With --webhooks every tenant subscribes to its runs' ends at a local receiver (scripts/soak-webhooks.ts),
+ * which refuses some first attempts: each ended run's subscribed event must arrive, signed, at least once.
  * After the restart it prints the recovery (scripts/soak-recovery.ts): how long from the restart
  * until every run in flight at the kill had ended, and the longest gap the crash made in a run's log.
  * Exits non-zero on any loss, duplicate or disagreement.
@@ -40,6 +42,7 @@ import { checkFamilies, compareHistory, readTodos } from "./soak-ledger.ts";
 import { agentRuns, agentsOk, describeAgents, inspectAgentRuns, prepareAgents, summarizeAgents, warmUpAgents, type AgentSpec } from "./soak-agents.ts";
 import { scriptedModelUrl, startScriptedModel } from "../test/llm/scripted-model.ts";
 import { TERMINAL_RUN_STATUSES } from "../src/execution/statuses.ts";
+import { WebhookSoak } from "./soak-webhooks.ts";
 
 const { values } = parseArgs({
   options: {
@@ -54,6 +57,8 @@ const { values } = parseArgs({
     limits: { type: "string", default: "5" },
     agents: { type: "string", default: "0" },
     cap: { type: "string", default: "0" },
+    webhooks: { type: "boolean", default: false },
+    "webhook-wait-ms": { type: "string", default: "180000" },
     "wait-ms": { type: "string", default: "600000" },
   },
 });
@@ -114,6 +119,9 @@ if (LIMITS > 0) {
   });
   if (res.status !== 201) throw new Error(`registering the soak's MCP server answered ${res.status}: ${await res.text()}`);
 }
+// Subscribed before any run is made; run.waiting and run.cancelled are not: none of those may arrive.
+const hooks = values.webhooks ? await WebhookSoak.start() : undefined;
+await hooks?.subscribe(rt.url, authHeaders, ["run.completed", "run.failed"]);
 
 const runs: RunInfo[] = Array.from({ length: RUNS }, (_, i) => {
   const title = `soak todo ${i}`;
@@ -194,6 +202,7 @@ const allRuns = [...runs, ...approvalRuns];
 if (CAP > 0) {
   for (let t = 0; t * CAP < approvalRuns.length; t++) {
     const auth = await tenantKey(rt, `soak-approvals-${t}`);
+    await hooks?.subscribe(rt.url, auth, ["run.completed"]);
     for (const r of approvalRuns.slice(t * CAP, (t + 1) * CAP)) r.auth = auth;
   }
 }
@@ -344,7 +353,9 @@ const agentFindings = await inspectAgentRuns(
   { baseUrl: rt.url, modelUrl: model ? scriptedModelUrl(model) : "", times: requestTimes, killedAt },
   runs.map((r) => ({ ...r, auth: authOf(r) })),
 );
+const webhooks = await hooks?.check(rt.url, [...allRuns.map((r) => ({ run_id: r.run_id, auth: authOf(r) })), ...children], Number(values["webhook-wait-ms"]));
 await killRuntime(rt);
+hooks?.close();
 
 const todos = readTodos(STATE);
 const plain = allRuns.filter((r) => !r.saga && !r.parent && !r.limit && !r.agent);
@@ -379,6 +390,7 @@ const counts = {
   cap_refusals_retried: capRefusals,
   ...limits,
   ...(AGENTS > 0 ? agentSummary : {}),
+  ...webhooks?.counts,
 };
 console.table(counts);
 const seconds = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
@@ -388,6 +400,7 @@ console.log(
     (recovery.worst ? ` (longest: ${recovery.worst.run_id}, ${recovery.worst.before} → ${recovery.worst.after})` : ""),
 );
 for (const m of mismatches.slice(0, 10)) console.log("mismatch:", m);
+for (const m of webhooks?.missing.slice(0, 10) ?? []) console.log("webhook never received:", m);
 if (AGENTS > 0) for (const line of describeAgents(agentSummary, agentFindings)) console.log(line);
 upstream.close();
 mcp.close();
@@ -411,6 +424,7 @@ const ok =
   approvalsOk &&
   familiesOk &&
   (AGENTS === 0 || agentsOk(agentSummary)) &&
+  (webhooks?.ok ?? true) &&
   LIMIT_KINDS.every((k) => limits[`${k}_as_expected`] === LIMITS);
 console.log(ok ? "soak: OK" : "soak: FAILED");
 process.exit(ok ? 0 : 1);

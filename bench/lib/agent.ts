@@ -105,7 +105,7 @@ export interface AgentOperations {
   queue_messages_per_queued_call: number;
 }
 
-const agentWorkload = (s: AgentSizes): Workload => ({ kind: "agent", goal: "Fetch the page, then answer.", maxTurns: s.turns + 1 });
+export const agentWorkload = (s: AgentSizes): Workload => ({ kind: "agent", goal: "Fetch the page, then answer.", maxTurns: s.turns + 1 });
 
 const craneUsageSchema = z.object({
   do_requests: z.number(),

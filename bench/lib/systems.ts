@@ -8,7 +8,12 @@ import { TERMINAL_RUN_STATUSES } from "../../src/execution/statuses.ts";
 export const POLL_MS = 5;
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
 
-export type Workload = { kind: "calc" } | { kind: "dag"; urls: string[]; sequential?: boolean } | { kind: "agent"; goal: string; maxTurns: number };
+export type Workload =
+  | { kind: "calc" }
+  | { kind: "dag"; urls: string[]; sequential?: boolean }
+  | { kind: "agent"; goal: string; maxTurns: number }
+  /** Crane only: any plan as written (the scale model's approval and child runs). */
+  | { kind: "plan"; plan: unknown };
 
 export interface System {
   name: string;
@@ -57,32 +62,36 @@ export function crane(name: string, url: string, breakers: boolean): System {
     body: (w) =>
       w.kind === "calc"
         ? { prompt: "calculate 2 + 3" }
-        : w.kind === "agent"
-          ? { agent: { goal: w.goal, tools: ["Http.get"], max_turns: w.maxTurns } }
-          : {
-              plan: {
-                steps: [
-                  ...w.urls.map((u, i) => ({ step_number: i + 1, tool: "Http.get", input: { url: u } })),
-                  {
-                    step_number: w.urls.length + 1,
-                    tool: "Calculator.evaluate",
-                    input: { expression: w.urls.map(() => "1").join(" + ") },
-                    depends_on: w.urls.map((_, i) => i + 1),
-                  },
-                ],
+        : w.kind === "plan"
+          ? { plan: w.plan }
+          : w.kind === "agent"
+            ? { agent: { goal: w.goal, tools: ["Http.get"], max_turns: w.maxTurns } }
+            : {
+                plan: {
+                  steps: [
+                    ...w.urls.map((u, i) => ({ step_number: i + 1, tool: "Http.get", input: { url: u } })),
+                    {
+                      step_number: w.urls.length + 1,
+                      tool: "Calculator.evaluate",
+                      input: { expression: w.urls.map(() => "1").join(" + ") },
+                      depends_on: w.urls.map((_, i) => i + 1),
+                    },
+                  ],
+                },
+                ...(w.sequential ? { options: { max_parallelism: 1 } } : {}),
               },
-              ...(w.sequential ? { options: { max_parallelism: 1 } } : {}),
-            },
   };
 }
 
-/** The peers take the same body; neither has a sequential mode (only Crane runs max_parallelism 1). */
-const peerBody = (w: Workload) =>
-  w.kind === "calc"
+/** The peers take the same body; neither has a sequential mode (only Crane runs max_parallelism 1) nor runs any plan. */
+function peerBody(w: Workload): unknown {
+  if (w.kind === "plan") throw new Error("the peers run only the benchmark's own workloads");
+  return w.kind === "calc"
     ? { workload: "calc" }
     : w.kind === "agent"
       ? { workload: "agent", goal: w.goal, max_turns: w.maxTurns }
       : { workload: "dag", urls: w.urls };
+}
 
 export function workflows(url: string): System {
   return { name: "workflows", url, headers: {}, createPath: "/runs", statusPath: (id) => `/runs/${id}`, body: peerBody };

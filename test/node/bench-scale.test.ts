@@ -1,0 +1,111 @@
+import { describe, expect, it } from "vitest";
+import { ceilings, needs, perObject, type WorkloadCounts } from "../../bench/lib/scale.ts";
+import { END_MARKER, publishScale, scaleMarkdown, sharedClasses, spliceTable, START_MARKER } from "../../bench/lib/scale-report.ts";
+import { spreadFromConfig } from "../../bench/lib/scale-measure.ts";
+
+// The scale model's arithmetic on known counts: a ceiling computed wrong (a wrong divisor, N
+// applied to one tenant, a shard count ignored, the queue forgotten) changes one of these numbers.
+const counts = (over: Partial<WorkloadCounts> = {}): WorkloadCounts => ({
+  workload: "dag",
+  unit: "run",
+  samples: 10,
+  own_requests: 30,
+  shared: { tenant_limiter: 2, webhook_outbox: 1, tool_breaker: 16 },
+  d1_statements: 2,
+  d1_rows_written: 12,
+  queue_messages: 8,
+  ...over,
+});
+
+describe("the scale model", () => {
+  it("divides a class's requests per run by the objects a tenant's runs spread over", () => {
+    expect(perObject(counts(), { tenant_limiter: 4 })).toEqual({ tenant_limiter: 0.5, webhook_outbox: 1, tool_breaker: 16 });
+    // A class with no spread configured, or a nonsense one, is one object per tenant.
+    expect(perObject(counts({ shared: { new_class: 3 } }), { new_class: 0 })).toEqual({ new_class: 3 });
+  });
+
+  it("bounds one tenant by its hottest shared object, its one D1 shard and the queue", () => {
+    // The breaker: 16 requests a run to one object → 1,000 / 16 = 62.5 runs/s.
+    const c = ceilings(counts(), {});
+    expect(c.hottest).toEqual({ class: "tool_breaker", requests_per_run: 16 });
+    expect(c.per_tenant).toEqual({ runs_per_s: 62.5, by: "tool_breaker" });
+    // Without the breaker the limiter (2 a run) and D1 (2 statements) tie at 500; the first named wins.
+    const noBreaker = ceilings(counts({ shared: { tenant_limiter: 2, webhook_outbox: 1 } }), {});
+    expect(noBreaker.per_tenant).toEqual({ runs_per_s: 500, by: "tenant_limiter" });
+    // With the limiter split in 4 and the outbox at 1 a run, D1 on the tenant's one shard binds: 1,000 / 2.
+    const split = ceilings(counts({ shared: { tenant_limiter: 2, webhook_outbox: 0.5 } }), { tenant_limiter: 4 });
+    expect(split.per_tenant).toEqual({ runs_per_s: 500, by: "d1" });
+    // And with one statement a run, the queue's 5,000 messages/s over 8 a run: 625.
+    const queueBound = ceilings(counts({ shared: { tenant_limiter: 0.1 }, d1_statements: 1 }), {});
+    expect(queueBound.per_tenant).toEqual({ runs_per_s: 625, by: "queue" });
+  });
+
+  it("raises the total, not one tenant's ceiling, with the shard count", () => {
+    const c = ceilings(counts({ queue_messages: 0 }), {}, undefined, [1, 4, 16]);
+    expect(c.total[1]).toEqual({ runs_per_s: 500, by: "d1" });
+    expect(c.total[4]).toEqual({ runs_per_s: 2000, by: "d1" });
+    expect(c.total[16]).toEqual({ runs_per_s: 8000, by: "d1" });
+    // One tenant's rows are on one shard: its D1 bound stays 500 whatever N.
+    expect(ceilings(counts({ shared: {}, queue_messages: 0 }), {}).per_tenant).toEqual({ runs_per_s: 500, by: "d1" });
+    // The one queue caps the total whatever N: 5,000 / 8.
+    expect(ceilings(counts(), {}).total[16]).toEqual({ runs_per_s: 625, by: "queue" });
+  });
+
+  it("sets no ceiling where nothing is counted", () => {
+    const c = ceilings(counts({ shared: {}, d1_statements: 0, queue_messages: 0 }), {});
+    expect(c.hottest).toBeNull();
+    expect(c.per_tenant.runs_per_s).toBe(Infinity);
+    expect(c.total[4]!.runs_per_s).toBe(Infinity);
+  });
+
+  it("says what a target rate needs: K, shards and queues, and whether one tenant can reach it", () => {
+    const n = needs(counts({ shared: { tenant_limiter: 2, webhook_outbox: 1 } }), { tenant_limiter: 4 }, 5000);
+    // 5,000 × 2 / 1,000 = 10 limiter shards; 5,000 × 1 / 1,000 = 5 outboxes; 5,000 × 2 / 1,000 = 10 D1 shards; 5,000 × 8 / 5,000 = 8 queues.
+    expect(n.objects).toEqual({ tenant_limiter: 10, webhook_outbox: 5 });
+    expect(n.shards).toBe(10);
+    expect(n.queues).toBe(8);
+    // One tenant with K = 4: 10 D1 shards do not help it, its rows are on one (1,000 / 2 statements).
+    expect(n.one_tenant).toEqual({ runs_per_s: 500, by: "d1", reachable: false });
+    // Rounded up: 1,500 × 1 / 1,000 = 1.5 shards is 2; 1,500 × 2 / 1,000 = 3 limiter shards; 4,500 / 5,000 messages is 1 queue.
+    expect(needs(counts({ shared: { tenant_limiter: 2 }, d1_statements: 1, queue_messages: 3 }), {}, 1500)).toMatchObject({
+      objects: { tenant_limiter: 3 },
+      shards: 2,
+      queues: 1,
+    });
+    const small = needs(counts({ shared: { tenant_limiter: 0.2 }, d1_statements: 1, queue_messages: 0 }), {}, 500);
+    expect(small).toMatchObject({ objects: { tenant_limiter: 1 }, shards: 1, queues: 1, one_tenant: { runs_per_s: 1000, reachable: true } });
+  });
+});
+
+describe("the scale table", () => {
+  const rows = [counts({ workload: "calc", shared: { tenant_limiter: 0 } }), counts({ shared: { tenant_limiter: 2, brand_new: 0.5 } })];
+  const meta = { command: "npm run bench -- --workloads scale", date: "2026-12-07", spreadFrom: "tenant_limiter 2", setup: "test" };
+
+  it("has a column for every class any run reported, new ones included", () => {
+    expect(sharedClasses(rows)).toEqual(["tenant_limiter", "brand_new"]);
+    const md = scaleMarkdown(rows, { tenant_limiter: 2 }, meta);
+    expect(md.startsWith(START_MARKER) && md.endsWith(END_MARKER)).toBe(true);
+    expect(md).toContain("| brand_new (req/run) |");
+    // dag: limiter 2 ÷ 2 objects = 1; the D1 bound (2 statements) gives one tenant 500, N = 16 gives 8,000 but the queue caps it at 625.
+    expect(md).toContain("| dag | run | 30 | 2 ÷ 2 = 1 | 0.5 | 2 | 12 | 8 | 500 (d1) | 500 (d1) | 625 (queue) | 625 (queue) |");
+  });
+
+  it("replaces the table between its markers and leaves the rest of the file alone", () => {
+    const doc = `# Doc\n\n## Scale\n\nProse.\n\n${START_MARKER}\nold\n${END_MARKER}\n\n## Next\n`;
+    expect(spliceTable(doc, `${START_MARKER}\nnew\n${END_MARKER}`, "## Scale")).toBe(doc.replace("old", "new"));
+    // No markers yet: at the end of the heading's section, before the next heading.
+    const fresh = spliceTable("# Doc\n\n## Scale\n\nProse.\n\n## Next\n", "T", "## Scale");
+    expect(fresh).toBe("# Doc\n\n## Scale\n\nProse.\n\nT\n\n## Next\n");
+    // Neither markers nor heading: appended, under the heading when one is named.
+    expect(spliceTable("# Doc\n", "T")).toBe("# Doc\n\nT\n");
+    expect(spliceTable("# Doc\n", "T", "## Scale")).toBe("# Doc\n\n## Scale\n\nT\n");
+    const files = new Map([["a.md", doc]]);
+    const changed = publishScale(`${START_MARKER}\nold\n${END_MARKER}`, [{ path: "a.md" }], { read: (p) => files.get(p) ?? null, write: (p, t) => files.set(p, t) });
+    expect(changed).toEqual([]);
+  });
+
+  it("reads K from TENANT_SLOT_SHARDS in wrangler.toml, and 1 without it", () => {
+    expect(spreadFromConfig('[vars]\nTENANT_SLOT_SHARDS = "8"\n').spread).toEqual({ tenant_limiter: 8 });
+    expect(spreadFromConfig("[vars]\n").spread).toEqual({ tenant_limiter: 1 });
+  });
+});
