@@ -3,8 +3,8 @@ import { mkdirSync, rmSync, writeFileSync } from "node:fs";
 import type { Server } from "node:http";
 import { promisify } from "node:util";
 import type { Browser } from "playwright-core";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { applyMigrations, killRuntime, startRuntime, type Runtime } from "../../scripts/local-runtime.ts";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { applyMigrations, killRuntime, LOCAL_ADMIN_TOKEN, startRuntime, type Runtime } from "../../scripts/local-runtime.ts";
 import { registerScript, scriptRecord } from "../llm/scripted-model-client.ts";
 import { scriptedModelUrl, startScriptedModel, type ScriptedTurn } from "../llm/scripted-model.ts";
 import { launchChromium } from "./browser.ts";
@@ -42,7 +42,14 @@ beforeAll(async () => {
     port: base + 8,
     persistTo: STATE,
     logLevel: "warn",
-    vars: { HTTP_TOOL_ALLOWLIST: "127.0.0.1:*", LLM_BASE_URL: `${modelUrl}/v1`, LLM_MODEL: "e2e-agent-default" },
+    vars: {
+      HTTP_TOOL_ALLOWLIST: "127.0.0.1:*",
+      LLM_BASE_URL: `${modelUrl}/v1`,
+      LLM_MODEL: "e2e-agent-default",
+      // The budget tests: a priced model, and a call the tenant's cap turned away looks again after 1 s.
+      LLM_PRICES: JSON.stringify({ "e2e-priced": { input_per_million: 1000, output_per_million: 2000 } }),
+      LLM_BUDGET_RECHECK_MS: "1000",
+    },
   });
   proxy = await startConformanceProxy(rt.url, base + 9);
   url = proxy.url;
@@ -258,5 +265,93 @@ describe("Agent.run under wrangler dev", () => {
     mkdirSync("test-results", { recursive: true });
     await page.screenshot({ path: "test-results/console-agent.png", fullPage: true });
     expect(cspViolations).toEqual([]);
+  });
+});
+
+type AgentRun = {
+  status: string;
+  error: { code: string } | null;
+  execution_log: {
+    status: string;
+    output: { answer: unknown; turns: number } | null;
+    usage?: { cost_usd: number };
+    turns?: { usage?: { input_tokens: number; output_tokens: number } }[];
+  }[];
+};
+
+describe("an agent's budgets under wrangler dev", () => {
+  it("stops an agent before a model call that would cross its token budget", async () => {
+    const loop = { tool_calls: [{ name: "Calculator.evaluate", arguments: { expression: "1+1" } }], usage: { completion_tokens: 200 } };
+    const modelName = await script(
+      "budget",
+      Array.from({ length: 8 }, () => loop),
+    );
+    const budget = 3000;
+    const run = await api<{ run_id: string }>("/runs", {
+      method: "POST",
+      body: JSON.stringify({ agent: { goal: "loop", model: modelName, tools: ["Calculator.evaluate"], budget: { max_tokens: budget } } }),
+    });
+    const done = await vi.waitFor(
+      async () => {
+        const r = await api<AgentRun>(`/runs/${run.run_id}`);
+        if (r.status === "running") throw new Error("still running");
+        return r;
+      },
+      { timeout: 60_000, interval: 200 },
+    );
+    expect(done.status).toBe("failed");
+    expect(done.error?.code).toBe("budget_exceeded");
+    const spent = (done.execution_log[0]!.turns ?? []).reduce((n, t) => n + t.usage!.input_tokens + t.usage!.output_tokens, 0);
+    expect(spent).toBeGreaterThan(0);
+    expect(spent).toBeLessThanOrEqual(budget);
+    const record = await scriptRecord(modelUrl, modelName);
+    // It stopped before the script ran out: the budget, not the model, ended the loop.
+    expect(record.requests.length).toBeLessThan(8);
+    expect(done.execution_log[0]!.output).toMatchObject({ answer: null, turns: record.requests.length });
+  });
+
+  it("holds a tenant's daily dollar cap across concurrent agents, and lets the waiting ones go when it is raised", async () => {
+    const tenant = `e2e-cap-${Date.now()}`;
+    const admin = { authorization: `Bearer ${LOCAL_ADMIN_TOKEN}` };
+    const { secret } = await api<{ secret: string }>("/admin/keys", { method: "POST", headers: admin, body: JSON.stringify({ name: "cap", tenant }) });
+    const setCap = (usd: number) => api(`/admin/tenants/${tenant}/llm-budget`, { method: "PUT", headers: admin, body: JSON.stringify({ usd_per_day: usd }) });
+    const cap = 3;
+    await setCap(cap);
+    // $1000 per million in, $2000 out: each call reserves its worst case (about $1.7 with this
+    // budget) and settles to what it cost (about $0.3), so only a few of twelve fit under $3.
+    await registerScript(modelUrl, "e2e-priced", [{ text: "done" }]);
+    const as = { authorization: `Bearer ${secret}` };
+    const ids = await Promise.all(
+      Array.from({ length: 12 }, async () => {
+        const body = { agent: { goal: "say done", model: "e2e-priced", tools: ["Calculator.evaluate"], budget: { max_tokens: 1000 } } };
+        return (await api<{ run_id: string }>("/runs", { method: "POST", headers: as, body: JSON.stringify(body) })).run_id;
+      }),
+    );
+    const all = () => Promise.all(ids.map((id) => api<AgentRun>(`/runs/${id}`, { headers: as })));
+    const spent = (runs: AgentRun[]) => runs.reduce((n, r) => n + (r.execution_log[0]!.usage?.cost_usd ?? 0), 0);
+    const held = await vi.waitFor(
+      async () => {
+        const runs = await all();
+        expect(runs.filter((r) => r.status === "completed").length).toBeGreaterThan(0);
+        expect(runs.filter((r) => r.status === "waiting").length).toBeGreaterThan(0);
+        return runs;
+      },
+      { timeout: 60_000, interval: 250 },
+    );
+    expect(held.filter((r) => !["completed", "waiting", "running"].includes(r.status))).toEqual([]);
+    expect(spent(held)).toBeLessThanOrEqual(cap);
+    const status = await api<{ committed_usd: number }>(`/admin/tenants/${tenant}/llm-budget`, { headers: admin });
+    expect(status.committed_usd).toBeLessThanOrEqual(cap);
+    // Raised, the waiting agents look again within a second and all complete.
+    await setCap(100);
+    const after = await vi.waitFor(
+      async () => {
+        const runs = await all();
+        expect(runs.map((r) => r.status)).toEqual(ids.map(() => "completed"));
+        return runs;
+      },
+      { timeout: 60_000, interval: 250 },
+    );
+    expect(spent(after)).toBeGreaterThan(spent(held));
   });
 });
