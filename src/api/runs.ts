@@ -28,6 +28,7 @@ import {
   listRunsQuerySchema,
   runIdParamsSchema,
 } from "./schemas";
+import { dbFor } from "../db/shards";
 
 /** /runs: create, read, list, events, usage, cancel, resume. Live state comes from the run object, history from D1. */
 export const runsApi = createApi();
@@ -160,7 +161,7 @@ runsApi.openapi(listRuns, async (c) => {
     // Keyset pagination on (created_at, run_id): stable while new runs arrive.
     where.push(or(lt(runsTable.created_at, cur.created_at), and(eq(runsTable.created_at, cur.created_at), lt(runsTable.run_id, cur.run_id))));
   }
-  const rows = await drizzle(c.env.DB)
+  const rows = await drizzle(dbFor(c.env, c.var.principal.tenant))
     .select()
     .from(runsTable)
     .where(and(...where))
