@@ -145,7 +145,7 @@ describe("the routes' credentials are the ones the document declares", () => {
     const link = `http://crane.test/decide/run_${"0".repeat(32)}/dl_${"0".repeat(48)}`;
     for (const method of ["GET", "POST"]) expect((await app.fetch(new Request(link, { method }), env)).status).toBe(404);
     const adminRoutes = documented.filter((r) => r.security.some((s) => "adminToken" in s));
-    expect(adminRoutes.length).toBe(8);
+    expect(adminRoutes.length).toBe(9);
     for (const r of adminRoutes) {
       const res = await app.fetch(requestFor(r.method, `http://crane.test${concrete(r.path, "")}`, { authorization: "Bearer crane_dev_key" }), env);
       expect(res.status, `${r.method} ${r.path}`).toBe(401);
