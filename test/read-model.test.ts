@@ -1,6 +1,7 @@
 import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { app } from "../src/app";
+import { forgetHealth } from "../src/api/health";
 import { allShards, shardBinding, shardOf } from "../src/db/shards";
 import { rollUpMetrics } from "../src/scheduled/roll-up-metrics";
 import { todoAddImpl, todoListImpl } from "../src/tools/todo-store/execute";
@@ -11,6 +12,7 @@ import { shardDb } from "./read-model";
 // `npm run dev` and every test project: each tenant on one shard, operator views over all of them.
 
 const SHARDS = allShards(env);
+const all = env.TEST_MIGRATIONS.map((m) => m.name).sort();
 const calc = (expression: string) => ({ plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression } }] } });
 
 /** A fresh tenant whose rows live on the given shard. */
@@ -39,7 +41,7 @@ async function projected(tenant: string, n: number): Promise<void> {
 }
 
 /** The tenants that have rows in `table` on each shard, among the given ones. */
-async function tenantsPerShard(table: "runs" | "todos", tenants: string[]): Promise<string[][]> {
+async function tenantsPerShard(table: "runs" | "todos" | "metric_runs", tenants: string[]): Promise<string[][]> {
   return Promise.all(
     SHARDS.map(async (db) => {
       const { results } = await db
@@ -67,7 +69,6 @@ async function startedTotal(tenant: string): Promise<number | undefined> {
 describe("a read model of several shards", () => {
   it("runs with at least 2 shards, each with every migration the tests apply", async () => {
     expect(SHARDS.length).toBeGreaterThanOrEqual(2);
-    const all = env.TEST_MIGRATIONS.map((m) => m.name).sort();
     for (const db of SHARDS) {
       const { results } = await db.prepare("SELECT name FROM d1_migrations ORDER BY name").all<{ name: string }>();
       expect(results.map((r) => r.name)).toEqual(all);
@@ -75,6 +76,25 @@ describe("a read model of several shards", () => {
     // And /health says so shard by shard.
     const health = (await (await api("/health", { key: null })).json()) as { checks: Record<string, string> };
     for (let i = 0; i < SHARDS.length; i++) expect(health.checks[`d1_shard_${i}`]).toBe("ok");
+  });
+
+  it("reports on /health a shard that lacks the newest migration as behind", async () => {
+    const newest = all.at(-1)!;
+    const shard = SHARDS.length - 1;
+    const checks = async () => {
+      forgetHealth();
+      const res = await api("/health", { key: null });
+      return { status: res.status, checks: ((await res.json()) as { checks: Record<string, string> }).checks };
+    };
+    await SHARDS[shard]!.prepare("DELETE FROM d1_migrations WHERE name = ?").bind(newest).run();
+    try {
+      const behind = await checks();
+      expect(behind.status).toBe(503);
+      expect(behind.checks).toMatchObject({ d1: "failing", [`d1_shard_${shard}`]: "behind", d1_shard_0: "ok" });
+    } finally {
+      await SHARDS[shard]!.prepare("INSERT INTO d1_migrations (name) VALUES (?)").bind(newest).run();
+    }
+    expect((await checks()).checks).toMatchObject({ d1: "ok", [`d1_shard_${shard}`]: "ok" });
   });
 
   it("keeps two tenants on different shards apart: their runs, todos and metrics", async () => {
@@ -112,6 +132,8 @@ describe("a read model of several shards", () => {
     expect(await startedTotal(a)).toBe(2);
     expect(await startedTotal(b)).toBe(3);
     await rollUpMetrics(env);
+    // The rollup ran on each shard: each tenant's totals sit on its own shard.
+    expect(await tenantsPerShard("metric_runs", [a, b])).toEqual([[a], [b], ...SHARDS.slice(2).map(() => [])]);
     expect(await startedTotal(a)).toBe(2);
     expect(await startedTotal(b)).toBe(3);
   });
