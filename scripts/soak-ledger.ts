@@ -1,11 +1,9 @@
 /**
  * What the soak reads back at its end: the D1 history (the read model) compared with the run
  * objects, the families of parent and child runs, and the todos table, read straight from the
- * local D1 (every read-model shard) once the runtime is stopped.
+ * local D1 once the runtime is stopped.
  */
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
-import { d1Databases } from "./d1-databases.ts";
 
 /** Every todo title's rows: live (`n`), deleted by an undo (`undone`), and made in all (`made`). */
 export interface TodoRow {
@@ -18,19 +16,12 @@ export interface TodoRow {
 export function readTodos(persistTo: string): Map<string, TodoRow> {
   const sql =
     "SELECT title, sum(deleted_at IS NULL) AS n, sum(deleted_at IS NOT NULL AND deleted_by LIKE '%:undo') AS undone, count(*) AS made FROM todos GROUP BY title";
-  // Each tenant's todos are on its read-model shard: every shard's, summed by title.
-  const todos = new Map<string, TodoRow>();
-  for (const { database_name } of d1Databases(readFileSync("wrangler.toml", "utf8"))) {
-    const out = execFileSync("wrangler", ["d1", "execute", database_name, "--local", "--persist-to", persistTo, "--json", "--command", sql], {
-      env: { ...process.env, CI: "true" },
-      encoding: "utf8",
-    });
-    for (const r of (JSON.parse(out) as { results: TodoRow[] }[])[0]!.results) {
-      const had = todos.get(r.title);
-      todos.set(r.title, had ? { title: r.title, n: had.n + r.n, undone: had.undone + r.undone, made: had.made + r.made } : r);
-    }
-  }
-  return todos;
+  const out = execFileSync("wrangler", ["d1", "execute", "crane", "--local", "--persist-to", persistTo, "--json", "--command", sql], {
+    env: { ...process.env, CI: "true" },
+    encoding: "utf8",
+  });
+  const rows = JSON.parse(out) as { results: TodoRow[] }[];
+  return new Map(rows[0]!.results.map((r) => [r.title, r]));
 }
 
 /**
