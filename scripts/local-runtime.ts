@@ -5,6 +5,7 @@
 import { spawn, execFileSync, type ChildProcess } from "node:child_process";
 import { readFileSync, writeFileSync } from "node:fs";
 import { tailOutput } from "./child-output.ts";
+import { migrateLocalDatabases } from "./d1-databases.ts";
 
 /** The credentials every local runtime started here accepts (as .dev.vars.example sets them). */
 export const LOCAL_API_KEY = "crane_dev_key";
@@ -31,10 +32,13 @@ export interface Runtime {
   output: string[];
 }
 
-/** Applies D1 migrations to a local state directory: Crane's by default, or another Worker's (a benchmark peer's). */
+/** Applies D1 migrations to a local state directory: Crane's by default (every read-model shard), or another Worker's (a benchmark peer's). */
 export function applyMigrations(persistTo: string, target?: { database: string; config: string }): void {
-  const args = ["d1", "migrations", "apply", target?.database ?? "crane", "--local", "--persist-to", persistTo];
-  if (target) args.push("--config", target.config);
+  if (!target) {
+    migrateLocalDatabases({ persistTo, stdio: "ignore" });
+    return;
+  }
+  const args = ["d1", "migrations", "apply", target.database, "--local", "--persist-to", persistTo, "--config", target.config];
   execFileSync("wrangler", args, { stdio: "ignore", env: { ...process.env, CI: "true" } });
 }
 

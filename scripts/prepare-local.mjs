@@ -1,6 +1,6 @@
 // Runs before `npm run dev`: local defaults in place, local D1 migrated. Safe to run every time.
-import { execFileSync } from "node:child_process";
 import { appendFileSync, copyFileSync, existsSync, readFileSync } from "node:fs";
+import { migrateLocalDatabases } from "./d1-databases.ts";
 
 if (!existsSync(".dev.vars")) {
   copyFileSync(".dev.vars.example", ".dev.vars");
@@ -18,5 +18,7 @@ if (!existsSync(".dev.vars")) {
     console.log(`added ${missing.map((l) => l.split("=")[0]).join(", ")} to .dev.vars from .dev.vars.example`);
   }
 }
-// npm puts node_modules/.bin first on PATH, so this is the project's wrangler under Node 22.
-execFileSync("wrangler", ["d1", "migrations", "apply", "crane", "--local"], { stdio: "inherit", env: { ...process.env, CI: "true" } });
+// Every D1 database in wrangler.toml (each read-model shard) gets its migrations, so a shard added
+// there is migrated by the next `npm run dev`. npm puts node_modules/.bin first on PATH, so this is
+// the project's wrangler under Node 22 (which also runs the .ts module as is).
+migrateLocalDatabases();

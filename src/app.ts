@@ -8,6 +8,7 @@ import { OpenAPIHono } from "@hono/zod-openapi";
 import { adminKeysApi } from "./api/admin-keys";
 import { adminTenantsApi } from "./api/admin-tenants";
 import { adminLlmBudgetApi } from "./api/admin-llm-budget";
+import { adminRunsApi } from "./api/admin-runs";
 import type { AppEnv } from "./api/app-env";
 import { breakersApi } from "./api/breakers";
 import { bulkApi } from "./api/bulk";
@@ -56,6 +57,7 @@ v1.use("/admin/*", requireAdmin);
 v1.route("/admin", adminKeysApi);
 v1.route("/admin", adminTenantsApi);
 v1.route("/admin", adminLlmBudgetApi);
+v1.route("/admin", adminRunsApi);
 v1.all("/admin/*", noRoute);
 
 // A run's WebSocket and event stream: an API key, or a watch token (`?token=`) for browsers.

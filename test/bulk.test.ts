@@ -5,6 +5,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, inject, it, vi } from "vitest";
 import type { RunResource } from "../src/durable/run/run-view";
 import { api, errorOf, getRun, newApiKey, SETTLE, uniq, waitForRun } from "./helpers";
+import { shardDb } from "./read-model";
 
 const upstream = inject("upstreamUrl");
 
@@ -24,7 +25,7 @@ async function startRuns(key: string, runs: unknown[], tenant: string, status: s
   const ids = ((await res.json()) as { results: RunResource[] }).results.map((r) => r.run_id);
   expect(ids.every((id) => typeof id === "string")).toBe(true);
   await vi.waitFor(async () => {
-    const row = await env.DB.prepare("SELECT count(*) AS n FROM runs WHERE tenant = ? AND status = ?").bind(tenant, status).first<{ n: number }>();
+    const row = await shardDb(tenant).prepare("SELECT count(*) AS n FROM runs WHERE tenant = ? AND status = ?").bind(tenant, status).first<{ n: number }>();
     expect(row!.n, `runs ${status} in the read model`).toBe(ids.length);
   }, SETTLE);
   return ids;
@@ -103,7 +104,8 @@ describe("POST /runs/bulk", () => {
 
     const { job } = await runJob(secret, { action: "rerun", filter: { error_code: "upstream_rejected", tool: "Http.get" } });
     expect(job).toMatchObject({ status: "completed", matched: 3, done: 3, failed: 0 });
-    const reruns = await env.DB.prepare("SELECT run_id, rerun_of FROM runs WHERE tenant = ? AND rerun_of IS NOT NULL")
+    const reruns = await shardDb(tenant)
+      .prepare("SELECT run_id, rerun_of FROM runs WHERE tenant = ? AND rerun_of IS NOT NULL")
       .bind(tenant)
       .all<{ run_id: string; rerun_of: string }>();
     expect(reruns.results.map((r) => r.rerun_of).sort()).toEqual([...ids].sort());

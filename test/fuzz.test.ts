@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import { app } from "../src/app";
 import { CalculationError, evaluateExpression, MAX_EXPRESSION_LENGTH } from "../src/tools/calculator/parser";
 import { ADMIN_TOKEN, DEV_KEY } from "./helpers";
+import { countOnEveryShard } from "./read-model";
 
 /**
  * Property-based fuzzing of everything a client can send. Whatever arrives, the API answers
@@ -37,10 +38,7 @@ async function expectSafeAnswer(res: Response, what: string): Promise<number> {
   return res.status;
 }
 
-const count = async (sql: string, ...args: string[]) =>
-  (await env.DB.prepare(sql)
-    .bind(...args)
-    .first<{ n: number }>())!.n;
+const count = (sql: string, ...args: string[]) => countOnEveryShard(sql, ...args);
 const prototypeKeys = () =>
   [Object.getOwnPropertyNames(Object.prototype), Object.getOwnPropertyNames(Array.prototype), Object.getOwnPropertyNames(Function.prototype)].map((k) =>
     k.sort().join(","),

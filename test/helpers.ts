@@ -3,6 +3,7 @@ import { expect, vi } from "vitest";
 import type { ToolContext } from "../src/tools/tool-impl";
 import type { RunResource } from "../src/durable/run/run-view";
 import { TERMINAL_RUN_STATUSES } from "../src/execution/statuses";
+import { rowOnAnyShard } from "./read-model";
 
 export const DEV_KEY = "crane_dev_key";
 const TERMINAL: ReadonlySet<string> = new Set(TERMINAL_RUN_STATUSES);
@@ -91,7 +92,7 @@ export async function settleRuns(): Promise<void> {
       // Only a run that has ended is sure to project its end; the wait for it then has a real budget.
       if (!TERMINAL.has(run.status)) return;
       await vi.waitFor(async () => {
-        const row = await env.DB.prepare("SELECT status FROM runs WHERE run_id = ?").bind(id).first<{ status: string }>();
+        const row = await rowOnAnyShard<{ status: string }>("SELECT status FROM runs WHERE run_id = ?", id);
         expect(row?.status, `run ${id}'s D1 row`).toBe(run.status);
       }, SETTLE);
     }),

@@ -6,6 +6,7 @@ import { METRIC_BOUNDS } from "../src/db/metric-rollups";
 import { rollUpMetrics } from "../src/scheduled/roll-up-metrics";
 import type { RunResource } from "../src/durable/run/run-view";
 import { ADMIN_TOKEN, api, createRun, DEV_KEY, newApiKey, pause, uniq, waitForRun } from "./helpers";
+import { rowOnAnyShard, shardDb } from "./read-model";
 
 // This file has its own D1, so every number below comes from the runs it makes. Each scenario
 // after the first uses a tenant of its own, so its counts are its own.
@@ -47,7 +48,7 @@ async function scrape(): Promise<{ text: string; all: Sample[]; value: (name: st
 async function projected(ids: string[], status: (id: string) => string): Promise<void> {
   for (const id of ids)
     for (let i = 0; ; i++) {
-      const row = await env.DB.prepare("SELECT status FROM runs WHERE run_id = ?").bind(id).first<{ status: string }>();
+      const row = await rowOnAnyShard<{ status: string }>("SELECT status FROM runs WHERE run_id = ?", id);
       if (row?.status === status(id)) break;
       if (i > 250) throw new Error(`run ${id} never projected as ${status(id)}`);
       await pause(20);
@@ -82,11 +83,13 @@ const WITH_AGENT = JSON.stringify([
 
 /** A run's row as its end projection writes it when it ends inside its create: failed at its second step. */
 const endedRow = (tenant: string, steps = STEPS) =>
-  env.DB.prepare(
-    `INSERT INTO runs (run_id, tenant, status, planner, fallback_reason, step_count, created_at, started_at, completed_at, projected_seq, steps, projected_at)
+  shardDb(tenant)
+    .prepare(
+      `INSERT INTO runs (run_id, tenant, status, planner, fallback_reason, step_count, created_at, started_at, completed_at, projected_seq, steps, projected_at)
      VALUES (?, ?, 'failed', 'rules', 'not_configured', 2, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 9, ?,
        '2026-01-01T00:00:01.500Z')`,
-  ).bind(`run_${crypto.randomUUID()}`, tenant, steps);
+    )
+    .bind(`run_${crypto.randomUUID()}`, tenant, steps);
 
 let families: Family[];
 
@@ -294,7 +297,7 @@ describe("GET /metrics", () => {
     // History as the run objects project it: rows reaching D1 in their final state. Fixed times
     // make every run land in the same buckets, so the only thing that grows between the scrapes is
     // the number of runs.
-    const history = (n: number) => env.DB.batch(Array.from({ length: n }, () => endedRow(tenant, WITH_AGENT)));
+    const history = (n: number) => shardDb(tenant).batch(Array.from({ length: n }, () => endedRow(tenant, WITH_AGENT)));
     await history(5);
     await rollUpMetrics(env);
     const small = await scrape();
@@ -327,7 +330,7 @@ describe("GET /metrics", () => {
 
     // Retention deletes old run rows (those the rollup has taken, and not the one at its watermark,
     // as the sweep does); the counters do not go back.
-    await env.DB.prepare("DELETE FROM runs WHERE tenant = ? AND seq < (SELECT seq FROM metric_watermark)").bind(tenant).run();
+    await shardDb(tenant).prepare("DELETE FROM runs WHERE tenant = ? AND seq < (SELECT seq FROM metric_watermark)").bind(tenant).run();
     const after = await scrape();
     expect(mine(after)).toEqual(mine(large));
     expect(rowsRead(after)).toBe(rowsRead(large));
@@ -338,13 +341,15 @@ describe("GET /metrics", () => {
     const inFlight = Array.from({ length: 4 }, () => `run_${crypto.randomUUID()}`);
     // Everything before is taken, so the batches below fall on this test's rows.
     await rollUpMetrics(env);
-    await env.DB.batch([
+    await shardDb(tenant).batch([
       ...Array.from({ length: 7 }, () => endedRow(tenant)),
       ...inFlight.map((id) =>
-        env.DB.prepare(
-          `INSERT INTO runs (run_id, tenant, status, planner, fallback_reason, step_count, created_at, started_at, projected_seq, projected_at)
+        shardDb(tenant)
+          .prepare(
+            `INSERT INTO runs (run_id, tenant, status, planner, fallback_reason, step_count, created_at, started_at, projected_seq, projected_at)
            VALUES (?, ?, 'running', 'rules', 'not_configured', 2, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', 2, '2026-01-01T00:00:00.000Z')`,
-        ).bind(id, tenant),
+          )
+          .bind(id, tenant),
       ),
       ...Array.from({ length: 6 }, () => endedRow(tenant)),
     ]);
@@ -366,15 +371,17 @@ describe("GET /metrics", () => {
       expect(await counts()).toEqual(before);
     }
     // Two of the in-flight runs end, one the rollup has taken (pending), one it has not: once each.
-    const pending = await env.DB.prepare("SELECT count(*) AS n FROM metric_pending WHERE run_id IN (?, ?)")
+    const pending = await shardDb(tenant)
+      .prepare("SELECT count(*) AS n FROM metric_pending WHERE run_id IN (?, ?)")
       .bind(inFlight[0], inFlight[3])
       .first<{ n: number }>();
     expect(pending?.n).toBe(1);
     const end = (id: string) =>
-      env.DB.prepare(
-        `UPDATE runs SET status = 'failed', completed_at = '2026-01-01T00:00:01.000Z', steps = ?, projected_seq = 9,
+      shardDb(tenant)
+        .prepare(
+          `UPDATE runs SET status = 'failed', completed_at = '2026-01-01T00:00:01.000Z', steps = ?, projected_seq = 9,
          projected_at = '2026-01-01T00:00:01.000Z' WHERE run_id = ?`,
-      )
+        )
         .bind(STEPS, id)
         .run();
     await end(inFlight[0]!);
@@ -393,18 +400,15 @@ describe("GET /metrics", () => {
     await rolled.run();
     await rollUpMetrics(env);
     await unrolled.run();
-    const ids = (await env.DB.prepare("SELECT run_id FROM runs WHERE tenant = ? ORDER BY seq").bind(tenant).all<{ run_id: string }>()).results.map(
+    const ids = (await shardDb(tenant).prepare("SELECT run_id FROM runs WHERE tenant = ? ORDER BY seq").bind(tenant).all<{ run_id: string }>()).results.map(
       (r) => r.run_id,
     );
     const set = (status: string, completedAt: string | null, steps: string | null) =>
-      env.DB.batch(
+      shardDb(tenant).batch(
         ids.map((id) =>
-          env.DB.prepare("UPDATE runs SET status = ?, completed_at = ?, steps = coalesce(?, steps), projected_seq = projected_seq + 1 WHERE run_id = ?").bind(
-            status,
-            completedAt,
-            steps,
-            id,
-          ),
+          shardDb(tenant)
+            .prepare("UPDATE runs SET status = ?, completed_at = ?, steps = coalesce(?, steps), projected_seq = projected_seq + 1 WHERE run_id = ?")
+            .bind(status, completedAt, steps, id),
         ),
       );
     const counts = async () => {
@@ -462,15 +466,18 @@ describe("GET /metrics", () => {
         },
       ]);
     const row = () =>
-      env.DB.prepare(
-        `INSERT INTO runs (run_id, tenant, status, planner, step_count, created_at, started_at, completed_at, projected_seq, steps, projected_at)
+      shardDb(tenant)
+        .prepare(
+          `INSERT INTO runs (run_id, tenant, status, planner, step_count, created_at, started_at, completed_at, projected_seq, steps, projected_at)
          VALUES (?, ?, 'failed', 'given', 2, '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z', 9, ?, '2026-01-01T00:00:01.500Z')`,
-      ).bind(`run_${crypto.randomUUID()}`, tenant, agentSteps(2, 100, 10, 1500));
+        )
+        .bind(`run_${crypto.randomUUID()}`, tenant, agentSteps(2, 100, 10, 1500));
     await row().run();
     await rollUpMetrics(env);
     await row().run();
     const set = (status: string, completedAt: string | null, steps: string | null) =>
-      env.DB.prepare("UPDATE runs SET status = ?, completed_at = ?, steps = coalesce(?, steps), projected_seq = projected_seq + 1 WHERE tenant = ?")
+      shardDb(tenant)
+        .prepare("UPDATE runs SET status = ?, completed_at = ?, steps = coalesce(?, steps), projected_seq = projected_seq + 1 WHERE tenant = ?")
         .bind(status, completedAt, steps, tenant)
         .run();
     const counts = async () => {

@@ -543,6 +543,11 @@ describe("the OpenAPI document matches what the server answers", () => {
     await conforms("put", R, 200, await admin("/admin/tenants/conformance/retention", { method: "PUT", json: { days: 14 } }));
     await conforms("put", R, 400, await admin("/admin/tenants/conformance/retention", { method: "PUT", json: { days: 0 } }));
     await conforms("get", R, 400, await admin("/admin/tenants/Bad%20Tenant/retention"));
+    const AR = "/api/v1/admin/runs";
+    await conforms("get", AR, 200, await admin("/admin/runs?limit=2"));
+    await conforms("get", AR, 200, await admin("/admin/runs?tenant=dev&status=completed"));
+    await conforms("get", AR, 400, await admin("/admin/runs?cursor=not-a-cursor"));
+    await conforms("get", AR, 401, await api("/admin/runs"));
     const B = "/api/v1/admin/tenants/{tenant}/llm-budget";
     await conforms("put", B, 200, await admin("/admin/tenants/conformance/llm-budget", { method: "PUT", json: { usd_per_day: 5 } }));
     await conforms("get", B, 200, await admin("/admin/tenants/conformance/llm-budget"));

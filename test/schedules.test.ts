@@ -10,6 +10,7 @@ import type { RunResource } from "../src/durable/run/run-view";
 import type { ScheduleObject } from "../src/durable/schedule/schedule-object";
 import type { ScheduleResource, ScheduleSummary } from "../src/durable/schedule/schedule-resource";
 import { ADMIN_TOKEN, api, errorOf, newApiKey, SETTLE, uniq } from "./helpers";
+import { rowOnAnyShard, rowsOnEveryShard } from "./read-model";
 
 const calc = { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "6 * 7" } }] } };
 const approval = { plan: { steps: [{ step_number: 1, tool: "Human.approve", input: { message: "scheduled?" } }] } };
@@ -55,11 +56,12 @@ async function scheduleAt(at: number, body: Record<string, unknown>, key?: strin
 /** The schedule's runs in D1, once `n` of them are projected. */
 async function projectedRuns(scheduleId: string, n: number): Promise<{ run_id: string; scheduled_for: string; status: string }[]> {
   return vi.waitFor(async () => {
-    const rows = await env.DB.prepare("SELECT run_id, scheduled_for, status FROM runs WHERE schedule_id = ? ORDER BY scheduled_for")
-      .bind(scheduleId)
-      .all<{ run_id: string; scheduled_for: string; status: string }>();
-    expect(rows.results.length, `runs of ${scheduleId} in D1`).toBeGreaterThanOrEqual(n);
-    return rows.results;
+    const rows = await rowsOnEveryShard<{ run_id: string; scheduled_for: string; status: string }>(
+      "SELECT run_id, scheduled_for, status FROM runs WHERE schedule_id = ? ORDER BY scheduled_for",
+      scheduleId,
+    );
+    expect(rows.length, `runs of ${scheduleId} in D1`).toBeGreaterThanOrEqual(n);
+    return rows;
   }, SETTLE);
 }
 
@@ -222,9 +224,7 @@ describe("a scheduled run's retention", () => {
     const run = (await (await api(`/schedules/${s.schedule_id}/trigger`, { method: "POST", key: secret })).json()) as RunResource;
     expect(run.status).toBe("completed");
     await projectedRuns(s.schedule_id, 1);
-    const row = await env.DB.prepare("SELECT completed_at, expires_at FROM runs WHERE run_id = ?")
-      .bind(run.run_id)
-      .first<{ completed_at: string; expires_at: string }>();
+    const row = await rowOnAnyShard<{ completed_at: string; expires_at: string }>("SELECT completed_at, expires_at FROM runs WHERE run_id = ?", run.run_id);
     expect(Date.parse(row!.expires_at) - Date.parse(row!.completed_at)).toBe(3 * 86_400_000);
   });
 });

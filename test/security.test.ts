@@ -5,6 +5,7 @@ import { app, openApiDocument } from "../src/app";
 import { hashSecret } from "../src/auth/api-keys";
 import type { RunResource } from "../src/durable/run/run-view";
 import { ADMIN_TOKEN, api, createRun, errorOf, newApiKey, SETTLE, waitForRun } from "./helpers";
+import { countOnEveryShard } from "./read-model";
 
 const upstream = inject("upstreamUrl");
 
@@ -53,7 +54,7 @@ const requestFor = (method: string, url: string, headers: Record<string, string>
   });
 
 async function runCount(): Promise<number> {
-  return (await env.DB.prepare("SELECT count(*) AS n FROM runs").first<{ n: number }>())!.n;
+  return countOnEveryShard("SELECT count(*) AS n FROM runs");
 }
 
 describe("API keys", () => {
@@ -144,7 +145,7 @@ describe("the routes' credentials are the ones the document declares", () => {
     const link = `http://crane.test/decide/run_${"0".repeat(32)}/dl_${"0".repeat(48)}`;
     for (const method of ["GET", "POST"]) expect((await app.fetch(new Request(link, { method }), env)).status).toBe(404);
     const adminRoutes = documented.filter((r) => r.security.some((s) => "adminToken" in s));
-    expect(adminRoutes.length).toBe(8);
+    expect(adminRoutes.length).toBe(9);
     for (const r of adminRoutes) {
       const res = await app.fetch(requestFor(r.method, `http://crane.test${concrete(r.path, "")}`, { authorization: "Bearer crane_dev_key" }), env);
       expect(res.status, `${r.method} ${r.path}`).toBe(401);
@@ -256,10 +257,8 @@ describe("tenant isolation", () => {
     await waitForRun(runB.run_id, undefined, undefined, b.secret);
     // The D1 projection lands just after the run ends.
     await vi.waitFor(async () => {
-      const projected = await env.DB.prepare("SELECT count(*) AS n FROM runs WHERE run_id IN (?, ?) AND status = 'completed'")
-        .bind(runA.run_id, runB.run_id)
-        .first<{ n: number }>();
-      expect(projected!.n).toBe(2);
+      const projected = await countOnEveryShard("SELECT count(*) AS n FROM runs WHERE run_id IN (?, ?) AND status = 'completed'", runA.run_id, runB.run_id);
+      expect(projected).toBe(2);
     }, SETTLE);
     const listA = (await (await api("/runs?limit=100", { key: a.secret })).json()) as { runs: { run_id: string }[] };
     const listB = (await (await api("/runs?limit=100", { key: b.secret })).json()) as { runs: { run_id: string }[] };

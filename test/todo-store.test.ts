@@ -1,7 +1,7 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { todoAddImpl, todoCompleteImpl, todoDeleteImpl, todoGetImpl, todoListImpl, todoReopenImpl } from "../src/tools/todo-store/execute";
 import { toolContext } from "./helpers";
+import { shardDb } from "./read-model";
 
 const ctx = (key = crypto.randomUUID(), tenant = "todo-tests") => toolContext({ idempotency_key: key, tenant });
 
@@ -20,7 +20,7 @@ describe("TodoStore", () => {
   it("adds a todo, keeping the title as typed minus trailing punctuation", async () => {
     const todo = await add("  Buy Milk & eggs!!  ");
     expect(todo).toMatchObject({ title: "Buy Milk & eggs", status: "open", completed_at: null });
-    const row = await env.DB.prepare("SELECT title FROM todos WHERE id = ?").bind(todo.id).first<{ title: string }>();
+    const row = await shardDb("todo-tests").prepare("SELECT title FROM todos WHERE id = ?").bind(todo.id).first<{ title: string }>();
     expect(row?.title).toBe("Buy Milk & eggs");
   });
 
@@ -40,7 +40,7 @@ describe("TodoStore", () => {
     const first = await add("only once", key);
     const again = await add("only once", key);
     expect(again.id).toBe(first.id);
-    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM todos WHERE created_by = ?").bind(key).first<{ n: number }>())!;
+    const { n } = (await shardDb("todo-tests").prepare("SELECT count(*) AS n FROM todos WHERE created_by = ?").bind(key).first<{ n: number }>())!;
     expect(n).toBe(1);
   });
 

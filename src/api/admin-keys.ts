@@ -8,6 +8,7 @@ import { jsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse } from "./openapi";
 import { apiKeyListSchema, createdKeySchema, revokedKeySchema } from "./response-schemas";
 import { createKeyBodySchema, KEY_ID, keyIdParamsSchema, listKeysQuerySchema } from "./schemas";
+import { controlDb } from "../db/shards";
 
 /** /admin/keys: make, list and revoke API keys (ADMIN_TOKEN, checked where app.ts mounts this). A new key's secret is shown once. */
 export const adminKeysApi = createApi();
@@ -46,7 +47,7 @@ adminKeysApi.openapi(createKey, async (c) => {
     created_at: new Date().toISOString(),
     revoked_at: null,
   };
-  await drizzle(c.env.DB).insert(apiKeys).values(row).run();
+  await drizzle(controlDb(c.env)).insert(apiKeys).values(row).run();
   // The secret exists only in this response: keep it out of every cache on the way.
   c.header("cache-control", "no-store");
   c.header("location", `/api/v1/admin/keys/${row.id}`);
@@ -69,7 +70,7 @@ adminKeysApi.openapi(listKeys, async (c) => {
   const where: (SQL | undefined)[] = [];
   if (q.tenant) where.push(eq(apiKeys.tenant, q.tenant));
   if (q.include_revoked === "false") where.push(isNull(apiKeys.revoked_at));
-  const rows = await drizzle(c.env.DB)
+  const rows = await drizzle(controlDb(c.env))
     .select()
     .from(apiKeys)
     .where(and(...where))
@@ -95,7 +96,7 @@ adminKeysApi.openapi(revokeKey, async (c) => {
   const { key_id: id } = c.req.valid("param");
   const notFound = new ApiError(404, "key_not_found", `No API key has id "${id}".`);
   if (!KEY_ID.test(id)) throw notFound;
-  const db = drizzle(c.env.DB);
+  const db = drizzle(controlDb(c.env));
   await db
     .update(apiKeys)
     .set({ revoked_at: new Date().toISOString() })

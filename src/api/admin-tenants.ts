@@ -8,6 +8,7 @@ import { jsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse } from "./openapi";
 import { isoTime } from "./response-schemas";
 import { tenantSchema } from "./schemas";
+import { controlDb } from "../db/shards";
 
 /**
  * /admin/tenants/{tenant}/retention: how long a tenant's runs are kept once they ended (ADMIN_TOKEN,
@@ -39,7 +40,7 @@ const retentionSchema = z
 const path = "/tenants/{tenant}/retention";
 
 async function retentionOf(env: Env, tenant: string): Promise<z.infer<typeof retentionSchema>> {
-  const row = await drizzle(env.DB).select().from(tenantSettings).where(eq(tenantSettings.tenant, tenant)).get();
+  const row = await drizzle(controlDb(env)).select().from(tenantSettings).where(eq(tenantSettings.tenant, tenant)).get();
   return row
     ? { tenant, days: row.run_retention_days, source: "tenant", updated_at: row.updated_at }
     : { tenant, days: defaultRetentionDays(env), source: "default", updated_at: null };
@@ -74,7 +75,7 @@ adminTenantsApi.openapi(setRetention, async (c) => {
   const { tenant } = c.req.valid("param");
   const { days } = c.req.valid("json");
   const row = { tenant, run_retention_days: days, updated_at: new Date().toISOString() };
-  await drizzle(c.env.DB)
+  await drizzle(controlDb(c.env))
     .insert(tenantSettings)
     .values(row)
     .onConflictDoUpdate({ target: tenantSettings.tenant, set: { run_retention_days: days, updated_at: row.updated_at } })
@@ -96,7 +97,7 @@ const resetRetention = createRoute({
 
 adminTenantsApi.openapi(resetRetention, async (c) => {
   const { tenant } = c.req.valid("param");
-  await drizzle(c.env.DB).delete(tenantSettings).where(eq(tenantSettings.tenant, tenant)).run();
+  await drizzle(controlDb(c.env)).delete(tenantSettings).where(eq(tenantSettings.tenant, tenant)).run();
   forgetTenant(tenant);
   return c.json(await retentionOf(c.env, tenant), 200);
 });

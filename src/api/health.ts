@@ -1,5 +1,7 @@
 import { createRoute } from "@hono/zod-openapi";
+import journal from "../../migrations/meta/_journal.json";
 import pkg from "../../package.json";
+import { shardConfig, ShardConfigError } from "../db/shards";
 import { errorFields, log } from "../lib/log";
 import { llmConfig } from "../planner/llm/llm-config";
 import { llmHealth } from "../planner/llm/llm-errors";
@@ -12,7 +14,7 @@ import { healthSchema, type Health } from "./response-schemas";
  * runs share it), so a flood of unauthenticated requests costs one D1 read, one Durable Object
  * request and one queue request per isolate every few seconds, not one each.
  *
- * What is checked: D1 (a read), the run objects (a request to one that never writes), the step
+ * What is checked: D1 (a read per read-model shard, which also says whether its schema is current), the run objects (a request to one that never writes), the step
  * queue (its metrics: the queue service answers, with its backlog and the age of its oldest
  * message). What cannot be checked from here is named in `not_checked`.
  */
@@ -37,11 +39,47 @@ async function check(name: string, probe: () => Promise<unknown>): Promise<[stri
   }
 }
 
+/** The newest migration every shard must have (wrangler and the test setup record file names). */
+export const NEWEST_MIGRATION = `${journal.entries.at(-1)!.tag}.sql`;
+
+/**
+ * The read model: "d1" is ok when READ_MODEL_SHARDS matches the bindings and every shard answers
+ * with the newest migration applied; each shard is also reported on its own (d1_shard_<i>: ok,
+ * failing, or behind when its schema lacks the newest migration: a shard added without its
+ * migrations, which `npm run dev` and `wrangler d1 migrations apply` give it).
+ */
+async function readModelChecks(env: Env): Promise<[string, string][]> {
+  const config = shardConfig(env);
+  if (config instanceof ShardConfigError) {
+    log.error("health.check_failed", { check: "d1", ...errorFields(config) });
+    return [["d1", `misconfigured: ${config.message}`]];
+  }
+  const shards = await Promise.all(
+    config.map(async (db, i): Promise<[string, string]> => {
+      const name = `d1_shard_${i}`;
+      try {
+        // One statement: the shard answers, has the runs table, and has the newest migration.
+        const row = await db
+          .prepare("SELECT (SELECT count(*) FROM runs WHERE false) AS runs, (SELECT count(*) FROM d1_migrations WHERE name = ?) AS current")
+          .bind(NEWEST_MIGRATION)
+          .first<{ current: number }>();
+        if (row?.current === 1) return [name, "ok"];
+        log.error("health.shard_behind", { check: name, shard: i, newest_migration: NEWEST_MIGRATION });
+        return [name, "behind"];
+      } catch (err) {
+        log.error("health.check_failed", { check: name, ...errorFields(err) });
+        return [name, "failing"];
+      }
+    }),
+  );
+  return [["d1", shards.every(([, v]) => v === "ok") ? "ok" : "failing"], ...shards];
+}
+
 async function checkAll(env: Env): Promise<{ body: Health; ok: boolean }> {
   let backlog: QueueMetrics | undefined;
   const checks = Object.fromEntries(
     await Promise.all([
-      check("d1", () => env.DB.prepare("SELECT 1 FROM runs LIMIT 1").all()),
+      ...(await readModelChecks(env)),
       // A run id that can never be a real one: the object answers null without writing anything.
       check("durable_objects", () => env.RUNS.getByName("health-probe").status()),
       check("queue", async () => {

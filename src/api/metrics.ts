@@ -1,6 +1,7 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { DEV_TENANT } from "../auth/api-keys";
 import { ALL_ROWS, contributions, tail, withTail } from "../db/metric-rollup-sql";
+import { onEveryShard } from "../db/shards";
 import { METRIC_BOUNDS, RATE_LIMIT_REASONS, STEP_OUTCOMES, type HistogramFamily } from "../db/metric-rollups";
 import { breakerName, type BreakerMetrics } from "../durable/breaker/tool-breaker";
 import { runCap } from "../durable/run/start-run";
@@ -54,23 +55,30 @@ const getMetrics = createRoute({
 });
 
 metricsApi.openapi(getMetrics, async (c) => {
-  const db = c.env.DB;
-  // One D1 batch is one transaction: the rollup and the tail are read at the same instant.
+  // Every read-model shard, at once. On each, one D1 batch is one transaction: its rollup and its
+  // tail are read at the same instant. A tenant's rows live on one shard only, so the answers are
+  // concatenated, never summed twice (api_keys, control plane, has rows on shard 0 only).
   const add = contributions(tail(ALL_ROWS));
-  const results = await db.batch<Row>([
-    db.prepare(withTail("metric_runs", add.metric_runs)),
-    db.prepare(withTail("metric_steps", add.metric_steps)),
-    db.prepare(withTail("metric_step_failures", add.metric_step_failures)),
-    db.prepare(withTail("metric_histograms", add.metric_histograms)),
-    db.prepare(withTail("metric_llm", add.metric_llm)),
-    db.prepare("SELECT * FROM metric_rate_limited"),
-    db.prepare("SELECT DISTINCT tenant FROM api_keys WHERE revoked_at IS NULL"),
-    // Each registered MCP server has a breaker per tenant (mcp.<server>), whether or not a run that
-    // called it has ended yet: a server that went down shows its open breaker at once.
-    db.prepare("SELECT tenant, name FROM mcp_servers ORDER BY tenant, name"),
-  ]);
-  const [runs, steps, failures, histograms, llm, limited, keyTenants, mcpServers] = results.map((r) => r.results);
-  const rowsRead = results.reduce((n, r) => n + (r.meta.rows_read ?? 0), 0);
+  const perShard = await onEveryShard(c.env, (db) =>
+    db.batch<Row>([
+      db.prepare(withTail("metric_runs", add.metric_runs)),
+      db.prepare(withTail("metric_steps", add.metric_steps)),
+      db.prepare(withTail("metric_step_failures", add.metric_step_failures)),
+      db.prepare(withTail("metric_histograms", add.metric_histograms)),
+      db.prepare(withTail("metric_llm", add.metric_llm)),
+      db.prepare("SELECT * FROM metric_rate_limited"),
+      db.prepare("SELECT DISTINCT tenant FROM api_keys WHERE revoked_at IS NULL"),
+      // Each registered MCP server has a breaker per tenant (mcp.<server>), whether or not a run that
+      // called it has ended yet: a server that went down shows its open breaker at once.
+      db.prepare("SELECT tenant, name FROM mcp_servers ORDER BY tenant, name"),
+    ]),
+  );
+  // Each shard's rows come grouped by tenant first; a stable sort by tenant merges them in that order.
+  const byTenant = (a: Row, b: Row) => (str(a.tenant) < str(b.tenant) ? -1 : str(a.tenant) > str(b.tenant) ? 1 : 0);
+  const [runs, steps, failures, histograms, llm, limited, keyTenants, mcpServers] = perShard[0]!.map((_, i) =>
+    perShard.flatMap((results) => results[i]!.results).sort(byTenant),
+  );
+  const rowsRead = perShard.flat().reduce((n, r) => n + (r.meta.rows_read ?? 0), 0);
 
   // Tenants with a key, or with runs, have every run series from zero, so rate() sees their first
   // run. Tool series appear per tenant once one of its runs that used the tool has ended.

@@ -1,5 +1,6 @@
 import type { Context } from "hono";
 import type { RateLimitReason } from "../db/metric-rollups";
+import { dbFor } from "../db/shards";
 import { errorFields, log } from "../lib/log";
 
 /**
@@ -36,22 +37,36 @@ async function flushAll(env: Env): Promise<void> {
     lastFlush = Date.now();
     const rows = [...pending.values()];
     pending.clear();
+    // Each tenant's count lives on its read-model shard: one statement per shard these 429s touched.
+    let byShard: Map<D1Database, typeof rows>;
     try {
-      await env.DB.prepare(
-        `INSERT INTO metric_rate_limited (tenant, reason, n)
-         SELECT json_extract(value, '$.tenant'), json_extract(value, '$.reason'), json_extract(value, '$.n') FROM json_each(?) WHERE true
-         ON CONFLICT (tenant, reason) DO UPDATE SET n = n + excluded.n`,
-      )
-        .bind(JSON.stringify(rows))
-        .run();
+      byShard = Map.groupBy(rows, (r) => dbFor(env, r.tenant));
     } catch (err) {
-      // Counted again with the next 429s rather than lost.
-      for (const r of rows) {
-        const key = `${r.tenant}\u0000${r.reason}`;
-        pending.set(key, { ...r, n: r.n + (pending.get(key)?.n ?? 0) });
-      }
       log.warn("metrics.rate_limited_write_failed", errorFields(err));
       return;
     }
+    const written = await Promise.allSettled([...byShard].map(([db, shardRows]) => writeCounts(db, shardRows)));
+    const failed = [...byShard.values()].filter((_, i) => written[i]!.status === "rejected");
+    if (failed.length > 0) {
+      // Counted again with the next 429s rather than lost (only the shards whose write failed).
+      for (const r of failed.flat()) {
+        const key = `${r.tenant}\u0000${r.reason}`;
+        pending.set(key, { ...r, n: r.n + (pending.get(key)?.n ?? 0) });
+      }
+      const reason = written.find((w) => w.status === "rejected")?.reason as unknown;
+      log.warn("metrics.rate_limited_write_failed", errorFields(reason));
+      return;
+    }
   }
+}
+
+function writeCounts(db: D1Database, rows: { tenant: string; reason: RateLimitReason; n: number }[]) {
+  return db
+    .prepare(
+      `INSERT INTO metric_rate_limited (tenant, reason, n)
+       SELECT json_extract(value, '$.tenant'), json_extract(value, '$.reason'), json_extract(value, '$.n') FROM json_each(?) WHERE true
+       ON CONFLICT (tenant, reason) DO UPDATE SET n = n + excluded.n`,
+    )
+    .bind(JSON.stringify(rows))
+    .run();
 }

@@ -1,8 +1,5 @@
 import { createRoute } from "@hono/zod-openapi";
-import { and, desc, eq, gt, lt, or, type SQL } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
-import { runs as runsTable } from "../db/schema";
-import { runEnded, type RunStatus } from "../execution/statuses";
+import { runEnded } from "../execution/statuses";
 import { parseTraceparent } from "../lib/trace";
 import { ApiError } from "./errors";
 import { eventPageSchema, type ApiEvent } from "./event-schemas";
@@ -28,6 +25,8 @@ import {
   listRunsQuerySchema,
   runIdParamsSchema,
 } from "./schemas";
+import { dbFor } from "../db/shards";
+import { historyPage, runSummary } from "./run-history";
 
 /** /runs: create, read, list, events, usage, cancel, resume. Live state comes from the run object, history from D1. */
 export const runsApi = createApi();
@@ -121,23 +120,6 @@ export function startRefusal(result: Exclude<StartRunResult, { ok: true }>): Api
   }
 }
 
-interface Cursor {
-  created_at: string;
-  run_id: string;
-}
-
-const encodeCursor = (c: Cursor) => btoa(JSON.stringify([c.created_at, c.run_id])).replaceAll("=", "");
-
-function decodeCursor(raw: string): Cursor {
-  try {
-    const [created_at, run_id] = JSON.parse(atob(raw)) as unknown[];
-    if (typeof created_at === "string" && typeof run_id === "string") return { created_at, run_id };
-  } catch {
-    // fall through to the 400 below
-  }
-  throw new ApiError(400, "invalid_cursor", "The cursor is not one this API returned.");
-}
-
 const listRuns = createRoute({
   method: "get",
   operationId: "listRuns",
@@ -150,44 +132,11 @@ const listRuns = createRoute({
 });
 
 runsApi.openapi(listRuns, async (c) => {
-  const q = c.req.valid("query");
-  const where: (SQL | undefined)[] = [eq(runsTable.tenant, c.var.principal.tenant)];
-  if (q.status) where.push(eq(runsTable.status, q.status));
-  if (q.created_after) where.push(gt(runsTable.created_at, q.created_after));
-  if (q.created_before) where.push(lt(runsTable.created_at, q.created_before));
-  if (q.cursor) {
-    const cur = decodeCursor(q.cursor);
-    // Keyset pagination on (created_at, run_id): stable while new runs arrive.
-    where.push(or(lt(runsTable.created_at, cur.created_at), and(eq(runsTable.created_at, cur.created_at), lt(runsTable.run_id, cur.run_id))));
-  }
-  const rows = await drizzle(c.env.DB)
-    .select()
-    .from(runsTable)
-    .where(and(...where))
-    .orderBy(desc(runsTable.created_at), desc(runsTable.run_id))
-    .limit(q.limit + 1)
-    .all();
-  const page = rows.slice(0, q.limit);
-  const last = page.at(-1);
-  return c.json(
-    {
-      runs: page.map((r) => ({
-        run_id: r.run_id,
-        prompt: r.prompt,
-        // The read model holds only statuses the run object wrote.
-        status: r.status as RunStatus,
-        planner: r.planner,
-        step_count: r.step_count,
-        result: r.result === null ? null : (JSON.parse(r.result) as unknown),
-        error: r.error_code ? { code: r.error_code, message: r.error_message ?? "" } : null,
-        created_at: r.created_at,
-        started_at: r.started_at,
-        completed_at: r.completed_at,
-      })),
-      next_cursor: rows.length > q.limit && last ? encodeCursor(last) : null,
-    },
-    200,
-  );
+  const { limit, ...filter } = c.req.valid("query");
+  const { tenant } = c.var.principal;
+  // The tenant's own shard, and no other.
+  const page = await historyPage([dbFor(c.env, tenant)], { ...filter, tenant }, limit);
+  return c.json({ runs: page.rows.map(runSummary), next_cursor: page.next_cursor }, 200);
 });
 
 const getRun = createRoute({

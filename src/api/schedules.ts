@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { dbFor } from "../db/shards";
 import { checkCron } from "../durable/schedule/cron";
 import { scheduleClient, type ScheduleClient } from "../durable/schedule/schedule-client";
 import type { ScheduleSpec } from "../durable/schedule/schedule-object";
@@ -49,7 +50,7 @@ async function checkSpec(env: Env, tenant: string, spec: Pick<ScheduleSpec, "cro
 /** Recent runs with their statuses as D1 has them now: one statement, only for runs not yet seen to end. */
 async function withLiveStatuses(env: Env, tenant: string, s: ScheduleResource): Promise<ScheduleResource> {
   const open = s.recent_runs.flatMap((r) => (r.run_id !== null && !runEnded(r.status) ? [r.run_id] : []));
-  const statuses = await runStatuses(env.DB, tenant, open);
+  const statuses = await runStatuses(dbFor(env, tenant), tenant, open);
   if (statuses.size === 0) return s;
   return { ...s, recent_runs: s.recent_runs.map((r) => ({ ...r, status: (r.run_id && (statuses.get(r.run_id) as typeof r.status)) || r.status })) };
 }
@@ -99,18 +100,18 @@ schedulesApi.openapi(createSchedule, async (c) => {
     created_at: now,
     updated_at: now,
   };
-  if (!(await indexNew(c.env.DB, tenant, { ...row, prompt: "prompt" in source ? source.prompt : null }, cap)))
+  if (!(await indexNew(dbFor(c.env, tenant), tenant, { ...row, prompt: "prompt" in source ? source.prompt : null }, cap)))
     throw new ApiError(400, "too_many_schedules", `This tenant has ${cap} schedules, its limit; delete one to make another.`, { limit: cap });
   let schedule: ScheduleResource;
   try {
     schedule = await scheduleClient(c.env, schedule_id).create({ schedule_id, tenant, spec });
   } catch (err) {
     // No schedule without its object: the index entry goes too.
-    await indexRemoved(c.env.DB, tenant, schedule_id);
+    await indexRemoved(dbFor(c.env, tenant), tenant, schedule_id);
     throw err;
   }
   // The object's times are the schedule's; the index follows them.
-  await indexChanged(c.env.DB, tenant, schedule);
+  await indexChanged(dbFor(c.env, tenant), tenant, schedule);
   c.header("Location", `/api/v1/schedules/${schedule_id}`);
   return c.json(schedule, 201);
 });
@@ -128,7 +129,9 @@ const listSchedules = createRoute({
   },
 });
 
-schedulesApi.openapi(listSchedules, async (c) => c.json({ schedules: await listIndexed(c.env.DB, c.var.principal.tenant, Date.now()) }, 200));
+schedulesApi.openapi(listSchedules, async (c) =>
+  c.json({ schedules: await listIndexed(dbFor(c.env, c.var.principal.tenant), c.var.principal.tenant, Date.now()) }, 200),
+);
 
 const getSchedule = createRoute({
   method: "get",
@@ -184,7 +187,7 @@ schedulesApi.openapi(updateSchedule, async (c) => {
   };
   const schedule = await stub.update(tenant, changes);
   if (!schedule) throw notFound(id);
-  await indexChanged(c.env.DB, tenant, schedule);
+  await indexChanged(dbFor(c.env, tenant), tenant, schedule);
   return c.json(await withLiveStatuses(c.env, tenant, schedule), 200);
 });
 
@@ -203,7 +206,7 @@ schedulesApi.openapi(deleteSchedule, async (c) => {
   const { schedule_id: id } = c.req.valid("param");
   const { tenant } = c.var.principal;
   if (!(await scheduleStub(c.env, id).remove(tenant))) throw notFound(id);
-  await indexRemoved(c.env.DB, tenant, id);
+  await indexRemoved(dbFor(c.env, tenant), tenant, id);
   return c.body(null, 204);
 });
 

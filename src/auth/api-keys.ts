@@ -5,6 +5,7 @@ import { sha256Hex } from "../lib/hash";
 import { log } from "../lib/log";
 import { sameToken } from "../lib/same-token";
 import { isLocalHost } from "./local-host";
+import { controlDb } from "../db/shards";
 
 /**
  * API keys: `crane_` + 32 random bytes (base64url). D1 keeps only the secret's SHA-256, so the
@@ -67,7 +68,7 @@ export async function authenticate(env: Env, secret: string, requestUrl: string)
   const hit = cache.get(hash);
   if (hit && hit.until > Date.now()) return hit.verdict;
   // The tenant's settings come with the key: one statement, cached with the verdict.
-  const row = await drizzle(env.DB)
+  const row = await drizzle(controlDb(env))
     .select({ id: apiKeys.id, tenant: apiKeys.tenant, revoked_at: apiKeys.revoked_at, retention_days: tenantSettings.run_retention_days })
     .from(apiKeys)
     .leftJoin(tenantSettings, eq(tenantSettings.tenant, apiKeys.tenant))
@@ -86,7 +87,7 @@ export async function authenticate(env: Env, secret: string, requestUrl: string)
 async function devPrincipal(env: Env): Promise<Verdict> {
   const hit = cache.get(DEV_TENANT);
   if (hit && hit.until > Date.now()) return hit.verdict;
-  const row = await drizzle(env.DB).select().from(tenantSettings).where(eq(tenantSettings.tenant, DEV_TENANT)).get();
+  const row = await drizzle(controlDb(env)).select().from(tenantSettings).where(eq(tenantSettings.tenant, DEV_TENANT)).get();
   const verdict: Verdict = { principal: { tenant: DEV_TENANT, key_id: "dev", ...(row ? { retention_days: row.run_retention_days } : {}) } };
   // Keyed by the tenant's name, which no key's hash (64 hex digits) can be.
   remember(DEV_TENANT, verdict);

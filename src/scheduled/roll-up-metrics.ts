@@ -9,6 +9,7 @@
 // takes the same rows; two invocations that overlap read the watermark inside their transactions,
 // so neither counts a row the other has taken. See src/db/metric-rollup-sql.ts for which rows are taken.
 import { addTo, contributions, tail, TERMINAL, type RollupTable } from "../db/metric-rollup-sql";
+import { allShards } from "../db/shards";
 import { errorFields, log } from "../lib/log";
 
 const BATCH = 1000;
@@ -21,10 +22,26 @@ export interface RollupResult {
   more: boolean;
 }
 
-export async function rollUpMetrics(env: Env, limits: { batch?: number; maxBatches?: number } = {}): Promise<RollupResult> {
+export interface RollupLimits {
+  batch?: number;
+  maxBatches?: number;
+}
+
+/**
+ * Every read-model shard, each on its own (a shard's runs, rollups and watermark are its own; one
+ * shard that fails leaves the others' passes intact). The limits hold per shard: each shard's D1 is
+ * its own single thread, so N shards take N times the rows in the same minute.
+ */
+export async function rollUpMetrics(env: Env, limits: RollupLimits = {}): Promise<RollupResult> {
+  const each = await Promise.all(allShards(env).map((db, shard) => rollUpShard(db, shard, limits)));
+  return { rows: sum(each, "rows"), batches: sum(each, "batches"), more: each.some((r) => r.more) };
+}
+
+const sum = (results: RollupResult[], key: "rows" | "batches") => results.reduce((n, r) => n + r[key], 0);
+
+async function rollUpShard(db: D1Database, shard: number, limits: RollupLimits): Promise<RollupResult> {
   const batch = limits.batch ?? BATCH;
   const maxBatches = limits.maxBatches ?? MAX_BATCHES;
-  const db = env.DB;
   let rows = 0;
   let batches = 0;
   let more = true;
@@ -61,9 +78,9 @@ export async function rollUpMetrics(env: Env, limits: { batch?: number; maxBatch
       more = next.n === batch;
     }
   } catch (err) {
-    log.error("metrics.rollup_failed", { rows, batches, ...errorFields(err) });
+    log.error("metrics.rollup_failed", { shard, rows, batches, ...errorFields(err) });
     return { rows, batches, more: true };
   }
-  if (rows > 0) log.info("metrics.rolled_up", { rows, batches, more });
+  if (rows > 0) log.info("metrics.rolled_up", { shard, rows, batches, more });
   return { rows, batches, more };
 }

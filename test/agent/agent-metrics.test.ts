@@ -6,6 +6,7 @@ import { describe, expect, it, vi } from "vitest";
 import { rollUpMetrics } from "../../src/scheduled/roll-up-metrics";
 import { registerScript } from "../llm/scripted-model-client";
 import { ADMIN_TOKEN, api, newApiKey, SETTLE, uniq, waitForRun } from "../helpers";
+import { countOnEveryShard, rowOnAnyShard } from "../read-model";
 
 const modelUrl = env.SCRIPTED_MODEL_URL;
 /** Priced in the agent project's LLM_PRICES: $1000 per million input tokens, $2000 per million output. */
@@ -19,7 +20,7 @@ async function runAgent(key: string, model: string): Promise<void> {
   expect((await waitForRun(run_id, undefined, 20_000, key)).status).toBe("completed");
   // The run's end reaches D1 just after it ends.
   await vi.waitFor(async () => {
-    const row = await env.DB.prepare("SELECT status FROM runs WHERE run_id = ?").bind(run_id).first<{ status: string }>();
+    const row = await rowOnAnyShard<{ status: string }>("SELECT status FROM runs WHERE run_id = ?", run_id);
     expect(row?.status).toBe("completed");
   }, SETTLE);
 }
@@ -69,7 +70,7 @@ describe("GET /metrics: LLM usage", () => {
     // Nothing rolled up yet: every count comes from the tail.
     expect(await llmCounters()).toEqual(expected);
     await rollUpMetrics(env);
-    const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM metric_llm").first<{ n: number }>())!;
+    const n = await countOnEveryShard("SELECT count(*) AS n FROM metric_llm");
     expect(n).toBe(3);
     // Now from the rollup, and the same.
     expect(await llmCounters()).toEqual(expected);

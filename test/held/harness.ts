@@ -10,6 +10,7 @@ import type { Json } from "../../src/lib/json";
 import { DEV_TENANT } from "../../src/auth/api-keys";
 import type { QueueToolImpl } from "../../src/tools/tool-impl";
 import { SETTLE } from "../helpers";
+import { rowOnAnyShard } from "../read-model";
 
 /**
  * In the "held" project the run objects' step messages go to a queue nobody consumes; these
@@ -122,7 +123,7 @@ export async function watchdog(runId: string): Promise<void> {
 /** The run's D1 row once the background projection has written `status`; fails if it never does. */
 export async function projectedRow(runId: string, status: string): Promise<Record<string, unknown>> {
   return vi.waitFor(async () => {
-    const row = await env.DB.prepare("SELECT * FROM runs WHERE run_id = ?").bind(runId).first<Record<string, unknown>>();
+    const row = await rowOnAnyShard<Record<string, unknown>>("SELECT * FROM runs WHERE run_id = ?", runId);
     expect(row?.status, `run ${runId}'s D1 row`).toBe(status);
     return row!;
   }, SETTLE);

@@ -5,6 +5,7 @@ import worker from "../../src/index";
 import type { RunObject } from "../../src/durable/run/run-object";
 import { ADMIN_TOKEN, api, errorOf, newApiKey, uniq } from "../helpers";
 import { advanceClock, projectedRow, stub, watchdog } from "./harness";
+import { rowOnAnyShard } from "../read-model";
 
 // Retention: an ended run is kept for its tenant's retention (here 1 day, set through the admin
 // API), then its run object deletes its storage from its alarm and the cron sweep deletes its D1
@@ -25,7 +26,8 @@ async function storageOf(runId: string): Promise<{ tables: string[]; alarm: numb
   }));
 }
 
-const row = (runId: string) => env.DB.prepare("SELECT run_id, status, created_at, completed_at, expires_at FROM runs WHERE run_id = ?").bind(runId).first();
+const row = (runId: string) =>
+  rowOnAnyShard<Record<string, string | null>>("SELECT run_id, status, created_at, completed_at, expires_at FROM runs WHERE run_id = ?", runId);
 
 async function post(key: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await api("/runs", { method: "POST", json: body, key, headers });

@@ -1,6 +1,6 @@
-import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { api, errorOf, newApiKey } from "../helpers";
+import { shardDb } from "../read-model";
 
 // This project's API_RATE_LIMIT allows 5 requests per key per 10 s window (see vitest.config.ts).
 const LIMIT = 5;
@@ -14,7 +14,8 @@ async function freshWindow(): Promise<void> {
   if (into > 1000) await new Promise((r) => setTimeout(r, PERIOD_MS - into + 50));
 }
 
-const runCount = async (tenant: string) => (await env.DB.prepare("SELECT count(*) AS n FROM runs WHERE tenant = ?").bind(tenant).first<{ n: number }>())!.n;
+const runCount = async (tenant: string) =>
+  (await shardDb(tenant).prepare("SELECT count(*) AS n FROM runs WHERE tenant = ?").bind(tenant).first<{ n: number }>())!.n;
 
 describe("rate limits per API key", () => {
   it("answers 429 with Retry-After and the error shape past the limit, leaves other keys alone, and recovers", async () => {

@@ -20,6 +20,7 @@ import { runClient } from "../../durable/run/run-client";
 import { IDEMPOTENCY_KEY, RUN_ID } from "../schemas";
 import { runSource } from "../runs";
 import { agentInputSchema } from "../../tools/agent-run/agent-input";
+import { dbFor } from "../../db/shards";
 
 const MAX_WAIT_SECONDS = 30;
 const errorInfo = z.object({ code: z.string(), message: z.string() });
@@ -139,7 +140,7 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
       },
     },
     async ({ status, limit }) => {
-      const rows = await drizzle(env.DB)
+      const rows = await drizzle(dbFor(env, tenant))
         .select()
         .from(runsTable)
         .where(and(eq(runsTable.tenant, tenant), status ? eq(runsTable.status, status as RunStatus) : undefined))

@@ -16,6 +16,7 @@ import { runClient } from "../run/run-client";
 import { startRerun } from "../run/rerun";
 import type { RunResource } from "../run/run-view";
 import { matchingRuns, type BulkAction, type BulkFilter, type PageCursor } from "./bulk-filter";
+import { dbFor } from "../../db/shards";
 
 /** Runs read and acted on per alarm: a page's RPCs go out together. */
 export const BULK_PAGE_SIZE = 25;
@@ -192,7 +193,7 @@ export class BulkJob extends DurableObject<Env> {
 
   /** One page: read it, act on each run, save the progress, and arm the next page if there may be one. */
   private async page(spec: BulkJobSpec, p: Progress): Promise<void> {
-    const page = await matchingRuns(this.env.DB, {
+    const page = await matchingRuns(dbFor(this.env, spec.tenant), {
       tenant: spec.tenant,
       action: spec.action,
       filter: spec.filter,

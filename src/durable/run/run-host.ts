@@ -32,6 +32,7 @@ import { PING, PONG, broadcast } from "./storage/subscriptions";
 import { UsageMeter } from "./storage/usage-meter";
 import { WatchTokens } from "./storage/watch-tokens";
 import { runView } from "./run-view";
+import { dbFor } from "../../db/shards";
 
 /** How long a projection under way gets before the watchdog would write it instead. */
 const PROJECTION_IN_FLIGHT_MS = 5_000;
@@ -45,7 +46,7 @@ export abstract class RunHost extends DurableObject<Env> {
   protected state: RunState = emptyState();
   protected cachedView: C.RunResource | undefined;
   protected readonly projector = new Projector(
-    this.env.DB,
+    (tenant) => dbFor(this.env, tenant),
     () => this.clock(),
     () => this.meter,
     (mark) => writeBookkeeping(this.log, mark, this.meter.usage),

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { mcpServers, type McpServerRow } from "../../db/schema";
 import { sealedHeadersSchema, type SealedHeaders } from "./header-crypto";
 import { mcpToolInfoSchema, type McpToolInfo, type McpTransportKind } from "./mcp-types";
+import { dbFor } from "../../db/shards";
 
 const CACHE_MS = 5000;
 const CACHE_MAX = 5000;
@@ -47,7 +48,7 @@ const cache = new Map<string, { servers: Promise<McpServerRecord[]>; until: numb
 export function listServers(env: Env, tenant: string): Promise<McpServerRecord[]> {
   const hit = cache.get(tenant);
   if (hit && hit.until > Date.now()) return hit.servers;
-  const servers = drizzle(env.DB)
+  const servers = drizzle(dbFor(env, tenant))
     .select()
     .from(mcpServers)
     .where(eq(mcpServers.tenant, tenant))
@@ -69,7 +70,7 @@ const forget = (tenant: string) => cache.delete(tenant);
 
 /** Adds a server; false when the tenant has one by that name already. */
 export async function insertServer(env: Env, s: McpServerRecord): Promise<boolean> {
-  const inserted = await drizzle(env.DB)
+  const inserted = await drizzle(dbFor(env, s.tenant))
     .insert(mcpServers)
     .values({ ...s, headers: s.headers ? JSON.stringify(s.headers) : null, tools: JSON.stringify(s.tools) })
     .onConflictDoNothing()
@@ -82,7 +83,7 @@ export async function insertServer(env: Env, s: McpServerRecord): Promise<boolea
 export async function updateTools(env: Env, tenant: string, name: string, change: { tools: McpToolInfo[] } | { error: string }): Promise<void> {
   const set =
     "tools" in change ? { tools: JSON.stringify(change.tools), refreshed_at: new Date().toISOString(), last_error: null } : { last_error: change.error };
-  await drizzle(env.DB)
+  await drizzle(dbFor(env, tenant))
     .update(mcpServers)
     .set(set)
     .where(and(eq(mcpServers.tenant, tenant), eq(mcpServers.name, name)));
@@ -90,7 +91,7 @@ export async function updateTools(env: Env, tenant: string, name: string, change
 }
 
 export async function deleteServer(env: Env, tenant: string, name: string): Promise<boolean> {
-  const deleted = await drizzle(env.DB)
+  const deleted = await drizzle(dbFor(env, tenant))
     .delete(mcpServers)
     .where(and(eq(mcpServers.tenant, tenant), eq(mcpServers.name, name)))
     .returning({ name: mcpServers.name });

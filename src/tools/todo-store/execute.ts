@@ -8,6 +8,7 @@ import { stepError } from "../../execution/step-error";
 import { fail, ok } from "../tool";
 import { implement, type ToolContext } from "../tool-impl";
 import { normalizeTitle, todoAdd, todoComplete, todoDelete, todoGet, todoList, todoReopen } from "./spec";
+import { dbFor } from "../../db/shards";
 
 export interface Todo {
   id: number;
@@ -25,7 +26,8 @@ const view = (row: TodoRow): Todo => ({
   completed_at: row.completed_at,
 });
 
-const db = (ctx: ToolContext) => drizzle(ctx.env.DB);
+// The tenant's own read-model shard holds its todos.
+const db = (ctx: ToolContext) => drizzle(dbFor(ctx.env, ctx.tenant));
 const notDeleted = isNull(todos.deleted_at);
 // Every query is scoped to the run's tenant: one tenant never sees or touches another's todos.
 const mine = (ctx: ToolContext) => eq(todos.tenant, ctx.tenant);

@@ -29,7 +29,8 @@ export class Projector {
   private projecting: Promise<void> | null = null;
 
   constructor(
-    private readonly db: D1Database,
+    /** The tenant's read-model shard (src/db/shards.ts). */
+    private readonly dbFor: (tenant: string) => D1Database,
     private readonly clock: () => number,
     private readonly meter: () => UsageMeter,
     /** Saves the mark with the usage counters: one write that happens anyway. */
@@ -75,7 +76,7 @@ export class Projector {
     if (!this.behind || !state.run_id) return;
     const seq = state.last_seq;
     try {
-      this.meter().d1(await projectRun(this.db, state));
+      this.meter().d1(await projectRun(this.dbFor(state.tenant), state));
       this.set({ seq, failures: 0, retry_at: 0 });
     } catch (err) {
       // The read model catches up later: the alarm retries with backoff until the write lands.

@@ -9,6 +9,7 @@ import { drizzle } from "drizzle-orm/d1";
 import { tenantSettings } from "../../../db/schema";
 import type { RunState } from "../domain/state";
 import { TERMINAL_RUN } from "../domain/state";
+import { controlDb } from "../../../db/shards";
 
 export const DEFAULT_RETENTION_DAYS = 30;
 export const MAX_RETENTION_DAYS = 3650;
@@ -25,7 +26,11 @@ export function defaultRetentionDays(env: Pick<Env, "RUN_RETENTION_DAYS"> | unde
  * (a schedule's occurrence): one D1 read. Requests with a key have it already, read with the key.
  */
 export async function tenantRetentionDays(env: Env, tenant: string): Promise<number | null> {
-  const row = await drizzle(env.DB).select({ days: tenantSettings.run_retention_days }).from(tenantSettings).where(eq(tenantSettings.tenant, tenant)).get();
+  const row = await drizzle(controlDb(env))
+    .select({ days: tenantSettings.run_retention_days })
+    .from(tenantSettings)
+    .where(eq(tenantSettings.tenant, tenant))
+    .get();
   return row?.days ?? null;
 }
 

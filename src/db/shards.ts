@@ -1,0 +1,94 @@
+// The read model's shards: N D1 databases, a tenant's rows all on one of them, picked by a stable
+// hash of the tenant's name. Bindings are static, so shard 0 is `DB` (database_name "crane", so a
+// checkout's local data stays where it was) and shard i > 0 is `DB_i`; READ_MODEL_SHARDS says how
+// many there are, and a count that does not match the bindings is refused loudly (every use throws
+// ShardConfigError, /health answers 503) rather than silently sending tenants to too few shards.
+//
+// Per tenant (on the tenant's shard): runs, the metric rollups and their watermark, todos, the
+// schedules' index, MCP servers, rate-limited counts. Control plane (shard 0 only): API keys and
+// tenant settings, read to learn the tenant before any shard can be chosen (docs/architecture.md).
+//
+// Changing N moves tenants between shards: resharding a deployment is not supported (see docs).
+
+/** The largest shard count the bindings can name; a guard against a typo, not a design limit. */
+export const MAX_SHARDS = 64;
+
+export class ShardConfigError extends Error {
+  override readonly name = "ShardConfigError";
+}
+
+/** FNV-1a (32 bit) over the name's UTF-8 bytes: the same on every isolate, release and runtime. */
+export function fnv1a32(text: string): number {
+  let h = 0x811c9dc5;
+  for (const byte of new TextEncoder().encode(text)) {
+    h ^= byte;
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/** The shard that holds a tenant's rows, out of `n`. Pure: the same answer forever for the same n. */
+export function shardOf(tenant: string, n: number): number {
+  return fnv1a32(tenant) % n;
+}
+
+/** Binding name of shard i. */
+export const shardBinding = (i: number): string => (i === 0 ? "DB" : `DB_${i}`);
+
+const isD1 = (v: unknown): v is D1Database => typeof v === "object" && v !== null && typeof (v as { prepare?: unknown }).prepare === "function";
+
+/** Checked once per env object: the bindings do not change while an isolate lives. */
+const checked = new WeakMap<object, D1Database[] | ShardConfigError>();
+
+/** The shards in order, or ShardConfigError when READ_MODEL_SHARDS and the bindings disagree. */
+export function shardConfig(env: Env): D1Database[] | ShardConfigError {
+  const hit = checked.get(env);
+  if (hit) return hit;
+  const answer = readConfig(env);
+  checked.set(env, answer);
+  return answer;
+}
+
+function readConfig(env: Env): D1Database[] | ShardConfigError {
+  const bindings = env as unknown as Record<string, unknown>;
+  const raw = (env.READ_MODEL_SHARDS ?? "").trim();
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_SHARDS)
+    return new ShardConfigError(`READ_MODEL_SHARDS must be a whole number from 1 to ${MAX_SHARDS}, not "${raw}".`);
+  const dbs: D1Database[] = [];
+  for (let i = 0; i < n; i++) {
+    const db = bindings[shardBinding(i)];
+    if (!isD1(db)) return new ShardConfigError(`READ_MODEL_SHARDS is ${n} but there is no D1 binding ${shardBinding(i)} (wrangler.toml [[d1_databases]]).`);
+    dbs.push(db);
+  }
+  // A binding past N is a shard the count forgot: its tenants would silently read another shard.
+  if (isD1(bindings[shardBinding(n)]))
+    return new ShardConfigError(`READ_MODEL_SHARDS is ${n} but a D1 binding ${shardBinding(n)} exists: set it to the number of bindings.`);
+  return dbs;
+}
+
+/** Every shard, in order (fan-out for operator and cross-tenant views, the Cron Trigger's work). */
+export function allShards(env: Env): D1Database[] {
+  const config = shardConfig(env);
+  if (config instanceof ShardConfigError) throw config;
+  return config;
+}
+
+/** The database holding this tenant's rows. */
+export function dbFor(env: Env, tenant: string): D1Database {
+  const shards = allShards(env);
+  return shards[shardOf(tenant, shards.length)]!;
+}
+
+/** The control plane's database (API keys, tenant settings): shard 0, read before a tenant is known. */
+export function controlDb(env: Env): D1Database {
+  return allShards(env)[0]!;
+}
+
+/**
+ * Runs `read` on every shard at once and returns the answers in shard order. A tenant lives on one
+ * shard, so rows keyed by tenant never meet twice; callers that page merge by their own order.
+ */
+export async function onEveryShard<T>(env: Env, read: (db: D1Database, shard: number) => Promise<T>): Promise<T[]> {
+  return Promise.all(allShards(env).map((db, i) => read(db, i)));
+}
