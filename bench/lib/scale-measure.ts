@@ -12,7 +12,7 @@ import { start, startForAgent, type Started } from "./runtimes.ts";
 import { round } from "./stats.ts";
 import type { Spread, WorkloadCounts } from "./scale.ts";
 import { awaitTerminal, runOnce, submit, type System } from "./systems.ts";
-import { breakerTotals, getJson, settledBreakerTotals } from "./usage.ts";
+import { getJson, settledBreakerTotals } from "./usage.ts";
 import { dagUrls, type Sizes } from "./workloads.ts";
 
 const usageSchema = z.object({

@@ -12,14 +12,7 @@
 import { sha256Hex } from "../lib/hash";
 import { errorFields, log } from "../lib/log";
 import { noteConfigVersion, webhookConfig, webhookConfigAgain, type WebhookConfig } from "../durable/webhooks/config-cache";
-import {
-  RUN_END_EVENTS,
-  webhookMessageSchema,
-  type NoticeMessage,
-  type RetryMessage,
-  type WebhookBody,
-  type WebhookMessage,
-} from "../durable/webhooks/notice";
+import { RUN_END_EVENTS, webhookMessageSchema, type NoticeMessage, type RetryMessage, type WebhookBody, type WebhookMessage } from "../durable/webhooks/notice";
 import { sendAttempt } from "../durable/webhooks/send-attempt";
 import type { AttemptOutcome } from "../durable/webhooks/webhook-outbox";
 
@@ -121,7 +114,15 @@ async function noticeAttempts(env: Env, tenant: string, notices: NoticeMessage[]
         url: t.url,
         secret: t.secret,
         body: text,
-        first: { subscription_id: t.subscription_id, url: t.url, type: n.type, run_id: n.run_id, body_key: `${n.run_id}:${n.seq}`, body: text, created_at: createdAt },
+        first: {
+          subscription_id: t.subscription_id,
+          url: t.url,
+          type: n.type,
+          run_id: n.run_id,
+          body_key: `${n.run_id}:${n.seq}`,
+          body: text,
+          created_at: createdAt,
+        },
       });
     }
     if (n.url && RUN_END_EVENTS.has(n.type) && !config.run_secret) log.error("webhook.no_run_secret", { tenant, run_id: n.run_id, type: n.type });
@@ -131,9 +132,7 @@ async function noticeAttempts(env: Env, tenant: string, notices: NoticeMessage[]
 
 /** Whom a notice goes to: each subscription that asked for its type, and the run's own URL for an end. */
 function targetsOf(config: WebhookConfig, n: NoticeMessage): Target[] {
-  const targets: Target[] = config.subscriptions
-    .filter((s) => s.events.includes(n.type))
-    .map((s) => ({ subscription_id: s.id, url: s.url, secret: s.secret }));
+  const targets: Target[] = config.subscriptions.filter((s) => s.events.includes(n.type)).map((s) => ({ subscription_id: s.id, url: s.url, secret: s.secret }));
   if (n.url && RUN_END_EVENTS.has(n.type) && config.run_secret) targets.push({ subscription_id: null, url: n.url, secret: config.run_secret });
   return targets;
 }

@@ -100,7 +100,10 @@ describe("the scale table", () => {
     expect(spliceTable("# Doc\n", "T")).toBe("# Doc\n\nT\n");
     expect(spliceTable("# Doc\n", "T", "## Scale")).toBe("# Doc\n\n## Scale\n\nT\n");
     const files = new Map([["a.md", doc]]);
-    const changed = publishScale(`${START_MARKER}\nold\n${END_MARKER}`, [{ path: "a.md" }], { read: (p) => files.get(p) ?? null, write: (p, t) => files.set(p, t) });
+    const changed = publishScale(`${START_MARKER}\nold\n${END_MARKER}`, [{ path: "a.md" }], {
+      read: (p) => files.get(p) ?? null,
+      write: (p, t) => files.set(p, t),
+    });
     expect(changed).toEqual([]);
   });
 

@@ -51,7 +51,10 @@ let delivered = 0;
 
 /** Delivers webhook queue messages through the Worker's queue handler, as the queue would. */
 export async function deliver(...messages: unknown[]) {
-  const batch = createMessageBatch("crane-webhooks", messages.map((body) => ({ id: `wh-msg-${++delivered}`, timestamp: new Date(), attempts: 1, body })));
+  const batch = createMessageBatch(
+    "crane-webhooks",
+    messages.map((body) => ({ id: `wh-msg-${++delivered}`, timestamp: new Date(), attempts: 1, body })),
+  );
   const ctx = createExecutionContext();
   await worker.queue(batch as MessageBatch<unknown>, env);
   return getQueueResult(batch, ctx);
@@ -81,4 +84,3 @@ export const waitAfter = (d: DeliveryView, i: number) => Date.parse(d.next_attem
 
 /** Verifies with the library's verifier (which also checks the timestamp is within 5 minutes) and returns the body. */
 export const verified = (secret: string, r: Received) => new Webhook(secret).verify(r.body, r.headers) as WebhookBody;
-

@@ -63,7 +63,12 @@ const delivery = ({ body: _body, ...r }: DeliveryRow & { body?: string }): Deliv
 export class OutboxStore {
   constructor(private readonly sql: SqlStorage) {
     for (const statement of SCHEMA) sql.exec(statement);
-    if (!sql.exec<{ name: string }>(`PRAGMA table_info(deliveries)`).toArray().some((c) => c.name === "body_key"))
+    if (
+      !sql
+        .exec<{ name: string }>(`PRAGMA table_info(deliveries)`)
+        .toArray()
+        .some((c) => c.name === "body_key")
+    )
       sql.exec(`ALTER TABLE deliveries ADD COLUMN body_key TEXT`);
   }
 
@@ -210,10 +215,8 @@ export class OutboxStore {
     const rows = this.sql.exec(`DELETE FROM deliveries WHERE status != 'pending' AND created_at < ?`, before).rowsWritten;
     return (
       rows +
-      this.sql.exec(
-        `DELETE FROM delivery_bodies WHERE created_at < ? AND key NOT IN (SELECT body_key FROM deliveries WHERE body_key IS NOT NULL)`,
-        before,
-      ).rowsWritten
+      this.sql.exec(`DELETE FROM delivery_bodies WHERE created_at < ? AND key NOT IN (SELECT body_key FROM deliveries WHERE body_key IS NOT NULL)`, before)
+        .rowsWritten
     );
   }
 }

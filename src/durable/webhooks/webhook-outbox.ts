@@ -185,7 +185,10 @@ export class WebhookOutbox extends DurableObject<Env> {
       const d = this.store.get(o.delivery_id);
       if (!d || d.status !== "pending") return { delivery_id: o.delivery_id, next: null };
       if (d.attempts.length !== o.attempt - 1)
-        return { delivery_id: d.id, next: d.attempts.length > 0 && d.next_attempt_at !== null ? { attempt: d.attempts.length + 1, at: d.next_attempt_at } : null };
+        return {
+          delivery_id: d.id,
+          next: d.attempts.length > 0 && d.next_attempt_at !== null ? { attempt: d.attempts.length + 1, at: d.next_attempt_at } : null,
+        };
       const attempt: Attempt = {
         attempt: o.attempt,
         at: iso(o.started_at),
