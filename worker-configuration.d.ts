@@ -15,6 +15,7 @@ interface __BaseEnv_Env {
 	PLAN_CACHE_TTL_S: string;
 	API_RATE_LIMIT_PERIOD_S: string;
 	MAX_RUNS_IN_FLIGHT: string;
+	TENANT_SLOT_SHARDS: string;
 	MAX_SCHEDULES: string;
 	SCHEDULE_MIN_INTERVAL_S: string;
 	BULK_PAGE_DELAY_MS: string;
@@ -49,7 +50,7 @@ type StringifyValues<EnvType extends Record<string, unknown>> = {
 	[Binding in keyof EnvType]: EnvType[Binding] extends string ? EnvType[Binding] : string;
 };
 declare namespace NodeJS {
-	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "LLM_PRICES" | "LOG_LEVEL" | "APPROVAL_REQUIRED_TOOLS" | "BREAKER_ENABLED" | "BREAKER_CONFIG" | "LLM_BASE_URL" | "LLM_MODEL" | "PLANNER_BUDGET_MS" | "PLAN_CACHE_TTL_S" | "API_RATE_LIMIT_PERIOD_S" | "MAX_RUNS_IN_FLIGHT" | "MAX_SCHEDULES" | "SCHEDULE_MIN_INTERVAL_S" | "BULK_PAGE_DELAY_MS" | "LLM_BUDGET_RECHECK_MS" | "MAX_RUN_DEPTH" | "CORS_ORIGINS" | "OTEL_EXPORTER_OTLP_ENDPOINT" | "RUN_RETENTION_DAYS" | "HTTP_TOOL_ALLOWLIST" | "ADMIN_TOKEN" | "DEV_API_KEY" | "MCP_HEADER_KEY" | "METRICS_TOKEN">> {}
+	interface ProcessEnv extends StringifyValues<Pick<Cloudflare.Env, "LLM_PRICES" | "LOG_LEVEL" | "APPROVAL_REQUIRED_TOOLS" | "BREAKER_ENABLED" | "BREAKER_CONFIG" | "LLM_BASE_URL" | "LLM_MODEL" | "PLANNER_BUDGET_MS" | "PLAN_CACHE_TTL_S" | "API_RATE_LIMIT_PERIOD_S" | "MAX_RUNS_IN_FLIGHT" | "TENANT_SLOT_SHARDS" | "MAX_SCHEDULES" | "SCHEDULE_MIN_INTERVAL_S" | "BULK_PAGE_DELAY_MS" | "LLM_BUDGET_RECHECK_MS" | "MAX_RUN_DEPTH" | "CORS_ORIGINS" | "OTEL_EXPORTER_OTLP_ENDPOINT" | "RUN_RETENTION_DAYS" | "HTTP_TOOL_ALLOWLIST" | "ADMIN_TOKEN" | "DEV_API_KEY" | "MCP_HEADER_KEY" | "METRICS_TOKEN">> {}
 }
 declare module "*.txt" {
 	const value: string;

@@ -47,7 +47,8 @@ export function cancel(m: Machine, reason: string, compensate = false): ControlR
 }
 
 /** Continues a paused run where it stood; re-runs a failed or cancelled run's failed, skipped and undone steps. */
-export function resume(m: Machine): ControlResult {
+/** `slotShard`: the limiter shard that granted a resumed failed or cancelled run its slot. */
+export function resume(m: Machine, slotShard = 0): ControlResult {
   if (m.state.paused && !TERMINAL_RUN.has(m.state.status)) {
     m.emit("run.unpaused", {});
     advance(m);
@@ -61,7 +62,7 @@ export function resume(m: Machine): ControlResult {
   const again = ordered(m.state)
     .filter((s) => s.status === "failed" || s.status === "skipped" || undone.has(s.step_number))
     .map((s) => s.step_number);
-  m.emit("run.resumed", { steps: again });
+  m.emit("run.resumed", { steps: again, ...(slotShard ? { slot_shard: slotShard } : {}) });
   advance(m);
   return { ok: true };
 }
