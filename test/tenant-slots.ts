@@ -2,7 +2,8 @@
 // sets: the tenant's limiter shards, who holds a run's slot, and filling the cap with placeholders.
 import { env } from "cloudflare:workers";
 import { runInDurableObject } from "cloudflare:test";
-import { shardStub, shareOf, slotShardCount, usedShards } from "../src/durable/tenant/tenant-shards";
+import { runIdFor } from "../src/durable/run/start-run";
+import { probeOrder, shardStub, shareOf, slotShardCount, usedShards } from "../src/durable/tenant/tenant-shards";
 
 export const shardCount = () => slotShardCount(env);
 
@@ -54,4 +55,15 @@ export async function fillCap(tenant: string, cap: number, free: number[] = []):
 
 export async function releaseAll(tenant: string, placeholders: Placeholder[]): Promise<void> {
   for (const p of placeholders) await shardStub(env, tenant, p.shard).release(p.run_id);
+}
+
+/**
+ * An Idempotency-Key whose run asks shard `home` first (1 key in K fits, so a few hashes), so a
+ * test knows which shards a run will ask before it exists. `prefix` keeps two runs apart.
+ */
+export async function keyHomedAt(tenant: string, home: number, cap: number, prefix = "k"): Promise<{ key: string; run_id: string }> {
+  for (let i = 0; ; i++) {
+    const run_id = await runIdFor(tenant, `${prefix}${i}`);
+    if (probeOrder(run_id, cap, shardCount())[0] === home) return { key: `${prefix}${i}`, run_id };
+  }
 }
