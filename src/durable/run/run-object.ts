@@ -58,7 +58,10 @@ export class RunObject extends RunHost implements C.RunRpc {
     if (!plan) return { outcome: "needs_plan" };
     const admitted = await admit(this.env, this.meter, { ...input, plan }, this.clock());
     if (!admitted.ok) return { outcome: "at_capacity", in_flight: admitted.in_flight, cap: admitted.cap };
-    await this.command((m) => createRun(m, { ...rest, plan, holds_slot: admitted.holds_slot, slot_shard: admitted.slot_shard, webhook_events: admitted.webhook_events }), "create");
+    await this.command(
+      (m) => createRun(m, { ...rest, plan, holds_slot: admitted.holds_slot, slot_shard: admitted.slot_shard, webhook_events: admitted.webhook_events }),
+      "create",
+    );
     return { outcome: "created", run: this.view() };
   }
 

@@ -8,7 +8,7 @@
 // counted twice). The price is the other way: a run is refused when its three shards are full
 // though another shard may have room (about 78 of 100 slots taken at the first refusal with
 // K = 16, by simulation; the whole cap is still reached, by runs whose ids hash elsewhere). With
-// K ≤ 3 every shard is asked and nothing is refused early. See docs/architecture.md, "Scale".
+// K ≤ 3 every shard is asked and nothing is refused early. See docs/architecture.md, "Admission".
 //
 // Names: shard 0 is the tenant's own name, the object that held every slot before shards, so slots
 // taken before the split (and runs whose run.created names no shard) stay valid; shard i > 0 is
@@ -70,13 +70,7 @@ export type SlotGrant =
  * Takes a slot for `runId` from its home shard or, that one full, a neighbour. `onRequest` is told
  * of each request made (with the rows it wrote), so the run's usage counts every shard asked.
  */
-export async function acquireSlot(
-  env: Env,
-  tenant: string,
-  runId: string,
-  cap: number,
-  onRequest: (rowsWritten: number) => void,
-): Promise<SlotGrant> {
+export async function acquireSlot(env: Env, tenant: string, runId: string, cap: number, onRequest: (rowsWritten: number) => void): Promise<SlotGrant> {
   const k = slotShardCount(env);
   let seen = 0;
   let shares = 0;

@@ -46,8 +46,10 @@ export function cancel(m: Machine, reason: string, compensate = false): ControlR
   return { ok: true };
 }
 
-/** Continues a paused run where it stood; re-runs a failed or cancelled run's failed, skipped and undone steps. */
-/** `slotShard`: the limiter shard that granted a resumed failed or cancelled run its slot. */
+/**
+ * Continues a paused run where it stood; re-runs a failed or cancelled run's failed, skipped and
+ * undone steps. `slotShard`: the limiter shard that granted such a run its slot again.
+ */
 export function resume(m: Machine, slotShard = 0): ControlResult {
   if (m.state.paused && !TERMINAL_RUN.has(m.state.status)) {
     m.emit("run.unpaused", {});

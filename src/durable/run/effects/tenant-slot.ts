@@ -34,9 +34,7 @@ export async function releaseSlot(env: Env, meter: UsageMeter, state: RunState):
   }
 }
 
-export type Admission =
-  | { ok: true; holds_slot: boolean; slot_shard: number; webhook_events: string[] }
-  | { ok: false; in_flight: number; cap: number };
+export type Admission = { ok: true; holds_slot: boolean; slot_shard: number; webhook_events: string[] } | { ok: false; in_flight: number; cap: number };
 
 /**
  * Admits a new run: a top-level run that will stay in flight takes its tenant's slot first; one
