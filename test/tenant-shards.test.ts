@@ -1,5 +1,5 @@
 // A tenant's cap split across limiter shards (TENANT_SLOT_SHARDS, 16 here), through the API: a
-// full shard's run borrows from a neighbour and gives the slot back there, a slot whose release
+// full shard's run borrows from another and gives the slot back there, a slot whose release
 // was lost is freed by the shard that holds it, a replay or a resume never holds two slots, and
 // the webhook-events hint reaches every shard. Run ids come from Idempotency-Keys, so each test
 // knows which shards a run will ask before it exists.
@@ -10,9 +10,9 @@ import type { RunEvent } from "../src/durable/run/domain/events";
 import { runCap, runIdFor } from "../src/durable/run/start-run";
 import type { RunResource } from "../src/durable/run/run-view";
 import type { TenantLimiter } from "../src/durable/tenant/tenant-limiter";
-import { probeOrder, shardName, shardStub, shareOf, slotShardCount } from "../src/durable/tenant/tenant-shards";
+import { acquireSlot, probeOrder, shardName, shardStub, shareOf, slotShardCount } from "../src/durable/tenant/tenant-shards";
 import { api, errorOf, newApiKey, uniq } from "./helpers";
-import { releaseAll, shardsHolding, shardsOf, slotsPerShard, type Placeholder } from "./tenant-slots";
+import { fillCap, releaseAll, shardsHolding, shardsOf, slotsPerShard, type Placeholder } from "./tenant-slots";
 
 const waits = { plan: { steps: [{ step_number: 1, tool: "Wait.signal", input: { name: "go", timeout_seconds: 3600 } }] } };
 const cap = () => runCap(env);
@@ -61,16 +61,22 @@ describe("a tenant's limiter shards", () => {
     // A cap under K: the first `cap` shards hold one each, and a run asks only those.
     expect(Array.from({ length: k() }, (_, i) => shareOf(i, 5, k()))).toEqual([1, 1, 1, 1, 1, ...Array(k() - 5).fill(0)]);
     for (let i = 0; i < 50; i++) for (const s of probeOrder(`run_${i}`, 5, k())) expect(s).toBeLessThan(5);
+    // Three distinct shards, the home first and the same on every attempt, the other two drawn afresh.
+    const orders = Array.from({ length: 50 }, () => probeOrder("run_x", cap(), k()));
+    for (const o of orders) expect([o.length, new Set(o).size, o[0]]).toEqual([3, 3, orders[0]![0]]);
+    expect(new Set(orders.map((o) => o.slice(1).join())).size).toBeGreaterThan(1);
   });
 
-  it("a run whose home shard is full borrows from the next, and gives the slot back there", async () => {
+  it("a run whose home shard is full borrows from another, and gives the slot back there", async () => {
     const t = await tenant();
     const { key, run_id } = await keyAskingFirst(t.tenant, 3);
     const full = await fillShard(t.tenant, 3);
     const res = await post(t.key, key);
     expect(res.status).toBe(201);
-    expect(await shardsHolding(t.tenant, run_id)).toEqual([4]);
-    expect((await eventsOf(run_id, t.key))[0]).toMatchObject({ type: "run.created", data: { holds_slot: true, slot_shard: 4 } });
+    const [lender, ...more] = await shardsHolding(t.tenant, run_id);
+    expect(more).toEqual([]);
+    expect(lender).not.toBe(3);
+    expect((await eventsOf(run_id, t.key))[0]).toMatchObject({ type: "run.created", data: { holds_slot: true, slot_shard: lender } });
     // Its usage counts both shards asked.
     expect(await limiterRequests(run_id, t.key)).toBe(2);
 
@@ -81,21 +87,36 @@ describe("a tenant's limiter shards", () => {
     await releaseAll(t.tenant, full);
   });
 
-  it("refuses a run once its shard and both neighbours are full, though other shards have room (the bound on borrowing)", async () => {
+  it("at the cap, a refusal asks three shards and no more", async () => {
+    const t = await tenant();
+    const full = await fillCap(t.tenant, cap());
+    let asked = 0;
+    const r = await acquireSlot(env, t.tenant, `run_${uniq()}`, cap(), () => (asked += 1));
+    expect(r).toEqual({ ok: false, in_flight: cap(), cap: cap() });
+    expect(asked).toBe(3);
+    await releaseAll(t.tenant, full);
+  });
+
+  it("a run refused while one shard still has room is admitted by a retry with the same key, which asks other shards", async () => {
     const t = await tenant();
     const { key, run_id } = await keyAskingFirst(t.tenant, 7);
-    const full = [...(await fillShard(t.tenant, 7)), ...(await fillShard(t.tenant, 8)), ...(await fillShard(t.tenant, 9))];
-    const res = await post(t.key, key);
-    expect(res.status).toBe(429);
-    const err = await errorOf(res);
-    expect(err.code).toBe("too_many_runs_in_flight");
-    expect(err.details).toMatchObject({ limit: cap() });
-    expect(await shardsHolding(t.tenant, run_id)).toEqual([]);
-    // A fourth shard with room would have taken it: one more slot free on the last neighbour does.
-    await shardStub(env, t.tenant, 9).release(full.at(-1)!.run_id);
-    expect((await post(t.key, key)).status).toBe(201);
-    expect(await shardsHolding(t.tenant, run_id)).toEqual([9]);
-    await releaseAll(t.tenant, full.slice(0, -1));
+    // One slot is left, on a shard other than its home: an attempt takes it only if it draws that
+    // shard (2 in K - 1), so a key that always asked the same shards could be refused for good.
+    const free = 12;
+    const full = await fillCap(t.tenant, cap(), [free]);
+    let refusals = 0;
+    for (;;) {
+      const res = await post(t.key, key);
+      if (res.status === 201) break;
+      expect(res.status).toBe(429);
+      expect(await errorOf(res)).toMatchObject({ code: "too_many_runs_in_flight", details: { limit: cap() } });
+      expect(await shardsHolding(t.tenant, run_id)).toEqual([]);
+      // (13/15)^200: never, unless the shards asked are not drawn again.
+      expect(++refusals).toBeLessThan(200);
+    }
+    expect(await shardsHolding(t.tenant, run_id)).toEqual([free]);
+    expect((await eventsOf(run_id, t.key))[0]).toMatchObject({ data: { slot_shard: free } });
+    await releaseAll(t.tenant, full);
   });
 
   it("a slot whose release was lost is freed by its shard once the run ended and the grace period passed", async () => {
@@ -115,8 +136,8 @@ describe("a tenant's limiter shards", () => {
     expect((await api(`/runs/${a.run_id}/cancel`, { method: "POST", key: t.key })).status).toBe(200);
     expect(await shardsHolding(t.tenant, a.run_id)).toEqual([5]);
 
-    // Shard 5 and its neighbours are full (the lost slot among them): a new run asking 5 first is refused.
-    const full = [...(await fillShard(t.tenant, 5, 1)), ...(await fillShard(t.tenant, 6)), ...(await fillShard(t.tenant, 7))];
+    // Every slot is taken (the lost one among them): a new run asking 5 first is refused.
+    const full = await fillCap(t.tenant, cap(), [5]);
     const b = await keyAskingFirst(t.tenant, 5, "b");
     expect((await post(t.key, b.key)).status).toBe(429);
     // Within the grace period nobody is asked; past it, shard 5 asks the run objects and frees
@@ -127,6 +148,7 @@ describe("a tenant's limiter shards", () => {
     expect((await post(t.key, b.key)).status).toBe(201);
     expect(await shardsHolding(t.tenant, a.run_id)).toEqual([]);
     expect(await shardsHolding(t.tenant, b.run_id)).toEqual([5]);
+    expect((await slotsPerShard(t.tenant))[5]).toBe(1);
     await releaseAll(
       t.tenant,
       full.filter((p) => p.shard !== 5),
@@ -142,13 +164,15 @@ describe("a tenant's limiter shards", () => {
     expect((await api(`/runs/${run_id}/cancel`, { method: "POST", key: t.key })).status).toBe(200);
     expect(await shardsHolding(t.tenant, run_id)).toEqual([]);
 
-    // Its home is full now: the resume borrows from shard 11, and the log says so.
+    // Its home is full now: the resume borrows from another shard, and the log says which.
     const full = await fillShard(t.tenant, 10);
     const resumed = await api(`/runs/${run_id}/resume`, { method: "POST", key: t.key });
     expect(resumed.status).toBe(200);
     expect(((await resumed.json()) as RunResource).status).not.toBe("cancelled");
-    expect(await shardsHolding(t.tenant, run_id)).toEqual([11]);
-    expect((await eventsOf(run_id, t.key)).find((e) => e.type === "run.resumed")).toMatchObject({ data: { slot_shard: 11 } });
+    const [lender, ...more] = await shardsHolding(t.tenant, run_id);
+    expect(more).toEqual([]);
+    expect(lender).not.toBe(10);
+    expect((await eventsOf(run_id, t.key)).find((e) => e.type === "run.resumed")).toMatchObject({ data: { slot_shard: lender } });
     // Pausing and resuming a run in flight takes nothing more; a second resume is refused.
     expect((await api(`/runs/${run_id}/pause`, { method: "POST", key: t.key })).status).toBe(200);
     expect((await api(`/runs/${run_id}/resume`, { method: "POST", key: t.key })).status).toBe(200);

@@ -1,14 +1,17 @@
 // A tenant's cap on runs in flight, split across K TenantLimiter shards so no one object sees
 // every run: a run asks the shard its id hashes to, each shard grants against its own share of the
-// cap, and a full shard's run asks the next two shards (a borrow) before it is refused.
+// cap, and a full shard's run asks two other shards, picked at random on each attempt (a borrow),
+// before it is refused.
 //
 // How exact: every shard is a serial counter that never goes past its own share, and the shares
 // sum to the cap, so with K unchanged the tenant never has more than `cap` slots taken, for any K
 // and under any concurrency (a borrow is granted by the lending shard against its own share, never
-// counted twice). The price is the other way: a run is refused when its three shards are full
-// though another shard may have room (about 78 of 100 slots taken at the first refusal with
-// K = 16, by simulation; the whole cap is still reached, by runs whose ids hash elsewhere). With
-// K ≤ 3 every shard is asked and nothing is refused early. See docs/architecture.md, "Admission".
+// counted twice). The price is the other way: a run is refused when the three shards it asked are
+// full though another shard may have room (about 82 of 100 slots taken at the first refusal with
+// K = 16, by simulation). The borrowed shards are drawn again on every attempt, so a run retried
+// with the same id (an Idempotency-Key) is not turned away for good while its tenant has room
+// anywhere: each retry asks two of the other shards afresh. With K ≤ 3 every shard is asked and
+// nothing is refused early. See docs/architecture.md, "Admission".
 //
 // Names: shard 0 is the tenant's own name, the object that held every slot before shards, so slots
 // taken before the split (and runs whose run.created names no shard) stay valid; shard i > 0 is
@@ -18,7 +21,7 @@ import type { AcquireResult } from "./tenant-limiter";
 const DEFAULT_SHARDS = 16;
 const MAX_SHARDS = 256;
 /**
- * Shards a run asks: its own and two neighbours. A refusal then costs at most three requests, each
+ * Shards a run asks: its own and two others. A refusal then costs at most three requests, each
  * to a different shard, so even a tenant retrying at its cap sends any one shard at most 3/K
  * requests per attempt (0.19 at K = 16: inside the 0.2 a run may cost the hottest shared object).
  */
@@ -54,11 +57,21 @@ function hash(s: string): number {
   return h >>> 0;
 }
 
-/** The shards a run asks for its slot, in order: its home (by its id), then the next ones round. */
-export function probeOrder(runId: string, cap: number, k: number): number[] {
+/**
+ * The shards a run asks for its slot, in order: its home (by its id, the same on every attempt, so a
+ * retried create finds the slot it already took there), then two others drawn at random.
+ */
+export function probeOrder(runId: string, cap: number, k: number, random: () => number = Math.random): number[] {
   const n = usedShards(cap, k);
   const home = hash(runId) % n;
-  return Array.from({ length: Math.min(PROBES, n) }, (_, j) => (home + j) % n);
+  const others = Array.from({ length: n - 1 }, (_, j) => (home + 1 + j) % n);
+  const borrows = Math.min(PROBES - 1, others.length);
+  // The first `borrows` steps of a Fisher-Yates shuffle: distinct shards, each equally likely.
+  for (let j = 0; j < borrows; j++) {
+    const r = j + Math.floor(random() * (others.length - j));
+    [others[j], others[r]] = [others[r]!, others[j]!];
+  }
+  return [home, ...others.slice(0, borrows)];
 }
 
 export type SlotGrant =
@@ -67,7 +80,7 @@ export type SlotGrant =
   | { ok: false; in_flight: number; cap: number };
 
 /**
- * Takes a slot for `runId` from its home shard or, that one full, a neighbour. `onRequest` is told
+ * Takes a slot for `runId` from its home shard or, that one full, one of two others. `onRequest` is told
  * of each request made (with the rows it wrote), so the run's usage counts every shard asked.
  */
 export async function acquireSlot(env: Env, tenant: string, runId: string, cap: number, onRequest: (rowsWritten: number) => void): Promise<SlotGrant> {
