@@ -151,6 +151,20 @@ export default defineConfig({
         ],
         test: { ...perProject, name: "otel", include: ["test/otel/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
+      // The tenant's cap under a burst, with the shards wrangler.toml sets and with one (the exact limiter).
+      {
+        plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings, ratelimits: unlimited } })],
+        test: { ...perProject, name: "admission", include: ["test/admission/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+      },
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { ...bindings, TENANT_SLOT_SHARDS: "1" }, ratelimits: unlimited },
+          }),
+        ],
+        test: { ...perProject, name: "admission-k1", include: ["test/admission/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+      },
       // Agent.run against the scripted model server (the script is picked by the model's name), with the real queue and consumer.
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: agentBindings, ratelimits: unlimited } })],

@@ -11,6 +11,7 @@ import type { ScheduleObject } from "../src/durable/schedule/schedule-object";
 import type { ScheduleResource, ScheduleSummary } from "../src/durable/schedule/schedule-resource";
 import { ADMIN_TOKEN, api, errorOf, newApiKey, SETTLE, uniq } from "./helpers";
 import { rowOnAnyShard, rowsOnEveryShard } from "./read-model";
+import { fillCap, releaseAll } from "./tenant-slots";
 
 const calc = { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "6 * 7" } }] } };
 const approval = { plan: { steps: [{ step_number: 1, tool: "Human.approve", input: { message: "scheduled?" } }] } };
@@ -181,16 +182,14 @@ describe("a schedule's occurrences", () => {
     const key = await newApiKey(tenant);
     const t = base();
     const s = await scheduleAt(t, { cron: "* * * * * *", ...approval }, key.secret);
-    // The tenant's 100 slots are taken (MAX_RUNS_IN_FLIGHT), by runs that just started.
-    const limiter = env.TENANTS.getByName(tenant);
-    const held = Array.from({ length: 100 }, (_, i) => `run_held_${i}`);
-    for (const run of held) expect((await limiter.acquire(run, 100)).ok).toBe(true);
+    // The tenant's 100 slots are taken (MAX_RUNS_IN_FLIGHT), on every shard, by runs that just started.
+    const held = await fillCap(tenant, 100);
     await alarmAt(s.schedule_id, t + 1000);
     const refused = (await getSchedule(s.schedule_id, key.secret)).recent_runs[0]!;
     expect(refused).toMatchObject({ status: "refused", run_id: null });
     expect(refused.error?.code).toBe("too_many_runs_in_flight");
 
-    for (const run of held) await limiter.release(run);
+    await releaseAll(tenant, held);
     await alarmAt(s.schedule_id, t + 2000);
     const started = (await getSchedule(s.schedule_id, key.secret)).recent_runs[0]!;
     expect(started).toMatchObject({ scheduled_for: iso(t + 1500), status: "waiting" });

@@ -4,6 +4,7 @@ import { describe, expect, inject, it } from "vitest";
 import type { RunObject } from "../src/durable/run/run-object";
 import type { RunEvent } from "../src/durable/run/domain/events";
 import { api, createRun, errorOf, getRun, uniq, waitForRun } from "./helpers";
+import { shardsHolding } from "./tenant-slots";
 
 const upstream = inject("upstreamUrl");
 
@@ -135,11 +136,7 @@ describe("the run deadline", () => {
   it("fails a run that passes run_timeout_ms with run_timeout, whatever it waits on, and frees its slot", async () => {
     const run = await createRun({ prompt: "wait 60 seconds then calculate 1 + 1", options: { run_timeout_ms: 5000 } });
     const stub = env.RUNS.getByName(run.run_id);
-    const slots = () =>
-      runInDurableObject(
-        env.TENANTS.getByName("dev"),
-        (_i, state) => state.storage.sql.exec<{ n: number }>("SELECT count(*) AS n FROM slots WHERE run_id = ?", run.run_id).one().n,
-      );
+    const slots = async () => (await shardsHolding("dev", run.run_id)).length;
     expect(await slots()).toBe(1);
     await runInDurableObject(stub, (instance: RunObject) => {
       instance.clock = () => Date.now() + 6000;

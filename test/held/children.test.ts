@@ -13,6 +13,8 @@ import { DEV_TENANT } from "../../src/auth/api-keys";
 import { runIdFor } from "../../src/durable/run/start-run";
 import { api, createRun, getRun, newApiKey, SETTLE, uniq, waitForRun } from "../helpers";
 import { eventTypes, events, stub } from "./harness";
+import { probeOrder } from "../../src/durable/tenant/tenant-shards";
+import { fillCap, releaseAll, shardCount } from "../tenant-slots";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 const HOUR = 3_600_000;
@@ -197,13 +199,17 @@ describe("Run.start", () => {
   it("children count against their root's slot: three parents at the last three slots all start their children and complete", async () => {
     const tenant = `cap-${uniq()}`;
     const { secret } = await newApiKey(tenant);
-    const limiter = env.TENANTS.getByName(tenant);
-    // 97 of the tenant's 100 slots are taken: three parents take the last three, and their children take none.
-    for (let i = 0; i < 97; i++) expect((await limiter.acquire(`placeholder_${i}`, 100)).ok).toBe(true);
+    // 97 of the tenant's 100 slots are taken: three parents take the last three, and their children
+    // take none. The parents' ids come from their Idempotency-Keys, so the three free slots are
+    // left on the shards they ask first.
+    const keys = ["p0", "p1", "p2"];
+    const homes = await Promise.all(keys.map(async (k) => probeOrder(await runIdFor(tenant, k), 100, shardCount())[0]!));
+    const placeholders = await fillCap(tenant, 100, homes);
+    expect(placeholders).toHaveLength(97);
     const body = { plan: { steps: [{ step_number: 1, tool: "Run.start", input: { plan: waitsFor("s") } }] } };
     const parents: string[] = [];
-    for (let i = 0; i < 3; i++) {
-      const res = await api("/runs", { method: "POST", key: secret, json: body });
+    for (const k of keys) {
+      const res = await api("/runs", { method: "POST", key: secret, json: body, headers: { "idempotency-key": k } });
       expect(res.status).toBe(201);
       parents.push(((await res.json()) as { run_id: string }).run_id);
     }
@@ -215,7 +221,7 @@ describe("Run.start", () => {
       await signal(started.children[0]!.run_id, "s", id, secret);
     }
     for (const id of parents) expect(await waitForRun(id, undefined, 20_000, secret)).toMatchObject({ status: "completed", result: { result: id } });
-    for (let i = 0; i < 97; i++) await limiter.release(`placeholder_${i}`);
+    await releaseAll(tenant, placeholders);
   });
 
   it("a child retries telling its parent of its end until the parent has it", async () => {

@@ -58,7 +58,10 @@ export class RunObject extends RunHost implements C.RunRpc {
     if (!plan) return { outcome: "needs_plan" };
     const admitted = await admit(this.env, this.meter, { ...input, plan }, this.clock());
     if (!admitted.ok) return { outcome: "at_capacity", in_flight: admitted.in_flight, cap: admitted.cap };
-    await this.command((m) => createRun(m, { ...rest, plan, holds_slot: admitted.holds_slot, webhook_events: admitted.webhook_events }), "create");
+    await this.command(
+      (m) => createRun(m, { ...rest, plan, holds_slot: admitted.holds_slot, slot_shard: admitted.slot_shard, webhook_events: admitted.webhook_events }),
+      "create",
+    );
     return { outcome: "created", run: this.view() };
   }
 
@@ -185,11 +188,13 @@ export class RunObject extends RunHost implements C.RunRpc {
   /** A resumed failed or cancelled run is in flight again, so it takes a slot first (a paused one still holds its slot). */
   async resume(tenant: string, cap: number): Promise<C.ControlAnswer> {
     if (!this.owns(tenant)) return NOT_FOUND;
+    let shard = 0;
     if ((this.state.status === "failed" || this.state.status === "cancelled") && this.state.parent === null) {
       const slot = await takeSlot(this.env, this.meter, this.state.run_id, tenant, cap, this.clock());
       if (!slot.ok) return { ok: false, code: "at_capacity", in_flight: slot.in_flight, cap: slot.cap };
+      shard = slot.shard;
     }
-    return this.control(tenant, (m) => resume(m), "resume");
+    return this.control(tenant, (m) => resume(m, shard), "resume");
   }
 
   async defer(step: number, dispatch: number, retryAt: number, error: StepError): Promise<ReportResult> {

@@ -1,16 +1,17 @@
-// TenantLimiter: one per tenant (TENANTS.getByName(tenant)), holding a slot for each of the
-// tenant's runs in flight, so the cap holds exactly even under a burst of concurrent creates.
-// The run object takes its run's slot itself, only for a run that will stay in flight (a run that
-// ends inside its create needs none), and gives it back when the run ends.
+// TenantLimiter: one shard of a tenant's cap on runs in flight (tenant-shards.ts says which runs
+// ask which shard, and what share of the cap each holds). It holds a slot for each run it granted,
+// so its share holds exactly even under a burst of concurrent creates. The run object takes its
+// run's slot itself, only for a run that will stay in flight (a run that ends inside its create
+// needs none), and gives it back to the shard that granted it when the run ends.
 //
 // A give-back that never arrives (a crash, a lost RPC) cannot leak a slot for good: when the
-// tenant is at its cap, slots older than a grace period are checked against their run objects,
+// shard is at its share, slots older than a grace period are checked against their run objects,
 // the source of truth, and freed when their runs ended or never came to exist. That check costs a
 // request per slot, so it runs at most once per grace period, not on every refusal.
 //
-// It also keeps which run events the tenant has webhook subscriptions for (the outbox sets it
-// whenever they change): a run that takes a slot learns it from that answer, so a run's end
-// costs nothing extra for a tenant that subscribes to nothing.
+// Each shard also keeps which run events the tenant has webhook subscriptions for (the outbox sets
+// it on every shard whenever they change): a run that takes a slot learns it from that answer, so
+// a run's end costs nothing extra for a tenant that subscribes to nothing.
 import { DurableObject } from "cloudflare:workers";
 import { log } from "../../lib/log";
 
@@ -26,6 +27,8 @@ export class TenantLimiter extends DurableObject<Env> {
   private lastReconcile = 0;
   /** The event types the tenant's webhooks subscribe to (a copy; the WebhookOutbox owns them). */
   private webhooks: string[] = [];
+  /** Whether this shard was ever told them (or copied them from shard 0). */
+  private hinted = false;
   /** Injectable for tests: the grace period is measured against this clock. */
   clock: () => number = Date.now;
 
@@ -42,21 +45,27 @@ export class TenantLimiter extends DurableObject<Env> {
       sql.exec(`DROP TABLE slots_v1`);
     }
     sql.exec(`CREATE TABLE IF NOT EXISTS slots (run_id TEXT PRIMARY KEY, acquired_at INTEGER NOT NULL) WITHOUT ROWID`);
-    // Created by the first subscription, so a tenant without webhooks has no such table.
+    // Created by the first subscription (on shards other than 0, by the first copy of shard 0's),
+    // so shard 0 of a tenant without webhooks has no such table.
     const hint = sql.exec<{ n: number }>(`SELECT count(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'webhook_events'`).one().n
       ? sql.exec<{ events: string }>(`SELECT events FROM webhook_events WHERE id = 1`).toArray()[0]
       : undefined;
     if (hint) this.webhooks = JSON.parse(hint.events) as string[];
+    this.hinted = hint !== undefined;
   }
 
   private count(): number {
     return this.ctx.storage.sql.exec<{ n: number }>(`SELECT count(*) AS n FROM slots`).one().n;
   }
 
-  /** Takes a slot for `runId`; `held: true` when it already had one (a replay or a resume). */
-  async acquire(runId: string, cap: number): Promise<AcquireResult> {
+  /**
+   * Takes a slot for `runId` against `cap`, this shard's share; `held: true` when it already had
+   * one (a replay or a resume). `hintFrom`: shard 0's name, for a shard that may not have been
+   * told the webhook events yet (see `events`).
+   */
+  async acquire(runId: string, cap: number, hintFrom?: string): Promise<AcquireResult> {
     const sql = this.ctx.storage.sql;
-    const webhook_events = this.webhooks;
+    const webhook_events = await this.events(hintFrom);
     if (sql.exec(`SELECT 1 FROM slots WHERE run_id = ?`, runId).toArray().length > 0)
       return { ok: true, held: true, in_flight: this.count(), rows_written: 0, webhook_events };
     let rows = 0;
@@ -72,16 +81,33 @@ export class TenantLimiter extends DurableObject<Env> {
     return this.ctx.storage.sql.exec(`DELETE FROM slots WHERE run_id = ?`, runId).rowsWritten;
   }
 
-  /** Set by the tenant's WebhookOutbox whenever its subscriptions change. */
+  /** Set on every shard by the tenant's WebhookOutbox whenever its subscriptions change. */
   async setWebhookEvents(events: string[]): Promise<void> {
+    this.storeEvents(events);
+  }
+
+  /** For a run that takes no slot (it ends inside its create), asked through a per-isolate cache. */
+  async webhookEvents(hintFrom?: string): Promise<string[]> {
+    return this.events(hintFrom);
+  }
+
+  private storeEvents(events: string[]): void {
     const sql = this.ctx.storage.sql;
     sql.exec(`CREATE TABLE IF NOT EXISTS webhook_events (id INTEGER PRIMARY KEY CHECK (id = 1), events TEXT NOT NULL)`);
     sql.exec(`INSERT OR REPLACE INTO webhook_events (id, events) VALUES (1, ?)`, JSON.stringify(events));
     this.webhooks = events;
+    this.hinted = true;
   }
 
-  /** For a run that takes no slot (it ends inside its create), asked through a per-isolate cache. */
-  async webhookEvents(): Promise<string[]> {
+  /**
+   * The webhook events this shard knows. A shard never told them (made after the tenant last
+   * changed its subscriptions, when TENANT_SLOT_SHARDS was raised) copies them once from shard 0,
+   * which was always told (it is the limiter of before shards); a set that lands while it asks wins.
+   */
+  private async events(hintFrom: string | undefined): Promise<string[]> {
+    if (this.hinted || hintFrom === undefined) return this.webhooks;
+    const events = await this.env.TENANTS.getByName(hintFrom).webhookEvents();
+    if (!this.hinted) this.storeEvents(events);
     return this.webhooks;
   }
 

@@ -19,6 +19,7 @@ import { verdictOf, type AttemptResult, type Verdict } from "./delivery-policy";
 import type { RetryMessage, WebhookEventType } from "./notice";
 import { OutboxStore, type Attempt, type Delivery, type Subscription } from "./outbox-store";
 import { newSigningSecret } from "./send-attempt";
+import { setTenantWebhookEvents } from "../tenant/tenant-shards";
 
 /** Subscriptions one tenant may have. */
 export const MAX_SUBSCRIPTIONS = 20;
@@ -269,9 +270,9 @@ export class WebhookOutbox extends DurableObject<Env> {
     if (tenant) await this.shareEvents(tenant);
   }
 
-  /** Tells the tenant's limiter which events anyone subscribes to now (runs read it from there). */
+  /** Tells every shard of the tenant's limiter which events anyone subscribes to now (runs read it from there). */
   private async shareEvents(tenant: string): Promise<void> {
     const events = [...new Set(this.store.subscriptions().flatMap((s) => s.events))].sort();
-    await this.env.TENANTS.getByName(tenant).setWebhookEvents(events);
+    await setTenantWebhookEvents(this.env, tenant, events);
   }
 }

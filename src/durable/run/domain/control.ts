@@ -46,8 +46,11 @@ export function cancel(m: Machine, reason: string, compensate = false): ControlR
   return { ok: true };
 }
 
-/** Continues a paused run where it stood; re-runs a failed or cancelled run's failed, skipped and undone steps. */
-export function resume(m: Machine): ControlResult {
+/**
+ * Continues a paused run where it stood; re-runs a failed or cancelled run's failed, skipped and
+ * undone steps. `slotShard`: the limiter shard that granted such a run its slot again.
+ */
+export function resume(m: Machine, slotShard = 0): ControlResult {
   if (m.state.paused && !TERMINAL_RUN.has(m.state.status)) {
     m.emit("run.unpaused", {});
     advance(m);
@@ -61,7 +64,7 @@ export function resume(m: Machine): ControlResult {
   const again = ordered(m.state)
     .filter((s) => s.status === "failed" || s.status === "skipped" || undone.has(s.step_number))
     .map((s) => s.step_number);
-  m.emit("run.resumed", { steps: again });
+  m.emit("run.resumed", { steps: again, ...(slotShard ? { slot_shard: slotShard } : {}) });
   advance(m);
   return { ok: true };
 }

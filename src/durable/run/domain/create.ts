@@ -24,6 +24,8 @@ export interface NewRun {
   parent?: ParentLink;
   /** Whether it took a slot under its tenant's cap. */
   holds_slot: boolean;
+  /** The limiter shard that granted it. */
+  slot_shard?: number;
   /** The event types its tenant's webhooks want. */
   webhook_events: string[];
   /** A run with Agent.run steps: its default model and prices. */
@@ -41,6 +43,7 @@ export function createRun(m: Machine, r: NewRun): void {
     ...(r.parent_span_id ? { parent_span_id: r.parent_span_id } : {}),
     ...(r.retention_days ? { retention_days: r.retention_days } : {}),
     holds_slot: r.holds_slot,
+    ...(r.slot_shard ? { slot_shard: r.slot_shard } : {}),
     ...(r.schedule ? { schedule: r.schedule } : {}),
     ...(r.webhook ? { webhook: r.webhook } : {}),
     ...(r.webhook_events.length ? { webhook_events: r.webhook_events } : {}),

@@ -62,6 +62,7 @@ export const EVENT_DATA = {
     request_hash: z.string(),
     trace_id: z.string(),
     holds_slot: z.boolean().optional().describe("The run took a slot under its tenant's cap (absent in older logs, where every run with a tenant did)"),
+    slot_shard: z.number().int().optional().describe("Which of the tenant's limiter shards granted the slot (absent: shard 0)"),
     schedule: runScheduleSchema.optional().describe("The schedule occurrence that started the run"),
     webhook: z.object({ url: z.string() }).optional().describe("The run's own webhook, called when it ends"),
     webhook_events: z.array(z.string()).optional().describe("The event types its tenant had webhook subscriptions for when it was created"),
@@ -147,7 +148,10 @@ export const EVENT_DATA = {
     .describe("An attempt to undo a step failed: tried again at retry_at (deferred: an open breaker turned it away), or, without it, failed for good"),
   "compensation.completed": z.object({}),
   "compensation.failed": z.object({ steps: z.array(z.number().int()).describe("The steps that could not be undone") }),
-  "run.resumed": z.object({ steps: z.array(z.number().int()) }),
+  "run.resumed": z.object({
+    steps: z.array(z.number().int()),
+    slot_shard: z.number().int().optional().describe("Which of the tenant's limiter shards granted the resumed run's slot (absent: shard 0)"),
+  }),
   "run.paused": z.object({ reason: z.string() }).describe("Nothing new is dispatched until run.unpaused; steps in flight finish and are recorded"),
   "run.unpaused": z.object({}).describe("A paused run goes on"),
   "step.resent": z

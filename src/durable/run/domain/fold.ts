@@ -63,6 +63,7 @@ const handlers: Handlers = {
     state.run_id = d.run_id;
     state.tenant = d.tenant ?? "";
     state.holds_slot = d.holds_slot ?? state.tenant !== "";
+    state.slot_shard = d.slot_shard ?? 0;
     state.webhook_url = d.webhook?.url ?? null;
     state.webhook_events = d.webhook_events ?? [];
     state.prompt = d.prompt;
@@ -231,6 +232,7 @@ const handlers: Handlers = {
     state.status = "running";
     // A resumed run is in flight again under its tenant's cap, with its whole run_timeout_ms.
     state.holds_slot = state.tenant !== "" && state.parent === null;
+    state.slot_shard = d.slot_shard ?? 0;
     state.deadline = Date.parse(at) + state.options.run_timeout_ms;
     state.error = null;
     state.result = null;

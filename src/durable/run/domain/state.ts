@@ -197,6 +197,8 @@ export interface RunState extends FamilyState {
   last_seq: number;
   /** The run holds a slot under its tenant's cap while in flight, to give back when it ends. */
   holds_slot: boolean;
+  /** Which of its tenant's limiter shards granted that slot (0: the limiter of before shards). */
+  slot_shard: number;
   /** The run's deadline (epoch ms): created_at + run_timeout_ms. */
   deadline: number | null;
   /** Signals received, in order; Wait.signal steps take the oldest of their name not yet taken. */
@@ -272,6 +274,7 @@ export function emptyState(): RunState {
     completed_at: null,
     last_seq: 0,
     holds_slot: false,
+    slot_shard: 0,
     deadline: null,
     signals: [],
     cancelling: null,

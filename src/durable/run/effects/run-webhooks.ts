@@ -16,6 +16,7 @@ import { jsonBytes } from "../../../lib/bytes";
 import { errorFields, log } from "../../../lib/log";
 import type { RunEvent } from "../domain/events";
 import type { RunState, RunStatus } from "../domain/state";
+import { tenantWebhookEvents } from "../../tenant/tenant-shards";
 
 const ENDS: Partial<Record<string, WebhookEventType>> = { "run.completed": "run.completed", "run.failed": "run.failed", "run.cancelled": "run.cancelled" };
 /** How long a run that takes no slot trusts this isolate's copy of its tenant's subscriptions. */
@@ -40,7 +41,7 @@ export function rememberWebhookEvents(tenant: string, events: string[], now: num
 export async function webhookEventsOf(env: Env, tenant: string, now: number): Promise<string[]> {
   const hit = known.get(tenant);
   if (hit && hit.until > now) return hit.events;
-  return rememberWebhookEvents(tenant, await env.TENANTS.getByName(tenant).webhookEvents(), now);
+  return rememberWebhookEvents(tenant, await tenantWebhookEvents(env, tenant), now);
 }
 
 /** The run as a delivery carries it (see WebhookRun). */

@@ -1,5 +1,8 @@
 // The run's slot under its tenant's cap on runs in flight: taken before a run that stays in flight
-// is created (or a failed one resumed), given back when it ends.
+// is created (or a failed one resumed) from one of the tenant's limiter shards (tenant-shards.ts),
+// given back to that same shard when it ends. The shard that granted it is written into the event
+// that starts the run's time in flight (run.created or run.resumed, `slot_shard`; absent: shard 0,
+// the one limiter of before shards), so a release finds it after any restart.
 import { errorFields, log } from "../../../lib/log";
 import type { RunState } from "../domain/state";
 import type { UsageMeter } from "../storage/usage-meter";
@@ -7,30 +10,31 @@ import type { Plan } from "../../../execution/plan-schema";
 import type { CreateRunInput } from "../contract";
 import { endsInline } from "../domain/control";
 import { stepsToRun } from "../domain/rerun-seed";
+import { acquireSlot, releaseSlotAt } from "../../tenant/tenant-shards";
 import { rememberWebhookEvents, webhookEventsOf } from "./run-webhooks";
 
-export type Slot = { ok: true; webhook_events: string[] } | { ok: false; in_flight: number; cap: number };
+export type Slot = { ok: true; shard: number; webhook_events: string[] } | { ok: false; in_flight: number; cap: number };
 
+/** Each shard asked is one request to a shared object, counted in the run's usage. */
 export async function takeSlot(env: Env, meter: UsageMeter, runId: string, tenant: string, cap: number, now: number): Promise<Slot> {
-  const r = await env.TENANTS.getByName(tenant).acquire(runId, cap);
-  meter.request(r.rows_written, "tenant_limiter");
-  return r.ok ? { ok: true, webhook_events: rememberWebhookEvents(tenant, r.webhook_events, now) } : { ok: false, in_flight: r.in_flight, cap: r.cap };
+  const r = await acquireSlot(env, tenant, runId, cap, (rows) => meter.request(rows, "tenant_limiter"));
+  return r.ok ? { ok: true, shard: r.shard, webhook_events: rememberWebhookEvents(tenant, r.webhook_events, now) } : r;
 }
 
 /**
- * Gives the run's slot back. Best effort: if this is lost, the tenant's limiter frees the slot
- * itself once it asks this object and finds the run ended.
+ * Gives the run's slot back. Best effort: if this is lost, the shard frees the slot itself once it
+ * asks this object and finds the run ended.
  */
 export async function releaseSlot(env: Env, meter: UsageMeter, state: RunState): Promise<void> {
   if (!state.holds_slot) return;
   try {
-    meter.request(await env.TENANTS.getByName(state.tenant).release(state.run_id), "tenant_limiter");
+    meter.request(await releaseSlotAt(env, state.tenant, state.slot_shard, state.run_id), "tenant_limiter");
   } catch (err) {
-    log.warn("tenant.release_failed", { run_id: state.run_id, tenant: state.tenant, ...errorFields(err) });
+    log.warn("tenant.release_failed", { run_id: state.run_id, tenant: state.tenant, shard: state.slot_shard, ...errorFields(err) });
   }
 }
 
-export type Admission = { ok: true; holds_slot: boolean; webhook_events: string[] } | { ok: false; in_flight: number; cap: number };
+export type Admission = { ok: true; holds_slot: boolean; slot_shard: number; webhook_events: string[] } | { ok: false; in_flight: number; cap: number };
 
 /**
  * Admits a new run: a top-level run that will stay in flight takes its tenant's slot first; one
@@ -41,7 +45,7 @@ export type Admission = { ok: true; holds_slot: boolean; webhook_events: string[
  */
 export async function admit(env: Env, meter: UsageMeter, input: CreateRunInput & { plan: Plan }, now: number): Promise<Admission> {
   if (input.parent || endsInline(stepsToRun(input.plan.steps, input.rerun)))
-    return { ok: true, holds_slot: false, webhook_events: await webhookEventsOf(env, input.tenant, now) };
+    return { ok: true, holds_slot: false, slot_shard: 0, webhook_events: await webhookEventsOf(env, input.tenant, now) };
   const slot = await takeSlot(env, meter, input.run_id, input.tenant, input.cap, now);
-  return slot.ok ? { ok: true, holds_slot: true, webhook_events: slot.webhook_events } : slot;
+  return slot.ok ? { ok: true, holds_slot: true, slot_shard: slot.shard, webhook_events: slot.webhook_events } : slot;
 }
