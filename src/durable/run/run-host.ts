@@ -45,7 +45,7 @@ export abstract class RunHost extends DurableObject<Env> {
   protected state: RunState = emptyState();
   protected cachedView: C.RunResource | undefined;
   protected readonly projector = new Projector(
-    this.env.DB,
+    this.env,
     () => this.clock(),
     () => this.meter,
     (mark) => writeBookkeeping(this.log, mark, this.meter.usage),
@@ -200,13 +200,19 @@ export abstract class RunHost extends DurableObject<Env> {
   /** One alarm serves every deadline: the decider's, and each effect's. */
   protected armAlarm(projectionGraceMs = 0): void {
     const now = this.clock();
-    this.alarmSlot.arm([
+    const projection = this.projector.nextDue(now, projectionGraceMs);
+    const due = [
       nextDeadline(this.state, now),
-      this.projector.nextDue(now, projectionGraceMs),
+      projection,
       this.webhooks.nextDue(now, projectionGraceMs),
       // An ended run's retention: armed in the turn it ends, so every ended run is deleted in time.
       expiresAt(this.state),
       this.family.nextDue(now),
-    ]);
+    ];
+    // A projection being written re-arms the alarm when it lands, so an alarm already set sooner
+    // (a run that ended before its creation row was due) guards that write as well as a new one
+    // would: an alarm write saved per run (docs/architecture.md, "Where a run's CPU goes").
+    const guarded = projectionGraceMs > 0 && this.projector.writing(now) && due.every((t) => t === null || t >= projection!);
+    this.alarmSlot.arm(due, guarded ? now : undefined);
   }
 }
