@@ -106,7 +106,10 @@ export abstract class RunHost extends DurableObject<Env> {
     );
     this.watchTokens = new WatchTokens(sql, tables);
     this.decisionLinks = new DecisionLinks(sql, tables);
-    this.webhooks = new RunWebhooks(sql, tables, this.env, () => this.clock(), { request: () => this.meter.request(0, "webhook_outbox"), wrote: (c) => this.meter.wrote(c) });
+    this.webhooks = new RunWebhooks(sql, tables, this.env, () => this.clock(), {
+      request: () => this.meter.request(0, "webhook_outbox"),
+      wrote: (c) => this.meter.wrote(c),
+    });
   }
 
   /** The run resource, built once per change: clients poll GET /runs/{id}, and between two events every answer is the same. */
