@@ -104,11 +104,15 @@ describe("POST /runs/bulk", () => {
 
     const { job } = await runJob(secret, { action: "rerun", filter: { error_code: "upstream_rejected", tool: "Http.get" } });
     expect(job).toMatchObject({ status: "completed", matched: 3, done: 3, failed: 0 });
-    const reruns = await shardDb(tenant)
-      .prepare("SELECT run_id, rerun_of FROM runs WHERE tenant = ? AND rerun_of IS NOT NULL")
-      .bind(tenant)
-      .all<{ run_id: string; rerun_of: string }>();
-    expect(reruns.results.map((r) => r.rerun_of).sort()).toEqual([...ids].sort());
+    // A rerun reaches D1 when it ends, or 2 s after its creation if still in flight (CREATION_ROW_DELAY_MS).
+    const reruns = await vi.waitFor(async () => {
+      const rows = await shardDb(tenant)
+        .prepare("SELECT run_id, rerun_of FROM runs WHERE tenant = ? AND rerun_of IS NOT NULL")
+        .bind(tenant)
+        .all<{ run_id: string; rerun_of: string }>();
+      expect(rows.results.map((r) => r.rerun_of).sort()).toEqual([...ids].sort());
+      return rows;
+    }, SETTLE);
     for (const r of reruns.results) {
       const run = await waitForRun(r.run_id, undefined, 20_000, secret);
       // Step 1 is reused; step 2 (the upstream now answers 200 for that key) runs again.

@@ -1,3 +1,4 @@
+import { runInDurableObject } from "cloudflare:test";
 import { env, exports } from "cloudflare:workers";
 import parsePrometheusTextFormat, { type Family } from "parse-prometheus-text-format";
 import { beforeAll, describe, expect, inject, it } from "vitest";
@@ -5,6 +6,9 @@ import { app } from "../src/app";
 import { METRIC_BOUNDS } from "../src/db/metric-rollups";
 import { rollUpMetrics } from "../src/scheduled/roll-up-metrics";
 import type { RunResource } from "../src/durable/run/run-view";
+import type { RunObject } from "../src/durable/run/run-object";
+import { runIdFor } from "../src/durable/run/start-run";
+import { DEV_TENANT } from "../src/auth/api-keys";
 import { ADMIN_TOKEN, api, createRun, DEV_KEY, newApiKey, pause, uniq, waitForRun } from "./helpers";
 import { rowOnAnyShard, shardDb } from "./read-model";
 
@@ -496,24 +500,34 @@ describe("GET /metrics", () => {
     expect(await counts()).toEqual([6, 360, 50, 5.5e-6]);
   });
 
-  it("writes no metric rows on a run's path: a calculation writes 4 D1 rows, a 2-step plan through the queue 6", async () => {
+  it("writes no metric rows on a run's path: a calculation writes 4 D1 rows, a 2-step plan through the queue that ends within the creation row's delay 4", async () => {
     const calc = await createRun({ prompt: "calculate 6 * 7" });
     expect(calc.status).toBe("completed");
-    const queued = await createRun({
-      plan: {
-        steps: [
-          { step_number: 1, tool: "TodoStore.list", input: {} },
-          { step_number: 2, tool: "TodoStore.list", input: {} },
-        ],
-      },
+    // The queued run's clock stands still, so it ends within CREATION_ROW_DELAY_MS however slow the machine.
+    const key = `metrics-rows-${uniq()}`;
+    await runInDurableObject(env.RUNS.getByName(await runIdFor(DEV_TENANT, key)), (instance: RunObject) => {
+      const frozen = Date.now();
+      instance.clock = () => frozen;
     });
+    const queued = await createRun(
+      {
+        plan: {
+          steps: [
+            { step_number: 1, tool: "TodoStore.list", input: {} },
+            { step_number: 2, tool: "TodoStore.list", input: {} },
+          ],
+        },
+      },
+      { "idempotency-key": key },
+    );
     expect((await waitForRun(queued.run_id)).status).toBe("completed");
     await projected([queued.run_id], () => "completed");
     const usage = async (id: string) => (await (await api(`/runs/${id}/usage`)).json()) as { d1_statements: number; d1_rows_written: number };
-    // The runs row, its run_id index and its tenant index; at the end, the row's expiry index too
-    // (retention's, one entry per end). The metric triggers this replaces added 5 and 9 rows more.
+    // The runs row, its run_id index, its tenant index and its expiry index (retention's), written
+    // once, at the end: a run that ends before its creation row is due writes only its end row. The
+    // metric triggers this replaces added 5 and 9 rows more.
     expect(await usage(calc.run_id)).toMatchObject({ d1_statements: 1, d1_rows_written: 4 });
-    expect(await usage(queued.run_id)).toMatchObject({ d1_statements: 2, d1_rows_written: 6 });
+    expect(await usage(queued.run_id)).toMatchObject({ d1_statements: 1, d1_rows_written: 4 });
   });
 
   it("stores the bucket bounds the exposition uses", async () => {

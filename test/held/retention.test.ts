@@ -4,6 +4,7 @@ import { describe, expect, it } from "vitest";
 import worker from "../../src/index";
 import type { RunObject } from "../../src/durable/run/run-object";
 import { ADMIN_TOKEN, api, errorOf, newApiKey, uniq } from "../helpers";
+import { CREATION_ROW_DELAY_MS } from "../../src/durable/run/effects/projector";
 import { advanceClock, projectedRow, stub, watchdog } from "./harness";
 import { rowOnAnyShard } from "../read-model";
 
@@ -94,6 +95,9 @@ describe("retention", () => {
     expect(await projectedRow(keyed.run.run_id, "completed")).not.toBeNull();
     expect(await projectedRow(other.run_id, "completed")).not.toBeNull();
     expect((await projectedRow(waiting.run_id, "waiting"))!.expires_at).toBeNull();
+    // A run still in flight has its creation row written by its alarm, once CREATION_ROW_DELAY_MS has passed.
+    await advanceClock(sleeping.run_id, CREATION_ROW_DELAY_MS);
+    await watchdog(sleeping.run_id);
     expect((await projectedRow(sleeping.run_id, "running"))!.expires_at).toBeNull();
 
     // A day and a minute later, every object's alarm fires.

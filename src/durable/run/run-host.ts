@@ -32,7 +32,6 @@ import { PING, PONG, broadcast } from "./storage/subscriptions";
 import { UsageMeter } from "./storage/usage-meter";
 import { WatchTokens } from "./storage/watch-tokens";
 import { runView } from "./run-view";
-import { dbFor } from "../../db/shards";
 
 /** How long a projection under way gets before the watchdog would write it instead. */
 const PROJECTION_IN_FLIGHT_MS = 5_000;
@@ -46,7 +45,7 @@ export abstract class RunHost extends DurableObject<Env> {
   protected state: RunState = emptyState();
   protected cachedView: C.RunResource | undefined;
   protected readonly projector = new Projector(
-    (tenant) => dbFor(this.env, tenant),
+    this.env,
     () => this.clock(),
     () => this.meter,
     (mark) => writeBookkeeping(this.log, mark, this.meter.usage),
@@ -201,13 +200,19 @@ export abstract class RunHost extends DurableObject<Env> {
   /** One alarm serves every deadline: the decider's, and each effect's. */
   protected armAlarm(projectionGraceMs = 0): void {
     const now = this.clock();
-    this.alarmSlot.arm([
+    const projection = this.projector.nextDue(now, projectionGraceMs);
+    const due = [
       nextDeadline(this.state, now),
-      this.projector.nextDue(now, projectionGraceMs),
+      projection,
       this.webhooks.nextDue(now, projectionGraceMs),
       // An ended run's retention: armed in the turn it ends, so every ended run is deleted in time.
       expiresAt(this.state),
       this.family.nextDue(now),
-    ]);
+    ];
+    // A projection being written re-arms the alarm when it lands, so an alarm already set sooner
+    // (a run that ended before its creation row was due) guards that write as well as a new one
+    // would: an alarm write saved per run (docs/architecture.md, "Where a run's CPU goes").
+    const guarded = projectionGraceMs > 0 && this.projector.writing(now) && due.every((t) => t === null || t >= projection!);
+    this.alarmSlot.arm(due, guarded ? now : undefined);
   }
 }

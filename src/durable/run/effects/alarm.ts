@@ -25,11 +25,16 @@ export class AlarmSlot {
     this.armedAt = null;
   }
 
-  /** Arms the earliest of `due` (none: no alarm). */
-  arm(due: readonly (number | null)[]): void {
-    const times = due.filter((t): t is number => t !== null);
-    const next = times.length ? Math.min(...times) : null;
+  /**
+   * Arms the earliest of `due` (none: no alarm). `soonerKeptAfter`: an alarm already set after
+   * this time and sooner than the earliest is left as it is (the caller knows that whatever is due
+   * first will re-arm when it is done, so that alarm only stands guard until then).
+   */
+  arm(due: readonly (number | null)[], soonerKeptAfter?: number): void {
+    let next: number | null = null;
+    for (const t of due) if (t !== null && (next === null || t < next)) next = t;
     if (next === this.armedAt) return;
+    if (soonerKeptAfter !== undefined && next !== null && typeof this.armedAt === "number" && this.armedAt > soonerKeptAfter && this.armedAt < next) return;
     // Not awaited: the write joins the current storage batch and the output gate holds replies until it lands.
     if (next === null) void this.storage.deleteAlarm();
     else void this.storage.setAlarm(next);

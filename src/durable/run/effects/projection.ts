@@ -4,9 +4,7 @@
 // `projected_seq` it reflects and only moves forward, so replaying a projection changes nothing
 // and a late write can never overwrite a newer one. The metric rollups take the row later, off this
 // path (src/scheduled/roll-up-metrics.ts); the row carries D1's time of writing for their projection lag.
-import { sql } from "drizzle-orm";
-import { drizzle } from "drizzle-orm/d1";
-import { runs } from "../../../db/schema";
+import { dbFor } from "../../../db/shards";
 import type { AgentInput } from "../../../tools/agent-run/agent-input";
 import { expiresAtIso } from "./retention";
 import { modelOf } from "../domain/agent/model-input";
@@ -27,6 +25,46 @@ function llmSummary(state: RunState, s: StepState) {
     output_tokens: agent.usage.output_tokens,
     cost_nano: Math.round(agent.usage.cost_usd * 1e9),
   };
+}
+
+/** The columns written, in the order of the statement's parameters (`runs` in src/db/schema.ts). */
+const COLUMNS = [
+  "run_id",
+  "tenant",
+  "prompt",
+  "status",
+  "planner",
+  "fallback_reason",
+  "step_count",
+  "result",
+  "error_code",
+  "error_message",
+  "created_at",
+  "started_at",
+  "completed_at",
+  "projected_seq",
+  "steps",
+  "schedule_id",
+  "scheduled_for",
+  "expires_at",
+  "tools",
+  "rerun_of",
+] as const;
+
+/**
+ * One upsert with bound parameters, its text built once per isolate: drizzle's builder rebuilt
+ * and mapped it on every projection (10 % of a calc run's CPU, docs/architecture.md). The row
+ * only moves forward (`projected_seq`), except over the row of another run with the same id (an
+ * Idempotency-Key used again after its first run was deleted by retention, before the sweep took
+ * its row: another `created_at`), which is replaced whatever its seq. `projected_at` is D1's clock.
+ */
+const UPSERT = `INSERT INTO runs (${COLUMNS.join(", ")}, projected_at) VALUES (${COLUMNS.map(() => "?").join(", ")}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
+ON CONFLICT (run_id) DO UPDATE SET ${[...COLUMNS.slice(1), "projected_at"].map((c) => `${c} = excluded.${c}`).join(", ")}
+WHERE runs.projected_seq < excluded.projected_seq OR runs.created_at <> excluded.created_at`;
+
+/** The D1 database that holds `tenant`'s read model (its shard, src/db/shards.ts): the one place the run path chooses it. */
+export function readModelFor(env: Env, tenant: string): D1Database {
+  return dbFor(env, tenant);
 }
 
 /** Returns what the write cost in D1: statements run and rows written. */
@@ -53,36 +91,32 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
         })),
       )
     : null;
-  const row = {
-    run_id: state.run_id,
-    tenant: state.tenant,
-    prompt: state.prompt,
-    status: state.status,
-    planner: state.plan?.planner ?? "rules",
-    fallback_reason: state.plan?.fallback_reason ?? null,
-    step_count: state.steps.size,
-    result: state.status === "completed" ? JSON.stringify(state.result ?? null) : null,
-    error_code: state.error?.code ?? null,
-    error_message: state.error?.message ?? null,
-    created_at: state.created_at,
-    started_at: state.started_at,
-    completed_at: state.completed_at,
-    projected_seq: seq,
+  const row = [
+    state.run_id,
+    state.tenant,
+    state.prompt,
+    state.status,
+    state.plan?.planner ?? "rules",
+    state.plan?.fallback_reason ?? null,
+    state.steps.size,
+    state.status === "completed" ? JSON.stringify(state.result ?? null) : null,
+    state.error?.code ?? null,
+    state.error?.message ?? null,
+    state.created_at,
+    state.started_at,
+    state.completed_at,
+    seq,
     steps,
-    schedule_id: state.schedule?.schedule_id ?? null,
-    scheduled_for: state.schedule?.scheduled_for ?? null,
-    expires_at: expiresAtIso(state),
-    tools: state.plan ? `,${[...new Set(state.plan.steps.map((s) => s.tool))].join(",")},` : null,
-    rerun_of: state.rerun_of,
-    projected_at: sql`strftime('%Y-%m-%dT%H:%M:%fZ', 'now')`,
-  };
-  const { run_id: _id, ...update } = row;
-  // A row of another run with the same id (an Idempotency-Key used again after its first run was
-  // deleted by retention, before the sweep took its row) is replaced whatever its seq.
-  const result = await drizzle(db)
-    .insert(runs)
-    .values(row)
-    .onConflictDoUpdate({ target: runs.run_id, set: update, setWhere: sql`${runs.projected_seq} < ${seq} OR ${runs.created_at} <> ${row.created_at}` })
+    state.schedule?.schedule_id ?? null,
+    state.schedule?.scheduled_for ?? null,
+    expiresAtIso(state),
+    state.plan ? `,${[...new Set(state.plan.steps.map((s) => s.tool))].join(",")},` : null,
+    state.rerun_of,
+  ];
+  // D1 binds no `undefined`: a field a stored state lacks (an older log's) is written as NULL, as drizzle did.
+  const result = await db
+    .prepare(UPSERT)
+    .bind(...row.map((v) => v ?? null))
     .run();
   return { statements: 1, rows_written: result.meta.rows_written ?? 0 };
 }

@@ -7,7 +7,7 @@ import type { RunEvent, RunEventType } from "../domain/events";
 import type { RunState } from "../domain/state";
 import type { ProjectionMark } from "../storage/bookkeeping";
 import type { UsageMeter } from "../storage/usage-meter";
-import { projectRun } from "./projection";
+import { projectRun, readModelFor } from "./projection";
 
 /** Events after which the D1 read model is rewritten. */
 const MILESTONES: ReadonlySet<RunEventType> = new Set([
@@ -22,15 +22,24 @@ const MILESTONES: ReadonlySet<RunEventType> = new Set([
   "run.unpaused",
 ]);
 
+/**
+ * How long a new run's creation row waits (docs/architecture.md, "Scale"): a run that ends within
+ * it writes one D1 statement, its end row, instead of two. A run still in flight after it has its
+ * creation row written by its alarm. GET /runs (D1) lists an in-flight run up to this late; GET
+ * /runs/{id} is answered by the run object and never is.
+ */
+export const CREATION_ROW_DELAY_MS = 2_000;
+
 export class Projector {
   /** The last event that must reach the read model. */
   private milestoneSeq = 0;
+  /** When that milestone is due in D1: a creation waits CREATION_ROW_DELAY_MS, every other milestone is due at once. */
+  private dueAt = 0;
   private mark: ProjectionMark = { seq: 0, failures: 0, retry_at: 0 };
   private projecting: Promise<void> | null = null;
 
   constructor(
-    /** The tenant's read-model shard (src/db/shards.ts). */
-    private readonly dbFor: (tenant: string) => D1Database,
+    private readonly env: Env,
     private readonly clock: () => number,
     private readonly meter: () => UsageMeter,
     /** Saves the mark with the usage counters: one write that happens anyway. */
@@ -47,7 +56,12 @@ export class Projector {
 
   /** Folds with the run: a milestone, or a run that starts or stops waiting (GET /runs?status=waiting reads D1). */
   noticed(event: RunEvent, before: RunState["status"], after: RunState["status"]): void {
-    if (MILESTONES.has(event.type) || (after !== before && (before === "waiting" || after === "waiting"))) this.milestoneSeq = event.seq;
+    if (!MILESTONES.has(event.type) && !(after !== before && (before === "waiting" || after === "waiting"))) return;
+    const at = Date.parse(event.at);
+    // A creation waits; anything after it is due at once, and so is what was owed before it.
+    if (!this.behind) this.dueAt = event.type === "plan.accepted" ? at + CREATION_ROW_DELAY_MS : at;
+    else this.dueAt = Math.min(this.dueAt, at);
+    this.milestoneSeq = event.seq;
   }
 
   get behind(): boolean {
@@ -56,12 +70,14 @@ export class Projector {
 
   /** When the alarm must write it (null: up to date); `graceMs` gives a write under way its time. */
   nextDue(now: number, graceMs = 0): number | null {
-    return this.behind ? Math.max(this.mark.retry_at, now + graceMs) : null;
+    if (!this.behind) return null;
+    // A creation row still waiting is the alarm's to write; one due now is being written, and gets its grace.
+    return Math.max(this.mark.retry_at, this.dueAt > now ? this.dueAt : now + graceMs);
   }
 
   /** Writes the read model off the caller's path; `then` runs when the write settled (re-arm the alarm). */
   inBackground(ctx: DurableObjectState, state: RunState, then: () => void): void {
-    if (this.projecting || !this.behind || !state.run_id) return;
+    if (this.projecting || !this.behind || !state.run_id || this.dueAt > this.clock()) return;
     this.projecting = this.now(state).finally(() => {
       this.projecting = null;
       then();
@@ -71,12 +87,19 @@ export class Projector {
     ctx.waitUntil(this.projecting);
   }
 
+  /** Whether a write is due now (and so under way, or about to be): it re-arms the alarm when it lands. */
+  writing(now: number): boolean {
+    return this.behind && this.dueAt <= now;
+  }
+
   /** Writes the read model now if it is behind; a failure is retried by the alarm with backoff. */
   async now(state: RunState): Promise<void> {
+    // The alarm found a write under way (a slow D1): it waits for that one rather than write twice.
+    if (this.projecting) await this.projecting;
     if (!this.behind || !state.run_id) return;
     const seq = state.last_seq;
     try {
-      this.meter().d1(await projectRun(this.dbFor(state.tenant), state));
+      this.meter().d1(await projectRun(readModelFor(this.env, state.tenant), state));
       this.set({ seq, failures: 0, retry_at: 0 });
     } catch (err) {
       // The read model catches up later: the alarm retries with backoff until the write lands.
@@ -95,6 +118,7 @@ export class Projector {
   /** The run's storage was deleted: nothing is owed any more. */
   reset(): void {
     this.milestoneSeq = 0;
+    this.dueAt = 0;
     this.mark = { seq: 0, failures: 0, retry_at: 0 };
   }
 }

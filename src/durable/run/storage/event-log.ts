@@ -36,6 +36,9 @@ const CREATE = {
   // replace in `meta` (keyed by text) is a delete, an insert and their index entries.
   bookkeeping: `CREATE TABLE IF NOT EXISTS bookkeeping (id INTEGER PRIMARY KEY CHECK (id = 1), value TEXT NOT NULL)`,
 } as const;
+const TABLES = Object.keys(CREATE) as (keyof typeof CREATE)[];
+const INSERT_ROW = `INSERT INTO event_rows (first_seq, last_seq, events) VALUES (?, ?, ?)`;
+const UPSERT_BOOKKEEPING = `INSERT INTO bookkeeping (id, value) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET value = excluded.value`;
 
 export class EventLog {
   private staged: RunEvent[] = [];
@@ -57,10 +60,17 @@ export class EventLog {
     return !this.tables.has("event_rows") && !this.tables.has("events");
   }
 
-  private ensure(table: keyof typeof CREATE): void {
-    if (this.tables.has(table)) return;
-    this.sql.exec(CREATE[table]);
-    this.tables.add(table);
+  /**
+   * Runs a statement that writes to `table`, after the one that creates it the first time: SQLite
+   * in a Durable Object runs both in one call (only the last may take parameters), so a run's
+   * first write is one call into the runtime, not two.
+   */
+  private write(table: keyof typeof CREATE, statement: string, ...bindings: SqlStorageValue[]): void {
+    // A run's first write creates both its tables: the bookkeeping row is written later, after its
+    // projection, in a turn of its own, where creating a table cost more than the row (the profile).
+    const missing = (table === "event_rows" ? TABLES : [table]).filter((t) => !this.tables.has(t));
+    this.onWrite(this.sql.exec(missing.length ? `${missing.map((t) => CREATE[t]).join("; ")}; ${statement}` : statement, ...bindings));
+    for (const t of missing) this.tables.add(t);
   }
 
   /** Stages an event; it is written by the next flush, in the same synchronous turn. */
@@ -89,19 +99,18 @@ export class EventLog {
     const staged = this.staged;
     this.staged = [];
     if (staged.length === 0) return;
-    this.ensure("event_rows");
     let at = 0;
-    const write = () => {
+    const writeRows = () => {
       for (const row of rows) {
         const first = staged[at]!.seq;
         at += row.length;
         const last = staged[at - 1]!.seq;
-        this.onWrite(this.sql.exec(`INSERT INTO event_rows (first_seq, last_seq, events) VALUES (?, ?, ?)`, first, last, `[${row.join(",")}]`));
+        this.write("event_rows", INSERT_ROW, first, last, `[${row.join(",")}]`);
       }
     };
     // One row is one statement, atomic by itself; several (large outputs) commit together or not at all.
-    if (rows.length > 1) this.atomically(write);
-    else write();
+    if (rows.length > 1) this.atomically(writeRows);
+    else writeRows();
   }
 
   *all(): Iterable<RunEvent> {
@@ -140,8 +149,7 @@ export class EventLog {
   }
 
   setBookkeeping(value: string): void {
-    this.ensure("bookkeeping");
-    this.onWrite(this.sql.exec(`INSERT INTO bookkeeping (id, value) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET value = excluded.value`, value));
+    this.write("bookkeeping", UPSERT_BOOKKEEPING, value);
   }
 
   /** Bookkeeping as objects from before the bookkeeping row kept it (`meta`, keyed by name); only read. */
