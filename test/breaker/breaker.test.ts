@@ -138,7 +138,8 @@ describe("the consumer's gate", () => {
     const { tenant, stub } = freshBreaker();
     const gates = await Promise.all(Array.from({ length: 8 }, (_, i) => admit(env, tenant, tool, `run_${i}`)));
     expect(gates).toEqual(Array.from({ length: 8 }, () => ({ allowed: true, probe: false })));
-    expect((await stub.status(tool)).requests).toBe(1);
+    // One admit for the eight, and this status request (every RPC is a billed request, counted).
+    expect((await stub.status(tool)).requests).toBe(2);
   });
 
   it("shares no half-open answer: of steps that start together, exactly one is the probe", async () => {
