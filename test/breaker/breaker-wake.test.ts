@@ -171,6 +171,36 @@ describe("a breaker's waiting runs", () => {
   });
 });
 
+describe("a half-open breaker's free probe", () => {
+  it("goes to the next waiting run when the one told never comes, or when the probe never reports", async () => {
+    // Runs that do not exist: told, they do nothing (as a run cancelled meanwhile would).
+    const stub = env.BREAKERS.getByName(breakerName(`probe-${uniq()}`, tool));
+    for (let i = 0; i < 3; i++) await stub.record(tool, { verdict: "dependency_failure", probe: false });
+    for (const id of ["run_w1", "run_w2"]) expect((await stub.admit(tool, id)).allowed).toBe(false);
+    expect(await runDurableObjectAlarm(stub)).toBe(true); // half-open: run_w1 is told
+    expect((await stub.status(tool)).waiting_runs).toBe(1);
+    // It never takes the probe. Later, the next run is told.
+    const later = async (field: "next_at" | "probe_at", by: number) =>
+      runInDurableObject(stub, (b: ToolBreaker) => {
+        const s = inside(b).state;
+        if (field === "next_at" && s.wake) s.wake.next_at -= by;
+        if (field === "probe_at" && s.probe_at !== null) s.probe_at -= by;
+      });
+    await later("next_at", 3_600_000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await stub.status(tool)).waiting_runs).toBe(0);
+
+    // A probe taken by a consumer that then dies: a minute on, the slot is free and the waiting run is told.
+    expect(await stub.admit(tool, "run_probe")).toMatchObject({ allowed: true, probe: true });
+    expect((await stub.admit(tool, "run_w3")).allowed).toBe(false);
+    expect(await runDurableObjectAlarm(stub)).toBe(true); // before the expiry: nothing
+    expect((await stub.status(tool)).waiting_runs).toBe(1);
+    await later("probe_at", 61_000);
+    expect(await runDurableObjectAlarm(stub)).toBe(true);
+    expect((await stub.status(tool)).waiting_runs).toBe(0);
+  });
+});
+
 describe("the wait list", () => {
   it("keeps a run turned away again while the batch that told it is out", async () => {
     const stub = env.BREAKERS.getByName(breakerName(`list-${uniq()}`, tool));

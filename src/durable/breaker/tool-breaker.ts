@@ -213,12 +213,14 @@ export class ToolBreaker extends DurableObject<Env> {
     let answer: Admission = admission;
     // A remembered run is told at the next transition, so it does not come back by itself at the
     // end of the cooldown or every second while half-open: its own retry is a late backstop.
-    if (!admission.allowed && runId && this.waiting.remember(runId)) {
+    const remembered = !admission.allowed && runId !== undefined && this.waiting.remember(runId);
+    if (remembered) {
       answer = { allowed: false, retry_at: Math.max(admission.retry_at, now) + BACKSTOP_MS + Math.floor(Math.random() * (BACKSTOP_MS / 5)) };
     }
     this.save(transition);
-    // A probe let through: arm for its expiry, in case its consumer dies.
-    if (admission.allowed && admission.probe && !transition) this.arm();
+    // Half-open, a probe let through or a run now waiting on one: arm for the probe's expiry, so a
+    // probe whose consumer died frees its slot for a waiting run. (Open, the alarm is set already.)
+    if (!transition && this.state.state === "half_open" && (remembered || (admission.allowed && admission.probe))) this.arm();
     if (transition) await this.publish();
     return { ...answer, state: this.state.state };
   }
