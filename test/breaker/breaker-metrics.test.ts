@@ -1,12 +1,13 @@
 // GET /metrics shows each breaker's state and transitions from D1's breaker_states, which the
 // breaker writes at each transition: a scrape sends no request to any breaker.
 import { env, exports } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { runInDurableObject } from "cloudflare:test";
+import { describe, expect, it, vi } from "vitest";
 import { breakerRow, publishBreakerState } from "../../src/durable/breaker/breaker-record";
-import { initialBreaker } from "../../src/durable/breaker/breaker-state";
+import { initialBreaker, type BreakerState } from "../../src/durable/breaker/breaker-state";
 import { DEFAULT_BREAKER } from "../../src/durable/breaker/breaker-config";
-import { breakerName } from "../../src/durable/breaker/tool-breaker";
-import { ADMIN_TOKEN, uniq } from "../helpers";
+import { breakerName, type ToolBreaker } from "../../src/durable/breaker/tool-breaker";
+import { ADMIN_TOKEN, SETTLE, uniq } from "../helpers";
 
 const tool = "Http.get";
 
@@ -55,6 +56,20 @@ describe("breaker_states", () => {
     value = await scrape();
     expect(value("crane_breaker_state", { tenant, tool })).toBe(0);
     expect(value("crane_breaker_transitions_total", { tenant, tool, to: "closed" })).toBe(1);
+  });
+
+  it("is written by a breaker whose transitions never were (made before the table) on its first request", async () => {
+    const tenant = `bm-${uniq()}`;
+    const stub = env.BREAKERS.getByName(breakerName(tenant, tool));
+    await stub.status(tool);
+    await runInDurableObject(stub, (b: ToolBreaker) => {
+      const s = (b as unknown as { state: BreakerState }).state;
+      s.transitions = { closed: 2, open: 3, half_open: 2 };
+      delete s.published;
+    });
+    expect(await row(tenant)).toBeNull();
+    await stub.status(tool);
+    await vi.waitFor(async () => expect(await row(tenant)).toEqual({ state: "closed", to_closed: 2, to_open: 3, to_half_open: 2, version: 7 }), SETTLE);
   });
 
   it("keeps the newer of two writes that cross", async () => {

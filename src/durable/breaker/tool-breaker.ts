@@ -85,6 +85,8 @@ export class ToolBreaker extends DurableObject<Env> {
   private readonly waiting: WaitingList;
   /** A batch of notices is out (its requests awaited): a second alarm must not send the same. */
   private waking = false;
+  /** A write to breaker_states is under way (see served). */
+  private publishing = false;
 
   constructor(ctx: DurableObjectState, env: Env) {
     super(ctx, env);
@@ -176,22 +178,39 @@ export class ToolBreaker extends DurableObject<Env> {
    */
   private async publish(): Promise<void> {
     if (!this.unpublished()) return;
+    this.publishing = true;
+    try {
+      await this.publishNow();
+    } finally {
+      this.publishing = false;
+    }
+  }
+
+  private async publishNow(): Promise<void> {
     if (!this.tenant) return log.warn("breaker.publish_skipped", { tool: this.tool, reason: "the object has no tenant/tool name" });
     const row = breakerRow(this.tenant, this.tool, this.state, Date.now());
     try {
       await publishBreakerState(breakerStatesDb(this.env), row);
-      // Kept in memory and saved with the next save: a transition's row write carries no extra one.
+      // Saved (one row, once per transition), or a restarted object would write the row again.
       this.state.published = Math.max(this.state.published ?? 0, row.version);
-      if (!this.unpublished() && this.state.publish_retry_at) {
-        this.state.publish_retry_at = null;
-        this.save(null);
-      }
+      if (!this.unpublished()) this.state.publish_retry_at = null;
+      this.save(null);
     } catch (err) {
       log.warn("breaker.publish_failed", { tool: this.tool, version: row.version, ...errorFields(err) });
       this.state.publish_retry_at = Date.now() + PUBLISH_RETRY_MS;
       this.save(null);
     }
     this.arm();
+  }
+
+  /**
+   * Counts a request served. A breaker whose transitions were never written to breaker_states (one
+   * made before the table, or whose write failed and is not yet due again) writes them now, off
+   * the request's path, so GET /metrics is right from its first request on.
+   */
+  private served(): void {
+    this.meter.request();
+    if (this.tenant && this.unpublished() && !this.publishing && !this.state.publish_retry_at) this.ctx.waitUntil(this.publish());
   }
 
   /**
@@ -206,7 +225,7 @@ export class ToolBreaker extends DurableObject<Env> {
   /** May a call go through now? A refused run is remembered and told when the breaker changes. */
   async admit(tool: string, runId?: string, successes = 0): Promise<Admission & { state: BreakerState["state"] }> {
     this.bind(tool);
-    this.meter.request();
+    this.served();
     this.recordSuccesses(successes);
     const now = Date.now();
     const { admission, transition } = admit(this.state, now, this.settings());
@@ -232,7 +251,7 @@ export class ToolBreaker extends DurableObject<Env> {
     successes = 0,
   ): Promise<{ state: BreakerState["state"]; transition: Transition; cooldown_ms: number }> {
     this.bind(tool);
-    this.meter.request();
+    this.served();
     this.recordSuccesses(successes);
     const transition = record(this.state, Date.now(), this.settings(), outcome);
     // A success in a healthy closed breaker changes nothing that matters after an eviction (with no
@@ -248,7 +267,7 @@ export class ToolBreaker extends DurableObject<Env> {
 
   async reset(tool: string): Promise<BreakerStatus> {
     this.bind(tool);
-    this.meter.request();
+    this.served();
     const transition = close(this.state, Date.now(), this.settings(), "reset by hand");
     this.save(transition);
     if (transition) await this.publish();
@@ -257,7 +276,7 @@ export class ToolBreaker extends DurableObject<Env> {
 
   async status(tool: string): Promise<BreakerStatus> {
     this.bind(tool);
-    this.meter.request();
+    this.served();
     return this.describe();
   }
 
