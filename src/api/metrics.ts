@@ -58,10 +58,6 @@ metricsApi.openapi(getMetrics, async (c) => {
   const db = c.env.DB;
   // One D1 batch is one transaction: the rollup and the tail are read at the same instant.
   const add = contributions(tail(ALL_ROWS));
-  // The breakers' states: one query of their own table, no request to any breaker, read while the
-  // batch is (breaker_states is not in the tenants' read model: see breaker-record.ts).
-  const published = readBreakerStates(breakerStatesDb(c.env));
-  published.catch(() => {}); // awaited below; this only keeps a failure from going unhandled meanwhile
   const results = await db.batch<Row>([
     db.prepare(withTail("metric_runs", add.metric_runs)),
     db.prepare(withTail("metric_steps", add.metric_steps)),
@@ -88,7 +84,9 @@ metricsApi.openapi(getMetrics, async (c) => {
     ...mcpServers!.map((r) => ({ tenant: str(r.tenant), tool: mcpBreakerName(str(r.name)) })),
   ];
   const mcpBreakers = new Set(mcpServers!.map((r) => `${str(r.tenant)}\u0000${mcpBreakerName(str(r.name))}`));
-  const { rows: breakerRows, rowsRead: breakerRowsRead } = await published;
+  // The breakers' states: one query of their own table, no request to any breaker (breaker_states
+  // is not in the tenants' read model: see breaker-record.ts).
+  const { rows: breakerRows, rowsRead: breakerRowsRead } = await readBreakerStates(breakerStatesDb(c.env));
   const breakers = breakerSamples(breakerRows, breakerSeries, (tenant, tool) =>
     tool.startsWith("mcp.") ? mcpBreakers.has(`${tenant}\u0000${tool}`) : guarded.has(tool),
   );
