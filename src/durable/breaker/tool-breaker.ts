@@ -163,7 +163,9 @@ export class ToolBreaker extends DurableObject<Env> {
     if (s.wake && !(s.wake.to === "half_open" && probesTaken)) due.push(s.wake.next_at);
     // A probe is out: if it never reports, a waiting run must be told to take the next one.
     else if (probeEnds !== null && (s.wake || this.waiting.count() > 0)) due.push(probeEnds);
-    if (this.unpublished()) due.push(s.publish_retry_at ?? Date.now());
+    // Only a write that failed is the alarm's (a transition writes its own row just after this):
+    // an alarm set for "now" while open would end the cooldown at once (endCooldown).
+    if (this.unpublished() && s.publish_retry_at) due.push(s.publish_retry_at);
     return due.length > 0 ? Math.min(...due) : null;
   }
 
