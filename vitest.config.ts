@@ -37,9 +37,13 @@ const bindings = {
 };
 
 // The breaker tests' own settings: trip after 3 failures, cool down for 5 s (doubling up to 12 s).
+// A breaker tells its waiting runs the first batch at once and the next ones an hour apart, longer
+// than any test: the tests run each later batch's alarm themselves.
 const breakerBindings = {
   ...bindings,
-  BREAKER_CONFIG: JSON.stringify({ "*": { failure_threshold: 3, window_min_calls: 6, cooldown_ms: 5000, max_cooldown_ms: 12_000 } }),
+  BREAKER_CONFIG: JSON.stringify({
+    "*": { failure_threshold: 3, window_min_calls: 6, cooldown_ms: 5000, max_cooldown_ms: 12_000, wake_interval_ms: 3_600_000 },
+  }),
 };
 
 // Agent tests: the model is the scripted server; prices for the models dollar budgets name.

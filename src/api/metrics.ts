@@ -3,12 +3,13 @@ import { DEV_TENANT } from "../auth/api-keys";
 import { ALL_ROWS, contributions, tail, withTail } from "../db/metric-rollup-sql";
 import { onEveryShard } from "../db/shards";
 import { METRIC_BOUNDS, RATE_LIMIT_REASONS, STEP_OUTCOMES, type HistogramFamily } from "../db/metric-rollups";
-import { breakerName, type BreakerMetrics } from "../durable/breaker/tool-breaker";
+import { breakerStatesDb, readBreakerStates } from "../durable/breaker/breaker-record";
 import { runCap } from "../durable/run/start-run";
 import { TERMINAL_RUN_STATUSES } from "../execution/statuses";
 import { planSchema, plannerNameSchema } from "../execution/plan-schema";
 import { mcpBreakerName } from "../tools/mcp/mcp-types";
 import { guardedTools } from "./breakers";
+import { breakerFamilies, breakerSamples } from "./metrics-breakers";
 import { Exposition, PROMETHEUS_TEXT, type StoredHistogram } from "./metrics-exposition";
 import { operatorToken } from "./middleware/operator-token";
 import { ACCESS, createApi } from "./openapi";
@@ -17,7 +18,8 @@ import { ACCESS, createApi } from "./openapi";
  * GET /metrics: Prometheus text exposition. Every number comes from shared state, never from
  * isolate memory, so it does not depend on which isolate answers: the rollups in D1, which a Cron
  * Trigger keeps every minute (src/scheduled/roll-up-metrics.ts), plus the runs rows it has not
- * taken yet, and the breaker objects. The rollup tables' rows grow with tenants, tools and error
+ * taken yet, and the breakers' states (breaker_states, which each breaker writes at its
+ * transitions: a scrape asks no breaker). The rollup tables' rows grow with tenants, tools and error
  * codes, not with runs; the rows not yet taken are at most a minute of runs plus the runs in
  * flight. So a scrape costs the same on day 1 and day 1,000, is exact at any moment (a row is in
  * the rollup or in the tail, never both: the rollup moves it in one transaction), and deleting old
@@ -25,7 +27,6 @@ import { ACCESS, createApi } from "./openapi";
  */
 export const metricsApi = createApi();
 
-const BREAKER_STATE = { closed: 0, half_open: 1, open: 2 } as const;
 const FALLBACK_REASONS = planSchema.shape.fallback_reason.unwrap().options;
 /** The plan sources a run can have: a model, the rule planner (with why), or a plan given by the caller. */
 const PLAN_SOURCES = plannerNameSchema.options.flatMap((planner): { planner: string; fallback_reason: string }[] =>
@@ -90,12 +91,12 @@ metricsApi.openapi(getMetrics, async (c) => {
     ...steps!.filter((r) => guarded.has(str(r.tool))).map((r) => ({ tenant: str(r.tenant), tool: str(r.tool) })),
     ...mcpServers!.map((r) => ({ tenant: str(r.tenant), tool: mcpBreakerName(str(r.name)) })),
   ];
-  const breakers = await Promise.all(
-    breakerSeries.map(async ({ tenant, tool }) => ({
-      tenant,
-      tool,
-      ...((await c.env.BREAKERS.getByName(breakerName(tenant, tool)).metrics(tool)) as BreakerMetrics),
-    })),
+  const mcpBreakers = new Set(mcpServers!.map((r) => `${str(r.tenant)}\u0000${mcpBreakerName(str(r.name))}`));
+  // The breakers' states: one query of their own table, no request to any breaker (breaker_states
+  // is not in the tenants' read model: see breaker-record.ts).
+  const { rows: breakerRows, rowsRead: breakerRowsRead } = await readBreakerStates(breakerStatesDb(c.env));
+  const breakers = breakerSamples(breakerRows, breakerSeries, (tenant, tool) =>
+    tool.startsWith("mcp.") ? mcpBreakers.has(`${tenant}\u0000${tool}`) : guarded.has(tool),
   );
 
   const m = new Exposition();
@@ -161,12 +162,7 @@ metricsApi.openapi(getMetrics, async (c) => {
   m.family("crane_llm_cost_usd_total", "counter", "USD the agent steps of ended runs cost (LLM_PRICES; 0 without a price), by tenant and model.");
   for (const { labels, r } of llmSeries) m.sample("crane_llm_cost_usd_total", labels, num(r.cost_nano) / 1e9);
 
-  m.family("crane_breaker_state", "gauge", "Circuit breaker state by tenant and tool (mcp.<server> for an MCP server's): 0 closed, 1 half-open, 2 open.");
-  for (const b of breakers) m.sample("crane_breaker_state", { tenant: b.tenant, tool: b.tool }, BREAKER_STATE[b.state]);
-  m.family("crane_breaker_transitions_total", "counter", "Circuit breaker transitions by tenant, tool and the state entered.");
-  for (const b of breakers)
-    for (const to of Object.keys(BREAKER_STATE) as (keyof typeof BREAKER_STATE)[])
-      m.sample("crane_breaker_transitions_total", { tenant: b.tenant, tool: b.tool, to }, b.transitions[to]);
+  breakerFamilies(m, breakers);
 
   m.family("crane_rate_limited_requests_total", "counter", "Requests answered 429, by tenant (empty: not known) and reason.");
   const limitedTenants = [...new Set(["", ...tenants, ...limited!.map((r) => str(r.tenant))])].sort();
@@ -179,7 +175,7 @@ metricsApi.openapi(getMetrics, async (c) => {
     }
 
   m.family("crane_metrics_rows_read", "gauge", "D1 rows this scrape read: flat as history grows.");
-  m.sample("crane_metrics_rows_read", {}, rowsRead);
+  m.sample("crane_metrics_rows_read", {}, rowsRead + breakerRowsRead);
   return c.text(m.toString(), 200, { "content-type": `${PROMETHEUS_TEXT}; charset=utf-8` });
 });
 

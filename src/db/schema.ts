@@ -188,3 +188,28 @@ export const tenantSettings = sqliteTable("tenant_settings", {
   run_retention_days: integer("run_retention_days").notNull(),
   updated_at: text("updated_at").notNull(),
 });
+
+/**
+ * Each circuit breaker's state as of its last transition, written by the breaker itself (one
+ * statement per transition, src/durable/breaker/breaker-record.ts), so GET /metrics reads every
+ * breaker in one query instead of one request to each. Breakers are not per shard of tenants: this
+ * table lives in the first database. `version` is the breaker's count of transitions: a write lands
+ * only over an older one, so two writes that cross leave the newer.
+ */
+export const breakerStates = sqliteTable(
+  "breaker_states",
+  {
+    tenant: text("tenant").notNull(),
+    tool: text("tool").notNull(),
+    state: text("state", { enum: ["closed", "open", "half_open"] }).notNull(),
+    // Transitions into each state since the breaker was made.
+    to_closed: integer("to_closed").notNull(),
+    to_open: integer("to_open").notNull(),
+    to_half_open: integer("to_half_open").notNull(),
+    version: integer("version").notNull(),
+    changed_at: text("changed_at").notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.tenant, t.tool] })],
+);
+
+export type BreakerStateRow = typeof breakerStates.$inferSelect;

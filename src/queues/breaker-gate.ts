@@ -75,7 +75,8 @@ export async function admit(env: Env, tenant: string, tool: string, runId: strin
   return {
     allowed: false,
     retry_at: a.retry_at,
-    error: stepError("tool_unavailable", `${tool} is temporarily unavailable; retrying after ${when}.`, {
+    // A run the breaker remembered is told when it half-opens or closes; `retry_at` is the latest.
+    error: stepError("tool_unavailable", `${tool} is temporarily unavailable; retrying after ${when}, or as soon as it recovers.`, {
       retry_after_ms: Math.max(0, a.retry_at - Date.now()),
     }),
   };

@@ -11,6 +11,8 @@ export const breakerSettingsSchema = z.strictObject({
   cooldown_ms: z.number().int().min(100).max(3_600_000),
   max_cooldown_ms: z.number().int().min(100).max(86_400_000),
   half_open_probes: z.number().int().min(1).max(100),
+  /** Between two batches of waiting runs told of a close (tool-breaker.ts's WAKE_BATCH per alarm). */
+  wake_interval_ms: z.number().int().min(0).max(3_600_000),
 });
 export type BreakerSettings = z.infer<typeof breakerSettingsSchema>;
 
@@ -22,6 +24,7 @@ export const DEFAULT_BREAKER: BreakerSettings = {
   cooldown_ms: 30_000,
   max_cooldown_ms: 300_000,
   half_open_probes: 1,
+  wake_interval_ms: 200,
 };
 
 const configSchema = z.record(z.string(), breakerSettingsSchema.partial());

@@ -23,9 +23,49 @@ export interface BreakerState {
   requests: number;
   /** Rows this breaker has written (its saves); healthy successes are not saved. */
   rows_written: number;
+  /** The waking of waiting runs under way since the last half-open or close (absent: none). */
+  wake?: WakePass | null;
+  /** The last wake that ended, kept for a look afterwards (operators' logs, tests). */
+  last_wake?: WakePass | null;
+  /** The transition count (`version`) that breaker_states in D1 last took; absent: none yet. */
+  published?: number;
+  /** When to try again a write to breaker_states that failed (epoch ms; null: none failed). */
+  publish_retry_at?: number | null;
 }
 
-const PROBE_EXPIRY_MS = 60_000;
+/**
+ * Waiting runs told of one transition, a batch per alarm: those remembered up to `upto` (the wait
+ * list's sequence when the transition happened), so a run remembered again after it was told (a
+ * half-open breaker turned it away) is not told again until the next transition.
+ */
+export interface WakePass {
+  to: "half_open" | "closed";
+  upto: number;
+  /** When the next batch is due (epoch ms). */
+  next_at: number;
+  batches: number;
+  woken: number;
+  /** The largest batch so far: never above the wake batch size. */
+  largest_batch: number;
+}
+
+/** A half-open probe whose consumer never reported is given up after this long. */
+export const PROBE_EXPIRY_MS = 60_000;
+
+/** Transitions made so far: the version breaker_states rows are ordered by. */
+export const versionOf = (s: BreakerState): number => {
+  const t = s.transitions;
+  return t ? t.closed + t.open + t.half_open : 0;
+};
+
+/** A half-open probe that has not reported within PROBE_EXPIRY_MS frees its slot. */
+export function expireProbe(s: BreakerState, now: number): void {
+  if (s.state === "half_open" && s.probe_at !== null && now - s.probe_at > PROBE_EXPIRY_MS) s.probes_in_flight = 0;
+}
+
+/** When the probe in flight, if any, expires (epoch ms); null when no probe is out. */
+export const probeExpiresAt = (s: BreakerState): number | null =>
+  s.state === "half_open" && s.probes_in_flight > 0 && s.probe_at !== null ? s.probe_at + PROBE_EXPIRY_MS + 1 : null;
 
 export type Transition = { from: BreakerStateName; to: BreakerStateName; reason: string } | null;
 
@@ -77,7 +117,7 @@ export type Admission = { allowed: true; probe: boolean } | { allowed: false; re
 export function admit(s: BreakerState, now: number, settings: BreakerSettings): { admission: Admission; transition: Transition } {
   const transition = cooldownOver(s, now);
   if (s.state === "closed") return { admission: { allowed: true, probe: false }, transition };
-  if (s.state === "half_open" && s.probe_at !== null && now - s.probe_at > PROBE_EXPIRY_MS) s.probes_in_flight = 0;
+  expireProbe(s, now);
   if (s.state === "half_open" && s.probes_in_flight < settings.half_open_probes) {
     s.probes_in_flight += 1;
     s.probe_at = now;
