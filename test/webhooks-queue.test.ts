@@ -1,11 +1,11 @@
 // Webhooks off the tenant's hot path: a run's milestone is one queue message, the consumer records
 // a batch's attempts in the tenant's WebhookOutbox in one request, a milestone's body is stored
 // once whatever its number of targets, and a message the queue repeats is recorded once.
-import { runInDurableObject } from "cloudflare:test";
+import { runDurableObjectAlarm, runInDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished, vi } from "vitest";
 import type { NoticeMessage, RetryMessage } from "../src/durable/webhooks/notice";
-import type { WebhookOutbox } from "../src/durable/webhooks/webhook-outbox";
+import { LOST_RETRY_MS, type WebhookOutbox } from "../src/durable/webhooks/webhook-outbox";
 import { api, uniq } from "./helpers";
 import { calc, deliver, deliveries, outbox, received, receiver, startRun, subscribe, tenant, verified } from "./webhooks/harness";
 
@@ -134,6 +134,46 @@ describe("webhooks through the queue", () => {
     expect(d).toMatchObject({ status: "delivered" });
     expect(d!.attempts.map((a) => a.attempt)).toEqual([1, 2]);
     expect(await count(t.tenant, `SELECT count(*) AS n FROM delivery_bodies`)).toBe(1);
+  });
+
+  it("sends a retry whose message was lost again from the outbox's alarm, and attempts it once", async () => {
+    const t = await tenant();
+    const path = `lost-${uniq()}`;
+    const hook = await subscribe(t.key, `${receiver}/hook/${path}?fail=1`, ["run.completed"]);
+    // The consumer's delayed retry is the message that gets lost: held here, never delivered.
+    const held = vi.spyOn(env.WEBHOOK_RETRIES, "sendBatch").mockResolvedValue(undefined as never);
+    onTestFinished(() => held.mockRestore());
+    await deliver(notice(t.tenant));
+    await received(path, 1);
+    const [d] = await deliveries(t.key, hook.webhook_id);
+    expect(d).toMatchObject({ status: "pending" });
+    const due = Date.parse(d!.next_attempt_at!);
+    // Recording the retry armed the outbox's alarm for when that retry would be overdue.
+    const alarm = await runInDurableObject(outbox(t.tenant), (_o: WebhookOutbox, state) => state.storage.getAlarm());
+    expect(alarm).toBe(due + LOST_RETRY_MS);
+
+    // Before then, the alarm sends nothing again; after, it sends the retry for attempt 2, due now.
+    const sentSince = (n: number) => held.mock.calls.slice(n).flatMap(([batch]) => [...batch]);
+    const n0 = held.mock.calls.length;
+    const fireAt = (now: number) =>
+      runInDurableObject(outbox(t.tenant), async (o: WebhookOutbox, state) => {
+        o.clock = () => now;
+        await state.storage.setAlarm(Date.now());
+      }).then(() => runDurableObjectAlarm(outbox(t.tenant)));
+    await fireAt(due + LOST_RETRY_MS - 1_000);
+    expect(sentSince(n0)).toEqual([]);
+    await fireAt(due + LOST_RETRY_MS + 1_000);
+    const again = sentSince(n0);
+    expect(again.map((m) => [m.body, m.delaySeconds])).toEqual([[{ kind: "retry", tenant: t.tenant, delivery_id: d!.delivery_id, attempt: 2 }, undefined]]);
+    held.mockRestore();
+
+    // The resent retry and the late original both arrive: one attempt, one request to the receiver.
+    const before = (await received(path)).length;
+    await deliver(again[0]!.body, again[0]!.body);
+    expect((await received(path)).length).toBe(before + 1);
+    const [after] = await deliveries(t.key, hook.webhook_id);
+    expect(after).toMatchObject({ status: "delivered" });
+    expect(after!.attempts.map((a) => a.attempt)).toEqual([1, 2]);
   });
 
   it("drops a message that is not a webhook message, acking it", async () => {

@@ -4,7 +4,8 @@
 //             request to its WebhookOutbox only on a miss) → one signed POST per target;
 //   retries → one `claim` request to the outbox (each due delivery's body and current secret) → POST;
 //   then one `record` request with every attempt, and one sendBatch of the retries that follow,
-//   each delayed by the delivery policy's wait (delivery-policy.ts).
+//   each delayed by the delivery policy's wait (delivery-policy.ts); then each run whose notices
+//   were recorded is told so (one request to its own object), and stops keeping them.
 // So the outbox sees about two requests per tenant per batch however many runs ended, and the
 // queue, not one object, carries a busy tenant's deliveries. Messages are acked once recorded; if
 // the outbox cannot be reached, the tenant's messages are retried by the queue (their POSTs
@@ -14,6 +15,7 @@ import { errorFields, log } from "../lib/log";
 import { noteConfigVersion, webhookConfig, webhookConfigAgain, type WebhookConfig } from "../durable/webhooks/config-cache";
 import { RUN_END_EVENTS, webhookMessageSchema, type NoticeMessage, type RetryMessage, type WebhookBody, type WebhookMessage } from "../durable/webhooks/notice";
 import { sendAttempt } from "../durable/webhooks/send-attempt";
+import { runClient } from "../durable/run/run-client";
 import type { AttemptOutcome } from "../durable/webhooks/webhook-outbox";
 
 /** The queue's name (wrangler.toml): the Worker's queue handler dispatches on it. */
@@ -88,11 +90,31 @@ async function serveTenant(env: Env, tenant: string, work: TenantWork): Promise<
           delaySeconds: Math.max(0, Math.ceil((l.at - Date.now()) / 1000)),
         })),
       );
+    await confirmRecorded(env, tenant, work.notices);
     for (const m of work.messages) m.ack();
   } catch (err) {
     log.error("webhook.batch_failed", { tenant, messages: work.messages.length, ...errorFields(err) });
     for (const m of work.messages) m.retry({ delaySeconds: Math.min(300, 5 * 2 ** (m.attempts - 1)) });
   }
+}
+
+/**
+ * Tells each run that the outbox has its milestones, so it does not send them again (one request to
+ * each run's own object, never a shared one). A run not told sends again after RESEND_AFTER_MS:
+ * then the receiver may see a POST twice, with one webhook-id, and the outbox records it once.
+ */
+async function confirmRecorded(env: Env, tenant: string, notices: NoticeMessage[]): Promise<void> {
+  const byRun = new Map<string, number[]>();
+  for (const n of notices) byRun.set(n.run_id, [...(byRun.get(n.run_id) ?? []), n.seq]);
+  await Promise.all(
+    [...byRun].map(async ([runId, seqs]) => {
+      try {
+        await runClient(env, runId).webhooksRecorded(tenant, seqs);
+      } catch (err) {
+        log.warn("webhook.confirm_failed", { tenant, run_id: runId, ...errorFields(err) });
+      }
+    }),
+  );
 }
 
 /** Each notice's first attempts: one per target its tenant's configuration gives it. */

@@ -79,6 +79,8 @@ export interface RunRpc {
   decideByLink(token: string, comment: string | null): Promise<LinkDecisionAnswer>;
   /** A child run tells its parent that it ended (the parent records it once). */
   childEnded(notice: ChildNotice): Promise<{ acknowledged: boolean }>;
+  /** The webhook consumer: the tenant's outbox recorded these milestones (by seq), so they are not sent again. */
+  webhooksRecorded(tenant: string, seqs: number[]): Promise<void>;
   /** Consumers report dispatches, several at once when they finished together. */
   report(reports: StepReport[]): Promise<ReportResult[]>;
   /** Asked before a tool with side effects runs. */

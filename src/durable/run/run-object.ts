@@ -214,6 +214,13 @@ export class RunObject extends RunHost implements C.RunRpc {
     return { acknowledged: true };
   }
 
+  async webhooksRecorded(tenant: string, seqs: number[]): Promise<void> {
+    if (!this.owns(tenant)) return;
+    this.meter.request();
+    this.webhooks.recorded(seqs);
+    this.armAlarm();
+  }
+
   /** `fetch` only upgrades WebSockets: GET /ws?after=SEQ subscribes to the run's events (storage/subscriptions.ts). */
   override async fetch(request: Request): Promise<Response> {
     const access = {

@@ -179,6 +179,23 @@ export class OutboxStore {
       .map(delivery);
   }
 
+  /** Pending deliveries (of the queue's time) whose next attempt was due before `before`: their retry message may be lost. */
+  overdue(before: number, limit: number): Delivery[] {
+    return this.sql
+      .exec<DeliveryRow>(
+        `SELECT * FROM deliveries WHERE status = 'pending' AND body_key IS NOT NULL AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?`,
+        before,
+        limit,
+      )
+      .toArray()
+      .map(delivery);
+  }
+
+  /** When the earliest pending delivery's next attempt is due (null: none pending). */
+  earliestDue(): number | null {
+    return this.sql.exec<{ at: number | null }>(`SELECT min(next_attempt_at) AS at FROM deliveries WHERE status = 'pending'`).one().at;
+  }
+
   /** Marks a pre-version-2 row as handed to the queue (its body stays in its own column). */
   handedToQueue(id: string): void {
     this.sql.exec(`UPDATE deliveries SET body_key = '' WHERE id = ?`, id);

@@ -29,6 +29,15 @@ const RETENTION_MS = 7 * 24 * 3_600_000;
 const PRUNE_EVERY_MS = 3_600_000;
 /** Pending rows from before the queue handed to it per alarm. */
 const LEGACY_BATCH = 100;
+/**
+ * A retry message not seen this long after its attempt was due is taken as lost (a queue may lose
+ * one: the local broker under `wrangler dev` keeps messages in memory) and sent again by the alarm.
+ * A copy of one that was only late is claimed once: `claim` hands out only the attempt the
+ * delivery waits for, and `record` records it once.
+ */
+export const LOST_RETRY_MS = 60_000;
+/** Overdue deliveries sent again per alarm. */
+const SWEEP_BATCH = 100;
 
 export interface WebhookView {
   webhook_id: string;
@@ -214,6 +223,7 @@ export class WebhookOutbox extends DurableObject<Env> {
       return { delivery_id: d.id, next: verdict.kind === "retry" ? { attempt: o.attempt + 1, at: verdict.at } : null };
     });
     for (const id of gone) await this.goneFor(id);
+    if (recorded.some((r) => r.next)) await this.armSweep(now);
     return { version: this.store.configVersion(), recorded };
   }
 
@@ -240,7 +250,10 @@ export class WebhookOutbox extends DurableObject<Env> {
     return { now, claims };
   }
 
-  /** Hands pending deliveries written before the queue existed to it, as retries due when they were. */
+  /**
+   * Hands pending deliveries written before the queue existed to it, as retries due when they
+   * were; then sends again the retries whose message is overdue by LOST_RETRY_MS (lost).
+   */
   override async alarm(): Promise<void> {
     await guardAlarm(this.ctx, "webhook_outbox", { tenant: this.store.tenant() ?? null }, async () => {
       const tenant = this.store.tenant();
@@ -258,8 +271,28 @@ export class WebhookOutbox extends DurableObject<Env> {
           })),
         );
       for (const d of rows) this.store.handedToQueue(d.id);
-      if (rows.length === LEGACY_BATCH) await this.ctx.storage.setAlarm(Date.now());
+      if (rows.length === LEGACY_BATCH) return void (await this.ctx.storage.setAlarm(Date.now()));
+      // Retries whose message never came: sent again, due now.
+      const lost = this.store.overdue(now - LOST_RETRY_MS, SWEEP_BATCH);
+      if (lost.length > 0) {
+        log.warn("webhook.retry_resent", { tenant, deliveries: lost.length });
+        await this.env.WEBHOOK_RETRIES.sendBatch(
+          lost.map((d) => ({ body: { kind: "retry", tenant, delivery_id: d.id, attempt: d.attempts.length + 1 } satisfies RetryMessage })),
+        );
+      }
+      // The next look: when the earliest pending attempt would be overdue, and not before LOST_RETRY_MS from now.
+      const due = this.store.earliestDue();
+      if (due !== null) await this.ctx.storage.setAlarm(Math.max(due, now) + LOST_RETRY_MS);
     });
+  }
+
+  /** Arms the alarm to look for lost retries once the earliest pending attempt is overdue (an earlier alarm stays). */
+  private async armSweep(now: number): Promise<void> {
+    const due = this.store.earliestDue();
+    if (due === null) return;
+    const at = Math.max(due, now) + LOST_RETRY_MS;
+    const current = await this.ctx.storage.getAlarm();
+    if (current === null || current > at) await this.ctx.storage.setAlarm(at);
   }
 
   /** 410 Gone: the receiver asks not to be called again; its subscription ends. */

@@ -7,9 +7,13 @@
 // is called about writes nothing and sends nothing here. One that is called about: one row
 // written with the milestone's events (so a crash cannot lose it), one queue message after the
 // answer (no request to any shared object: the queue's consumer matches it against the tenant's
-// subscriptions, src/queues/webhook-consumer.ts), one row deleted when it was sent. A send that
-// fails is retried by the run's alarm with backoff; a milestone sent twice is delivered and
-// recorded as one (its delivery ids derive from the run, the seq and the target).
+// subscriptions, src/queues/webhook-consumer.ts), one row deleted when the consumer says the
+// outbox recorded it (one request to this run's own object, webhooksRecorded). A send that fails
+// is retried by the run's alarm with backoff. A sent milestone not confirmed within
+// RESEND_AFTER_MS is sent again: a queue may lose a message (the local broker under `wrangler dev`
+// keeps them in memory, so a killed runtime loses them). A milestone sent twice is recorded as one
+// (its delivery ids derive from the run, the seq and the target); its receiver may see the POST
+// twice, with one webhook-id (delivery is at least once).
 import { RUN_END_EVENTS, RESULT_LIMIT_BYTES, noticeMessage, type RunNotice, type WebhookEventType, type WebhookRun } from "../../webhooks/notice";
 import { Backoff, BACKGROUND_RETRY } from "../../../execution/backoff";
 import { jsonBytes } from "../../../lib/bytes";
@@ -75,7 +79,12 @@ interface Pending {
   seq: number;
   type: WebhookEventType;
   at: string;
+  /** When to send it again unless the consumer has confirmed it (null: not sent since this object started). */
+  resendAt: number | null;
 }
+
+/** How long a sent milestone waits for the consumer's confirmation before it is sent again. */
+export const RESEND_AFTER_MS = 60_000;
 
 export class RunWebhooks {
   private readonly pending = new Map<number, Pending>();
@@ -93,7 +102,8 @@ export class RunWebhooks {
   ) {
     this.hasTable = tables.has("webhook_handoffs");
     if (this.hasTable)
-      for (const p of sql.exec<{ seq: number; type: WebhookEventType; at: string }>(`SELECT * FROM webhook_handoffs`)) this.pending.set(p.seq, { ...p });
+      for (const p of sql.exec<{ seq: number; type: WebhookEventType; at: string }>(`SELECT * FROM webhook_handoffs`))
+        this.pending.set(p.seq, { ...p, resendAt: null });
   }
 
   /** Keeps the command's milestone, if any, in the same synchronous turn as its events. */
@@ -104,24 +114,37 @@ export class RunWebhooks {
       this.sql.exec(`CREATE TABLE IF NOT EXISTS webhook_handoffs (seq INTEGER PRIMARY KEY, type TEXT NOT NULL, at TEXT NOT NULL)`);
       this.hasTable = true;
     }
-    const p = { seq: state.last_seq, type, at: events.at(-1)?.at ?? new Date(this.clock()).toISOString() };
+    const p: Pending = { seq: state.last_seq, type, at: events.at(-1)?.at ?? new Date(this.clock()).toISOString(), resendAt: null };
     this.meter.wrote(this.sql.exec(`INSERT OR IGNORE INTO webhook_handoffs (seq, type, at) VALUES (?, ?, ?)`, p.seq, p.type, p.at));
     this.pending.set(p.seq, p);
   }
 
   /** When the alarm must look at handoffs again (null: nothing pending). */
   nextDue(now: number, graceMs: number): number | null {
-    if (this.pending.size === 0) return null;
-    return Math.max(this.backoff.retryAt, now + graceMs);
+    let next: number | null = null;
+    for (const p of this.pending.values()) {
+      const at = p.resendAt ?? Math.max(this.backoff.retryAt, now + graceMs);
+      next = next === null ? at : Math.min(next, at);
+    }
+    return next;
   }
 
   get due(): boolean {
-    return this.pending.size > 0 && this.backoff.retryAt <= this.clock();
+    const now = this.clock();
+    return [...this.pending.values()].some((p) => (p.resendAt === null ? this.backoff.retryAt <= now : p.resendAt <= now));
+  }
+
+  /** The consumer says the outbox recorded these milestones: they are not sent again. */
+  recorded(seqs: readonly number[]): void {
+    for (const seq of seqs) {
+      if (!this.pending.delete(seq)) continue;
+      this.meter.wrote(this.sql.exec(`DELETE FROM webhook_handoffs WHERE seq = ?`, seq));
+    }
   }
 
   /** Sends pending milestones after the caller's answer; `then` re-arms the alarm. */
   handOffInBackground(ctx: DurableObjectState, state: RunState, then: () => void): void {
-    if (this.pending.size === 0 || this.handing) return;
+    if (this.handing || ![...this.pending.values()].some((p) => p.resendAt === null)) return;
     this.handing = this.handOffNow(state).finally(() => {
       this.handing = null;
       then();
@@ -136,7 +159,9 @@ export class RunWebhooks {
   }
 
   private async handOffNow(state: RunState): Promise<void> {
-    for (const p of [...this.pending.values()].sort((a, b) => a.seq - b.seq)) {
+    const now = this.clock();
+    const due = [...this.pending.values()].filter((p) => p.resendAt === null || p.resendAt <= now);
+    for (const p of due.sort((a, b) => a.seq - b.seq)) {
       const notice: RunNotice = {
         tenant: state.tenant,
         run_id: state.run_id,
@@ -154,8 +179,8 @@ export class RunWebhooks {
         log.error("webhook.handoff_failed", { run_id: state.run_id, seq: p.seq, failures: this.backoff.failing, retry_in_ms: delay, ...errorFields(err) });
         return;
       }
-      this.meter.wrote(this.sql.exec(`DELETE FROM webhook_handoffs WHERE seq = ?`, p.seq));
-      this.pending.delete(p.seq);
+      // Kept until the consumer confirms it (recorded), or sent again at resendAt.
+      p.resendAt = this.clock() + RESEND_AFTER_MS;
       this.backoff.succeeded();
     }
   }
