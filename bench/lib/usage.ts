@@ -18,7 +18,14 @@ const runUsageSchema = z.object({
   // queue message is one attempt, so queue_messages stands in.
   queued_attempts: z.number().optional(),
 });
-const breakersSchema = z.object({ breakers: z.array(z.object({ requests: z.number(), rows_written: z.number() })) });
+const breakersSchema = z.object({ breakers: z.array(z.object({ tool: z.string(), requests: z.number(), rows_written: z.number() })) });
+
+/**
+ * How many times this process has read each breaker's status. A breaker counts every request it
+ * serves, the status read that answers GET /breakers included, so the bench's own reads are taken
+ * off: otherwise the totals never settle and each read shows up as a run's breaker request.
+ */
+const reads = new Map<string, number>();
 
 /** Averages per run. */
 export interface RunCounters {
@@ -49,7 +56,14 @@ export async function getJson<T>(system: System, path: string, schema: z.ZodType
 export async function breakerTotals(system: System): Promise<{ requests: number; rows: number }> {
   if (!system.breakersPath) return { requests: 0, rows: 0 };
   const { breakers } = await getJson(system, system.breakersPath, breakersSchema);
-  return { requests: breakers.reduce((n, b) => n + b.requests, 0), rows: breakers.reduce((n, b) => n + b.rows_written, 0) };
+  let requests = 0;
+  for (const b of breakers) {
+    const key = `${system.url} ${b.tool}`;
+    const n = (reads.get(key) ?? 0) + 1;
+    reads.set(key, n);
+    requests += b.requests - n;
+  }
+  return { requests, rows: breakers.reduce((n, b) => n + b.rows_written, 0) };
 }
 
 /**
