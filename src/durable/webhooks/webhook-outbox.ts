@@ -100,6 +100,8 @@ export class WebhookOutbox extends DurableObject<Env> {
   private prunedAt = 0;
   /** Requests this object served since it started: what the scale tests count. */
   served = 0;
+  /** Retries this instance sent again because their message was overdue (read by tests and the log). */
+  resent = 0;
   /** Injectable for tests (set through runInDurableObject): whether a retry is due is asked of it. */
   clock: () => number = Date.now;
 
@@ -275,6 +277,7 @@ export class WebhookOutbox extends DurableObject<Env> {
       // Retries whose message never came: sent again, due now.
       const lost = this.store.overdue(now - LOST_RETRY_MS, SWEEP_BATCH);
       if (lost.length > 0) {
+        this.resent += lost.length;
         log.warn("webhook.retry_resent", { tenant, deliveries: lost.length });
         await this.env.WEBHOOK_RETRIES.sendBatch(
           lost.map((d) => ({ body: { kind: "retry", tenant, delivery_id: d.id, attempt: d.attempts.length + 1 } satisfies RetryMessage })),
