@@ -157,7 +157,8 @@ describe("webhooks through the queue", () => {
     const fireAt = (now: number) =>
       runInDurableObject(outbox(t.tenant), async (o: WebhookOutbox, state) => {
         o.clock = () => now;
-        await state.storage.setAlarm(Date.now());
+        // Far ahead, so workerd never fires it on its own before the test runs it (a race under load).
+        await state.storage.setAlarm(Date.now() + 3_600_000);
       }).then(() => runDurableObjectAlarm(outbox(t.tenant)));
     const before0 = await resent();
     expect(await fireAt(due + LOST_RETRY_MS - 1_000)).toBe(true);
