@@ -50,6 +50,13 @@ export const stepMessageSchema = z.object({
   copy: z.number().int().positive().optional(),
   /** The span of the run object command that dispatched it, when spans are exported: the parent of the attempt's span. */
   parent_span_id: z.string().optional(),
+  /**
+   * Handed to the consumer in the reply to its report (a continuation), not sent through the queue.
+   * The run object let it through its pre-flight as it handed it over (a model call is recorded as
+   * begun then), so the consumer asks none. Only one consumer ever holds it: a copy sent again
+   * later travels by queue, without this flag, and is turned away by the pre-flight.
+   */
+  granted: z.literal(true).optional(),
 });
 export type StepMessage = z.infer<typeof stepMessageSchema>;
 
@@ -80,6 +87,16 @@ export interface StepReport {
 }
 
 export type ReportResult = { accepted: true } | { accepted: false; reason: "not_running" | "stale_dispatch" | "unknown_step" | "run_not_found" };
+
+/**
+ * The answer to a batch of reports: one result per report, and the run's next work that the
+ * reports called for, up to the number the consumer offered to take (`next`, each `granted`).
+ * What the consumer does not take goes by queue as usual.
+ */
+export interface ReportAnswer {
+  results: ReportResult[];
+  next: StepMessage[];
+}
 
 /** Asked before a tool with side effects runs, so a cancelled or already-taken dispatch does nothing. */
 export type PreflightResult =

@@ -71,18 +71,37 @@ async function hasEffects(tool: QueueToolImpl, env: Env, tenant: string, fields:
   }
 }
 
-/** Runs the step; reports through `reporter`, or tells it the message ended without a report. */
-/** `queueMs`: how long the message waited for a consumer, reported with the outcome. */
-export async function executeStep(msg: StepMessage, env: Env, reporter: ReportBatcher, queueMs?: number): Promise<void> {
-  let reported = false;
+/**
+ * Runs the step; reports through `reporter`, or tells it the message ended without a report.
+ * `queueMs`: how long the message waited for a consumer, reported with the outcome. Answers the
+ * messages the run object handed over in reply to the report (run them with `continueSteps`).
+ */
+export async function executeStep(msg: StepMessage, env: Env, reporter: ReportBatcher, queueMs?: number): Promise<StepMessage[]> {
+  let next: StepMessage[] | null = null;
   try {
-    reported = await execute(msg, env, reporter, queueMs);
+    next = await execute(msg, env, reporter, queueMs);
   } finally {
-    if (!reported) reporter.finished(msg.run_id);
+    if (next === null) reporter.finished(msg.run_id);
   }
+  return next ?? [];
 }
 
-async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queueMs?: number): Promise<boolean> {
+/** Runs handed-over messages, and the ones their reports hand over in turn, concurrently. */
+export async function continueSteps(messages: readonly StepMessage[], env: Env, reporter: ReportBatcher): Promise<void> {
+  await Promise.all(
+    messages.map(async (msg) => {
+      try {
+        await continueSteps(await executeStep(msg, env, reporter), env, reporter);
+      } catch (err) {
+        // Its lease stands: the run object sends it again, or retries it, as for a lost message.
+        log.error("queue.step_error", { run_id: msg.run_id, step: msg.step, dispatch: msg.dispatch, granted: true, ...errorFields(err) });
+      }
+    }),
+  );
+}
+
+/** The step's report's answer (the messages handed over, possibly none), or null when it made no report. */
+async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queueMs?: number): Promise<StepMessage[] | null> {
   const run = env.RUNS.getByName(msg.run_id);
   // One span per step attempt, in the run's trace. When spans are exported, the attempt's (and its
   // tool's) ride with the report to the run object, which exports them with its own: the
@@ -103,14 +122,13 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
   const tool = implementationOf(msg.tool);
   if (!tool) {
     const outcome: Outcome = { success: false, error: stepError("unknown_tool", `No queue tool is named "${msg.tool}".`) };
-    await reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
-    return true;
+    return reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
   }
   const leaseLeft = msg.lease_until - Date.now();
   if (leaseLeft <= 0) {
     // The run object has taken this dispatch back already (or is about to): running it would be wasted.
     log.warn("step.message_expired", fields);
-    return false;
+    return null;
   }
   if (leaseLeft < msg.timeout_ms) {
     // The message waited so long that the run object could take the step back (and dispatch it
@@ -129,8 +147,7 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
         `Attempt ${msg.attempt} reached a consumer ${leaseLeft} ms before its lease ends, less than the step's timeout (${msg.timeout_ms} ms); it was not started, so that no two attempts run at once.`,
       ),
     };
-    await reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
-    return true;
+    return reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
   }
   // The tool's breaker first: while it is open the step waits without calling the tool or using up an attempt.
   const breaker = tool.breaker ?? msg.tool;
@@ -138,9 +155,10 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
   if (!gate.allowed) {
     await run.defer(msg.step, msg.dispatch, gate.retry_at, gate.error);
     log.debug("step.deferred", { ...fields, retry_at: new Date(gate.retry_at).toISOString() });
-    return false;
+    return null;
   }
-  if (msg.copy !== undefined || (await hasEffects(tool, env, msg.tenant, fields))) {
+  // A message handed over in a report's reply was let through its pre-flight as it was handed over.
+  if (!msg.granted && (msg.copy !== undefined || (await hasEffects(tool, env, msg.tenant, fields)))) {
     // A tool with side effects asks first, so a cancelled run or a duplicate delivery does nothing.
     // So does a copy the run object sent again: if its original did arrive and has reported, the
     // copy does nothing; a copy is rare (a step with no report by its resend time), the check cheap.
@@ -148,14 +166,14 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     if (!go.go) {
       log.debug("step.preflight_refused", { ...fields, reason: go.reason });
       if (gate.probe) await recordOutcome(env, msg.tenant, breaker, "released", true);
-      return false;
+      return null;
     }
   }
   let input: unknown = msg.input;
   if (input === undefined) {
     // Too large for the message: fetch it from the run object.
     const fetched = await run.stepInput(msg.step, msg.dispatch);
-    if (fetched === null) return false;
+    if (fetched === null) return null;
     input = JSON.parse(fetched);
   }
   const started = Date.now();
@@ -165,7 +183,7 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     if (gate.probe) await recordOutcome(env, msg.tenant, breaker, "released", true);
     await run.defer(msg.step, msg.dispatch, retryAt, outcome.error);
     log.debug("step.deferred", { ...fields, code: outcome.error.code, retry_at: new Date(retryAt).toISOString() });
-    return false;
+    return null;
   }
   // One line per attempt repeats what the run's log holds durably (and each is a billed Workers
   // Logs event): a success is debug; a failure is a warning, as the run's own failure lines are.
@@ -178,7 +196,7 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
   // attempt; a success is only counted (or, for a probe, recorded beside the report).
   const recording = recordOutcome(env, msg.tenant, breaker, outcome, gate.probe);
   const opened = outcome.success ? undefined : await recording;
-  await Promise.all([
+  const [, next] = await Promise.all([
     outcome.success ? recording : undefined,
     reporter.report(msg.run_id, {
       step: msg.step,
@@ -189,5 +207,5 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
       ...attemptSpans(msg, trace, began, outcome),
     }),
   ]);
-  return true;
+  return next;
 }

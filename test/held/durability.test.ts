@@ -34,7 +34,7 @@ describe("leases: the message is the lease", () => {
     expect(done.execution_log[0]!.attempts).toBe(2);
     // The first consumer comes back from the dead and reports: acknowledged, ignored.
     const late = await stub(run.run_id).report([{ step: 1, dispatch: first!.dispatch, outcome: { success: true, output: "late" } }]);
-    expect(late).toEqual([{ accepted: false, reason: "stale_dispatch" }]);
+    expect(late).toEqual({ results: [{ accepted: false, reason: "stale_dispatch" }], next: [] });
     expect((await getRun(run.run_id)).execution_log[0]!.output).toEqual(done.execution_log[0]!.output);
     const { n } = (await env.DB.prepare("SELECT count(*) AS n FROM todos WHERE created_by = ?").bind(`${run.run_id}:1`).first<{ n: number }>())!;
     expect(n).toBe(1);
@@ -131,9 +131,10 @@ describe("cancel", () => {
     ]);
     // Step 1's consumer finishes anyway: its report is ignored. Step 2's message arrives after the
     // cancel: its pre-flight check stops it before the todo is written.
-    expect(await stub(run.run_id).report([{ step: 1, dispatch: m1!.dispatch, outcome: { success: true, output: { status: 200 } } }])).toEqual([
-      { accepted: false, reason: "not_running" },
-    ]);
+    expect(await stub(run.run_id).report([{ step: 1, dispatch: m1!.dispatch, outcome: { success: true, output: { status: 200 } } }])).toEqual({
+      results: [{ accepted: false, reason: "not_running" }],
+      next: [],
+    });
     await deliver(m2!);
     const after = await getRun(run.run_id);
     expect(after.status).toBe("cancelled");

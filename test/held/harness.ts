@@ -2,6 +2,7 @@ import { createExecutionContext, createMessageBatch, getQueueResult, runDurableO
 import { env } from "cloudflare:workers";
 import { expect, onTestFinished, vi } from "vitest";
 import worker from "../../src/index";
+import { consumeSteps } from "../../src/queues/step-consumer";
 import type { RunObject } from "../../src/durable/run/run-object";
 import type { RunEvent, RunEventData } from "../../src/durable/run/domain/events";
 import { resolveOptions } from "../../src/execution/run-options";
@@ -23,14 +24,29 @@ export async function deliver(...messages: StepMessage[]) {
   return deliverTo("crane-steps", ...messages);
 }
 
-/** Delivers on a named queue (the dead-letter queue, say) through the Worker's queue handler. */
+/**
+ * Delivers on a named queue (the dead-letter queue, say) through the step consumer, without
+ * continuation: each next step goes to the (held) queue, so a test plays every message itself.
+ */
 export async function deliverTo(queue: string, ...messages: StepMessage[]) {
+  return consume(queue, messages, (batch) => consumeSteps(batch, env, { continuation: false }));
+}
+
+/**
+ * Delivers through the Worker's own queue handler, which continues: the consumer runs the work
+ * its reports hand over (domain/continuation.ts) before the batch ends, as in production.
+ */
+export async function deliverContinuing(...messages: StepMessage[]) {
+  return consume("crane-steps", messages, (batch) => worker.queue!(batch, env));
+}
+
+async function consume(queue: string, messages: StepMessage[], handler: (batch: MessageBatch<unknown>) => Promise<void>) {
   const batch = createMessageBatch<StepMessage>(
     queue,
     messages.map((body) => ({ id: `msg-${++delivery}`, timestamp: new Date(), attempts: 1, body })),
   );
   const ctx = createExecutionContext();
-  await worker.queue(batch as MessageBatch<unknown>, env);
+  await handler(batch as MessageBatch<unknown>);
   return getQueueResult(batch, ctx);
 }
 

@@ -3,7 +3,7 @@
 import type { Plan } from "../../execution/plan-schema";
 import type { RunOptions } from "../../execution/run-options";
 import type { StepError } from "../../execution/step-error";
-import type { PreflightResult, ReportResult, StepReport } from "../../execution/step-protocol";
+import type { PreflightResult, ReportAnswer, ReportResult, StepReport } from "../../execution/step-protocol";
 import type { ChildNotice } from "./domain/children";
 import type { ControlResult } from "./domain/control";
 import type { ParentLink, RunEvent, RunSchedule } from "./domain/events";
@@ -81,8 +81,11 @@ export interface RunRpc {
   childEnded(notice: ChildNotice): Promise<{ acknowledged: boolean }>;
   /** The webhook consumer: the tenant's outbox recorded these milestones (by seq), so they are not sent again. */
   webhooksRecorded(tenant: string, seqs: number[]): Promise<void>;
-  /** Consumers report dispatches, several at once when they finished together. */
-  report(reports: StepReport[]): Promise<ReportResult[]>;
+  /**
+   * Consumers report dispatches, several at once when they finished together; the answer hands the
+   * consumer up to `take` of the messages the reports called for (a continuation), marked granted.
+   */
+  report(reports: StepReport[], take?: number): Promise<ReportAnswer>;
   /** Asked before a tool with side effects runs. */
   preflight(step: number, dispatch: number): Promise<PreflightResult>;
   /** A dispatched attempt's input as JSON text, for a consumer whose message could not carry it. */

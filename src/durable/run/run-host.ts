@@ -10,6 +10,7 @@ import type { StepMessage } from "../../execution/step-protocol";
 import { errorFields, log } from "../../lib/log";
 import { newSpanId } from "../../lib/trace";
 import type * as C from "./contract";
+import { grant } from "./domain/continuation";
 import { nextDeadline, type Machine } from "./domain/decide";
 import type { RunEvent, RunEventData, RunEventType } from "./domain/events";
 import { childDispatches } from "./domain/executors/child";
@@ -141,8 +142,10 @@ export abstract class RunHost extends DurableObject<Env> {
    * Runs one decision against the state, writes its events, then runs the effects they call for.
    * `name` names its span. `request`: false for a command the object runs itself after a call it
    * made (recording a child's creation, its parent's acknowledgement), which is no request of its own.
+   * `take`: the caller (a consumer reporting) takes up to `take.n` of the messages the decision
+   * calls for in its reply (domain/continuation.ts); they land in `take.granted`, not in the queue.
    */
-  protected async command<R>(decide: (m: Machine) => R, name = "command", request = true): Promise<R> {
+  protected async command<R>(decide: (m: Machine) => R, name = "command", request = true, take?: { n: number; granted: StepMessage[] }): Promise<R> {
     const sends: StepMessage[] = [];
     const started = this.clock();
     const wasEnded = this.ended;
@@ -152,14 +155,22 @@ export abstract class RunHost extends DurableObject<Env> {
     this.emitted = [];
     let result: R;
     try {
-      result = decide({
+      const machine: Machine = {
         state: this.state,
         now: this.clock(),
         clock: this.clock,
         random: this.random,
         emit: (type, data) => this.append(type, data),
         send: (message) => sends.push(this.tracing ? this.tracing.stamp(message, this.span) : message),
-      });
+      };
+      result = decide(machine);
+      if (take && take.n > 0 && sends.length > 0) {
+        for (const message of grant(machine, sends, take.n)) {
+          // Let through its pre-flight now: a duplicate of it asking later is already_started.
+          this.begun.add(message.dispatch);
+          take.granted.push(message);
+        }
+      }
       // A command's rows commit together or not at all (the log wraps several rows in one transaction).
       this.log.flush();
     } catch (err) {

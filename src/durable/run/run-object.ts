@@ -3,7 +3,7 @@
 // for anyone else, so an API route costs one request to this object. Each method is a command on
 // the host (run-host.ts) over a decision of the pure domain (domain/), or a read of its storage.
 import type { StepError } from "../../execution/step-error";
-import type { PreflightResult, ReportResult, StepReport } from "../../execution/step-protocol";
+import type { PreflightResult, ReportAnswer, ReportResult, StepMessage, StepReport } from "../../execution/step-protocol";
 import { Backoff, BACKGROUND_RETRY } from "../../execution/backoff";
 import { errorFields, log } from "../../lib/log";
 import type * as C from "./contract";
@@ -88,15 +88,17 @@ export class RunObject extends RunHost implements C.RunRpc {
     return this.owns(tenant) ? { events: this.log.after(after, limit), last_seq: this.state.last_seq } : null;
   }
 
-  async report(reports: StepReport[]): Promise<ReportResult[]> {
-    if (this.state.last_seq === 0) return reports.map(() => ({ accepted: false, reason: "run_not_found" }));
+  /** `take`: how many of the messages the reports call for the consumer runs itself (see domain/continuation.ts). */
+  async report(reports: StepReport[], take = 0): Promise<ReportAnswer> {
+    if (this.state.last_seq === 0) return { results: reports.map(() => ({ accepted: false, reason: "run_not_found" })), next: [] };
     this.tracing?.adopt(reports);
-    const results = await this.command((m) => report(m, reports), "report");
+    const next: StepMessage[] = [];
+    const results = await this.command((m) => report(m, reports), "report", true, { n: take, granted: next });
     results.forEach((r, i) => {
       const { step, dispatch } = reports[i]!;
       if (!r.accepted) log.warn("step.report_ignored", { run_id: this.state.run_id, step, dispatch, reason: r.reason, trace_id: this.state.trace_id });
     });
-    return results;
+    return { results, next };
   }
 
   /**
