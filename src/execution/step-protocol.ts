@@ -57,6 +57,11 @@ export const stepMessageSchema = z.object({
    * later travels by queue, without this flag, and is turned away by the pre-flight.
    */
   granted: z.literal(true).optional(),
+  /**
+   * No client was watching the run when this was sent: a model call need not stream its text into
+   * the run's log (streaming costs the call time, and nobody would see it). Absent: stream.
+   */
+  unwatched: z.literal(true).optional(),
 });
 export type StepMessage = z.infer<typeof stepMessageSchema>;
 

@@ -5,7 +5,7 @@
  * text, the tool calls (Crane's tool names), the usage and why the model stopped. It never retries:
  * a failure comes back as a StepError whose code says whether the step's retry policy may try again.
  */
-import { jsonSchema, streamText, tool, type ToolSet } from "ai";
+import { generateText, jsonSchema, streamText, tool, type ToolSet } from "ai";
 import { languageModel, llmConfig, type LlmConfig } from "../planner/llm/llm-config";
 import { toModelMessages, type ToolCall } from "./chat-messages";
 import { modelCallInputSchema, type ModelCallInput, type ModelCallOutcome, type ModelCallResult } from "./model-call-schema";
@@ -37,6 +37,11 @@ export interface ModelCallOptions {
    * no request beyond its report.
    */
   streamToLog?: boolean;
+  /**
+   * False: the answer in one response (no deltas), for a call nobody is watching; streaming costs
+   * each call some milliseconds of parsing, which a run with no watcher need not pay. Default true.
+   */
+  stream?: boolean;
 }
 
 /** The configuration for an agent's model: the deployment's (LLM_BASE_URL or Workers AI) with the step's model, or null when none is configured. */
@@ -69,35 +74,44 @@ export async function callModel(config: LlmConfig, env: Env, rawInput: ModelCall
   const calls: ToolCall[] = [];
   let usage: { input?: number; output?: number } = {};
   let finish: string | undefined;
+  const request = {
+    model: languageModel({ ...config, model: input.model }, env, { includeUsage: true }),
+    system: input.system,
+    messages: toModelMessages(input.messages, names),
+    ...(input.tools.length ? { tools } : {}),
+    maxOutputTokens: input.max_tokens,
+    maxRetries: 0, // the step's retry policy retries, with its attempts recorded
+    abortSignal: signal,
+  };
   try {
-    const stream = streamText({
-      model: languageModel({ ...config, model: input.model }, env, { includeUsage: true }),
-      system: input.system,
-      messages: toModelMessages(input.messages, names),
-      ...(input.tools.length ? { tools } : {}),
-      maxOutputTokens: input.max_tokens,
-      maxRetries: 0, // the step's retry policy retries, with its attempts recorded
-      abortSignal: signal,
-    });
-    for await (const part of stream.fullStream) {
-      switch (part.type) {
-        case "text-delta":
-          text += part.text;
-          coalescer.push(part.text);
-          break;
-        case "tool-call":
-          // A call to a tool not offered (or with arguments that are not JSON) is kept as the
-          // model made it: the loop tells the model it cannot run, rather than failing the turn.
-          calls.push({ id: part.toolCallId, name: names.fromWire(part.toolName), input: part.input });
-          break;
-        case "finish-step":
-          usage = { input: part.usage.inputTokens, output: part.usage.outputTokens };
-          finish = part.finishReason;
-          break;
-        case "error":
-          throw part.error;
-        case "abort":
-          throw new DOMException(part.reason ?? "aborted", "AbortError");
+    if (opts.stream === false) {
+      const answer = await generateText(request);
+      text = answer.text;
+      // As streamed: a call to a tool not offered is kept as the model made it (see below).
+      for (const c of answer.toolCalls) calls.push({ id: c.toolCallId, name: names.fromWire(c.toolName), input: c.input });
+      usage = { input: answer.usage.inputTokens, output: answer.usage.outputTokens };
+      finish = answer.finishReason;
+    } else {
+      for await (const part of streamText(request).fullStream) {
+        switch (part.type) {
+          case "text-delta":
+            text += part.text;
+            coalescer.push(part.text);
+            break;
+          case "tool-call":
+            // A call to a tool not offered (or with arguments that are not JSON) is kept as the
+            // model made it: the loop tells the model it cannot run, rather than failing the turn.
+            calls.push({ id: part.toolCallId, name: names.fromWire(part.toolName), input: part.input });
+            break;
+          case "finish-step":
+            usage = { input: part.usage.inputTokens, output: part.usage.outputTokens };
+            finish = part.finishReason;
+            break;
+          case "error":
+            throw part.error;
+          case "abort":
+            throw new DOMException(part.reason ?? "aborted", "AbortError");
+        }
       }
     }
     if (!opts.streamToLog) coalescer.flush();

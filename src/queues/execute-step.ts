@@ -41,6 +41,7 @@ async function runTool(tool: QueueToolImpl, input: unknown, msg: StepMessage, en
       signal: controller.signal,
       timeout_ms: msg.timeout_ms,
       idempotency_key: msg.idempotency_key ?? `${msg.run_id}:${msg.step}`,
+      watched: msg.unwatched !== true,
       ...trace,
     })
     .then((r): RunOutcome =>

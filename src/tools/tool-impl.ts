@@ -27,6 +27,8 @@ export interface ToolContext {
   span_id: string;
   /** Where a tool records spans of its own (outbound requests), when spans are exported. */
   spans?: { record(span: SpanData): void };
+  /** False: no client was watching the run when the attempt was sent (a model call then does not stream). */
+  watched?: boolean;
 }
 
 /** A queue tool the consumer can run: its spec, and what it does. */

@@ -5,7 +5,7 @@
 // pre-flight: a copy sent later by the alarm is turned away, so a model call or a side effect
 // still happens once.
 import { env } from "cloudflare:workers";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, onTestFinished } from "vitest";
 import type { RunUsageAnswer } from "../../src/durable/run/contract";
 import type { RunEventData } from "../../src/durable/run/domain/events";
 import { resolveOptions } from "../../src/execution/run-options";
@@ -75,6 +75,21 @@ describe("continuation: a consumer runs the work its report calls for", () => {
     expect(own(after) - own(before)).toBeLessThanOrEqual(2 + 2 * 2 + 1 + deltas);
     // Handing a model call over recorded it as begun: the two handed over, and the first, by its pre-flight.
     expect(await count(run.run_id, "llm.call_began")).toBe(3);
+    // Nobody watched: only the call sent as the run was created (its client may connect right after) streamed.
+    expect((await scriptRecord(modelUrl, model)).requests.map((r) => r.stream)).toEqual([true, false, false]);
+  });
+
+  it("streams every model call of a run a client is watching", async () => {
+    const model = await script([{ tool_calls: [add(`w ${uniq()}`)] }, { text: "done" }]);
+    const run = await createRun({ agent: { goal: "add a todo", model, tools: ["TodoStore.add"] } });
+    const res = await api(`/runs/${run.run_id}/ws`, { headers: { upgrade: "websocket" } });
+    expect(res.status).toBe(101);
+    const ws = res.webSocket!;
+    ws.accept();
+    onTestFinished(() => ws.close());
+    await deliverContinuing(await lastOf(run.run_id, "LLM.call"));
+    expect((await getRun(run.run_id)).status).toBe("completed");
+    expect((await scriptRecord(modelUrl, model)).requests.map((r) => r.stream)).toEqual([true, true]);
   });
 
   it("runs a plan's next step where its dependency reported, and a duplicate delivery still runs each step once", async () => {

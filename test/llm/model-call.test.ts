@@ -53,6 +53,60 @@ describe("callModel", () => {
     expect(request!.messages[0]).toEqual({ role: "system", content: "be brief" });
   });
 
+  it("asks for the whole answer in one response when told not to stream, with the same result and no deltas", async () => {
+    const model = key();
+    const reply = {
+      text: "J'ajoute « thé » 🍵",
+      tool_calls: [
+        { id: "x1", name: "TodoStore__add", arguments: { title: "thé" } },
+        { id: "x2", name: "not__offered", arguments: {} },
+      ],
+      usage: { prompt_tokens: 210, completion_tokens: 17 },
+    };
+    await registerScript(url, model, [reply, reply]);
+    const deltas: string[] = [];
+    const quiet = await callModel(config(model), env, input(model), { stream: false, onDelta: (t) => deltas.push(t) });
+    expect(quiet).toEqual({
+      ok: true,
+      result: {
+        text: "J'ajoute « thé » 🍵",
+        // A tool it was not offered is kept under the model's name, as when streamed.
+        tool_calls: [
+          { id: "x1", name: "TodoStore.add", input: { title: "thé" } },
+          { id: "x2", name: "not__offered", input: {} },
+        ],
+        usage: { input_tokens: 210, output_tokens: 17 },
+        usage_estimated: false,
+        finish_reason: "tool_calls",
+      },
+    });
+    expect(deltas).toEqual([]);
+    const [request] = (await scriptRecord(url, model)).requests;
+    expect(request).toMatchObject({ stream: false, max_tokens: 321 });
+    // Streamed, the same reply gives the same result.
+    const streamed = await callModel(
+      config(model),
+      env,
+      input(model, {
+        messages: [
+          { role: "user", content: "add a todo" },
+          { role: "assistant", content: "x" },
+        ],
+      }),
+    );
+    expect(streamed).toEqual(quiet);
+    expect((await scriptRecord(url, model)).requests[1]).toMatchObject({ stream: true });
+  });
+
+  it("classifies errors of a call that does not stream as a streamed one's", async () => {
+    const m429 = key();
+    await registerScript(url, m429, [{ error: { status: 429, retry_after: "3" } }]);
+    expect(await callModel(config(m429), env, input(m429), { stream: false })).toMatchObject({
+      ok: false,
+      error: { code: "upstream_rate_limited", retryable: true, retry_after_ms: 3000 },
+    });
+  });
+
   it("sends earlier turns' calls and results under the wire names, with their ids", async () => {
     const model = key();
     await registerScript(url, model, [{ text: "unused" }, { text: "done" }]);

@@ -10,6 +10,7 @@ import type { StepMessage } from "../../execution/step-protocol";
 import { errorFields, log } from "../../lib/log";
 import { newSpanId } from "../../lib/trace";
 import type * as C from "./contract";
+import { LLM_CALL_TOOL } from "../../tools/llm-call/spec";
 import { grant } from "./domain/continuation";
 import { nextDeadline, type Machine } from "./domain/decide";
 import type { RunEvent, RunEventData, RunEventType } from "./domain/events";
@@ -170,6 +171,12 @@ export abstract class RunHost extends DurableObject<Env> {
           this.begun.add(message.dispatch);
           take.granted.push(message);
         }
+      }
+      // A model call streams its text into the log only if someone can watch it: a client is
+      // connected now, or the run is being created (its client connects as the POST answers).
+      if (name !== "create" && this.ctx.getWebSockets().length === 0) {
+        for (const list of [sends, take?.granted ?? []])
+          for (let i = 0; i < list.length; i++) if (list[i]!.tool === LLM_CALL_TOOL) list[i] = { ...list[i]!, unwatched: true };
       }
       // A command's rows commit together or not at all (the log wraps several rows in one transaction).
       this.log.flush();

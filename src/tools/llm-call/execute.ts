@@ -66,6 +66,8 @@ export const llmCallImpl = implement(llmCall, {
       {
         signal: ctx.signal,
         streamToLog: true,
+        // Nobody was watching when the call was sent: its text is not streamed (the answer has it all).
+        stream: ctx.watched !== false,
         // Streamed text goes to the run's log as it comes; a delta that fails to arrive is only a
         // gap in what a watcher saw (the whole text is in the recorded answer).
         onDelta: (text) =>
