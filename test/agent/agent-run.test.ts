@@ -51,7 +51,8 @@ describe("Agent.run", () => {
     // Turn 2's request carried turn 1's result, as the tool message for its call.
     const second = record.requests.find((r) => r.turn === 1)!;
     expect(second.messages.at(-1)).toMatchObject({ role: "tool", content: "35" });
-    expect(second.stream).toBe(true);
+    // Nobody watched this run: only the call sent as it was created streamed.
+    expect(record.requests.map((r) => r.stream)).toEqual([true, false, false]);
     const usage = (await (await api(`/runs/${run.run_id}/usage`)).json()) as { llm: { calls: number; input_tokens: number } };
     expect(usage.llm.calls).toBe(3);
     expect(usage.llm.input_tokens).toBeGreaterThan(0);
@@ -236,6 +237,36 @@ describe("Agent.run", () => {
     expect(JSON.stringify(second.messages.at(-1))).toContain(link!.run_id);
     // Each model call was made once, the child's included.
     expect((await scriptRecord(modelUrl, child)).calls).toEqual({ "0": 1, "1": 1 });
+  });
+
+  it("counts a nested agent's spend against the calling step's budget, and caps the child's budget at what is left", async () => {
+    const usage = { prompt_tokens: 300, completion_tokens: 100 };
+    const child = await script([
+      { tool_calls: [call("Calculator.evaluate", { expression: "6*7" })], usage },
+      { text: "42", usage },
+    ]);
+    const parent = await script([
+      { tool_calls: [call("Agent.run", { goal: "work out 6*7", model: child, tools: ["Calculator.evaluate"], budget: { max_tokens: 100_000 } })], usage },
+      { text: "done", usage },
+    ]);
+    const budget = 5000;
+    const run = await startAgent({ goal: "delegate", model: parent, tools: ["Agent.run"], budget: { max_tokens: budget } });
+    const done = await waitForRun(run.run_id);
+    expect(done.status).toBe("completed");
+    const kid = await getRun(done.children[0]!.run_id);
+    // The child asked for 100,000 tokens; it got what the step had left after its first call.
+    expect(kid.execution_log[0]!.input).toMatchObject({ budget: { max_tokens: budget - 400 } });
+    // The child's two calls (800 tokens) are the step's too: in its usage, and in the budget its last call was checked against.
+    expect(kid.execution_log[0]!.usage).toEqual({ input_tokens: 600, output_tokens: 200, cost_usd: 0 });
+    expect(done.execution_log[0]!.usage).toEqual({ input_tokens: 1200, output_tokens: 400, cost_usd: 0 });
+    expect((done.execution_log[0]!.output as { usage: unknown }).usage).toEqual({ input_tokens: 1200, output_tokens: 400, cost_usd: 0 });
+    const last = (await scriptRecord(modelUrl, parent)).requests.at(-1)!;
+    expect(last.max_tokens!).toBeLessThanOrEqual(budget - 400 - 800);
+    // GET …/usage counts the run's own model calls; the child's are on its own run.
+    const own = (await (await api(`/runs/${run.run_id}/usage`)).json()) as { llm: { calls: number; input_tokens: number } };
+    expect(own.llm).toMatchObject({ calls: 2, input_tokens: 600 });
+    const types = (await (await api(`/runs/${run.run_id}/events?limit=1000`)).json()) as { events: { type: string; data: Record<string, unknown> }[] };
+    expect(types.events.find((e) => e.type === "agent.nested_usage")?.data).toMatchObject({ step: 1, call: 1, input_tokens: 600, output_tokens: 200 });
   });
 
   it("tells an agent at MAX_RUN_DEPTH that its nested agent would be too deep, and goes on", async () => {

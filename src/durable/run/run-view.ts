@@ -1,7 +1,7 @@
 // The run resource served by GET /runs/{id}: a read-only view of the folded state.
 import { TERMINAL_RUN_STATUSES } from "../../execution/statuses";
 import { compensationOf } from "./domain/compensation";
-import { modelCalls } from "./domain/queries";
+import { modelCalls, stepSpend } from "./domain/queries";
 import type { ExecutionLogEntry, RunResource } from "./domain/run-resource";
 import type { AgentTurn, CompensationState, RunState, StepState } from "./domain/state";
 
@@ -38,7 +38,8 @@ export function runView(state: RunState): RunResource {
       waiting_until: iso(s.wait_until ?? (s.status === "running" ? s.wake_at : null)),
       skip_reason: s.skip_reason,
       compensate: compensationOf(s),
-      ...(s.agent ? { turns: s.agent.turns.map(turnView), usage: { ...s.agent.usage } } : {}),
+      // The step's whole spend, nested agents' included: what its budget bounds.
+      ...(s.agent ? { turns: s.agent.turns.map(turnView), usage: stepSpend(s.agent) } : {}),
     })),
     compensation: state.compensation ? compensationView(state.compensation) : null,
     result: state.status === "completed" ? state.result : null,
@@ -61,7 +62,7 @@ export function runView(state: RunState): RunResource {
  * says what it did: no answer, and the transcript so far, so a caller can use or resume from it.
  */
 function unfinishedAgent(agent: NonNullable<StepState["agent"]>) {
-  return { answer: null, turns: agent.turns.length, tool_calls: agent.calls, usage: { ...agent.usage }, transcript: agent.turns.map(turnView) };
+  return { answer: null, turns: agent.turns.length, tool_calls: agent.calls, usage: stepSpend(agent), transcript: agent.turns.map(turnView) };
 }
 
 function turnView(t: AgentTurn): NonNullable<ExecutionLogEntry["turns"]>[number] {

@@ -13,7 +13,7 @@ import { advance } from "./decide";
 import type { Work } from "./executors/executor";
 import type { Machine } from "./machine";
 import { agentCall } from "./queries";
-import { TERMINAL_RUN, type AgentCallState, type RunState, type StepState } from "./state";
+import { TERMINAL_RUN, type AgentCallState, type LlmUsage, type RunState, type StepState } from "./state";
 import { fail, failForGood, findWork, succeed as succeedWork } from "./work";
 
 /** Runs nest at most this deep by default (MAX_RUN_DEPTH): a top-level run is depth 0. */
@@ -34,6 +34,8 @@ export interface ChildNotice extends ChildOutcome {
   step: number;
   /** The agent's call that started it (a nested agent); absent for a Run.start step's child. */
   call?: number;
+  /** A nested agent: what its model calls used (its own nested agents' included), for the caller's budget. */
+  llm_usage?: LlmUsage;
 }
 
 export type ChildStart = { ok: true; child: ChildOutcome } | { ok: false; reason: "at_capacity" | "not_started" | "unreachable"; error: StepError };
@@ -136,6 +138,9 @@ export function childEnded(m: Machine, notice: ChildNotice): void {
     m.emit("child.ended", { step: notice.step, ...callField(notice.call), run_id: notice.run_id, status: notice.status });
   }
   if (!current || !linked(m, current, notice.run_id)) return;
+  // A nested agent's spend is the calling step's too: its next model call's budget check sees it.
+  if (notice.call !== undefined && notice.llm_usage)
+    m.emit("agent.nested_usage", { step: notice.step, call: notice.call, run_id: notice.run_id, ...notice.llm_usage });
   if (!waits(current.s)) succeed(m, current, { run_id: notice.run_id });
   else endWithChild(m, current, notice);
   advance(m);

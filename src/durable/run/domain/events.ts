@@ -250,6 +250,16 @@ export const EVENT_DATA = {
   "agent.repair_requested": z
     .object({ step, turn, repair: z.string() })
     .describe("The answer did not validate against output_schema: the next turn asks the model to repair it (once)"),
+  "agent.nested_usage": z
+    .object({
+      step,
+      call: z.number().int().positive(),
+      run_id: z.string(),
+      input_tokens: z.number().int().nonnegative(),
+      output_tokens: z.number().int().nonnegative(),
+      cost_usd: z.number().nonnegative(),
+    })
+    .describe("A nested agent (the child run of an Agent.run call) ended: what its model calls used counts against this step's budget"),
   "agent.finished": z
     .object({ step, turns: z.number().int(), tool_calls: z.number().int() })
     .describe("The model answered without tool calls: the step succeeds with the answer"),

@@ -8,7 +8,13 @@ import { noAttempt, type AttemptState, type AgentCallState, type AgentState, typ
 
 export const LLM_CALL = "LLM.call";
 
-export const newAgent = (): AgentState => ({ turns: [], usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 }, calls: 0, calibration: null });
+export const newAgent = (): AgentState => ({
+  turns: [],
+  usage: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+  nested: { input_tokens: 0, output_tokens: 0, cost_usd: 0 },
+  calls: 0,
+  calibration: null,
+});
 
 function agentStep(state: RunState, n: number): StepState & { agent: AgentState } {
   const s = state.steps.get(n);
@@ -76,6 +82,7 @@ type AgentEvents =
   | "agent.call_succeeded"
   | "agent.call_failed"
   | "agent.repair_requested"
+  | "agent.nested_usage"
   | "agent.finished"
   | "agent.budget_exceeded"
   | "agent.max_turns_exceeded";
@@ -193,6 +200,12 @@ const handlers: Pick<Handlers, AgentEvents> = {
   },
   "agent.repair_requested": (state, d) => {
     turnOf(state, d.step, d.turn).repair = d.repair;
+  },
+  "agent.nested_usage": (state, d) => {
+    const n = agentStep(state, d.step).agent.nested;
+    n.input_tokens += d.input_tokens;
+    n.output_tokens += d.output_tokens;
+    n.cost_usd += d.cost_usd;
   },
   // The step's own end is recorded by step.succeeded / step.failed right after these.
   "agent.finished": () => {},

@@ -1,5 +1,5 @@
 // Questions about a run's state that several decisions ask. Pure reads.
-import type { AgentCallState, AgentState, ModelCallState, RunState, StepState } from "./state";
+import type { AgentCallState, AgentState, LlmUsage, ModelCallState, RunState, StepState } from "./state";
 
 export const ordered = (state: RunState): StepState[] => [...state.steps.values()].sort((a, b) => a.step_number - b.step_number);
 
@@ -23,3 +23,10 @@ export const modelCalls = (agent: AgentState): number => agent.turns.reduce((n, 
 /** An agent step's own attempt-bearing work: each turn's model call, then the tool calls it asked for. */
 export const agentAttempts = (s: Pick<StepState, "agent">): ({ kind: "model"; s: ModelCallState } | { kind: "call"; s: AgentCallState })[] =>
   (s.agent?.turns ?? []).flatMap((t) => [{ kind: "model" as const, s: t.model }, ...t.calls.map((c) => ({ kind: "call" as const, s: c }))]);
+
+/** The whole step's spend, which its budget bounds: its own model calls' and its nested agents'. */
+export const stepSpend = (agent: AgentState): LlmUsage => ({
+  input_tokens: agent.usage.input_tokens + agent.nested.input_tokens,
+  output_tokens: agent.usage.output_tokens + agent.nested.output_tokens,
+  cost_usd: agent.usage.cost_usd + agent.nested.cost_usd,
+});

@@ -131,7 +131,10 @@ export interface AgentTurn {
 
 export interface AgentState {
   turns: AgentTurn[];
+  /** What this step's own model calls used. */
   usage: LlmUsage;
+  /** What its nested agents (child runs it started by calling Agent.run) used, told by each as it ended. */
+  nested: LlmUsage;
   /** Calls asked for so far (the last call's number). */
   calls: number;
   /** The last answered call's reported input tokens and its prompt's size: calibrates the next estimate. */

@@ -6,10 +6,11 @@
 import { Backoff, BACKGROUND_RETRY } from "../../../execution/backoff";
 import { stepError } from "../../../execution/step-error";
 import { errorFields, log } from "../../../lib/log";
-import { agentInputSchema } from "../../../tools/agent-run/agent-input";
+import { agentInputSchema, type AgentInput } from "../../../tools/agent-run/agent-input";
 import { AGENT_TOOL } from "../../../tools/agent-run/tool-patterns";
 import { runStartInputSchema } from "../../../tools/run-start";
 import { modelOf } from "../domain/agent/model-input";
+import { agentsSpend, nestedBudget } from "../domain/agent/nested-budget";
 import {
   DEFAULT_MAX_RUN_DEPTH,
   childCreated,
@@ -47,6 +48,8 @@ function childSource(state: RunState, w: ChildWork): { source: PlanSource; optio
     const parentInput = agentInputSchema.parse(w.step.resolved_input);
     const input = { ...(w.s.resolved_input as Record<string, unknown>) };
     if (input.model === undefined && modelOf(state, parentInput)) input.model = modelOf(state, parentInput);
+    const budget = nestedBudget(w.step, input.budget as AgentInput["budget"]);
+    if (budget) input.budget = budget;
     return { source: { plan: { steps: [{ step_number: 1, tool: AGENT_TOOL, input, depends_on: [] }] } }, options: {} };
   }
   // Checked when the step started; parsed again for the defaults.
@@ -108,6 +111,7 @@ export async function notifyParent(env: Env, state: RunState): Promise<boolean> 
     status: state.status,
     result: state.status === "completed" ? state.result : null,
     error: state.error ? { code: state.error.code, message: state.error.message } : null,
+    ...(parent.call === undefined ? {} : { llm_usage: agentsSpend(state) }),
   });
   return true;
 }

@@ -10,6 +10,7 @@ import { checkAnswer } from "../../../../tools/agent-run/answer-check";
 import { needsApproval } from "../../../../tools/agent-run/tool-patterns";
 import type { WorkOps } from "../executors/executor";
 import type { Machine } from "../machine";
+import { stepSpend } from "../queries";
 import type { AgentCallState, AgentState, AgentTurn, StepState } from "../state";
 import { modelCallInput, refusal } from "./model-input";
 
@@ -92,7 +93,7 @@ function answer(m: Machine, s: AgentStep, input: AgentInput, turn: AgentTurn, op
   }
   const toolCalls = s.agent.calls;
   m.emit("agent.finished", { step: s.step_number, turns: s.agent.turns.length, tool_calls: toolCalls });
-  ops.succeed(m, { kind: "step", s }, { answer: value, turns: s.agent.turns.length, tool_calls: toolCalls, usage: { ...s.agent.usage } });
+  ops.succeed(m, { kind: "step", s }, { answer: value, turns: s.agent.turns.length, tool_calls: toolCalls, usage: stepSpend(s.agent) });
   return false;
 }
 

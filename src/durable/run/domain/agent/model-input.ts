@@ -12,6 +12,7 @@ import { allowsTool, AGENT_TOOL, offeredTools } from "../../../../tools/agent-ru
 import type { llmCallInputSchema } from "../../../../tools/llm-call/spec";
 import { describeTools, getTool, internalTools } from "../../../../tools/registry";
 import type { Tool } from "../../../../tools/tool";
+import { stepSpend } from "../queries";
 import type { AgentCallState, AgentState, AgentTurn, RunState, StepState } from "../state";
 
 export type LlmCallInput = z.input<typeof llmCallInputSchema>;
@@ -115,7 +116,7 @@ function buildModelCallInput(state: RunState, step: StepState, attempt: number):
     model,
     tools: offered(input),
     budget: input.budget,
-    spent: agent.usage,
+    spent: stepSpend(agent),
     price,
     calibration: agent.calibration ?? undefined,
     timeout_ms: state.options.step_timeout_ms,
