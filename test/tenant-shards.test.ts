@@ -172,7 +172,9 @@ describe("a tenant's limiter shards", () => {
     const [lender, ...more] = await shardsHolding(t.tenant, run_id);
     expect(more).toEqual([]);
     expect(lender).not.toBe(10);
-    expect((await eventsOf(run_id, t.key)).find((e) => e.type === "run.resumed")).toMatchObject({ data: { slot_shard: lender } });
+    // The event leaves slot_shard out for shard 0 (its default), which a random borrow may pick.
+    const event = (await eventsOf(run_id, t.key)).find((e) => e.type === "run.resumed") as { data: { slot_shard?: number } } | undefined;
+    expect(event?.data.slot_shard ?? 0).toBe(lender);
     // Pausing and resuming a run in flight takes nothing more; a second resume is refused.
     expect((await api(`/runs/${run_id}/pause`, { method: "POST", key: t.key })).status).toBe(200);
     expect((await api(`/runs/${run_id}/resume`, { method: "POST", key: t.key })).status).toBe(200);
