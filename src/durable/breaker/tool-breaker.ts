@@ -145,8 +145,9 @@ export class ToolBreaker extends DurableObject<Env> {
     this.arm();
   }
 
-  private newPass(to: WakePass["to"]): WakePass {
-    return { to, upto: this.waiting.last(), next_at: Date.now(), batches: 0, woken: 0, largest_batch: 0 };
+  /** A pass due at `at`: the caller's own clock reading, so a pass made and checked in one turn is due in it. */
+  private newPass(to: WakePass["to"], at = Date.now()): WakePass {
+    return { to, upto: this.waiting.last(), next_at: at, batches: 0, woken: 0, largest_batch: 0 };
   }
 
   private unpublished(): boolean {
@@ -342,7 +343,8 @@ export class ToolBreaker extends DurableObject<Env> {
       // The probe never reported: its slot is free again, and the runs waiting are told again
       // (once) so that one of them takes it, as at the half-open itself.
       expireProbe(s, now);
-      if (!s.wake) s.wake = this.newPass("half_open");
+      // Due at `now`, the time this batch is checked against (a later reading would make it wait an interval).
+      if (!s.wake) s.wake = this.newPass("half_open", now);
       else s.wake.upto = this.waiting.last();
     }
     const pass = s.wake;
