@@ -141,7 +141,11 @@ export function report(m: Machine, reports: readonly StepReport[]): ReportResult
     if (!("work" in found)) return { accepted: false, reason: found.reason };
     const queued = r.queue_ms !== undefined ? { queue_ms: r.queue_ms } : {};
     if (r.outcome.success) succeed(m, found.work, r.outcome.output, queued);
-    else fail(m, found.work, r.outcome.error, queued);
+    // A consumer reports lease_expired only for a message that reached it too late to start (the
+    // tool never ran): the backoff protects no upstream, and waiting for it would send the retry to
+    // the back of the backlog that made it late. So it is tried again at once, in this command,
+    // which hands it to that consumer when it offered to take work (continuation.ts).
+    else fail(m, found.work, r.outcome.error, queued, r.outcome.error.code === "lease_expired");
     if (r.opened) recordOpened(m, r.opened);
     return { accepted: true };
   });

@@ -227,12 +227,15 @@ export function succeed(m: Machine, work: Work, output: unknown, extra: Extra & 
   events(work).succeed(m, work, output, duration_ms ?? since(m, work.s), rest);
 }
 
-/** The attempt failed: the run's retry policy tries it again later, or it fails for good. */
-export function fail(m: Machine, work: Work, error: StepError, extra: Extra = {}): void {
+/**
+ * The attempt failed: the run's retry policy tries it again later, or it fails for good.
+ * `now`: try again at once, without the backoff (an attempt that never started, see report()).
+ */
+export function fail(m: Machine, work: Work, error: StepError, extra: Extra = {}, now = false): void {
   const w = work.s;
   const decision = decideRetry(error, w.attempts, m.state.options, m.random);
   if (decision.retry) {
-    events(work).retry(m, work, error, decision.delay_ms, extra);
+    events(work).retry(m, work, error, now ? 0 : decision.delay_ms, extra);
     return;
   }
   const message = decision.reason === "attempts_exhausted" ? `${error.message} (gave up after ${w.attempts} attempts)` : error.message;
