@@ -4,48 +4,12 @@
 import { evictDurableObject } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import type { RunEventData } from "../../src/durable/run/domain/events";
-import { resolveOptions } from "../../src/execution/run-options";
-import { stepMessage, type StepMessage } from "../../src/execution/step-protocol";
-import type { Json } from "../../src/lib/json";
 import { todoAddImpl } from "../../src/tools/todo-store/execute";
 import { api, createRun, getRun, uniq, waitForRun } from "../helpers";
-import { advanceClock, deliver, events, executions, stub, watchdog } from "../held/harness";
-import { registerScript, scriptRecord } from "../llm/scripted-model-client";
-import type { ScriptedTurn } from "../llm/scripted-model";
+import { advanceClock, deliver, executions, stub, watchdog } from "../held/harness";
+import { scriptRecord } from "../llm/scripted-model-client";
+import { agentMessages, lastOf, modelUrl, script } from "./agent-messages";
 
-const modelUrl = env.SCRIPTED_MODEL_URL;
-
-async function script(turns: ScriptedTurn[]): Promise<string> {
-  const model = `held-${uniq()}`;
-  await registerScript(modelUrl, model, turns);
-  return model;
-}
-
-/**
- * The messages the run object has sent for its agents' work, rebuilt from the log: a model call's
- * without its input (the consumer then fetches it, rebuilt from the log), a tool call's with it.
- */
-async function agentMessages(runId: string): Promise<StepMessage[]> {
-  const log = await events(runId);
-  const created = log.find((e) => e.type === "run.created")!.data as RunEventData["run.created"];
-  const base = { run_id: runId, tenant: created.tenant ?? "dev", timeout_ms: resolveOptions(created.options).step_timeout_ms, trace_id: created.trace_id };
-  return log.flatMap((e): StepMessage[] => {
-    if (e.type === "llm.call_started") {
-      const d = e.data as RunEventData["llm.call_started"];
-      return [{ v: 2, ...base, step: d.step, attempt: d.attempt, dispatch: e.seq, tool: "LLM.call", lease_until: d.lease_until }];
-    }
-    if (e.type === "agent.call_started") {
-      const d = e.data as RunEventData["agent.call_started"];
-      if (d.lease_until === undefined) return [];
-      const key = d.idempotency_key ? { idempotency_key: d.idempotency_key } : {};
-      return [stepMessage({ ...base, step: d.step, attempt: d.attempt, dispatch: e.seq, tool: d.tool, lease_until: d.lease_until, ...key }, d.input as Json)];
-    }
-    return [];
-  });
-}
-
-const lastOf = async (runId: string, tool: string) => (await agentMessages(runId)).filter((m) => m.tool === tool).at(-1)!;
 const agent = (input: Record<string, unknown>) => createRun({ agent: input });
 
 describe("an agent's work under duplicate, lost and late deliveries", () => {

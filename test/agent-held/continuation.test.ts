@@ -7,45 +7,13 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it, onTestFinished } from "vitest";
 import type { RunUsageAnswer } from "../../src/durable/run/contract";
-import type { RunEventData } from "../../src/durable/run/domain/events";
-import { resolveOptions } from "../../src/execution/run-options";
-import { stepMessage, type ReportAnswer, type StepMessage } from "../../src/execution/step-protocol";
-import type { Json } from "../../src/lib/json";
+import type { ReportAnswer } from "../../src/execution/step-protocol";
 import { todoAddImpl } from "../../src/tools/todo-store/execute";
 import { api, createRun, getRun, uniq } from "../helpers";
 import { advanceClock, deliver, deliverContinuing, events, executions, sentMessages, stub, watchdog } from "../held/harness";
-import { registerScript, scriptRecord } from "../llm/scripted-model-client";
-import type { ScriptedTurn } from "../llm/scripted-model";
+import { scriptRecord } from "../llm/scripted-model-client";
+import { agentMessages, lastOf, modelUrl, script } from "./agent-messages";
 
-const modelUrl = env.SCRIPTED_MODEL_URL;
-
-async function script(turns: ScriptedTurn[]): Promise<string> {
-  const model = `cont-${uniq()}`;
-  await registerScript(modelUrl, model, turns);
-  return model;
-}
-
-/** The run's agent messages as the object sent them, rebuilt from its log (a model call's without input: fetched). */
-async function agentMessages(runId: string): Promise<StepMessage[]> {
-  const log = await events(runId);
-  const created = log.find((e) => e.type === "run.created")!.data as RunEventData["run.created"];
-  const base = { run_id: runId, tenant: created.tenant ?? "dev", timeout_ms: resolveOptions(created.options).step_timeout_ms, trace_id: created.trace_id };
-  return log.flatMap((e): StepMessage[] => {
-    if (e.type === "llm.call_started") {
-      const d = e.data as RunEventData["llm.call_started"];
-      return [{ v: 2, ...base, step: d.step, attempt: d.attempt, dispatch: e.seq, tool: "LLM.call", lease_until: d.lease_until }];
-    }
-    if (e.type === "agent.call_started") {
-      const d = e.data as RunEventData["agent.call_started"];
-      if (d.lease_until === undefined) return [];
-      const key = d.idempotency_key ? { idempotency_key: d.idempotency_key } : {};
-      return [stepMessage({ ...base, step: d.step, attempt: d.attempt, dispatch: e.seq, tool: d.tool, lease_until: d.lease_until, ...key }, d.input as Json)];
-    }
-    return [];
-  });
-}
-
-const lastOf = async (runId: string, tool: string) => (await agentMessages(runId)).filter((m) => m.tool === tool).at(-1)!;
 /** Requests to the run's own object: its total less those to shared objects (the tenant's slot). */
 const own = (u: RunUsageAnswer) => u.do_requests - Object.values(u.shared_requests).reduce((a, b) => a + (b ?? 0), 0);
 const usage = async (runId: string) => (await (await api(`/runs/${runId}/usage`)).json()) as RunUsageAnswer;
@@ -55,7 +23,7 @@ const add = (title: string) => ({ name: "TodoStore.add", arguments: { title } })
 describe("continuation: a consumer runs the work its report calls for", () => {
   it("runs a whole agent loop from its first message: two requests to the run object per turn, one queue message in all", async () => {
     const adds = executions(todoAddImpl);
-    const model = await script([{ tool_calls: [add(`a ${uniq()}`)] }, { tool_calls: [add(`b ${uniq()}`)] }, { text: "done" }]);
+    const model = await script([{ tool_calls: [add(`a ${uniq()}`)] }, { tool_calls: [add(`b ${uniq()}`)] }, { text: "done" }], "cont");
     const run = await createRun({ agent: { goal: "add two todos", model, tools: ["TodoStore.add"] } });
     const before = await usage(run.run_id);
     await deliverContinuing(await lastOf(run.run_id, "LLM.call"));
@@ -80,7 +48,7 @@ describe("continuation: a consumer runs the work its report calls for", () => {
   });
 
   it("streams every model call of a run a client is watching", async () => {
-    const model = await script([{ tool_calls: [add(`w ${uniq()}`)] }, { text: "done" }]);
+    const model = await script([{ tool_calls: [add(`w ${uniq()}`)] }, { text: "done" }], "cont");
     const run = await createRun({ agent: { goal: "add a todo", model, tools: ["TodoStore.add"] } });
     const res = await api(`/runs/${run.run_id}/ws`, { headers: { upgrade: "websocket" } });
     expect(res.status).toBe(101);
@@ -112,7 +80,7 @@ describe("continuation: a consumer runs the work its report calls for", () => {
   });
 
   it("turns away a copy of a handed-over model call: the call is made once, by the consumer holding it", async () => {
-    const model = await script([{ tool_calls: [add(`c ${uniq()}`)] }, { text: "done" }]);
+    const model = await script([{ tool_calls: [add(`c ${uniq()}`)] }, { text: "done" }], "cont");
     const run = await createRun({ agent: { goal: "add a todo", model, tools: ["TodoStore.add"] } });
     await deliver(await lastOf(run.run_id, "LLM.call"));
     const call = await lastOf(run.run_id, "TodoStore.add");
@@ -145,7 +113,7 @@ describe("continuation: a consumer runs the work its report calls for", () => {
     const adds = executions(todoAddImpl);
     const title = `e ${uniq()}`;
     // Turn 1 is answered by the test below, not by the model: the model is asked for turn 2 only.
-    const model = await script([{ text: "not asked" }, { text: "done" }]);
+    const model = await script([{ text: "not asked" }, { text: "done" }], "cont");
     const run = await createRun({ agent: { goal: "add a todo", model, tools: ["TodoStore.add"] } });
     const first = await lastOf(run.run_id, "LLM.call");
     // The model call's consumer (the test stands in for it) reports a tool call and takes it.
