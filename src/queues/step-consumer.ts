@@ -5,7 +5,7 @@
 import { stepMessageSchema, type StepMessage } from "../execution/step-protocol";
 import { errorFields, log } from "../lib/log";
 import { continueSteps, executeStep } from "./execute-step";
-import { ReportBatcher, type Continuation } from "./report-batcher";
+import { NO_CONTINUATION, ReportBatcher, type Continuation } from "./report-batcher";
 
 /**
  * What one invocation takes over from the run objects it reports to (report-batcher.ts): at most
@@ -25,7 +25,7 @@ export async function consumeSteps(batch: MessageBatch<unknown>, env: Env, optio
   const valid = parsed.flatMap((p) => (p.step.success ? [p.step.data] : []));
   // A dead-lettered message only wakes its run: it reports nothing, so it takes nothing over.
   const continues = !deadLettered && options.continuation !== false;
-  const continuation: Continuation = continues ? { left: CONTINUE_MESSAGES, until: Date.now() + CONTINUE_MS } : { left: 0, until: 0 };
+  const continuation: Continuation = continues ? { left: CONTINUE_MESSAGES, until: Date.now() + CONTINUE_MS } : { ...NO_CONTINUATION };
   const reporter = new ReportBatcher(
     env,
     valid.map((m) => m.run_id),

@@ -174,9 +174,10 @@ export abstract class RunHost extends DurableObject<Env> {
       }
       // A model call streams its text into the log only if someone can watch it: a client is
       // connected now, or the run is being created (its client connects as the POST answers).
-      if (name !== "create" && this.ctx.getWebSockets().length === 0) {
-        for (const list of [sends, take?.granted ?? []])
-          for (let i = 0; i < list.length; i++) if (list[i]!.tool === LLM_CALL_TOOL) list[i] = { ...list[i]!, unwatched: true };
+      // Sockets are looked up only for a command that sends a model call, not on every command.
+      const lists = [sends, take?.granted ?? []];
+      if (name !== "create" && lists.some((l) => l.some((msg) => msg.tool === LLM_CALL_TOOL)) && this.ctx.getWebSockets().length === 0) {
+        for (const list of lists) for (let i = 0; i < list.length; i++) if (list[i]!.tool === LLM_CALL_TOOL) list[i] = { ...list[i]!, unwatched: true };
       }
       // A command's rows commit together or not at all (the log wraps several rows in one transaction).
       this.log.flush();
