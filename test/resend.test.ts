@@ -2,6 +2,7 @@
 // under the same lease. The decider, with the clock the test sets.
 import { describe, expect, it } from "vitest";
 import { fireDue, report } from "../src/durable/run/domain/decide";
+import type { Machine, QueueView } from "../src/durable/run/domain/machine";
 import { dispatchTimeout, leaseFor, RESEND_FLOOR_MS } from "../src/execution/run-options";
 import type { Outcome } from "../src/execution/step-protocol";
 import { at, begin, options, type StepSpec } from "./decider-harness";
@@ -75,5 +76,63 @@ describe("a queued attempt with no report", () => {
     expect(out.events[0]).toMatchObject({ type: "step.retry_scheduled", data: { step: 1, attempt: 1, error: { code: "lease_expired" } } });
     expect(out.sent).toMatchObject([{ step: 1, attempt: 2 }]);
     expect(out.sent[0]).not.toHaveProperty("copy");
+  });
+});
+
+/** The watchdog as the run object runs it when it has looked at the step queue first. */
+const seeing = (queue: QueueView) => (m: Machine) => fireDue({ ...m, queue });
+const nothingReceived = () => false;
+
+describe("a resend whose message is still behind a backlog", () => {
+  it("is put off while the queue holds a message sent before its own, then sent once the queue has moved past it", () => {
+    const { run, sent } = begin([get(1)], defaults);
+    const s = run.step(1);
+    // At 12 s the queue's oldest message was sent at 0 s, with this one: it is waiting its turn.
+    const first = run.command(at(12_000), seeing({ oldest: at(0), received: nothingReceived }));
+    expect(first.sent).toEqual([]);
+    // Looked at again after as long as the oldest message has waited (12 s).
+    expect(first.events).toEqual([
+      expect.objectContaining({ type: "step.resend_postponed", data: { step: 1, dispatch: s.dispatch_seq, resend_at: at(24_000), queue_wait_ms: 12_000 } }),
+    ]);
+    expect(run.step(1)).toMatchObject({ status: "running", resends: 0, resend_at: at(24_000) });
+    expect(run.command(at(23_999), seeing({ oldest: at(0), received: nothingReceived })).events).toEqual([]);
+
+    // At 24 s the oldest message waiting was sent after this one: it reached a consumer, and no report came.
+    const second = run.command(at(24_000), seeing({ oldest: at(1_000), received: nothingReceived }));
+    expect(second.events).toMatchObject([{ type: "step.resent", data: { step: 1, dispatch: s.dispatch_seq } }]);
+    expect(second.sent).toEqual([{ ...sent[0], copy: 1 }]);
+  });
+
+  it("is sent at once when the queue is empty, or when a consumer already has its message", () => {
+    const empty = begin([get(1)], defaults).run;
+    expect(empty.command(at(12_000), seeing({ oldest: null, received: nothingReceived })).sent).toMatchObject([{ step: 1, copy: 1 }]);
+
+    // A consumer already has this dispatch (it passed its pre-flight): it is not in the queue, whatever else waits.
+    const taken = begin([get(1)], defaults).run;
+    const d = taken.step(1).dispatch_seq!;
+    const out = taken.command(at(12_000), seeing({ oldest: at(0), received: (x) => x === d }));
+    expect(out.sent).toMatchObject([{ step: 1, dispatch: d, copy: 1 }]);
+    expect(out.events.map((e) => e.type)).toEqual(["step.resent"]);
+  });
+
+  it("is put off no later than a copy could still start, and past that point is not sent at all: the lease decides", () => {
+    const { run } = begin([get(1)], defaults);
+    const lease = leaseFor(DEFAULT_TIMEOUT);
+    const latest = lease - DEFAULT_TIMEOUT;
+    // At 40 s the oldest message has waited 40 s: 80 s would be past the last moment a copy could start.
+    const capped = run.command(at(40_000), seeing({ oldest: at(0), received: nothingReceived }));
+    expect(capped.events[0]).toMatchObject({ type: "step.resend_postponed", data: { resend_at: at(latest) } });
+    const last = run.command(at(latest), seeing({ oldest: at(0), received: nothingReceived }));
+    expect(last.sent).toEqual([]);
+    expect(last.events[0]).toMatchObject({ type: "step.resend_postponed", data: { resend_at: null } });
+    expect(run.step(1).resend_at).toBeNull();
+    // The lease then fails the attempt, and the retry policy starts the next one.
+    const expired = run.command(at(lease), seeing({ oldest: at(0), received: nothingReceived }));
+    expect(expired.events[0]).toMatchObject({ type: "step.retry_scheduled", data: { step: 1, attempt: 1, error: { code: "lease_expired" } } });
+  });
+
+  it("without a look at the queue (it could not tell), sends its copy as before", () => {
+    const { run } = begin([get(1)], defaults);
+    expect(run.command(at(12_000), fireDue).sent).toMatchObject([{ step: 1, copy: 1 }]);
   });
 });

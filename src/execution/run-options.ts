@@ -109,3 +109,13 @@ export const MAX_RESENDS = 2;
 export function resendAfter(lagMs: number | null, timeoutMs: number): number {
   return Math.min(dispatchTimeout(timeoutMs), RESEND_FLOOR_MS + 4 * (lagMs ?? DEFAULT_QUEUE_LAG_MS));
 }
+
+/**
+ * How long a resend is put off when the step queue still holds a message sent before the
+ * attempt's own (`oldestSentAt`): as long again as that message has waited, since the queue's
+ * messages wait about that long now. At least the resend floor's 8 s, as that message was sent no
+ * later than the attempt began.
+ */
+export function resendRecheckAfter(now: number, oldestSentAt: number): number {
+  return Math.max(0, now - oldestSentAt);
+}

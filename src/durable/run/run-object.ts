@@ -10,7 +10,7 @@ import type * as C from "./contract";
 import { childEnded, type ChildNotice } from "./domain/children";
 import { cancel, pause, resume, type ControlResult } from "./domain/control";
 import { createRun } from "./domain/create";
-import { breakerChanged, defer, fireDue, preflight, report, skipCancelled, type Machine } from "./domain/decide";
+import { breakerChanged, defer, fireDue, preflight, report, resendDue, skipCancelled, type Machine } from "./domain/decide";
 import { emptyState } from "./domain/state";
 import { decideApproval, signal, type Decision } from "./domain/human-input";
 import { beginModelCall, recordDelta } from "./domain/agent/deltas";
@@ -18,6 +18,7 @@ import { attemptInput, findWork } from "./domain/work";
 import { llmUsage } from "./run-view";
 import { childRunId } from "./effects/family";
 import { deleteRunStorage, expiresAt } from "./effects/retention";
+import { stepQueueOldest } from "./effects/step-sender";
 import { admit, takeSlot } from "./effects/tenant-slot";
 import { linkHash } from "./storage/decision-links";
 import { closed, upgrade } from "./storage/subscriptions";
@@ -290,6 +291,9 @@ export class RunObject extends RunHost implements C.RunRpc {
       this.armAlarm();
       return;
     }
-    await this.command((m) => fireDue(m), "alarm");
+    // A resend is due: is its message lost, or only waiting its turn in a backlog? (executors/queue.ts)
+    const oldest = resendDue(this.state, this.clock()) ? await stepQueueOldest(this.env.STEPS, this.state.run_id) : undefined;
+    const queue = oldest === undefined ? undefined : { oldest, received: (dispatch: number) => this.begun.has(dispatch) };
+    await this.command((m) => fireDue(queue ? { ...m, queue } : m), "alarm");
   }
 }

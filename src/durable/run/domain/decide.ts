@@ -230,6 +230,13 @@ function timeOut(m: Machine): void {
   else m.emit("run.failed", { error: failure });
 }
 
+/** Whether a queued attempt's resend time has come: the run object then looks at the step queue first (Machine.queue). */
+export function resendDue(state: RunState, now: number): boolean {
+  if (TERMINAL_RUN.has(state.status)) return false;
+  for (const work of allWork(state)) if (work.s.resend_at !== null && work.s.resend_at <= now) return true;
+  return false;
+}
+
 /**
  * The earliest deadline the watchdog must wake for, or null: the run's own, each running or
  * waiting attempt's (as its executor says), and due retries. A step's retry whose time has come is

@@ -161,6 +161,22 @@ export const EVENT_DATA = {
       next_resend_at: epochMs.optional().describe("When it is sent again if still no report has come; absent: not again (its lease decides)"),
     })
     .describe("A queued attempt had no report by its resend time (its message may have been lost): the same dispatch was sent again, under the same lease"),
+  "step.resend_postponed": z
+    .object({
+      step,
+      dispatch: z.number().int().describe("The attempt whose message was not sent again: a step's, or an undo's, or an agent's call"),
+      resend_at: epochMs
+        .nullable()
+        .describe("When it is looked at again; null: not again, since a copy sent later could no longer start within the lease (the lease decides)"),
+      queue_wait_ms: z
+        .number()
+        .int()
+        .nonnegative()
+        .describe("How long the oldest message still in the step queue had waited: it was sent before this attempt's"),
+    })
+    .describe(
+      "A queued attempt had no report by its resend time, but the step queue still held a message sent before its own: its message is waiting its turn, not lost, so no copy was sent",
+    ),
   "step.deferred": z
     .object({ step, attempt, error: stepError, retry_at: epochMs })
     .describe("An open breaker turned the dispatch away; the attempt is given back"),

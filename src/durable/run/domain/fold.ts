@@ -10,7 +10,7 @@ import { compensationHandlers } from "./fold-compensation";
 import { childrenHandlers } from "./fold-family";
 import { rerunHandlers } from "./fold-rerun";
 import { beginAttempt, clearDeadlines, giveBack, resent, waitToRetry } from "./fold-attempt";
-import { emptyState, noAttempt, type Handlers, type RunState, type StepState } from "./state";
+import { emptyState, noAttempt, type AttemptState, type Handlers, type RunState, type StepState } from "./state";
 
 function newStep(s: Plan["steps"][number]): StepState {
   return {
@@ -56,6 +56,13 @@ function begin(s: StepState, status: "running" | "waiting", d: { attempt: number
   s.duration_ms = null;
   s.dispatch_deadline = null;
   return s;
+}
+
+/** The attempt that `dispatch` began: a step's, an undo's, or an agent's model call or tool call (step.resent and its kin). */
+function attemptOf(state: RunState, stepNumber: number, dispatch: number): AttemptState | undefined {
+  const s = state.steps.get(stepNumber);
+  if (s?.dispatch_seq === dispatch) return s;
+  return state.compensation?.steps.find((u) => u.step_number === stepNumber && u.dispatch_seq === dispatch) ?? (s && agentWorkByDispatch(s, dispatch));
 }
 
 const handlers: Handlers = {
@@ -161,12 +168,12 @@ const handlers: Handlers = {
   },
   // A step's attempt, an undo's, or an agent's model call or tool call, named by its dispatch.
   "step.resent": (state, d) => {
-    const s = state.steps.get(d.step);
-    const w =
-      s?.dispatch_seq === d.dispatch
-        ? s
-        : (state.compensation?.steps.find((u) => u.step_number === d.step && u.dispatch_seq === d.dispatch) ?? (s && agentWorkByDispatch(s, d.dispatch)));
+    const w = attemptOf(state, d.step, d.dispatch);
     if (w) resent(w, d.next_resend_at);
+  },
+  "step.resend_postponed": (state, d) => {
+    const w = attemptOf(state, d.step, d.dispatch);
+    if (w) w.resend_at = d.resend_at;
   },
   // Turned away by an open breaker before the tool ran: waits without using up an attempt. Under
   // the earlier protocol the step was still queued (no attempt counted yet); now it was running.

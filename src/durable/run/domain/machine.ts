@@ -17,4 +17,16 @@ export interface Machine {
   emit<T extends RunEventType>(type: T, data: RunEventData[T]): number;
   /** A message for the queue (sent by the run object after the decision). */
   send(message: StepMessage): void;
+  /**
+   * What the run object saw of the step queue for this command, when it looked (an alarm with a
+   * resend due, see executors/queue.ts); absent: not known, and a resend goes out as before.
+   */
+  queue?: QueueView;
+}
+
+export interface QueueView {
+  /** When the oldest message still waiting in the step queue was sent (epoch ms); null: none waits. */
+  oldest: number | null;
+  /** Whether a consumer already has this dispatch (it passed its pre-flight or was handed over): it is not in the queue. */
+  received(dispatch: number): boolean;
 }

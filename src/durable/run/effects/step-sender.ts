@@ -37,3 +37,22 @@ export async function sendSteps(queue: Queue<StepMessage>, runId: string, messag
     }),
   );
 }
+
+/**
+ * When the oldest message still waiting in the step queue was sent (epoch ms), null when none
+ * waits, or undefined when the queue could not tell (a failed call, a runtime without queue
+ * metrics): the watchdog then resends as it would have anyway. One call to the queue, made only by
+ * an alarm with a resend due.
+ */
+export async function stepQueueOldest(queue: Queue<StepMessage>, runId: string): Promise<number | null | undefined> {
+  try {
+    const { backlogCount, oldestMessageTimestamp } = await queue.metrics();
+    if (!backlogCount) return null;
+    // A Date by the binding's types; the local broker answers epoch ms (0 when it is empty).
+    const at = oldestMessageTimestamp === undefined ? NaN : new Date(oldestMessageTimestamp).getTime();
+    return Number.isFinite(at) && at > 0 ? at : undefined;
+  } catch (err) {
+    log.warn("step.queue_metrics_unavailable", { run_id: runId, ...errorFields(err) });
+    return undefined;
+  }
+}

@@ -8,7 +8,11 @@
 // resend time has the same message sent again, the same dispatch under the same lease, at most
 // MAX_RESENDS times. A copy is only ever a duplicate delivery, which the protocol already makes
 // harmless (docs/architecture.md, "A message lost in a crash").
-import { leaseFor, MAX_RESENDS, resendAfter } from "../../../../execution/run-options";
+//
+// A message that is only waiting its turn in a backlog is not lost: while the step queue still
+// holds a message sent before this attempt's own, the copy would only join the same backlog behind
+// it (tripling a fan-out's messages, measured). The resend is put off instead, and looked at again.
+import { leaseFor, MAX_RESENDS, resendAfter, resendRecheckAfter } from "../../../../execution/run-options";
 import { stepError } from "../../../../execution/step-error";
 import { stepMessage } from "../../../../execution/step-protocol";
 import type { Json } from "../../../../lib/json";
@@ -56,6 +60,19 @@ export const queueExecutor: Executor<QueueTool> = {
     // step's timeout would. Past that point a copy would only be refused and reported as
     // lease_expired, so the attempt fails now, as that report would fail it.
     if (w.resend_at !== null && w.lease_until !== null && w.dispatch_seq !== null && a.m.now + a.timeoutMs <= w.lease_until) {
+      const q = a.m.queue;
+      const sentAt = w.started_ms;
+      if (q && q.oldest !== null && sentAt !== null && q.oldest <= sentAt && !q.received(w.dispatch_seq)) {
+        // The queue is first in, first out (roughly, in production): its oldest message was sent
+        // no later than this one, so this one is most likely still behind it. Looked at again
+        // later, but no later than a copy could still start; past that, a copy would only wait
+        // behind the original, so none is sent and the lease decides (null).
+        const latest = w.lease_until - a.timeoutMs;
+        const again = Math.min(a.m.now + resendRecheckAfter(a.m.now, q.oldest), latest);
+        const resend_at = again > a.m.now ? again : null;
+        a.m.emit("step.resend_postponed", { step: w.step_number, dispatch: w.dispatch_seq, resend_at, queue_wait_ms: Math.max(0, a.m.now - q.oldest) });
+        return;
+      }
       const copy = w.resends + 1;
       // Twice as long again before the next copy: a step that is only slow gets few duplicates.
       const next = a.m.now + 2 * Math.max(0, a.m.now - (w.started_ms ?? a.m.now));
