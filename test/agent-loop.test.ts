@@ -245,6 +245,21 @@ describe("the agent loop", () => {
     expect(second.input).toEqual(first.input);
   });
 
+  it("puts off a model call's resend while the step queue still holds a message sent before it, then sends the copy", () => {
+    const run = start({ goal: "hello" });
+    const first = lastModel(run);
+    // The watchdog looked at the queue: its oldest message was sent as the run began.
+    const queue = { oldest: T0, received: () => false };
+    const out = run.command(at(RESEND), (m) => fireDue({ ...m, queue }));
+    expect(out.events.map((e) => e.type)).toEqual(["step.resend_postponed"]);
+    expect(out.sent).toEqual([]);
+    // The model call's resend time moved (as long again as that message had waited): nothing is due in between.
+    expect(run.command(at(2 * RESEND - 1), (m) => fireDue({ ...m, queue })).events).toEqual([]);
+    const later = run.command(at(2 * RESEND), (m) => fireDue({ ...m, queue: { oldest: at(1), received: () => false } }));
+    expect(later.events.map((e) => e.type)).toEqual(["step.resent"]);
+    expect(lastModel(run)).toMatchObject({ dispatch: first.dispatch, copy: 1 });
+  });
+
   it("sends a model call's message again at its resend time, as the same dispatch with the same messages", () => {
     const run = start({ goal: "hello" });
     const first = lastModel(run);
