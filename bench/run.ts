@@ -131,9 +131,17 @@ async function measure(name: SystemName, port: number): Promise<Result> {
       : undefined;
     if (usage) console.log("usage per run", JSON.stringify(usage));
     lines = rt.logLines();
+    const tallyBefore = rt.logLinesByMessage();
     const { result: f, cpu_s: dagCpu } = await cpuOf(rt.pgid, () => fanout(system, sizes));
     const dagLines = rt.logLines() - lines;
-    console.log("fan-out", f, `cpu ${round(dagCpu, 2)} s`);
+    // Which lines the fan-out wrote, per DAG run: what its log cost is made of.
+    const dagByMessage = Object.fromEntries(
+      Object.entries(rt.logLinesByMessage())
+        .map(([k, n]) => [k, round((n - (tallyBefore[k] ?? 0)) / f.runs, 2)] as const)
+        .filter(([, n]) => n > 0)
+        .sort((a, b) => b[1] - a[1]),
+    );
+    console.log("fan-out", f, `cpu ${round(dagCpu, 2)} s`, "log lines per DAG run by message", dagByMessage);
     console.log(`${name} took ${round((performance.now() - t0) / 1000)} s`);
     return {
       throughput: t,
@@ -141,7 +149,7 @@ async function measure(name: SystemName, port: number): Promise<Result> {
       fanout: f,
       ...(usage ? { usage } : {}),
       cpu: { calc_s_per_1000_runs: round((calcCpu * 1000) / t.runs, 2), dag_s_per_1000_runs: round((dagCpu * 1000) / f.runs, 2) },
-      log_lines: { calc_per_run: round(calcLines / t.runs, 2), dag_per_run: round(dagLines / f.runs, 2) },
+      log_lines: { calc_per_run: round(calcLines / t.runs, 2), dag_per_run: round(dagLines / f.runs, 2), dag_per_run_by_message: dagByMessage },
     };
   } catch (err) {
     console.error(`${name} failed; the runtime's last output:\n${rt.output.join("").slice(-4000)}`);
@@ -251,7 +259,11 @@ Ratios (same run): ${
 
 The floor makes one request per run to one SQLite Durable Object, which writes the run's events and runs the whole run inside that request (a calc step computed in place; a DAG's fetches in parallel, then its join), so its POST answers once the run has ended; only its read-model row goes to D1 after the answer. No queue, no leases, no retries: it is a lower bound, not a peer.
 The queue floor is the least a design can do when its I/O steps travel by queue, as Crane's do: one request to a per-run object writes the run's first events and sends one message per fetch step (a calc step is computed in place, as Crane does), a consumer fetches and reports once per message, and the object ends the run on the last report. No lease, retry, breaker or validation.
-CPU is user + system time of each system's whole process group (wrangler dev and workerd) from /proc, over the calc throughput and over the fan-out (until it idles), per 1,000 runs. Log lines are the JSON lines the Worker wrote over the same spans, per run.
+CPU is user + system time of each system's whole process group (wrangler dev and workerd) from /proc, over the calc throughput and over the fan-out (until it idles), per 1,000 runs. Log lines are the JSON lines the Worker wrote over the same spans, per run; under the fan-out, by level and message: ${
+  Object.entries(results)
+    .map(([s, r]) => `${s} ${JSON.stringify(r.log_lines.dag_per_run_by_message ?? {})}`)
+    .join("; ") || "none"
+}.
 The fan-out client hands all ${sizes.fanout} DAGs over at once and keeps at most ${sizes.fanoutConnections} requests in flight (POSTs first, then the polls); its wall time runs from the first POST to the last run seen finished ("all submitted after": the last POST's answer). ${
   sizes.fanoutStallMs > 0
     ? `A run whose POST or poll goes unanswered for ${sizes.fanoutStallMs / 1000} s fails, and once nothing moves for ${sizes.fanoutStallMs / 1000} s (no POST answered, no upstream fetch, no run ending) the runs left are abandoned; neither counts as completed nor in the wall time.`

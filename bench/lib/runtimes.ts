@@ -22,26 +22,37 @@ export interface Started {
   pgid: number;
   /** JSON log lines the Worker has written so far (Crane's logger writes one JSON object a line). */
   logLines(): number;
+  /** The same, by level and message, since the runtime started. */
+  logLinesByMessage(): Record<string, number>;
 }
 
 /** Counts the JSON log lines a runtime writes to stdout and stderr. */
-function countLogLines(rt: Runtime): () => number {
+/** The JSON log lines the Worker writes, counted in all and by level and message ("warn step.lease_too_short"). */
+function countLogLines(rt: Runtime): { total: () => number; byMessage: () => Record<string, number> } {
   let lines = 0;
+  const tally: Record<string, number> = {};
   const counter = () => {
     let partial = "";
     return (chunk: Buffer | string) => {
       const parts = (partial + String(chunk)).split("\n");
       partial = parts.pop()!;
-      for (const line of parts) if (line.includes('{"level":')) lines++;
+      for (const line of parts) {
+        if (!line.includes('{"level":')) continue;
+        lines++;
+        const m = /\{"level":"(\w+)","msg":"([^"]*)"/.exec(line);
+        const key = m ? `${m[1]} ${m[2]}` : "other";
+        tally[key] = (tally[key] ?? 0) + 1;
+      }
     };
   };
   rt.child.stdout?.on("data", counter());
   rt.child.stderr?.on("data", counter());
-  return () => lines;
+  return { total: () => lines, byMessage: () => ({ ...tally }) };
 }
 
 function started(system: System, rt: Runtime): Started {
-  return { system, stop: () => killRuntime(rt), output: rt.output, pgid: rt.child.pid!, logLines: countLogLines(rt) };
+  const logs = countLogLines(rt);
+  return { system, stop: () => killRuntime(rt), output: rt.output, pgid: rt.child.pid!, logLines: logs.total, logLinesByMessage: logs.byMessage };
 }
 
 const FLOOR_CONFIG = "bench/peers/floor/wrangler.toml";

@@ -16,7 +16,7 @@ export interface Result {
   /** CPU seconds of the system's process group per 1,000 runs: calc (throughput), DAG (fan-out). */
   cpu: { calc_s_per_1000_runs: number; dag_s_per_1000_runs: number };
   /** JSON log lines written per run: during the calc throughput and during the fan-out. */
-  log_lines: { calc_per_run: number; dag_per_run: number };
+  log_lines: { calc_per_run: number; dag_per_run: number; /** Which lines they were, by level and message. */ dag_per_run_by_message?: Record<string, number> };
 }
 
 /**
