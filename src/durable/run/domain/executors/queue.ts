@@ -11,7 +11,8 @@
 //
 // A message that is only waiting its turn in a backlog is not lost: while the step queue still
 // holds a message sent before this attempt's own, the copy would only join the same backlog behind
-// it (tripling a fan-out's messages, measured). The resend is put off instead, and looked at again.
+// it (up to two copies per step of a fan-out, each a message, a consumer's turn and a late report).
+// The resend is put off instead, and looked at again.
 import { leaseFor, MAX_RESENDS, resendAfter, resendRecheckAfter } from "../../../../execution/run-options";
 import { stepError } from "../../../../execution/step-error";
 import { stepMessage } from "../../../../execution/step-protocol";
