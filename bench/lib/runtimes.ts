@@ -27,7 +27,7 @@ export interface Started {
 }
 
 /** Counts the JSON log lines a runtime writes to stdout and stderr. */
-/** The JSON log lines the Worker writes, counted in all and by level and message ("warn step.lease_too_short"). */
+/** The JSON log lines the Worker writes, counted in all and by level and message ("warn step.lease_too_short", "warn step.report_ignored (not_running)"). */
 function countLogLines(rt: Runtime): { total: () => number; byMessage: () => Record<string, number> } {
   let lines = 0;
   const tally: Record<string, number> = {};
@@ -40,7 +40,8 @@ function countLogLines(rt: Runtime): { total: () => number; byMessage: () => Rec
         if (!line.includes('{"level":')) continue;
         lines++;
         const m = /\{"level":"(\w+)","msg":"([^"]*)"/.exec(line);
-        const key = m ? `${m[1]} ${m[2]}` : "other";
+        const reason = /"reason":"([^"]*)"/.exec(line)?.[1];
+        const key = m ? `${m[1]} ${m[2]}${reason ? ` (${reason})` : ""}` : "other";
         tally[key] = (tally[key] ?? 0) + 1;
       }
     };
