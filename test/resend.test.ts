@@ -1,9 +1,10 @@
 // A queued attempt with no report by its resend time has its message sent again: the same dispatch,
 // under the same lease. The decider, with the clock the test sets.
 import { describe, expect, it } from "vitest";
-import { fireDue, report } from "../src/durable/run/domain/decide";
+import { fireDue, renewLease, report } from "../src/durable/run/domain/decide";
 import type { Machine, QueueView } from "../src/durable/run/domain/machine";
-import { dispatchTimeout, leaseFor, RESEND_FLOOR_MS } from "../src/execution/run-options";
+import { dispatchTimeout, leaseFor, leaseMargin, RESEND_FLOOR_MS } from "../src/execution/run-options";
+import { stepError } from "../src/execution/step-error";
 import type { Outcome } from "../src/execution/step-protocol";
 import { at, begin, options, type StepSpec } from "./decider-harness";
 
@@ -134,5 +135,38 @@ describe("a resend whose message is still behind a backlog", () => {
   it("without a look at the queue (it could not tell), sends its copy as before", () => {
     const { run } = begin([get(1)], defaults);
     expect(run.command(at(12_000), fireDue).sent).toMatchObject([{ step: 1, copy: 1 }]);
+  });
+});
+
+describe("a lease renewed for a message that reached its consumer late", () => {
+  it("runs from the consumer's ask for the step's timeout and margin, so the old lease's end takes nothing back", () => {
+    const { run } = begin([get(1)], defaults);
+    const { lease_until: lease, dispatch_seq: dispatch } = run.step(1);
+    const asked = lease! - 5_000;
+    const out = run.command(asked, (m) => renewLease(m, 1, dispatch!, DEFAULT_TIMEOUT));
+    const renewed = asked + DEFAULT_TIMEOUT + leaseMargin(DEFAULT_TIMEOUT);
+    expect(out.result).toBe(renewed);
+    expect(out.events).toEqual([expect.objectContaining({ type: "step.lease_renewed", data: { step: 1, dispatch, lease_until: renewed } })]);
+    expect(run.step(1).lease_until).toBe(renewed);
+    expect(run.command(lease!, fireDue).events.map((e) => e.type)).not.toContain("step.retry_scheduled");
+    // A lease that is long enough already is kept as it is, with nothing written.
+    const kept = run.command(asked + 1_000, (m) => renewLease(m, 1, dispatch!, 1_000));
+    expect(kept).toMatchObject({ result: renewed, events: [] });
+  });
+
+  it("is refused (null, nothing written) once the lease has passed, or for a dispatch that is not the step's current one", () => {
+    const { run } = begin([get(1)], defaults);
+    const { lease_until: lease, dispatch_seq: dispatch } = run.step(1);
+    expect(run.command(lease!, (m) => renewLease(m, 1, dispatch!, DEFAULT_TIMEOUT))).toMatchObject({ result: null, events: [] });
+    expect(run.command(at(1_000), (m) => renewLease(m, 1, dispatch! + 100, DEFAULT_TIMEOUT))).toMatchObject({ result: null, events: [] });
+  });
+
+  it("a lease_expired report from a consumer of the previous version (which refused late messages) is retried at once, not after the backoff", () => {
+    const { run } = begin([get(1)], options({ step_timeout_ms: DEFAULT_TIMEOUT }));
+    const dispatch = run.step(1).dispatch_seq!;
+    const error = stepError("lease_expired", "Reached a consumer too late to start.");
+    const out = run.command(at(70_000), (m) => report(m, [{ step: 1, dispatch, outcome: { success: false, error } }]));
+    expect(out.events[0]).toMatchObject({ type: "step.retry_scheduled", data: { step: 1, attempt: 1, delay_ms: 0 } });
+    expect(out.sent).toMatchObject([{ step: 1, attempt: 2 }]);
   });
 });

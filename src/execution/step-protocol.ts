@@ -103,9 +103,13 @@ export interface ReportAnswer {
   next: StepMessage[];
 }
 
-/** Asked before a tool with side effects runs, so a cancelled or already-taken dispatch does nothing. */
+/**
+ * Asked before a tool with side effects runs, so a cancelled or already-taken dispatch does nothing;
+ * and by a message that arrived late, which gets its lease renewed (`lease_until`, the new one).
+ */
 export type PreflightResult =
-  { go: true } | { go: false; reason: "run_finished" | "stale_dispatch" | "already_started" | "unknown_step" | "run_not_found" | "cancelling" };
+  | { go: true; lease_until?: number }
+  | { go: false; reason: "run_finished" | "stale_dispatch" | "already_started" | "unknown_step" | "run_not_found" | "cancelling" };
 
 /** How the run object sends a step to the queue: the message, without the envelope's JSON size. */
 export function stepMessage(fields: Omit<StepMessage, "v" | "input">, input: Json): StepMessage {

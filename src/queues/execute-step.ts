@@ -1,6 +1,6 @@
 // Executes one dispatched step: the message carries the resolved input, the timeout and the
 // lease, so the consumer asks the run object nothing first (except, for a tool with side effects,
-// one pre-flight check). It runs the tool under the step's timeout and reports once. The run
+// one pre-flight check, and for a message that waited most of its lease away, one renewal). It runs the tool under the step's timeout and reports once. The run
 // object decides everything else (retries, what runs next); a duplicate or late message is
 // harmless because only the first report for the current dispatch counts.
 import type { Outcome, StepMessage } from "../execution/step-protocol";
@@ -131,25 +131,6 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     log.warn("step.message_expired", fields);
     return null;
   }
-  if (leaseLeft < msg.timeout_ms) {
-    // The message waited so long that the run object could take the step back (and dispatch it
-    // again) while the tool is still within its timeout: two attempts of one step at once, and
-    // a side effect's pre-flight would not stop the second (it has a dispatch of its own). So it
-    // is not started. It is reported as a failed attempt rather than left to its lease: the run
-    // object retries it now, under a fresh lease, by its retry policy, instead of after the rest
-    // of the lease (up to the step's timeout); the attempt is spent either way, as it would be
-    // had the message been lost. `lease_expired` is retryable and does not count against the
-    // tool's breaker (the tool was never called), so the breaker is not asked either.
-    log.warn("step.lease_too_short", { ...fields, lease_left_ms: leaseLeft, timeout_ms: msg.timeout_ms });
-    const outcome: Outcome = {
-      success: false,
-      error: stepError(
-        "lease_expired",
-        `Attempt ${msg.attempt} reached a consumer ${leaseLeft} ms before its lease ends, less than the step's timeout (${msg.timeout_ms} ms); it was not started, so that no two attempts run at once.`,
-      ),
-    };
-    return reporter.report(msg.run_id, { step: msg.step, dispatch: msg.dispatch, outcome, ...attemptSpans(msg, trace, began, outcome) });
-  }
   // The tool's breaker first: while it is open the step waits without calling the tool or using up an attempt.
   const breaker = tool.breaker ?? msg.tool;
   const gate = await admit(env, msg.tenant, breaker, msg.run_id);
@@ -158,17 +139,27 @@ async function execute(msg: StepMessage, env: Env, reporter: ReportBatcher, queu
     log.debug("step.deferred", { ...fields, retry_at: new Date(gate.retry_at).toISOString() });
     return null;
   }
+  // The message waited so long (behind a backlog) that the run object could take the step back,
+  // and dispatch it again, while the tool is still within its timeout: two attempts of one step at
+  // once, and a side effect's pre-flight would not stop the second (it has a dispatch of its own).
+  // So it asks the run object to renew its lease from now first; that request is its pre-flight
+  // too. Refused (the lease has passed, or another delivery has it), it does nothing: the run
+  // object has the attempt in hand. Before this, such a message was refused and the step retried,
+  // and the retry waited out the same backlog at its end.
+  // (A message handed over in a report's reply runs the moment it is handed over, under a fresh lease.)
+  const late = !msg.granted && leaseLeft < msg.timeout_ms;
   // A message handed over in a report's reply was let through its pre-flight as it was handed over.
-  if (!msg.granted && (msg.copy !== undefined || (await hasEffects(tool, env, msg.tenant, fields)))) {
+  if (late || (!msg.granted && (msg.copy !== undefined || (await hasEffects(tool, env, msg.tenant, fields))))) {
     // A tool with side effects asks first, so a cancelled run or a duplicate delivery does nothing.
     // So does a copy the run object sent again: if its original did arrive and has reported, the
     // copy does nothing; a copy is rare (a step with no report by its resend time), the check cheap.
-    const go = await run.preflight(msg.step, msg.dispatch);
+    const go = late ? await run.renewLease(msg.step, msg.dispatch, msg.timeout_ms) : await run.preflight(msg.step, msg.dispatch);
     if (!go.go) {
-      log.debug("step.preflight_refused", { ...fields, reason: go.reason });
+      log.debug(late ? "step.renew_refused" : "step.preflight_refused", { ...fields, reason: go.reason, ...(late ? { lease_left_ms: leaseLeft } : {}) });
       if (gate.probe) await recordOutcome(env, msg.tenant, breaker, "released", true);
       return null;
     }
+    if (late) log.debug("step.lease_renewed", { ...fields, lease_left_ms: leaseLeft, lease_until: go.lease_until });
   }
   let input: unknown = msg.input;
   if (input === undefined) {

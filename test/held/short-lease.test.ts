@@ -1,43 +1,71 @@
+// A message that reaches its consumer with less than the step's timeout left of its lease (it waited
+// behind a backlog) asks the run object to renew the lease from now, and runs under it: no retry,
+// no second message. The run object's clock is moved to the same point of the lease as the message's.
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import type { RunEventData } from "../../src/durable/run/domain/events";
+import type { StepMessage } from "../../src/execution/step-protocol";
 import { api, createRun, getRun, uniq } from "../helpers";
-import { deliver, deliverContinuing, events, sentMessages } from "./harness";
+import { advanceClock, deliver, deliverContinuing, events, eventTypes, sentMessages, watchdog } from "./harness";
 
 const todoCount = async (runId: string) =>
   (await env.DB.prepare("SELECT count(*) AS n FROM todos WHERE created_by LIKE ?").bind(`${runId}:%`).first<{ n: number }>())!.n;
 
-describe("a message whose lease ends before the step's timeout would", () => {
-  it("is not started: the attempt is reported lost at once and the step runs again under a fresh lease, once", async () => {
-    const run = await createRun({ prompt: `add a todo to ${uniq()}`, options: { step_timeout_ms: 10_000, retry: { initial_delay_ms: 0 } } });
-    const [msg] = await sentMessages(run.run_id);
-    // As the message would arrive after waiting in a backlogged queue: half its timeout of lease left.
-    await deliver({ ...msg!, lease_until: Date.now() + msg!.timeout_ms / 2 });
-    expect(await todoCount(run.run_id)).toBe(0);
-    const retry = (await events(run.run_id)).find((e) => e.type === "step.retry_scheduled");
-    expect((retry?.data as RunEventData["step.retry_scheduled"] | undefined)?.error.code).toBe("lease_expired");
+/** A run whose one step adds a todo, with a 10 s timeout, and its first message. */
+async function todoRun(): Promise<{ runId: string; msg: StepMessage }> {
+  const run = await createRun({ prompt: `add a todo to ${uniq()}`, options: { step_timeout_ms: 10_000 } });
+  const [msg] = await sentMessages(run.run_id);
+  return { runId: run.run_id, msg: msg! };
+}
 
-    const sent = await sentMessages(run.run_id);
-    expect(sent.map((m) => m.attempt)).toEqual([1, 2]);
-    expect(sent[1]!.lease_until - Date.now()).toBeGreaterThan(sent[1]!.timeout_ms);
-    await deliver(sent[1]!);
-    expect((await getRun(run.run_id)).status).toBe("completed");
-    expect(await todoCount(run.run_id)).toBe(1);
+/**
+ * The message as it arrives with `leftMs` of its lease left, and the run object's clock at the same
+ * point of that lease (both clocks read real time plus an offset, so they agree).
+ */
+async function arrivingWith(runId: string, msg: StepMessage, leftMs: number): Promise<StepMessage> {
+  await advanceClock(runId, msg.lease_until - leftMs - Date.now());
+  return { ...msg, lease_until: Date.now() + leftMs };
+}
+
+describe("a message whose lease ends before the step's timeout would", () => {
+  it("has its lease renewed from now and runs: one attempt, no retry, no second message", async () => {
+    const { runId, msg } = await todoRun();
+    const late = await arrivingWith(runId, msg, msg.timeout_ms / 2);
+    await deliverContinuing(late);
+
+    expect((await getRun(runId)).status).toBe("completed");
+    expect(await todoCount(runId)).toBe(1);
+    const log = await events(runId);
+    const renewed = log.find((e) => e.type === "step.lease_renewed")!.data as RunEventData["step.lease_renewed"];
+    // From the run object's now (5 s before the old lease ended): the timeout and its margin, past the old lease.
+    expect(renewed).toMatchObject({ step: 1, dispatch: msg.dispatch });
+    expect(renewed.lease_until).toBeGreaterThan(msg.lease_until);
+    expect(log.some((e) => e.type === "step.retry_scheduled")).toBe(false);
+    expect((await sentMessages(runId)).map((m) => m.attempt)).toEqual([1]);
+    const usage = (await (await api(`/runs/${runId}/usage`)).json()) as { queued_attempts: number };
+    expect(usage.queued_attempts).toBe(1);
   });
 
-  it("is tried again at once, not after the backoff, by the consumer that found it too late", async () => {
-    // The default retry policy: a backoff of a second or more before attempt 2, were it applied.
-    const run = await createRun({ prompt: `add a todo to ${uniq()}`, options: { step_timeout_ms: 10_000 } });
-    const [msg] = await sentMessages(run.run_id);
-    await deliverContinuing({ ...msg!, lease_until: Date.now() + msg!.timeout_ms / 2 });
-    // One delivery: the report of the late message took attempt 2, and the consumer ran it.
-    expect((await getRun(run.run_id)).status).toBe("completed");
-    expect(await todoCount(run.run_id)).toBe(1);
-    const log = await events(run.run_id);
-    const retry = log.find((e) => e.type === "step.retry_scheduled")!;
-    expect((retry.data as RunEventData["step.retry_scheduled"]).delay_ms).toBe(0);
-    expect((await sentMessages(run.run_id)).map((m) => m.attempt)).toEqual([1, 2]);
-    const usage = (await (await api(`/runs/${run.run_id}/usage`)).json()) as { queued_attempts: number };
-    expect(usage.queued_attempts).toBe(1);
+  it("delivered twice at once, runs once: the renewal is its pre-flight, and the second is already started", async () => {
+    const { runId, msg } = await todoRun();
+    const late = await arrivingWith(runId, msg, msg.timeout_ms / 2);
+    await deliver(late, late);
+    expect((await getRun(runId)).status).toBe("completed");
+    expect(await todoCount(runId)).toBe(1);
+    expect((await eventTypes(runId)).filter((t) => t === "step.lease_renewed")).toHaveLength(1);
+  });
+
+  it("does nothing once the run object's lease has passed: the watchdog takes the attempt back and retries it", async () => {
+    const { runId, msg } = await todoRun();
+    // The consumer still sees a moment of lease; the run object, a moment later, sees none.
+    await advanceClock(runId, msg.lease_until + 1 - Date.now());
+    await deliver({ ...msg, lease_until: Date.now() + 1_000 });
+    expect(await todoCount(runId)).toBe(0);
+    expect(await eventTypes(runId)).not.toContain("step.lease_renewed");
+
+    await watchdog(runId);
+    const retry = (await events(runId)).find((e) => e.type === "step.retry_scheduled")!.data as RunEventData["step.retry_scheduled"];
+    expect(retry.error.code).toBe("lease_expired");
+    expect(await todoCount(runId)).toBe(0);
   });
 });

@@ -88,6 +88,8 @@ export interface RunRpc {
   report(reports: StepReport[], take?: number): Promise<ReportAnswer>;
   /** Asked before a tool with side effects runs. */
   preflight(step: number, dispatch: number): Promise<PreflightResult>;
+  /** Asked by a message that reached its consumer with less than its timeout left of its lease: the pre-flight, and a lease from now. */
+  renewLease(step: number, dispatch: number, timeoutMs: number): Promise<PreflightResult>;
   /** A dispatched attempt's input as JSON text, for a consumer whose message could not carry it. */
   stepInput(step: number, dispatch: number): Promise<string | null>;
   llmDelta(step: number, dispatch: number, text: string): Promise<void>;

@@ -10,7 +10,7 @@ import type * as C from "./contract";
 import { childEnded, type ChildNotice } from "./domain/children";
 import { cancel, pause, resume, type ControlResult } from "./domain/control";
 import { createRun } from "./domain/create";
-import { breakerChanged, defer, fireDue, preflight, report, resendDue, skipCancelled, type Machine } from "./domain/decide";
+import { breakerChanged, defer, fireDue, preflight, renewLease, report, resendDue, skipCancelled, type Machine } from "./domain/decide";
 import { emptyState } from "./domain/state";
 import { decideApproval, signal, type Decision } from "./domain/human-input";
 import { beginModelCall, recordDelta } from "./domain/agent/deltas";
@@ -109,6 +109,30 @@ export class RunObject extends RunHost implements C.RunRpc {
    */
   async preflight(step: number, dispatch: number): Promise<PreflightResult> {
     this.meter.request();
+    return this.letThrough(step, dispatch);
+  }
+
+  /**
+   * A message that reached its consumer with less than its timeout left of its lease (it waited
+   * behind a backlog): its lease is renewed from now (domain/decide.ts, renewLease), then it passes
+   * the pre-flight check, so a duplicate or a cancelled run does nothing and a model call is
+   * recorded as begun. One request, where the message used to be refused: a lease_expired report,
+   * then a retry sent to the back of the backlog that made it late.
+   */
+  async renewLease(step: number, dispatch: number, timeoutMs: number): Promise<PreflightResult> {
+    this.meter.request();
+    // The lease first: an attempt past its lease is the watchdog's, and is not recorded as begun.
+    if (this.state.last_seq > 0 && !this.begun.has(dispatch) && preflight(this.state, step, dispatch).go) {
+      const lease_until = await this.command((m) => renewLease(m, step, dispatch, timeoutMs), "renewLease", false);
+      if (lease_until === null) return { go: false, reason: "stale_dispatch" };
+      const go = await this.letThrough(step, dispatch);
+      return go.go ? { go: true, lease_until } : go;
+    }
+    return this.letThrough(step, dispatch);
+  }
+
+  /** The pre-flight check itself, for a request already counted. */
+  private async letThrough(step: number, dispatch: number): Promise<PreflightResult> {
     if (this.state.last_seq === 0) return { go: false, reason: "run_not_found" };
     const answer = preflight(this.state, step, dispatch);
     // Being cancelled with compensation: this dispatch never runs, so the run need not wait for

@@ -4,6 +4,7 @@
 // attempt protocol's (work.ts), and what each kind of step does is its executor's: nothing here
 // asks which kind a step is.
 import type { BreakerOpened, PreflightResult, ReportResult, StepReport } from "../../../execution/step-protocol";
+import { leaseMargin } from "../../../execution/run-options";
 import { stepError, waitsOnBreaker, type StepError } from "../../../execution/step-error";
 import { breakerOf, getTool } from "../../../tools/registry";
 import { traitsOf } from "../../../tools/tool";
@@ -142,9 +143,11 @@ export function report(m: Machine, reports: readonly StepReport[]): ReportResult
     const queued = r.queue_ms !== undefined ? { queue_ms: r.queue_ms } : {};
     if (r.outcome.success) succeed(m, found.work, r.outcome.output, queued);
     // A consumer reports lease_expired only for a message that reached it too late to start (the
-    // tool never ran): the backoff protects no upstream, and waiting for it would send the retry to
-    // the back of the backlog that made it late. So it is tried again at once, in this command,
-    // which hands it to that consumer when it offered to take work (continuation.ts).
+    // tool never ran; today's consumers renew the lease instead, see renewLease, but a consumer of
+    // the previous version may still be draining the queue after a deploy): the backoff protects no
+    // upstream, and waiting for it would send the retry to the back of the backlog that made it
+    // late. So it is tried again at once, in this command, which hands it to that consumer when it
+    // offered to take work (continuation.ts).
     else fail(m, found.work, r.outcome.error, queued, r.outcome.error.code === "lease_expired");
     if (r.opened) recordOpened(m, r.opened);
     return { accepted: true };
@@ -165,6 +168,25 @@ export function preflight(state: RunState, step: number, dispatch: number): Pref
   // Cancelled asking for compensation: a step (or an agent's call) that has not begun does not begin (skipCancelled records it).
   if (found.work.kind !== "undo" && state.cancelling !== null) return { go: false, reason: "cancelling" };
   return { go: true };
+}
+
+/**
+ * A message reached its consumer so late that less than the step's timeout is left of its lease
+ * (it waited behind a backlog): rather than refuse it and retry the step (a new message at the
+ * back of the same backlog), the run object renews the lease from now, so the attempt runs. Only
+ * while the attempt is still this dispatch's and its lease has not passed: past it, the watchdog
+ * has taken the attempt back, or is about to. Answers the lease (the new one, or the one it had if
+ * that was long enough), or null when the attempt cannot run.
+ */
+export function renewLease(m: Machine, step: number, dispatch: number, timeoutMs: number): number | null {
+  const found = findWork(m.state, step, dispatch);
+  if (!("work" in found)) return null;
+  const w = found.work.s;
+  if (w.lease_until === null || w.lease_until <= m.now) return null;
+  const lease_until = m.now + timeoutMs + leaseMargin(timeoutMs);
+  if (lease_until <= w.lease_until) return w.lease_until;
+  m.emit("step.lease_renewed", { step, dispatch, lease_until });
+  return lease_until;
 }
 
 /** A dispatch the pre-flight check stopped because the run is being cancelled: it will never run. */

@@ -161,6 +161,15 @@ export const EVENT_DATA = {
       next_resend_at: epochMs.optional().describe("When it is sent again if still no report has come; absent: not again (its lease decides)"),
     })
     .describe("A queued attempt had no report by its resend time (its message may have been lost): the same dispatch was sent again, under the same lease"),
+  "step.lease_renewed": z
+    .object({
+      step,
+      dispatch: z.number().int().describe("The attempt whose lease was renewed: a step's, an undo's, or an agent's call"),
+      lease_until: epochMs.describe("Its new lease: the step's timeout and a margin from when its consumer asked"),
+    })
+    .describe(
+      "A queued attempt's message reached its consumer with less than the step's timeout left of its lease (it waited behind a backlog): the lease was renewed from then, and the attempt runs rather than being retried",
+    ),
   "step.resend_postponed": z
     .object({
       step,

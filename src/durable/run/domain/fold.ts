@@ -171,6 +171,10 @@ const handlers: Handlers = {
     const w = attemptOf(state, d.step, d.dispatch);
     if (w) resent(w, d.next_resend_at);
   },
+  "step.lease_renewed": (state, d) => {
+    const w = attemptOf(state, d.step, d.dispatch);
+    if (w) w.lease_until = d.lease_until;
+  },
   "step.resend_postponed": (state, d) => {
     const w = attemptOf(state, d.step, d.dispatch);
     if (w) w.resend_at = d.resend_at;
