@@ -6,7 +6,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { todoAddImpl } from "../../src/tools/todo-store/execute";
 import { api, createRun, getRun, uniq, waitForRun } from "../helpers";
-import { advanceClock, deliver, executions, stub, watchdog } from "../held/harness";
+import { advanceClock, deliver, events, executions, stub, watchdog } from "../held/harness";
 import { scriptRecord } from "../llm/scripted-model-client";
 import { agentMessages, lastOf, modelUrl, script } from "./agent-messages";
 
@@ -48,6 +48,23 @@ describe("an agent's work under duplicate, lost and late deliveries", () => {
     expect(done.status).toBe("completed");
     expect(done.execution_log[0]!.turns![0]!.attempts).toBe(2);
     expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1 });
+  });
+
+  it("makes a model call once when its message arrives late, twice: the lease is renewed, the call recorded as begun", async () => {
+    const model = await script([{ text: "hello" }]);
+    const run = await agent({ goal: "say hello", model });
+    const msg = await lastOf(run.run_id, "LLM.call");
+    // It waited behind a backlog until half its timeout was left of its lease: the run object's clock at the same point.
+    await advanceClock(run.run_id, msg.lease_until - msg.timeout_ms / 2 - Date.now());
+    const late = { ...msg, lease_until: Date.now() + msg.timeout_ms / 2 };
+    await deliver(late, late);
+    const done = await getRun(run.run_id);
+    expect(done.status).toBe("completed");
+    expect(done.execution_log[0]!.turns![0]!.attempts).toBe(1);
+    expect((await scriptRecord(modelUrl, model)).calls).toEqual({ "0": 1 });
+    const types = (await events(run.run_id)).map((e) => e.type);
+    expect(types.filter((t) => t === "step.lease_renewed")).toHaveLength(1);
+    expect(types.filter((t) => t === "llm.call_began")).toHaveLength(1);
   });
 
   it("runs a tool call once when its message is delivered twice", async () => {
