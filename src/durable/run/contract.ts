@@ -50,7 +50,9 @@ export interface CreateRunInput {
 }
 
 export type CreateRunResult =
-  | { outcome: "created" | "existing"; run: RunResource }
+  // The run as JSON text, encoded once in the object: POST /runs passes it on as it is (a string
+  // crosses the RPC boundary as one copy), and a caller that needs the object parses it.
+  | { outcome: "created" | "existing"; run_id: string; status: RunResource["status"]; run_json: string }
   | { outcome: "conflict"; run_id: string }
   | { outcome: "needs_plan" }
   | { outcome: "at_capacity"; in_flight: number; cap: number };
@@ -65,6 +67,8 @@ export type LinkDecisionAnswer = { ok: true; step: ExecutionLogEntry } | Exclude
 export interface RunRpc {
   create(input: CreateRunInput): Promise<CreateRunResult>;
   getRun(tenant: string): Promise<RunResource | null>;
+  /** The same as JSON text (encoded once per change in the object), for the route that only passes it on. */
+  getRunJson(tenant: string): Promise<string | null>;
   status(): Promise<RunResource["status"] | null>;
   listEvents(tenant: string, after: number, limit: number): Promise<{ events: RunEvent[]; last_seq: number } | null>;
   issueWatchToken(tenant: string): Promise<WatchToken | "not_found" | "too_many">;
