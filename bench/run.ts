@@ -270,7 +270,9 @@ The fan-out client hands all ${sizes.fanout} DAGs over at once and keeps at most
     : `No run is abandoned for a stall (a Workflows step waits up to 160 s between retries): a run counts once it is finished, and only the ${sizes.fanoutTimeoutMs / 1000} s timeout gives one up.`
 } Upstream fetches per fan-out run: ${Object.entries(results)
   .map(([s, r]) => `${s} ${r.fanout.upstream_fetches_per_run}`)
-  .join(", ")} (8 when no fetch was tried twice).
+  .join(", ")} (8 when no fetch was tried twice). GET polls per fan-out run: ${Object.entries(results)
+  .map(([s, r]) => `${s} ${r.fanout.polls_per_run ?? "?"}`)
+  .join(", ")} (each system's CPU over the fan-out includes answering them, and a system that answers faster is polled more often).
 Operations per run: the run's \`GET …/usage\` counters (${USAGE_SAMPLES} runs of each workload, one at a time), plus, with breakers on, the change in the breakers' request and row counts over those runs. "DO requests per calc run" is run object + breaker requests. "DO requests per queued step attempt" is (run object DO requests + breaker DO requests) ÷ queued step attempts for one DAG run, where queued step attempts is the run's \`queued_attempts\` counter, or its \`queue_messages\` where the system does not count attempts (${attemptSources}); GET polls are not counted.
 ${billableLines}
 Prices (USD per million): ${JSON.stringify({ ...PRICES_PER_MILLION, ...EXTRA_PRICES_PER_MILLION })}. Costs include each log line as a Workers Logs event ($0.60 per million beyond the 20 million a month Workers Paid includes; invocation logs, one per request for every system, are not counted). Workflows counts no operations: its cost is 2 requests (the POST and the instance) and its steps at $0.80 per 100,000 (1 per calc run, 9 per DAG run; storage of its state not counted). "+ CPU" adds the CPU measured here at $0.02 per million ms: wrangler dev and workerd under load on a shared machine, an upper bound.

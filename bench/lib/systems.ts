@@ -125,6 +125,8 @@ export interface Watch {
   abandon?: () => boolean;
   /** The pause between polls of one run (default POLL_MS). */
   pollMs?: number;
+  /** Told of each poll sent (the fan-out counts them: a system that answers polls faster is polled more often). */
+  onPoll?: () => void;
 }
 
 /** Submits one run and polls it to the end. */
@@ -164,6 +166,7 @@ export async function awaitTerminal(system: System, id: string, t0: number, watc
   const timeoutMs = watch.timeoutMs ?? 120_000;
   for (;;) {
     if (watch.abandon?.()) return { status: "abandoned", total_ms: performance.now() - t0 };
+    watch.onPoll?.();
     const r = await request(system, system.statusPath(id), watch);
     if (r.status !== 200) throw new Error(`${system.name}: GET ${system.statusPath(id)} answered ${r.status}: ${errorText(r.body)}`);
     const { status } = JSON.parse(r.body) as { status: string };

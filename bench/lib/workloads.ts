@@ -54,6 +54,8 @@ export interface FanoutResult {
   steps_per_s: number;
   /** Upstream fetches per run: 8 when no fetch was tried twice (a retry shows as more). */
   upstream_fetches_per_run: number;
+  /** GET polls the client sent per run: a system that answers polls faster is polled more often, and its CPU includes them. */
+  polls_per_run?: number;
 }
 
 /** Eight parallel fetches of the upstream (each `delayMs` long) and a join: a critical path of one fetch. */
@@ -128,7 +130,14 @@ export async function fanout(system: System, s: Sizes): Promise<FanoutResult> {
     }
     return performance.now() - Math.max(moved, lastAccepted, lastEnded) > s.fanoutStallMs;
   };
-  const watch: Watch = { through: gate(s.fanoutConnections), requestTimeoutMs: s.fanoutStallMs, timeoutMs: s.fanoutTimeoutMs, abandon: stalled };
+  let polls = 0;
+  const watch: Watch = {
+    through: gate(s.fanoutConnections),
+    requestTimeoutMs: s.fanoutStallMs,
+    timeoutMs: s.fanoutTimeoutMs,
+    abandon: stalled,
+    onPoll: () => void polls++,
+  };
   const errors: string[] = [];
   const ended = await Promise.all(
     Array.from({ length: s.fanout }, async (_, i) => {
@@ -166,5 +175,7 @@ export async function fanout(system: System, s: Sizes): Promise<FanoutResult> {
     ),
     steps_per_s: round((completed * DAG_STEPS) / wall_s),
     upstream_fetches_per_run: round((s.upstreamHits() - hitsBefore) / s.fanout, 2),
+    // The process group's CPU over the fan-out includes answering these.
+    polls_per_run: round(polls / s.fanout, 1),
   };
 }
