@@ -4,7 +4,7 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
 import { DEV_TENANT } from "../src/auth/api-keys";
-import { runOf, startRun } from "../src/durable/run/start-run";
+import { startRun } from "../src/durable/run/start-run";
 import { makePlan } from "../src/planner/make-plan";
 import type { Plan } from "../src/execution/plan-schema";
 import { approvalRequiredTools, withRequiredApprovals } from "../src/planner/required-approvals";
@@ -77,7 +77,7 @@ describe("APPROVAL_REQUIRED_TOOLS", () => {
       options: {},
     });
     if (!started.ok) expect.fail(JSON.stringify(started));
-    const run = runOf(started);
+    const run = started.run;
     expect(run.status).toBe("waiting");
     // The approval took the next free number, 2: nothing in the plan is renumbered.
     expect(run.execution_log.map((s) => [s.step_number, s.tool, s.status])).toEqual([

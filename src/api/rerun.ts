@@ -6,7 +6,6 @@ import { ApiError } from "./errors";
 import { jsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse, LOCATION } from "./openapi";
 import { runSchema } from "./response-schemas";
-import { jsonText } from "./json-text";
 import { runNotFound, runStub } from "./run-lookup";
 import { startRefusal } from "./runs";
 import { createRunHeadersSchema, runIdParamsSchema } from "./schemas";
@@ -78,6 +77,6 @@ rerunApi.openapi(rerunRoute, async (c) => {
         throw startRefusal(result);
     }
   }
-  c.header("Location", `/api/v1/runs/${result.run_id}`);
-  return jsonText(c, result.run_json, result.outcome === "created" ? 201 : 200);
+  c.header("Location", `/api/v1/runs/${result.run.run_id}`);
+  return c.json(result.run, result.outcome === "created" ? 201 : 200);
 });

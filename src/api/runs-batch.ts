@@ -1,5 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { runOf, startRun } from "../durable/run/start-run";
+import { startRun } from "../durable/run/start-run";
 import { errorFields, log } from "../lib/log";
 import { errorBody, errorBodySchema } from "./error-shape";
 import { ApiError, zodDetails } from "./errors";
@@ -95,7 +95,7 @@ runsBatchApi.openapi(createBatch, async (c) => {
         ...(key ? { idempotency_key: key } : {}),
       });
       if (!result.ok) throw startRefusal(result);
-      return runOf(result);
+      return result.run;
     } catch (err) {
       if (err instanceof ApiError) return errorBody(err.code, err.message, err.details);
       // The items before and after this one stand: their runs exist, so the batch still answers.

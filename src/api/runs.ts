@@ -14,7 +14,6 @@ import type { z } from "@hono/zod-openapi";
 import { countRateLimited } from "./rate-limited-counter";
 import type { PlanSource } from "../planner/make-plan";
 import { AGENT_TOOL } from "../tools/agent-run/tool-patterns";
-import { jsonText } from "./json-text";
 import { runNotFound, runStub } from "./run-lookup";
 import {
   cancelRunBodySchema,
@@ -98,9 +97,8 @@ runsApi.openapi(createRun, async (c) => {
     if (result.code === "too_many_runs_in_flight") countRateLimited(c, c.var.principal.tenant, "runs_in_flight");
     throw startRefusal(result);
   }
-  c.header("Location", `/api/v1/runs/${result.run_id}`);
-  // The run object's own JSON text, passed on as it is (never parsed here).
-  return jsonText(c, result.run_json, wait && !runEnded(result.status) ? 202 : result.outcome === "created" ? 201 : 200);
+  c.header("Location", `/api/v1/runs/${result.run.run_id}`);
+  return c.json(result.run, wait && !runEnded(result.run.status) ? 202 : result.outcome === "created" ? 201 : 200);
 });
 
 /** What POST /runs asks to run: a prompt to plan, a plan, or one Agent.run step. */
@@ -154,10 +152,9 @@ const getRun = createRoute({
 
 runsApi.openapi(getRun, async (c) => {
   const { run_id: runId } = c.req.valid("param");
-  // As text: the object encodes the resource once per change, and every poll passes it on as it is.
-  const json = await runStub(c.env, runId).getRunJson(c.var.principal.tenant);
-  if (json === null) throw runNotFound(runId);
-  return jsonText(c, json, 200);
+  const run = await runStub(c.env, runId).getRun(c.var.principal.tenant);
+  if (!run) throw runNotFound(runId);
+  return c.json(run, 200);
 });
 
 const listEvents = createRoute({

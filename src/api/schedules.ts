@@ -11,7 +11,6 @@ import { jsonBody } from "./middleware/json-body";
 import { ACCESS, createApi, errors, jsonRequest, jsonResponse, LOCATION } from "./openapi";
 import { runSchema } from "./response-schemas";
 import { startRefusal } from "./runs";
-import { jsonText } from "./json-text";
 import { indexChanged, indexNew, indexRemoved, listIndexed, runStatuses, scheduleCap } from "./schedule-index";
 import { createScheduleBodySchema, SCHEDULE_ID, scheduleIdParamsSchema, updateScheduleBodySchema } from "./schedule-schemas";
 
@@ -241,6 +240,6 @@ schedulesApi.openapi(triggerSchedule, async (c) => {
     );
   if (!answer.ok) throw notFound(id);
   if (!answer.result.ok) throw startRefusal(answer.result);
-  c.header("Location", `/api/v1/runs/${answer.result.run_id}`);
-  return jsonText(c, answer.result.run_json, 201);
+  c.header("Location", `/api/v1/runs/${answer.result.run.run_id}`);
+  return c.json(answer.result.run, 201);
 });

@@ -55,7 +55,7 @@ async function startWaiting(n: number, url: string): Promise<string[]> {
       const plan = { steps: [{ step_number: 1, tool, input: { url }, depends_on: [] }] };
       const r = await startRun(roomy, { tenant: "dev", body: { plan, options }, source: { plan }, options });
       if (!r.ok) throw new Error(JSON.stringify(r));
-      return r.run_id;
+      return r.run.run_id;
     }),
   );
   await vi.waitFor(async () => expect((await breaker().status(tool)).waiting_runs).toBe(n), { timeout: 90_000, interval: 200 });

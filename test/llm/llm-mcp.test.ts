@@ -1,6 +1,6 @@
 import { env } from "cloudflare:workers";
 import { describe, expect, it } from "vitest";
-import { runOf, startRun } from "../../src/durable/run/start-run";
+import { startRun } from "../../src/durable/run/start-run";
 import { llmConfig } from "../../src/planner/llm/llm-config";
 import { makePlan } from "../../src/planner/make-plan";
 import { api, newApiKey, uniq, waitForRun } from "../helpers";
@@ -29,12 +29,11 @@ describe("the LLM planner and a tenant's MCP tools", () => {
     const started = await startRun(withModel, { tenant, body: { prompt: PROMPT }, source: { prompt: PROMPT }, options: {} });
     expect(started.ok).toBe(true);
     if (!started.ok) return;
-    const startedRun = runOf(started);
-    expect(startedRun.plan).toMatchObject({ planner: "llm" });
-    expect(startedRun.plan!.steps.map((s) => s.tool)).toEqual(["mcp.llmcalc.add", "TodoStore.add"]);
+    expect(started.run.plan).toMatchObject({ planner: "llm" });
+    expect(started.run.plan!.steps.map((s) => s.tool)).toEqual(["mcp.llmcalc.add", "TodoStore.add"]);
     expect((await requests()).at(-1)!.mcp_tools).toEqual(expect.arrayContaining(["mcp.llmcalc.add", "mcp.llmcalc.echo"]));
 
-    const run = await waitForRun(started.run_id, undefined, 20_000, key);
+    const run = await waitForRun(started.run.run_id, undefined, 20_000, key);
     expect(run.status).toBe("completed");
     expect(run.execution_log[0]!.output).toEqual({ sum: 42 });
     expect(run.execution_log[1]!.output).toMatchObject({ todo: { title: "the sum is 42" } });

@@ -12,7 +12,7 @@ import pkg from "../../../package.json";
 import type { Principal } from "../../auth/api-keys";
 import { runs as runsTable } from "../../db/schema";
 import { executionLogEntrySchema, planResourceSchema, runResourceSchema, type RunResource } from "../../durable/run/domain/run-resource";
-import { runOf, startRun } from "../../durable/run/start-run";
+import { startRun } from "../../durable/run/start-run";
 import { runEnded, RUN_STATUSES, type RunStatus } from "../../execution/statuses";
 import { makePlan } from "../../planner/make-plan";
 import { MAX_PROMPT_LENGTH, planInputSchema } from "../../execution/plan-schema";
@@ -103,7 +103,7 @@ export function craneMcpServer(env: Env, principal: Principal): McpServer {
         const details = result.details ? ` ${JSON.stringify(result.details)}` : "";
         return refused(result.code, `${result.message}${details}`);
       }
-      return answer(outcomeOf(runOf(result)));
+      return answer(outcomeOf(result.run));
     },
   );
 

@@ -50,9 +50,7 @@ export interface CreateRunInput {
 }
 
 export type CreateRunResult =
-  // The run as JSON text, encoded once in the object: POST /runs passes it on as it is (a string
-  // crosses the RPC boundary as one copy), and a caller that needs the object parses it.
-  | { outcome: "created" | "existing"; run_id: string; status: RunResource["status"]; run_json: string }
+  | { outcome: "created" | "existing"; run: RunResource }
   | { outcome: "conflict"; run_id: string }
   | { outcome: "needs_plan" }
   | { outcome: "at_capacity"; in_flight: number; cap: number };
@@ -67,8 +65,6 @@ export type LinkDecisionAnswer = { ok: true; step: ExecutionLogEntry } | Exclude
 export interface RunRpc {
   create(input: CreateRunInput): Promise<CreateRunResult>;
   getRun(tenant: string): Promise<RunResource | null>;
-  /** The same as JSON text (encoded once per change in the object), for the route that only passes it on. */
-  getRunJson(tenant: string): Promise<string | null>;
   status(): Promise<RunResource["status"] | null>;
   listEvents(tenant: string, after: number, limit: number): Promise<{ events: RunEvent[]; last_seq: number } | null>;
   issueWatchToken(tenant: string): Promise<WatchToken | "not_found" | "too_many">;

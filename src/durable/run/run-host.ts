@@ -46,7 +46,6 @@ export abstract class RunHost extends DurableObject<Env> {
   protected meter = new UsageMeter();
   protected state: RunState = emptyState();
   protected cachedView: C.RunResource | undefined;
-  private cachedViewJson: string | undefined;
   protected readonly projector = new Projector(
     this.env,
     () => this.clock(),
@@ -117,18 +116,8 @@ export abstract class RunHost extends DurableObject<Env> {
     return (this.cachedView ??= runView(this.state));
   }
 
-  /**
-   * The same, as the JSON text GET /runs/{id} answers, also built once per change: a string crosses
-   * the RPC boundary as one copy, where the resource is cloned field by field and then encoded
-   * again by the Worker, on every poll (the largest CPU of a polled run in the profile).
-   */
-  protected viewJson(): string {
-    return (this.cachedViewJson ??= JSON.stringify(this.view()));
-  }
-
   protected fold(event: RunEvent): void {
     this.cachedView = undefined;
-    this.cachedViewJson = undefined;
     const before = this.state.status;
     applyEvent(this.state, event);
     this.projector.noticed(event, before, this.state.status);

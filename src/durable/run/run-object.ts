@@ -41,19 +41,19 @@ export class RunObject extends RunHost implements C.RunRpc {
     const turn = this.creating.then(() => this.createNow(input));
     this.creating = turn.catch(() => {});
     const result = await turn;
-    if (result.outcome === "conflict" || result.outcome === "needs_plan" || result.outcome === "at_capacity") return result;
+    if (result.outcome !== "created" && result.outcome !== "existing") return result;
     if (input.wait_ms && !this.ended) await this.enders.until(input.wait_ms);
-    return { outcome: result.outcome, run_id: this.state.run_id, status: this.state.status, run_json: this.viewJson() };
+    return { outcome: result.outcome, run: this.view() };
   }
 
-  private async createNow(input: C.CreateRunInput): Promise<Exclude<C.CreateRunResult, { run_json: string }> | { outcome: "created" | "existing" }> {
+  private async createNow(input: C.CreateRunInput): Promise<C.CreateRunResult> {
     if (this.state.last_seq > 0) {
       // Run ids from Idempotency-Keys are derived per tenant, so a tenant mismatch cannot be a
       // replay; it is answered like any conflict and reveals nothing about the run.
       if (this.state.tenant !== input.tenant || this.state.request_hash !== input.request_hash) return { outcome: "conflict", run_id: input.run_id };
       // A replay is also a chance to finish what a crash interrupted (a missing projection).
       this.projector.inBackground(this.ctx, this.state, () => this.armAlarm());
-      return { outcome: "existing" };
+      return { outcome: "existing", run: this.view() };
     }
     const { plan, wait_ms: _wait, cap: _cap, ...rest } = input;
     if (!plan) return { outcome: "needs_plan" };
@@ -63,16 +63,11 @@ export class RunObject extends RunHost implements C.RunRpc {
       (m) => createRun(m, { ...rest, plan, holds_slot: admitted.holds_slot, slot_shard: admitted.slot_shard, webhook_events: admitted.webhook_events }),
       "create",
     );
-    return { outcome: "created" };
+    return { outcome: "created", run: this.view() };
   }
 
   async getRun(tenant: string): Promise<C.RunResource | null> {
     return this.owns(tenant) ? this.view() : null;
-  }
-
-  /** The run resource as JSON text, for GET /runs/{id}: what getRun answers, encoded once per change. */
-  async getRunJson(tenant: string): Promise<string | null> {
-    return this.owns(tenant) ? this.viewJson() : null;
   }
 
   /** The run's status, for the service itself (tenant slots, health): null when there is no run. */

@@ -62,24 +62,8 @@ export interface StartRunRequest {
 
 type PlanRefusal = Extract<PlanOutcome, { ok: false }>;
 
-/**
- * A run that started (or was found again): its id and status, and its resource as the JSON text the
- * run object encoded, which POST /runs answers as it is; `runOf` parses it for a caller that reads
- * it. Plain data, so it crosses RPC as it is (a schedule's trigger answers it).
- */
-export interface StartedRun {
-  ok: true;
-  outcome: "created" | "existing";
-  run_id: string;
-  status: RunResource["status"];
-  run_json: string;
-}
-
-/** The started run's resource, parsed from the text the run object encoded. */
-export const runOf = (started: StartedRun): RunResource => JSON.parse(started.run_json) as RunResource;
-
 export type StartRunResult =
-  | StartedRun
+  | { ok: true; outcome: "created" | "existing"; run: RunResource }
   | { ok: false; code: "idempotency_conflict"; run_id: string }
   | { ok: false; code: "too_many_runs_in_flight"; in_flight: number; cap: number }
   | { ok: false; code: PlanRefusal["code"]; message: string; details?: PlanRefusal["details"] }
@@ -109,7 +93,7 @@ export async function startRun(env: Env, req: StartRunRequest): Promise<StartRun
     start_ms: started,
     end_ms: Date.now(),
     tenant: req.tenant,
-    attributes: { "crane.run_id": result.ok ? result.run_id : undefined, "crane.outcome": result.ok ? result.outcome : result.code },
+    attributes: { "crane.run_id": result.ok ? result.run.run_id : undefined, "crane.outcome": result.ok ? result.outcome : result.code },
     ...(result.ok ? {} : { error: result.code }),
   });
   spans.flush();
@@ -157,6 +141,6 @@ async function start(env: Env, req: StartRunRequest, trace?: PlanTrace): Promise
     case "needs_plan":
       throw new Error("the run object asked for a plan it was given");
     default:
-      return { ok: true, outcome: result.outcome, run_id: result.run_id, status: result.status, run_json: result.run_json };
+      return { ok: true, outcome: result.outcome, run: result.run };
   }
 }

@@ -48,7 +48,7 @@ export async function startOccurrence(env: Env, r: OccurrenceRequest): Promise<{
     const error = { code: "start_failed", message: "The run could not be started; the error was logged." };
     return { occurrence: { ...base, run_id: null, status: "not_started", error }, result: null };
   }
-  if (result.ok) return { occurrence: { ...base, run_id: result.run_id, status: result.status, error: null }, result };
+  if (result.ok) return { occurrence: { ...base, run_id: result.run.run_id, status: result.run.status, error: null }, result };
   switch (result.code) {
     case "idempotency_conflict":
       // The occurrence's run exists, made from the body the schedule had then.

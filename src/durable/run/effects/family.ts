@@ -25,7 +25,7 @@ import type { PlanSource } from "../../../planner/make-plan";
 import type { Machine } from "../domain/machine";
 import { runClient } from "../run-client";
 import { TERMINAL_RUN, type RunState } from "../domain/state";
-import { runIdFor, runOf, startRun } from "../start-run";
+import { runIdFor, startRun } from "../start-run";
 
 /** How deep runs may nest (MAX_RUN_DEPTH): a top-level run is depth 0, its children 1. */
 export function maxRunDepth(env: Env): number {
@@ -82,7 +82,7 @@ export async function createChild(env: Env, state: RunState, w: ChildWork): Prom
       parent: { run_id: state.run_id, step: step.step_number, ...(call === undefined ? {} : { call }), depth },
     });
     if (result.ok) {
-      const { run_id, status, result: output, error } = runOf(result);
+      const { run_id, status, result: output, error } = result.run;
       return { ok: true, child: { run_id, status, result: output, error: error ? { code: error.code, message: error.message } : null } };
     }
     if (result.code === "too_many_runs_in_flight") {
