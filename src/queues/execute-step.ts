@@ -1,8 +1,9 @@
 // Executes one dispatched step: the message carries the resolved input, the timeout and the
 // lease, so the consumer asks the run object nothing first (except, for a tool with side effects,
-// one pre-flight check, and for a message that waited most of its lease away, one renewal). It runs the tool under the step's timeout and reports once. The run
-// object decides everything else (retries, what runs next); a duplicate or late message is
-// harmless because only the first report for the current dispatch counts.
+// one pre-flight check, and for a message that waited most of its lease away, one renewal). It
+// runs the tool under the step's timeout and reports once. The run object decides everything else
+// (retries, what runs next); a duplicate or late message is harmless because only the first report
+// for the current dispatch counts.
 import type { Outcome, StepMessage } from "../execution/step-protocol";
 import type { Json } from "../lib/json";
 import { errorFields, log } from "../lib/log";
