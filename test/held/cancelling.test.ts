@@ -63,3 +63,23 @@ describe("a run cancelled with compensate while a queued step is in flight", () 
     expect(todos.results).toEqual([{ deleted_by: `${run.run_id}:1:undo` }]);
   });
 });
+
+describe("a pre-flight refused because the run is being cancelled", () => {
+  it("records the step as skipped and counts as the one request it is", async () => {
+    const run = await createRun({ plan: { steps: [{ step_number: 1, tool: "TodoStore.add", input: { title: `skipped ${uniq()}` } }] } });
+    const [msg] = await sentMessages(run.run_id);
+    const res = await api(`/runs/${run.run_id}/cancel`, { method: "POST", json: { compensate: true } });
+    expect(((await res.json()) as { status: string }).status).toBe("cancelling");
+    // Requests to the run object itself: its shared objects' (the tenant's slot given back as the run ends) apart.
+    const requests = async () => {
+      const u = (await (await api(`/runs/${run.run_id}/usage`)).json()) as { do_requests: number; shared_requests: Record<string, number> };
+      return u.do_requests - Object.values(u.shared_requests).reduce((a, b) => a + b, 0);
+    };
+    const before = await requests();
+    // The message arrives after the cancel: its pre-flight is refused, and the step never runs.
+    await deliver(msg!);
+    expect(await eventTypes(run.run_id)).toContain("step.skipped");
+    expect((await getRun(run.run_id)).status).toBe("cancelled");
+    expect((await requests()) - before).toBe(1);
+  });
+});

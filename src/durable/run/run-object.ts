@@ -136,8 +136,9 @@ export class RunObject extends RunHost implements C.RunRpc {
     if (this.state.last_seq === 0) return { go: false, reason: "run_not_found" };
     const answer = preflight(this.state, step, dispatch);
     // Being cancelled with compensation: this dispatch never runs, so the run need not wait for
-    // its lease; it is recorded as skipped now (the only pre-flight answer that writes).
-    if (!answer.go && answer.reason === "cancelling") await this.command((m) => skipCancelled(m, step, dispatch), "skipCancelled");
+    // its lease; it is recorded as skipped now (the only pre-flight answer that writes). No request
+    // of its own: the pre-flight (or renewal) that asked is already counted.
+    if (!answer.go && answer.reason === "cancelling") await this.command((m) => skipCancelled(m, step, dispatch), "skipCancelled", false);
     if (!answer.go) return answer;
     if (this.begun.has(dispatch)) return { go: false, reason: "already_started" };
     // A model call is recorded as begun in the log, not only here: a delivery after a restart
