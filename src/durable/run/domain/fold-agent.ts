@@ -2,7 +2,7 @@
 // model asked for, each with its attempts (recorded by the same helpers as a step's, see
 // fold-attempt.ts). Part of the run's fold (fold.ts spreads these handlers).
 import { waitsOnBreaker } from "../../../execution/step-error";
-import { agentAttempts, agentCall } from "./queries";
+import { addUsage, agentAttempts, agentCall } from "./queries";
 import { beginAttempt, clearDeadlines, giveBack, waitToRetry } from "./fold-attempt";
 import { noAttempt, type AttemptState, type AgentCallState, type AgentState, type AgentTurn, type Handlers, type RunState, type StepState } from "./state";
 
@@ -119,11 +119,7 @@ const handlers: Pick<Handlers, AgentEvents> = {
     clearDeadlines(turn.model);
     turn.text = d.text;
     turn.usage = { ...d.usage, cost_usd: d.cost_usd };
-    s.agent.usage = {
-      input_tokens: s.agent.usage.input_tokens + d.usage.input_tokens,
-      output_tokens: s.agent.usage.output_tokens + d.usage.output_tokens,
-      cost_usd: s.agent.usage.cost_usd + d.cost_usd,
-    };
+    s.agent.usage = addUsage(s.agent.usage, turn.usage);
     if (!d.usage_estimated) s.agent.calibration = { input_tokens: d.usage.input_tokens, prompt_bytes: turn.prompt_bytes };
     for (const c of d.tool_calls) {
       s.agent.calls += 1;
@@ -202,10 +198,8 @@ const handlers: Pick<Handlers, AgentEvents> = {
     turnOf(state, d.step, d.turn).repair = d.repair;
   },
   "agent.nested_usage": (state, d) => {
-    const n = agentStep(state, d.step).agent.nested;
-    n.input_tokens += d.input_tokens;
-    n.output_tokens += d.output_tokens;
-    n.cost_usd += d.cost_usd;
+    const agent = agentStep(state, d.step).agent;
+    agent.nested = addUsage(agent.nested, d);
   },
   // The step's own end is recorded by step.succeeded / step.failed right after these.
   "agent.finished": () => {},

@@ -24,9 +24,12 @@ export const modelCalls = (agent: AgentState): number => agent.turns.reduce((n, 
 export const agentAttempts = (s: Pick<StepState, "agent">): ({ kind: "model"; s: ModelCallState } | { kind: "call"; s: AgentCallState })[] =>
   (s.agent?.turns ?? []).flatMap((t) => [{ kind: "model" as const, s: t.model }, ...t.calls.map((c) => ({ kind: "call" as const, s: c }))]);
 
-/** The whole step's spend, which its budget bounds: its own model calls' and its nested agents'. */
-export const stepSpend = (agent: AgentState): LlmUsage => ({
-  input_tokens: agent.usage.input_tokens + agent.nested.input_tokens,
-  output_tokens: agent.usage.output_tokens + agent.nested.output_tokens,
-  cost_usd: agent.usage.cost_usd + agent.nested.cost_usd,
+/** Two usages added up (only the three counts of each: a usage-bearing event's other fields are left out). */
+export const addUsage = (a: LlmUsage, b: LlmUsage): LlmUsage => ({
+  input_tokens: a.input_tokens + b.input_tokens,
+  output_tokens: a.output_tokens + b.output_tokens,
+  cost_usd: a.cost_usd + b.cost_usd,
 });
+
+/** The whole step's spend, which its budget bounds: its own model calls' and its nested agents'. */
+export const stepSpend = (agent: AgentState): LlmUsage => addUsage(agent.usage, agent.nested);

@@ -6,7 +6,7 @@
 import type { StepBudget } from "../../../../llm/budget";
 import type { AgentInput } from "../../../../tools/agent-run/agent-input";
 import { AGENT_TOOL } from "../../../../tools/agent-run/tool-patterns";
-import { stepSpend } from "../queries";
+import { addUsage, stepSpend } from "../queries";
 import type { LlmUsage, RunState, StepState } from "../state";
 
 /** The budget of a nested agent the agent step `step` starts (undefined: the step has none, and the call asked for none). */
@@ -31,13 +31,7 @@ export function nestedBudget(step: StepState, asked: StepBudget | undefined): St
 
 /** What a run's agent steps used in all, nested agents included: what a nested agent tells its caller when it ends. */
 export function agentsSpend(state: RunState): LlmUsage {
-  const total: LlmUsage = { input_tokens: 0, output_tokens: 0, cost_usd: 0 };
-  for (const s of state.steps.values()) {
-    if (!s.agent) continue;
-    const spent = stepSpend(s.agent);
-    total.input_tokens += spent.input_tokens;
-    total.output_tokens += spent.output_tokens;
-    total.cost_usd += spent.cost_usd;
-  }
+  let total: LlmUsage = { input_tokens: 0, output_tokens: 0, cost_usd: 0 };
+  for (const s of state.steps.values()) if (s.agent) total = addUsage(total, stepSpend(s.agent));
   return total;
 }
