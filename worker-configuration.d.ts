@@ -7,6 +7,7 @@ interface __BaseEnv_Env {
 	STEPS: Queue;
 	WEBHOOK_NOTICES: Queue;
 	WEBHOOK_RETRIES: Queue;
+	READ_MODEL_ROWS: Queue;
 	API_RATE_LIMIT: RateLimit;
 	READ_MODEL_SHARDS: string;
 	LLM_PRICES: string;

@@ -2,7 +2,8 @@
  * Crane's Worker. It exposes:
  * - the HTTP API under /api/v1 (Hono, src/app.ts),
  * - the consumer of the crane-steps queue and its dead-letter queue, and of the crane-webhooks
- *   queue (runs' milestones, signed and POSTed to their subscribers) (src/queues/),
+ *   queue (runs' milestones, signed and POSTed to their subscribers), and of the crane-read-model
+ *   queue (rows of runs in flight, written to D1 a batch at a time) (src/queues/),
  * - the metric rollup and the retention sweep, on a Cron Trigger (src/scheduled/),
  * - the Durable Object classes (src/durable/): RunObject, one per run; ToolBreaker, one per tenant
  *   and tool; TenantLimiter, one per tenant (its runs in flight); ScheduleObject, one per schedule
@@ -12,6 +13,7 @@
 import { app } from "./app";
 import { consumeSteps } from "./queues/step-consumer";
 import { consumeWebhooks, WEBHOOK_QUEUE } from "./queues/webhook-consumer";
+import { consumeReadModelRows, READ_MODEL_QUEUE } from "./queues/read-model-consumer";
 import { scheduled } from "./scheduled/scheduled";
 
 export { RunObject } from "./durable/run/run-object";
@@ -24,6 +26,11 @@ export { LlmBudget } from "./durable/llm-budget/llm-budget";
 
 export default {
   fetch: app.fetch,
-  queue: (batch, env) => (batch.queue === WEBHOOK_QUEUE ? consumeWebhooks(batch, env) : consumeSteps(batch, env)),
+  queue: (batch, env) =>
+    batch.queue === WEBHOOK_QUEUE
+      ? consumeWebhooks(batch, env)
+      : batch.queue === READ_MODEL_QUEUE
+        ? consumeReadModelRows(batch, env)
+        : consumeSteps(batch, env),
   scheduled: (controller, env) => scheduled(env, controller.scheduledTime),
 } satisfies ExportedHandler<Env>;

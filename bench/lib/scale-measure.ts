@@ -18,6 +18,8 @@ import { dagUrls, type Sizes } from "./workloads.ts";
 const usageSchema = z.object({
   do_requests: z.number(),
   queue_messages: z.number(),
+  // Crane before the read-model queue sent none.
+  read_model_rows: z.number().default(0),
   d1_statements: z.number(),
   d1_rows_written: z.number(),
   // Older Crane counts no shared requests: all of its requests then look like the run's own.
@@ -50,7 +52,7 @@ async function usageOf(system: System, id: string): Promise<RunUsage> {
 
 async function measure(system: System, workload: string, unit: string, samples: number, sample: Sample): Promise<WorkloadCounts> {
   const before = await settledBreakerTotals(system);
-  const sum = { own: 0, d1_statements: 0, d1_rows_written: 0, queue_messages: 0, units: 0 };
+  const sum = { own: 0, d1_statements: 0, d1_rows_written: 0, queue_messages: 0, read_model_rows: 0, units: 0 };
   const shared: Record<string, number> = {};
   for (let i = 0; i < samples; i++) {
     const { runIds, units } = await sample(i);
@@ -63,6 +65,7 @@ async function measure(system: System, workload: string, unit: string, samples: 
       sum.d1_statements += u.d1_statements;
       sum.d1_rows_written += u.d1_rows_written;
       sum.queue_messages += u.queue_messages;
+      sum.read_model_rows += u.read_model_rows;
     }
   }
   // A breaker's requests belong to no run's meter: the change over these runs, one after another, is theirs.
@@ -78,6 +81,7 @@ async function measure(system: System, workload: string, unit: string, samples: 
     d1_statements: per(sum.d1_statements),
     d1_rows_written: per(sum.d1_rows_written),
     queue_messages: per(sum.queue_messages),
+    read_model_rows: per(sum.read_model_rows),
   };
 }
 

@@ -16,6 +16,10 @@
  *   one database's rate whatever N is, and all tenants together at N databases' rate (tenants
  *   spread evenly over shards by their hash; many tenants).
  * - The step queue is one queue for everyone: its messages bound one tenant and all of them alike.
+ * - Rows of runs in flight go through the read-model queue (its own 5,000 messages/s), whose
+ *   consumer writes each batch in one statement per shard: at the ceiling batches are full
+ *   (READ_MODEL_BATCH rows), so such a row costs its shard 1/READ_MODEL_BATCH of a statement, and
+ *   with N shards a batch costs up to min(N, READ_MODEL_BATCH) statements in all.
  */
 
 /** Cloudflare's published limits, per second. */
@@ -30,6 +34,9 @@ export const LIMITS = {
 export type Limits = { [K in keyof typeof LIMITS]: number };
 
 export const SHARD_COUNTS = [1, 4, 16] as const;
+
+/** Rows in a full read-model batch: wrangler.toml's max_batch_size for crane-read-model. */
+export const READ_MODEL_BATCH = 100;
 
 /** The design Crane comes from: its Phase 3 target, and issue 33's ten times that. */
 export const TARGETS = [
@@ -47,9 +54,13 @@ export interface WorkloadCounts {
   own_requests: number;
   /** Requests to shared objects, by class: all of the tenant's objects of that class together. */
   shared: Record<string, number>;
+  /** Statements the run wrote to D1 itself (its end row). */
   d1_statements: number;
   d1_rows_written: number;
+  /** Every queue message, the read-model rows among them. */
   queue_messages: number;
+  /** Rows sent to the read-model queue (absent: none). */
+  read_model_rows?: number;
 }
 
 /** How many objects of a class one tenant's runs spread over (absent: 1). */
@@ -90,14 +101,29 @@ function tightest(candidates: { by: string; limit: number; per_run: number }[]):
   return best;
 }
 
+const queuedRows = (c: WorkloadCounts) => c.read_model_rows ?? 0;
+
+/** D1 statements per run over `n` shards: its own, and its rows' share of full read-model batches (a batch is a statement on each shard it touches). */
+export function d1PerRun(c: WorkloadCounts, n: number): number {
+  return c.d1_statements + (queuedRows(c) * Math.min(n, READ_MODEL_BATCH)) / READ_MODEL_BATCH;
+}
+
+/** The step queue's bound and, when rows are queued, the read-model queue's. */
+function queueBounds(c: WorkloadCounts, limits: Limits) {
+  return [
+    { by: "queue", limit: limits.queue_messages, per_run: c.queue_messages - queuedRows(c) },
+    { by: "read-model queue", limit: limits.queue_messages, per_run: queuedRows(c) },
+  ];
+}
+
 export function ceilings(c: WorkloadCounts, spread: Spread, limits: Limits = LIMITS, shards: readonly number[] = SHARD_COUNTS): Ceilings {
   const per_object = perObject(c, spread);
   const hot = Object.entries(per_object).sort((a, b) => b[1] - a[1])[0];
   const shared = Object.entries(per_object).map(([cls, n]) => ({ by: cls, limit: limits.do_requests, per_run: n }));
-  const queue = { by: "queue", limit: limits.queue_messages, per_run: c.queue_messages };
-  // One tenant's rows are on one shard: N does not raise its D1 ceiling.
-  const per_tenant = tightest([...shared, { by: "d1", limit: limits.d1_statements, per_run: c.d1_statements }, queue]);
-  const total = Object.fromEntries(shards.map((n) => [n, tightest([{ by: "d1", limit: n * limits.d1_statements, per_run: c.d1_statements }, queue])]));
+  const queues = queueBounds(c, limits);
+  // One tenant's rows are on one shard: N does not raise its D1 ceiling (and its batches hold its rows alone: one statement each).
+  const per_tenant = tightest([...shared, { by: "d1", limit: limits.d1_statements, per_run: d1PerRun(c, 1) }, ...queues]);
+  const total = Object.fromEntries(shards.map((n) => [n, tightest([{ by: "d1", limit: n * limits.d1_statements, per_run: d1PerRun(c, n) }, ...queues])]));
   return { workload: c.workload, per_object, hottest: hot && hot[1] > 0 ? { class: hot[0], requests_per_run: hot[1] } : null, per_tenant, total };
 }
 
@@ -117,8 +143,11 @@ export interface Needs {
 /** What a target rate needs: how many objects of each class, shards and queues. */
 export function needs(c: WorkloadCounts, spread: Spread, runsPerS: number, limits: Limits = LIMITS): Needs {
   const objects = Object.fromEntries(Object.entries(c.shared).map(([cls, n]) => [cls, Math.max(1, Math.ceil((runsPerS * n) / limits.do_requests))]));
-  const shards = Math.max(1, Math.ceil((runsPerS * c.d1_statements) / limits.d1_statements));
-  const queues = Math.max(1, Math.ceil((runsPerS * c.queue_messages) / limits.queue_messages));
+  // Each shard takes its share of the runs' own statements plus one statement per full batch of queued rows.
+  const batchLoad = (runsPerS * queuedRows(c)) / READ_MODEL_BATCH;
+  const room = limits.d1_statements - batchLoad;
+  const shards = room > 0 ? Math.max(1, Math.ceil((runsPerS * c.d1_statements) / room)) : Infinity;
+  const queues = Math.max(1, ...queueBounds(c, limits).map((q) => Math.ceil((runsPerS * q.per_run) / q.limit)));
   const perTenant = ceilings(c, spread, limits, []).per_tenant;
   return { workload: c.workload, runs_per_s: runsPerS, objects, shards, queues, one_tenant: { ...perTenant, reachable: perTenant.runs_per_s >= runsPerS } };
 }

@@ -42,7 +42,11 @@ export const usageSchema = z
     storage_rows_written: z.number().int(),
     queue_messages: z.number().int(),
     queued_attempts: z.number().int(),
-    d1_statements: z.number().int(),
+    read_model_rows: z
+      .number()
+      .int()
+      .describe("Of queue_messages, rows of the run in flight sent to the read-model queue, whose consumer writes up to 100 runs' rows per D1 statement"),
+    d1_statements: z.number().int().describe("Statements the run wrote to D1 itself: its end row (rows sent to the read-model queue are not among them)"),
     d1_rows_written: z.number().int(),
     shared_requests: z
       .record(z.string(), z.number().int())

@@ -34,9 +34,9 @@ describe("Human.approve", () => {
     expect(await projectedRow(run.run_id, "waiting")).not.toBeNull();
     const waiting = (await (await api("/runs?status=waiting&limit=100")).json()) as { runs: { run_id: string }[] };
     expect(waiting.runs.map((r) => r.run_id)).toContain(run.run_id);
-    // Waiting holds no consumer: nothing was sent to the queue.
+    // Waiting holds no consumer: nothing was sent to the step queue; its one message is its row for the read model.
     expect(await sentMessages(run.run_id)).toEqual([]);
-    expect(((await (await api(`/runs/${run.run_id}/usage`)).json()) as { queue_messages: number }).queue_messages).toBe(0);
+    expect(await (await api(`/runs/${run.run_id}/usage`)).json()).toMatchObject({ queued_attempts: 0, queue_messages: 1, read_model_rows: 1 });
 
     const res = await decide(run.run_id, 1, { decision: "approve", comment: "go" });
     expect(res.status).toBe(200);

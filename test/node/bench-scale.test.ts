@@ -51,6 +51,27 @@ describe("the scale model", () => {
     expect(ceilings(counts(), {}).total[16]).toEqual({ runs_per_s: 625, by: "queue" });
   });
 
+  it("costs a row sent to the read-model queue a full batch's share of a statement, and its own queue's message", () => {
+    // An approval: its end is its own statement, its wait one queued row (2 messages: the row and a webhook notice).
+    const approval = counts({ shared: {}, d1_statements: 1, read_model_rows: 1, queue_messages: 2 });
+    const c = ceilings(approval, {}, undefined, [1, 16]);
+    // One tenant: 1 + 1/100 statements a run on its one shard.
+    expect(c.per_tenant.by).toBe("d1");
+    expect(c.per_tenant.runs_per_s).toBeCloseTo(1000 / 1.01, 6);
+    // 16 shards: a batch is up to 16 statements, 1 + 16/100 a run → 13,793; the step queue (1 message) binds first at 5,000.
+    expect(c.total[1]!.runs_per_s).toBeCloseTo(1000 / 1.01, 6);
+    expect(c.total[16]).toEqual({ runs_per_s: 5000, by: "queue" });
+    // The read-model queue binds on its own: 3 rows a run, 5,000 / 3.
+    expect(ceilings(counts({ shared: {}, d1_statements: 1, read_model_rows: 3, queue_messages: 3 }), {}, undefined, [16]).total[16]).toEqual({
+      runs_per_s: 5000 / 3,
+      by: "read-model queue",
+    });
+    // 5,000 runs/s: the batches put 50 statements a second on each shard, so 5,000 own statements need ⌈5,000 / 950⌉ = 6 shards.
+    expect(needs(approval, {}, 5000)).toMatchObject({ shards: 6, queues: 1 });
+    // Counted as before, it would need 10: a statement for the wait and one for the end.
+    expect(needs(counts({ shared: {}, d1_statements: 2, queue_messages: 1 }), {}, 5000).shards).toBe(10);
+  });
+
   it("sets no ceiling where nothing is counted", () => {
     const c = ceilings(counts({ shared: {}, d1_statements: 0, queue_messages: 0 }), {});
     expect(c.hottest).toBeNull();

@@ -35,6 +35,7 @@ export class QueueFloorRun extends DurableObject<QueueFloorEnv> {
     do_requests: 0,
     storage_rows_written: 0,
     queue_messages: 0,
+    read_model_rows: 0,
     queued_attempts: 0,
     d1_statements: 0,
     d1_rows_written: 0,

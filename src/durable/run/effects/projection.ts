@@ -1,9 +1,11 @@
-// Projects a run into the D1 read model: one statement per milestone (creation, end, cancel,
-// resume), never per event, because one D1 database serves every run. An ended run's steps ride
-// in the same row as JSON, so the end of a run is one statement too. Each row carries the
+// Projects a run into the D1 read model: one row per milestone (creation, a wait, end, cancel,
+// resume), never per event, because one D1 database serves many runs. An ended run's steps ride
+// in the same row as JSON, so the end of a run is one statement; a row while the run is in flight
+// rides the read-model queue instead (projector.ts, read-model-queue.ts). Each row carries the
 // `projected_seq` it reflects and only moves forward, so replaying a projection changes nothing
 // and a late write can never overwrite a newer one. The metric rollups take the row later, off this
 // path (src/scheduled/roll-up-metrics.ts); the row carries D1's time of writing for their projection lag.
+import { writeRunRow, type ReadModelRow } from "../../../db/run-rows";
 import { dbFor } from "../../../db/shards";
 import type { AgentInput } from "../../../tools/agent-run/agent-input";
 import { expiresAtIso } from "./retention";
@@ -27,49 +29,13 @@ function llmSummary(state: RunState, s: StepState) {
   };
 }
 
-/** The columns written, in the order of the statement's parameters (`runs` in src/db/schema.ts). */
-const COLUMNS = [
-  "run_id",
-  "tenant",
-  "prompt",
-  "status",
-  "planner",
-  "fallback_reason",
-  "step_count",
-  "result",
-  "error_code",
-  "error_message",
-  "created_at",
-  "started_at",
-  "completed_at",
-  "projected_seq",
-  "steps",
-  "schedule_id",
-  "scheduled_for",
-  "expires_at",
-  "tools",
-  "rerun_of",
-] as const;
-
-/**
- * One upsert with bound parameters, its text built once per isolate: drizzle's builder rebuilt
- * and mapped it on every projection (10 % of a calc run's CPU, docs/architecture.md). The row
- * only moves forward (`projected_seq`), except over the row of another run with the same id (an
- * Idempotency-Key used again after its first run was deleted by retention, before the sweep took
- * its row: another `created_at`), which is replaced whatever its seq. `projected_at` is D1's clock.
- */
-const UPSERT = `INSERT INTO runs (${COLUMNS.join(", ")}, projected_at) VALUES (${COLUMNS.map(() => "?").join(", ")}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-ON CONFLICT (run_id) DO UPDATE SET ${[...COLUMNS.slice(1), "projected_at"].map((c) => `${c} = excluded.${c}`).join(", ")}
-WHERE runs.projected_seq < excluded.projected_seq OR runs.created_at <> excluded.created_at`;
-
 /** The D1 database that holds `tenant`'s read model (its shard, src/db/shards.ts): the one place the run path chooses it. */
 export function readModelFor(env: Env, tenant: string): D1Database {
   return dbFor(env, tenant);
 }
 
-/** Returns what the write cost in D1: statements run and rows written. */
-export async function projectRun(db: D1Database, state: RunState): Promise<{ statements: number; rows_written: number }> {
-  const seq = state.last_seq;
+/** The row's values, in READ_MODEL_COLUMNS' order (src/db/run-rows.ts): what the upsert binds, and what a queued row carries. */
+export function rowOf(state: RunState): ReadModelRow {
   // Step summaries matter for history once a run has ended; while it runs the run object answers.
   const steps = TERMINAL_RUN.has(state.status)
     ? JSON.stringify(
@@ -105,7 +71,7 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
     state.created_at,
     state.started_at,
     state.completed_at,
-    seq,
+    state.last_seq,
     steps,
     state.schedule?.schedule_id ?? null,
     state.schedule?.scheduled_for ?? null,
@@ -114,9 +80,10 @@ export async function projectRun(db: D1Database, state: RunState): Promise<{ sta
     state.rerun_of,
   ];
   // D1 binds no `undefined`: a field a stored state lacks (an older log's) is written as NULL, as drizzle did.
-  const result = await db
-    .prepare(UPSERT)
-    .bind(...row.map((v) => v ?? null))
-    .run();
-  return { statements: 1, rows_written: result.meta.rows_written ?? 0 };
+  return row.map((v) => v ?? null);
+}
+
+/** Returns what the write cost in D1: statements run and rows written. */
+export async function projectRun(db: D1Database, state: RunState): Promise<{ statements: number; rows_written: number }> {
+  return writeRunRow(db, rowOf(state));
 }

@@ -1,13 +1,16 @@
 // The run's D1 read model as an effect of its commands: which milestone is due to be written, the
 // write itself (off every caller's path), its retries, and when the alarm must wake for it. The
-// D1 statement is projection.ts's; this owns only when it runs.
+// D1 statement is projection.ts's; this owns only when it runs, and which way it goes: a run's
+// end straight to D1, a row while it is in flight through the read-model queue (read-model-queue.ts).
 import { backoffDelay, BACKGROUND_RETRY } from "../../../execution/backoff";
 import { errorFields, log } from "../../../lib/log";
 import type { RunEvent, RunEventType } from "../domain/events";
 import type { RunState } from "../domain/state";
 import type { ProjectionMark } from "../storage/bookkeeping";
 import type { UsageMeter } from "../storage/usage-meter";
-import { projectRun, readModelFor } from "./projection";
+import { TERMINAL_RUN } from "../domain/state";
+import { projectRun, readModelFor, rowOf } from "./projection";
+import { queueRow } from "./read-model-queue";
 
 /** Events after which the D1 read model is rewritten. */
 const MILESTONES: ReadonlySet<RunEventType> = new Set([
@@ -99,7 +102,14 @@ export class Projector {
     if (!this.behind || !state.run_id) return;
     const seq = state.last_seq;
     try {
-      this.meter().d1(await projectRun(readModelFor(this.env, state.tenant), state));
+      // An end is a run's one statement of its own, and is listed a few milliseconds after it; a
+      // row in flight rides a batch (one statement per shard for up to 100 runs), up to a second
+      // later. The queue holds it once sent, so either way the mark moves on.
+      if (TERMINAL_RUN.has(state.status)) this.meter().d1(await projectRun(readModelFor(this.env, state.tenant), state));
+      else {
+        await queueRow(this.env.READ_MODEL_ROWS, state.tenant, rowOf(state));
+        this.meter().rowQueued();
+      }
       this.set({ seq, failures: 0, retry_at: 0 });
     } catch (err) {
       // The read model catches up later: the alarm retries with backoff until the write lands.

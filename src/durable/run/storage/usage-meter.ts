@@ -7,8 +7,13 @@ export interface RunUsage {
   do_requests: number;
   /** SQLite rows written by the run object (and the tenant limiter on its behalf). */
   storage_rows_written: number;
-  /** Queue messages sent: exactly one per queued step attempt, and one per webhook notice (a milestone someone is called about). */
+  /**
+   * Queue messages sent: exactly one per queued step attempt, one per webhook notice (a milestone
+   * someone is called about), and one per row sent to the read-model queue.
+   */
   queue_messages: number;
+  /** Of `queue_messages`, rows of the run in flight sent to the read-model queue (its consumer writes a batch per statement). */
+  read_model_rows: number;
   /** Step attempts dispatched to the queue. */
   queued_attempts: number;
   d1_statements: number;
@@ -27,6 +32,7 @@ export const emptyUsage = (): RunUsage => ({
   do_requests: 0,
   storage_rows_written: 0,
   queue_messages: 0,
+  read_model_rows: 0,
   queued_attempts: 0,
   d1_statements: 0,
   d1_rows_written: 0,
@@ -57,6 +63,12 @@ export class UsageMeter {
   queued(messages: number): void {
     this.usage.queue_messages += messages;
     this.usage.queued_attempts += messages;
+  }
+
+  /** A row of the run in flight, sent to the read-model queue. */
+  rowQueued(): void {
+    this.usage.queue_messages += 1;
+    this.usage.read_model_rows += 1;
   }
 
   d1(cost: { statements: number; rows_written: number }): void {

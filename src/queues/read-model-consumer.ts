@@ -1,0 +1,79 @@
+// Consumer of the crane-read-model queue: rows of runs still in flight (src/durable/run/effects/read-model-queue.ts).
+// Per batch, each shard gets one statement with every row for it (writeRunRows), so the statements
+// D1 sees grow with batches, not with runs. Messages are acked once their shard's statement ran;
+// a shard that fails has its messages retried by the queue with backoff, and the others' land.
+import { errorFields, log } from "../lib/log";
+import { dbFor } from "../db/shards";
+import { readModelMessageSchema, writeRunRows, type ReadModelRow } from "../db/run-rows";
+
+export { READ_MODEL_QUEUE } from "../db/run-rows";
+
+/**
+ * Rows per statement are capped by their JSON's size, under D1's 2 MB for a bound string: a row in
+ * flight is small (no steps, a prompt of at most 4,000 characters), so a full batch of 100 fits one.
+ */
+const MAX_STATEMENT_JSON_BYTES = 900_000;
+
+interface ShardWork {
+  db: D1Database;
+  messages: Message<unknown>[];
+  rows: ReadModelRow[];
+}
+
+export async function consumeReadModelRows(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  const shards = new Map<D1Database, ShardWork>();
+  for (const message of batch.messages) {
+    const parsed = readModelMessageSchema.safeParse(message.body);
+    if (!parsed.success) {
+      // Nothing can make it valid later; the run's alarm writes its next row anyway.
+      log.error("read_model.bad_message", { id: message.id, issues: parsed.error.issues.map((i) => i.message) });
+      message.ack();
+      continue;
+    }
+    let db: D1Database;
+    try {
+      db = dbFor(env, parsed.data.tenant);
+    } catch (err) {
+      // A shard configuration that does not match the bindings (ShardConfigError): the deploy fixing it will take these.
+      log.error("read_model.no_shard", { id: message.id, ...errorFields(err) });
+      message.retry({ delaySeconds: retryDelay(message.attempts) });
+      continue;
+    }
+    const work = shards.get(db) ?? { db, messages: [], rows: [] };
+    work.messages.push(message);
+    work.rows.push(parsed.data.row);
+    shards.set(db, work);
+  }
+  await Promise.all([...shards.values()].map(writeShard));
+}
+
+async function writeShard(work: ShardWork): Promise<void> {
+  try {
+    for (const rows of chunks(work.rows)) await writeRunRows(work.db, rows);
+    for (const m of work.messages) m.ack();
+  } catch (err) {
+    // A chunk that landed lands again harmlessly: rows only move forward.
+    log.error("read_model.write_failed", { rows: work.rows.length, ...errorFields(err) });
+    for (const m of work.messages) m.retry({ delaySeconds: retryDelay(m.attempts) });
+  }
+}
+
+/** 2, 4, 8 … seconds, at most a minute: D1 that failed a statement is given room. */
+const retryDelay = (attempts: number) => Math.min(60, 2 ** Math.max(1, attempts));
+
+function* chunks(rows: ReadModelRow[]): Generator<ReadModelRow[]> {
+  let chunk: ReadModelRow[] = [];
+  let bytes = 2;
+  for (const row of rows) {
+    // UTF-16 units × 3 bounds the UTF-8 bytes, without encoding every row to count them.
+    const size = JSON.stringify(row).length * 3 + 1;
+    if (chunk.length > 0 && bytes + size > MAX_STATEMENT_JSON_BYTES) {
+      yield chunk;
+      chunk = [];
+      bytes = 2;
+    }
+    chunk.push(row);
+    bytes += size;
+  }
+  if (chunk.length > 0) yield chunk;
+}

@@ -1,0 +1,160 @@
+// The read-model queue (src/durable/run/effects/read-model-queue.ts, src/queues/read-model-consumer.ts):
+// a run in flight sends its row through the queue and its end goes straight to D1, so a run that
+// waits for a person writes one D1 statement of its own; the consumer writes a batch's rows in one
+// statement per shard, and rows only move forward whatever order they land in.
+import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
+import { env } from "cloudflare:workers";
+import { describe, expect, it, vi } from "vitest";
+import worker from "../src/index";
+import { allShards, shardOf } from "../src/db/shards";
+import { READ_MODEL_COLUMNS, type ReadModelMessage, type ReadModelRow } from "../src/db/run-rows";
+import { api, createRun, SETTLE, uniq } from "./helpers";
+import { rowOnAnyShard, shardDb } from "./read-model";
+
+const SHARDS = allShards(env).length;
+
+function tenantOn(shard: number): string {
+  for (;;) {
+    const tenant = `rq-${uniq()}`;
+    if (shardOf(tenant, SHARDS) === shard) return tenant;
+  }
+}
+
+/** A row as a run object sends it: every column, the named ones set. */
+function row(fields: { run_id: string; tenant: string; status: string; projected_seq: number; created_at?: string }): ReadModelRow {
+  const values: Record<string, string | number | null> = {
+    prompt: "prompt: 日本語 ✓",
+    planner: "rules",
+    step_count: 1,
+    created_at: "2026-12-07T20:00:00.000Z",
+    expires_at: "2027-01-06T20:00:00.000Z",
+    ...fields,
+  };
+  return READ_MODEL_COLUMNS.map((c) => values[c] ?? null);
+}
+
+let sent = 0;
+
+/** Hands messages to the Worker's queue handler as the crane-read-model queue would, with the env given. */
+async function consume(bodies: unknown[], withEnv: Env = env) {
+  const batch = createMessageBatch(
+    "crane-read-model",
+    bodies.map((body) => ({ id: `rm-msg-${++sent}`, timestamp: new Date(), attempts: 1, body })),
+  );
+  const ctx = createExecutionContext();
+  await worker.queue(batch as MessageBatch<unknown>, withEnv);
+  return { ids: batch.messages.map((m) => m.id), result: await getQueueResult(batch, ctx) };
+}
+
+const message = (r: ReadModelRow): ReadModelMessage => ({ v: 1, tenant: r[1] as string, row: r });
+
+/** An env whose shards count the statements they are given, and fail them where asked. */
+function countingEnv(failing: number[] = []) {
+  const statements = allShards(env).map(() => 0);
+  const shards = Object.fromEntries(
+    allShards(env).map((db, i) => [
+      i === 0 ? "DB" : `DB_${i}`,
+      {
+        prepare(sql: string) {
+          statements[i]! += 1;
+          if (failing.includes(i)) throw new Error(`shard ${i} is down`);
+          return db.prepare(sql);
+        },
+      },
+    ]),
+  );
+  return { env: { ...env, ...shards } as Env, statements };
+}
+
+async function stored(runId: string) {
+  return rowOnAnyShard<{ status: string; projected_seq: number; prompt: string }>("SELECT status, projected_seq, prompt FROM runs WHERE run_id = ?", runId);
+}
+
+const approvalPlan = {
+  plan: {
+    steps: [
+      { step_number: 1, tool: "Human.approve", input: { message: "Ship it?", timeout_seconds: 3600 } },
+      { step_number: 2, tool: "Calculator.evaluate", input: { expression: "6 * 7" }, depends_on: [1] },
+    ],
+  },
+};
+
+async function usage(runId: string) {
+  return (await (await api(`/runs/${runId}/usage`)).json()) as {
+    d1_statements: number;
+    read_model_rows: number;
+    queue_messages: number;
+    queued_attempts: number;
+  };
+}
+
+describe("the read-model queue", () => {
+  it("carries a waiting run's row, so the run writes one D1 statement of its own: its end", async () => {
+    const run = await createRun(approvalPlan);
+    expect(run.status).toBe("waiting");
+    // Listed as waiting once the queue's batch landed, with no statement of the run's own.
+    await vi.waitFor(async () => {
+      const waiting = (await (await api("/runs?status=waiting&limit=100")).json()) as { runs: { run_id: string }[] };
+      expect(waiting.runs.map((r) => r.run_id)).toContain(run.run_id);
+    }, SETTLE);
+    expect(await usage(run.run_id)).toMatchObject({ d1_statements: 0, read_model_rows: 1, queue_messages: 1, queued_attempts: 0 });
+
+    const res = await api(`/runs/${run.run_id}/steps/1/decision`, { method: "POST", json: { decision: "approve" } });
+    expect(res.status).toBe(200);
+    await vi.waitFor(async () => expect((await stored(run.run_id))?.status).toBe("completed"), SETTLE);
+    await vi.waitFor(async () => expect(await usage(run.run_id)).toMatchObject({ d1_statements: 1, read_model_rows: 1 }), SETTLE);
+  });
+
+  it("writes a batch in one statement per shard, the newest row of each run winning in any order", async () => {
+    const [a, b] = [`run-${uniq()}`, `run-${uniq()}`];
+    const t0 = tenantOn(0);
+    const t1 = tenantOn(1);
+    const counting = countingEnv();
+    const { ids, result } = await consume(
+      [
+        row({ run_id: a, tenant: t0, status: "waiting", projected_seq: 5 }),
+        row({ run_id: b, tenant: t1, status: "running", projected_seq: 3 }),
+        // An older row of run a, after its newer one in the same batch.
+        row({ run_id: a, tenant: t0, status: "running", projected_seq: 3 }),
+      ].map(message),
+      counting.env,
+    );
+    expect(result.explicitAcks.sort()).toEqual([...ids].sort());
+    expect(result.retryMessages).toEqual([]);
+    expect(counting.statements).toEqual([1, 1]);
+    expect(await stored(a)).toEqual({ status: "waiting", projected_seq: 5, prompt: "prompt: 日本語 ✓" });
+    expect(await stored(b)).toMatchObject({ status: "running", projected_seq: 3 });
+    // Each on its tenant's shard.
+    expect(await shardDb(t0).prepare("SELECT run_id FROM runs WHERE tenant = ?").bind(t0).all()).toMatchObject({ results: [{ run_id: a }] });
+    expect(await shardDb(t1).prepare("SELECT run_id FROM runs WHERE tenant = ?").bind(t1).all()).toMatchObject({ results: [{ run_id: b }] });
+  });
+
+  it("leaves a run's end in place when a row from before it lands later", async () => {
+    const id = `run-${uniq()}`;
+    const tenant = tenantOn(0);
+    await consume([message(row({ run_id: id, tenant, status: "completed", projected_seq: 9 }))]);
+    const { result } = await consume([message(row({ run_id: id, tenant, status: "waiting", projected_seq: 4 }))]);
+    expect(result.retryMessages).toEqual([]);
+    expect(await stored(id)).toMatchObject({ status: "completed", projected_seq: 9 });
+  });
+
+  it("retries the rows of a shard that fails, lands the others, and drops a message that can never be valid", async () => {
+    const [ok, down] = [`run-${uniq()}`, `run-${uniq()}`];
+    const counting = countingEnv([1]);
+    const { ids, result } = await consume(
+      [
+        message(row({ run_id: ok, tenant: tenantOn(0), status: "waiting", projected_seq: 4 })),
+        message(row({ run_id: down, tenant: tenantOn(1), status: "waiting", projected_seq: 4 })),
+        { v: 1, row: [] },
+      ],
+      counting.env,
+    );
+    expect(result.explicitAcks.sort()).toEqual([ids[0], ids[2]].sort());
+    expect(result.retryMessages.map((m) => m.msgId)).toEqual([ids[1]]);
+    expect(await stored(ok)).toMatchObject({ status: "waiting" });
+    expect(await stored(down)).toBeNull();
+    // The queue's retry, with the shard back, lands it.
+    await consume([message(row({ run_id: down, tenant: tenantOn(1), status: "waiting", projected_seq: 4 }))]);
+    expect(await stored(down)).toMatchObject({ status: "waiting" });
+  });
+});
