@@ -27,9 +27,9 @@ const MILESTONES: ReadonlySet<RunEventType> = new Set([
 
 /**
  * How long a new run's creation row waits (docs/architecture.md, "Scale"): a run that ends within
- * it writes one D1 statement, its end row, instead of two. A run still in flight after it has its
- * creation row written by its alarm. GET /runs (D1) lists an in-flight run up to this late; GET
- * /runs/{id} is answered by the run object and never is.
+ * it sends nothing but its end row. A run still in flight after it has its creation row sent to the
+ * read-model queue by its alarm. GET /runs (D1) lists an in-flight run up to this late, plus the
+ * queue's batch; GET /runs/{id} is answered by the run object and never is.
  */
 export const CREATION_ROW_DELAY_MS = 2_000;
 
