@@ -64,6 +64,9 @@ const agentBindings = {
 // Tests poll runs every few milliseconds with one key: only the "limits" project meets a real limit.
 const unlimited = { API_RATE_LIMIT: { namespace_id: "1001", simple: { limit: 100_000_000, period: 60 as const } } };
 
+// Every step queue (STEPS, STEPS_1: STEP_QUEUE_SHARDS in wrangler.toml) sends to one queue nobody consumes.
+const heldSteps = { STEPS: { queueName: "crane-steps-held" }, STEPS_1: { queueName: "crane-steps-held" } };
+
 // Projects do not inherit the root test options: each gets these.
 const perProject = { testTimeout: 30_000, silent: "passed-only" as const };
 
@@ -103,7 +106,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings, ratelimits: unlimited, queueProducers: { STEPS: { queueName: "crane-steps-held" } } },
+            miniflare: { bindings, ratelimits: unlimited, queueProducers: heldSteps },
           }),
         ],
         test: { ...perProject, name: "held", include: ["test/held/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
@@ -179,7 +182,7 @@ export default defineConfig({
         plugins: [
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
-            miniflare: { bindings: agentBindings, ratelimits: unlimited, queueProducers: { STEPS: { queueName: "crane-steps-held" } } },
+            miniflare: { bindings: agentBindings, ratelimits: unlimited, queueProducers: heldSteps },
           }),
         ],
         test: { ...perProject, name: "agent-held", include: ["test/agent-held/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },

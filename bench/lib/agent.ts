@@ -12,7 +12,7 @@ import { scriptedModelUrl, startScriptedModel, type ScriptedTurn } from "../../t
 import { costPerMillionRuns, EXTRA_PRICES_PER_MILLION, PRICES_PER_MILLION } from "./pricing.ts";
 import { median, percentile, round } from "./stats.ts";
 import { awaitTerminal, gate, runOnce, submit, type System, type Workload } from "./systems.ts";
-import { breakerTotals, getJson, settledBreakerTotals } from "./usage.ts";
+import { breakerTotals, getJson, QUEUED_ROW_D1_ROWS, settledBreakerTotals } from "./usage.ts";
 
 export interface AgentSizes {
   /** Turns with a tool call; the loop makes one more model call, which answers. */
@@ -113,6 +113,8 @@ const craneUsageSchema = z.object({
   queue_messages: z.number(),
   queued_attempts: z.number(),
   d1_rows_written: z.number(),
+  // Rows sent to the read-model queue (a run still going 2 s after its POST sends its creation row); older Crane sends none.
+  read_model_rows: z.number().default(0),
   llm: z.object({ calls: z.number() }),
 });
 
@@ -130,7 +132,16 @@ function toolCallsIn(value: unknown): number | undefined {
 
 async function craneOperations(system: System, s: AgentSizes): Promise<AgentOperations> {
   const before = system.breakersPath ? await settledBreakerTotals(system) : await breakerTotals(system);
-  const sum = { model_calls: 0, tool_calls: 0, do_requests: 0, storage_rows_written: 0, queue_messages: 0, queued_attempts: 0, d1_rows_written: 0 };
+  const sum = {
+    model_calls: 0,
+    tool_calls: 0,
+    do_requests: 0,
+    storage_rows_written: 0,
+    queue_messages: 0,
+    queued_attempts: 0,
+    d1_rows_written: 0,
+    read_model_rows: 0,
+  };
   for (let i = 0; i < s.usageSamples; i++) {
     const run = await runOnce(system, agentWorkload(s));
     if (run.status !== "completed") throw new Error(`${system.name}: agent run ${run.id} ended ${run.status}`);
@@ -143,6 +154,7 @@ async function craneOperations(system: System, s: AgentSizes): Promise<AgentOper
     sum.queue_messages += u.queue_messages;
     sum.queued_attempts += u.queued_attempts;
     sum.d1_rows_written += u.d1_rows_written;
+    sum.read_model_rows += u.read_model_rows;
   }
   const after = await breakerTotals(system);
   const per = (n: number) => round(n / s.usageSamples, 2);
@@ -156,11 +168,12 @@ async function craneOperations(system: System, s: AgentSizes): Promise<AgentOper
     storage_rows_written: per(sum.storage_rows_written + (after.rows - before.rows)),
     queue_messages: per(sum.queue_messages),
     queued_attempts: per(sum.queued_attempts),
-    d1_rows_written: per(sum.d1_rows_written),
+    // A queued row's D1 rows are its consumer's, priced as the most it can write.
+    d1_rows_written: per(sum.d1_rows_written + QUEUED_ROW_D1_ROWS * sum.read_model_rows),
     do_requests_per_turn: round(sum.do_requests / sum.model_calls, 2),
     do_requests_per_turn_with_breakers: round((sum.do_requests + breakerRequests) / sum.model_calls, 2),
     // Every tool call here is Http.get, a queue tool.
-    queue_messages_per_queued_call: round(sum.queue_messages / (sum.model_calls + sum.tool_calls), 2),
+    queue_messages_per_queued_call: round((sum.queue_messages - sum.read_model_rows) / (sum.model_calls + sum.tool_calls), 2),
   };
 }
 

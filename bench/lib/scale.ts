@@ -15,7 +15,9 @@
  * - A tenant's read-model rows live on one of N D1 shards: its D1 statements bound one tenant at
  *   one database's rate whatever N is, and all tenants together at N databases' rate (tenants
  *   spread evenly over shards by their hash; many tenants).
- * - The step queue is one queue for everyone: its messages bound one tenant and all of them alike.
+ * - The step queues (STEP_QUEUE_SHARDS, the spread of class "step_queue") are shared by everyone,
+ *   each run's messages on one of them by its id: their messages bound one tenant and all of them
+ *   alike, at that many queues' rate.
  * - Rows of runs in flight go through the read-model queue (its own 5,000 messages/s), whose
  *   consumer writes each batch in one statement per shard: at the ceiling batches are full
  *   (READ_MODEL_BATCH rows), so such a row costs its shard 1/READ_MODEL_BATCH of a statement, and
@@ -63,8 +65,11 @@ export interface WorkloadCounts {
   read_model_rows?: number;
 }
 
-/** How many objects of a class one tenant's runs spread over (absent: 1). */
+/** How many objects of a class one tenant's runs spread over (absent: 1); `step_queue`: the step queues all runs spread over. */
 export type Spread = Record<string, number>;
+
+/** The spread key for the step queues (STEP_QUEUE_SHARDS): not a Durable Object class, a count of queues. */
+export const STEP_QUEUE = "step_queue";
 
 export interface Bound {
   runs_per_s: number;
@@ -108,10 +113,10 @@ export function d1PerRun(c: WorkloadCounts, n: number): number {
   return c.d1_statements + (queuedRows(c) * Math.min(n, READ_MODEL_BATCH)) / READ_MODEL_BATCH;
 }
 
-/** The step queue's bound and, when rows are queued, the read-model queue's. */
-function queueBounds(c: WorkloadCounts, limits: Limits) {
+/** The step queues' bound (runs spread over `step_queue` of them) and, when rows are queued, the read-model queue's. */
+function queueBounds(c: WorkloadCounts, spread: Spread, limits: Limits) {
   return [
-    { by: "queue", limit: limits.queue_messages, per_run: c.queue_messages - queuedRows(c) },
+    { by: "queue", limit: limits.queue_messages * objectsOf(spread, STEP_QUEUE), per_run: c.queue_messages - queuedRows(c) },
     { by: "read-model queue", limit: limits.queue_messages, per_run: queuedRows(c) },
   ];
 }
@@ -120,7 +125,7 @@ export function ceilings(c: WorkloadCounts, spread: Spread, limits: Limits = LIM
   const per_object = perObject(c, spread);
   const hot = Object.entries(per_object).sort((a, b) => b[1] - a[1])[0];
   const shared = Object.entries(per_object).map(([cls, n]) => ({ by: cls, limit: limits.do_requests, per_run: n }));
-  const queues = queueBounds(c, limits);
+  const queues = queueBounds(c, spread, limits);
   // One tenant's rows are on one shard: N does not raise its D1 ceiling (and its batches hold its rows alone: one statement each).
   const per_tenant = tightest([...shared, { by: "d1", limit: limits.d1_statements, per_run: d1PerRun(c, 1) }, ...queues]);
   const total = Object.fromEntries(shards.map((n) => [n, tightest([{ by: "d1", limit: n * limits.d1_statements, per_run: d1PerRun(c, n) }, ...queues])]));
@@ -147,7 +152,8 @@ export function needs(c: WorkloadCounts, spread: Spread, runsPerS: number, limit
   const batchLoad = (runsPerS * queuedRows(c)) / READ_MODEL_BATCH;
   const room = limits.d1_statements - batchLoad;
   const shards = room > 0 ? Math.max(1, Math.ceil((runsPerS * c.d1_statements) / room)) : Infinity;
-  const queues = Math.max(1, ...queueBounds(c, limits).map((q) => Math.ceil((runsPerS * q.per_run) / q.limit)));
+  // Queues of each kind the rate needs, one queue's rate each (so the step queues' count is STEP_QUEUE_SHARDS' need).
+  const queues = Math.max(1, ...queueBounds(c, {}, limits).map((q) => Math.ceil((runsPerS * q.per_run) / q.limit)));
   const perTenant = ceilings(c, spread, limits, []).per_tenant;
   return { workload: c.workload, runs_per_s: runsPerS, objects, shards, queues, one_tenant: { ...perTenant, reachable: perTenant.runs_per_s >= runsPerS } };
 }

@@ -17,6 +17,8 @@ const runUsageSchema = z.object({
   // Step attempts that went through the queue; older Crane does not count it, and there every
   // queue message is one attempt, so queue_messages stands in.
   queued_attempts: z.number().optional(),
+  // Rows sent to the read-model queue (counted in queue_messages); older Crane sends none.
+  read_model_rows: z.number().default(0),
 });
 const breakersSchema = z.object({ breakers: z.array(z.object({ tool: z.string(), requests: z.number(), rows_written: z.number() })) });
 
@@ -37,6 +39,8 @@ export interface RunCounters {
   queued_attempts: number;
   d1_statements: number;
   d1_rows_written: number;
+  /** Of queue_messages, rows sent to the read-model queue: their D1 rows are written by its consumer, not counted in d1_rows_written. */
+  read_model_rows: number;
   /** Which counter queued_attempts came from. */
   queued_attempts_from: "queued_attempts" | "queue_messages";
 }
@@ -86,12 +90,15 @@ export async function settledBreakerTotals(system: System): Promise<{ requests: 
   }
 }
 
+/** D1 rows a row sent to the read-model queue writes at most (the runs row and its three indexes' entries, on insert). */
+export const QUEUED_ROW_D1_ROWS = 4;
+
 /** Runs `samples` runs of a workload one after another and averages what each cost. */
 export async function measureUsage(system: System, workload: (i: number) => Workload, samples: number): Promise<UsageResult> {
   const usagePath = system.usagePath;
   if (!usagePath) throw new Error(`${system.name} does not count its operations`);
   const before = system.breakersPath ? await settledBreakerTotals(system) : await breakerTotals(system);
-  const sum = { do_requests: 0, storage_rows_written: 0, queue_messages: 0, queued_attempts: 0, d1_statements: 0, d1_rows_written: 0 };
+  const sum = { do_requests: 0, storage_rows_written: 0, queue_messages: 0, queued_attempts: 0, d1_statements: 0, d1_rows_written: 0, read_model_rows: 0 };
   let counted = true;
   for (let i = 0; i < samples; i++) {
     const run = await runOnce(system, workload(i));
@@ -103,6 +110,7 @@ export async function measureUsage(system: System, workload: (i: number) => Work
     sum.queued_attempts += u.queued_attempts ?? u.queue_messages;
     sum.d1_statements += u.d1_statements;
     sum.d1_rows_written += u.d1_rows_written;
+    sum.read_model_rows += u.read_model_rows;
   }
   const after = await breakerTotals(system);
   const per = (n: number) => round(n / samples, 2);
@@ -115,6 +123,7 @@ export async function measureUsage(system: System, workload: (i: number) => Work
     queued_attempts: per(sum.queued_attempts),
     d1_statements: per(sum.d1_statements),
     d1_rows_written: per(sum.d1_rows_written),
+    read_model_rows: per(sum.read_model_rows),
     queued_attempts_from: counted ? "queued_attempts" : "queue_messages",
   };
   const billable: Usage = {
@@ -123,7 +132,8 @@ export async function measureUsage(system: System, workload: (i: number) => Work
     do_requests: round(counters.do_requests + counters.breaker_requests, 2),
     do_rows_written: round(counters.storage_rows_written + counters.breaker_rows_written, 2),
     queue_operations: round(3 * counters.queue_messages, 2),
-    d1_rows_written: counters.d1_rows_written,
+    // A queued row is priced as the most it can write: the row and its three index entries (an insert).
+    d1_rows_written: round(counters.d1_rows_written + QUEUED_ROW_D1_ROWS * counters.read_model_rows, 2),
   };
   return { counters, billable, usd_per_million_runs: round(costPerMillionRuns(billable), 2) };
 }

@@ -2,6 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import journal from "../../migrations/meta/_journal.json";
 import pkg from "../../package.json";
 import { shardConfig, ShardConfigError } from "../db/shards";
+import { allStepQueues } from "../durable/run/effects/step-queues";
 import { errorFields, log } from "../lib/log";
 import { llmConfig } from "../planner/llm/llm-config";
 import { llmHealth } from "../planner/llm/llm-errors";
@@ -75,6 +76,16 @@ async function readModelChecks(env: Env): Promise<[string, string][]> {
   return [["d1", shards.every(([, v]) => v === "ok") ? "ok" : "failing"], ...shards];
 }
 
+function combined(each: QueueMetrics[]): QueueMetrics {
+  // The local broker answers epoch ms, 0 when a queue is empty; a Date deployed.
+  const oldest = each.map((m) => (m.oldestMessageTimestamp === undefined ? 0 : new Date(m.oldestMessageTimestamp).getTime())).filter((t) => t > 0);
+  return {
+    backlogCount: each.reduce((n, m) => n + m.backlogCount, 0),
+    backlogBytes: each.reduce((n, m) => n + m.backlogBytes, 0),
+    ...(oldest.length ? { oldestMessageTimestamp: new Date(Math.min(...oldest)) } : {}),
+  };
+}
+
 async function checkAll(env: Env): Promise<{ body: Health; ok: boolean }> {
   let backlog: QueueMetrics | undefined;
   const checks = Object.fromEntries(
@@ -82,8 +93,9 @@ async function checkAll(env: Env): Promise<{ body: Health; ok: boolean }> {
       ...(await readModelChecks(env)),
       // A run id that can never be a real one: the object answers null without writing anything.
       check("durable_objects", () => env.RUNS.getByName("health-probe").status()),
+      // Every step queue: the backlog is theirs together, its oldest message the oldest of any.
       check("queue", async () => {
-        backlog = await env.STEPS.metrics();
+        backlog = combined(await Promise.all(allStepQueues(env).map((q) => q.metrics())));
       }),
     ]),
   );

@@ -72,6 +72,16 @@ describe("the scale model", () => {
     expect(needs(counts({ shared: {}, d1_statements: 2, queue_messages: 1 }), {}, 5000).shards).toBe(10);
   });
 
+  it("spreads the step messages over STEP_QUEUE_SHARDS queues, for one tenant and for all", () => {
+    // 8 messages a run: one queue 5,000 / 8 = 625 runs/s; two queues 1,250.
+    const dag = counts({ shared: {}, d1_statements: 1, queue_messages: 8 });
+    expect(ceilings(dag, {}, undefined, [16]).total[16]).toEqual({ runs_per_s: 625, by: "queue" });
+    expect(ceilings(dag, { step_queue: 2 }, undefined, [16]).total[16]).toEqual({ runs_per_s: 1250, by: "queue" });
+    expect(ceilings(dag, { step_queue: 2 }).per_tenant).toEqual({ runs_per_s: 1000, by: "d1" });
+    // What 5,000 runs/s needs: 5,000 × 8 / 5,000 = 8 step queues, whatever there are today.
+    expect(needs(dag, { step_queue: 2 }, 5000).queues).toBe(8);
+  });
+
   it("sets no ceiling where nothing is counted", () => {
     const c = ceilings(counts({ shared: {}, d1_statements: 0, queue_messages: 0 }), {});
     expect(c.hottest).toBeNull();
@@ -129,7 +139,7 @@ describe("the scale table", () => {
   });
 
   it("reads K from TENANT_SLOT_SHARDS in wrangler.toml, and 1 without it", () => {
-    expect(spreadFromConfig('[vars]\nTENANT_SLOT_SHARDS = "8"\n').spread).toEqual({ tenant_limiter: 8 });
-    expect(spreadFromConfig("[vars]\n").spread).toEqual({ tenant_limiter: 1 });
+    expect(spreadFromConfig('[vars]\nTENANT_SLOT_SHARDS = "8"\nSTEP_QUEUE_SHARDS = "3"\n').spread).toEqual({ tenant_limiter: 8, step_queue: 3 });
+    expect(spreadFromConfig("[vars]\n").spread).toEqual({ tenant_limiter: 1, step_queue: 1 });
   });
 });

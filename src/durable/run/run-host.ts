@@ -25,6 +25,7 @@ import { expiresAt } from "./effects/retention";
 import { logEvent } from "./effects/run-log";
 import { RunTracing } from "./effects/run-tracing";
 import { RunWebhooks } from "./effects/run-webhooks";
+import { stepQueueFor } from "./effects/step-queues";
 import { sendSteps } from "./effects/step-sender";
 import { releaseSlot } from "./effects/tenant-slot";
 import { DecisionLinks } from "./storage/decision-links";
@@ -206,7 +207,7 @@ export abstract class RunHost extends DurableObject<Env> {
     // message that never arrives is a lease the watchdog takes back.
     if (sends.length) {
       this.meter.queued(sends.length);
-      this.ctx.waitUntil(sendSteps(this.env.STEPS, this.state.run_id, sends));
+      this.ctx.waitUntil(sendSteps(stepQueueFor(this.env, this.state.run_id), this.state.run_id, sends));
     }
     const births = childDispatches(events);
     if (births.length) this.ctx.waitUntil(this.family.startChildren(births));

@@ -18,6 +18,7 @@ import { attemptInput, findWork } from "./domain/work";
 import { llmUsage } from "./run-view";
 import { childRunId } from "./effects/family";
 import { deleteRunStorage, expiresAt } from "./effects/retention";
+import { stepQueueFor } from "./effects/step-queues";
 import { stepQueueOldest } from "./effects/step-sender";
 import { admit, takeSlot } from "./effects/tenant-slot";
 import { linkHash } from "./storage/decision-links";
@@ -317,7 +318,7 @@ export class RunObject extends RunHost implements C.RunRpc {
       return;
     }
     // A resend is due: is its message lost, or only waiting its turn in a backlog? (executors/queue.ts)
-    const oldest = resendDue(this.state, this.clock()) ? await stepQueueOldest(this.env.STEPS, this.state.run_id) : undefined;
+    const oldest = resendDue(this.state, this.clock()) ? await stepQueueOldest(stepQueueFor(this.env, this.state.run_id), this.state.run_id) : undefined;
     const queue = oldest === undefined ? undefined : { oldest, received: (dispatch: number) => this.begun.has(dispatch) };
     await this.command((m) => fireDue(queue ? { ...m, queue } : m), "alarm");
   }

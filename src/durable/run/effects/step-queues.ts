@@ -1,0 +1,65 @@
+// The step queues: STEP_QUEUE_SHARDS queues carry step attempts, each run's on one of them, picked
+// by FNV-1a of its id. One queue carries about 5,000 messages a second, and every run's steps went
+// through one: a 9-step DAG's 8 messages put all tenants together near 600 runs a second
+// (docs/architecture.md, "Scale"). Bindings are static, so queue 0 is `STEPS` (crane-steps) and queue
+// i > 0 is `STEPS_i` (crane-steps-i); one Worker consumes them all, with one dead-letter queue.
+// A count that does not match the bindings is refused loudly (every use throws, /health answers
+// 503) rather than silently sending runs to too few queues.
+//
+// Changing the count moves runs to another queue: a message already on the old one is still
+// consumed (every queue is), so nothing is lost; the resend check (stepQueueOldest) then looks at
+// the new queue and may send a copy early, which the attempt's dispatch makes harmless.
+import { fnv1a32 } from "../../../db/shards";
+import type { StepMessage } from "../../../execution/step-protocol";
+
+/** The largest count the bindings can name; a guard against a typo. */
+const MAX_STEP_QUEUES = 32;
+
+export class StepQueueConfigError extends Error {
+  override readonly name = "StepQueueConfigError";
+}
+
+/** Binding name of step queue i. */
+export const stepQueueBinding = (i: number): string => (i === 0 ? "STEPS" : `STEPS_${i}`);
+
+const isQueue = (v: unknown): v is Queue<StepMessage> => typeof v === "object" && v !== null && typeof (v as { sendBatch?: unknown }).sendBatch === "function";
+
+/** Checked once per env object: the bindings do not change while an isolate lives. */
+const checked = new WeakMap<object, Queue<StepMessage>[] | StepQueueConfigError>();
+
+function readConfig(env: Env): Queue<StepMessage>[] | StepQueueConfigError {
+  const bindings = env as unknown as Record<string, unknown>;
+  // Absent: one queue, as before the count existed.
+  const raw = (env.STEP_QUEUE_SHARDS ?? "1").trim();
+  const n = Number(raw);
+  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_STEP_QUEUES)
+    return new StepQueueConfigError(`STEP_QUEUE_SHARDS must be a whole number from 1 to ${MAX_STEP_QUEUES}, not "${raw}".`);
+  const queues: Queue<StepMessage>[] = [];
+  for (let i = 0; i < n; i++) {
+    const queue = bindings[stepQueueBinding(i)];
+    if (!isQueue(queue))
+      return new StepQueueConfigError(`STEP_QUEUE_SHARDS is ${n} but there is no queue producer ${stepQueueBinding(i)} (wrangler.toml [[queues.producers]]).`);
+    queues.push(queue);
+  }
+  // A binding past N is a queue the count forgot: nothing would ever be sent to it.
+  if (isQueue(bindings[stepQueueBinding(n)]))
+    return new StepQueueConfigError(`STEP_QUEUE_SHARDS is ${n} but a queue producer ${stepQueueBinding(n)} exists: set it to the number of step queues.`);
+  return queues;
+}
+
+/** Every step queue, in order; throws StepQueueConfigError when the count and the bindings disagree. */
+export function allStepQueues(env: Env): Queue<StepMessage>[] {
+  let config = checked.get(env);
+  if (!config) {
+    config = readConfig(env);
+    checked.set(env, config);
+  }
+  if (config instanceof StepQueueConfigError) throw config;
+  return config;
+}
+
+/** The queue that carries this run's step attempts: the same one for every attempt of the run. */
+export function stepQueueFor(env: Env, runId: string): Queue<StepMessage> {
+  const queues = allStepQueues(env);
+  return queues[fnv1a32(runId) % queues.length]!;
+}
