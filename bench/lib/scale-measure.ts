@@ -20,6 +20,8 @@ const usageSchema = z.object({
   queue_messages: z.number(),
   // Crane before the read-model queue sent none.
   read_model_rows: z.number().default(0),
+  // Step attempts; Crane before this counter counted every message as one.
+  queued_attempts: z.number().optional(),
   d1_statements: z.number(),
   d1_rows_written: z.number(),
   // Older Crane counts no shared requests: all of its requests then look like the run's own.
@@ -52,7 +54,7 @@ async function usageOf(system: System, id: string): Promise<RunUsage> {
 
 async function measure(system: System, workload: string, unit: string, samples: number, sample: Sample): Promise<WorkloadCounts> {
   const before = await settledBreakerTotals(system);
-  const sum = { own: 0, d1_statements: 0, d1_rows_written: 0, queue_messages: 0, read_model_rows: 0, units: 0 };
+  const sum = { own: 0, d1_statements: 0, d1_rows_written: 0, queue_messages: 0, read_model_rows: 0, queued_attempts: 0, units: 0 };
   const shared: Record<string, number> = {};
   for (let i = 0; i < samples; i++) {
     const { runIds, units } = await sample(i);
@@ -66,6 +68,7 @@ async function measure(system: System, workload: string, unit: string, samples: 
       sum.d1_rows_written += u.d1_rows_written;
       sum.queue_messages += u.queue_messages;
       sum.read_model_rows += u.read_model_rows;
+      sum.queued_attempts += u.queued_attempts ?? u.queue_messages - u.read_model_rows;
     }
   }
   // A breaker's requests belong to no run's meter: the change over these runs, one after another, is theirs.
@@ -82,6 +85,7 @@ async function measure(system: System, workload: string, unit: string, samples: 
     d1_rows_written: per(sum.d1_rows_written),
     queue_messages: per(sum.queue_messages),
     read_model_rows: per(sum.read_model_rows),
+    queued_attempts: per(sum.queued_attempts),
   };
 }
 

@@ -18,6 +18,7 @@
  * - The step queues (STEP_QUEUE_SHARDS, the spread of class "step_queue") are shared by everyone,
  *   each run's messages on one of them by its id: their messages bound one tenant and all of them
  *   alike, at that many queues' rate.
+ * - Webhook notices go through the one webhook queue: they bound one tenant and all alike.
  * - Rows of runs in flight go through the read-model queue (its own 5,000 messages/s), whose
  *   consumer writes each batch in one statement per shard: at the ceiling batches are full
  *   (READ_MODEL_BATCH rows), so such a row costs its shard 1/READ_MODEL_BATCH of a statement, and
@@ -63,6 +64,8 @@ export interface WorkloadCounts {
   queue_messages: number;
   /** Rows sent to the read-model queue (absent: none). */
   read_model_rows?: number;
+  /** Step attempts sent to the step queues (absent: every message but the queued rows); the rest are webhook notices. */
+  queued_attempts?: number;
 }
 
 /** How many objects of a class one tenant's runs spread over (absent: 1); `step_queue`: the step queues all runs spread over. */
@@ -113,10 +116,15 @@ export function d1PerRun(c: WorkloadCounts, n: number): number {
   return c.d1_statements + (queuedRows(c) * Math.min(n, READ_MODEL_BATCH)) / READ_MODEL_BATCH;
 }
 
-/** The step queues' bound (runs spread over `step_queue` of them) and, when rows are queued, the read-model queue's. */
+/**
+ * Each queue's bound: the step queues' (runs spread over `step_queue` of them), the one webhook
+ * queue's (notices of a subscribed tenant) and the one read-model queue's.
+ */
 function queueBounds(c: WorkloadCounts, spread: Spread, limits: Limits) {
+  const steps = c.queued_attempts ?? c.queue_messages - queuedRows(c);
   return [
-    { by: "queue", limit: limits.queue_messages * objectsOf(spread, STEP_QUEUE), per_run: c.queue_messages - queuedRows(c) },
+    { by: "queue", limit: limits.queue_messages * objectsOf(spread, STEP_QUEUE), per_run: steps },
+    { by: "webhook queue", limit: limits.queue_messages, per_run: c.queue_messages - queuedRows(c) - steps },
     { by: "read-model queue", limit: limits.queue_messages, per_run: queuedRows(c) },
   ];
 }

@@ -82,6 +82,15 @@ describe("the scale model", () => {
     expect(needs(dag, { step_queue: 2 }, 5000).queues).toBe(8);
   });
 
+  it("bounds webhook notices by the one webhook queue, however many step queues there are", () => {
+    // A calc run of a subscribed tenant: no step message, one notice. Two step queues do not help it.
+    const calc = counts({ shared: {}, d1_statements: 1, queue_messages: 1, queued_attempts: 0 });
+    expect(ceilings(calc, { step_queue: 2 }, undefined, [16]).total[16]).toEqual({ runs_per_s: 5000, by: "webhook queue" });
+    // A DAG with 8 attempts and 1 notice: the two step queues carry 10,000 / 8 = 1,250 a second.
+    const dag = counts({ shared: {}, d1_statements: 1, queue_messages: 9, queued_attempts: 8 });
+    expect(ceilings(dag, { step_queue: 2 }, undefined, [16]).total[16]).toEqual({ runs_per_s: 1250, by: "queue" });
+  });
+
   it("sets no ceiling where nothing is counted", () => {
     const c = ceilings(counts({ shared: {}, d1_statements: 0, queue_messages: 0 }), {});
     expect(c.hottest).toBeNull();
