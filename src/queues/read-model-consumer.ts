@@ -1,7 +1,9 @@
 // Consumer of the crane-read-model queue: rows of runs still in flight (src/durable/run/effects/read-model-queue.ts).
 // Per batch, each shard gets one statement with every row for it (writeRunRows), so the statements
 // D1 sees grow with batches, not with runs. Messages are acked once their shard's statement ran;
-// a shard that fails has its messages retried by the queue with backoff, and the others' land.
+// a shard that fails has its messages retried by the queue with backoff, and the others' land. A
+// row still failing after max_retries (wrangler.toml: 20, about 16 minutes of backoff) is dropped:
+// the read model then shows the run's previous row until its next row or its end replaces it.
 import { errorFields, log } from "../lib/log";
 import { dbFor } from "../db/shards";
 import { readModelMessageSchema, writeRunRows, type ReadModelRow } from "../db/run-rows";
@@ -25,7 +27,7 @@ export async function consumeReadModelRows(batch: MessageBatch<unknown>, env: En
   for (const message of batch.messages) {
     const parsed = readModelMessageSchema.safeParse(message.body);
     if (!parsed.success) {
-      // Nothing can make it valid later; the run's alarm writes its next row anyway.
+      // Nothing can make it valid later (only another version's producer could send it); the run's next row or its end replaces it.
       log.error("read_model.bad_message", { id: message.id, issues: parsed.error.issues.map((i) => i.message) });
       message.ack();
       continue;

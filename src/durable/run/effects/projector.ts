@@ -5,10 +5,9 @@
 import { backoffDelay, BACKGROUND_RETRY } from "../../../execution/backoff";
 import { errorFields, log } from "../../../lib/log";
 import type { RunEvent, RunEventType } from "../domain/events";
-import type { RunState } from "../domain/state";
 import type { ProjectionMark } from "../storage/bookkeeping";
 import type { UsageMeter } from "../storage/usage-meter";
-import { TERMINAL_RUN } from "../domain/state";
+import { TERMINAL_RUN, type RunState } from "../domain/state";
 import { projectRun, readModelFor, rowOf } from "./projection";
 import { queueRow } from "./read-model-queue";
 
