@@ -50,7 +50,9 @@ export const usageSchema = z
     d1_rows_written: z.number().int(),
     shared_requests: z
       .record(z.string(), z.number().int())
-      .describe("Of do_requests, those made to objects many runs share (tenant_limiter, webhook_outbox), by class; the rest went to the run's own object"),
+      .describe(
+        "Of do_requests, those made to objects many runs share (tenant_limiter; webhook_outbox in usage saved before webhooks went through a queue), by class; the rest went to the run's own object",
+      ),
     llm: z
       .object({ calls: z.number().int(), input_tokens: z.number().int(), output_tokens: z.number().int(), cost_usd: z.number() })
       .describe("What the run's Agent.run steps' model calls used (attempts made, tokens reported, cost by the run's prices)"),

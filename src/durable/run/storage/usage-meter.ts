@@ -25,8 +25,12 @@ export interface RunUsage {
   shared_requests: Partial<Record<SharedObject, number>>;
 }
 
-/** The shared Durable Object classes a run's object calls on its own behalf. */
-export type SharedObject = "tenant_limiter" | "webhook_outbox";
+/**
+ * The shared Durable Object classes a run's object calls on its own behalf. `webhook_outbox` was
+ * one until notices went through the webhook queue; usage saved by runs of that time may still
+ * name it, and GET /runs/{id}/usage shows it as saved.
+ */
+export type SharedObject = "tenant_limiter";
 
 export const emptyUsage = (): RunUsage => ({
   do_requests: 0,
