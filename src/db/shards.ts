@@ -10,6 +10,8 @@
 //
 // Changing N moves tenants between shards: resharding a deployment is not supported (see docs).
 
+import { bindingSeries } from "../lib/binding-series";
+
 /** The largest shard count the bindings can name; a guard against a typo, not a design limit. */
 export const MAX_SHARDS = 64;
 
@@ -37,35 +39,18 @@ export const shardBinding = (i: number): string => (i === 0 ? "DB" : `DB_${i}`);
 
 const isD1 = (v: unknown): v is D1Database => typeof v === "object" && v !== null && typeof (v as { prepare?: unknown }).prepare === "function";
 
-/** Checked once per env object: the bindings do not change while an isolate lives. */
-const checked = new WeakMap<object, D1Database[] | ShardConfigError>();
-
 /** The shards in order, or ShardConfigError when READ_MODEL_SHARDS and the bindings disagree. */
-export function shardConfig(env: Env): D1Database[] | ShardConfigError {
-  const hit = checked.get(env);
-  if (hit) return hit;
-  const answer = readConfig(env);
-  checked.set(env, answer);
-  return answer;
-}
-
-function readConfig(env: Env): D1Database[] | ShardConfigError {
-  const bindings = env as unknown as Record<string, unknown>;
-  const raw = (env.READ_MODEL_SHARDS ?? "").trim();
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_SHARDS)
-    return new ShardConfigError(`READ_MODEL_SHARDS must be a whole number from 1 to ${MAX_SHARDS}, not "${raw}".`);
-  const dbs: D1Database[] = [];
-  for (let i = 0; i < n; i++) {
-    const db = bindings[shardBinding(i)];
-    if (!isD1(db)) return new ShardConfigError(`READ_MODEL_SHARDS is ${n} but there is no D1 binding ${shardBinding(i)} (wrangler.toml [[d1_databases]]).`);
-    dbs.push(db);
-  }
-  // A binding past N is a shard the count forgot: its tenants would silently read another shard.
-  if (isD1(bindings[shardBinding(n)]))
-    return new ShardConfigError(`READ_MODEL_SHARDS is ${n} but a D1 binding ${shardBinding(n)} exists: set it to the number of bindings.`);
-  return dbs;
-}
+export const shardConfig: (env: Env) => D1Database[] | ShardConfigError = bindingSeries({
+  countVar: "READ_MODEL_SHARDS",
+  count: (env) => env.READ_MODEL_SHARDS ?? "",
+  max: MAX_SHARDS,
+  name: shardBinding,
+  is: isD1,
+  kind: "D1 binding",
+  declared: "wrangler.toml [[d1_databases]]",
+  counted: "bindings",
+  error: ShardConfigError,
+});
 
 /** Every shard, in order (fan-out for operator and cross-tenant views, the Cron Trigger's work). */
 export function allShards(env: Env): D1Database[] {

@@ -11,6 +11,7 @@
 // the new queue and may send a copy early, which the attempt's dispatch makes harmless.
 import { fnv1a32 } from "../../../db/shards";
 import type { StepMessage } from "../../../execution/step-protocol";
+import { bindingSeries } from "../../../lib/binding-series";
 
 /** The largest count the bindings can name; a guard against a typo. */
 const MAX_STEP_QUEUES = 32;
@@ -24,36 +25,22 @@ export const stepQueueBinding = (i: number): string => (i === 0 ? "STEPS" : `STE
 
 const isQueue = (v: unknown): v is Queue<StepMessage> => typeof v === "object" && v !== null && typeof (v as { sendBatch?: unknown }).sendBatch === "function";
 
-/** Checked once per env object: the bindings do not change while an isolate lives. */
-const checked = new WeakMap<object, Queue<StepMessage>[] | StepQueueConfigError>();
-
-function readConfig(env: Env): Queue<StepMessage>[] | StepQueueConfigError {
-  const bindings = env as unknown as Record<string, unknown>;
+const stepQueueConfig = bindingSeries({
+  countVar: "STEP_QUEUE_SHARDS",
   // Absent: one queue, as before the count existed.
-  const raw = (env.STEP_QUEUE_SHARDS ?? "1").trim();
-  const n = Number(raw);
-  if (!/^\d+$/.test(raw) || n < 1 || n > MAX_STEP_QUEUES)
-    return new StepQueueConfigError(`STEP_QUEUE_SHARDS must be a whole number from 1 to ${MAX_STEP_QUEUES}, not "${raw}".`);
-  const queues: Queue<StepMessage>[] = [];
-  for (let i = 0; i < n; i++) {
-    const queue = bindings[stepQueueBinding(i)];
-    if (!isQueue(queue))
-      return new StepQueueConfigError(`STEP_QUEUE_SHARDS is ${n} but there is no queue producer ${stepQueueBinding(i)} (wrangler.toml [[queues.producers]]).`);
-    queues.push(queue);
-  }
-  // A binding past N is a queue the count forgot: nothing would ever be sent to it.
-  if (isQueue(bindings[stepQueueBinding(n)]))
-    return new StepQueueConfigError(`STEP_QUEUE_SHARDS is ${n} but a queue producer ${stepQueueBinding(n)} exists: set it to the number of step queues.`);
-  return queues;
-}
+  count: (env) => env.STEP_QUEUE_SHARDS ?? "1",
+  max: MAX_STEP_QUEUES,
+  name: stepQueueBinding,
+  is: isQueue,
+  kind: "queue producer",
+  declared: "wrangler.toml [[queues.producers]]",
+  counted: "step queues",
+  error: StepQueueConfigError,
+});
 
 /** Every step queue, in order; throws StepQueueConfigError when the count and the bindings disagree. */
 export function allStepQueues(env: Env): Queue<StepMessage>[] {
-  let config = checked.get(env);
-  if (!config) {
-    config = readConfig(env);
-    checked.set(env, config);
-  }
+  const config = stepQueueConfig(env);
   if (config instanceof StepQueueConfigError) throw config;
   return config;
 }
