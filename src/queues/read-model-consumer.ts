@@ -7,6 +7,7 @@
 import { errorFields, log } from "../lib/log";
 import { dbFor } from "../db/shards";
 import { readModelMessageSchema, writeRunRows, type ReadModelRow } from "../db/run-rows";
+import { validMessages } from "./valid-messages";
 
 export { READ_MODEL_QUEUE } from "../db/run-rows";
 
@@ -24,17 +25,11 @@ interface ShardWork {
 
 export async function consumeReadModelRows(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const shards = new Map<D1Database, ShardWork>();
-  for (const message of batch.messages) {
-    const parsed = readModelMessageSchema.safeParse(message.body);
-    if (!parsed.success) {
-      // Nothing can make it valid later (only another version's producer could send it); the run's next row or its end replaces it.
-      log.error("read_model.bad_message", { id: message.id, issues: parsed.error.issues.map((i) => i.message) });
-      message.ack();
-      continue;
-    }
+  // A bad message is dropped: the run's next row or its end replaces it.
+  for (const { message, body } of validMessages(batch, readModelMessageSchema, "read_model.bad_message")) {
     let db: D1Database;
     try {
-      db = dbFor(env, parsed.data.tenant);
+      db = dbFor(env, body.tenant);
     } catch (err) {
       // A shard configuration that does not match the bindings (ShardConfigError): the deploy fixing it will take these.
       log.error("read_model.no_shard", { id: message.id, ...errorFields(err) });
@@ -43,7 +38,7 @@ export async function consumeReadModelRows(batch: MessageBatch<unknown>, env: En
     }
     const work = shards.get(db) ?? { db, messages: [], rows: [] };
     work.messages.push(message);
-    work.rows.push(parsed.data.row);
+    work.rows.push(body.row);
     shards.set(db, work);
   }
   await Promise.all([...shards.values()].map(writeShard));

@@ -6,6 +6,7 @@ import { stepMessageSchema, type StepMessage } from "../execution/step-protocol"
 import { errorFields, log } from "../lib/log";
 import { continueSteps, executeStep } from "./execute-step";
 import { NO_CONTINUATION, ReportBatcher, type Continuation } from "./report-batcher";
+import { validMessages } from "./valid-messages";
 
 /**
  * What one invocation takes over from the run objects it reports to (report-batcher.ts): at most
@@ -21,25 +22,19 @@ const CONTINUE_MS = 30_000;
  */
 export async function consumeSteps(batch: MessageBatch<unknown>, env: Env, options: { continuation?: boolean } = {}): Promise<void> {
   const deadLettered = batch.queue.endsWith("-dlq");
-  const parsed = batch.messages.map((message) => ({ message, step: stepMessageSchema.safeParse(message.body) }));
-  const valid = parsed.flatMap((p) => (p.step.success ? [p.step.data] : []));
+  // Bad messages include those of the earlier claim-based protocol: their runs re-dispatch on their deadlines.
+  const valid = validMessages(batch, stepMessageSchema, "queue.bad_message");
   // A dead-lettered message only wakes its run: it reports nothing, so it takes nothing over.
   const continues = !deadLettered && options.continuation !== false;
   const continuation: Continuation = continues ? { left: CONTINUE_MESSAGES, until: Date.now() + CONTINUE_MS } : { ...NO_CONTINUATION };
   const reporter = new ReportBatcher(
     env,
-    valid.map((m) => m.run_id),
+    valid.map((m) => m.body.run_id),
     continuation,
   );
   await Promise.all(
-    parsed.map(async ({ message, step }) => {
-      if (!step.success) {
-        // Includes messages of the earlier claim-based protocol: their runs re-dispatch on their deadlines.
-        log.error("queue.bad_message", { queue: batch.queue, id: message.id, issues: step.error.issues.map((i) => i.message) });
-        message.ack();
-        return;
-      }
-      const next = await handle(step.data, env, reporter, deadLettered, batch.queue, Math.max(0, Date.now() - message.timestamp.getTime()));
+    valid.map(async ({ message, body: step }) => {
+      const next = await handle(step, env, reporter, deadLettered, batch.queue, Math.max(0, Date.now() - message.timestamp.getTime()));
       // The message is done once it reported; the work its report handed over is the run's, not the message's.
       message.ack();
       await continueSteps(next, env, reporter);

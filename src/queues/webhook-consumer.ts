@@ -13,8 +13,9 @@
 import { sha256Hex } from "../lib/hash";
 import { errorFields, log } from "../lib/log";
 import { noteConfigVersion, webhookConfig, webhookConfigAgain, type WebhookConfig } from "../durable/webhooks/config-cache";
-import { RUN_END_EVENTS, webhookMessageSchema, type NoticeMessage, type RetryMessage, type WebhookBody, type WebhookMessage } from "../durable/webhooks/notice";
+import { RUN_END_EVENTS, webhookMessageSchema, type NoticeMessage, type RetryMessage, type WebhookBody } from "../durable/webhooks/notice";
 import { sendAttempt } from "../durable/webhooks/send-attempt";
+import { validMessages } from "./valid-messages";
 import { runClient } from "../durable/run/run-client";
 import type { AttemptOutcome } from "../durable/webhooks/webhook-outbox";
 
@@ -45,14 +46,7 @@ interface TenantWork {
 
 export async function consumeWebhooks(batch: MessageBatch<unknown>, env: Env): Promise<void> {
   const tenants = new Map<string, TenantWork>();
-  for (const message of batch.messages) {
-    const parsed = webhookMessageSchema.safeParse(message.body);
-    if (!parsed.success) {
-      log.error("webhook.bad_message", { queue: batch.queue, id: message.id, issues: parsed.error.issues.map((i) => i.message) });
-      message.ack();
-      continue;
-    }
-    const msg: WebhookMessage = parsed.data;
+  for (const { message, body: msg } of validMessages(batch, webhookMessageSchema, "webhook.bad_message")) {
     const work = tenants.get(msg.tenant) ?? { messages: [], notices: [], retries: [] };
     work.messages.push(message);
     if (msg.kind === "notice") work.notices.push(msg);
