@@ -7,11 +7,13 @@ interface __BaseEnv_Env {
 	STEPS: Queue;
 	STEPS_1: Queue;
 	WEBHOOK_NOTICES: Queue;
+	WEBHOOK_NOTICES_1: Queue;
 	WEBHOOK_RETRIES: Queue;
 	READ_MODEL_ROWS: Queue;
 	API_RATE_LIMIT: RateLimit;
 	READ_MODEL_SHARDS: string;
 	STEP_QUEUE_SHARDS: string;
+	WEBHOOK_QUEUE_SHARDS: string;
 	LLM_PRICES: string;
 	LLM_BUDGET_RECHECK_MS: string;
 	LOG_LEVEL: string;

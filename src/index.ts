@@ -2,8 +2,8 @@
  * Crane's Worker. It exposes:
  * - the HTTP API under /api/v1 (Hono, src/app.ts),
  * - the consumer of the step queues (crane-steps, crane-steps-1, …: STEP_QUEUE_SHARDS) and their
- *   dead-letter queue, of the crane-webhooks queue (runs' milestones, signed and POSTed to their
- *   subscribers), and of the crane-read-model queue (rows of runs in flight, written to D1 a batch
+ *   dead-letter queue, of the webhook queues (crane-webhooks, crane-webhooks-1, …:
+ *   WEBHOOK_QUEUE_SHARDS, by tenant; runs' milestones, signed and POSTed to their subscribers), and of the crane-read-model queue (rows of runs in flight, written to D1 a batch
  *   at a time) (src/queues/),
  * - the metric rollup and the retention sweep, on a Cron Trigger (src/scheduled/),
  * - the Durable Object classes (src/durable/): RunObject, one per run; ToolBreaker, one per tenant
@@ -13,7 +13,8 @@
  */
 import { app } from "./app";
 import { consumeSteps } from "./queues/step-consumer";
-import { consumeWebhooks, WEBHOOK_QUEUE } from "./queues/webhook-consumer";
+import { consumeWebhooks } from "./queues/webhook-consumer";
+import { isWebhookQueue } from "./durable/webhooks/webhook-queues";
 import { consumeReadModelRows, READ_MODEL_QUEUE } from "./queues/read-model-consumer";
 import { scheduled } from "./scheduled/scheduled";
 
@@ -28,10 +29,6 @@ export { LlmBudget } from "./durable/llm-budget/llm-budget";
 export default {
   fetch: app.fetch,
   queue: (batch, env) =>
-    batch.queue === WEBHOOK_QUEUE
-      ? consumeWebhooks(batch, env)
-      : batch.queue === READ_MODEL_QUEUE
-        ? consumeReadModelRows(batch, env)
-        : consumeSteps(batch, env),
+    isWebhookQueue(batch.queue) ? consumeWebhooks(batch, env) : batch.queue === READ_MODEL_QUEUE ? consumeReadModelRows(batch, env) : consumeSteps(batch, env),
   scheduled: (controller, env) => scheduled(env, controller.scheduledTime),
 } satisfies ExportedHandler<Env>;

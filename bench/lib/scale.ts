@@ -18,7 +18,9 @@
  * - The step queues (STEP_QUEUE_SHARDS, the spread of class "step_queue") are shared by everyone,
  *   each run's messages on one of them by its id: their messages bound one tenant and all of them
  *   alike, at that many queues' rate.
- * - Webhook notices go through the one webhook queue: they bound one tenant and all alike.
+ * - Webhook notices go through the webhook queues (WEBHOOK_QUEUE_SHARDS, the spread of class
+ *   "webhook_queue"), each tenant's on one of them by its name: they bound one tenant at one
+ *   queue's rate, and all tenants at that many queues' rate.
  * - Rows of runs in flight go through the read-model queue (its own 5,000 messages/s), whose
  *   consumer writes each batch in one statement per shard: at the ceiling batches are full
  *   (READ_MODEL_BATCH rows), so such a row costs its shard 1/READ_MODEL_BATCH of a statement, and
@@ -68,11 +70,20 @@ export interface WorkloadCounts {
   queued_attempts?: number;
 }
 
-/** How many objects of a class one tenant's runs spread over (absent: 1); `step_queue`: the step queues all runs spread over. */
+/**
+ * How many objects of a class one tenant's runs spread over (absent: 1); `step_queue`: the step
+ * queues all runs spread over; `webhook_queue`: the webhook queues tenants spread over.
+ */
 export type Spread = Record<string, number>;
 
 /** The spread key for the step queues (STEP_QUEUE_SHARDS): not a Durable Object class, a count of queues. */
 export const STEP_QUEUE = "step_queue";
+/** The spread key for the webhook queues (WEBHOOK_QUEUE_SHARDS): a count of queues, one per tenant. */
+export const WEBHOOK_QUEUE = "webhook_queue";
+
+/** The kinds of queue a run's messages go to, as the bounds and the needs name them. */
+export const QUEUE_KINDS = ["step", "webhook", "read-model"] as const;
+export type QueueKind = (typeof QUEUE_KINDS)[number];
 
 export interface Bound {
   runs_per_s: number;
@@ -116,16 +127,23 @@ export function d1PerRun(c: WorkloadCounts, n: number): number {
   return c.d1_statements + (queuedRows(c) * Math.min(n, READ_MODEL_BATCH)) / READ_MODEL_BATCH;
 }
 
-/**
- * Each queue's bound: the step queues' (runs spread over `step_queue` of them), the one webhook
- * queue's (notices of a subscribed tenant) and the one read-model queue's.
- */
-function queueBounds(c: WorkloadCounts, spread: Spread, limits: Limits) {
+/** A run's messages to each kind of queue. */
+function queueMessages(c: WorkloadCounts): Record<QueueKind, number> {
   const steps = c.queued_attempts ?? c.queue_messages - queuedRows(c);
+  return { step: steps, webhook: c.queue_messages - queuedRows(c) - steps, "read-model": queuedRows(c) };
+}
+
+/**
+ * Each queue's bound: the step queues' (runs spread over `step_queue` of them), the webhook
+ * queues' (notices of a subscribed tenant: one queue for one tenant, `webhook_queue` of them for
+ * all tenants) and the one read-model queue's.
+ */
+function queueBounds(c: WorkloadCounts, spread: Spread, limits: Limits, scope: "tenant" | "all") {
+  const m = queueMessages(c);
   return [
-    { by: "queue", limit: limits.queue_messages * objectsOf(spread, STEP_QUEUE), per_run: steps },
-    { by: "webhook queue", limit: limits.queue_messages, per_run: c.queue_messages - queuedRows(c) - steps },
-    { by: "read-model queue", limit: limits.queue_messages, per_run: queuedRows(c) },
+    { by: "queue", limit: limits.queue_messages * objectsOf(spread, STEP_QUEUE), per_run: m.step },
+    { by: "webhook queue", limit: limits.queue_messages * (scope === "all" ? objectsOf(spread, WEBHOOK_QUEUE) : 1), per_run: m.webhook },
+    { by: "read-model queue", limit: limits.queue_messages, per_run: m["read-model"] },
   ];
 }
 
@@ -133,10 +151,10 @@ export function ceilings(c: WorkloadCounts, spread: Spread, limits: Limits = LIM
   const per_object = perObject(c, spread);
   const hot = Object.entries(per_object).sort((a, b) => b[1] - a[1])[0];
   const shared = Object.entries(per_object).map(([cls, n]) => ({ by: cls, limit: limits.do_requests, per_run: n }));
-  const queues = queueBounds(c, spread, limits);
   // One tenant's rows are on one shard: N does not raise its D1 ceiling (and its batches hold its rows alone: one statement each).
-  const per_tenant = tightest([...shared, { by: "d1", limit: limits.d1_statements, per_run: d1PerRun(c, 1) }, ...queues]);
-  const total = Object.fromEntries(shards.map((n) => [n, tightest([{ by: "d1", limit: n * limits.d1_statements, per_run: d1PerRun(c, n) }, ...queues])]));
+  const per_tenant = tightest([...shared, { by: "d1", limit: limits.d1_statements, per_run: d1PerRun(c, 1) }, ...queueBounds(c, spread, limits, "tenant")]);
+  const all = queueBounds(c, spread, limits, "all");
+  const total = Object.fromEntries(shards.map((n) => [n, tightest([{ by: "d1", limit: n * limits.d1_statements, per_run: d1PerRun(c, n) }, ...all])]));
   return { workload: c.workload, per_object, hottest: hot && hot[1] > 0 ? { class: hot[0], requests_per_run: hot[1] } : null, per_tenant, total };
 }
 
@@ -147,8 +165,8 @@ export interface Needs {
   objects: Record<string, number>;
   /** D1 shards for that rate over all tenants. */
   shards: number;
-  /** Queues for that rate (1 is the one queue there is). */
-  queues: number;
+  /** Queues of each kind for that rate over all tenants (at least 1 each). */
+  queues: Record<QueueKind, number>;
   /** Whether one tenant alone can run at that rate: its rows are on one shard, whatever N. */
   one_tenant: Bound & { reachable: boolean };
 }
@@ -160,8 +178,12 @@ export function needs(c: WorkloadCounts, spread: Spread, runsPerS: number, limit
   const batchLoad = (runsPerS * queuedRows(c)) / READ_MODEL_BATCH;
   const room = limits.d1_statements - batchLoad;
   const shards = room > 0 ? Math.max(1, Math.ceil((runsPerS * c.d1_statements) / room)) : Infinity;
-  // Queues of each kind the rate needs, one queue's rate each (so the step queues' count is STEP_QUEUE_SHARDS' need).
-  const queues = Math.max(1, ...queueBounds(c, {}, limits).map((q) => Math.ceil((runsPerS * q.per_run) / q.limit)));
+  // Queues of each kind the rate needs, one queue's rate each (STEP_QUEUE_SHARDS' and WEBHOOK_QUEUE_SHARDS' need).
+  const m = queueMessages(c);
+  const queues = Object.fromEntries(QUEUE_KINDS.map((k) => [k, Math.max(1, Math.ceil((runsPerS * m[k]) / limits.queue_messages))])) as Record<
+    QueueKind,
+    number
+  >;
   const perTenant = ceilings(c, spread, limits, []).per_tenant;
   return { workload: c.workload, runs_per_s: runsPerS, objects, shards, queues, one_tenant: { ...perTenant, reachable: perTenant.runs_per_s >= runsPerS } };
 }

@@ -3,6 +3,7 @@ import journal from "../../migrations/meta/_journal.json";
 import pkg from "../../package.json";
 import { shardConfig, ShardConfigError } from "../db/shards";
 import { allStepQueues } from "../durable/run/effects/step-queues";
+import { allWebhookQueues } from "../durable/webhooks/webhook-queues";
 import { errorFields, log } from "../lib/log";
 import { llmConfig } from "../planner/llm/llm-config";
 import { llmHealth } from "../planner/llm/llm-errors";
@@ -93,8 +94,10 @@ async function checkAll(env: Env): Promise<{ body: Health; ok: boolean }> {
       ...(await readModelChecks(env)),
       // A run id that can never be a real one: the object answers null without writing anything.
       check("durable_objects", () => env.RUNS.getByName("health-probe").status()),
-      // Every step queue: the backlog is theirs together, its oldest message the oldest of any.
+      // Every step queue: the backlog is theirs together, its oldest message the oldest of any. The
+      // webhook queues' count is checked too: a mismatch would fail every milestone's send.
       check("queue", async () => {
+        allWebhookQueues(env);
         backlog = combined(await Promise.all(allStepQueues(env).map((q) => q.metrics())));
       }),
     ]),

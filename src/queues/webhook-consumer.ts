@@ -1,5 +1,5 @@
-// Consumer of the crane-webhooks queue: runs' milestones (notices) and the retries this consumer
-// sends itself. Per tenant in a batch:
+// Consumer of the webhook queues (crane-webhooks, crane-webhooks-1, …: webhook-queues.ts): runs'
+// milestones (notices) and the retries this consumer sends itself. Per tenant in a batch:
 //   notices → targets from this isolate's copy of the tenant's configuration (config-cache.ts; a
 //             request to its WebhookOutbox only on a miss) → one signed POST per target;
 //   retries → one `claim` request to the outbox (each due delivery's body and current secret) → POST;
@@ -18,9 +18,6 @@ import { sendAttempt } from "../durable/webhooks/send-attempt";
 import { validMessages } from "./valid-messages";
 import { runClient } from "../durable/run/run-client";
 import type { AttemptOutcome } from "../durable/webhooks/webhook-outbox";
-
-/** The queue's name (wrangler.toml): the Worker's queue handler dispatches on it. */
-export const WEBHOOK_QUEUE = "crane-webhooks";
 
 interface Target {
   subscription_id: string | null;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ceilings, needs, perObject, type WorkloadCounts } from "../../bench/lib/scale.ts";
+import { ceilings, LIMITS, needs, perObject, type WorkloadCounts } from "../../bench/lib/scale.ts";
 import { END_MARKER, publishScale, scaleMarkdown, sharedClasses, spliceTable, START_MARKER } from "../../bench/lib/scale-report.ts";
 import { spreadFromConfig } from "../../bench/lib/scale-measure.ts";
 
@@ -67,7 +67,7 @@ describe("the scale model", () => {
       by: "read-model queue",
     });
     // 5,000 runs/s: the batches put 50 statements a second on each shard, so 5,000 own statements need ⌈5,000 / 950⌉ = 6 shards.
-    expect(needs(approval, {}, 5000)).toMatchObject({ shards: 6, queues: 1 });
+    expect(needs(approval, {}, 5000)).toMatchObject({ shards: 6, queues: { step: 1, webhook: 1, "read-model": 1 } });
     // Counted as before, it would need 10: a statement for the wait and one for the end.
     expect(needs(counts({ shared: {}, d1_statements: 2, queue_messages: 1 }), {}, 5000).shards).toBe(10);
   });
@@ -79,16 +79,25 @@ describe("the scale model", () => {
     expect(ceilings(dag, { step_queue: 2 }, undefined, [16]).total[16]).toEqual({ runs_per_s: 1250, by: "queue" });
     expect(ceilings(dag, { step_queue: 2 }).per_tenant).toEqual({ runs_per_s: 1000, by: "d1" });
     // What 5,000 runs/s needs: 5,000 × 8 / 5,000 = 8 step queues, whatever there are today.
-    expect(needs(dag, { step_queue: 2 }, 5000).queues).toBe(8);
+    expect(needs(dag, { step_queue: 2 }, 5000).queues).toEqual({ step: 8, webhook: 1, "read-model": 1 });
   });
 
-  it("bounds webhook notices by the one webhook queue, however many step queues there are", () => {
+  it("bounds webhook notices by the tenant's one webhook queue, and all tenants by WEBHOOK_QUEUE_SHARDS of them", () => {
     // A calc run of a subscribed tenant: no step message, one notice. Two step queues do not help it.
     const calc = counts({ shared: {}, d1_statements: 1, queue_messages: 1, queued_attempts: 0 });
     expect(ceilings(calc, { step_queue: 2 }, undefined, [16]).total[16]).toEqual({ runs_per_s: 5000, by: "webhook queue" });
     // A DAG with 8 attempts and 1 notice: the two step queues carry 10,000 / 8 = 1,250 a second.
     const dag = counts({ shared: {}, d1_statements: 1, queue_messages: 9, queued_attempts: 8 });
     expect(ceilings(dag, { step_queue: 2 }, undefined, [16]).total[16]).toEqual({ runs_per_s: 1250, by: "queue" });
+    // An approval run: its wait and its end are two notices (and its waiting row one queued row).
+    const approval = counts({ shared: {}, d1_statements: 1, read_model_rows: 1, queue_messages: 3, queued_attempts: 0 });
+    // One webhook queue: 5,000 / 2 = 2,500 for all tenants; two: 5,000, then the read-model queue (5,000 / 1) ties.
+    expect(ceilings(approval, {}, undefined, [16]).total[16]).toEqual({ runs_per_s: 2500, by: "webhook queue" });
+    expect(ceilings(approval, { webhook_queue: 4 }, undefined, [16]).total[16]!.runs_per_s).toBe(5000);
+    // One tenant's notices are on one queue however many there are: 2,500 bounds it before its shard would.
+    expect(ceilings(approval, { webhook_queue: 4 }, { ...LIMITS, d1_statements: 100_000 }).per_tenant).toEqual({ runs_per_s: 2500, by: "webhook queue" });
+    // 5,000 approval runs/s: 10,000 notices need 2 webhook queues.
+    expect(needs(approval, { webhook_queue: 2 }, 5000).queues).toEqual({ step: 1, webhook: 2, "read-model": 1 });
   });
 
   it("sets no ceiling where nothing is counted", () => {
@@ -103,17 +112,22 @@ describe("the scale model", () => {
     // 5,000 × 2 / 1,000 = 10 limiter shards; 5,000 × 1 / 1,000 = 5 outboxes; 5,000 × 2 / 1,000 = 10 D1 shards; 5,000 × 8 / 5,000 = 8 queues.
     expect(n.objects).toEqual({ tenant_limiter: 10, webhook_outbox: 5 });
     expect(n.shards).toBe(10);
-    expect(n.queues).toBe(8);
+    expect(n.queues).toEqual({ step: 8, webhook: 1, "read-model": 1 });
     // One tenant with K = 4: 10 D1 shards do not help it, its rows are on one (1,000 / 2 statements).
     expect(n.one_tenant).toEqual({ runs_per_s: 500, by: "d1", reachable: false });
     // Rounded up: 1,500 × 1 / 1,000 = 1.5 shards is 2; 1,500 × 2 / 1,000 = 3 limiter shards; 4,500 / 5,000 messages is 1 queue.
     expect(needs(counts({ shared: { tenant_limiter: 2 }, d1_statements: 1, queue_messages: 3 }), {}, 1500)).toMatchObject({
       objects: { tenant_limiter: 3 },
       shards: 2,
-      queues: 1,
+      queues: { step: 1, webhook: 1, "read-model": 1 },
     });
     const small = needs(counts({ shared: { tenant_limiter: 0.2 }, d1_statements: 1, queue_messages: 0 }), {}, 500);
-    expect(small).toMatchObject({ objects: { tenant_limiter: 1 }, shards: 1, queues: 1, one_tenant: { runs_per_s: 1000, reachable: true } });
+    expect(small).toMatchObject({
+      objects: { tenant_limiter: 1 },
+      shards: 1,
+      queues: { step: 1, webhook: 1, "read-model": 1 },
+      one_tenant: { runs_per_s: 1000, reachable: true },
+    });
   });
 });
 
@@ -128,6 +142,9 @@ describe("the scale table", () => {
     expect(md).toContain("| brand_new (req/run) |");
     // dag: limiter 2 ÷ 2 objects = 1; the D1 bound (2 statements) gives one tenant 500, N = 16 gives 8,000 but the queue caps it at 625.
     expect(md).toContain("| dag | run | 30 | 2 ÷ 2 = 1 | 0.5 | 2 | 12 | 8 | 500 (d1) | 500 (d1) | 625 (queue) | 625 (queue) |");
+    // The targets name each kind of queue: 5,000 DAG runs/s send 40,000 step messages, 8 queues; no notice, no queued row.
+    expect(md).toContain("| dag | tenant_limiter 10, brand_new 3 | 10 | step 8, webhook 1, read-model 1 |");
+    expect(md).toContain("10 D1 shards over all tenants, 8 step queues (1 today), 1 webhook queues (1 today) and 1 read-model queue;");
   });
 
   it("replaces the table between its markers and leaves the rest of the file alone", () => {
@@ -148,7 +165,11 @@ describe("the scale table", () => {
   });
 
   it("reads K from TENANT_SLOT_SHARDS in wrangler.toml, and 1 without it", () => {
-    expect(spreadFromConfig('[vars]\nTENANT_SLOT_SHARDS = "8"\nSTEP_QUEUE_SHARDS = "3"\n').spread).toEqual({ tenant_limiter: 8, step_queue: 3 });
-    expect(spreadFromConfig("[vars]\n").spread).toEqual({ tenant_limiter: 1, step_queue: 1 });
+    expect(spreadFromConfig('[vars]\nTENANT_SLOT_SHARDS = "8"\nSTEP_QUEUE_SHARDS = "3"\nWEBHOOK_QUEUE_SHARDS = "4"\n').spread).toEqual({
+      tenant_limiter: 8,
+      step_queue: 3,
+      webhook_queue: 4,
+    });
+    expect(spreadFromConfig("[vars]\n").spread).toEqual({ tenant_limiter: 1, step_queue: 1, webhook_queue: 1 });
   });
 });

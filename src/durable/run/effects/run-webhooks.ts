@@ -1,5 +1,5 @@
 // The run object's side of webhooks: noticing a milestone someone may be called about (the run
-// ended, or began to wait), keeping it until the crane-webhooks queue has it, and sending it.
+// ended, or began to wait), keeping it until its tenant's webhook queue has it, and sending it.
 //
 // Cost: the run knows from its run.created event whether anyone could be called (its own
 // `webhook.url`, or `webhook_events`, the event types the tenant subscribed to when the run was
@@ -21,6 +21,7 @@ import { errorFields, log } from "../../../lib/log";
 import type { RunEvent } from "../domain/events";
 import type { RunState, RunStatus } from "../domain/state";
 import { tenantWebhookEvents } from "../../tenant/tenant-shards";
+import { webhookQueueFor } from "../../webhooks/webhook-queues";
 
 const ENDS: Partial<Record<string, WebhookEventType>> = { "run.completed": "run.completed", "run.failed": "run.failed", "run.cancelled": "run.cancelled" };
 /** How long a run that takes no slot trusts this isolate's copy of its tenant's subscriptions. */
@@ -173,7 +174,7 @@ export class RunWebhooks {
       };
       try {
         this.meter.sent();
-        await this.env.WEBHOOK_NOTICES.send(noticeMessage(notice));
+        await webhookQueueFor(this.env, state.tenant).send(noticeMessage(notice));
       } catch (err) {
         const delay = this.backoff.failed(this.clock());
         log.error("webhook.handoff_failed", { run_id: state.run_id, seq: p.seq, failures: this.backoff.failing, retry_in_ms: delay, ...errorFields(err) });

@@ -1,0 +1,66 @@
+// The webhook queues: WEBHOOK_QUEUE_SHARDS queues carry runs' milestones (notices) to the webhook
+// consumer, each tenant's on one of them, picked by FNV-1a of the tenant. One queue carries about
+// 5,000 messages a second, and every subscribed tenant's notices went through one: with two
+// notices per approval run (its wait and its end), all tenants together stopped near 2,500 such
+// runs a second whatever D1 and the objects could take (docs/architecture.md, "Scale").
+//
+// By tenant, not by run: the consumer serves a batch tenant by tenant (one config lookup, one
+// `record` request to the tenant's outbox per batch), so a tenant's notices are best kept
+// together. One tenant's notices therefore stay on one queue: a tenant alone is bound by one
+// queue's rate, all tenants by the queues'.
+//
+// Queue 0 is `WEBHOOK_NOTICES` (crane-webhooks), queue i > 0 is `WEBHOOK_NOTICES_i`
+// (crane-webhooks-i); one Worker consumes them all. The consumer's own retries go to the one
+// WEBHOOK_RETRIES binding (crane-webhooks): they exist only while a receiver fails, each waits out
+// its delay, and a binding of their own lets the tests hold them. A count that does not match the
+// bindings is refused loudly (every send throws and is retried by the run's alarm; /health
+// answers 503) rather than silently using too few queues.
+//
+// Changing the count moves tenants to another queue: a notice already on the old one is still
+// consumed (every queue is), and a notice sent twice is recorded once, so nothing is lost.
+import { fnv1a32 } from "../../db/shards";
+import { bindingSeries } from "../../lib/binding-series";
+
+/** The largest count the bindings can name; a guard against a typo. */
+const MAX_WEBHOOK_QUEUES = 32;
+
+/** Queue i's name (wrangler.toml): the Worker's queue handler dispatches on it. */
+export const webhookQueueName = (i: number): string => (i === 0 ? "crane-webhooks" : `crane-webhooks-${i}`);
+
+/** Whether a batch comes from one of the webhook queues (the names webhookQueueName gives). */
+export const isWebhookQueue = (name: string): boolean => /^crane-webhooks(-[1-9]\d*)?$/.test(name);
+
+export class WebhookQueueConfigError extends Error {
+  override readonly name = "WebhookQueueConfigError";
+}
+
+/** Binding name of webhook queue i. */
+export const webhookQueueBinding = (i: number): string => (i === 0 ? "WEBHOOK_NOTICES" : `WEBHOOK_NOTICES_${i}`);
+
+const isQueue = (v: unknown): v is Queue => typeof v === "object" && v !== null && typeof (v as { send?: unknown }).send === "function";
+
+const webhookQueueConfig = bindingSeries({
+  countVar: "WEBHOOK_QUEUE_SHARDS",
+  // Absent: one queue, as before the count existed.
+  count: (env) => env.WEBHOOK_QUEUE_SHARDS ?? "1",
+  max: MAX_WEBHOOK_QUEUES,
+  name: webhookQueueBinding,
+  is: isQueue,
+  kind: "queue producer",
+  declared: "wrangler.toml [[queues.producers]]",
+  counted: "webhook queues",
+  error: WebhookQueueConfigError,
+});
+
+/** Every webhook queue, in order; throws WebhookQueueConfigError when the count and the bindings disagree. */
+export function allWebhookQueues(env: Env): Queue[] {
+  const config = webhookQueueConfig(env);
+  if (config instanceof WebhookQueueConfigError) throw config;
+  return config;
+}
+
+/** The queue that carries this tenant's notices: the same one for every run of the tenant. */
+export function webhookQueueFor(env: Env, tenant: string): Queue {
+  const queues = allWebhookQueues(env);
+  return queues[fnv1a32(tenant) % queues.length]!;
+}
