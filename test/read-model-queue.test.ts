@@ -129,6 +129,24 @@ describe("the read-model queue", () => {
     expect(await shardDb(t1).prepare("SELECT run_id FROM runs WHERE tenant = ?").bind(t1).all()).toMatchObject({ results: [{ run_id: b }] });
   });
 
+  it("splits a batch whose rows would make one statement's JSON too big, and lands every row whole", async () => {
+    // 100 rows, each with a prompt of 4,000 non-ASCII characters (12,000 UTF-8 bytes): about
+    // 1.2 MB of JSON in all, past the 900,000 bytes one statement takes, so two statements.
+    const tenant = tenantOn(0);
+    const prompt = "語".repeat(3_999) + "✓";
+    const ids = Array.from({ length: 100 }, (_, i) => `run-${uniq()}-${i}`);
+    const counting = countingEnv();
+    const rows = ids.map((run_id) => row({ run_id, tenant, status: "waiting", projected_seq: 2 }));
+    for (const r of rows) r[READ_MODEL_COLUMNS.indexOf("prompt")] = prompt;
+    const { result } = await consume(rows.map(message), counting.env);
+    expect(result.retryMessages).toEqual([]);
+    expect(result.explicitAcks).toHaveLength(100);
+    expect(counting.statements).toEqual([2, 0]);
+    const landed = await shardDb(tenant).prepare("SELECT run_id, prompt FROM runs WHERE tenant = ?").bind(tenant).all<{ run_id: string; prompt: string }>();
+    expect(landed.results.map((r) => r.run_id).sort()).toEqual([...ids].sort());
+    expect(landed.results.every((r) => r.prompt === prompt)).toBe(true);
+  });
+
   it("leaves a run's end in place when a row from before it lands later", async () => {
     const id = `run-${uniq()}`;
     const tenant = tenantOn(0);
