@@ -31,8 +31,8 @@ export function agentTargets(results: Record<string, AgentResult>): Target[] {
       verdict: verdict(c && w ? c.single.wall_ms_median < w.single.wall_ms_median : undefined),
     },
     {
-      target: "at most 2 Durable Object requests per turn (run object + breakers)",
-      measured: ops ? `${ops.do_requests_per_turn_with_breakers} (run object alone ${ops.do_requests_per_turn})` : "—",
+      target: "at most 2 Durable Object requests per turn (run object + tenant limiter + breakers)",
+      measured: ops ? `${ops.do_requests_per_turn_with_breakers} (run object alone ${ops.own_requests_per_turn})` : "—",
       verdict: verdict(ops ? ops.do_requests_per_turn_with_breakers <= 2 : undefined),
     },
     {
@@ -70,12 +70,12 @@ function rows(results: Record<string, AgentResult>): Row[] {
     row("burst submit→done p50, s", (r) => r.burst.done_p50_s),
     row("model calls per run started", (r) => r.model_calls_per_run),
     row(
-      "DO requests per run: run object + breakers",
-      op((o) => `${o.do_requests} + ${o.breaker_requests}`),
+      "DO requests per run: run object + tenant limiter + breakers",
+      op((o) => `${round(o.do_requests - o.shared_requests, 2)} + ${o.shared_requests} + ${o.breaker_requests}`),
     ),
     row(
-      "DO requests per turn (run object; with breakers)",
-      op((o) => `${o.do_requests_per_turn}; ${o.do_requests_per_turn_with_breakers}`),
+      "DO requests per turn (run object; all)",
+      op((o) => `${o.own_requests_per_turn}; ${o.do_requests_per_turn_with_breakers}`),
     ),
     row(
       "queue messages per run (queued attempts)",
@@ -101,7 +101,7 @@ export function agentMarkdown(results: Record<string, AgentResult>, s: AgentSize
   return `## Agent loop (issue 30)
 
 The loop: ${s.turns} turns, each a model call answering after ${s.modelMs} ms with one \`Http.get\` of the upstream taking ${s.toolMs} ms, then one more model call that answers with text (${s.turns + 1} model calls, ${s.turns} tool calls; critical path ${critical} ms). The model is a local OpenAI-compatible server (test/llm/scripted-model.ts) that picks its reply by the number of assistant messages in the request. Crane runs \`Agent.run\` (POST /runs \`{ agent }\`, \`max_turns\` ${s.turns + 1}; its model calls stream). The floor is the AI SDK's own loop (\`generateText\` with the tool's \`execute\` and \`stopWhen: stepCountIs(${s.turns + 1})\`) inside one plain Worker's fetch handler, no durability (bench/peers/agent-floor). Workflows makes each model call (not streamed) and each tool call a \`step.do\` (bench/peers/workflows/src/agent.ts). Every system is polled the same way (GET every 5 ms); the floor's POST answers when its loop has ended.
-Single runs: ${s.runs} one at a time after 2 warm-up runs; median wall time from POST to the run seen finished. Burst: ${s.burst} runs POSTed at once (no connection limit on the POSTs; the polls share ${s.pollConnections} connections, each run polled every ${s.burstPollMs} ms), wall time from the first POST to the last run seen finished. Operations (Crane): ${s.usageSamples} runs one at a time, their GET …/usage counters and the change in the breakers' counts; a turn is one model call.
+Single runs: ${s.runs} one at a time after 2 warm-up runs; median wall time from POST to the run seen finished. Burst: ${s.burst} runs POSTed at once (no connection limit on the POSTs; the polls share ${s.pollConnections} connections, each run polled every ${s.burstPollMs} ms), wall time from the first POST to the last run seen finished. Operations (Crane): ${s.usageSamples} runs one at a time, their GET …/usage counters and the change in the breakers' counts; a turn is one model call. A run's requests are its run object's (the create, the first model call's pre-flight, one report per model call and per tool call) and the tenant limiter's (the slot taken and given back): per turn, the reports are 2, and the rest is a fixed cost per run.
 
 ${markdownTable(rows(results), systems)}
 

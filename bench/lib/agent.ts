@@ -91,13 +91,18 @@ export interface AgentOperations {
   samples: number;
   model_calls: number;
   tool_calls: number;
+  /** Every DO request the run's usage counts: its own object's and the shared objects' it called (the tenant's limiter). */
   do_requests: number;
+  /** Of do_requests, those to shared objects (usage.shared_requests: the tenant limiter's slot taken and given back). */
+  shared_requests: number;
   breaker_requests: number;
   storage_rows_written: number;
   queue_messages: number;
   queued_attempts: number;
   d1_rows_written: number;
-  /** Run object DO requests / model calls (a turn is one model call and the calls it asks for). */
+  /** The run object's own DO requests / model calls (a turn is one model call and the calls it asks for). */
+  own_requests_per_turn: number;
+  /** Every DO request the run's usage counts (own and the limiter's) / model calls. */
   do_requests_per_turn: number;
   /** The same with the breakers' DO requests the runs caused. */
   do_requests_per_turn_with_breakers: number;
@@ -116,6 +121,8 @@ const craneUsageSchema = z.object({
   // Rows sent to the read-model queue (a run still going 2 s after its POST sends its creation row); older Crane sends none.
   read_model_rows: z.number().default(0),
   llm: z.object({ calls: z.number() }),
+  // Requests to shared objects among do_requests, by class; older Crane counts none.
+  shared_requests: z.record(z.string(), z.number()).default({}),
 });
 
 /** The agent step's `tool_calls` in a run resource, wherever the run shows its step output. */
@@ -136,6 +143,7 @@ async function craneOperations(system: System, s: AgentSizes): Promise<AgentOper
     model_calls: 0,
     tool_calls: 0,
     do_requests: 0,
+    shared_requests: 0,
     storage_rows_written: 0,
     queue_messages: 0,
     queued_attempts: 0,
@@ -150,6 +158,7 @@ async function craneOperations(system: System, s: AgentSizes): Promise<AgentOper
     sum.model_calls += u.llm.calls;
     sum.tool_calls += toolCallsIn(resource) ?? NaN;
     sum.do_requests += u.do_requests;
+    sum.shared_requests += Object.values(u.shared_requests).reduce((a, b) => a + b, 0);
     sum.storage_rows_written += u.storage_rows_written;
     sum.queue_messages += u.queue_messages;
     sum.queued_attempts += u.queued_attempts;
@@ -164,12 +173,14 @@ async function craneOperations(system: System, s: AgentSizes): Promise<AgentOper
     model_calls: per(sum.model_calls),
     tool_calls: per(sum.tool_calls),
     do_requests: per(sum.do_requests),
+    shared_requests: per(sum.shared_requests),
     breaker_requests: per(breakerRequests),
     storage_rows_written: per(sum.storage_rows_written + (after.rows - before.rows)),
     queue_messages: per(sum.queue_messages),
     queued_attempts: per(sum.queued_attempts),
     // A queued row's D1 rows are its consumer's, priced as the most it can write.
     d1_rows_written: per(sum.d1_rows_written + QUEUED_ROW_D1_ROWS * sum.read_model_rows),
+    own_requests_per_turn: round((sum.do_requests - sum.shared_requests) / sum.model_calls, 2),
     do_requests_per_turn: round(sum.do_requests / sum.model_calls, 2),
     do_requests_per_turn_with_breakers: round((sum.do_requests + breakerRequests) / sum.model_calls, 2),
     // Every tool call here is Http.get, a queue tool.
