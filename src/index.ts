@@ -3,8 +3,9 @@
  * - the HTTP API under /api/v1 (Hono, src/app.ts),
  * - the consumer of the step queues (crane-steps, crane-steps-1, …: STEP_QUEUE_SHARDS) and their
  *   dead-letter queue, of the webhook queues (crane-webhooks, crane-webhooks-1, …:
- *   WEBHOOK_QUEUE_SHARDS, by tenant; runs' milestones, signed and POSTed to their subscribers), and of the crane-read-model queue (rows of runs in flight, written to D1 a batch
- *   at a time) (src/queues/),
+ *   WEBHOOK_QUEUE_SHARDS, by tenant; runs' milestones, signed and POSTed to their subscribers),
+ *   and of the crane-read-model queue (rows of runs in flight, written to D1 a batch at a time)
+ *   (src/queues/),
  * - the metric rollup and the retention sweep, on a Cron Trigger (src/scheduled/),
  * - the Durable Object classes (src/durable/): RunObject, one per run; ToolBreaker, one per tenant
  *   and tool; TenantLimiter, one per tenant (its runs in flight); ScheduleObject, one per schedule

@@ -24,10 +24,7 @@ import { bindingSeries } from "../../lib/binding-series";
 /** The largest count the bindings can name; a guard against a typo. */
 const MAX_WEBHOOK_QUEUES = 32;
 
-/** Queue i's name (wrangler.toml): the Worker's queue handler dispatches on it. */
-export const webhookQueueName = (i: number): string => (i === 0 ? "crane-webhooks" : `crane-webhooks-${i}`);
-
-/** Whether a batch comes from one of the webhook queues (the names webhookQueueName gives). */
+/** Whether a batch comes from one of the webhook queues (crane-webhooks, crane-webhooks-1, …): the Worker's queue handler dispatches on it. */
 export const isWebhookQueue = (name: string): boolean => /^crane-webhooks(-[1-9]\d*)?$/.test(name);
 
 export class WebhookQueueConfigError extends Error {
