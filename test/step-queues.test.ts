@@ -5,7 +5,7 @@ import { env } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { app } from "../src/app";
 import { forgetHealth } from "../src/api/health";
-import { fnv1a32 } from "../src/db/shards";
+import { fnv1a32 } from "../src/lib/fnv";
 import { allStepQueues, stepQueueFor, StepQueueConfigError } from "../src/durable/run/effects/step-queues";
 import { createRun, DEV_KEY, getRun, SETTLE, uniq } from "./helpers";
 

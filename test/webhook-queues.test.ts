@@ -7,7 +7,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
 import { app } from "../src/app";
 import { forgetHealth } from "../src/api/health";
-import { fnv1a32 } from "../src/db/shards";
+import { fnv1a32 } from "../src/lib/fnv";
 import { noticeMessage } from "../src/durable/webhooks/notice";
 import { allWebhookQueues, isWebhookQueue, webhookQueueFor, WebhookQueueConfigError } from "../src/durable/webhooks/webhook-queues";
 import { uniq } from "./helpers";

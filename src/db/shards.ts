@@ -10,7 +10,7 @@
 //
 // Changing N moves tenants between shards: resharding a deployment is not supported (see docs).
 
-import { bindingSeries } from "../lib/binding-series";
+import { bindingSeries, seriesIndex } from "../lib/binding-series";
 
 /** The largest shard count the bindings can name; a guard against a typo, not a design limit. */
 export const MAX_SHARDS = 64;
@@ -19,28 +19,15 @@ export class ShardConfigError extends Error {
   override readonly name = "ShardConfigError";
 }
 
-/** FNV-1a (32 bit) over the name's UTF-8 bytes: the same on every isolate, release and runtime. */
-export function fnv1a32(text: string): number {
-  let h = 0x811c9dc5;
-  for (const byte of new TextEncoder().encode(text)) {
-    h ^= byte;
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
-  return h;
-}
-
 /** The shard that holds a tenant's rows, out of `n`. Pure: the same answer forever for the same n. */
-export function shardOf(tenant: string, n: number): number {
-  return fnv1a32(tenant) % n;
-}
+export const shardOf = (tenant: string, n: number): number => seriesIndex(tenant, n);
 
 /** Binding name of shard i. */
 export const shardBinding = (i: number): string => (i === 0 ? "DB" : `DB_${i}`);
 
 const isD1 = (v: unknown): v is D1Database => typeof v === "object" && v !== null && typeof (v as { prepare?: unknown }).prepare === "function";
 
-/** The shards in order, or ShardConfigError when READ_MODEL_SHARDS and the bindings disagree. */
-export const shardConfig: (env: Env) => D1Database[] | ShardConfigError = bindingSeries({
+const shards = bindingSeries({
   countVar: "READ_MODEL_SHARDS",
   count: (env) => env.READ_MODEL_SHARDS ?? "",
   max: MAX_SHARDS,
@@ -52,18 +39,14 @@ export const shardConfig: (env: Env) => D1Database[] | ShardConfigError = bindin
   error: ShardConfigError,
 });
 
+/** The shards in order, or ShardConfigError when READ_MODEL_SHARDS and the bindings disagree. */
+export const shardConfig: (env: Env) => D1Database[] | ShardConfigError = shards.config;
+
 /** Every shard, in order (fan-out for operator and cross-tenant views, the Cron Trigger's work). */
-export function allShards(env: Env): D1Database[] {
-  const config = shardConfig(env);
-  if (config instanceof ShardConfigError) throw config;
-  return config;
-}
+export const allShards: (env: Env) => D1Database[] = shards.all;
 
 /** The database holding this tenant's rows. */
-export function dbFor(env: Env, tenant: string): D1Database {
-  const shards = allShards(env);
-  return shards[shardOf(tenant, shards.length)]!;
-}
+export const dbFor: (env: Env, tenant: string) => D1Database = shards.pick;
 
 /** The control plane's database (API keys, tenant settings): shard 0, read before a tenant is known. */
 export function controlDb(env: Env): D1Database {

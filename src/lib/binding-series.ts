@@ -1,7 +1,10 @@
 // A numbered series of bindings set by a count in [vars]: the first is `base`, the others
-// `base_i` (DB, DB_1, …; STEPS, STEPS_1, …). Bindings are static, so the count and the bindings
-// must agree; a count that does not match them is refused loudly rather than silently using too
-// few. Checked once per env object: the bindings do not change while an isolate lives.
+// `base_i` (DB, DB_1, …; STEPS, STEPS_1, …; WEBHOOK_NOTICES, WEBHOOK_NOTICES_1, …). Bindings are
+// static, so the count and the bindings must agree; a count that does not match them is refused
+// loudly rather than silently using too few. Checked once per env object: the bindings do not
+// change while an isolate lives. A key (a tenant, a run id) is given one binding of the series by
+// FNV-1a of the key mod the count.
+import { fnv1a32 } from "./fnv";
 
 export interface BindingSeries<T, E extends Error> {
   /** The [vars] entry that gives the count, for the messages. */
@@ -19,8 +22,19 @@ export interface BindingSeries<T, E extends Error> {
   error: new (message: string) => E;
 }
 
-/** The series' bindings in order, or the series' error when the count and the bindings disagree. */
-export function bindingSeries<T, E extends Error>(s: BindingSeries<T, E>): (env: Env) => T[] | E {
+export interface Series<T, E extends Error> {
+  /** The series' bindings in order, or the series' error when the count and the bindings disagree. */
+  config(env: Env): T[] | E;
+  /** Every binding, in order; throws the series' error when the count and the bindings disagree. */
+  all(env: Env): T[];
+  /** The binding `key` belongs to: the same one for the key as long as the count stays. */
+  pick(env: Env, key: string): T;
+}
+
+/** Which of `n` bindings a key belongs to. Pure: the same answer forever for the same n. */
+export const seriesIndex = (key: string, n: number): number => fnv1a32(key) % n;
+
+export function bindingSeries<T, E extends Error>(s: BindingSeries<T, E>): Series<T, E> {
   const checked = new WeakMap<object, T[] | E>();
   const read = (env: Env): T[] | E => {
     const bindings = env as unknown as Record<string, unknown>;
@@ -37,11 +51,31 @@ export function bindingSeries<T, E extends Error>(s: BindingSeries<T, E>): (env:
     if (s.is(bindings[s.name(n)])) return new s.error(`${s.countVar} is ${n} but a ${s.kind} ${s.name(n)} exists: set it to the number of ${s.counted}.`);
     return found;
   };
-  return (env) => {
+  const config = (env: Env): T[] | E => {
     const hit = checked.get(env);
     if (hit) return hit;
     const answer = read(env);
     checked.set(env, answer);
     return answer;
   };
+  const all = (env: Env): T[] => {
+    const answer = config(env);
+    if (answer instanceof s.error) throw answer;
+    return answer as T[];
+  };
+  return {
+    config,
+    all,
+    pick: (env, key) => {
+      const each = all(env);
+      return each[seriesIndex(key, each.length)]!;
+    },
+  };
+}
+
+const isQueue = (v: unknown): v is Queue => typeof v === "object" && v !== null && typeof (v as { send?: unknown }).send === "function";
+
+/** A series of queue producers (wrangler.toml [[queues.producers]]): the step queues, the webhook queues. */
+export function queueSeries<T extends Queue, E extends Error>(s: Omit<BindingSeries<T, E>, "is" | "kind" | "declared">): Series<T, E> {
+  return bindingSeries({ ...s, is: isQueue as (v: unknown) => v is T, kind: "queue producer", declared: "wrangler.toml [[queues.producers]]" });
 }

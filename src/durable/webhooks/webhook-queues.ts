@@ -18,8 +18,7 @@
 //
 // Changing the count moves tenants to another queue: a notice already on the old one is still
 // consumed (every queue is), and a notice sent twice is recorded once, so nothing is lost.
-import { fnv1a32 } from "../../db/shards";
-import { bindingSeries } from "../../lib/binding-series";
+import { queueSeries } from "../../lib/binding-series";
 
 /** The largest count the bindings can name; a guard against a typo. */
 const MAX_WEBHOOK_QUEUES = 32;
@@ -34,30 +33,18 @@ export class WebhookQueueConfigError extends Error {
 /** Binding name of webhook queue i. */
 export const webhookQueueBinding = (i: number): string => (i === 0 ? "WEBHOOK_NOTICES" : `WEBHOOK_NOTICES_${i}`);
 
-const isQueue = (v: unknown): v is Queue => typeof v === "object" && v !== null && typeof (v as { send?: unknown }).send === "function";
-
-const webhookQueueConfig = bindingSeries({
+const webhookQueues = queueSeries<Queue, WebhookQueueConfigError>({
   countVar: "WEBHOOK_QUEUE_SHARDS",
   // Absent: one queue, as before the count existed.
   count: (env) => env.WEBHOOK_QUEUE_SHARDS ?? "1",
   max: MAX_WEBHOOK_QUEUES,
   name: webhookQueueBinding,
-  is: isQueue,
-  kind: "queue producer",
-  declared: "wrangler.toml [[queues.producers]]",
   counted: "webhook queues",
   error: WebhookQueueConfigError,
 });
 
 /** Every webhook queue, in order; throws WebhookQueueConfigError when the count and the bindings disagree. */
-export function allWebhookQueues(env: Env): Queue[] {
-  const config = webhookQueueConfig(env);
-  if (config instanceof WebhookQueueConfigError) throw config;
-  return config;
-}
+export const allWebhookQueues: (env: Env) => Queue[] = webhookQueues.all;
 
 /** The queue that carries this tenant's notices: the same one for every run of the tenant. */
-export function webhookQueueFor(env: Env, tenant: string): Queue {
-  const queues = allWebhookQueues(env);
-  return queues[fnv1a32(tenant) % queues.length]!;
-}
+export const webhookQueueFor: (env: Env, tenant: string) => Queue = webhookQueues.pick;

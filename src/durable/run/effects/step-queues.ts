@@ -9,9 +9,8 @@
 // Changing the count moves runs to another queue: a message already on the old one is still
 // consumed (every queue is), so nothing is lost; the resend check (stepQueueOldest) then looks at
 // the new queue and may send a copy early, which the attempt's dispatch makes harmless.
-import { fnv1a32 } from "../../../db/shards";
 import type { StepMessage } from "../../../execution/step-protocol";
-import { bindingSeries } from "../../../lib/binding-series";
+import { queueSeries } from "../../../lib/binding-series";
 
 /** The largest count the bindings can name; a guard against a typo. */
 const MAX_STEP_QUEUES = 32;
@@ -23,30 +22,18 @@ export class StepQueueConfigError extends Error {
 /** Binding name of step queue i. */
 export const stepQueueBinding = (i: number): string => (i === 0 ? "STEPS" : `STEPS_${i}`);
 
-const isQueue = (v: unknown): v is Queue<StepMessage> => typeof v === "object" && v !== null && typeof (v as { sendBatch?: unknown }).sendBatch === "function";
-
-const stepQueueConfig = bindingSeries({
+const stepQueues = queueSeries<Queue<StepMessage>, StepQueueConfigError>({
   countVar: "STEP_QUEUE_SHARDS",
   // Absent: one queue, as before the count existed.
   count: (env) => env.STEP_QUEUE_SHARDS ?? "1",
   max: MAX_STEP_QUEUES,
   name: stepQueueBinding,
-  is: isQueue,
-  kind: "queue producer",
-  declared: "wrangler.toml [[queues.producers]]",
   counted: "step queues",
   error: StepQueueConfigError,
 });
 
 /** Every step queue, in order; throws StepQueueConfigError when the count and the bindings disagree. */
-export function allStepQueues(env: Env): Queue<StepMessage>[] {
-  const config = stepQueueConfig(env);
-  if (config instanceof StepQueueConfigError) throw config;
-  return config;
-}
+export const allStepQueues: (env: Env) => Queue<StepMessage>[] = stepQueues.all;
 
 /** The queue that carries this run's step attempts: the same one for every attempt of the run. */
-export function stepQueueFor(env: Env, runId: string): Queue<StepMessage> {
-  const queues = allStepQueues(env);
-  return queues[fnv1a32(runId) % queues.length]!;
-}
+export const stepQueueFor: (env: Env, runId: string) => Queue<StepMessage> = stepQueues.pick;
