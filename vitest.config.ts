@@ -172,6 +172,16 @@ export default defineConfig({
         ],
         test: { ...perProject, name: "admission-k1", include: ["test/admission/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
       },
+      // A run's end through the read-model queues rather than straight to D1 (wrangler.toml ships "direct").
+      {
+        plugins: [
+          cloudflareTest({
+            wrangler: { configPath: "./wrangler.toml" },
+            miniflare: { bindings: { ...bindings, READ_MODEL_END_ROWS: "queued" }, ratelimits: unlimited },
+          }),
+        ],
+        test: { ...perProject, name: "queued-ends", include: ["test/queued-ends/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },
+      },
       // Agent.run against the scripted model server (the script is picked by the model's name), with the real queue and consumer.
       {
         plugins: [cloudflareTest({ wrangler: { configPath: "./wrangler.toml" }, miniflare: { bindings: agentBindings, ratelimits: unlimited } })],

@@ -10,10 +10,13 @@ interface __BaseEnv_Env {
 	WEBHOOK_NOTICES_1: Queue;
 	WEBHOOK_RETRIES: Queue;
 	READ_MODEL_ROWS: Queue;
+	READ_MODEL_ROWS_1: Queue;
 	API_RATE_LIMIT: RateLimit;
 	READ_MODEL_SHARDS: string;
 	STEP_QUEUE_SHARDS: string;
 	WEBHOOK_QUEUE_SHARDS: string;
+	READ_MODEL_QUEUE_SHARDS: string;
+	READ_MODEL_END_ROWS: string;
 	LLM_PRICES: string;
 	LLM_BUDGET_RECHECK_MS: string;
 	LOG_LEVEL: string;

@@ -4,10 +4,14 @@
 // statement per shard, and rows only move forward whatever order they land in.
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
-import { describe, expect, it, vi } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
 import worker from "../src/index";
+import { app } from "../src/app";
+import { forgetHealth } from "../src/api/health";
 import { allShards, shardOf } from "../src/db/shards";
-import { READ_MODEL_COLUMNS, type ReadModelMessage, type ReadModelRow } from "../src/db/run-rows";
+import { isReadModelQueue, READ_MODEL_COLUMNS, type ReadModelMessage, type ReadModelRow } from "../src/db/run-rows";
+import { allReadModelQueues, endRowsQueued, readModelQueueFor, ReadModelQueueConfigError, rowFitsQueue } from "../src/durable/run/effects/read-model-queue";
+import { fnv1a32 } from "../src/lib/fnv";
 import { api, createRun, SETTLE, uniq } from "./helpers";
 import { rowOnAnyShard, shardDb } from "./read-model";
 
@@ -35,10 +39,10 @@ function row(fields: { run_id: string; tenant: string; status: string; projected
 
 let sent = 0;
 
-/** Hands messages to the Worker's queue handler as the crane-read-model queue would, with the env given. */
-async function consume(bodies: unknown[], withEnv: Env = env) {
+/** Hands messages to the Worker's queue handler as a read-model queue would, with the env given. */
+async function consume(bodies: unknown[], withEnv: Env = env, queue = "crane-read-model") {
   const batch = createMessageBatch(
-    "crane-read-model",
+    queue,
     bodies.map((body) => ({ id: `rm-msg-${++sent}`, timestamp: new Date(), attempts: 1, body })),
   );
   const ctx = createExecutionContext();
@@ -174,5 +178,84 @@ describe("the read-model queue", () => {
     // The queue's retry, with the shard back, lands it.
     await consume([message(row({ run_id: down, tenant: tenantOn(1), status: "waiting", projected_seq: 4 }))]);
     expect(await stored(down)).toMatchObject({ status: "waiting" });
+  });
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+async function health(withEnv: Env) {
+  forgetHealth();
+  const res = await app.fetch(new Request("http://crane.test/api/v1/health"), withEnv);
+  return { status: res.status, body: (await res.json()) as { checks: Record<string, string> } };
+}
+
+describe("the read-model queues", () => {
+  const queues = allReadModelQueues(env);
+
+  it("are the two wrangler.toml bindings, each run's rows always on the one its id hashes to", () => {
+    expect(queues).toEqual([env.READ_MODEL_ROWS, env.READ_MODEL_ROWS_1]);
+    const runs = Array.from({ length: 400 }, () => `run-${uniq()}${uniq()}`);
+    for (const id of runs) expect(readModelQueueFor(env, id)).toBe(queues[fnv1a32(id) % 2]);
+    const onFirst = runs.filter((id) => readModelQueueFor(env, id) === env.READ_MODEL_ROWS).length;
+    expect(onFirst).toBeGreaterThan(140);
+    expect(onFirst).toBeLessThan(260);
+    expect(["crane-read-model", "crane-read-model-1", "crane-read-model-12"].every(isReadModelQueue)).toBe(true);
+    expect(["crane-read-model-0", "crane-read-model-", "crane-read-model-held", "crane-steps", "crane-webhooks"].some(isReadModelQueue)).toBe(false);
+  });
+
+  it("sends a waiting run's row to its run's queue only, runs on either queue", async () => {
+    const sends = queues.map((q) => vi.spyOn(q, "send"));
+    const seen = new Set<number>();
+    // Run ids are random: waiting runs until one has landed on each queue (2 or 3 runs, most often).
+    for (let i = 0; i < 20 && seen.size < 2; i++) {
+      const run = await createRun(approvalPlan);
+      expect(run.status).toBe("waiting");
+      const own = fnv1a32(run.run_id) % 2;
+      const sentTo = (q: number) => sends[q]!.mock.calls.filter(([m]) => (m as ReadModelMessage).row[0] === run.run_id).length;
+      await vi.waitFor(() => expect(sentTo(own)).toBe(1), SETTLE);
+      expect(sentTo(1 - own)).toBe(0);
+      seen.add(own);
+      await api(`/runs/${run.run_id}/cancel`, { method: "POST" });
+    }
+    expect(seen.size).toBe(2);
+  });
+
+  it("consumes a batch from crane-read-model-1 like one from crane-read-model", async () => {
+    const id = `run-${uniq()}`;
+    const { ids, result } = await consume([message(row({ run_id: id, tenant: tenantOn(1), status: "waiting", projected_seq: 4 }))], env, "crane-read-model-1");
+    expect(result.explicitAcks).toEqual(ids);
+    expect(await stored(id)).toMatchObject({ status: "waiting", projected_seq: 4 });
+  });
+
+  it("refuses a count that does not match the producers, or an unknown end-row mode, and /health says so", async () => {
+    const refused = async (vars: Partial<Record<"READ_MODEL_QUEUE_SHARDS" | "READ_MODEL_END_ROWS", string>>, says: string) => {
+      const wrong = { ...env, ...vars } as Env;
+      expect(() => (vars.READ_MODEL_END_ROWS ? endRowsQueued(wrong) : allReadModelQueues(wrong))).toThrow(ReadModelQueueConfigError);
+      expect(() => (vars.READ_MODEL_END_ROWS ? endRowsQueued(wrong) : allReadModelQueues(wrong))).toThrow(says);
+      const h = await health(wrong);
+      expect(h.status).toBe(503);
+      expect(h.body.checks.queue).toBe("failing");
+    };
+    await refused({ READ_MODEL_QUEUE_SHARDS: "3" }, "READ_MODEL_QUEUE_SHARDS is 3 but there is no queue producer READ_MODEL_ROWS_2");
+    await refused({ READ_MODEL_QUEUE_SHARDS: "1" }, "READ_MODEL_QUEUE_SHARDS is 1 but a queue producer READ_MODEL_ROWS_1 exists");
+    await refused({ READ_MODEL_END_ROWS: "sometimes" }, 'READ_MODEL_END_ROWS must be "direct" or "queued", not "sometimes"');
+    expect(endRowsQueued(env)).toBe(false);
+    expect(endRowsQueued({ ...env, READ_MODEL_END_ROWS: "queued" } as Env)).toBe(true);
+    expect((await health(env)).status).toBe(200);
+  });
+
+  it("takes a row into a message by its UTF-8 bytes: 120,000 at most", () => {
+    const withResult = (result: string) => {
+      const r = row({ run_id: `run-${uniq()}`, tenant: "t", status: "completed", projected_seq: 3 });
+      r[READ_MODEL_COLUMNS.indexOf("result")] = result;
+      return r;
+    };
+    // 100,000 ASCII characters are 100,000 bytes: they fit, though three bytes a unit would not.
+    expect(rowFitsQueue(withResult("x".repeat(100_000)))).toBe(true);
+    // 39,000 characters of three bytes each fit; 41,000 do not.
+    expect(rowFitsQueue(withResult("語".repeat(39_000)))).toBe(true);
+    expect(rowFitsQueue(withResult("語".repeat(41_000)))).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 // The webhook queues (src/durable/webhooks/webhook-queues.ts): WEBHOOK_QUEUE_SHARDS queues, 2 in
-// wrangler.toml, each tenant's notices on the one its name hashes to, every queue consumed by the
-// webhook consumer, and a count that does not match the bindings refused loudly.
+// wrangler.toml, each run's notices on the one its id hashes to (so one tenant's runs use every
+// queue), every queue consumed by the webhook consumer, and a count that does not match the
+// bindings refused loudly.
 import { createExecutionContext, createMessageBatch, getQueueResult } from "cloudflare:test";
 import { env } from "cloudflare:workers";
 import { afterEach, describe, expect, it, vi } from "vitest";
@@ -15,14 +16,6 @@ import { calc, received, receiver, startRun, subscribe, tenant, verified } from 
 
 const queues = allWebhookQueues(env);
 
-/** A fresh tenant (with its key) whose notices go to webhook queue `i`. */
-async function tenantOn(i: number): Promise<{ tenant: string; key: string }> {
-  for (;;) {
-    const t = await tenant();
-    if (fnv1a32(t.tenant) % queues.length === i) return t;
-  }
-}
-
 async function health(withEnv: Env) {
   forgetHealth();
   const res = await app.fetch(new Request("http://crane.test/api/v1/health"), withEnv);
@@ -34,12 +27,12 @@ afterEach(() => {
 });
 
 describe("the webhook queues", () => {
-  it("are the two wrangler.toml bindings, and a tenant's notices always go to the one its name hashes to", () => {
+  it("are the two wrangler.toml bindings, and a run's notices always go to the one its id hashes to", () => {
     expect(queues).toEqual([env.WEBHOOK_NOTICES, env.WEBHOOK_NOTICES_1]);
-    const tenants = Array.from({ length: 400 }, () => `tenant-${uniq()}${uniq()}`);
-    for (const t of tenants) expect(webhookQueueFor(env, t)).toBe(queues[fnv1a32(t) % 2]);
+    const runs = Array.from({ length: 400 }, () => `run-${uniq()}${uniq()}`);
+    for (const id of runs) expect(webhookQueueFor(env, id)).toBe(queues[fnv1a32(id) % 2]);
     // Spread: each queue gets a fair share (a binomial's 400 draws land far inside these bounds).
-    const onFirst = tenants.filter((t) => webhookQueueFor(env, t) === env.WEBHOOK_NOTICES).length;
+    const onFirst = runs.filter((id) => webhookQueueFor(env, id) === env.WEBHOOK_NOTICES).length;
     expect(onFirst).toBeGreaterThan(140);
     expect(onFirst).toBeLessThan(260);
     // The queue handler knows every queue of the series by name, and nothing else by that prefix.
@@ -47,20 +40,24 @@ describe("the webhook queues", () => {
     expect(["crane-webhooks-held", "crane-webhooks-0", "crane-webhooks-", "crane-steps", "crane-read-model"].some(isWebhookQueue)).toBe(false);
   });
 
-  it("sends each run's milestone to its tenant's queue, and delivers from either", async () => {
-    for (const i of [0, 1]) {
-      const t = await tenantOn(i);
-      const path = `q${i}-${uniq()}`;
-      const hook = await subscribe(t.key, `${receiver}/hook/${path}`, ["run.completed"]);
-      const sends = queues.map((q) => vi.spyOn(q, "send"));
+  it("sends each run's milestone to its run's queue, so one tenant's runs use both, and delivers from either", async () => {
+    const t = await tenant();
+    const path = `spread-${uniq()}`;
+    const hook = await subscribe(t.key, `${receiver}/hook/${path}`, ["run.completed"]);
+    const sends = queues.map((q) => vi.spyOn(q, "send"));
+    const seen = new Set<number>();
+    // Run ids are random: runs of the one tenant until one has gone through each queue (2 or 3, most often).
+    for (let n = 1; n <= 20 && seen.size < 2; n++) {
       const run = await startRun(t.key, calc);
-      const [r] = await received(path, 1);
-      expect(verified(hook.secret, r!)).toMatchObject({ type: "run.completed", data: { run: { run_id: run.run_id } } });
+      const own = fnv1a32(run.run_id) % 2;
+      const got = await received(path, n);
+      expect(verified(hook.secret, got[n - 1]!)).toMatchObject({ type: "run.completed", data: { run: { run_id: run.run_id } } });
       const sent = (q: number) => sends[q]!.mock.calls.filter(([m]) => (m as { run_id?: string }).run_id === run.run_id).length;
-      expect(sent(i)).toBe(1);
-      expect(sent(1 - i)).toBe(0);
-      vi.restoreAllMocks();
+      expect(sent(own)).toBe(1);
+      expect(sent(1 - own)).toBe(0);
+      seen.add(own);
     }
+    expect(seen.size).toBe(2);
   });
 
   it("consumes a batch from crane-webhooks-1 as webhook notices", async () => {
@@ -98,7 +95,7 @@ describe("the webhook queues", () => {
 
   it("refuses a count that does not match the bindings, and /health says so", async () => {
     const tooMany = { ...env, WEBHOOK_QUEUE_SHARDS: "3" } as Env;
-    expect(() => webhookQueueFor(tooMany, "acme")).toThrow(WebhookQueueConfigError);
+    expect(() => webhookQueueFor(tooMany, "run-1")).toThrow(WebhookQueueConfigError);
     expect(() => allWebhookQueues(tooMany)).toThrow(/no queue producer WEBHOOK_NOTICES_2/);
     // Fewer than the bindings: a queue nothing would ever be sent to.
     expect(() => allWebhookQueues({ ...env, WEBHOOK_QUEUE_SHARDS: "1" } as Env)).toThrow(/WEBHOOK_NOTICES_1 exists/);

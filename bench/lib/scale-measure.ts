@@ -31,7 +31,12 @@ const usageSchema = z.object({
 type RunUsage = z.infer<typeof usageSchema>;
 
 /** The shared classes whose objects a tenant's runs spread over, and the wrangler.toml var that says how many. */
-const SPREAD_VARS: Record<string, string> = { tenant_limiter: "TENANT_SLOT_SHARDS", step_queue: "STEP_QUEUE_SHARDS", webhook_queue: "WEBHOOK_QUEUE_SHARDS" };
+const SPREAD_VARS: Record<string, string> = {
+  tenant_limiter: "TENANT_SLOT_SHARDS",
+  step_queue: "STEP_QUEUE_SHARDS",
+  webhook_queue: "WEBHOOK_QUEUE_SHARDS",
+  read_model_queue: "READ_MODEL_QUEUE_SHARDS",
+};
 
 /** Objects per tenant of each spread class, from wrangler.toml's [vars] (1 when a var is absent). */
 export function spreadFromConfig(toml = readFileSync("wrangler.toml", "utf8")): { spread: Spread; from: string } {

@@ -19,12 +19,15 @@
  *   each run's messages on one of them by its id: their messages bound one tenant and all of them
  *   alike, at that many queues' rate.
  * - Webhook notices go through the webhook queues (WEBHOOK_QUEUE_SHARDS, the spread of class
- *   "webhook_queue"), each tenant's on one of them by its name: they bound one tenant at one
- *   queue's rate, and all tenants at that many queues' rate.
- * - Rows of runs in flight go through the read-model queue (its own 5,000 messages/s), whose
- *   consumer writes each batch in one statement per shard: at the ceiling batches are full
- *   (READ_MODEL_BATCH rows), so such a row costs its shard 1/READ_MODEL_BATCH of a statement, and
- *   with N shards a batch costs up to min(N, READ_MODEL_BATCH) statements in all.
+ *   "webhook_queue"), each run's on one of them by its id: they bound one tenant and all alike.
+ * - Rows of runs in flight go through the read-model queues (READ_MODEL_QUEUE_SHARDS, the spread
+ *   of class "read_model_queue", each run's rows on one of them by its id, so they bound one
+ *   tenant and all alike), whose consumer writes each batch in one statement per shard: at the
+ *   ceiling batches are full (READ_MODEL_BATCH rows), so such a row costs its shard
+ *   1/READ_MODEL_BATCH of a statement, and with N shards a batch costs up to
+ *   min(N, READ_MODEL_BATCH) statements in all.
+ * - With READ_MODEL_END_ROWS = "queued" a run's own statement (its end row) becomes one more
+ *   queued row (endsQueued): what lifts one tenant past its one D1 shard.
  */
 
 /** Cloudflare's published limits, per second. */
@@ -78,8 +81,10 @@ export type Spread = Record<string, number>;
 
 /** The spread key for the step queues (STEP_QUEUE_SHARDS): not a Durable Object class, a count of queues. */
 export const STEP_QUEUE = "step_queue";
-/** The spread key for the webhook queues (WEBHOOK_QUEUE_SHARDS): a count of queues, one per tenant. */
+/** The spread key for the webhook queues (WEBHOOK_QUEUE_SHARDS): a count of queues, runs spread over them by id. */
 export const WEBHOOK_QUEUE = "webhook_queue";
+/** The spread key for the read-model queues (READ_MODEL_QUEUE_SHARDS): a count of queues, runs spread over them by id. */
+export const READ_MODEL_QUEUE = "read_model_queue";
 
 /** The kinds of queue a run's messages go to, as the bounds and the needs name them. */
 export const QUEUE_KINDS = ["step", "webhook", "read-model"] as const;
@@ -98,6 +103,8 @@ export interface Ceilings {
   hottest: { class: string; requests_per_run: number } | null;
   /** One tenant's runs a second before a shared object, its D1 shard or the queue is at its limit. */
   per_tenant: Bound;
+  /** The same with READ_MODEL_END_ROWS = "queued" (endsQueued). */
+  per_tenant_ends_queued: Bound;
   /** All tenants' runs a second, by shard count. */
   total: Record<number, Bound>;
 }
@@ -135,15 +142,16 @@ function queueMessages(c: WorkloadCounts): Record<QueueKind, number> {
 
 /**
  * Each queue's bound: the step queues' (runs spread over `step_queue` of them), the webhook
- * queues' (notices of a subscribed tenant: one queue for one tenant, `webhook_queue` of them for
- * all tenants) and the one read-model queue's.
+ * queues' (notices of a subscribed tenant's runs, spread over `webhook_queue` of them) and the
+ * read-model queues' (runs spread over `read_model_queue` of them). Every series is spread by run
+ * id, so one tenant and all tenants meet the same queue bounds.
  */
-function queueBounds(c: WorkloadCounts, spread: Spread, limits: Limits, scope: "tenant" | "all") {
+function queueBounds(c: WorkloadCounts, spread: Spread, limits: Limits) {
   const m = queueMessages(c);
   return [
     { by: "queue", limit: limits.queue_messages * objectsOf(spread, STEP_QUEUE), per_run: m.step },
-    { by: "webhook queue", limit: limits.queue_messages * (scope === "all" ? objectsOf(spread, WEBHOOK_QUEUE) : 1), per_run: m.webhook },
-    { by: "read-model queue", limit: limits.queue_messages, per_run: m["read-model"] },
+    { by: "webhook queue", limit: limits.queue_messages * objectsOf(spread, WEBHOOK_QUEUE), per_run: m.webhook },
+    { by: "read-model queue", limit: limits.queue_messages * objectsOf(spread, READ_MODEL_QUEUE), per_run: m["read-model"] },
   ];
 }
 
@@ -151,11 +159,31 @@ export function ceilings(c: WorkloadCounts, spread: Spread, limits: Limits = LIM
   const per_object = perObject(c, spread);
   const hot = Object.entries(per_object).sort((a, b) => b[1] - a[1])[0];
   const shared = Object.entries(per_object).map(([cls, n]) => ({ by: cls, limit: limits.do_requests, per_run: n }));
-  // One tenant's rows are on one shard: N does not raise its D1 ceiling (and its batches hold its rows alone: one statement each).
-  const per_tenant = tightest([...shared, { by: "d1", limit: limits.d1_statements, per_run: d1PerRun(c, 1) }, ...queueBounds(c, spread, limits, "tenant")]);
-  const all = queueBounds(c, spread, limits, "all");
+  // One tenant's rows are on one shard: N does not raise its D1 ceiling.
+  const per_tenant = oneTenant(c, shared, spread, limits);
+  const all = queueBounds(c, spread, limits);
   const total = Object.fromEntries(shards.map((n) => [n, tightest([{ by: "d1", limit: n * limits.d1_statements, per_run: d1PerRun(c, n) }, ...all])]));
-  return { workload: c.workload, per_object, hottest: hot && hot[1] > 0 ? { class: hot[0], requests_per_run: hot[1] } : null, per_tenant, total };
+  return {
+    workload: c.workload,
+    per_object,
+    hottest: hot && hot[1] > 0 ? { class: hot[0], requests_per_run: hot[1] } : null,
+    per_tenant,
+    per_tenant_ends_queued: oneTenant(endsQueued(c), shared, spread, limits),
+    total,
+  };
+}
+
+/** One tenant's bound: its shared objects, its one D1 shard (its batches hold its rows alone: one statement each) and the queues. */
+function oneTenant(c: WorkloadCounts, shared: { by: string; limit: number; per_run: number }[], spread: Spread, limits: Limits): Bound {
+  return tightest([...shared, { by: "d1", limit: limits.d1_statements, per_run: d1PerRun(c, 1) }, ...queueBounds(c, spread, limits)]);
+}
+
+/**
+ * The counts with READ_MODEL_END_ROWS = "queued": each statement a run wrote itself (its end row)
+ * is a row on its read-model queue instead, one message more. The rows written are the same.
+ */
+export function endsQueued(c: WorkloadCounts): WorkloadCounts {
+  return { ...c, d1_statements: 0, read_model_rows: queuedRows(c) + c.d1_statements, queue_messages: c.queue_messages + c.d1_statements };
 }
 
 export interface Needs {
@@ -169,6 +197,8 @@ export interface Needs {
   queues: Record<QueueKind, number>;
   /** Whether one tenant alone can run at that rate: its rows are on one shard, whatever N. */
   one_tenant: Bound & { reachable: boolean };
+  /** The same with READ_MODEL_END_ROWS = "queued". */
+  one_tenant_ends_queued: Bound & { reachable: boolean };
 }
 
 /** What a target rate needs: how many objects of each class, shards and queues. */
@@ -184,6 +214,15 @@ export function needs(c: WorkloadCounts, spread: Spread, runsPerS: number, limit
     QueueKind,
     number
   >;
-  const perTenant = ceilings(c, spread, limits, []).per_tenant;
-  return { workload: c.workload, runs_per_s: runsPerS, objects, shards, queues, one_tenant: { ...perTenant, reachable: perTenant.runs_per_s >= runsPerS } };
+  const { per_tenant, per_tenant_ends_queued } = ceilings(c, spread, limits, []);
+  const reach = (b: Bound) => ({ ...b, reachable: b.runs_per_s >= runsPerS });
+  return {
+    workload: c.workload,
+    runs_per_s: runsPerS,
+    objects,
+    shards,
+    queues,
+    one_tenant: reach(per_tenant),
+    one_tenant_ends_queued: reach(per_tenant_ends_queued),
+  };
 }

@@ -2,6 +2,7 @@ import { createRoute } from "@hono/zod-openapi";
 import journal from "../../migrations/meta/_journal.json";
 import pkg from "../../package.json";
 import { shardConfig, ShardConfigError } from "../db/shards";
+import { allReadModelQueues, endRowsQueued } from "../durable/run/effects/read-model-queue";
 import { allStepQueues } from "../durable/run/effects/step-queues";
 import { allWebhookQueues } from "../durable/webhooks/webhook-queues";
 import { errorFields, log } from "../lib/log";
@@ -95,9 +96,12 @@ async function checkAll(env: Env): Promise<{ body: Health; ok: boolean }> {
       // A run id that can never be a real one: the object answers null without writing anything.
       check("durable_objects", () => env.RUNS.getByName("health-probe").status()),
       // Every step queue: the backlog is theirs together, its oldest message the oldest of any. The
-      // webhook queues' count is checked too: a mismatch would fail every milestone's send.
+      // webhook and read-model queues' configuration is checked too: a mismatch would fail every
+      // milestone's send, or every row a run sends the read model through its queue.
       check("queue", async () => {
         allWebhookQueues(env);
+        allReadModelQueues(env);
+        endRowsQueued(env);
         backlog = combined(await Promise.all(allStepQueues(env).map((q) => q.metrics())));
       }),
     ]),

@@ -66,8 +66,8 @@ export async function writeRunRows(db: D1Database, rows: readonly ReadModelRow[]
   return { statements: 1, rows_written: result.meta.rows_written ?? 0 };
 }
 
-/** The read-model queue's name (wrangler.toml): the Worker's queue handler dispatches on it. */
-export const READ_MODEL_QUEUE = "crane-read-model";
+/** Whether a batch comes from one of the read-model queues (crane-read-model, crane-read-model-1, …): the Worker's queue handler dispatches on it. */
+export const isReadModelQueue = (name: string): boolean => /^crane-read-model(-[1-9]\d*)?$/.test(name);
 
 /** A row on the read-model queue, with its tenant, which picks its shard. */
 export const readModelMessageSchema = z.object({

@@ -1,15 +1,17 @@
-// Consumer of the crane-read-model queue: rows of runs still in flight (src/durable/run/effects/read-model-queue.ts).
+// Consumer of the read-model queues (crane-read-model, crane-read-model-1, …): rows of runs still in
+// flight, and runs' ends when READ_MODEL_END_ROWS is "queued" (src/durable/run/effects/read-model-queue.ts).
 // Per batch, each shard gets one statement with every row for it (writeRunRows), so the statements
 // D1 sees grow with batches, not with runs. Messages are acked once their shard's statement ran;
 // a shard that fails has its messages retried by the queue with backoff, and the others' land. A
-// row still failing after max_retries (wrangler.toml: 20, about 16 minutes of backoff) is dropped:
-// the read model then shows the run's previous row until its next row or its end replaces it.
+// row still failing after max_retries (wrangler.toml: 100, about 95 minutes of backoff) is dropped:
+// the read model then shows the run's previous row until its next row or its end replaces it (a
+// dropped end is not replaced: D1 failed for that long, and the run object still answers).
 import { errorFields, log } from "../lib/log";
 import { dbFor } from "../db/shards";
 import { readModelMessageSchema, writeRunRows, type ReadModelRow } from "../db/run-rows";
 import { validMessages } from "./valid-messages";
 
-export { READ_MODEL_QUEUE } from "../db/run-rows";
+export { isReadModelQueue } from "../db/run-rows";
 
 /**
  * Rows per statement are capped by their JSON's size, under D1's 2 MB for a bound string: a row in

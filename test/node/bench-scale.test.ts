@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { ceilings, LIMITS, needs, perObject, type WorkloadCounts } from "../../bench/lib/scale.ts";
+import { ceilings, endsQueued, LIMITS, needs, perObject, type WorkloadCounts } from "../../bench/lib/scale.ts";
 import { END_MARKER, publishScale, scaleMarkdown, sharedClasses, spliceTable, START_MARKER } from "../../bench/lib/scale-report.ts";
 import { spreadFromConfig } from "../../bench/lib/scale-measure.ts";
 
@@ -72,6 +72,25 @@ describe("the scale model", () => {
     expect(needs(counts({ shared: {}, d1_statements: 2, queue_messages: 1 }), {}, 5000).shards).toBe(10);
   });
 
+  it("with ends queued, turns a run's own statement into a queued row, and spreads rows over READ_MODEL_QUEUE_SHARDS queues", () => {
+    // A calculation: its end row is its one statement; no step message, no notice.
+    const calc = counts({ shared: {}, d1_statements: 1, queue_messages: 0, queued_attempts: 0 });
+    expect(endsQueued(calc)).toMatchObject({ d1_statements: 0, read_model_rows: 1, queue_messages: 1, d1_rows_written: 12 });
+    const c = ceilings(calc, { read_model_queue: 2 });
+    expect(c.per_tenant).toEqual({ runs_per_s: 1000, by: "d1" });
+    // Its shard now sees 1/100 of a statement a run (100,000); two read-model queues take 10,000 messages a second.
+    expect(c.per_tenant_ends_queued).toEqual({ runs_per_s: 10_000, by: "read-model queue" });
+    expect(ceilings(calc, {}).per_tenant_ends_queued).toEqual({ runs_per_s: 5000, by: "read-model queue" });
+    // An approval for a subscribed tenant (a queued wait, 2 notices): 2 rows and 2 notices a run, each over two queues: 5,000.
+    const approval = counts({ shared: {}, d1_statements: 1, read_model_rows: 1, queue_messages: 3, queued_attempts: 0 });
+    expect(ceilings(approval, { read_model_queue: 2, webhook_queue: 2 }).per_tenant_ends_queued).toEqual({ runs_per_s: 5000, by: "webhook queue" });
+    expect(ceilings(approval, { read_model_queue: 4, webhook_queue: 2 }).per_tenant_ends_queued).toEqual({ runs_per_s: 5000, by: "webhook queue" });
+    expect(ceilings(approval, { read_model_queue: 1, webhook_queue: 4 }).per_tenant_ends_queued).toEqual({ runs_per_s: 2500, by: "read-model queue" });
+    const n = needs(calc, { read_model_queue: 2 }, 5000);
+    expect(n.one_tenant).toMatchObject({ reachable: false, by: "d1" });
+    expect(n.one_tenant_ends_queued).toMatchObject({ reachable: true });
+  });
+
   it("spreads the step messages over STEP_QUEUE_SHARDS queues, for one tenant and for all", () => {
     // 8 messages a run: one queue 5,000 / 8 = 625 runs/s; two queues 1,250.
     const dag = counts({ shared: {}, d1_statements: 1, queue_messages: 8 });
@@ -82,7 +101,7 @@ describe("the scale model", () => {
     expect(needs(dag, { step_queue: 2 }, 5000).queues).toEqual({ step: 8, webhook: 1, "read-model": 1 });
   });
 
-  it("bounds webhook notices by the tenant's one webhook queue, and all tenants by WEBHOOK_QUEUE_SHARDS of them", () => {
+  it("bounds webhook notices by WEBHOOK_QUEUE_SHARDS queues, for one tenant and for all", () => {
     // A calc run of a subscribed tenant: no step message, one notice. Two step queues do not help it.
     const calc = counts({ shared: {}, d1_statements: 1, queue_messages: 1, queued_attempts: 0 });
     expect(ceilings(calc, { step_queue: 2 }, undefined, [16]).total[16]).toEqual({ runs_per_s: 5000, by: "webhook queue" });
@@ -94,8 +113,9 @@ describe("the scale model", () => {
     // One webhook queue: 5,000 / 2 = 2,500 for all tenants; four: 10,000, so the read-model queue (5,000 / 1) binds first.
     expect(ceilings(approval, {}, undefined, [16]).total[16]).toEqual({ runs_per_s: 2500, by: "webhook queue" });
     expect(ceilings(approval, { webhook_queue: 4 }, undefined, [16]).total[16]).toEqual({ runs_per_s: 5000, by: "read-model queue" });
-    // One tenant's notices are on one queue however many there are: 2,500 bounds it before its shard would.
-    expect(ceilings(approval, { webhook_queue: 4 }, { ...LIMITS, d1_statements: 100_000 }).per_tenant).toEqual({ runs_per_s: 2500, by: "webhook queue" });
+    // One tenant's runs spread over the queues too: with a roomy D1, 4 queues take its 2 notices a run at 10,000 a second.
+    expect(ceilings(approval, { webhook_queue: 4 }, { ...LIMITS, d1_statements: 100_000 }).per_tenant).toEqual({ runs_per_s: 5000, by: "read-model queue" });
+    expect(ceilings(approval, { webhook_queue: 1 }, { ...LIMITS, d1_statements: 100_000 }).per_tenant).toEqual({ runs_per_s: 2500, by: "webhook queue" });
     // 5,000 approval runs/s: 10,000 notices need 2 webhook queues.
     expect(needs(approval, { webhook_queue: 2 }, 5000).queues).toEqual({ step: 1, webhook: 2, "read-model": 1 });
   });
@@ -141,10 +161,16 @@ describe("the scale table", () => {
     expect(md.startsWith(START_MARKER) && md.endsWith(END_MARKER)).toBe(true);
     expect(md).toContain("| brand_new (req/run) |");
     // dag: limiter 2 ÷ 2 objects = 1; the D1 bound (2 statements) gives one tenant 500, N = 16 gives 8,000 but the queue caps it at 625.
-    expect(md).toContain("| dag | run | 30 | 2 ÷ 2 = 1 | 0.5 | 2 | 12 | 8 | 500 (d1) | 500 (d1) | 625 (queue) | 625 (queue) |");
+    // Its ends queued: no statement of its own, 2 rows a run on the one read-model queue, 2,500; the step queue binds first, at 625.
+    expect(md).toContain("| dag | run | 30 | 2 ÷ 2 = 1 | 0.5 | 2 | 12 | 8 | 500 (d1) | 625 (queue) | 500 (d1) | 625 (queue) | 625 (queue) |");
     // The targets name each kind of queue: 5,000 DAG runs/s send 40,000 step messages, 8 queues; no notice, no queued row.
     expect(md).toContain("| dag | tenant_limiter 10, brand_new 3 | 10 | step 8, webhook 1, read-model 1 |");
-    expect(md).toContain("10 D1 shards over all tenants, 8 step queues (1 today), 1 webhook queues (1 today) and 1 read-model queue;");
+    expect(md).toContain(
+      "| issue 33 target (10×: 5,000 runs/s) | dag | tenant_limiter 10, brand_new 3 | 10 | step 8, webhook 1, read-model 1 | no: 500 (d1) today; ends queued: 625 (queue) |",
+    );
+    expect(md).toContain(
+      "10 D1 shards over all tenants, 8 step queues (1 today), 1 webhook queues (1 today) and 1 read-model queues (1 today); one tenant alone falls short on calc (500 (d1)), dag (500 (d1)), and with its ends queued on calc (625 (queue)), dag (625 (queue)).",
+    );
   });
 
   it("replaces the table between its markers and leaves the rest of the file alone", () => {
@@ -165,11 +191,14 @@ describe("the scale table", () => {
   });
 
   it("reads K from TENANT_SLOT_SHARDS in wrangler.toml, and 1 without it", () => {
-    expect(spreadFromConfig('[vars]\nTENANT_SLOT_SHARDS = "8"\nSTEP_QUEUE_SHARDS = "3"\nWEBHOOK_QUEUE_SHARDS = "4"\n').spread).toEqual({
+    expect(
+      spreadFromConfig('[vars]\nTENANT_SLOT_SHARDS = "8"\nSTEP_QUEUE_SHARDS = "3"\nWEBHOOK_QUEUE_SHARDS = "4"\nREAD_MODEL_QUEUE_SHARDS = "5"\n').spread,
+    ).toEqual({
       tenant_limiter: 8,
       step_queue: 3,
       webhook_queue: 4,
+      read_model_queue: 5,
     });
-    expect(spreadFromConfig("[vars]\n").spread).toEqual({ tenant_limiter: 1, step_queue: 1, webhook_queue: 1 });
+    expect(spreadFromConfig("[vars]\n").spread).toEqual({ tenant_limiter: 1, step_queue: 1, webhook_queue: 1, read_model_queue: 1 });
   });
 });

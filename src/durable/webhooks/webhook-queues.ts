@@ -1,13 +1,15 @@
 // The webhook queues: WEBHOOK_QUEUE_SHARDS queues carry runs' milestones (notices) to the webhook
-// consumer, each tenant's on one of them, picked by FNV-1a of the tenant. One queue carries about
-// 5,000 messages a second, and every subscribed tenant's notices went through one: with two
-// notices per approval run (its wait and its end), all tenants together stopped near 2,500 such
-// runs a second whatever D1 and the objects could take (docs/architecture.md, "Scale").
+// consumer, each run's on one of them, picked by FNV-1a of its id. One queue carries about 5,000
+// messages a second, and every subscribed tenant's notices went through one: with two notices per
+// approval run (its wait and its end), all tenants together stopped near 2,500 such runs a second
+// whatever D1 and the objects could take (docs/architecture.md, "Scale").
 //
-// By tenant, not by run: the consumer serves a batch tenant by tenant (one config lookup, one
-// `record` request to the tenant's outbox per batch), so a tenant's notices are best kept
-// together. One tenant's notices therefore stay on one queue: a tenant alone is bound by one
-// queue's rate, all tenants by the queues'.
+// By run, not by tenant, so that one busy tenant uses every queue. The consumer serves each batch
+// tenant by tenant (one config lookup, one `record` request to the tenant's outbox per batch): a
+// tenant spread over W queues has its notices in up to W batches at once, so at a low rate its
+// outbox may see up to W record requests where one would have done; at a high rate batches are
+// full (100 notices) and the outbox sees the same two requests per 100 notices either way. A run's
+// notices stay on one queue, in the order it sent them.
 //
 // Queue 0 is `WEBHOOK_NOTICES` (crane-webhooks), queue i > 0 is `WEBHOOK_NOTICES_i`
 // (crane-webhooks-i); one Worker consumes them all. The consumer's own retries go to the one
@@ -16,7 +18,7 @@
 // bindings is refused loudly (every send throws and is retried by the run's alarm; /health
 // answers 503) rather than silently using too few queues.
 //
-// Changing the count moves tenants to another queue: a notice already on the old one is still
+// Changing the count moves runs to another queue: a notice already on the old one is still
 // consumed (every queue is), and a notice sent twice is recorded once, so nothing is lost.
 import { queueSeries } from "../../lib/binding-series";
 
@@ -46,5 +48,5 @@ const webhookQueues = queueSeries<Queue, WebhookQueueConfigError>({
 /** Every webhook queue, in order; throws WebhookQueueConfigError when the count and the bindings disagree. */
 export const allWebhookQueues: (env: Env) => Queue[] = webhookQueues.all;
 
-/** The queue that carries this tenant's notices: the same one for every run of the tenant. */
-export const webhookQueueFor: (env: Env, tenant: string) => Queue = webhookQueues.pick;
+/** The queue that carries this run's notices: the same one for every notice of the run. */
+export const webhookQueueFor: (env: Env, runId: string) => Queue = webhookQueues.pick;

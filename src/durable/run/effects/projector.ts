@@ -1,15 +1,17 @@
 // The run's D1 read model as an effect of its commands: which milestone is due to be written, the
 // write itself (off every caller's path), its retries, and when the alarm must wake for it. The
 // D1 statement is projection.ts's; this owns only when it runs, and which way it goes: a run's
-// end straight to D1, a row while it is in flight through the read-model queue (read-model-queue.ts).
+// end straight to D1 (or, with READ_MODEL_END_ROWS "queued", through the read-model queues), a row
+// while it is in flight through the read-model queues (read-model-queue.ts).
 import { backoffDelay, BACKGROUND_RETRY } from "../../../execution/backoff";
 import { errorFields, log } from "../../../lib/log";
 import type { RunEvent, RunEventType } from "../domain/events";
 import type { ProjectionMark } from "../storage/bookkeeping";
 import type { UsageMeter } from "../storage/usage-meter";
 import { TERMINAL_RUN, type RunState } from "../domain/state";
-import { projectRun, readModelFor, rowOf } from "./projection";
-import { queueRow } from "./read-model-queue";
+import { writeRunRow } from "../../../db/run-rows";
+import { readModelFor, rowOf } from "./projection";
+import { endRowsQueued, queueRow, rowFitsQueue } from "./read-model-queue";
 
 /** Events after which the D1 read model is rewritten. */
 const MILESTONES: ReadonlySet<RunEventType> = new Set([
@@ -103,10 +105,13 @@ export class Projector {
     try {
       // An end is a run's one statement of its own, and is listed a few milliseconds after it; a
       // row in flight rides a batch (one statement per shard for up to 100 runs), up to a second
-      // later. The queue holds it once sent, so either way the mark moves on.
-      if (TERMINAL_RUN.has(state.status)) this.meter().d1(await projectRun(readModelFor(this.env, state.tenant), state));
-      else {
-        await queueRow(this.env.READ_MODEL_ROWS, state.tenant, rowOf(state));
+      // later, and so does an end when READ_MODEL_END_ROWS is "queued" and the row fits a message.
+      // The queue holds it once sent, so either way the mark moves on.
+      const row = rowOf(state);
+      if (TERMINAL_RUN.has(state.status) && !(endRowsQueued(this.env) && rowFitsQueue(row))) {
+        this.meter().d1(await writeRunRow(readModelFor(this.env, state.tenant), row));
+      } else {
+        await queueRow(this.env, state.tenant, row);
         this.meter().rowQueued();
       }
       this.set({ seq, failures: 0, retry_at: 0 });

@@ -174,7 +174,7 @@ export class RunWebhooks {
       };
       try {
         this.meter.sent();
-        await webhookQueueFor(this.env, state.tenant).send(noticeMessage(notice));
+        await webhookQueueFor(this.env, state.run_id).send(noticeMessage(notice));
       } catch (err) {
         const delay = this.backoff.failed(this.clock());
         log.error("webhook.handoff_failed", { run_id: state.run_id, seq: p.seq, failures: this.backoff.failing, retry_in_ms: delay, ...errorFields(err) });
