@@ -97,7 +97,13 @@ export default defineConfig({
           cloudflareTest({
             wrangler: { configPath: "./wrangler.toml" },
             // Webhook retries go to a queue nobody consumes: test/webhooks.test.ts delivers each when it moves the clock.
-            miniflare: { bindings, ratelimits: unlimited, queueProducers: { WEBHOOK_RETRIES: { queueName: "crane-webhooks-held" } } },
+            // MIGRATION_TEST_DB: a D1 no setup migrates, for test/migrations.test.ts to migrate step by step.
+            miniflare: {
+              bindings,
+              ratelimits: unlimited,
+              queueProducers: { WEBHOOK_RETRIES: { queueName: "crane-webhooks-held" } },
+              d1Databases: { MIGRATION_TEST_DB: "crane-migration-test" },
+            },
           }),
         ],
         test: { ...perProject, name: "live", include: ["test/*.test.ts"], setupFiles: ["./test/apply-migrations.ts"] },

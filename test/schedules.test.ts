@@ -10,7 +10,9 @@ import type { RunResource } from "../src/durable/run/run-view";
 import type { ScheduleObject } from "../src/durable/schedule/schedule-object";
 import type { ScheduleResource, ScheduleSummary } from "../src/durable/schedule/schedule-resource";
 import { ADMIN_TOKEN, api, errorOf, newApiKey, SETTLE, uniq } from "./helpers";
-import { rowOnAnyShard, rowsOnEveryShard } from "./read-model";
+import { rowOnAnyShard, rowsOnEveryShard, shardDb } from "./read-model";
+import { OCCURRENCE_WINDOW, runStatuses } from "../src/api/schedule-index";
+import { READ_MODEL_COLUMNS, writeRunRow } from "../src/db/run-rows";
 import { fillCap, releaseAll } from "./tenant-slots";
 
 const calc = { plan: { steps: [{ step_number: 1, tool: "Calculator.evaluate", input: { expression: "6 * 7" } }] } };
@@ -373,5 +375,96 @@ describe("the schedules API", () => {
     expect((await api("/schedules/not-an-id")).status).toBe(404);
     expect((await api(`/schedules/sch_${"0".repeat(32)}`)).status).toBe(404);
     expect((await api(path, { method: "DELETE" })).status).toBe(204);
+  });
+});
+
+// A recent run's status as it is now, though the schedule recorded it when it started: D1 finds a
+// run by the key its lists walk, (tenant, created_at, run_id), with created_at near its
+// occurrence's time (runs.run_id has no index of its own); a run D1 does not find is asked of its
+// run object.
+describe("a schedule's recent runs, as they are now", () => {
+  const tenant = `st-${uniq()}`;
+  const row = (run_id: string, created_at: string, t = tenant) =>
+    READ_MODEL_COLUMNS.map(
+      (c) => ({ run_id, tenant: t, status: "completed", planner: "rules", step_count: 1, created_at, projected_seq: 5 })[c as string] ?? null,
+    );
+
+  it("finds each run in its occurrence's window, and no other tenant's run of that id", async () => {
+    const db = shardDb(tenant);
+    const at = Date.parse("2026-12-08T09:00:00.000Z");
+    const ids = ["near", "early", "late", "outside", "other"].map((n) => `run-${n}-${uniq()}`);
+    await writeRunRow(db, row(ids[0]!, iso(at + 250)));
+    await writeRunRow(db, row(ids[1]!, iso(at - OCCURRENCE_WINDOW.before_ms)));
+    await writeRunRow(db, row(ids[2]!, iso(at + OCCURRENCE_WINDOW.after_ms)));
+    await writeRunRow(db, row(ids[3]!, iso(at + OCCURRENCE_WINDOW.after_ms + 1)));
+    // Another tenant's run with the same id, on this shard: never this tenant's.
+    const other = `${tenant}-x`;
+    await writeRunRow(shardDb(other), row(ids[4]!, iso(at + 250), other));
+    const found = await runStatuses(
+      db,
+      tenant,
+      ids.map((run_id) => ({ run_id, scheduled_for: iso(at) })),
+    );
+    expect([...found.keys()].sort()).toEqual(ids.slice(0, 3).sort());
+    // More than one statement's worth (24 runs of 4 parameters each): every one found.
+    const many = Array.from({ length: 30 }, (_, i) => `run-many-${i}-${uniq()}`);
+    for (const id of many) await writeRunRow(db, row(id, iso(at + 1000)));
+    expect(
+      (
+        await runStatuses(
+          db,
+          tenant,
+          many.map((run_id) => ({ run_id, scheduled_for: iso(at) })),
+        )
+      ).size,
+    ).toBe(30);
+  });
+
+  it("walks the key, not the tenant's history", async () => {
+    const plan = await shardDb(tenant)
+      .prepare(
+        `EXPLAIN QUERY PLAN SELECT run_id, status FROM runs WHERE (tenant = ? AND created_at BETWEEN ? AND ? AND run_id = ?) OR (tenant = ? AND created_at BETWEEN ? AND ? AND run_id = ?)`,
+      )
+      .bind(tenant, "a", "b", "r1", tenant, "a", "b", "r2")
+      .all<{ detail: string }>();
+    const details = plan.results.map((r) => r.detail).join("\n");
+    // One index search per run, each a range of the tenant's entries within the window; no scan.
+    expect(details.match(/SEARCH runs USING INDEX runs_tenant_created_idx \(tenant=\? AND created_at>\? AND created_at<\?\)/g)).toHaveLength(2);
+    expect(details).not.toContain("SCAN");
+  });
+
+  it("asks the run object of a run D1 does not find near its occurrence's time, and shows its status now", async () => {
+    // A day ahead on the schedule's clock: the run is created a day before its occurrence's time, out of every window.
+    const t = base();
+    const s = await scheduleAt(t, { cron: "* * * * * *", ...approval });
+    await alarmAt(s.schedule_id, t + 1000);
+    const first = (await getSchedule(s.schedule_id)).recent_runs[0]!;
+    expect(first.status).toBe("waiting");
+    expect((await api(`/runs/${first.run_id}/cancel`, { method: "POST" })).status).toBe(200);
+    await vi.waitFor(
+      async () => expect((await getSchedule(s.schedule_id)).recent_runs[0]).toMatchObject({ run_id: first.run_id, status: "cancelled" }),
+      SETTLE,
+    );
+    expect((await api(`/schedules/${s.schedule_id}`, { method: "DELETE" })).status).toBe(204);
+  });
+
+  it("takes a run's status from D1 when it finds it, without asking the run object", async () => {
+    const s = (await (await api("/schedules", { method: "POST", json: { cron: "0 9 * * *", paused: true, ...approval } })).json()) as ScheduleResource;
+    const triggered = await api(`/schedules/${s.schedule_id}/trigger`, { method: "POST" });
+    expect(triggered.status).toBe(201);
+    const run = (await triggered.json()) as RunResource;
+    expect((await api(`/runs/${run.run_id}/cancel`, { method: "POST" })).status).toBe(200);
+    await vi.waitFor(
+      async () => expect((await rowOnAnyShard<{ status: string }>("SELECT status FROM runs WHERE run_id = ?", run.run_id))?.status).toBe("cancelled"),
+      SETTLE,
+    );
+    const asked = vi.spyOn(env.RUNS, "getByName");
+    try {
+      expect((await getSchedule(s.schedule_id)).recent_runs[0]).toMatchObject({ run_id: run.run_id, status: "cancelled", manual: true });
+      expect(asked.mock.calls.filter(([name]) => name === run.run_id)).toEqual([]);
+    } finally {
+      asked.mockRestore();
+    }
+    expect((await api(`/schedules/${s.schedule_id}`, { method: "DELETE" })).status).toBe(204);
   });
 });

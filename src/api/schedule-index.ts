@@ -86,12 +86,38 @@ export async function listIndexed(db: D1Database, tenant: string, now: number): 
   });
 }
 
-/** The statuses D1 has for these runs of the tenant's (one statement; the read model may lag a few ms). */
-export async function runStatuses(db: D1Database, tenant: string, runIds: string[]): Promise<Map<string, string>> {
-  if (runIds.length === 0) return new Map();
-  const rows = await db
-    .prepare(`SELECT run_id, status FROM runs WHERE tenant = ? AND run_id IN (${runIds.map(() => "?").join(", ")})`)
-    .bind(tenant, ...runIds)
-    .all<{ run_id: string; status: string }>();
-  return new Map(rows.results.map((r) => [r.run_id, r.status]));
+/**
+ * How far from its occurrence's time a schedule's run is looked for by its creation time. The
+ * schedule object starts the run when its alarm fires at the occurrence (a manual trigger's time is
+ * the moment it was asked), so the run is created just after; a run created outside this (an alarm
+ * many minutes late) is not found here, and its status is asked of its run object.
+ */
+export const OCCURRENCE_WINDOW = { before_ms: 60_000, after_ms: 10 * 60_000 } as const;
+
+/** At most this many runs per statement: 4 parameters each, and D1 binds at most 100. */
+const MAX_LOOKUPS = 24;
+
+/**
+ * The statuses D1 has for these runs of the tenant's (one statement for up to 24; the read model
+ * may lag a few ms). Each run is found by the key the lists walk, (tenant, created_at, run_id), with
+ * created_at in its occurrence's window: runs.run_id has no index of its own, and a lookup by it
+ * alone would scan the tenant's history.
+ */
+export async function runStatuses(db: D1Database, tenant: string, runs: readonly { run_id: string; scheduled_for: string }[]): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (let i = 0; i < runs.length; i += MAX_LOOKUPS) {
+    const chunk = runs.slice(i, i + MAX_LOOKUPS);
+    const iso = (ms: number) => new Date(ms).toISOString();
+    const rows = await db
+      .prepare(`SELECT run_id, status FROM runs WHERE ${chunk.map(() => "(tenant = ? AND created_at BETWEEN ? AND ? AND run_id = ?)").join(" OR ")}`)
+      .bind(
+        ...chunk.flatMap((r) => {
+          const at = Date.parse(r.scheduled_for);
+          return [tenant, iso(at - OCCURRENCE_WINDOW.before_ms), iso(at + OCCURRENCE_WINDOW.after_ms), r.run_id];
+        }),
+      )
+      .all<{ run_id: string; status: string }>();
+    for (const r of rows.results) found.set(r.run_id, r.status);
+  }
+  return found;
 }

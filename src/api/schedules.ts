@@ -5,6 +5,7 @@ import { scheduleClient, type ScheduleClient } from "../durable/schedule/schedul
 import type { ScheduleSpec } from "../durable/schedule/schedule-object";
 import { scheduleResourceSchema, scheduleSummarySchema, type ScheduleResource } from "../durable/schedule/schedule-resource";
 import { runEnded } from "../execution/statuses";
+import { errorFields, log } from "../lib/log";
 import { makePlan, type PlanSource } from "../planner/make-plan";
 import { ApiError } from "./errors";
 import { jsonBody } from "./middleware/json-body";
@@ -47,11 +48,29 @@ async function checkSpec(env: Env, tenant: string, spec: Pick<ScheduleSpec, "cro
   if (!planned.ok) throw new ApiError(400, planned.code, planned.message, planned.details);
 }
 
-/** Recent runs with their statuses as D1 has them now: one statement, only for runs not yet seen to end. */
+/**
+ * Recent runs with their statuses as they are now, only for runs not yet seen to end: one D1
+ * statement, and a request to the run object of each run D1 did not find by its occurrence's time
+ * (a run still in flight whose row has not landed yet, or one started long after its occurrence).
+ * A run deleted by retention keeps the status the schedule recorded.
+ */
 async function withLiveStatuses(env: Env, tenant: string, s: ScheduleResource): Promise<ScheduleResource> {
-  const open = s.recent_runs.flatMap((r) => (r.run_id !== null && !runEnded(r.status) ? [r.run_id] : []));
+  const open = s.recent_runs.flatMap((r) => (r.run_id !== null && !runEnded(r.status) ? [{ run_id: r.run_id, scheduled_for: r.scheduled_for }] : []));
+  if (open.length === 0) return s;
   const statuses = await runStatuses(dbFor(env, tenant), tenant, open);
-  if (statuses.size === 0) return s;
+  await Promise.all(
+    open
+      .filter((r) => !statuses.has(r.run_id))
+      .map(async (r) => {
+        try {
+          const status = await env.RUNS.getByName(r.run_id).status();
+          if (status !== null) statuses.set(r.run_id, status);
+        } catch (err) {
+          // The schedule's own record answers for it: a view is not failed for one run object.
+          log.warn("schedule.run_status_failed", { schedule_id: s.schedule_id, run_id: r.run_id, ...errorFields(err) });
+        }
+      }),
+  );
   return { ...s, recent_runs: s.recent_runs.map((r) => ({ ...r, status: (r.run_id && (statuses.get(r.run_id) as typeof r.status)) || r.status })) };
 }
 

@@ -22,13 +22,13 @@ const tailColumns = (r: string, p: string) =>
 /**
  * The rows not yet rolled up with seq <= `upper` (an SQL integer expression), as a row source:
  * `fresh` is 1 for a row whose start is not counted yet. Both halves walk a key: the seq range, and
- * metric_pending with the run_id index (CROSS JOIN keeps SQLite from walking `runs` instead).
+ * metric_pending, each to its run's row by seq, the rowid (CROSS JOIN keeps SQLite from walking `runs` instead).
  */
 export const tail = (upper: string) => `(SELECT ${tailColumns("r", "p")}, 1 AS fresh
-  FROM runs r LEFT JOIN metric_pending p ON p.run_id = r.run_id
+  FROM runs r LEFT JOIN metric_pending p ON p.seq = r.seq
   WHERE r.seq > (SELECT seq FROM metric_watermark) AND r.seq <= ${upper}
   UNION ALL SELECT ${tailColumns("r", "p")}, 0 AS fresh
-  FROM metric_pending p CROSS JOIN runs r ON r.run_id = p.run_id
+  FROM metric_pending p CROSS JOIN runs r ON r.seq = p.seq
   WHERE r.seq <= (SELECT seq FROM metric_watermark))`;
 
 /** The rollup's columns and keys, per table. */

@@ -28,21 +28,28 @@ export const READ_MODEL_COLUMNS = [
   "rerun_of",
 ] as const;
 
+/** The row's key: the unique (tenant, created_at, run_id) index the lists walk, so no index of its own (src/db/schema.ts). */
+const KEY = ["run_id", "tenant", "created_at"];
+
+/** The upsert's update: every column but the key (an index is written again only when a column of it is assigned), and D1's time. */
+const UPDATE = `ON CONFLICT (tenant, created_at, run_id) DO UPDATE SET ${[...READ_MODEL_COLUMNS.filter((c) => !KEY.includes(c)), "projected_at"]
+  .map((c) => `${c} = excluded.${c}`)
+  .join(", ")}
+WHERE runs.projected_seq < excluded.projected_seq`;
+
 /**
  * One upsert with bound parameters, its text built once per isolate: drizzle's builder rebuilt
  * and mapped it on every projection (10 % of a calc run's CPU, docs/architecture.md). The row
- * only moves forward (`projected_seq`), except over the row of another run with the same id (an
- * Idempotency-Key used again after its first run was deleted by retention, before the sweep took
- * its row: another `created_at`), which is replaced whatever its seq. `projected_at` is D1's clock.
+ * only moves forward (`projected_seq`). A run id used again after its run was deleted by retention
+ * (an Idempotency-Key) is another run with another `created_at`: its own row, beside the old one
+ * until the sweep takes that. `projected_at` is D1's clock.
  */
 const UPSERT = `INSERT INTO runs (${READ_MODEL_COLUMNS.join(", ")}, projected_at) VALUES (${READ_MODEL_COLUMNS.map(() => "?").join(", ")}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now'))
-ON CONFLICT (run_id) DO UPDATE SET ${[...READ_MODEL_COLUMNS.slice(1), "projected_at"].map((c) => `${c} = excluded.${c}`).join(", ")}
-WHERE runs.projected_seq < excluded.projected_seq OR runs.created_at <> excluded.created_at`;
+${UPDATE}`;
 
 /** The same upsert over a JSON array of rows (`json_each`); `WHERE true` is how SQLite parses an upsert after a SELECT. */
 const ROWS_UPSERT = `INSERT INTO runs (${READ_MODEL_COLUMNS.join(", ")}, projected_at) SELECT ${READ_MODEL_COLUMNS.map((_, i) => `json_extract(value, '$[${i}]')`).join(", ")}, strftime('%Y-%m-%dT%H:%M:%fZ', 'now') FROM json_each(?) WHERE true
-ON CONFLICT (run_id) DO UPDATE SET ${[...READ_MODEL_COLUMNS.slice(1), "projected_at"].map((c) => `${c} = excluded.${c}`).join(", ")}
-WHERE runs.projected_seq < excluded.projected_seq OR runs.created_at <> excluded.created_at`;
+${UPDATE}`;
 
 /** A run's row as values in READ_MODEL_COLUMNS' order (strings, numbers, nulls). */
 export type ReadModelRow = (string | number | null)[];

@@ -3,7 +3,7 @@
 // `projected_seq` is the last run event a row reflects; projections only move it forward, so
 // replaying one changes nothing.
 import { sql } from "drizzle-orm";
-import { index, integer, primaryKey, sqliteTable, text } from "drizzle-orm/sqlite-core";
+import { index, integer, primaryKey, sqliteTable, text, uniqueIndex } from "drizzle-orm/sqlite-core";
 
 export const runs = sqliteTable(
   "runs",
@@ -13,7 +13,9 @@ export const runs = sqliteTable(
     // row up to its watermark; a new row always gets a larger seq than any row there is, and the
     // retention sweep never deletes the row at the watermark, so a new row is always above it.
     seq: integer("seq").primaryKey(),
-    run_id: text("run_id").notNull().unique(),
+    // Unique through the (tenant, created_at, run_id) index below, which is also the projection's
+    // conflict target: an index of its own would be one more D1 row written by every run.
+    run_id: text("run_id").notNull(),
     // The tenant whose API key created the run; lists only ever show a tenant its own runs.
     // Rows from before tenants existed get "" and belong to nobody.
     tenant: text("tenant").notNull().default(""),
@@ -52,9 +54,12 @@ export const runs = sqliteTable(
   },
   // Lists are per tenant, newest first. A status filter walks that index and skips: rows read
   // cost a thousandth of rows written, and a second index was two more rows written per run end.
+  // It is unique, and is the key a run's row is written by (src/db/run-rows.ts): a run's tenant and
+  // creation time never change. A run id used again after its run was deleted (an Idempotency-Key,
+  // after the retention) is another run, with another created_at: its own row.
   // The retention sweep reads the second, which holds ended runs only (one entry per run end).
   (t) => [
-    index("runs_tenant_created_idx").on(t.tenant, t.created_at, t.run_id),
+    uniqueIndex("runs_tenant_created_idx").on(t.tenant, t.created_at, t.run_id),
     index("runs_expires_idx")
       .on(t.expires_at)
       .where(sql`${t.expires_at} IS NOT NULL`),

@@ -63,12 +63,12 @@ async function rollUpShard(db: D1Database, shard: number, limits: RollupLimits):
         ...(Object.keys(add) as RollupTable[]).map((table) => db.prepare(addTo(table, add[table]))),
         // Runs still in flight: their start is counted, their ending is for a later pass.
         db.prepare(
-          `INSERT INTO metric_pending (run_id, prev) SELECT run_id, NULL FROM runs
+          `INSERT INTO metric_pending (seq, prev) SELECT seq, NULL FROM runs
            WHERE seq > (SELECT seq FROM metric_watermark) AND seq <= ${upper} AND status NOT IN ${TERMINAL}
-           ON CONFLICT (run_id) DO NOTHING`,
+           ON CONFLICT (seq) DO NOTHING`,
         ),
         db.prepare(
-          `DELETE FROM metric_pending WHERE run_id IN (SELECT r.run_id FROM metric_pending p CROSS JOIN runs r ON r.run_id = p.run_id
+          `DELETE FROM metric_pending WHERE seq IN (SELECT r.seq FROM metric_pending p CROSS JOIN runs r ON r.seq = p.seq
            WHERE r.seq <= ${upper} AND r.status IN ${TERMINAL})`,
         ),
         db.prepare(`UPDATE metric_watermark SET seq = max(seq, ${upper})`),

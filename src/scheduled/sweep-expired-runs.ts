@@ -26,9 +26,9 @@ export async function sweepExpiredRuns(env: Env, now: number): Promise<SweepResu
 async function sweepShard(db: D1Database, shard: number, now: number): Promise<SweepResult> {
   const cutoff = new Date(now).toISOString();
   const statement = db.prepare(
-    `DELETE FROM runs WHERE run_id IN (SELECT run_id FROM runs WHERE expires_at IS NOT NULL AND expires_at <= ?
+    `DELETE FROM runs WHERE seq IN (SELECT seq FROM runs WHERE expires_at IS NOT NULL AND expires_at <= ?
        AND seq < (SELECT seq FROM metric_watermark)
-       AND run_id NOT IN (SELECT run_id FROM metric_pending) ORDER BY expires_at LIMIT ?)`,
+       AND seq NOT IN (SELECT seq FROM metric_pending) ORDER BY expires_at LIMIT ?)`,
   );
   let deleted = 0;
   let batches = 0;

@@ -6,7 +6,7 @@ import type { RunObject } from "../../src/durable/run/run-object";
 import { ADMIN_TOKEN, api, errorOf, newApiKey, uniq } from "../helpers";
 import { CREATION_ROW_DELAY_MS } from "../../src/durable/run/effects/projector";
 import { advanceClock, projectedRow, stub, watchdog } from "./harness";
-import { rowOnAnyShard } from "../read-model";
+import { rowOnAnyShard, rowsOnEveryShard } from "../read-model";
 
 // Retention: an ended run is kept for its tenant's retention (here 1 day, set through the admin
 // API), then its run object deletes its storage from its alarm and the cron sweep deletes its D1
@@ -29,6 +29,9 @@ async function storageOf(runId: string): Promise<{ tables: string[]; alarm: numb
 
 const row = (runId: string) =>
   rowOnAnyShard<Record<string, string | null>>("SELECT run_id, status, created_at, completed_at, expires_at FROM runs WHERE run_id = ?", runId);
+
+/** Every row with this run id (a run id used again after retention is another run, with its own row). */
+const rowsOf = (runId: string) => rowsOnEveryShard<{ created_at: string }>("SELECT created_at FROM runs WHERE run_id = ?", runId);
 
 async function post(key: string, body: unknown, headers: Record<string, string> = {}) {
   const res = await api("/runs", { method: "POST", json: body, key, headers });
@@ -149,15 +152,19 @@ describe("retention", () => {
     await advanceClock(first.run.run_id, LATER);
     await watchdog(first.run.run_id);
     expect((await api(`/runs/${first.run.run_id}`, { key: secret })).status).toBe(404);
-    // Used again after the deletion (the old row not swept yet): a new run with the same id, whose row replaces the old one.
+    // Used again after the deletion (the old row not swept yet): a new run with the same id, another
+    // run with its own row beside the old one (another created_at: the row's key).
     const again = await post(secret, body, { "idempotency-key": "k1" });
     expect(again.status).toBe(201);
     expect(again.run.run_id).toBe(first.run.run_id);
     expect(again.run.created_at).not.toBe(first.run.created_at);
-    await expect.poll(async () => (await row(first.run.run_id))?.created_at).toBe(again.run.created_at);
-    expect((await row(first.run.run_id))!.expires_at).not.toBe(firstRow.expires_at);
-    // The sweep at the old run's expiry leaves the new run's row alone.
+    const both = async () => (await rowsOf(first.run.run_id)).map((r) => r.created_at).sort();
+    await expect.poll(both).toEqual([first.run.created_at, again.run.created_at].sort());
+    // The sweep at the old run's expiry takes the old row and leaves the new run's alone.
     await sweep(Date.parse(String(firstRow.expires_at)) + 1);
-    expect(await row(first.run.run_id)).not.toBeNull();
+    expect((await rowsOf(first.run.run_id)).map((r) => r.created_at)).toEqual([again.run.created_at]);
+    // Listed once: the new run.
+    const listed = (await (await api("/runs?limit=100", { key: secret })).json()) as { runs: { run_id: string; created_at: string }[] };
+    expect(listed.runs.filter((r) => r.run_id === first.run.run_id).map((r) => r.created_at)).toEqual([again.run.created_at]);
   });
 });
