@@ -3,7 +3,8 @@ import { evictDurableObject, runInDurableObject } from "cloudflare:test";
 import type { RunObject } from "../../src/durable/run/run-object";
 import { describe, expect, inject, it, vi } from "vitest";
 import { MAX_MESSAGE_INPUT_BYTES, stepMessage } from "../../src/execution/step-protocol";
-import { projectRun } from "../../src/durable/run/effects/projection";
+import { rowOf } from "../../src/durable/run/effects/projection";
+import { writeRunRow } from "../../src/db/run-rows";
 import { foldEvents } from "../../src/durable/run/domain/fold";
 import { api, createRun, errorOf, getRun, SETTLE, uniq } from "../helpers";
 import { advanceClock, deliver, events, projectedRow, sentMessages, stub, watchdog } from "./harness";
@@ -271,8 +272,8 @@ describe("the D1 read model", () => {
     expect(await projectedRow(run.run_id, "completed")).not.toBeNull();
     const before = await row(run.run_id);
     expect(before).toMatchObject({ status: "completed", projected_seq: final.last_seq });
-    await projectRun(env.DB, final);
-    await projectRun(env.DB, early); // a stale write arriving late
+    await writeRunRow(env.DB, rowOf(final));
+    await writeRunRow(env.DB, rowOf(early)); // a stale write arriving late
     expect(await row(run.run_id)).toEqual(before);
     const stepsJson = await env.DB.prepare("SELECT steps FROM runs WHERE run_id = ?").bind(run.run_id).first<{ steps: string }>();
     expect((JSON.parse(stepsJson!.steps) as { status: string }[]).map((s) => s.status)).toEqual(["succeeded", "succeeded"]);

@@ -5,7 +5,7 @@
 // `projected_seq` it reflects and only moves forward, so replaying a projection changes nothing
 // and a late write can never overwrite a newer one. The metric rollups take the row later, off this
 // path (src/scheduled/roll-up-metrics.ts); the row carries D1's time of writing for their projection lag.
-import { writeRunRow, type ReadModelRow } from "../../../db/run-rows";
+import type { ReadModelRow } from "../../../db/run-rows";
 import { dbFor } from "../../../db/shards";
 import type { AgentInput } from "../../../tools/agent-run/agent-input";
 import { expiresAtIso } from "./retention";
@@ -81,9 +81,4 @@ export function rowOf(state: RunState): ReadModelRow {
   ];
   // D1 binds no `undefined`: a field a stored state lacks (an older log's) is written as NULL, as drizzle did.
   return row.map((v) => v ?? null);
-}
-
-/** Returns what the write cost in D1: statements run and rows written. */
-export async function projectRun(db: D1Database, state: RunState): Promise<{ statements: number; rows_written: number }> {
-  return writeRunRow(db, rowOf(state));
 }
