@@ -2,7 +2,8 @@ import { env, exports } from "cloudflare:workers";
 import { describe, expect, it, vi } from "vitest";
 import { app } from "../src/app";
 import { forgetHealth } from "../src/api/health";
-import { allShards, shardBinding, shardOf } from "../src/db/shards";
+import { allShards, shardOf } from "../src/db/shards";
+import { seriesBinding } from "../src/lib/binding-series";
 import { rollUpMetrics } from "../src/scheduled/roll-up-metrics";
 import { todoAddImpl, todoListImpl } from "../src/tools/todo-store/execute";
 import { ADMIN_TOKEN, api, newApiKey, SETTLE, toolContext, uniq } from "./helpers";
@@ -231,7 +232,7 @@ describe("a read model of several shards", () => {
         };
       return { prepare: count(db.prepare.bind(db)), batch: count(db.batch.bind(db)), exec: count(db.exec.bind(db)) } as unknown as D1Database;
     };
-    const countingEnv = { ...env, ...Object.fromEntries(SHARDS.map((db, i) => [shardBinding(i), counted(db, i)])) } as Env;
+    const countingEnv = { ...env, ...Object.fromEntries(SHARDS.map((db, i) => [seriesBinding("DB", i), counted(db, i)])) } as Env;
     const get = async (path: string) => {
       const res = await app.fetch(new Request(`http://crane.test/api/v1${path}`, { headers: { authorization: `Bearer ${secret}` } }), countingEnv);
       expect(res.status, path).toBe(200);

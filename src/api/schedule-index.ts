@@ -105,9 +105,9 @@ const MAX_LOOKUPS = 24;
  */
 export async function runStatuses(db: D1Database, tenant: string, runs: readonly { run_id: string; scheduled_for: string }[]): Promise<Map<string, string>> {
   const found = new Map<string, string>();
+  const iso = (ms: number) => new Date(ms).toISOString();
   for (let i = 0; i < runs.length; i += MAX_LOOKUPS) {
     const chunk = runs.slice(i, i + MAX_LOOKUPS);
-    const iso = (ms: number) => new Date(ms).toISOString();
     const rows = await db
       .prepare(`SELECT run_id, status FROM runs WHERE ${chunk.map(() => "(tenant = ? AND created_at BETWEEN ? AND ? AND run_id = ?)").join(" OR ")}`)
       .bind(

@@ -3,6 +3,7 @@
 // runs in flight, by the read-model queue's consumer), and the message that carries a row on that
 // queue. Both writes only move a row forward (`projected_seq`), so replays and late rows are harmless.
 import { z } from "zod";
+import { isSeriesQueue } from "../lib/binding-series";
 
 /** The columns written, in the order of the statement's parameters (`runs` in src/db/schema.ts). */
 export const READ_MODEL_COLUMNS = [
@@ -74,7 +75,7 @@ export async function writeRunRows(db: D1Database, rows: readonly ReadModelRow[]
 }
 
 /** Whether a batch comes from one of the read-model queues (crane-read-model, crane-read-model-1, …): the Worker's queue handler dispatches on it. */
-export const isReadModelQueue = (name: string): boolean => /^crane-read-model(-[1-9]\d*)?$/.test(name);
+export const isReadModelQueue = (name: string): boolean => isSeriesQueue("crane-read-model", name);
 
 /** A row on the read-model queue, with its tenant, which picks its shard. */
 export const readModelMessageSchema = z.object({

@@ -22,16 +22,13 @@ export class ShardConfigError extends Error {
 /** The shard that holds a tenant's rows, out of `n`. Pure: the same answer forever for the same n. */
 export const shardOf = (tenant: string, n: number): number => seriesIndex(tenant, n);
 
-/** Binding name of shard i. */
-export const shardBinding = (i: number): string => (i === 0 ? "DB" : `DB_${i}`);
-
 const isD1 = (v: unknown): v is D1Database => typeof v === "object" && v !== null && typeof (v as { prepare?: unknown }).prepare === "function";
 
 const shards = bindingSeries({
   countVar: "READ_MODEL_SHARDS",
   count: (env) => env.READ_MODEL_SHARDS ?? "",
   max: MAX_SHARDS,
-  name: shardBinding,
+  base: "DB",
   is: isD1,
   kind: "D1 binding",
   declared: "wrangler.toml [[d1_databases]]",

@@ -1,5 +1,5 @@
 // A numbered series of bindings set by a count in [vars]: the first is `base`, the others
-// `base_i` (DB, DB_1, …; STEPS, STEPS_1, …; WEBHOOK_NOTICES, WEBHOOK_NOTICES_1, …). Bindings are
+// `base_i` (DB, DB_1, …; STEPS, STEPS_1, …; WEBHOOK_NOTICES, …; READ_MODEL_ROWS, …). Bindings are
 // static, so the count and the bindings must agree; a count that does not match them is refused
 // loudly rather than silently using too few. Checked once per env object: the bindings do not
 // change while an isolate lives. A key (a tenant, a run id) is given one binding of the series by
@@ -12,7 +12,8 @@ export interface BindingSeries<T, E extends Error> {
   /** Its value (an absent one as the caller's default). */
   count: (env: Env) => string;
   max: number;
-  name: (i: number) => string;
+  /** The first binding's name: binding i > 0 is `${base}_${i}`. */
+  base: string;
   is: (v: unknown) => v is T;
   /** What one binding is ("D1 binding") and where it is declared ("wrangler.toml [[d1_databases]]"). */
   kind: string;
@@ -31,11 +32,24 @@ export interface Series<T, E extends Error> {
   pick(env: Env, key: string): T;
 }
 
+/** Binding i of a series whose first is `base`: `base`, `base_1`, `base_2`, … */
+export const seriesBinding = (base: string, i: number): string => (i === 0 ? base : `${base}_${i}`);
+
+/**
+ * Whether `name` is one of a series of queues whose first is `queue` (`queue`, `queue-1`, …; a
+ * Cloudflare queue name takes no underscore): the Worker's queue handler dispatches on it.
+ */
+export function isSeriesQueue(queue: string, name: string): boolean {
+  if (name === queue) return true;
+  return name.startsWith(`${queue}-`) && /^[1-9]\d*$/.test(name.slice(queue.length + 1));
+}
+
 /** Which of `n` bindings a key belongs to. Pure: the same answer forever for the same n. */
 export const seriesIndex = (key: string, n: number): number => fnv1a32(key) % n;
 
 export function bindingSeries<T, E extends Error>(s: BindingSeries<T, E>): Series<T, E> {
   const checked = new WeakMap<object, T[] | E>();
+  const name = (i: number) => seriesBinding(s.base, i);
   const read = (env: Env): T[] | E => {
     const bindings = env as unknown as Record<string, unknown>;
     const raw = s.count(env).trim();
@@ -43,12 +57,12 @@ export function bindingSeries<T, E extends Error>(s: BindingSeries<T, E>): Serie
     if (!/^\d+$/.test(raw) || n < 1 || n > s.max) return new s.error(`${s.countVar} must be a whole number from 1 to ${s.max}, not "${raw}".`);
     const found: T[] = [];
     for (let i = 0; i < n; i++) {
-      const binding = bindings[s.name(i)];
-      if (!s.is(binding)) return new s.error(`${s.countVar} is ${n} but there is no ${s.kind} ${s.name(i)} (${s.declared}).`);
+      const binding = bindings[name(i)];
+      if (!s.is(binding)) return new s.error(`${s.countVar} is ${n} but there is no ${s.kind} ${name(i)} (${s.declared}).`);
       found.push(binding);
     }
     // A binding past N is one the count forgot: what it holds would silently never be used.
-    if (s.is(bindings[s.name(n)])) return new s.error(`${s.countVar} is ${n} but a ${s.kind} ${s.name(n)} exists: set it to the number of ${s.counted}.`);
+    if (s.is(bindings[name(n)])) return new s.error(`${s.countVar} is ${n} but a ${s.kind} ${name(n)} exists: set it to the number of ${s.counted}.`);
     return found;
   };
   const config = (env: Env): T[] | E => {

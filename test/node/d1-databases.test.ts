@@ -8,7 +8,7 @@ import { join, resolve } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { d1Databases, migrateLocalDatabases } from "../../scripts/d1-databases.ts";
 
-/** As src/db/shards.ts names them (a Worker module, outside this Node project's types). */
+/** As src/lib/binding-series.ts names them (a Worker module, outside this Node project's types). */
 const shardBinding = (i: number): string => (i === 0 ? "DB" : `DB_${i}`);
 const wranglerToml = readFileSync("wrangler.toml", "utf8");
 const migrations = readdirSync("migrations")

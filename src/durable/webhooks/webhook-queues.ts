@@ -20,27 +20,24 @@
 //
 // Changing the count moves runs to another queue: a notice already on the old one is still
 // consumed (every queue is), and a notice sent twice is recorded once, so nothing is lost.
-import { queueSeries } from "../../lib/binding-series";
+import { isSeriesQueue, queueSeries } from "../../lib/binding-series";
 
 /** The largest count the bindings can name; a guard against a typo. */
 const MAX_WEBHOOK_QUEUES = 32;
 
 /** Whether a batch comes from one of the webhook queues (crane-webhooks, crane-webhooks-1, …): the Worker's queue handler dispatches on it. */
-export const isWebhookQueue = (name: string): boolean => /^crane-webhooks(-[1-9]\d*)?$/.test(name);
+export const isWebhookQueue = (name: string): boolean => isSeriesQueue("crane-webhooks", name);
 
 export class WebhookQueueConfigError extends Error {
   override readonly name = "WebhookQueueConfigError";
 }
-
-/** Binding name of webhook queue i. */
-export const webhookQueueBinding = (i: number): string => (i === 0 ? "WEBHOOK_NOTICES" : `WEBHOOK_NOTICES_${i}`);
 
 const webhookQueues = queueSeries<Queue, WebhookQueueConfigError>({
   countVar: "WEBHOOK_QUEUE_SHARDS",
   // Absent: one queue, as before the count existed.
   count: (env) => env.WEBHOOK_QUEUE_SHARDS ?? "1",
   max: MAX_WEBHOOK_QUEUES,
-  name: webhookQueueBinding,
+  base: "WEBHOOK_NOTICES",
   counted: "webhook queues",
   error: WebhookQueueConfigError,
 });

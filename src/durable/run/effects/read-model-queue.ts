@@ -23,15 +23,12 @@ export class ReadModelQueueConfigError extends Error {
   override readonly name = "ReadModelQueueConfigError";
 }
 
-/** Binding name of read-model queue i. */
-export const readModelQueueBinding = (i: number): string => (i === 0 ? "READ_MODEL_ROWS" : `READ_MODEL_ROWS_${i}`);
-
 const readModelQueues = queueSeries<Queue, ReadModelQueueConfigError>({
   countVar: "READ_MODEL_QUEUE_SHARDS",
   // Absent: one queue, as before the count existed.
   count: (env) => env.READ_MODEL_QUEUE_SHARDS ?? "1",
   max: MAX_READ_MODEL_QUEUES,
-  name: readModelQueueBinding,
+  base: "READ_MODEL_ROWS",
   counted: "read-model queues",
   error: ReadModelQueueConfigError,
 });

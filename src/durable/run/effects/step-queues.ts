@@ -19,15 +19,12 @@ export class StepQueueConfigError extends Error {
   override readonly name = "StepQueueConfigError";
 }
 
-/** Binding name of step queue i. */
-export const stepQueueBinding = (i: number): string => (i === 0 ? "STEPS" : `STEPS_${i}`);
-
 const stepQueues = queueSeries<Queue<StepMessage>, StepQueueConfigError>({
   countVar: "STEP_QUEUE_SHARDS",
   // Absent: one queue, as before the count existed.
   count: (env) => env.STEP_QUEUE_SHARDS ?? "1",
   max: MAX_STEP_QUEUES,
-  name: stepQueueBinding,
+  base: "STEPS",
   counted: "step queues",
   error: StepQueueConfigError,
 });
